@@ -1,0 +1,130 @@
+"""The `partners` command: serve, migrate, create keys; room for the program's batch jobs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from app.settings import Settings
+
+ADMIN_KEY_HINT = "uv run partners create-admin-key --name <who-it-is-for>"
+
+
+async def _has_admin_key(settings: Settings) -> bool:
+    from app.db.session import create_engine, create_session_factory
+    from app.domain import api_keys
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await api_keys.has_active_admin_key(session)
+    finally:
+        await engine.dispose()
+
+
+async def _create_admin_key(settings: Settings, name: str, scopes: list[str], kind: str) -> str:
+    from app.db.session import create_engine, create_session_factory
+    from app.domain import api_keys
+    from app.domain.clock import SystemClock
+    from app.domain.context import Caller, Context
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            ctx = Context(caller=Caller(kind="cli"), now=SystemClock().now())
+            issued = await api_keys.issue(session, ctx, kind=kind, name=name, scopes=scopes)  # type: ignore[arg-type]
+            return issued.plaintext
+    finally:
+        await engine.dispose()
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.db.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print("database is at the latest migration", file=sys.stderr)
+    return 0
+
+
+def cmd_create_admin_key(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.migrate import upgrade
+
+    if settings.should_migrate_on_start:
+        upgrade(settings.database_url)
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    key = asyncio.run(_create_admin_key(settings, args.name, scopes, args.kind))
+    print(f"New {args.kind} key {key[:12]}… ({','.join(scopes)}). It is shown only now:", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.db.migrate import upgrade
+
+    if settings.should_migrate_on_start:
+        upgrade(settings.database_url)
+        print(f"database migrated: {settings.database_url}", file=sys.stderr)
+    try:
+        has_key = asyncio.run(_has_admin_key(settings))
+    except Exception as exc:  # noqa: BLE001 - the server's readiness probe reports it properly
+        print(f"could not read the database yet ({exc.__class__.__name__}); is it migrated?", file=sys.stderr)
+        has_key = True
+    if not has_key:
+        print(f"No admin key exists yet. Create one with:\n    {ADMIN_KEY_HINT}", file=sys.stderr)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"serving on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        log_level=settings.log_level,
+        access_log=args.access_log,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="partners", description="The Qalyptus partner program service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="bind address (default: PARTNERS_HOST)")
+    serve.add_argument("--port", type=int, help="port (default: PARTNERS_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    key = commands.add_parser("create-admin-key", help="create an admin (or store) key and print it once")
+    key.add_argument("--name", default="first admin", help="who or what the key is for")
+    key.add_argument("--scopes", default="read,write", help="comma-separated: read,write (admin) or store")
+    key.add_argument("--kind", choices=["admin", "store"], default="admin")
+    key.set_defaults(handler=cmd_create_admin_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        print(f"configuration refused: {exc}", file=sys.stderr)
+        return 2
+    code: int = args.handler(settings, args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,325 @@
+"""Partner registration, profile, status changes and standing (R04)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import agreements as agreements_repo
+from app.db.repositories import partners as repo
+from app.db.repositories import program as program_repo
+from app.db.tables import AgreementAcceptance, Partner, PartnerStatusChange
+from app.domain import api_keys, audit
+from app.domain.context import Context
+from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
+from app.domain.rules.partner_status import (
+    Acceptance,
+    AgreementBinding,
+    AgreementVersionView,
+    PartnerStatus,
+    StatusAction,
+    StatusPeriod,
+    agreement_binding_at,
+    next_status,
+    status_at,
+)
+
+PROFILE_FIELDS = (
+    "company",
+    "country",
+    "contact_name",
+    "contact_email",
+    "website",
+    "languages",
+)
+AUDIT_FIELDS = (*PROFILE_FIELDS, "status")
+
+
+@dataclass(frozen=True)
+class Registered:
+    partner: Partner
+    key: api_keys.IssuedKey
+
+
+async def get(session: AsyncSession, partner_id: uuid.UUID) -> Partner:
+    """One partner, or NotFound."""
+    partner = await repo.get(session, partner_id)
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+    return partner
+
+
+async def _email_must_be_free(session: AsyncSession, email: str) -> None:
+    if await repo.email_taken(session, email):
+        raise Conflict(
+            f"A partner with the contact e-mail {email} is already registered.",
+            code="partner_already_registered",
+        )
+
+
+async def _flush_unique(session: AsyncSession, email: str) -> None:
+    """Flush, turning a lost race on the contact e-mail into the same refusal as the check."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A partner with the contact e-mail {email} is already registered.",
+            code="partner_already_registered",
+        ) from exc
+
+
+async def register(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    company: str,
+    country: str,
+    contact_name: str,
+    contact_email: str,
+    website: str | None,
+    languages: Sequence[str],
+    agreement_version: str,
+) -> Registered:
+    """Register a partner who accepts the current agreement; return it with its first key."""
+    current = await agreements_repo.current(session, ctx.now)
+    if current is None:
+        raise Conflict(
+            "No partner agreement has been published yet.", code="no_agreement"
+        )
+    if agreement_version != current.version:
+        raise Invalid(
+            f"Registration must accept the current agreement version {current.version!r}, "
+            f"not {agreement_version!r}.",
+            code="agreement_version_not_current",
+            current_version=current.version,
+        )
+    email = contact_email.lower()
+    await _email_must_be_free(session, email)
+    program = await program_repo.settings(session)
+    status = PartnerStatus.ACTIVE if program.auto_approve else PartnerStatus.PENDING
+    partner = Partner(
+        company=company,
+        country=country,
+        contact_name=contact_name,
+        contact_email=email,
+        website=website,
+        languages=list(languages),
+        status=status,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    session.add(partner)
+    await _flush_unique(session, email)
+    session.add(
+        PartnerStatusChange(
+            partner_id=partner.id,
+            from_status=None,
+            to_status=status,
+            effective_at=ctx.now,
+            reason="registered"
+            + ("; approved automatically" if program.auto_approve else ""),
+            actor=ctx.actor,
+        )
+    )
+    assert current.id is not None
+    session.add(
+        AgreementAcceptance(
+            partner_id=partner.id, agreement_version_id=current.id, accepted_at=ctx.now
+        )
+    )
+    audit.record(
+        session,
+        ctx,
+        action="partner.registered",
+        object_type="partner",
+        object_id=partner.id,
+        after={
+            **audit.snapshot(partner, AUDIT_FIELDS),
+            "agreement_version": current.version,
+        },
+    )
+    key = await api_keys.issue(
+        session, ctx, kind="partner", name="default", partner_id=partner.id
+    )
+    return Registered(partner, key)
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    country: str | None = None,
+    q: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    limit: int = 50,
+) -> Sequence[Partner]:
+    """Partners matching every given filter, newest first."""
+    return await repo.search(
+        session,
+        status=status,
+        country=country,
+        q=q,
+        created_from=created_from,
+        created_to=created_to,
+        after=after,
+        limit=limit,
+    )
+
+
+async def update_profile(
+    session: AsyncSession, ctx: Context, partner_id: uuid.UUID, changes: dict[str, Any]
+) -> Partner:
+    """Change the given profile fields; an unchanged value writes nothing."""
+    partner = await repo.get(session, partner_id, for_update=True)
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+    if partner.status == PartnerStatus.TERMINATED:
+        raise InvalidTransition(
+            "A terminated partner's profile is closed.", code="partner_terminated"
+        )
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:  # the router's schema forbids them; this guards other callers
+        raise Invalid(
+            f"Fields {sorted(unknown)} cannot be changed.", code="field_not_editable"
+        )
+    if "contact_email" in changes and changes["contact_email"] is not None:
+        changes["contact_email"] = changes["contact_email"].lower()
+        if changes["contact_email"] != partner.contact_email:
+            await _email_must_be_free(session, changes["contact_email"])
+    for required in (
+        "company",
+        "country",
+        "contact_name",
+        "contact_email",
+        "languages",
+    ):
+        if required in changes and changes[required] is None:
+            raise Invalid(
+                f"{required} cannot be emptied.", code="field_required", field=required
+            )
+    before = audit.snapshot(partner, PROFILE_FIELDS)
+    for name, value in changes.items():
+        setattr(partner, name, list(value) if name == "languages" else value)
+    after = audit.snapshot(partner, PROFILE_FIELDS)
+    if after != before:
+        partner.updated_at = ctx.now
+        await _flush_unique(session, partner.contact_email)
+        audit.record(
+            session,
+            ctx,
+            action="partner.updated",
+            object_type="partner",
+            object_id=partner.id,
+            before=before,
+            after=after,
+        )
+    return partner
+
+
+async def change_status(
+    session: AsyncSession,
+    ctx: Context,
+    partner_id: uuid.UUID,
+    action: StatusAction,
+    reason: str,
+) -> Partner:
+    """Approve, suspend, reinstate or terminate a partner, keeping the change in its history."""
+    partner = await repo.get(session, partner_id, for_update=True)
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+    current = PartnerStatus(partner.status)
+    target = next_status(current, action)
+    if target is None:
+        raise InvalidTransition(
+            f"A partner that is {current.value} cannot be {action.past_tense}.",
+            code="invalid_status_transition",
+            status=current.value,
+        )
+    before = audit.snapshot(partner, ("status",))
+    partner.status = target
+    partner.updated_at = ctx.now
+    session.add(
+        PartnerStatusChange(
+            partner_id=partner.id,
+            from_status=current,
+            to_status=target,
+            effective_at=ctx.now,
+            reason=reason,
+            actor=ctx.actor,
+        )
+    )
+    await session.flush()
+    audit.record(
+        session,
+        ctx,
+        action=f"partner.{action.value}",
+        object_type="partner",
+        object_id=partner.id,
+        before=before,
+        after={"status": target.value, "reason": reason},
+    )
+    return partner
+
+
+async def status_history(
+    session: AsyncSession, partner_id: uuid.UUID
+) -> Sequence[PartnerStatusChange]:
+    """Every status the partner has had, oldest first."""
+    await get(session, partner_id)
+    return await repo.status_history(session, partner_id)
+
+
+@dataclass(frozen=True)
+class Standing:
+    at: datetime
+    status: PartnerStatus | None
+    agreement: AgreementBinding
+
+    @property
+    def eligible(self) -> bool:
+        """R04: registered, active and bound by the agreement at that moment."""
+        return self.status == PartnerStatus.ACTIVE and self.agreement.bound
+
+
+async def standing_at(
+    session: AsyncSession, partner_id: uuid.UUID, at: datetime
+) -> Standing:
+    """Was the partner registered, active and bound by the agreement at `at`?"""
+    await get(session, partner_id)
+    history = await repo.status_history(session, partner_id)
+    versions = await agreements_repo.all_versions(session)
+    accepted = await agreements_repo.acceptances(session, partner_id)
+    status = status_at(
+        [StatusPeriod(PartnerStatus(h.to_status), h.effective_at) for h in history], at
+    )
+    binding = agreement_binding_at(
+        [
+            AgreementVersionView(v.id or 0, v.version, v.published_at, v.accept_by)
+            for v in versions
+        ],
+        [Acceptance(a.agreement_version_id, a.accepted_at) for a in accepted],
+        at,
+    )
+    return Standing(at, status, binding)
+
+
+async def issue_key(
+    session: AsyncSession, ctx: Context, partner_id: uuid.UUID, *, name: str
+) -> api_keys.IssuedKey:
+    """Another key for the partner; a terminated partner gets none."""
+    partner = await get(session, partner_id)
+    if partner.status == PartnerStatus.TERMINATED:
+        raise InvalidTransition(
+            "A terminated partner cannot create keys.", code="partner_terminated"
+        )
+    return await api_keys.issue(
+        session, ctx, kind="partner", name=name, partner_id=partner_id
+    )

@@ -1,0 +1,217 @@
+"""RFC 9457 problem+json for every error the service answers, and one place that maps them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.domain import errors as de
+
+log = logging.getLogger("app.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str = Field(
+        description="Where the bad value is, e.g. `body.country` or `query.limit`."
+    )
+    message: str
+    type: str = Field(
+        description="Machine-readable kind of error, e.g. `missing`, `string_too_long`."
+    )
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(
+        default="about:blank", description="A URI naming the kind of problem."
+    )
+    title: str
+    status: int
+    detail: str = Field(
+        description="What went wrong, in a sentence a person understands."
+    )
+    code: str = Field(
+        description="Stable machine-readable code, e.g. `partner_not_found`."
+    )
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = Field(
+        default=None, description="For validation errors: each bad field."
+    )
+
+
+STATUS_FOR: list[tuple[type[de.DomainError], int]] = [
+    (de.NotFound, 404),
+    (de.Conflict, 409),
+    (de.Invalid, 422),
+    (de.Unauthenticated, 401),
+    (de.Forbidden, 403),
+    (de.RateLimited, 429),
+]
+
+RESPONSE_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "No valid API key (or webhook signature)",
+    403: "The key is of the wrong kind or lacks the scope",
+    404: "No such object, or it belongs to another partner",
+    405: "Method not allowed",
+    409: "Conflicts with the current state",
+    422: "Invalid input: each bad field is listed",
+    429: "Too many requests; see Retry-After",
+    503: "Database unavailable",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of error answers; `app.main` moves them to problem+json."""
+    return {
+        s: {"model": Problem, "description": RESPONSE_DESCRIPTIONS[s]} for s in statuses
+    }
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    *,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(
+        body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def _status_for(exc: de.DomainError) -> int:
+    for cls, status in STATUS_FOR:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, de.DomainError)
+    status = _status_for(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, de.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, de.Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem_response(
+        request,
+        status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        headers=headers or None,
+        **exc.extra,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "field": _location(err.get("loc", ())),
+            "message": str(err.get("msg", "invalid value")),
+            "type": str(err.get("type", "value_error")),
+        }
+        for err in exc.errors()
+    ]
+    fields = ", ".join(sorted({e["field"] for e in errors})) or "the request"
+    return problem_response(
+        request,
+        422,
+        code="validation_failed",
+        title="Invalid request",
+        detail=f"The request has invalid or missing values: {fields}.",
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "route_not_found", 405: "method_not_allowed", 400: "bad_request"}
+    detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+    if exc.status_code == 404:
+        detail = f"There is no route {request.method} {request.url.path}."
+    return problem_response(
+        request,
+        exc.status_code,
+        code=codes.get(exc.status_code, "http_error"),
+        title=detail if exc.status_code != 404 else "Not found",
+        detail=detail,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    log.info("integrity error answered as 409: %s", exc)
+    return problem_response(
+        request,
+        409,
+        code="conflict",
+        title="Conflict",
+        detail="The change conflicts with data written at the same time; read it again and retry.",
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database error: %s", exc)
+    return problem_response(
+        request,
+        503,
+        code="database_unavailable",
+        title="Database unavailable",
+        detail="The database could not be reached or answered with an error; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return problem_response(
+        request,
+        500,
+        code="internal_error",
+        title="Internal error",
+        detail="Something went wrong on our side; the request id identifies it in the logs.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(de.DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,135 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.db import migrate
+from app.db.session import SessionFactory, create_engine, create_session_factory
+from app.domain.clock import Clock, SystemClock
+from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
+from app.routers import admin, health, partners
+from app.settings import Settings
+
+log = logging.getLogger("app")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Takes the caller's `X-Request-ID` (when sane) or makes one; echoes it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def _problem_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with every error answer declared as problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes, tags=app.openapi_tags
+    )
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path, path_item in schema.get("paths", {}).items():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            if not path.startswith("/health/"):
+                responses.setdefault("503", {"description": RESPONSE_DESCRIPTIONS[503]})
+            for code, response in responses.items():
+                if not code.isdigit() or int(code) < 400:
+                    continue
+                content = response.setdefault("content", {})
+                ref = content.get("application/json", {}).get("schema", problem_ref).get("$ref", "")
+                if not ref.endswith(("/Problem", "/HTTPValidationError")):
+                    continue
+                content.pop("application/json", None)
+                if ref.endswith("/HTTPValidationError"):
+                    response["description"] = RESPONSE_DESCRIPTIONS[422]
+                content[PROBLEM_MEDIA_TYPE] = {"schema": problem_ref}
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    session_factory: SessionFactory | None = None,
+) -> FastAPI:
+    """Build the service. Tests pass their own clock and a session factory bound to their transaction."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        if settings.should_migrate_on_start and session_factory is None:
+            await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        app.state.engine = engine
+        app.state.session_factory = session_factory or create_session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Qalyptus partner program",
+        version="1.0.0",
+        description=(
+            "Runs the Qalyptus reseller and affiliate partner program: partner registration and "
+            "agreements, scoped API keys, deal registration, signed store webhooks, points, levels, "
+            "discounts and commissions. Errors are RFC 9457 `application/problem+json` with a stable "
+            "`code`."
+        ),
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        openapi_tags=[
+            {"name": "partners", "description": "Registration, profile, status and keys of partners."},
+            {"name": "agreements", "description": "Versions of the partner agreement."},
+            {"name": "api keys", "description": "Admin and store keys."},
+            {"name": "audit", "description": "The append-only audit log."},
+            {"name": "program", "description": "Program-wide settings."},
+            {"name": "health", "description": "Probes for the orchestrator."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    for router in (health.router, partners.router, admin.router):
+        app.include_router(router)
+    app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,204 @@
+"""Admin-only resources: admin and store keys, agreement versions, the audit log, program settings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import StringConstraints
+
+from app.domain import agreements, api_keys, audit, program
+from app.errors import problem_responses
+from app.routers import convert, schemas
+from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, context
+from app.routers.fields import UtcDatetime
+
+router = APIRouter(prefix="/v1")
+Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w.:\-]+$")]
+
+
+@router.get(
+    "/api-keys",
+    tags=["api keys"],
+    responses=problem_responses(401, 403, 422),
+    summary="List admin and store keys",
+)
+async def list_api_keys(
+    session: SessionDep, _admin: AdminRead, include_revoked: bool = False
+) -> list[schemas.ApiKey]:
+    """Admin (read). Partner keys are listed under their partner."""
+    rows = await api_keys.listing(
+        session, kinds=["admin", "store"], include_revoked=include_revoked
+    )
+    return [convert.api_key(r) for r in rows]
+
+
+@router.post(
+    "/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    tags=["api keys"],
+    responses=problem_responses(401, 403, 422),
+    summary="Create an admin or store key",
+)
+async def create_api_key(
+    body: schemas.AdminKeyRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+) -> schemas.IssuedApiKey:
+    """Admin (write). The new key is shown this once."""
+    issued = await api_keys.issue(
+        session,
+        context(request, admin, clock),
+        kind=body.kind,
+        name=body.name,
+        scopes=body.scopes,
+    )
+    return convert.issued_key(issued.key, issued.plaintext)
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    tags=["api keys"],
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Revoke a key",
+)
+async def revoke_api_key(
+    key_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+) -> schemas.ApiKey:
+    """Admin (write). Revokes an admin or store key; revoking twice changes nothing."""
+    row = await api_keys.revoke(
+        session, context(request, admin, clock), key_id, kinds=["admin", "store"]
+    )
+    return convert.api_key(row)
+
+
+@router.get("/agreements", tags=["agreements"], summary="List agreement versions")
+async def list_agreements(session: SessionDep) -> list[schemas.Agreement]:
+    """Public. Every published version, oldest first."""
+    return [convert.agreement(v) for v in await agreements.versions(session)]
+
+
+@router.get(
+    "/agreements/current",
+    tags=["agreements"],
+    responses=problem_responses(404),
+    summary="The current agreement",
+)
+async def get_current_agreement(
+    session: SessionDep, clock: ClockDep
+) -> schemas.Agreement:
+    """Public. The version a registering partner must accept."""
+    return convert.agreement(await agreements.current(session, clock.now()))
+
+
+@router.post(
+    "/agreements",
+    status_code=status.HTTP_201_CREATED,
+    tags=["agreements"],
+    responses=problem_responses(401, 403, 409, 422),
+    summary="Publish an agreement version",
+)
+async def publish_agreement(
+    body: schemas.AgreementPublication,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+) -> schemas.Agreement:
+    """Admin (write). Published now; partners must accept it by `accept_by`."""
+    row = await agreements.publish(
+        session,
+        context(request, admin, clock),
+        version=body.version,
+        title=body.title,
+        url=str(body.url) if body.url else None,
+        accept_by=body.accept_by,
+    )
+    return convert.agreement(row)
+
+
+@router.get(
+    "/audit-events",
+    tags=["audit"],
+    responses=problem_responses(401, 403, 422),
+    summary="Read the audit log",
+)
+async def list_audit_events(
+    session: SessionDep,
+    _admin: AdminRead,
+    actor: Annotated[
+        Filter | None,
+        Query(description="e.g. `admin:<key id>`, `partner:<id>`, `public`"),
+    ] = None,
+    action: Annotated[
+        Filter | None, Query(description="e.g. `partner.suspend`")
+    ] = None,
+    object_type: Annotated[Filter | None, Query()] = None,
+    object_id: Annotated[Filter | None, Query()] = None,
+    since: Annotated[UtcDatetime | None, Query()] = None,
+    until: Annotated[UtcDatetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.AuditPage:
+    """Admin (read). Newest first; filters combine."""
+    rows = await audit.search(
+        session,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        since=since,
+        until=until,
+        before_id=convert.decode_int_cursor(cursor),
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    next_cursor = convert.encode_cursor(page[-1].id) if len(rows) > limit else None
+    return schemas.AuditPage(
+        items=[
+            schemas.AuditEvent.model_validate(r, from_attributes=True) for r in page
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get(
+    "/program/settings",
+    tags=["program"],
+    responses=problem_responses(401, 403),
+    summary="Read program settings",
+)
+async def get_program_settings(
+    session: SessionDep, _admin: AdminRead
+) -> schemas.ProgramSettings:
+    """Admin (read)."""
+    return schemas.ProgramSettings.model_validate(
+        await program.settings(session), from_attributes=True
+    )
+
+
+@router.patch(
+    "/program/settings",
+    tags=["program"],
+    responses=problem_responses(401, 403, 422),
+    summary="Change program settings",
+)
+async def update_program_settings(
+    body: schemas.ProgramSettingsUpdate,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+) -> schemas.ProgramSettings:
+    """Admin (write). Audited."""
+    row = await program.update_settings(
+        session, context(request, admin, clock), auto_approve=body.auto_approve
+    )
+    return schemas.ProgramSettings.model_validate(row, from_attributes=True)

@@ -1,0 +1,78 @@
+"""Shaping table rows into API schemas."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+
+from app.db import tables
+from app.domain.errors import Invalid
+from app.routers import schemas
+
+
+def partner(row: tables.Partner) -> schemas.Partner:
+    return schemas.Partner.model_validate(row, from_attributes=True)
+
+
+def api_key(row: tables.ApiKey) -> schemas.ApiKey:
+    return schemas.ApiKey.model_validate(row, from_attributes=True)
+
+
+def issued_key(row: tables.ApiKey, plaintext: str) -> schemas.IssuedApiKey:
+    return schemas.IssuedApiKey(**api_key(row).model_dump(), key=plaintext)
+
+
+def agreement(row: tables.AgreementVersion) -> schemas.Agreement:
+    return schemas.Agreement.model_validate(row, from_attributes=True)
+
+
+def encode_cursor(*parts: object) -> str:
+    raw = "|".join(p.isoformat() if isinstance(p, datetime) else str(p) for p in parts)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, count: int) -> list[str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    parts = raw.split("|")
+    if len(parts) != count:
+        raise Invalid(
+            "The cursor is not one this service issued.",
+            code="invalid_cursor",
+            field="cursor",
+        )
+    return parts
+
+
+def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if cursor is None:
+        return None
+    at, ident = _decode(cursor, 2)
+    try:
+        parsed = datetime.fromisoformat(at)
+        if parsed.tzinfo is None:
+            raise ValueError
+        return parsed, uuid.UUID(ident)
+    except ValueError as exc:
+        raise Invalid(
+            "The cursor is not one this service issued.",
+            code="invalid_cursor",
+            field="cursor",
+        ) from exc
+
+
+def decode_int_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    (value,) = _decode(cursor, 1)
+    if not value.isdigit() or len(value) > 18:
+        raise Invalid(
+            "The cursor is not one this service issued.",
+            code="invalid_cursor",
+            field="cursor",
+        )
+    return int(value)

@@ -1,0 +1,130 @@
+"""Dependencies every router shares: the session, the clock, the caller and its context."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.session import session_scope
+from app.domain import api_keys
+from app.domain.clock import Clock
+from app.domain.context import Caller, Context
+from app.domain.errors import Forbidden, NotFound, Unauthenticated
+from app.settings import Settings
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(request.app.state.session_factory):
+        yield session
+
+
+# scope="function": the commit runs before the response is sent, so a failed commit is never
+# answered with a success.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def _clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ClockDep = Annotated[Clock, Depends(_clock)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key: `Authorization: Bearer qpa_…` (admin), `qpp_…` (partner) or `qps_…` (store).",
+)
+
+
+async def _caller(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None:
+        raise Unauthenticated(
+            "Send an API key in the header `Authorization: Bearer <key>`.",
+            code="missing_api_key",
+        )
+    caller = await api_keys.authenticate(session, credentials.credentials, clock.now())
+    request.state.caller = caller
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+def _require_admin(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
+    async def dependency(caller: CallerDep) -> Caller:
+        if caller.kind != "admin":
+            raise Forbidden("This route needs an admin key.", code="admin_key_required")
+        if scope not in caller.scopes:
+            raise Forbidden(
+                f"This admin key lacks the `{scope}` scope.", code="scope_missing"
+            )
+        return caller
+
+    return dependency
+
+
+AdminRead = Annotated[Caller, Depends(_require_admin("read"))]
+AdminWrite = Annotated[Caller, Depends(_require_admin("write"))]
+
+
+def _partner_access(
+    admin_scope: str | None,
+) -> Callable[[uuid.UUID, Caller], Awaitable[Caller]]:
+    """The partner itself, or (when `admin_scope` is given) an admin with that scope.
+
+    Another partner's key gets 404, never 403: it must not learn that the partner exists.
+    """
+
+    async def dependency(
+        partner_id: Annotated[uuid.UUID, Path()], caller: CallerDep
+    ) -> Caller:
+        if caller.kind == "partner":
+            if caller.partner_id != partner_id:
+                raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+            return caller
+        if caller.kind == "admin" and admin_scope is not None:
+            if admin_scope not in caller.scopes:
+                raise Forbidden(
+                    f"This admin key lacks the `{admin_scope}` scope.",
+                    code="scope_missing",
+                )
+            return caller
+        raise Forbidden(
+            "This route needs the partner's own key.", code="partner_key_required"
+        )
+
+    return dependency
+
+
+PartnerOrAdminRead = Annotated[Caller, Depends(_partner_access("read"))]
+PartnerOrAdminWrite = Annotated[Caller, Depends(_partner_access("write"))]
+PartnerSelf = Annotated[Caller, Depends(_partner_access(None))]
+
+
+def context(request: Request, caller: Caller, clock: Clock) -> Context:
+    return Context(
+        caller=caller,
+        now=clock.now(),
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+def public_context(request: Request, clock: Clock) -> Context:
+    return context(request, Caller(kind="public"), clock)

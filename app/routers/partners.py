@@ -1,0 +1,356 @@
+"""Partners: public registration, admin management, the partner's own profile and keys."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from app.domain import agreements, api_keys, partners, program
+from app.domain.rules.partner_status import StatusAction
+from app.errors import problem_responses
+from app.routers import convert, schemas
+from app.routers.deps import (
+    AdminRead,
+    AdminWrite,
+    ClockDep,
+    PartnerOrAdminRead,
+    PartnerOrAdminWrite,
+    PartnerSelf,
+    SessionDep,
+    SettingsDep,
+    context,
+    public_context,
+)
+from app.routers.fields import CountryCode, SearchText, UtcDatetime
+
+router = APIRouter(prefix="/v1/partners", tags=["partners"])
+AUTH_ERRORS = (401, 403, 404)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(409, 422, 429),
+    summary="Register a partner",
+)
+async def register_partner(
+    body: schemas.PartnerRegistration,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> schemas.RegisteredPartner:
+    """Public. Creates the partner, records its acceptance of the agreement and returns its first
+    API key, which is shown this once. Limited per client address (429 with Retry-After)."""
+    ctx = public_context(request, clock)
+    client = request.client.host if request.client else "unknown"
+    # The count is committed on its own, so refused and failed attempts count too.
+    async with request.app.state.session_factory.begin() as counter:
+        await program.take_token(
+            counter,
+            scope="registration",
+            client=client,
+            now=ctx.now,
+            limit=settings.registration_rate_limit,
+            window_seconds=settings.registration_rate_window_seconds,
+        )
+    done = await partners.register(
+        session,
+        ctx,
+        company=body.company,
+        country=body.country,
+        contact_name=body.contact_name,
+        contact_email=str(body.contact_email),
+        website=str(body.website) if body.website else None,
+        languages=body.languages,
+        agreement_version=body.accepted_agreement_version,
+    )
+    response.headers["Location"] = f"/v1/partners/{done.partner.id}"
+    return schemas.RegisteredPartner(
+        partner=convert.partner(done.partner),
+        api_key=convert.issued_key(done.key.key, done.key.plaintext),
+    )
+
+
+@router.get(
+    "", responses=problem_responses(401, 403, 422), summary="List and search partners"
+)
+async def list_partners(
+    session: SessionDep,
+    _admin: AdminRead,
+    status: Annotated[schemas.PartnerStatusName | None, Query()] = None,
+    country: Annotated[CountryCode | None, Query()] = None,
+    q: Annotated[
+        SearchText | None,
+        Query(description="Matches company, contact, e-mail or website."),
+    ] = None,
+    created_from: Annotated[UtcDatetime | None, Query()] = None,
+    created_to: Annotated[UtcDatetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.PartnerPage:
+    """Admin (read). Newest first; filters combine."""
+    rows = await partners.search(
+        session,
+        status=status,
+        country=country,
+        q=q or None,
+        created_from=created_from,
+        created_to=created_to,
+        after=convert.decode_time_id_cursor(cursor),
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    next_cursor = (
+        convert.encode_cursor(page[-1].created_at, page[-1].id)
+        if len(rows) > limit
+        else None
+    )
+    return schemas.PartnerPage(
+        items=[convert.partner(p) for p in page], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/{partner_id}",
+    responses=problem_responses(*AUTH_ERRORS, 422),
+    summary="Read a partner",
+)
+async def get_partner(
+    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> schemas.Partner:
+    """The partner itself, or an admin (read)."""
+    return convert.partner(await partners.get(session, partner_id))
+
+
+@router.patch(
+    "/{partner_id}",
+    responses=problem_responses(*AUTH_ERRORS, 409, 422),
+    summary="Update a partner's profile",
+)
+async def update_partner(
+    partner_id: uuid.UUID,
+    body: schemas.PartnerProfileUpdate,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: PartnerOrAdminWrite,
+) -> schemas.Partner:
+    """The partner itself, or an admin (write). Only the fields sent change."""
+    changes = body.model_dump(exclude_unset=True)
+    if "website" in changes and changes["website"] is not None:
+        changes["website"] = str(body.website)
+    if "contact_email" in changes and changes["contact_email"] is not None:
+        changes["contact_email"] = str(body.contact_email)
+    row = await partners.update_profile(
+        session, context(request, caller, clock), partner_id, changes
+    )
+    return convert.partner(row)
+
+
+def _status_route(action: StatusAction) -> None:
+    async def endpoint(
+        partner_id: uuid.UUID,
+        body: schemas.StatusChangeRequest,
+        request: Request,
+        session: SessionDep,
+        clock: ClockDep,
+        admin: AdminWrite,
+    ) -> schemas.Partner:
+        row = await partners.change_status(
+            session, context(request, admin, clock), partner_id, action, body.reason
+        )
+        return convert.partner(row)
+
+    endpoint.__name__ = f"{action.value}_partner"
+    endpoint.__doc__ = f"Admin (write). The partner is {action.past_tense}; the reason is kept in its history."
+    router.add_api_route(
+        f"/{{partner_id}}/{action.value}",
+        endpoint,
+        methods=["POST"],
+        responses=problem_responses(401, 403, 404, 409, 422),
+        summary=f"{action.value.capitalize()} a partner",
+    )
+
+
+for _action in StatusAction:
+    _status_route(_action)
+
+
+@router.get(
+    "/{partner_id}/status-history",
+    responses=problem_responses(*AUTH_ERRORS, 422),
+    summary="A partner's status history",
+)
+async def get_partner_status_history(
+    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> list[schemas.StatusChange]:
+    """Every status the partner has had, oldest first."""
+    rows = await partners.status_history(session, partner_id)
+    return [schemas.StatusChange.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get(
+    "/{partner_id}/standing",
+    responses=problem_responses(*AUTH_ERRORS, 422),
+    summary="Was the partner eligible at a moment",
+)
+async def get_partner_standing(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    clock: ClockDep,
+    _caller: PartnerOrAdminRead,
+    at: Annotated[UtcDatetime | None, Query(description="Default: now.")] = None,
+) -> schemas.Standing:
+    """R04: the partner's status and agreement binding at `at`, from their dated history."""
+    result = await partners.standing_at(session, partner_id, at or clock.now())
+    return schemas.Standing(
+        at=result.at,
+        status=result.status.value if result.status else None,
+        agreement_bound=result.agreement.bound,
+        required_agreement_version=result.agreement.required_version,
+        accepted_agreement_version=result.agreement.accepted_version,
+        eligible=result.eligible,
+    )
+
+
+@router.get(
+    "/{partner_id}/agreement-acceptances",
+    responses=problem_responses(*AUTH_ERRORS, 422),
+    summary="A partner's agreement acceptances",
+)
+async def list_agreement_acceptances(
+    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> list[schemas.AgreementAcceptance]:
+    """Every version the partner accepted, with when."""
+    await partners.get(session, partner_id)
+    return [
+        schemas.AgreementAcceptance(version=name, accepted_at=row.accepted_at)
+        for row, name in await agreements.acceptances(session, partner_id)
+    ]
+
+
+@router.post(
+    "/{partner_id}/agreement-acceptances",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {
+            "model": schemas.AgreementAcceptance,
+            "description": "Already accepted earlier",
+        },
+        **problem_responses(*AUTH_ERRORS, 409, 422),
+    },
+    summary="Accept an agreement version",
+)
+async def accept_agreement(
+    partner_id: uuid.UUID,
+    body: schemas.AcceptanceRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: PartnerSelf,
+) -> schemas.AgreementAcceptance:
+    """The partner's own key only. Accepting a version twice keeps the first date (200)."""
+    row, created = await agreements.accept(
+        session, context(request, caller, clock), partner_id, body.version
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return schemas.AgreementAcceptance(
+        version=body.version, accepted_at=row.accepted_at
+    )
+
+
+# --- the partner's keys ---------------------------------------------------------------------
+
+
+@router.get(
+    "/{partner_id}/api-keys",
+    responses=problem_responses(*AUTH_ERRORS, 422),
+    summary="List a partner's keys",
+)
+async def list_partner_api_keys(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    _caller: PartnerOrAdminRead,
+    include_revoked: bool = False,
+) -> list[schemas.ApiKey]:
+    """Prefix, name, created and last used; never the key itself."""
+    await partners.get(session, partner_id)
+    rows = await api_keys.listing(
+        session,
+        kinds=["partner"],
+        partner_id=partner_id,
+        include_revoked=include_revoked,
+    )
+    return [convert.api_key(r) for r in rows]
+
+
+@router.post(
+    "/{partner_id}/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, 409, 422),
+    summary="Create a partner key",
+)
+async def create_partner_api_key(
+    partner_id: uuid.UUID,
+    body: schemas.PartnerKeyRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: PartnerSelf,
+) -> schemas.IssuedApiKey:
+    """The partner's own key only. The new key is shown this once."""
+    issued = await partners.issue_key(
+        session, context(request, caller, clock), partner_id, name=body.name
+    )
+    return convert.issued_key(issued.key, issued.plaintext)
+
+
+@router.post(
+    "/{partner_id}/api-keys/{key_id}/rotate",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, 422),
+    summary="Rotate a partner key",
+)
+async def rotate_partner_api_key(
+    partner_id: uuid.UUID,
+    key_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: PartnerSelf,
+) -> schemas.IssuedApiKey:
+    """The partner's own key only. Revokes the key and returns its replacement, shown this once."""
+    issued = await api_keys.rotate(
+        session, context(request, caller, clock), key_id, partner_id=partner_id
+    )
+    return convert.issued_key(issued.key, issued.plaintext)
+
+
+@router.delete(
+    "/{partner_id}/api-keys/{key_id}",
+    responses=problem_responses(*AUTH_ERRORS, 422),
+    summary="Revoke a partner key",
+)
+async def revoke_partner_api_key(
+    partner_id: uuid.UUID,
+    key_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: PartnerOrAdminWrite,
+) -> schemas.ApiKey:
+    """The partner itself, or an admin (write). Revoking twice changes nothing."""
+    row = await api_keys.revoke(
+        session,
+        context(request, caller, clock),
+        key_id,
+        kinds=["partner"],
+        partner_id=partner_id,
+    )
+    return convert.api_key(row)

@@ -1,0 +1,87 @@
+"""Service settings, read from the environment (prefix ``PARTNERS_``).
+
+Only how the service runs lives here. The rules of the program (time zone, windows, rates)
+are versioned program terms kept in the database, never settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "dev-webhook-secret"}
+)
+DEFAULT_DATA_DIR = Path("data")
+
+
+def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / 'partners.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARTNERS_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    """`production` refuses placeholder secrets and does not migrate a Postgres database on start."""
+
+    database_url: str = Field(default_factory=default_database_url)
+    """SQLAlchemy async URL: `sqlite+aiosqlite:///path.db` or `postgresql+asyncpg://user@host/db`."""
+
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=lambda: [SecretStr("dev-webhook-secret")]
+    )
+    """Signing secrets of the store's webhooks, comma-separated; several allow rotation."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    migrate_on_start: bool | None = None
+    """Apply migrations when the server starts. Default: yes on SQLite, no on Postgres."""
+
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    registration_rate_limit: int = Field(default=10, ge=1)
+    """Partner registrations accepted per client address and window."""
+    registration_rate_window_seconds: int = Field(default=3600, ge=1)
+
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.environment == "production":
+            if not self.webhook_secrets:
+                raise ValueError("PARTNERS_WEBHOOK_SECRETS must be set in production")
+            for secret in self.webhook_secrets:
+                raw = secret.get_secret_value()
+                if raw.lower() in PLACEHOLDER_SECRETS or len(raw) < 24:
+                    raise ValueError(
+                        "PARTNERS_WEBHOOK_SECRETS holds a placeholder or a secret shorter than "
+                        "24 characters; production refuses to start with it"
+                    )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def should_migrate_on_start(self) -> bool:
+        if self.migrate_on_start is not None:
+            return self.migrate_on_start
+        return self.is_sqlite
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level.upper()]
