@@ -89,7 +89,8 @@ def problem_response(
     title: str,
     detail: str,
     headers: dict[str, str] | None = None,
-    **extra: Any,
+    extra: dict[str, Any] | None = None,
+    errors: list[dict[str, str]] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -100,7 +101,10 @@ def problem_response(
         "instance": request.url.path,
         "request_id": getattr(request.state, "request_id", None),
     }
-    body.update({k: v for k, v in extra.items() if v is not None})
+    # Extension members add to the document and never replace its standard members.
+    body.update({k: v for k, v in (extra or {}).items() if v is not None and k not in body})
+    if errors is not None:
+        body["errors"] = errors
     return JSONResponse(
         body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )
@@ -132,7 +136,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         title=exc.title,
         detail=exc.detail,
         headers=headers or None,
-        **exc.extra,
+        extra=exc.extra,
     )
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.session import ensure_sqlite_directory
@@ -44,9 +43,9 @@ def head_revision() -> str:
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at; None when it was never migrated."""
     async with engine.connect() as conn:
-        try:
-            result = await conn.execute(text("SELECT version_num FROM alembic_version"))
-        except DBAPIError:
+        # A plain read: on SQLite it must not queue behind a writer for the write lock.
+        conn = await conn.execution_options(sqlite_begin="DEFERRED")
+        if not await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
             return None
-        row = result.first()
+        row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
         return str(row[0]) if row else None

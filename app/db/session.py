@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection may ask for a deferred (read) transaction with
+        # `execution_options(sqlite_begin="DEFERRED")`; everything else takes the writer lock.
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -71,6 +75,7 @@ def create_session_factory(bind: Any, **kwargs: Any) -> SessionFactory:
     )
 
 
+@asynccontextmanager
 async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     """Yield a session; commit if the caller finished, roll back if it raised."""
     async with factory() as session:

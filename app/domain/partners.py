@@ -241,7 +241,7 @@ async def change_status(
         raise InvalidTransition(
             f"A partner that is {current.value} cannot be {action.past_tense}.",
             code="invalid_status_transition",
-            status=current.value,
+            partner_status=current.value,
         )
     before = audit.snapshot(partner, ("status",))
     partner.status = target

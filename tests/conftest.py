@@ -1,0 +1,263 @@
+"""Fixtures: every database test runs on SQLite and on Postgres.
+
+Each test runs inside a transaction that is rolled back at the end; the app's sessions join it
+through savepoints, so the app's own commit and rollback paths run for real. Concurrency tests
+get a database of their own that really commits, and a real server on a local port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from hypothesis import settings as hypothesis_settings
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.session import create_engine, create_session_factory
+from app.domain import api_keys
+from app.domain.context import Caller, Context
+from app.main import create_app
+from app.settings import Settings
+from tests import databases
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+BACKENDS = ["sqlite", "postgres"]
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+WEBHOOK_SECRET = "whsec_test_0123456789abcdefghijklmnop"
+
+hypothesis_settings.register_profile("ci", derandomize=True, max_examples=50, deadline=None)
+hypothesis_settings.register_profile("dev", max_examples=50, deadline=None)
+hypothesis_settings.load_profile("ci" if IN_CI else "dev")
+
+
+class MovableClock:
+    """The app's clock in tests: stands still until a test moves it."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> datetime:
+        self.at += timedelta(**delta)
+        return self.at
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "webhook_secrets": [SecretStr(WEBHOOK_SECRET)],
+        "registration_rate_limit": 10_000,
+        "migrate_on_start": False,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+# --- databases, once per worker ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    problem = databases.postgres_available()
+    if problem:
+        message = f"Postgres is not reachable at {databases.POSTGRES_ADMIN_DSN}: {problem}"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return databases.postgres_template()
+
+
+@pytest.fixture(scope="session")
+def sqlite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sqlite")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(sqlite_dir: Path) -> Path:
+    return databases.sqlite_template(sqlite_dir)
+
+
+@pytest.fixture(scope="session")
+def worker_database(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """backend -> URL of this worker's migrated database (created lazily)."""
+    urls: dict[str, str] = {}
+    yield urls
+    if "postgres" in urls:
+        asyncio.run(databases.drop_postgres(f"partners_w_{databases.WORKER}"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, worker_database: dict[str, str]) -> str:
+    if backend not in worker_database:
+        if backend == "postgres":
+            template = request.getfixturevalue("postgres_template")
+            name = f"partners_w_{databases.WORKER}"
+            worker_database[backend] = asyncio.run(databases.create_postgres_copy(template, name))
+        else:
+            template_path: Path = request.getfixturevalue("sqlite_template")
+            target = template_path.parent / f"worker_{databases.WORKER}.db"
+            worker_database[backend] = databases.sqlite_copy(template_path, target)
+    return worker_database[backend]
+
+
+# --- the app on a rolled-back transaction -----------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock(START)
+
+
+@pytest.fixture
+async def connection(database_url: str) -> AsyncIterator[AsyncConnection]:
+    engine = create_engine(database_url)
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module (or parametrize) to change the app's settings."""
+    return {}
+
+
+@pytest.fixture
+async def app(
+    connection: AsyncConnection, database_url: str, clock: MovableClock, settings_overrides: dict[str, Any]
+) -> AsyncIterator[Any]:
+    factory = create_session_factory(connection, join_transaction_mode="create_savepoint")
+    application = create_app(make_settings(database_url, **settings_overrides), clock=clock, session_factory=factory)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@dataclass
+class Api:
+    """An HTTP client on the app plus shortcuts for the setup most tests need."""
+
+    client: httpx.AsyncClient
+    connection: AsyncConnection | None
+    clock: MovableClock
+    admin_key: str = ""
+    _emails: Iterator[int] = field(default_factory=itertools.count)
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+    @staticmethod
+    def bearer(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def registration(self, **overrides: Any) -> dict[str, Any]:
+        n = next(self._emails)
+        body: dict[str, Any] = {
+            "company": f"Partner {n} GmbH",
+            "country": "DE",
+            "contact_name": f"Contact {n}",
+            "contact_email": f"contact{n}@partner{n}.example",
+            "website": f"https://partner{n}.example",
+            "languages": ["de", "en"],
+            "accepted_agreement_version": "2026-01",
+        }
+        body.update(overrides)
+        return body
+
+    async def register(self, **overrides: Any) -> tuple[dict[str, Any], str]:
+        """Register a partner; return its JSON and its key."""
+        response = await self.client.post("/v1/partners", json=self.registration(**overrides))
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return body["partner"], body["api_key"]["key"]
+
+    async def issue_key(self, kind: str = "admin", scopes: list[str] | None = None) -> str:
+        response = await self.client.post(
+            "/v1/api-keys", json={"kind": kind, "name": f"{kind} key", "scopes": scopes}, headers=self.admin
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["key"])
+
+
+async def _first_admin_key(factory: Any, now: datetime) -> str:
+    async with factory.begin() as session:
+        issued = await api_keys.issue(
+            session, Context(caller=Caller(kind="cli"), now=now), kind="admin", name="test admin"
+        )
+        return issued.plaintext
+
+
+@pytest.fixture
+async def api(app: Any, connection: AsyncConnection, clock: MovableClock) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        key = await _first_admin_key(app.state.session_factory, clock.now())
+        yield Api(client=client, connection=connection, clock=clock, admin_key=key)
+
+
+# --- a database that really commits, behind a real server ---------------------------------------
+
+_fresh_counter = itertools.count()
+
+
+@pytest.fixture
+async def committing_database_url(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A freshly migrated database of this test's own; every commit is real."""
+    if backend == "postgres":
+        template = request.getfixturevalue("postgres_template")
+        name = f"partners_c_{databases.WORKER}_{os.getpid()}_{next(_fresh_counter)}"
+        url = await databases.create_postgres_copy(template, name)
+        yield url
+        await databases.drop_postgres(name)
+    else:
+        template_path: Path = request.getfixturevalue("sqlite_template")
+        target = template_path.parent / f"fresh_{databases.WORKER}_{next(_fresh_counter)}.db"
+        yield databases.sqlite_copy(template_path, target)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.fixture
+async def live_api(committing_database_url: str, clock: MovableClock) -> AsyncIterator[Api]:
+    """The app served by uvicorn on a free local port; requests through real sockets run at once."""
+    application = create_app(make_settings(committing_database_url), clock=clock)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="on", access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as client:
+        key = await _first_admin_key(application.state.session_factory, clock.now())
+        yield Api(client=client, connection=None, clock=clock, admin_key=key)
+    server.should_exit = True
+    await task
+    sock.close()

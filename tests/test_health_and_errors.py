@@ -1,0 +1,66 @@
+"""Probes, request ids and the problem+json shape of answers the routers never see."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from tests.conftest import Api
+
+
+async def test_liveness(api: Api) -> None:
+    response = await api.client.get("/health/live")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+async def test_readiness_reports_the_schema_revision(api: Api) -> None:
+    response = await api.client.get("/health/ready")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["database"] == "ok" and body["schema_revision"] == body["expected_revision"]
+
+
+async def test_readiness_fails_on_an_unmigrated_database(api: Api, backend: str) -> None:
+    # The probe uses the app's own engine, outside the test transaction: point it at an empty database.
+    from app.db.session import create_engine
+
+    engine = api.client._transport.app.state.engine  # type: ignore[attr-defined]
+    empty = create_engine("sqlite+aiosqlite:///:memory:")
+    api.client._transport.app.state.engine = empty  # type: ignore[attr-defined]
+    try:
+        response = await api.client.get("/health/ready")
+    finally:
+        api.client._transport.app.state.engine = engine  # type: ignore[attr-defined]
+        await empty.dispose()
+    assert response.status_code == 503
+    assert response.json()["database"] == "not_migrated"
+
+
+async def test_unknown_route_and_method_are_problems(api: Api) -> None:
+    missing = await api.client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["code"] == "route_not_found"
+    wrong = await api.client.put("/v1/partners")
+    assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
+
+
+async def test_request_id_is_echoed_or_made(api: Api) -> None:
+    given = await api.client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = await api.client.get("/health/live", headers={"X-Request-ID": "bad id with spaces"})
+    assert made.headers["x-request-id"] != "bad id with spaces" and len(made.headers["x-request-id"]) == 32
+    problem = await api.client.get("/v1/partners", headers={"X-Request-ID": "xyz"})
+    assert problem.json()["request_id"] == "xyz"
+
+
+async def test_failed_request_writes_nothing(api: Api) -> None:
+    """A refused request rolls back everything it did, including the key's last use."""
+    partner, key = await api.register()
+    assert api.connection is not None
+    before = (await api.connection.execute(text("SELECT count(*) FROM audit_events"))).scalar_one()
+    response = await api.client.post(
+        f"/v1/partners/{partner['id']}/reinstate", json={"reason": "x"}, headers=api.admin
+    )
+    assert response.status_code == 409
+    after = (await api.connection.execute(text("SELECT count(*) FROM audit_events"))).scalar_one()
+    assert after == before
