@@ -93,6 +93,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from app.main import create_app
+
+    document = json.dumps(create_app().openapi(), indent=2, sort_keys=False) + "\n"
+    if args.output == "-":
+        sys.stdout.write(document)
+    else:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(document)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partners", description="The Qalyptus partner program service.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--scopes", default="read,write", help="comma-separated: read,write (admin) or store")
     key.add_argument("--kind", choices=["admin", "store"], default="admin")
     key.set_defaults(handler=cmd_create_admin_key)
+
+    openapi = commands.add_parser(
+        "openapi", help="write the OpenAPI document (default: openapi/openapi.json)"
+    )
+    openapi.add_argument("--output", default="openapi/openapi.json", help="a path, or - for stdout")
+    openapi.set_defaults(handler=cmd_openapi)
     return parser
 
 

@@ -8,9 +8,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from app.domain import errors as de
 
@@ -20,13 +22,9 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class FieldError(BaseModel):
-    field: str = Field(
-        description="Where the bad value is, e.g. `body.country` or `query.limit`."
-    )
+    field: str = Field(description="Where the bad value is, e.g. `body.country` or `query.limit`.")
     message: str
-    type: str = Field(
-        description="Machine-readable kind of error, e.g. `missing`, `string_too_long`."
-    )
+    type: str = Field(description="Machine-readable kind of error, e.g. `missing`, `string_too_long`.")
 
 
 class Problem(BaseModel):
@@ -34,17 +32,11 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(
-        default="about:blank", description="A URI naming the kind of problem."
-    )
+    type: str = Field(default="about:blank", description="A URI naming the kind of problem.")
     title: str
     status: int
-    detail: str = Field(
-        description="What went wrong, in a sentence a person understands."
-    )
-    code: str = Field(
-        description="Stable machine-readable code, e.g. `partner_not_found`."
-    )
+    detail: str = Field(description="What went wrong, in a sentence a person understands.")
+    code: str = Field(description="Stable machine-readable code, e.g. `partner_not_found`.")
     instance: str | None = None
     request_id: str | None = None
     errors: list[FieldError] | None = Field(
@@ -62,7 +54,7 @@ STATUS_FOR: list[tuple[type[de.DomainError], int]] = [
 ]
 
 RESPONSE_DESCRIPTIONS = {
-    400: "Malformed request",
+    400: "The body could not be read (not UTF-8, or not the declared media type)",
     401: "No valid API key (or webhook signature)",
     403: "The key is of the wrong kind or lacks the scope",
     404: "No such object, or it belongs to another partner",
@@ -76,9 +68,7 @@ RESPONSE_DESCRIPTIONS = {
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations of error answers; `app.main` moves them to problem+json."""
-    return {
-        s: {"model": Problem, "description": RESPONSE_DESCRIPTIONS[s]} for s in statuses
-    }
+    return {s: {"model": Problem, "description": RESPONSE_DESCRIPTIONS[s]} for s in statuses}
 
 
 def problem_response(
@@ -105,9 +95,7 @@ def problem_response(
     body.update({k: v for k, v in (extra or {}).items() if v is not None and k not in body})
     if errors is not None:
         body["errors"] = errors
-    return JSONResponse(
-        body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
-    )
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def _status_for(exc: de.DomainError) -> int:
@@ -163,18 +151,34 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "route_not_found", 405: "method_not_allowed", 400: "bad_request"}
+    codes = {404: "route_not_found", 405: "method_not_allowed", 400: "malformed_body"}
     detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+    headers = dict(exc.headers) if exc.headers else {}
     if exc.status_code == 404:
         detail = f"There is no route {request.method} {request.url.path}."
+    if exc.status_code == 405:
+        # Starlette names only the first matching route's methods; a path served by several
+        # routes (GET and POST apart) must list them all.
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}."
     return problem_response(
         request,
         exc.status_code,
         code=codes.get(exc.status_code, "http_error"),
-        title=detail if exc.status_code != 404 else "Not found",
+        title={404: "Not found", 405: "Method not allowed"}.get(exc.status_code, detail),
         detail=detail,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE and isinstance(route, APIRoute | Route):
+            methods |= set(route.methods or ())
+    return sorted(methods)
 
 
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +19,7 @@ from app.db.session import SessionFactory, create_engine, create_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
 from app.routers import admin, health, partners
+from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
 
 log = logging.getLogger("app")
@@ -58,7 +59,11 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
     from fastapi.openapi.utils import get_openapi
 
     schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes, tags=app.openapi_tags
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     for path, path_item in schema.get("paths", {}).items():
@@ -66,6 +71,8 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if not path.startswith("/health/"):
                 responses.setdefault("503", {"description": RESPONSE_DESCRIPTIONS[503]})
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": RESPONSE_DESCRIPTIONS[400]})
             for code, response in responses.items():
                 if not code.isdigit() or int(code) < 400:
                     continue
@@ -115,6 +122,7 @@ def create_app(
             "`code`."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_parameters)],
         generate_unique_id_function=_operation_id,
         openapi_tags=[
             {"name": "partners", "description": "Registration, profile, status and keys of partners."},

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated
 
-PLACEHOLDER_SECRETS = frozenset(
-    {"", "change-me", "changeme", "secret", "dev-webhook-secret"}
-)
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-webhook-secret"})
 DEFAULT_DATA_DIR = Path("data")
 
 

@@ -150,7 +150,9 @@ async def app(
     connection: AsyncConnection, database_url: str, clock: MovableClock, settings_overrides: dict[str, Any]
 ) -> AsyncIterator[Any]:
     factory = create_session_factory(connection, join_transaction_mode="create_savepoint")
-    application = create_app(make_settings(database_url, **settings_overrides), clock=clock, session_factory=factory)
+    application = create_app(
+        make_settings(database_url, **settings_overrides), clock=clock, session_factory=factory
+    )
     async with application.router.lifespan_context(application):
         yield application
 
@@ -224,14 +226,13 @@ _fresh_counter = itertools.count()
 
 
 @pytest.fixture
-async def committing_database_url(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+def committing_database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A freshly migrated database of this test's own; every commit is real."""
     if backend == "postgres":
         template = request.getfixturevalue("postgres_template")
         name = f"partners_c_{databases.WORKER}_{os.getpid()}_{next(_fresh_counter)}"
-        url = await databases.create_postgres_copy(template, name)
-        yield url
-        await databases.drop_postgres(name)
+        yield asyncio.run(databases.create_postgres_copy(template, name))
+        asyncio.run(databases.drop_postgres(name))
     else:
         template_path: Path = request.getfixturevalue("sqlite_template")
         target = template_path.parent / f"fresh_{databases.WORKER}_{next(_fresh_counter)}.db"

@@ -29,12 +29,16 @@ async def test_publish_new_version_and_partner_accepts(api: Api) -> None:
 
     api.clock.advance(days=3)
     accepted = await api.client.post(
-        f"/v1/partners/{partner['id']}/agreement-acceptances", json={"version": "2026-07"}, headers=api.bearer(key)
+        f"/v1/partners/{partner['id']}/agreement-acceptances",
+        json={"version": "2026-07"},
+        headers=api.bearer(key),
     )
     assert accepted.status_code == 201 and accepted.json()["accepted_at"] == "2026-03-05T09:00:00Z"
     api.clock.advance(days=1)
     again = await api.client.post(
-        f"/v1/partners/{partner['id']}/agreement-acceptances", json={"version": "2026-07"}, headers=api.bearer(key)
+        f"/v1/partners/{partner['id']}/agreement-acceptances",
+        json={"version": "2026-07"},
+        headers=api.bearer(key),
     )
     assert again.status_code == 200 and again.json()["accepted_at"] == "2026-03-05T09:00:00Z"
     listed = await api.client.get(f"/v1/partners/{partner['id']}/agreement-acceptances", headers=api.admin)
@@ -44,12 +48,16 @@ async def test_publish_new_version_and_partner_accepts(api: Api) -> None:
 async def test_publishing_is_admin_write_and_checked(api: Api) -> None:
     body = {"version": "2027-01", "title": "T", "accept_by": "2027-02-01T00:00:00Z"}
     _, partner_key = await api.register()
-    assert (await api.client.post("/v1/agreements", json=body, headers=api.bearer(partner_key))).status_code == 403
+    assert (
+        await api.client.post("/v1/agreements", json=body, headers=api.bearer(partner_key))
+    ).status_code == 403
     assert (await api.client.post("/v1/agreements", json=body, headers=api.admin)).status_code == 201
     duplicate = await api.client.post("/v1/agreements", json=body, headers=api.admin)
     assert duplicate.status_code == 409 and duplicate.json()["code"] == "agreement_version_exists"
     past = await api.client.post(
-        "/v1/agreements", json={**body, "version": "x", "accept_by": "2020-01-01T00:00:00Z"}, headers=api.admin
+        "/v1/agreements",
+        json={**body, "version": "x", "accept_by": "2020-01-01T00:00:00Z"},
+        headers=api.admin,
     )
     assert past.status_code == 422 and past.json()["code"] == "accept_by_in_past"
 
@@ -57,7 +65,9 @@ async def test_publishing_is_admin_write_and_checked(api: Api) -> None:
 async def test_unknown_version_cannot_be_accepted(api: Api) -> None:
     partner, key = await api.register()
     response = await api.client.post(
-        f"/v1/partners/{partner['id']}/agreement-acceptances", json={"version": "9999-01"}, headers=api.bearer(key)
+        f"/v1/partners/{partner['id']}/agreement-acceptances",
+        json={"version": "9999-01"},
+        headers=api.bearer(key),
     )
     assert response.status_code == 404 and response.json()["code"] == "agreement_version_not_found"
 
@@ -87,7 +97,9 @@ async def test_r04_standing_at_past_moments(api: Api) -> None:
     api.clock.advance(days=30)  # 2026-04-21: past the new version's accept-by date, not accepted
 
     async def standing(at: str) -> dict[str, object]:
-        response = await api.client.get(f"/v1/partners/{pid}/standing", params={"at": at}, headers=api.bearer(key))
+        response = await api.client.get(
+            f"/v1/partners/{pid}/standing", params={"at": at}, headers=api.bearer(key)
+        )
         assert response.status_code == 200, response.text
         return dict(response.json())
 

@@ -163,7 +163,9 @@ async def test_partner_rotates_its_key(api: Api) -> None:
     new_key = rotated.json()["key"]
     assert new_key != key and rotated.json()["name"] == keys[0]["name"]
     assert (await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(key))).status_code == 401
-    assert (await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(new_key))).status_code == 200
+    assert (
+        await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(new_key))
+    ).status_code == 200
 
 
 async def test_partner_creates_and_revokes_extra_keys(api: Api) -> None:
@@ -178,7 +180,9 @@ async def test_partner_creates_and_revokes_extra_keys(api: Api) -> None:
         f"/v1/partners/{partner['id']}/api-keys/{extra['id']}", headers=api.admin
     )
     assert revoked.status_code == 200
-    assert (await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(extra["key"]))).status_code == 401
+    assert (
+        await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(extra["key"]))
+    ).status_code == 401
 
 
 async def test_admin_cannot_create_partner_keys_for_a_partner(api: Api) -> None:

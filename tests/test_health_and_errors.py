@@ -54,8 +54,8 @@ async def test_request_id_is_echoed_or_made(api: Api) -> None:
 
 
 async def test_failed_request_writes_nothing(api: Api) -> None:
-    """A refused request rolls back everything it did, including the key's last use."""
-    partner, key = await api.register()
+    """A refused request rolls back everything it did."""
+    partner, _ = await api.register()
     assert api.connection is not None
     before = (await api.connection.execute(text("SELECT count(*) FROM audit_events"))).scalar_one()
     response = await api.client.post(

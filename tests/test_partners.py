@@ -47,7 +47,9 @@ async def test_registration_must_accept_the_current_agreement(api: Api) -> None:
 
 async def test_duplicate_contact_email_is_409(api: Api) -> None:
     await api.register(contact_email="sales@acme.example")
-    response = await api.client.post("/v1/partners", json=api.registration(contact_email="Sales@ACME.example"))
+    response = await api.client.post(
+        "/v1/partners", json=api.registration(contact_email="Sales@ACME.example")
+    )
     assert response.status_code == 409
     assert response.json()["code"] == "partner_already_registered"
 
@@ -80,7 +82,12 @@ async def test_missing_fields_are_each_listed(api: Api) -> None:
     body = response.json()
     assert response.status_code == 422
     missing = {e["field"] for e in body["errors"] if e["type"] == "missing"}
-    assert missing == {"body.country", "body.contact_name", "body.contact_email", "body.accepted_agreement_version"}
+    assert missing == {
+        "body.country",
+        "body.contact_name",
+        "body.contact_email",
+        "body.accepted_agreement_version",
+    }
 
 
 async def test_unknown_fields_are_refused(api: Api) -> None:
@@ -104,10 +111,14 @@ async def test_admin_approval_when_auto_approve_is_off(api: Api) -> None:
     partner, key = await api.register()
     assert partner["status"] == "pending"
     approved = await api.client.post(
-        f"/v1/partners/{partner['id']}/approve", json={"reason": "Checked the company register"}, headers=api.admin
+        f"/v1/partners/{partner['id']}/approve",
+        json={"reason": "Checked the company register"},
+        headers=api.admin,
     )
     assert approved.status_code == 200 and approved.json()["status"] == "active"
-    history = (await api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=api.bearer(key))).json()
+    history = (
+        await api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=api.bearer(key))
+    ).json()
     assert [(h["from_status"], h["to_status"], h["reason"]) for h in history] == [
         (None, "pending", "registered"),
         ("pending", "active", "Checked the company register"),
@@ -118,10 +129,17 @@ async def test_admin_approval_when_auto_approve_is_off(api: Api) -> None:
 async def test_suspend_reinstate_terminate_each_with_a_reason(api: Api) -> None:
     partner, _ = await api.register()
     pid = partner["id"]
-    steps = [("suspend", "suspended"), ("reinstate", "active"), ("suspend", "suspended"), ("terminate", "terminated")]
+    steps = [
+        ("suspend", "suspended"),
+        ("reinstate", "active"),
+        ("suspend", "suspended"),
+        ("terminate", "terminated"),
+    ]
     for action, expected in steps:
         api.clock.advance(days=1)
-        response = await api.client.post(f"/v1/partners/{pid}/{action}", json={"reason": f"{action} now"}, headers=api.admin)
+        response = await api.client.post(
+            f"/v1/partners/{pid}/{action}", json={"reason": f"{action} now"}, headers=api.admin
+        )
         assert response.status_code == 200, response.text
         assert response.json()["status"] == expected
     history = (await api.client.get(f"/v1/partners/{pid}/status-history", headers=api.admin)).json()
@@ -132,7 +150,9 @@ async def test_suspend_reinstate_terminate_each_with_a_reason(api: Api) -> None:
 async def test_a_reason_is_required(api: Api) -> None:
     partner, _ = await api.register()
     for body in ({}, {"reason": ""}, {"reason": "   "}):
-        response = await api.client.post(f"/v1/partners/{partner['id']}/suspend", json=body, headers=api.admin)
+        response = await api.client.post(
+            f"/v1/partners/{partner['id']}/suspend", json=body, headers=api.admin
+        )
         assert response.status_code == 422, body
 
 
@@ -146,14 +166,18 @@ async def test_impossible_transition_is_409(api: Api) -> None:
     assert body["code"] == "invalid_status_transition" and body["status"] == 409
     assert "active" in body["detail"]
     await api.client.post(f"/v1/partners/{partner['id']}/terminate", json={"reason": "x"}, headers=api.admin)
-    again = await api.client.post(f"/v1/partners/{partner['id']}/approve", json={"reason": "x"}, headers=api.admin)
+    again = await api.client.post(
+        f"/v1/partners/{partner['id']}/approve", json={"reason": "x"}, headers=api.admin
+    )
     assert again.status_code == 409
 
 
 async def test_unknown_partner_is_404(api: Api) -> None:
     missing = "00000000-0000-4000-8000-000000000000"
     assert (await api.client.get(f"/v1/partners/{missing}", headers=api.admin)).status_code == 404
-    response = await api.client.post(f"/v1/partners/{missing}/suspend", json={"reason": "x"}, headers=api.admin)
+    response = await api.client.post(
+        f"/v1/partners/{missing}/suspend", json={"reason": "x"}, headers=api.admin
+    )
     assert response.status_code == 404 and response.json()["code"] == "partner_not_found"
     bad = await api.client.get("/v1/partners/not-a-uuid", headers=api.admin)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "path.partner_id"
@@ -169,12 +193,18 @@ async def test_partner_updates_its_profile(api: Api) -> None:
     )
     assert response.status_code == 200, response.text
     updated = response.json()
-    assert updated["company"] == "Renamed AG" and updated["languages"] == ["de"] and updated["website"] is None
+    assert (
+        updated["company"] == "Renamed AG" and updated["languages"] == ["de"] and updated["website"] is None
+    )
     assert updated["contact_email"] == partner["contact_email"]
     assert updated["updated_at"] > partner["updated_at"]
-    cleared = await api.client.patch(f"/v1/partners/{partner['id']}", json={"company": None}, headers=api.bearer(key))
+    cleared = await api.client.patch(
+        f"/v1/partners/{partner['id']}", json={"company": None}, headers=api.bearer(key)
+    )
     assert cleared.status_code == 422 and cleared.json()["code"] == "field_required"
-    status = await api.client.patch(f"/v1/partners/{partner['id']}", json={"status": "active"}, headers=api.bearer(key))
+    status = await api.client.patch(
+        f"/v1/partners/{partner['id']}", json={"status": "active"}, headers=api.bearer(key)
+    )
     assert status.status_code == 422
 
 
@@ -182,7 +212,9 @@ async def test_profile_email_must_stay_unique(api: Api) -> None:
     first, _ = await api.register()
     second, key = await api.register()
     response = await api.client.patch(
-        f"/v1/partners/{second['id']}", json={"contact_email": first["contact_email"].upper()}, headers=api.bearer(key)
+        f"/v1/partners/{second['id']}",
+        json={"contact_email": first["contact_email"].upper()},
+        headers=api.bearer(key),
     )
     assert response.status_code == 409
 

@@ -70,9 +70,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 def create_session_factory(bind: Any, **kwargs: Any) -> SessionFactory:
-    return async_sessionmaker(
-        bind=bind, expire_on_commit=False, autoflush=False, **kwargs
-    )
+    return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **kwargs)
 
 
 @asynccontextmanager

@@ -77,9 +77,7 @@ class AgreementAcceptance(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
-    agreement_version_id: int = Field(
-        sa_type=BigIntId, foreign_key="agreement_versions.id"
-    )
+    agreement_version_id: int = Field(sa_type=BigIntId, foreign_key="agreement_versions.id")
     accepted_at: datetime = utc_column()
 
 
@@ -89,9 +87,7 @@ class ApiKey(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     kind: str = Field(max_length=16)
     """`admin`, `partner` or `store`."""
-    partner_id: uuid.UUID | None = Field(
-        default=None, foreign_key="partners.id", index=True
-    )
+    partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id", index=True)
     name: str = Field(max_length=100)
     prefix: str = Field(max_length=32)
     """The readable start of the key, shown in listings so a person can tell keys apart."""

@@ -27,9 +27,7 @@ async def current(session: AsyncSession, now: datetime) -> AgreementVersion:
     """The version new partners accept."""
     version = await repo.current(session, now)
     if version is None:
-        raise NotFound(
-            "No partner agreement has been published yet.", code="no_agreement"
-        )
+        raise NotFound("No partner agreement has been published yet.", code="no_agreement")
     return version
 
 
@@ -62,9 +60,7 @@ async def publish(
             f"Agreement version {version!r} already exists.",
             code="agreement_version_exists",
         )
-    row = AgreementVersion(
-        version=version, title=title, url=url, published_at=ctx.now, accept_by=accept_by
-    )
+    row = AgreementVersion(version=version, title=title, url=url, published_at=ctx.now, accept_by=accept_by)
     session.add(row)
     try:
         await session.flush()
@@ -79,9 +75,7 @@ async def publish(
         action="agreement.published",
         object_type="agreement_version",
         object_id=version,
-        after=audit.snapshot(
-            row, ("version", "title", "url", "published_at", "accept_by")
-        ),
+        after=audit.snapshot(row, ("version", "title", "url", "published_at", "accept_by")),
     )
     return row
 
@@ -111,9 +105,7 @@ async def accept(
     existing = await repo.acceptance(session, partner_id, row.id)
     if existing is not None:
         return existing, False
-    acceptance = AgreementAcceptance(
-        partner_id=partner_id, agreement_version_id=row.id, accepted_at=ctx.now
-    )
+    acceptance = AgreementAcceptance(partner_id=partner_id, agreement_version_id=row.id, accepted_at=ctx.now)
     session.add(acceptance)
     await session.flush()
     audit.record(
@@ -127,12 +119,7 @@ async def accept(
     return acceptance, True
 
 
-async def acceptances(
-    session: AsyncSession, partner_id: uuid.UUID
-) -> list[tuple[AgreementAcceptance, str]]:
+async def acceptances(session: AsyncSession, partner_id: uuid.UUID) -> list[tuple[AgreementAcceptance, str]]:
     """The partner's acceptances with the version each names, oldest first."""
     names = {v.id: v.version for v in await repo.all_versions(session)}
-    return [
-        (a, names[a.agreement_version_id])
-        for a in await repo.acceptances(session, partner_id)
-    ]
+    return [(a, names[a.agreement_version_id]) for a in await repo.acceptances(session, partner_id)]

@@ -78,9 +78,7 @@ async def issue(
             "Partner keys, and only they, belong to a partner.",
             code="invalid_key_owner",
         )
-    chosen = _check_scopes(
-        kind, scopes if scopes is not None else sorted(SCOPES_BY_KIND[kind])
-    )
+    chosen = _check_scopes(kind, scopes if scopes is not None else sorted(SCOPES_BY_KIND[kind]))
     plaintext, prefix, digest = _new_key(kind)
     key = ApiKey(
         kind=kind,
@@ -111,9 +109,7 @@ async def authenticate(session: AsyncSession, plaintext: str, now: datetime) -> 
         raise Unauthenticated("The API key is not valid.", code="invalid_api_key")
     key = await repo.by_hash(session, hash_key(plaintext))
     if key is None or key.revoked_at is not None:
-        raise Unauthenticated(
-            "The API key is not valid or has been revoked.", code="invalid_api_key"
-        )
+        raise Unauthenticated("The API key is not valid or has been revoked.", code="invalid_api_key")
     if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
         await repo.touch(session, key.id, now, now - LAST_USED_RESOLUTION)
     return Caller(
@@ -132,9 +128,7 @@ async def listing(
     include_revoked: bool = False,
 ) -> Sequence[ApiKey]:
     """Keys of the given kinds (one partner's, when named), oldest first."""
-    return await repo.listing(
-        session, kinds=kinds, partner_id=partner_id, include_revoked=include_revoked
-    )
+    return await repo.listing(session, kinds=kinds, partner_id=partner_id, include_revoked=include_revoked)
 
 
 async def _owned(
@@ -145,11 +139,7 @@ async def _owned(
     partner_id: uuid.UUID | None,
 ) -> ApiKey:
     key = await repo.get(session, key_id)
-    if (
-        key is None
-        or key.kind not in kinds
-        or (partner_id is not None and key.partner_id != partner_id)
-    ):
+    if key is None or key.kind not in kinds or (partner_id is not None and key.partner_id != partner_id):
         raise NotFound(f"No API key {key_id}.", code="api_key_not_found")
     return key
 
@@ -191,9 +181,7 @@ async def rotate(
             code="api_key_revoked",
         )
     await revoke(session, ctx, key_id, kinds=["partner"], partner_id=partner_id)
-    return await issue(
-        session, ctx, kind="partner", name=old.name, partner_id=partner_id
-    )
+    return await issue(session, ctx, kind="partner", name=old.name, partner_id=partner_id)
 
 
 async def has_active_admin_key(session: AsyncSession) -> bool:

@@ -89,9 +89,7 @@ async def register(
     """Register a partner who accepts the current agreement; return it with its first key."""
     current = await agreements_repo.current(session, ctx.now)
     if current is None:
-        raise Conflict(
-            "No partner agreement has been published yet.", code="no_agreement"
-        )
+        raise Conflict("No partner agreement has been published yet.", code="no_agreement")
     if agreement_version != current.version:
         raise Invalid(
             f"Registration must accept the current agreement version {current.version!r}, "
@@ -122,16 +120,13 @@ async def register(
             from_status=None,
             to_status=status,
             effective_at=ctx.now,
-            reason="registered"
-            + ("; approved automatically" if program.auto_approve else ""),
+            reason="registered" + ("; approved automatically" if program.auto_approve else ""),
             actor=ctx.actor,
         )
     )
     assert current.id is not None
     session.add(
-        AgreementAcceptance(
-            partner_id=partner.id, agreement_version_id=current.id, accepted_at=ctx.now
-        )
+        AgreementAcceptance(partner_id=partner.id, agreement_version_id=current.id, accepted_at=ctx.now)
     )
     audit.record(
         session,
@@ -144,9 +139,7 @@ async def register(
             "agreement_version": current.version,
         },
     )
-    key = await api_keys.issue(
-        session, ctx, kind="partner", name="default", partner_id=partner.id
-    )
+    key = await api_keys.issue(session, ctx, kind="partner", name="default", partner_id=partner.id)
     return Registered(partner, key)
 
 
@@ -182,14 +175,10 @@ async def update_profile(
     if partner is None:
         raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
     if partner.status == PartnerStatus.TERMINATED:
-        raise InvalidTransition(
-            "A terminated partner's profile is closed.", code="partner_terminated"
-        )
+        raise InvalidTransition("A terminated partner's profile is closed.", code="partner_terminated")
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:  # the router's schema forbids them; this guards other callers
-        raise Invalid(
-            f"Fields {sorted(unknown)} cannot be changed.", code="field_not_editable"
-        )
+        raise Invalid(f"Fields {sorted(unknown)} cannot be changed.", code="field_not_editable")
     if "contact_email" in changes and changes["contact_email"] is not None:
         changes["contact_email"] = changes["contact_email"].lower()
         if changes["contact_email"] != partner.contact_email:
@@ -202,9 +191,7 @@ async def update_profile(
         "languages",
     ):
         if required in changes and changes[required] is None:
-            raise Invalid(
-                f"{required} cannot be emptied.", code="field_required", field=required
-            )
+            raise Invalid(f"{required} cannot be emptied.", code="field_required", field=required)
     before = audit.snapshot(partner, PROFILE_FIELDS)
     for name, value in changes.items():
         setattr(partner, name, list(value) if name == "languages" else value)
@@ -269,9 +256,7 @@ async def change_status(
     return partner
 
 
-async def status_history(
-    session: AsyncSession, partner_id: uuid.UUID
-) -> Sequence[PartnerStatusChange]:
+async def status_history(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[PartnerStatusChange]:
     """Every status the partner has had, oldest first."""
     await get(session, partner_id)
     return await repo.status_history(session, partner_id)
@@ -289,22 +274,15 @@ class Standing:
         return self.status == PartnerStatus.ACTIVE and self.agreement.bound
 
 
-async def standing_at(
-    session: AsyncSession, partner_id: uuid.UUID, at: datetime
-) -> Standing:
+async def standing_at(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> Standing:
     """Was the partner registered, active and bound by the agreement at `at`?"""
     await get(session, partner_id)
     history = await repo.status_history(session, partner_id)
     versions = await agreements_repo.all_versions(session)
     accepted = await agreements_repo.acceptances(session, partner_id)
-    status = status_at(
-        [StatusPeriod(PartnerStatus(h.to_status), h.effective_at) for h in history], at
-    )
+    status = status_at([StatusPeriod(PartnerStatus(h.to_status), h.effective_at) for h in history], at)
     binding = agreement_binding_at(
-        [
-            AgreementVersionView(v.id or 0, v.version, v.published_at, v.accept_by)
-            for v in versions
-        ],
+        [AgreementVersionView(v.id or 0, v.version, v.published_at, v.accept_by) for v in versions],
         [Acceptance(a.agreement_version_id, a.accepted_at) for a in accepted],
         at,
     )
@@ -317,9 +295,5 @@ async def issue_key(
     """Another key for the partner; a terminated partner gets none."""
     partner = await get(session, partner_id)
     if partner.status == PartnerStatus.TERMINATED:
-        raise InvalidTransition(
-            "A terminated partner cannot create keys.", code="partner_terminated"
-        )
-    return await api_keys.issue(
-        session, ctx, kind="partner", name=name, partner_id=partner_id
-    )
+        raise InvalidTransition("A terminated partner cannot create keys.", code="partner_terminated")
+    return await api_keys.issue(session, ctx, kind="partner", name=name, partner_id=partner_id)

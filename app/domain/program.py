@@ -58,9 +58,7 @@ async def take_token(
     window_end = datetime.fromtimestamp(window_start + window_seconds, UTC)
     # Hash the address: the table then holds no personal data, and keys keep a fixed length.
     client_hash = hashlib.sha256(client.encode()).hexdigest()[:32]
-    hits = await repo.hit(
-        session, f"{scope}:{client_hash}:{window_start}", window_end, now
-    )
+    hits = await repo.hit(session, f"{scope}:{client_hash}:{window_start}", window_end, now)
     if hits > limit:
         retry_after = max(1, int((window_end - now) / timedelta(seconds=1)))
         raise RateLimited(

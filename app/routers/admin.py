@@ -28,9 +28,7 @@ async def list_api_keys(
     session: SessionDep, _admin: AdminRead, include_revoked: bool = False
 ) -> list[schemas.ApiKey]:
     """Admin (read). Partner keys are listed under their partner."""
-    rows = await api_keys.listing(
-        session, kinds=["admin", "store"], include_revoked=include_revoked
-    )
+    rows = await api_keys.listing(session, kinds=["admin", "store"], include_revoked=include_revoked)
     return [convert.api_key(r) for r in rows]
 
 
@@ -73,9 +71,7 @@ async def revoke_api_key(
     admin: AdminWrite,
 ) -> schemas.ApiKey:
     """Admin (write). Revokes an admin or store key; revoking twice changes nothing."""
-    row = await api_keys.revoke(
-        session, context(request, admin, clock), key_id, kinds=["admin", "store"]
-    )
+    row = await api_keys.revoke(session, context(request, admin, clock), key_id, kinds=["admin", "store"])
     return convert.api_key(row)
 
 
@@ -91,9 +87,7 @@ async def list_agreements(session: SessionDep) -> list[schemas.Agreement]:
     responses=problem_responses(404),
     summary="The current agreement",
 )
-async def get_current_agreement(
-    session: SessionDep, clock: ClockDep
-) -> schemas.Agreement:
+async def get_current_agreement(session: SessionDep, clock: ClockDep) -> schemas.Agreement:
     """Public. The version a registering partner must accept."""
     return convert.agreement(await agreements.current(session, clock.now()))
 
@@ -137,9 +131,7 @@ async def list_audit_events(
         Filter | None,
         Query(description="e.g. `admin:<key id>`, `partner:<id>`, `public`"),
     ] = None,
-    action: Annotated[
-        Filter | None, Query(description="e.g. `partner.suspend`")
-    ] = None,
+    action: Annotated[Filter | None, Query(description="e.g. `partner.suspend`")] = None,
     object_type: Annotated[Filter | None, Query()] = None,
     object_id: Annotated[Filter | None, Query()] = None,
     since: Annotated[UtcDatetime | None, Query()] = None,
@@ -162,9 +154,7 @@ async def list_audit_events(
     page = rows[:limit]
     next_cursor = convert.encode_cursor(page[-1].id) if len(rows) > limit else None
     return schemas.AuditPage(
-        items=[
-            schemas.AuditEvent.model_validate(r, from_attributes=True) for r in page
-        ],
+        items=[schemas.AuditEvent.model_validate(r, from_attributes=True) for r in page],
         next_cursor=next_cursor,
     )
 
@@ -175,13 +165,9 @@ async def list_audit_events(
     responses=problem_responses(401, 403),
     summary="Read program settings",
 )
-async def get_program_settings(
-    session: SessionDep, _admin: AdminRead
-) -> schemas.ProgramSettings:
+async def get_program_settings(session: SessionDep, _admin: AdminRead) -> schemas.ProgramSettings:
     """Admin (read)."""
-    return schemas.ProgramSettings.model_validate(
-        await program.settings(session), from_attributes=True
-    )
+    return schemas.ProgramSettings.model_validate(await program.settings(session), from_attributes=True)
 
 
 @router.patch(

@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,9 +75,7 @@ def _require_admin(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
         if caller.kind != "admin":
             raise Forbidden("This route needs an admin key.", code="admin_key_required")
         if scope not in caller.scopes:
-            raise Forbidden(
-                f"This admin key lacks the `{scope}` scope.", code="scope_missing"
-            )
+            raise Forbidden(f"This admin key lacks the `{scope}` scope.", code="scope_missing")
         return caller
 
     return dependency
@@ -92,9 +93,7 @@ def _partner_access(
     Another partner's key gets 404, never 403: it must not learn that the partner exists.
     """
 
-    async def dependency(
-        partner_id: Annotated[uuid.UUID, Path()], caller: CallerDep
-    ) -> Caller:
+    async def dependency(partner_id: Annotated[uuid.UUID, Path()], caller: CallerDep) -> Caller:
         if caller.kind == "partner":
             if caller.partner_id != partner_id:
                 raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
@@ -106,9 +105,7 @@ def _partner_access(
                     code="scope_missing",
                 )
             return caller
-        raise Forbidden(
-            "This route needs the partner's own key.", code="partner_key_required"
-        )
+        raise Forbidden("This route needs the partner's own key.", code="partner_key_required")
 
     return dependency
 
@@ -128,3 +125,32 @@ def context(request: Request, caller: Caller, clock: Clock) -> Context:
 
 def public_context(request: Request, clock: Clock) -> Context:
     return context(request, Caller(kind="public"), clock)
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def reject_unknown_query_parameters(request: Request) -> None:
+    """Refuse query parameters an operation does not declare: a misspelt filter must not
+    silently widen a listing."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    allowed = _ALLOWED_QUERY.get(id(route))
+    if allowed is None:
+        allowed = _ALLOWED_QUERY[id(route)] = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params.keys()) - allowed)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"loc": ("query", name), "msg": "Unknown query parameter", "type": "extra_forbidden"}
+                for name in unknown
+            ]
+        )
+
+
+_ALLOWED_QUERY: dict[int, set[str]] = {}  # routes live as long as the process

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator, AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -80,9 +80,7 @@ CountryCode = Annotated[
     StringConstraints(min_length=2, max_length=2),
     AfterValidator(_country),
 ]
-LanguageCode = Annotated[
-    str, StringConstraints(min_length=2, max_length=2), AfterValidator(_language)
-]
+LanguageCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_language)]
 
 
 def _utc(value: datetime) -> datetime:
@@ -92,5 +90,17 @@ def _utc(value: datetime) -> datetime:
         raise ValueError("is out of the supported range") from exc
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    # Pydantic would also take numbers (and numeric strings) as Unix times; the API speaks RFC 3339.
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-03-01T09:00:00Z")
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
 """An RFC 3339 timestamp with an offset, converted to UTC. Naive times are refused."""

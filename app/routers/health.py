@@ -36,7 +36,10 @@ async def readiness(request: Request) -> Any:
         return JSONResponse(body.model_dump(), status_code=503)
     if revision != expected:
         body = schemas.Health(
-            status="unavailable", database="not_migrated", schema_revision=revision, expected_revision=expected
+            status="unavailable",
+            database="not_migrated",
+            schema_revision=revision,
+            expected_revision=expected,
         )
         return JSONResponse(body.model_dump(), status_code=503)
     return schemas.Health(status="ok", database="ok", schema_revision=revision, expected_revision=expected)

@@ -75,9 +75,7 @@ async def register_partner(
     )
 
 
-@router.get(
-    "", responses=problem_responses(401, 403, 422), summary="List and search partners"
-)
+@router.get("", responses=problem_responses(401, 403, 422), summary="List and search partners")
 async def list_partners(
     session: SessionDep,
     _admin: AdminRead,
@@ -104,14 +102,8 @@ async def list_partners(
         limit=limit + 1,
     )
     page = rows[:limit]
-    next_cursor = (
-        convert.encode_cursor(page[-1].created_at, page[-1].id)
-        if len(rows) > limit
-        else None
-    )
-    return schemas.PartnerPage(
-        items=[convert.partner(p) for p in page], next_cursor=next_cursor
-    )
+    next_cursor = convert.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return schemas.PartnerPage(items=[convert.partner(p) for p in page], next_cursor=next_cursor)
 
 
 @router.get(
@@ -145,9 +137,7 @@ async def update_partner(
         changes["website"] = str(body.website)
     if "contact_email" in changes and changes["contact_email"] is not None:
         changes["contact_email"] = str(body.contact_email)
-    row = await partners.update_profile(
-        session, context(request, caller, clock), partner_id, changes
-    )
+    row = await partners.update_profile(session, context(request, caller, clock), partner_id, changes)
     return convert.partner(row)
 
 
@@ -166,7 +156,9 @@ def _status_route(action: StatusAction) -> None:
         return convert.partner(row)
 
     endpoint.__name__ = f"{action.value}_partner"
-    endpoint.__doc__ = f"Admin (write). The partner is {action.past_tense}; the reason is kept in its history."
+    endpoint.__doc__ = (
+        f"Admin (write). The partner is {action.past_tense}; the reason is kept in its history."
+    )
     router.add_api_route(
         f"/{{partner_id}}/{action.value}",
         endpoint,
@@ -255,14 +247,10 @@ async def accept_agreement(
     caller: PartnerSelf,
 ) -> schemas.AgreementAcceptance:
     """The partner's own key only. Accepting a version twice keeps the first date (200)."""
-    row, created = await agreements.accept(
-        session, context(request, caller, clock), partner_id, body.version
-    )
+    row, created = await agreements.accept(session, context(request, caller, clock), partner_id, body.version)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return schemas.AgreementAcceptance(
-        version=body.version, accepted_at=row.accepted_at
-    )
+    return schemas.AgreementAcceptance(version=body.version, accepted_at=row.accepted_at)
 
 
 # --- the partner's keys ---------------------------------------------------------------------
@@ -305,9 +293,7 @@ async def create_partner_api_key(
     caller: PartnerSelf,
 ) -> schemas.IssuedApiKey:
     """The partner's own key only. The new key is shown this once."""
-    issued = await partners.issue_key(
-        session, context(request, caller, clock), partner_id, name=body.name
-    )
+    issued = await partners.issue_key(session, context(request, caller, clock), partner_id, name=body.name)
     return convert.issued_key(issued.key, issued.plaintext)
 
 
@@ -326,9 +312,7 @@ async def rotate_partner_api_key(
     caller: PartnerSelf,
 ) -> schemas.IssuedApiKey:
     """The partner's own key only. Revokes the key and returns its replacement, shown this once."""
-    issued = await api_keys.rotate(
-        session, context(request, caller, clock), key_id, partner_id=partner_id
-    )
+    issued = await api_keys.rotate(session, context(request, caller, clock), key_id, partner_id=partner_id)
     return convert.issued_key(issued.key, issued.plaintext)
 
 

@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StrictBool, StringConstraints
 
 from app.routers.fields import (
     CountryCode,
-    LanguageCode,
     Label,
+    LanguageCode,
     Name,
     Reason,
     UtcDatetime,
@@ -37,12 +37,8 @@ class PartnerRegistration(RequestModel):
     country: CountryCode = Field(examples=["FR"])
     contact_name: Name = Field(examples=["Jeanne Martin"])
     contact_email: Email = Field(examples=["jeanne@acme-analytics.fr"])
-    website: Website | None = Field(
-        default=None, examples=["https://acme-analytics.fr"]
-    )
-    languages: list[LanguageCode] = Field(
-        default_factory=list, max_length=20, examples=[["fr", "en"]]
-    )
+    website: Website | None = Field(default=None, examples=["https://acme-analytics.fr"])
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=20, examples=[["fr", "en"]])
     accepted_agreement_version: VersionName = Field(
         description="The version of the partner agreement the partner accepts; must be the current one.",
         examples=["2026-01"],
@@ -85,9 +81,7 @@ class ApiKey(BaseModel):
 
 
 class IssuedApiKey(ApiKey):
-    key: str = Field(
-        description="The key itself. It is shown this once and never again."
-    )
+    key: str = Field(description="The key itself. It is shown this once and never again.")
 
 
 class RegisteredPartner(BaseModel):
@@ -97,9 +91,7 @@ class RegisteredPartner(BaseModel):
 
 class PartnerPage(BaseModel):
     items: list[Partner]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null on the last."
-    )
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
 class StatusChangeRequest(RequestModel):
@@ -116,15 +108,11 @@ class StatusChange(BaseModel):
 
 class Standing(BaseModel):
     at: datetime
-    status: PartnerStatusName | None = Field(
-        description="Null when the partner had not registered yet."
-    )
+    status: PartnerStatusName | None = Field(description="Null when the partner had not registered yet.")
     agreement_bound: bool
     required_agreement_version: str | None
     accepted_agreement_version: str | None
-    eligible: bool = Field(
-        description="R04: registered, active and bound by the agreement at `at`."
-    )
+    eligible: bool = Field(description="R04: registered, active and bound by the agreement at `at`.")
 
 
 # --- agreements ---------------------------------------------------------------------------
@@ -194,14 +182,12 @@ class AuditPage(BaseModel):
 
 
 class ProgramSettings(BaseModel):
-    auto_approve: bool = Field(
-        description="New partners become active at once when true."
-    )
+    auto_approve: bool = Field(description="New partners become active at once when true.")
     updated_at: datetime
 
 
 class ProgramSettingsUpdate(RequestModel):
-    auto_approve: bool | None = None
+    auto_approve: StrictBool | None = None
 
 
 class Health(BaseModel):

@@ -8,12 +8,13 @@ from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.db.tables import ApiKey
 
 
 async def by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
-    stmt = select(ApiKey).where(ApiKey.key_hash == key_hash)  # type: ignore[arg-type]
+    stmt = select(ApiKey).where(col(ApiKey.key_hash) == key_hash)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -21,15 +22,13 @@ async def get(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:
     return await session.get(ApiKey, key_id)
 
 
-async def touch(
-    session: AsyncSession, key_id: uuid.UUID, now: datetime, not_since: datetime
-) -> None:
+async def touch(session: AsyncSession, key_id: uuid.UUID, now: datetime, not_since: datetime) -> None:
     """Record a use, unless one was recorded after `not_since` (at most one write a minute)."""
     await session.execute(
         update(ApiKey)
         .where(
-            ApiKey.id == key_id,  # type: ignore[arg-type]
-            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < not_since),  # type: ignore[union-attr, operator]
+            col(ApiKey.id) == key_id,
+            or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < not_since),
         )
         .values(last_used_at=now)
     )
@@ -42,15 +41,15 @@ async def listing(
     partner_id: uuid.UUID | None,
     include_revoked: bool,
 ) -> Sequence[ApiKey]:
-    stmt = select(ApiKey).where(ApiKey.kind.in_(kinds))  # type: ignore[attr-defined]
+    stmt = select(ApiKey).where(col(ApiKey.kind).in_(kinds))
     if partner_id is not None:
-        stmt = stmt.where(ApiKey.partner_id == partner_id)  # type: ignore[arg-type]
+        stmt = stmt.where(col(ApiKey.partner_id) == partner_id)
     if not include_revoked:
-        stmt = stmt.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
-    stmt = stmt.order_by(ApiKey.created_at, ApiKey.id)  # type: ignore[arg-type]
+        stmt = stmt.where(col(ApiKey.revoked_at).is_(None))
+    stmt = stmt.order_by(col(ApiKey.created_at), col(ApiKey.id))
     return (await session.execute(stmt)).scalars().all()
 
 
 async def count_active_admin_keys(session: AsyncSession) -> int:
-    stmt = select(ApiKey.id).where(ApiKey.kind == "admin", ApiKey.revoked_at.is_(None))  # type: ignore[arg-type, union-attr]
+    stmt = select(col(ApiKey.id)).where(col(ApiKey.kind) == "admin", col(ApiKey.revoked_at).is_(None))
     return len((await session.execute(stmt)).all())

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.db.tables import AuditEvent
 
@@ -30,18 +31,18 @@ async def search(
     """Newest first, keyset-paginated on id."""
     stmt = select(AuditEvent)
     for column, value in (
-        (AuditEvent.actor, actor),
-        (AuditEvent.action, action),
-        (AuditEvent.object_type, object_type),
-        (AuditEvent.object_id, object_id),
+        (col(AuditEvent.actor), actor),
+        (col(AuditEvent.action), action),
+        (col(AuditEvent.object_type), object_type),
+        (col(AuditEvent.object_id), object_id),
     ):
         if value is not None:
             stmt = stmt.where(column == value)
     if since is not None:
-        stmt = stmt.where(AuditEvent.occurred_at >= since)  # type: ignore[arg-type]
+        stmt = stmt.where(col(AuditEvent.occurred_at) >= since)
     if until is not None:
-        stmt = stmt.where(AuditEvent.occurred_at < until)  # type: ignore[arg-type]
+        stmt = stmt.where(col(AuditEvent.occurred_at) < until)
     if before_id is not None:
-        stmt = stmt.where(AuditEvent.id < before_id)  # type: ignore[arg-type, operator]
-    stmt = stmt.order_by(AuditEvent.id.desc()).limit(limit)  # type: ignore[union-attr]
+        stmt = stmt.where(col(AuditEvent.id) < before_id)
+    stmt = stmt.order_by(col(AuditEvent.id).desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()

@@ -7,30 +7,29 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.db.tables import ProgramSettings, RateLimitBucket
 
 
-async def settings(
-    session: AsyncSession, *, for_update: bool = False
-) -> ProgramSettings:
+async def settings(session: AsyncSession, *, for_update: bool = False) -> ProgramSettings:
     row = await session.get(ProgramSettings, 1, with_for_update=for_update)
     if row is None:  # the first migration seeds it; guard against a hand-emptied table
         raise LookupError("program_settings row 1 is missing; run the migrations")
     return row
 
 
-async def hit(
-    session: AsyncSession, key: str, expires_at: datetime, now: datetime
-) -> int:
+async def hit(session: AsyncSession, key: str, expires_at: datetime, now: datetime) -> int:
     """Count one hit in the bucket `key` and return the bucket's total."""
-    await session.execute(
-        delete(RateLimitBucket).where(RateLimitBucket.expires_at < now)
-    )  # type: ignore[arg-type]
+    await session.execute(delete(RateLimitBucket).where(col(RateLimitBucket.expires_at) < now))
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(RateLimitBucket).values(key=key, hits=1, expires_at=expires_at)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[RateLimitBucket.key], set_={"hits": RateLimitBucket.hits + 1}
-    ).returning(RateLimitBucket.hits)
+    stmt = (
+        insert(RateLimitBucket)
+        .values(key=key, hits=1, expires_at=expires_at)
+        .on_conflict_do_update(
+            index_elements=[col(RateLimitBucket.key)], set_={"hits": col(RateLimitBucket.hits) + 1}
+        )
+        .returning(col(RateLimitBucket.hits))
+    )
     return int((await session.execute(stmt)).scalar_one())

@@ -39,9 +39,7 @@ TRANSITIONS: dict[StatusAction, tuple[frozenset[PartnerStatus], PartnerStatus]] 
         PartnerStatus.ACTIVE,
     ),
     StatusAction.TERMINATE: (
-        frozenset(
-            {PartnerStatus.PENDING, PartnerStatus.ACTIVE, PartnerStatus.SUSPENDED}
-        ),
+        frozenset({PartnerStatus.PENDING, PartnerStatus.ACTIVE, PartnerStatus.SUSPENDED}),
         PartnerStatus.TERMINATED,
     ),
 }
@@ -108,22 +106,14 @@ def agreement_binding_at(
     has passed, or the first version while none has. Accepting any version at least as new as
     the required one binds the partner.
     """
-    published = sorted(
-        (v for v in versions if v.published_at <= at), key=lambda v: v.published_at
-    )
+    published = sorted((v for v in versions if v.published_at <= at), key=lambda v: v.published_at)
     if not published:
         return AgreementBinding(False, None, None)
     due = [v for v in published if v.accept_by <= at]
     required = due[-1] if due else published[0]
     rank = {v.id: i for i, v in enumerate(published)}
-    accepted = [
-        a for a in acceptances if a.accepted_at <= at and a.agreement_version_id in rank
-    ]
+    accepted = [a for a in acceptances if a.accepted_at <= at and a.agreement_version_id in rank]
     newest = max(accepted, key=lambda a: rank[a.agreement_version_id], default=None)
     newest_version = published[rank[newest.agreement_version_id]] if newest else None
-    bound = (
-        newest is not None and rank[newest.agreement_version_id] >= rank[required.id]
-    )
-    return AgreementBinding(
-        bound, required.version, newest_version.version if newest_version else None
-    )
+    bound = newest is not None and rank[newest.agreement_version_id] >= rank[required.id]
+    return AgreementBinding(bound, required.version, newest_version.version if newest_version else None)

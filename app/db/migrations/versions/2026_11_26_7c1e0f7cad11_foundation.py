@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import app.db.types
@@ -30,12 +29,12 @@ def upgrade() -> None:
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column(
-            "version", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False
+            "version", sa.String(length=50), nullable=False
         ),
         sa.Column(
-            "title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False
+            "title", sa.String(length=200), nullable=False
         ),
-        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=2083), nullable=True),
+        sa.Column("url", sa.String(length=2083), nullable=True),
         sa.Column(
             "published_at", app.db.types.UTCDateTime(timezone=True), nullable=False
         ),
@@ -59,21 +58,21 @@ def upgrade() -> None:
             "occurred_at", app.db.types.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
-            "actor", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False
+            "actor", sa.String(length=100), nullable=False
         ),
         sa.Column(
-            "action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
+            "action", sa.String(length=64), nullable=False
         ),
         sa.Column(
-            "object_type", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False
+            "object_type", sa.String(length=32), nullable=False
         ),
         sa.Column(
-            "object_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
+            "object_id", sa.String(length=64), nullable=False
         ),
         sa.Column("before", sa.JSON(), nullable=True),
         sa.Column("after", sa.JSON(), nullable=True),
         sa.Column(
-            "request_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
+            "request_id", sa.String(length=64), nullable=True
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
@@ -94,25 +93,25 @@ def upgrade() -> None:
         "partners",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column(
-            "company", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False
+            "company", sa.String(length=200), nullable=False
         ),
         sa.Column(
-            "country", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False
+            "country", sa.String(length=2), nullable=False
         ),
         sa.Column(
-            "contact_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False
+            "contact_name", sa.String(length=200), nullable=False
         ),
         sa.Column(
             "contact_email",
-            sqlmodel.sql.sqltypes.AutoString(length=320),
+            sa.String(length=320),
             nullable=False,
         ),
         sa.Column(
-            "website", sqlmodel.sql.sqltypes.AutoString(length=2083), nullable=True
+            "website", sa.String(length=2083), nullable=True
         ),
         sa.Column("languages", sa.JSON(), nullable=False),
         sa.Column(
-            "status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
+            "status", sa.String(length=16), nullable=False
         ),
         sa.Column(
             "created_at", app.db.types.UTCDateTime(timezone=True), nullable=False
@@ -145,7 +144,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "rate_limit_buckets",
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("hits", sa.Integer(), nullable=False),
         sa.Column(
             "expires_at", app.db.types.UTCDateTime(timezone=True), nullable=False
@@ -200,21 +199,21 @@ def upgrade() -> None:
     op.create_table(
         "api_keys",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("partner_id", sa.Uuid(), nullable=True),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column(
-            "prefix", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False
+            "prefix", sa.String(length=32), nullable=False
         ),
         sa.Column(
-            "key_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
+            "key_hash", sa.String(length=64), nullable=False
         ),
         sa.Column("scopes", sa.JSON(), nullable=False),
         sa.Column(
             "created_at", app.db.types.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
-            "created_by", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False
+            "created_by", sa.String(length=100), nullable=False
         ),
         sa.Column(
             "last_used_at", app.db.types.UTCDateTime(timezone=True), nullable=True
@@ -240,19 +239,19 @@ def upgrade() -> None:
         ),
         sa.Column("partner_id", sa.Uuid(), nullable=False),
         sa.Column(
-            "from_status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True
+            "from_status", sa.String(length=16), nullable=True
         ),
         sa.Column(
-            "to_status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
+            "to_status", sa.String(length=16), nullable=False
         ),
         sa.Column(
             "effective_at", app.db.types.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
-            "reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False
+            "reason", sa.String(length=1000), nullable=False
         ),
         sa.Column(
-            "actor", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False
+            "actor", sa.String(length=100), nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["partner_id"],

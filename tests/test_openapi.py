@@ -1,0 +1,55 @@
+"""The committed OpenAPI document is the one the app serves, and it is well-formed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.main import create_app
+
+COMMITTED = Path(__file__).parent.parent / "openapi" / "openapi.json"
+
+
+def test_committed_openapi_matches_the_app() -> None:
+    served = create_app().openapi()
+    committed = json.loads(COMMITTED.read_text())
+    assert committed == served, "openapi/openapi.json is stale: run `uv run partners openapi`"
+
+
+async def test_openapi_and_docs_are_served() -> None:
+    app = create_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        document = await client.get("/openapi.json")
+        docs = await client.get("/docs")
+    assert document.status_code == 200 and document.json() == json.loads(COMMITTED.read_text())
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def _operations() -> list[tuple[str, str, dict[str, Any]]]:
+    document = json.loads(COMMITTED.read_text())
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_operation_ids_are_clean_and_unique() -> None:
+    ids = [op["operationId"] for _, _, op in _operations()]
+    assert len(ids) == len(set(ids))
+    assert all(i.isidentifier() and i.islower() and "__" not in i for i in ids), ids
+
+
+def test_every_error_answer_is_declared_as_problem_json() -> None:
+    for path, method, operation in _operations():
+        responses = operation["responses"]
+        if operation.get("security"):
+            assert {"401", "403"} <= set(responses), (method, path)
+        if "{" in path:
+            assert "422" in responses, (method, path)
+        for code, response in responses.items():
+            if int(code) >= 400 and not path.startswith("/health/"):
+                assert list(response["content"]) == ["application/problem+json"], (method, path, code)
