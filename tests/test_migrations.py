@@ -1,0 +1,49 @@
+"""Migrations run forward and back on both dialects, and match the table models."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from app.db import migrate
+from app.db.session import create_engine
+from app.db.tables import metadata
+
+
+async def _diff(url: str) -> list[Any]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+
+            def compare(sync_conn: Any) -> list[Any]:
+                context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+                return list(compare_metadata(context, metadata))
+
+            return await conn.run_sync(compare)
+    finally:
+        await engine.dispose()
+
+
+async def _count(url: str, table: str) -> int:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+def test_models_and_migrations_agree(committing_database_url: str) -> None:
+    assert asyncio.run(_diff(committing_database_url)) == []
+
+
+def test_downgrade_to_base_and_upgrade_again(committing_database_url: str) -> None:
+    migrate.downgrade(committing_database_url, "base")
+    migrate.upgrade(committing_database_url)
+    assert asyncio.run(_count(committing_database_url, "agreement_versions")) == 1
+    assert asyncio.run(_count(committing_database_url, "program_settings")) == 1
+    assert asyncio.run(_diff(committing_database_url)) == []
