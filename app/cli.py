@@ -128,9 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--kind", choices=["admin", "store"], default="admin")
     key.set_defaults(handler=cmd_create_admin_key)
 
-    openapi = commands.add_parser(
-        "openapi", help="write the OpenAPI document (default: openapi/openapi.json)"
-    )
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document (default: openapi/openapi.json)")
     openapi.add_argument("--output", default="openapi/openapi.json", help="a path, or - for stdout")
     openapi.set_defaults(handler=cmd_openapi)
     return parser

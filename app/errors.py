@@ -39,9 +39,7 @@ class Problem(BaseModel):
     code: str = Field(description="Stable machine-readable code, e.g. `partner_not_found`.")
     instance: str | None = None
     request_id: str | None = None
-    errors: list[FieldError] | None = Field(
-        default=None, description="For validation errors: each bad field."
-    )
+    errors: list[FieldError] | None = Field(default=None, description="For validation errors: each bad field.")
 
 
 STATUS_FOR: list[tuple[type[de.DomainError], int]] = [

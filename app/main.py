@@ -12,13 +12,15 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import migrate
 from app.db.session import SessionFactory, create_engine, create_session_factory
 from app.domain.clock import Clock, SystemClock
+from app.domain.store_events import StoreEvent
 from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
-from app.routers import admin, health, partners
+from app.routers import admin, customers, health, partner_program, partners, program, webhooks
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
 
@@ -84,7 +86,11 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
                 if ref.endswith("/HTTPValidationError"):
                     response["description"] = RESPONSE_DESCRIPTIONS[422]
                 content[PROBLEM_MEDIA_TYPE] = {"schema": problem_ref}
-    components = schema.get("components", {}).get("schemas", {})
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    # The webhook body is read raw (its signature covers the bytes), so its schema is added here.
+    store_event = TypeAdapter(StoreEvent).json_schema(ref_template="#/components/schemas/{model}")
+    components.update(store_event.pop("$defs", {}))
+    components["StoreEvent"] = store_event
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     app.openapi_schema = schema
@@ -129,7 +135,11 @@ def create_app(
             {"name": "agreements", "description": "Versions of the partner agreement."},
             {"name": "api keys", "description": "Admin and store keys."},
             {"name": "audit", "description": "The append-only audit log."},
-            {"name": "program", "description": "Program-wide settings."},
+            {"name": "partner program", "description": "Registrations, status and ledgers of a partner."},
+            {"name": "customers", "description": "The vendor's customers (admin)."},
+            {"name": "webhooks", "description": "The store's signed events and their processing."},
+            {"name": "pricing", "description": "Reseller prices and discount checks."},
+            {"name": "program", "description": "Program terms and settings."},
             {"name": "health", "description": "Probes for the orchestrator."},
         ],
     )
@@ -137,7 +147,15 @@ def create_app(
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for router in (health.router, partners.router, admin.router):
+    for router in (
+        health.router,
+        partners.router,
+        partner_program.router,
+        customers.router,
+        webhooks.router,
+        program.router,
+        admin.router,
+    ):
         app.include_router(router)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     return app

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.domain.errors import DomainError
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
@@ -79,6 +81,13 @@ async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         try:
             yield session
+        except DomainError as refusal:
+            # A refusal may keep its own record (a refused registration, a rejected webhook body).
+            if refusal.keep_writes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
         except BaseException:
             await session.rollback()
             raise

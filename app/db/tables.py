@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, MetaData, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.db.types import BigIntId, UTCDateTime
@@ -138,3 +138,316 @@ class RateLimitBucket(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     hits: int = 0
     expires_at: datetime = utc_column(index=True)
+
+
+# --- program terms ---------------------------------------------------------------------------
+
+
+class ProgramTermsVersion(SQLModel, table=True):
+    """An immutable version of the program's numbers, in force from `effective_from` (R01, R02)."""
+
+    __tablename__ = "program_terms_versions"
+
+    version: int = Field(primary_key=True)
+    effective_from: datetime = utc_column(index=True)
+    published_at: datetime = utc_column()
+    published_by: str = Field(max_length=100)
+    terms: dict[str, Any] = Field(sa_type=JSON)
+
+
+# --- customers and registrations -------------------------------------------------------------
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    company: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    created_at: datetime = utc_column()
+    first_purchase_at: datetime | None = utc_column(nullable=True)
+    """The earliest order of this customer the service knows of, through anyone."""
+    imported_at: datetime | None = utc_column(nullable=True)
+    """Set when the vendor's list of existing customers named it (R06)."""
+    sales_process_until: datetime | None = utc_column(nullable=True)
+    """The vendor is in an active sales process with it until then (R06)."""
+    sales_process_reason: str | None = Field(default=None, max_length=1000)
+
+
+class CustomerIdentifier(SQLModel, table=True):
+    __tablename__ = "customer_identifiers"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    customer_id: uuid.UUID = Field(foreign_key="customers.id", index=True)
+    kind: str = Field(max_length=16)
+    """`vat`, `domain` or `store_id`, normalised (R05)."""
+    value: str = Field(max_length=255)
+
+
+class Registration(SQLModel, table=True):
+    """A partner's record of a prospective customer (deal registration, R05-R07)."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        # One open registration per customer: the database, not a read-then-write, decides the race.
+        Index(
+            "uq_registrations_open_customer",
+            "customer_id",
+            unique=True,
+            postgresql_where=text("state IN ('live', 'offered')"),
+            sqlite_where=text("state IN ('live', 'offered')"),
+        ),
+        Index(None, "partner_id", "state"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id")
+    customer_id: uuid.UUID = Field(foreign_key="customers.id", index=True)
+    state: str = Field(max_length=16)
+    """`live`, `offered`, `converted`, `expired` or `withdrawn`."""
+    registered_at: datetime = utc_column()
+    expires_at: datetime = utc_column()
+    terms_version: int
+    company: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    contact_name: str = Field(max_length=200)
+    contact_email: str = Field(max_length=320)
+    vat_id: str | None = Field(default=None, max_length=64)
+    domain: str | None = Field(default=None, max_length=255)
+    store_customer_id: str | None = Field(default=None, max_length=255)
+    ended_at: datetime | None = utc_column(nullable=True)
+    converted_order_id: str | None = Field(default=None, max_length=255)
+
+
+class RegistrationRefusal(SQLModel, table=True):
+    """Every refused registration, for the dashboards (R06)."""
+
+    __tablename__ = "registration_refusals"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    customer_id: uuid.UUID | None = Field(default=None, foreign_key="customers.id")
+    code: str = Field(max_length=64, index=True)
+    detail: str = Field(max_length=1000)
+    company: str = Field(max_length=200)
+    identifiers: list[str] = Field(default_factory=list, sa_type=JSON)
+    refused_at: datetime = utc_column(index=True)
+
+
+class Relationship(SQLModel, table=True):
+    """Partner and customer, established by the first qualifying order (R08)."""
+
+    __tablename__ = "relationships"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    customer_id: uuid.UUID = Field(foreign_key="customers.id", unique=True)
+    mode: str = Field(max_length=16)
+    """`referral` or `resale`; referral becomes resale with the partner's first resale order."""
+    first_order_at: datetime = utc_column()
+    established_by_order_id: str = Field(max_length=255)
+    resale_since: datetime | None = utc_column(nullable=True)
+    ended_at: datetime | None = utc_column(nullable=True)
+    """Set when the partner was terminated (R04)."""
+
+
+# --- orders, licences, refunds ---------------------------------------------------------------
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    order_id: str = Field(primary_key=True, max_length=255)
+    placed_at: datetime = utc_column(index=True)
+    currency: str = Field(max_length=3)
+    buyer_partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id")
+    customer_id: uuid.UUID = Field(foreign_key="customers.id", index=True)
+    content_hash: str = Field(max_length=64)
+    terms_version: int
+    partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id", index=True)
+    """The partner the order is attributed to, if any (R08)."""
+    mode: str | None = Field(default=None, max_length=16)
+    level: str | None = Field(default=None, max_length=16)
+    """R03a: the partner's level as of `placed_at`, fixed when the order was processed."""
+    outcome: str = Field(max_length=64)
+    """Why it earned or did not: `credited`, `no_match`, `partner_not_eligible`, ..."""
+    webhook_event_id: int | None = Field(default=None, sa_type=BigIntId)
+    recorded_at: datetime = utc_column()
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "line_id"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    order_id: str = Field(foreign_key="orders.order_id", max_length=255)
+    line_id: str = Field(max_length=255)
+    sku: str = Field(max_length=64)
+    quantity: int
+    kind: str = Field(max_length=16)
+    licence_id: str | None = Field(default=None, max_length=255, index=True)
+    term_end: datetime | None = utc_column(nullable=True)
+    list_amount: int = Field(sa_type=BigInteger)
+    discount_amount: int = Field(sa_type=BigInteger)
+    paid_amount: int = Field(sa_type=BigInteger)
+    refunded_amount: int = Field(default=0, sa_type=BigInteger)
+    """Running total of this line's refunds, kept with the refund entries (R14)."""
+
+
+class Licence(SQLModel, table=True):
+    """One subscription line the store sold; renewed or lapsed (R10)."""
+
+    __tablename__ = "licences"
+    __table_args__ = (Index(None, "status", "term_end"),)
+
+    licence_id: str = Field(primary_key=True, max_length=255)
+    partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id", index=True)
+    customer_id: uuid.UUID = Field(foreign_key="customers.id")
+    sku: str = Field(max_length=64)
+    quantity: int
+    points_per_unit: int
+    term_end: datetime | None = utc_column(nullable=True)
+    status: str = Field(max_length=16)
+    """`active` or `lapsed`."""
+    lapse_entry_id: int | None = Field(default=None, sa_type=BigIntId)
+    """The points entry that revoked its points, restored if it is renewed."""
+    order_line_id: int = Field(sa_type=BigIntId, foreign_key="order_lines.id")
+
+
+class Refund(SQLModel, table=True):
+    __tablename__ = "refunds"
+
+    refund_id: str = Field(primary_key=True, max_length=255)
+    order_id: str = Field(foreign_key="orders.order_id", max_length=255, index=True)
+    refunded_at: datetime = utc_column()
+    content_hash: str = Field(max_length=64)
+    recorded_at: datetime = utc_column()
+
+
+# --- ledgers ---------------------------------------------------------------------------------
+
+
+class PointsEntry(SQLModel, table=True):
+    """Append-only. Corrections are reversing entries (R03, R21)."""
+
+    __tablename__ = "points_entries"
+    __table_args__ = (Index(None, "partner_id", "effective_at"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id")
+    points: int
+    effective_at: datetime = utc_column()
+    recorded_at: datetime = utc_column()
+    rule: str = Field(max_length=16)
+    explanation: str = Field(max_length=500)
+    order_id: str | None = Field(default=None, max_length=255)
+    order_line_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="order_lines.id", index=True)
+    licence_id: str | None = Field(default=None, max_length=255, index=True)
+    terms_version: int
+
+
+class MoneyEntry(SQLModel, table=True):
+    """Append-only commission ledger, integer minor units per currency (R11, R13-R15, R21)."""
+
+    __tablename__ = "money_entries"
+    __table_args__ = (Index(None, "partner_id", "effective_at"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id")
+    currency: str = Field(max_length=3)
+    amount: int = Field(sa_type=BigInteger)
+    effective_at: datetime = utc_column()
+    recorded_at: datetime = utc_column()
+    rule: str = Field(max_length=16)
+    explanation: str = Field(max_length=500)
+    order_id: str | None = Field(default=None, max_length=255)
+    order_line_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="order_lines.id", index=True)
+    rate_bp: int | None = None
+    base_amount: int | None = Field(default=None, sa_type=BigInteger)
+    terms_version: int
+
+
+class PartnerBalance(SQLModel, table=True):
+    """Summary of the points ledger, updated in the same transaction as each entry."""
+
+    __tablename__ = "partner_balances"
+
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", primary_key=True)
+    points: int = 0
+    level: str = Field(default="affiliate", max_length=16)
+    updated_at: datetime = utc_column()
+
+
+class PartnerMoneyBalance(SQLModel, table=True):
+    __tablename__ = "partner_money_balances"
+
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    amount: int = Field(default=0, sa_type=BigInteger)
+
+
+class LevelChange(SQLModel, table=True):
+    __tablename__ = "level_changes"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    from_level: str = Field(max_length=16)
+    to_level: str = Field(max_length=16)
+    points_after: int
+    changed_at: datetime = utc_column()
+    points_entry_id: int = Field(sa_type=BigIntId, foreign_key="points_entries.id")
+
+
+class DiscountMismatch(SQLModel, table=True):
+    """The store applied another discount than the expected one (R12): kept for review."""
+
+    __tablename__ = "discount_mismatches"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    order_id: str = Field(foreign_key="orders.order_id", max_length=255, index=True)
+    order_line_id: int = Field(sa_type=BigIntId, foreign_key="order_lines.id")
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    expected_rate_bp: int
+    expected_amount: int = Field(sa_type=BigInteger)
+    reported_amount: int = Field(sa_type=BigInteger)
+    reason: str = Field(max_length=200)
+    recorded_at: datetime = utc_column()
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+class WebhookEvent(SQLModel, table=True):
+    """Every accepted store event, raw, stored in the transaction that applied or parked it."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index(None, "status", "received_at"), Index(None, "subject"))
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    webhook_id: str = Field(max_length=255, unique=True)
+    event_type: str = Field(max_length=64)
+    subject: str = Field(max_length=300)
+    """What the event is about: `order:<id>`, `refund:<id>`, `licence:<id>`."""
+    body: str = Field(sa_type=Text)
+    received_at: datetime = utc_column()
+    status: str = Field(max_length=16)
+    """`applied`, `duplicate` or `parked`."""
+    reason_code: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=1000)
+    applied_at: datetime | None = utc_column(nullable=True)
+    attempts: int = 1
+    waiting_for: str | None = Field(default=None, max_length=300, index=True)
+    """A parked event that applies by itself when this arrives, e.g. `order:<id>`."""
+
+
+class RejectedWebhookEvent(SQLModel, table=True):
+    """Correctly signed bodies that were malformed: kept raw, nothing applied."""
+
+    __tablename__ = "rejected_webhook_events"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    webhook_id: str = Field(max_length=255)
+    body: str = Field(sa_type=Text)
+    errors: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    received_at: datetime = utc_column()

@@ -50,8 +50,7 @@ async def publish(
     latest = await repo.current(session, ctx.now)
     if latest is not None and accept_by < latest.accept_by:
         raise Invalid(
-            f"accept_by must not come before that of version {latest.version!r} "
-            f"({latest.accept_by.isoformat()}).",
+            f"accept_by must not come before that of version {latest.version!r} ({latest.accept_by.isoformat()}).",
             code="accept_by_before_previous",
             field="accept_by",
         )

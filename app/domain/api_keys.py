@@ -54,8 +54,7 @@ def _check_scopes(kind: str, scopes: Sequence[str]) -> list[str]:
     unknown = sorted(set(scopes) - allowed)
     if unknown:
         raise Invalid(
-            f"Scopes {', '.join(unknown)} do not exist for {kind} keys; allowed: "
-            f"{', '.join(sorted(allowed))}.",
+            f"Scopes {', '.join(unknown)} do not exist for {kind} keys; allowed: {', '.join(sorted(allowed))}.",
             code="unknown_scope",
         )
     if not scopes:
@@ -170,9 +169,7 @@ async def revoke(
     return key
 
 
-async def rotate(
-    session: AsyncSession, ctx: Context, key_id: uuid.UUID, *, partner_id: uuid.UUID
-) -> IssuedKey:
+async def rotate(session: AsyncSession, ctx: Context, key_id: uuid.UUID, *, partner_id: uuid.UUID) -> IssuedKey:
     """Replace a partner's key with a new one under the same name; the old one stops at once."""
     old = await _owned(session, key_id, kinds=["partner"], partner_id=partner_id)
     if old.revoked_at is not None:

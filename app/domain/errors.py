@@ -11,11 +11,13 @@ class DomainError(Exception):
     code: str = "domain_error"
     title: str = "The request was refused"
 
-    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str, *, code: str | None = None, keep_writes: bool = False, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code
+        self.keep_writes = keep_writes
+        """Commit what the use case wrote before refusing (the record of the refusal itself)."""
         self.extra = extra
 
 

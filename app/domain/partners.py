@@ -92,8 +92,7 @@ async def register(
         raise Conflict("No partner agreement has been published yet.", code="no_agreement")
     if agreement_version != current.version:
         raise Invalid(
-            f"Registration must accept the current agreement version {current.version!r}, "
-            f"not {agreement_version!r}.",
+            f"Registration must accept the current agreement version {current.version!r}, not {agreement_version!r}.",
             code="agreement_version_not_current",
             current_version=current.version,
         )
@@ -125,9 +124,7 @@ async def register(
         )
     )
     assert current.id is not None
-    session.add(
-        AgreementAcceptance(partner_id=partner.id, agreement_version_id=current.id, accepted_at=ctx.now)
-    )
+    session.add(AgreementAcceptance(partner_id=partner.id, agreement_version_id=current.id, accepted_at=ctx.now))
     audit.record(
         session,
         ctx,
@@ -289,9 +286,7 @@ async def standing_at(session: AsyncSession, partner_id: uuid.UUID, at: datetime
     return Standing(at, status, binding)
 
 
-async def issue_key(
-    session: AsyncSession, ctx: Context, partner_id: uuid.UUID, *, name: str
-) -> api_keys.IssuedKey:
+async def issue_key(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, *, name: str) -> api_keys.IssuedKey:
     """Another key for the partner; a terminated partner gets none."""
     partner = await get(session, partner_id)
     if partner.status == PartnerStatus.TERMINATED:

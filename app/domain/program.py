@@ -19,9 +19,7 @@ async def settings(session: AsyncSession) -> ProgramSettings:
     return await repo.settings(session)
 
 
-async def update_settings(
-    session: AsyncSession, ctx: Context, *, auto_approve: bool | None
-) -> ProgramSettings:
+async def update_settings(session: AsyncSession, ctx: Context, *, auto_approve: bool | None) -> ProgramSettings:
     """Change program settings; each change is audited."""
     row = await repo.settings(session, for_update=True)
     before = audit.snapshot(row, ("auto_approve",))

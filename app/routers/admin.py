@@ -24,9 +24,7 @@ Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w.:\-]+$"
     responses=problem_responses(401, 403, 422),
     summary="List admin and store keys",
 )
-async def list_api_keys(
-    session: SessionDep, _admin: AdminRead, include_revoked: bool = False
-) -> list[schemas.ApiKey]:
+async def list_api_keys(session: SessionDep, _admin: AdminRead, include_revoked: bool = False) -> list[schemas.ApiKey]:
     """Admin (read). Partner keys are listed under their partner."""
     rows = await api_keys.listing(session, kinds=["admin", "store"], include_revoked=include_revoked)
     return [convert.api_key(r) for r in rows]
@@ -184,7 +182,5 @@ async def update_program_settings(
     admin: AdminWrite,
 ) -> schemas.ProgramSettings:
     """Admin (write). Audited."""
-    row = await program.update_settings(
-        session, context(request, admin, clock), auto_approve=body.auto_approve
-    )
+    row = await program.update_settings(session, context(request, admin, clock), auto_approve=body.auto_approve)
     return schemas.ProgramSettings.model_validate(row, from_attributes=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.db import tables
 from app.domain.errors import Invalid
@@ -54,10 +54,10 @@ def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | No
     at, ident = _decode(cursor, 2)
     try:
         parsed = datetime.fromisoformat(at)
-        if parsed.tzinfo is None:
+        if parsed.tzinfo is None or not 1900 <= parsed.year <= 9000:
             raise ValueError
-        return parsed, uuid.UUID(ident)
-    except ValueError as exc:
+        return parsed.astimezone(UTC), uuid.UUID(ident)
+    except (ValueError, OverflowError) as exc:
         raise Invalid(
             "The cursor is not one this service issued.",
             code="invalid_cursor",
@@ -65,11 +65,21 @@ def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | No
         ) from exc
 
 
+def decode_uuid_cursor(cursor: str | None) -> uuid.UUID | None:
+    if cursor is None:
+        return None
+    (value,) = _decode(cursor, 1)
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise Invalid("The cursor is not one this service issued.", code="invalid_cursor", field="cursor") from exc
+
+
 def decode_int_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     (value,) = _decode(cursor, 1)
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise Invalid(
             "The cursor is not one this service issued.",
             code="invalid_cursor",

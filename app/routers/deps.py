@@ -146,11 +146,17 @@ async def reject_unknown_query_parameters(request: Request) -> None:
     unknown = sorted(set(request.query_params.keys()) - allowed)
     if unknown:
         raise RequestValidationError(
-            [
-                {"loc": ("query", name), "msg": "Unknown query parameter", "type": "extra_forbidden"}
-                for name in unknown
-            ]
+            [{"loc": ("query", name), "msg": "Unknown query parameter", "type": "extra_forbidden"} for name in unknown]
         )
 
 
 _ALLOWED_QUERY: dict[int, set[str]] = {}  # routes live as long as the process
+
+
+async def _require_store(caller: CallerDep) -> Caller:
+    if caller.kind != "store" or "store" not in caller.scopes:
+        raise Forbidden("This route needs the store's key.", code="store_key_required")
+    return caller
+
+
+StoreCaller = Annotated[Caller, Depends(_require_store)]

@@ -111,9 +111,7 @@ async def list_partners(
     responses=problem_responses(*AUTH_ERRORS, 422),
     summary="Read a partner",
 )
-async def get_partner(
-    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.Partner:
+async def get_partner(partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead) -> schemas.Partner:
     """The partner itself, or an admin (read)."""
     return convert.partner(await partners.get(session, partner_id))
 
@@ -150,15 +148,11 @@ def _status_route(action: StatusAction) -> None:
         clock: ClockDep,
         admin: AdminWrite,
     ) -> schemas.Partner:
-        row = await partners.change_status(
-            session, context(request, admin, clock), partner_id, action, body.reason
-        )
+        row = await partners.change_status(session, context(request, admin, clock), partner_id, action, body.reason)
         return convert.partner(row)
 
     endpoint.__name__ = f"{action.value}_partner"
-    endpoint.__doc__ = (
-        f"Admin (write). The partner is {action.past_tense}; the reason is kept in its history."
-    )
+    endpoint.__doc__ = f"Admin (write). The partner is {action.past_tense}; the reason is kept in its history."
     router.add_api_route(
         f"/{{partner_id}}/{action.value}",
         endpoint,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StrictBool, StringConstraints
 
+from app.domain.rules.terms import Level, Terms
 from app.routers.fields import (
     CountryCode,
     Label,
@@ -122,9 +123,7 @@ class AgreementPublication(RequestModel):
     version: VersionName = Field(examples=["2027-01"])
     title: Name = Field(examples=["Qalyptus Partner Program Agreement, 2027 edition"])
     url: Website | None = None
-    accept_by: UtcDatetime = Field(
-        description="Until then, acceptance of the previous version still binds a partner."
-    )
+    accept_by: UtcDatetime = Field(description="Until then, acceptance of the previous version still binds a partner.")
 
 
 class Agreement(BaseModel):
@@ -195,3 +194,290 @@ class Health(BaseModel):
     database: Literal["ok", "unreachable", "not_migrated"] | None = None
     schema_revision: str | None = None
     expected_revision: str | None = None
+
+
+# --- program terms ----------------------------------------------------------------------------
+
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Money = Annotated[int, Field(ge=0, le=10**13)]
+
+
+class TermsVersion(BaseModel):
+    version: int
+    effective_from: datetime
+    terms: Terms
+
+
+class TermsPublication(RequestModel):
+    effective_from: UtcDatetime = Field(description="A future moment; orders placed from then on use these terms.")
+    terms: Terms
+
+
+class SkuAddition(RequestModel):
+    sku: Sku = Field(examples=["cloud-premium"])
+    points: int = Field(ge=0, le=10_000, examples=[6])
+
+
+class SkuAdded(BaseModel):
+    sku: str
+    points: int
+    amended_versions: list[int]
+
+
+# --- customers and registrations -------------------------------------------------------------
+
+VatId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 .\-]+$")
+]
+Domain = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"),
+]
+StoreCustomerId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+]
+
+
+class RegistrationRequest(RequestModel):
+    company: Name = Field(description="The customer's legal name.", examples=["Contoso SA"])
+    country: CountryCode = Field(examples=["FR"])
+    contact_name: Name = Field(examples=["Marie Curie"])
+    contact_email: Email = Field(examples=["marie@contoso.example"])
+    vat_id: VatId | None = Field(default=None, examples=["FR40303265045"])
+    domain: Domain | None = Field(
+        default=None, description="The company's own e-mail domain.", examples=["contoso.example"]
+    )
+    store_customer_id: StoreCustomerId | None = None
+
+
+RegistrationStateName = Literal["live", "offered", "converted", "expired", "withdrawn"]
+
+
+class Registration(BaseModel):
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    customer_id: uuid.UUID
+    state: RegistrationStateName
+    registered_at: datetime
+    expires_at: datetime
+    days_left: int = Field(description="Whole days until the window ends (0 once it is not live).")
+    company: str
+    country: str
+    contact_name: str
+    contact_email: str
+    vat_id: str | None
+    domain: str | None
+    store_customer_id: str | None
+    terms_version: int
+    converted_order_id: str | None
+
+
+class CustomerImportRow(RequestModel):
+    company: Name
+    country: CountryCode
+    vat_id: VatId | None = None
+    domain: Domain | None = None
+    store_customer_id: StoreCustomerId | None = None
+
+
+class CustomerImport(RequestModel):
+    customers: list[CustomerImportRow] = Field(min_length=1, max_length=10_000)
+
+
+class ImportError_(BaseModel):
+    row: int
+    detail: str
+
+
+class CustomerImportResult(BaseModel):
+    created: int
+    marked_existing: int
+    unchanged: int
+    errors: list[ImportError_]
+
+
+class Customer(BaseModel):
+    id: uuid.UUID
+    company: str
+    country: str
+    created_at: datetime
+    existing: bool = Field(description="Already bought from the vendor, or named in its import (R06).")
+    first_purchase_at: datetime | None
+    imported_at: datetime | None
+    sales_process_until: datetime | None
+    sales_process_reason: str | None
+    identifiers: list[str]
+
+
+class CustomerPage(BaseModel):
+    items: list[Customer]
+    next_cursor: str | None
+
+
+class SalesProcessFlag(RequestModel):
+    until: UtcDatetime
+    reason: Reason
+
+
+# --- ledgers and status ----------------------------------------------------------------------
+
+
+class PartnerStatus(BaseModel):
+    partner_id: uuid.UUID
+    level: Level
+    active_points: int
+    next_level: Level | None
+    points_to_next_level: int | None
+    discount_rate_bp: int = Field(description="R12: resale discount now, basis points (2000 = 20 %).")
+    lifetime_commission_rate_bp: int = Field(description="R13: rate on direct purchases of resale customers.")
+    referral_rate_bp: int
+    points_at_risk: int = Field(description="Points of licences whose term ends before `at_risk_until`.")
+    at_risk_until: datetime
+    commission_balances: dict[str, int] = Field(description="Minor units per ISO 4217 currency.")
+    terms_version: int
+
+
+class PointsEntry(BaseModel):
+    id: int
+    points: int
+    effective_at: datetime
+    recorded_at: datetime
+    rule: str = Field(description="The program rule that made it, e.g. R09.")
+    explanation: str
+    order_id: str | None
+    order_line_id: int | None
+    licence_id: str | None
+    terms_version: int
+
+
+class MoneyEntry(BaseModel):
+    id: int
+    currency: str
+    amount: int = Field(description="Minor units; negative for reversals.")
+    effective_at: datetime
+    recorded_at: datetime
+    rule: str
+    explanation: str
+    order_id: str | None
+    order_line_id: int | None
+    rate_bp: int | None
+    base_amount: int | None
+    terms_version: int
+
+
+class PointsEntryPage(BaseModel):
+    items: list[PointsEntry]
+    next_cursor: str | None
+
+
+class MoneyEntryPage(BaseModel):
+    items: list[MoneyEntry]
+    next_cursor: str | None
+
+
+class LevelChange(BaseModel):
+    from_level: Level
+    to_level: Level
+    points_after: int
+    changed_at: datetime
+    points_entry_id: int
+
+
+class Relationship(BaseModel):
+    customer_id: uuid.UUID
+    company: str
+    mode: Literal["referral", "resale"]
+    first_order_at: datetime
+    established_by_order_id: str
+    resale_since: datetime | None
+    ended_at: datetime | None
+
+
+# --- webhooks and pricing --------------------------------------------------------------------
+
+
+WebhookStatusName = Literal["applied", "duplicate", "parked"]
+
+
+class WebhookReceipt(BaseModel):
+    event_id: int
+    status: Literal["applied", "duplicate", "parked"]
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+class WebhookEvent(BaseModel):
+    id: int
+    webhook_id: str
+    event_type: str
+    subject: str
+    received_at: datetime
+    status: str
+    reason_code: str | None
+    reason: str | None
+    applied_at: datetime | None
+    attempts: int
+    waiting_for: str | None
+    body: str
+
+
+class WebhookEventPage(BaseModel):
+    items: list[WebhookEvent]
+    next_cursor: str | None
+
+
+class DiscountMismatch(BaseModel):
+    id: int
+    order_id: str
+    order_line_id: int
+    partner_id: uuid.UUID
+    expected_rate_bp: int
+    expected_amount: int
+    reported_amount: int
+    reason: str
+    recorded_at: datetime
+
+
+class QuoteCustomer(RequestModel):
+    company: Name
+    country: CountryCode
+    email: Email | None = None
+    vat_id: VatId | None = None
+    store_customer_id: StoreCustomerId | None = None
+
+
+class QuoteLineIn(RequestModel):
+    sku: Sku
+    quantity: int = Field(ge=1, le=1_000_000)
+    kind: Literal["new", "renewal"]
+    list_amount: Money
+
+
+class QuoteRequest(RequestModel):
+    partner_id: uuid.UUID
+    customer: QuoteCustomer
+    currency: Currency = Field(examples=["EUR"])
+    lines: list[QuoteLineIn] = Field(min_length=1, max_length=500)
+
+
+class QuotedLine(BaseModel):
+    sku: str
+    quantity: int
+    kind: str
+    list_amount: int
+    discount_amount: int
+    net_amount: int
+
+
+class QuoteResponse(BaseModel):
+    partner_id: uuid.UUID
+    currency: str
+    level: Level | None = Field(description="R03a: the level that prices an order placed now.")
+    rate_bp: int
+    lines: list[QuotedLine]
+    no_discount_reason: str | None = Field(
+        description="Why no discount applies: `customer_not_registered`, `customer_of_another_partner`, "
+        "`partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`."
+    )
+    terms_version: int

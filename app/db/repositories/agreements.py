@@ -43,9 +43,7 @@ async def acceptances(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[
     return (await session.execute(stmt)).scalars().all()
 
 
-async def acceptance(
-    session: AsyncSession, partner_id: uuid.UUID, version_id: int
-) -> AgreementAcceptance | None:
+async def acceptance(session: AsyncSession, partner_id: uuid.UUID, version_id: int) -> AgreementAcceptance | None:
     stmt = select(AgreementAcceptance).where(
         col(AgreementAcceptance.partner_id) == partner_id,
         col(AgreementAcceptance.agreement_version_id) == version_id,

@@ -27,9 +27,7 @@ async def hit(session: AsyncSession, key: str, expires_at: datetime, now: dateti
     stmt = (
         insert(RateLimitBucket)
         .values(key=key, hits=1, expires_at=expires_at)
-        .on_conflict_do_update(
-            index_elements=[col(RateLimitBucket.key)], set_={"hits": col(RateLimitBucket.hits) + 1}
-        )
+        .on_conflict_do_update(index_elements=[col(RateLimitBucket.key)], set_={"hits": col(RateLimitBucket.hits) + 1})
         .returning(col(RateLimitBucket.hits))
     )
     return int((await session.execute(stmt)).scalar_one())

@@ -1,0 +1,155 @@
+"""SQL for customers, their identifiers, registrations, refusals and relationships."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.db.tables import Customer, CustomerIdentifier, Registration, RegistrationRefusal, Relationship
+from app.domain.rules.identifiers import Identifier
+
+OPEN_STATES = ("live", "offered")
+
+
+async def customer_ids_for(session: AsyncSession, identifiers: Sequence[Identifier]) -> list[uuid.UUID]:
+    if not identifiers:
+        return []
+    clauses = [
+        (col(CustomerIdentifier.kind) == i.kind) & (col(CustomerIdentifier.value) == i.value) for i in identifiers
+    ]
+    stmt = select(CustomerIdentifier.customer_id).where(or_(*clauses)).distinct()
+    return sorted(r[0] for r in (await session.execute(stmt)).all())
+
+
+async def get(session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None:
+    stmt = select(Customer).where(col(Customer.id) == customer_id)
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def identifiers_of(session: AsyncSession, customer_id: uuid.UUID) -> Sequence[CustomerIdentifier]:
+    stmt = select(CustomerIdentifier).where(col(CustomerIdentifier.customer_id) == customer_id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def search(
+    session: AsyncSession, *, q: str | None, identifier: Identifier | None, limit: int, after: uuid.UUID | None
+) -> Sequence[Customer]:
+    stmt = select(Customer)
+    if identifier is not None:
+        stmt = stmt.where(
+            col(Customer.id).in_(
+                select(CustomerIdentifier.customer_id).where(
+                    col(CustomerIdentifier.kind) == identifier.kind, col(CustomerIdentifier.value) == identifier.value
+                )
+            )
+        )
+    if q:
+        stmt = stmt.where(col(Customer.company).ilike(f"%{q}%"))
+    if after is not None:
+        stmt = stmt.where(col(Customer.id) > after)
+    stmt = stmt.order_by(col(Customer.id)).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def open_registrations(session: AsyncSession, customer_id: uuid.UUID) -> Sequence[Registration]:
+    stmt = select(Registration).where(
+        col(Registration.customer_id) == customer_id, col(Registration.state).in_(OPEN_STATES)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def expire_due(session: AsyncSession, now: datetime, customer_id: uuid.UUID | None = None) -> int:
+    """Mark live registrations whose window has ended as expired; returns how many."""
+    stmt = (
+        update(Registration)
+        .where(col(Registration.state) == "live", col(Registration.expires_at) <= now)
+        .values(state="expired", ended_at=Registration.expires_at)
+    )
+    if customer_id is not None:
+        stmt = stmt.where(col(Registration.customer_id) == customer_id)
+    result = await session.execute(stmt)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def last_expired(session: AsyncSession, partner_id: uuid.UUID, customer_id: uuid.UUID) -> Registration | None:
+    stmt = (
+        select(Registration)
+        .where(
+            col(Registration.partner_id) == partner_id,
+            col(Registration.customer_id) == customer_id,
+            col(Registration.state) == "expired",
+        )
+        .order_by(col(Registration.expires_at).desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def registration(
+    session: AsyncSession, registration_id: uuid.UUID, *, for_update: bool = False
+) -> Registration | None:
+    stmt = select(Registration).where(col(Registration.id) == registration_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def partner_registrations(
+    session: AsyncSession, partner_id: uuid.UUID, *, states: Sequence[str] | None
+) -> Sequence[Registration]:
+    stmt = select(Registration).where(col(Registration.partner_id) == partner_id)
+    if states:
+        stmt = stmt.where(col(Registration.state).in_(states))
+    stmt = stmt.order_by(col(Registration.registered_at).desc(), col(Registration.id))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def registrations_covering(session: AsyncSession, customer_id: uuid.UUID, at: datetime) -> Sequence[Registration]:
+    """Live (or since expired) registrations whose window contains `at`: registered_at < at < expires_at."""
+    stmt = select(Registration).where(
+        col(Registration.customer_id) == customer_id,
+        col(Registration.state).in_(("live", "expired")),
+        col(Registration.registered_at) < at,
+        col(Registration.expires_at) > at,
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+def add_refusal(session: AsyncSession, refusal: RegistrationRefusal) -> None:
+    session.add(refusal)
+
+
+async def relationship_for(session: AsyncSession, customer_id: uuid.UUID) -> Relationship | None:
+    stmt = select(Relationship).where(col(Relationship.customer_id) == customer_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def partner_relationships(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[Relationship]:
+    stmt = (
+        select(Relationship)
+        .where(col(Relationship.partner_id) == partner_id)
+        .order_by(col(Relationship.first_order_at).desc())
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def end_relationships(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> None:
+    await session.execute(
+        update(Relationship)
+        .where(col(Relationship.partner_id) == partner_id, col(Relationship.ended_at).is_(None))
+        .values(ended_at=at)
+    )
+
+
+async def companies(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    stmt = select(Customer.id, Customer.company).where(col(Customer.id).in_(ids))
+    return {r[0]: r[1] for r in (await session.execute(stmt)).all()}

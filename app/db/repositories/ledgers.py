@@ -1,0 +1,130 @@
+"""SQL for the points and money ledgers, their summaries and level history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PartnerMoneyBalance, PointsEntry
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: datetime) -> PartnerBalance:
+    """The partner's balance row, created if missing, locked until the transaction ends.
+
+    Every write to a partner's ledgers goes through this lock, so concurrent orders for one
+    partner apply one after the other.
+    """
+    insert = _insert(session)
+    await session.execute(
+        insert(PartnerBalance)
+        .values(partner_id=partner_id, points=0, level="affiliate", updated_at=now)
+        .on_conflict_do_nothing(index_elements=[col(PartnerBalance.partner_id)])
+    )
+    stmt = (
+        select(PartnerBalance)
+        .where(col(PartnerBalance.partner_id) == partner_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def balance(session: AsyncSession, partner_id: uuid.UUID) -> PartnerBalance | None:
+    return await session.get(PartnerBalance, partner_id)
+
+
+async def money_balances(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[PartnerMoneyBalance]:
+    stmt = (
+        select(PartnerMoneyBalance)
+        .where(col(PartnerMoneyBalance.partner_id) == partner_id)
+        .order_by(col(PartnerMoneyBalance.currency))
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def add_money_to_balance(session: AsyncSession, partner_id: uuid.UUID, currency: str, amount: int) -> None:
+    insert = _insert(session)
+    stmt = insert(PartnerMoneyBalance).values(partner_id=partner_id, currency=currency, amount=amount)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[col(PartnerMoneyBalance.partner_id), col(PartnerMoneyBalance.currency)],
+        set_={"amount": col(PartnerMoneyBalance.amount) + amount},
+    )
+    await session.execute(stmt)
+
+
+async def points_before(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> int:
+    """Sum of the partner's points entries effective strictly before `at` (R03a)."""
+    stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+        col(PointsEntry.partner_id) == partner_id, col(PointsEntry.effective_at) < at
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def points_for_licence(session: AsyncSession, licence_id: str) -> int:
+    stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(col(PointsEntry.licence_id) == licence_id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def points_for_line(session: AsyncSession, line_id: int, rules: Sequence[str]) -> int:
+    stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+        col(PointsEntry.order_line_id) == line_id, col(PointsEntry.rule).in_(rules)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def money_for_line(session: AsyncSession, line_id: int, rules: Sequence[str]) -> int:
+    stmt = select(func.coalesce(func.sum(MoneyEntry.amount), 0)).where(
+        col(MoneyEntry.order_line_id) == line_id, col(MoneyEntry.rule).in_(rules)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def money_partner_for_line(session: AsyncSession, line_id: int) -> tuple[uuid.UUID, str] | None:
+    stmt = select(MoneyEntry.partner_id, MoneyEntry.currency).where(col(MoneyEntry.order_line_id) == line_id).limit(1)
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def points_partner_for_line(session: AsyncSession, line_id: int) -> uuid.UUID | None:
+    stmt = select(PointsEntry.partner_id).where(col(PointsEntry.order_line_id) == line_id).limit(1)
+    row = (await session.execute(stmt)).first()
+    return row[0] if row else None
+
+
+async def get_points_entry(session: AsyncSession, entry_id: int) -> PointsEntry | None:
+    return await session.get(PointsEntry, entry_id)
+
+
+async def points_entries(
+    session: AsyncSession, partner_id: uuid.UUID, *, before_id: int | None, limit: int
+) -> Sequence[PointsEntry]:
+    stmt = select(PointsEntry).where(col(PointsEntry.partner_id) == partner_id)
+    if before_id is not None:
+        stmt = stmt.where(col(PointsEntry.id) < before_id)
+    stmt = stmt.order_by(col(PointsEntry.id).desc()).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def money_entries(
+    session: AsyncSession, partner_id: uuid.UUID, *, before_id: int | None, limit: int
+) -> Sequence[MoneyEntry]:
+    stmt = select(MoneyEntry).where(col(MoneyEntry.partner_id) == partner_id)
+    if before_id is not None:
+        stmt = stmt.where(col(MoneyEntry.id) < before_id)
+    stmt = stmt.order_by(col(MoneyEntry.id).desc()).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def level_history(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[LevelChange]:
+    stmt = select(LevelChange).where(col(LevelChange.partner_id) == partner_id).order_by(col(LevelChange.id))
+    return (await session.execute(stmt)).scalars().all()

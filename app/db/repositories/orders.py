@@ -1,0 +1,71 @@
+"""SQL for orders, their lines, licences, refunds and discount mismatches."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.db.tables import DiscountMismatch, Licence, Order, OrderLine, Refund
+
+
+async def get_order(session: AsyncSession, order_id: str) -> Order | None:
+    return (await session.execute(select(Order).where(col(Order.order_id) == order_id))).scalar_one_or_none()
+
+
+async def line(session: AsyncSession, order_id: str, line_id: str, *, for_update: bool = False) -> OrderLine | None:
+    stmt = select(OrderLine).where(col(OrderLine.order_id) == order_id, col(OrderLine.line_id) == line_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def licence(session: AsyncSession, licence_id: str, *, for_update: bool = False) -> Licence | None:
+    stmt = select(Licence).where(col(Licence.licence_id) == licence_id)
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_refund(session: AsyncSession, refund_id: str) -> Refund | None:
+    return (await session.execute(select(Refund).where(col(Refund.refund_id) == refund_id))).scalar_one_or_none()
+
+
+async def overdue_licence_ids(session: AsyncSession, before: datetime, limit: int) -> Sequence[str]:
+    """Active licences whose term ended before `before`, skipping those another sweeper holds."""
+    stmt = (
+        select(Licence.licence_id)
+        .where(col(Licence.status) == "active", col(Licence.term_end) < before)
+        .order_by(col(Licence.term_end))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [r[0] for r in (await session.execute(stmt)).all()]
+
+
+async def licences_at_risk(
+    session: AsyncSession, partner_id: uuid.UUID, now: datetime, until: datetime
+) -> Sequence[Licence]:
+    stmt = select(Licence).where(
+        col(Licence.partner_id) == partner_id,
+        col(Licence.status) == "active",
+        col(Licence.term_end) >= now,
+        col(Licence.term_end) < until,
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def mismatches(session: AsyncSession, *, limit: int, before_id: int | None) -> Sequence[DiscountMismatch]:
+    stmt = select(DiscountMismatch)
+    if before_id is not None:
+        stmt = stmt.where(col(DiscountMismatch.id) < before_id)
+    stmt = stmt.order_by(col(DiscountMismatch.id).desc()).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def count_orders(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(Order))).scalar_one())

@@ -1,0 +1,201 @@
+"""Customers: identified by normalised identifiers (R05), known as existing (R06), flagged."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import customers as repo
+from app.db.tables import Customer, CustomerIdentifier
+from app.domain import audit
+from app.domain.context import Context
+from app.domain.errors import Conflict, Invalid, NotFound
+from app.domain.rules.identifiers import Identifier, strong_identifiers
+
+
+class AmbiguousCustomer(Conflict):
+    code = "identifiers_match_several_customers"
+
+
+def is_existing(customer: Customer) -> bool:
+    """R06: the customer already bought from the vendor, through anyone."""
+    return customer.first_purchase_at is not None or customer.imported_at is not None
+
+
+async def resolve(
+    session: AsyncSession,
+    *,
+    company: str,
+    country: str,
+    identifiers: Sequence[Identifier],
+    now: datetime,
+    lock: bool = True,
+) -> Customer:
+    """The customer these identifiers name, created when none does; locked for the transaction.
+
+    Two transactions creating the same new customer at once: the second's insert meets the
+    first's identifiers, waits for it, and then takes the customer the first created.
+    """
+    for _ in range(3):
+        ids = await repo.customer_ids_for(session, identifiers)
+        if len(ids) > 1:
+            raise AmbiguousCustomer(
+                "These identifiers belong to several customers the vendor knows apart; an admin must "
+                "decide which one is meant.",
+            )
+        if ids:
+            customer = await repo.get(session, ids[0], for_update=lock)
+            assert customer is not None
+            known = {(i.kind, i.value) for i in await repo.identifiers_of(session, customer.id)}
+            missing = [i for i in identifiers if (i.kind, i.value) not in known]
+            if missing:
+                try:
+                    async with session.begin_nested():
+                        for ident in missing:
+                            session.add(CustomerIdentifier(customer_id=customer.id, kind=ident.kind, value=ident.value))
+                except IntegrityError:
+                    continue  # an identifier was taken meanwhile: look again
+            return customer
+        customer = Customer(company=company, country=country, created_at=now)
+        try:
+            async with session.begin_nested():
+                session.add(customer)
+                await session.flush()
+                for ident in identifiers:
+                    session.add(CustomerIdentifier(customer_id=customer.id, kind=ident.kind, value=ident.value))
+        except IntegrityError:
+            continue  # created concurrently by another transaction, now committed: look again
+        return customer
+    raise Conflict("The customer changed while this request ran; try again.", code="customer_busy")
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    company: str
+    country: str
+    vat_id: str | None = None
+    domain: str | None = None
+    store_customer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    marked_existing: int
+    unchanged: int
+    errors: list[dict[str, object]]
+
+
+async def import_existing(session: AsyncSession, ctx: Context, rows: Sequence[ImportRow]) -> ImportResult:
+    """Record the vendor's existing customers (R06). Idempotent: importing twice changes nothing."""
+    created = marked = unchanged = 0
+    errors: list[dict[str, object]] = []
+    for index, row in enumerate(rows):
+        check = strong_identifiers(
+            country=row.country,
+            vat_id=row.vat_id,
+            email=None,
+            domain=row.domain,
+            store_customer_id=row.store_customer_id,
+        )
+        if not check.identifiers:
+            errors.append(
+                {"row": index, "detail": "no strong identifier (vat_id, business domain or store_customer_id)"}
+            )
+            continue
+        before = await repo.customer_ids_for(session, check.identifiers)
+        try:
+            customer = await resolve(
+                session, company=row.company, country=row.country, identifiers=check.identifiers, now=ctx.now
+            )
+        except AmbiguousCustomer as exc:
+            errors.append({"row": index, "detail": exc.detail})
+            continue
+        if customer.imported_at is not None:
+            unchanged += 1
+            continue
+        customer.imported_at = ctx.now
+        if before:
+            marked += 1
+        else:
+            created += 1
+    await session.flush()
+    audit.record(
+        session,
+        ctx,
+        action="customers.imported",
+        object_type="customers",
+        object_id="import",
+        after={
+            "rows": len(rows),
+            "created": created,
+            "marked_existing": marked,
+            "unchanged": unchanged,
+            "errors": len(errors),
+        },
+    )
+    return ImportResult(created, marked, unchanged, errors)
+
+
+async def get(session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer:
+    customer = await repo.get(session, customer_id, for_update=for_update)
+    if customer is None:
+        raise NotFound(f"No customer {customer_id}.", code="customer_not_found")
+    return customer
+
+
+async def identifiers(session: AsyncSession, customer_id: uuid.UUID) -> list[Identifier]:
+    return sorted(Identifier(i.kind, i.value) for i in await repo.identifiers_of(session, customer_id))
+
+
+async def flag_sales_process(
+    session: AsyncSession, ctx: Context, customer_id: uuid.UUID, *, until: datetime, reason: str
+) -> Customer:
+    """R06: the vendor is in an active sales process with this customer until `until`."""
+    if until <= ctx.now:
+        raise Invalid("`until` must lie in the future.", code="until_in_past", field="until")
+    customer = await get(session, customer_id, for_update=True)
+    before = audit.snapshot(customer, ("sales_process_until", "sales_process_reason"))
+    customer.sales_process_until = until
+    customer.sales_process_reason = reason
+    await session.flush()
+    audit.record(
+        session,
+        ctx,
+        action="customer.sales_process_flagged",
+        object_type="customer",
+        object_id=customer.id,
+        before=before,
+        after=audit.snapshot(customer, ("sales_process_until", "sales_process_reason")),
+    )
+    return customer
+
+
+async def unflag_sales_process(session: AsyncSession, ctx: Context, customer_id: uuid.UUID) -> Customer:
+    customer = await get(session, customer_id, for_update=True)
+    if customer.sales_process_until is not None:
+        before = audit.snapshot(customer, ("sales_process_until", "sales_process_reason"))
+        customer.sales_process_until = None
+        customer.sales_process_reason = None
+        await session.flush()
+        audit.record(
+            session,
+            ctx,
+            action="customer.sales_process_unflagged",
+            object_type="customer",
+            object_id=customer.id,
+            before=before,
+            after={"sales_process_until": None},
+        )
+    return customer
+
+
+async def search(
+    session: AsyncSession, *, q: str | None, identifier: Identifier | None, limit: int, after: uuid.UUID | None
+) -> Sequence[Customer]:
+    return await repo.search(session, q=q, identifier=identifier, limit=limit, after=after)

@@ -1,0 +1,108 @@
+"""Writing the append-only ledgers, keeping balances and levels in the same transaction (R03)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import ledgers as repo
+from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PointsEntry
+from app.domain.rules.terms import Level, Terms
+
+
+@dataclass(frozen=True)
+class Posting:
+    """Where an entry comes from (R21): the order line, the rule and the terms version."""
+
+    rule: str
+    explanation: str
+    effective_at: datetime
+    terms_version: int
+    order_id: str | None = None
+    order_line_id: int | None = None
+    licence_id: str | None = None
+
+
+class Ledger:
+    """One partner's ledgers within a transaction, its balance row locked."""
+
+    def __init__(self, session: AsyncSession, balance: PartnerBalance, now: datetime, terms_now: Terms) -> None:
+        self.session = session
+        self.balance = balance
+        self.now = now
+        self.terms_now = terms_now
+
+    @classmethod
+    async def open(cls, session: AsyncSession, partner_id: uuid.UUID, now: datetime, terms_now: Terms) -> Ledger:
+        return cls(session, await repo.lock_balance(session, partner_id, now), now, terms_now)
+
+    @property
+    def partner_id(self) -> uuid.UUID:
+        return self.balance.partner_id
+
+    async def level_at(self, at: datetime, terms: Terms) -> Level:
+        """R03a: the level from entries effective before `at`."""
+        return terms.level_for(await repo.points_before(self.session, self.partner_id, at))
+
+    async def points(self, points: int, posting: Posting) -> PointsEntry | None:
+        """Append a points entry; update the balance and record a level change if any."""
+        if points == 0:
+            return None
+        entry = PointsEntry(
+            partner_id=self.partner_id,
+            points=points,
+            effective_at=posting.effective_at,
+            recorded_at=self.now,
+            rule=posting.rule,
+            explanation=posting.explanation[:500],
+            order_id=posting.order_id,
+            order_line_id=posting.order_line_id,
+            licence_id=posting.licence_id,
+            terms_version=posting.terms_version,
+        )
+        self.session.add(entry)
+        await self.session.flush()
+        before = self.balance.level
+        self.balance.points += points
+        self.balance.level = self.terms_now.level_for(self.balance.points)
+        self.balance.updated_at = self.now
+        if self.balance.level != before:
+            assert entry.id is not None
+            self.session.add(
+                LevelChange(
+                    partner_id=self.partner_id,
+                    from_level=before,
+                    to_level=self.balance.level,
+                    points_after=self.balance.points,
+                    changed_at=self.now,
+                    points_entry_id=entry.id,
+                )
+            )
+        return entry
+
+    async def money(
+        self, amount: int, currency: str, posting: Posting, *, rate_bp: int | None = None, base: int | None = None
+    ) -> MoneyEntry | None:
+        """Append a commission (or reversal) entry and update the balance of its currency."""
+        if amount == 0:
+            return None
+        entry = MoneyEntry(
+            partner_id=self.partner_id,
+            currency=currency,
+            amount=amount,
+            effective_at=posting.effective_at,
+            recorded_at=self.now,
+            rule=posting.rule,
+            explanation=posting.explanation[:500],
+            order_id=posting.order_id,
+            order_line_id=posting.order_line_id,
+            rate_bp=rate_bp,
+            base_amount=base,
+            terms_version=posting.terms_version,
+        )
+        self.session.add(entry)
+        await repo.add_money_to_balance(self.session, self.partner_id, currency, amount)
+        return entry

@@ -1,0 +1,577 @@
+"""What an order, a refund and a lapse do to a partner's ledgers (R03a, R04, R08-R15).
+
+Every function here runs inside the caller's transaction and raises `Park` when the event cannot
+be applied yet; the webhook use case then rolls back the savepoint and parks the event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import customers as customers_repo
+from app.db.repositories import ledgers as ledgers_repo
+from app.db.repositories import orders as repo
+from app.db.repositories import partners as partners_repo
+from app.db.tables import (
+    Customer,
+    DiscountMismatch,
+    Licence,
+    Order,
+    OrderLine,
+    Refund,
+    Registration,
+    Relationship,
+)
+from app.domain import customers, partners, terms
+from app.domain.ledger import Ledger, Posting
+from app.domain.rules.identifiers import strong_identifiers
+from app.domain.rules.money import (
+    add_months_clamped,
+    commission,
+    refund_commission_target,
+    refund_licences_target,
+)
+from app.domain.rules.terms import LEVEL_ORDER, Level, Terms
+from app.domain.store_events import OrderPaidData, OrderRefundedData, content_hash
+
+FUTURE_SKEW = timedelta(minutes=5)
+"""How far in the future of our clock an order may be placed before it is parked."""
+
+
+class Park(Exception):
+    """The event cannot be applied (yet): kept with this reason until an admin or its cause replays it."""
+
+    def __init__(self, code: str, detail: str, *, waiting_for: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.waiting_for = waiting_for
+
+
+class AlreadyRecorded(Exception):
+    """The order or refund was recorded before (perhaps by a concurrent delivery)."""
+
+
+@dataclass
+class Attribution:
+    partner_id: uuid.UUID | None
+    mode: str | None
+    outcome: str
+    relationship: Relationship | None = None
+
+
+class Ledgers:
+    """The ledgers an event touches, each partner's balance locked once."""
+
+    def __init__(self, session: AsyncSession, now: datetime, terms_now: Terms) -> None:
+        self.session, self.now, self.terms_now = session, now, terms_now
+        self._open: dict[uuid.UUID, Ledger] = {}
+
+    async def of(self, partner_id: uuid.UUID) -> Ledger:
+        if partner_id not in self._open:
+            self._open[partner_id] = await Ledger.open(self.session, partner_id, self.now, self.terms_now)
+        return self._open[partner_id]
+
+
+def _usable(relationship: Relationship | None, at: datetime) -> Relationship | None:
+    if relationship is None or (relationship.ended_at is not None and relationship.ended_at <= at):
+        return None
+    return relationship
+
+
+def _qualifies(registration: Registration, customer: Customer) -> bool:
+    """R07/E3: the registration was made before the order, and before any earlier purchase."""
+    first = customer.first_purchase_at
+    return first is None or first > registration.registered_at
+
+
+async def resale_customer_status(
+    session: AsyncSession, partner_id: uuid.UUID, customer: Customer | None, at: datetime
+) -> tuple[str | None, Registration | None, Relationship | None]:
+    """R08/R12: is the end customer this partner's registered or established customer at `at`?
+
+    Returns (reason it is not, or None; the qualifying registration; the usable relationship).
+    """
+    if customer is None:
+        return "customer_not_registered", None, None
+    relationship = _usable(await customers_repo.relationship_for(session, customer.id), at)
+    if relationship is not None:
+        if relationship.partner_id == partner_id:
+            return None, None, relationship
+        return "customer_of_another_partner", None, relationship
+    for registration in await customers_repo.registrations_covering(session, customer.id, at):
+        if registration.partner_id == partner_id and _qualifies(registration, customer):
+            return None, registration, None
+    return "customer_not_registered", None, None
+
+
+def _establish(
+    session: AsyncSession, registration: Registration, customer: Customer, order: OrderPaidData, mode: str
+) -> Relationship:
+    relationship = Relationship(
+        partner_id=registration.partner_id,
+        customer_id=customer.id,
+        mode=mode,
+        first_order_at=order.placed_at,
+        established_by_order_id=order.order_id,
+        resale_since=order.placed_at if mode == "resale" else None,
+    )
+    session.add(relationship)
+    registration.state = "converted"
+    registration.ended_at = order.placed_at
+    registration.converted_order_id = order.order_id
+    return relationship
+
+
+async def _attribute(
+    session: AsyncSession, order: OrderPaidData, customer: Customer, buyer_partner_id: uuid.UUID | None
+) -> Attribution:
+    """R08: who, if anyone, this order belongs to."""
+    at = order.placed_at
+    if buyer_partner_id is not None:
+        reason, registration, relationship = await resale_customer_status(session, buyer_partner_id, customer, at)
+        if reason is not None:
+            return Attribution(None, None, reason)
+        if relationship is not None:
+            if relationship.mode == "referral":  # referral becomes resale, never the other way
+                relationship.mode = "resale"
+                relationship.resale_since = at
+            return Attribution(buyer_partner_id, "resale", "credited", relationship)
+        assert registration is not None
+        return Attribution(
+            buyer_partner_id, "resale", "credited", _establish(session, registration, customer, order, "resale")
+        )
+    relationship = _usable(await customers_repo.relationship_for(session, customer.id), at)
+    if relationship is not None:
+        return Attribution(relationship.partner_id, relationship.mode, "credited", relationship)
+    covering = [
+        r for r in await customers_repo.registrations_covering(session, customer.id, at) if _qualifies(r, customer)
+    ]
+    partners_found = {r.partner_id for r in covering}
+    if len(partners_found) > 1:
+        raise Park(
+            "registration_conflict",
+            "The order's customer matches live registrations of several partners; an admin must decide.",
+        )
+    if not covering:
+        return Attribution(None, None, "no_match")
+    return Attribution(
+        covering[0].partner_id, "referral", "credited", _establish(session, covering[0], customer, order, "referral")
+    )
+
+
+async def _claim_order(session: AsyncSession, order: Order) -> None:
+    try:
+        async with session.begin_nested():
+            session.add(order)
+    except IntegrityError as exc:
+        raise AlreadyRecorded(order.order_id) from exc
+
+
+async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: datetime, event_id: int | None) -> Order:
+    """Record an order and credit what it earns."""
+    if data.placed_at > now + FUTURE_SKEW:
+        raise Park(
+            "placed_in_future",
+            f"placed_at {data.placed_at.isoformat()} lies in the future of this service's clock "
+            f"({now.isoformat()}); replay it once that moment has passed.",
+        )
+    try:
+        in_force = await terms.in_force(session, data.placed_at)
+    except terms.NotFound as exc:
+        raise Park("no_terms", exc.detail) from exc
+    program = in_force.terms
+    unknown = sorted({line.sku for line in data.lines} - set(program.points_per_sku))
+    if unknown:
+        raise Park(
+            "unknown_sku",
+            f"SKU {', '.join(unknown)} is not in the program terms (version {in_force.version}); add it, "
+            "then replay this event.",
+        )
+    buyer_partner_id: uuid.UUID | None = None
+    if data.buyer.type == "partner":
+        try:
+            buyer_partner_id = uuid.UUID(data.buyer.partner_id or "")
+        except ValueError:
+            buyer_partner_id = None
+        if buyer_partner_id is None or await partners_repo.get(session, buyer_partner_id) is None:
+            raise Park("unknown_partner", f"The buying partner {data.buyer.partner_id!r} is not known.")
+    check = strong_identifiers(
+        country=data.customer.country,
+        vat_id=data.customer.vat_id,
+        email=data.customer.email,
+        domain=None,
+        store_customer_id=data.customer.store_customer_id,
+    )
+    try:
+        customer = await customers.resolve(
+            session,
+            company=data.customer.company,
+            country=data.customer.country,
+            identifiers=check.identifiers,
+            now=now,
+        )
+    except customers.AmbiguousCustomer as exc:
+        raise Park("ambiguous_customer", exc.detail) from exc
+
+    order = Order(
+        order_id=data.order_id,
+        placed_at=data.placed_at,
+        currency=data.currency,
+        buyer_partner_id=buyer_partner_id,
+        customer_id=customer.id,
+        content_hash=content_hash(data),
+        terms_version=in_force.version,
+        outcome="recording",
+        webhook_event_id=event_id,
+        recorded_at=now,
+    )
+    await _claim_order(session, order)
+    attribution = await _attribute(session, data, customer, buyer_partner_id)
+    if customer.first_purchase_at is None or data.placed_at < customer.first_purchase_at:
+        customer.first_purchase_at = data.placed_at  # R08: now an existing customer, whoever sold it
+
+    ledgers = Ledgers(session, now, (await terms.in_force(session, now)).terms)
+    credited: Ledger | None = None
+    level: Level | None = None
+    if attribution.partner_id is not None:
+        standing = await partners.standing_at(session, attribution.partner_id, data.placed_at)
+        credited = await ledgers.of(attribution.partner_id)
+        level = await credited.level_at(data.placed_at, program)  # R03a, fixed now and never re-rated
+        if not standing.eligible:
+            attribution.outcome = "partner_not_eligible"
+            credited = None
+    order.partner_id = attribution.partner_id
+    order.mode = attribution.mode
+    order.level = level.value if level else None
+    order.outcome = attribution.outcome
+
+    rel = attribution.relationship
+    for line in data.lines:
+        row = OrderLine(
+            order_id=data.order_id,
+            line_id=line.line_id,
+            sku=line.sku,
+            quantity=line.quantity,
+            kind=line.kind,
+            licence_id=line.licence_id,
+            term_end=line.term_end,
+            list_amount=line.list_amount,
+            discount_amount=line.discount_amount,
+            paid_amount=line.paid_amount,
+        )
+        session.add(row)
+        await session.flush()
+        assert row.id is not None
+        posting = Posting(
+            rule="",
+            explanation="",
+            effective_at=data.placed_at,
+            terms_version=in_force.version,
+            order_id=data.order_id,
+            order_line_id=row.id,
+            licence_id=line.licence_id,
+        )
+        if line.kind == "new":
+            await _new_licence(session, row, line.sku, customer, credited, program, posting)
+        else:
+            await _renewal(session, row, ledgers, data.placed_at, posting)
+        if credited is None or level is None or rel is None:
+            if buyer_partner_id is not None:
+                _check_discount(session, row, buyer_partner_id, 0, "no discount applies: " + attribution.outcome, now)
+            continue
+        if buyer_partner_id is not None:  # R12: the partner bought at its discount
+            _check_discount(session, row, buyer_partner_id, program.resale_rate_bp(level), f"level {level.value}", now)
+        elif rel.mode == "referral":  # R11
+            window_end = add_months_clamped(rel.first_order_at.astimezone(program.zone), program.referral_window_months)
+            if data.placed_at < window_end:
+                await credited.money(
+                    commission(line.paid_amount, program.referral_rate_bp),
+                    data.currency,
+                    _with(
+                        posting,
+                        "R11",
+                        f"referral commission {program.referral_rate_bp / 100:g} % of "
+                        f"{line.paid_amount} paid for {line.quantity} x {line.sku} (window until "
+                        f"{window_end.date().isoformat()})",
+                    ),
+                    rate_bp=program.referral_rate_bp,
+                    base=line.paid_amount,
+                )
+        elif LEVEL_ORDER.index(level) >= LEVEL_ORDER.index(Level.SILVER):  # R13
+            rate = program.rate_bp(level)
+            await credited.money(
+                commission(line.paid_amount, rate),
+                data.currency,
+                _with(
+                    posting,
+                    "R13",
+                    f"lifetime commission {rate / 100:g} % ({level.value}) of "
+                    f"{line.paid_amount} paid directly for {line.quantity} x {line.sku}",
+                ),
+                rate_bp=rate,
+                base=line.paid_amount,
+            )
+    await session.flush()
+    return order
+
+
+def _with(posting: Posting, rule: str, explanation: str) -> Posting:
+    return Posting(
+        rule=rule,
+        explanation=explanation,
+        effective_at=posting.effective_at,
+        terms_version=posting.terms_version,
+        order_id=posting.order_id,
+        order_line_id=posting.order_line_id,
+        licence_id=posting.licence_id,
+    )
+
+
+def _check_discount(
+    session: AsyncSession, row: OrderLine, partner_id: uuid.UUID, rate_bp: int, why: str, now: datetime
+) -> None:
+    """R12: a discount other than the expected one is kept for review, never corrected."""
+    expected = commission(row.list_amount, rate_bp)
+    if row.discount_amount != expected:
+        assert row.id is not None
+        session.add(
+            DiscountMismatch(
+                order_id=row.order_id,
+                order_line_id=row.id,
+                partner_id=partner_id,
+                expected_rate_bp=rate_bp,
+                expected_amount=expected,
+                reported_amount=row.discount_amount,
+                reason=why[:200],
+                recorded_at=now,
+            )
+        )
+
+
+async def _new_licence(
+    session: AsyncSession,
+    row: OrderLine,
+    sku: str,
+    customer: Customer,
+    credited: Ledger | None,
+    program: Terms,
+    posting: Posting,
+) -> None:
+    """R09: new licences earn quantity x points, with no time limit, in an established relationship."""
+    per_unit = program.points_per_sku[sku]
+    assert row.id is not None
+    if row.licence_id:
+        licence = await repo.licence(session, row.licence_id, for_update=True)
+        if licence is None:
+            session.add(
+                Licence(
+                    licence_id=row.licence_id,
+                    partner_id=credited.partner_id if credited else None,
+                    customer_id=customer.id,
+                    sku=sku,
+                    quantity=row.quantity,
+                    points_per_unit=per_unit,
+                    term_end=row.term_end,
+                    status="active",
+                    order_line_id=row.id,
+                )
+            )
+        else:  # an up-sell of extra licences on the same subscription
+            licence.quantity += row.quantity
+            if row.term_end and (licence.term_end is None or row.term_end > licence.term_end):
+                licence.term_end = row.term_end
+    if credited is not None:
+        await credited.points(
+            row.quantity * per_unit,
+            _with(posting, "R09", f"{row.quantity} x {sku} new licence(s) at {per_unit} point(s) each"),
+        )
+
+
+async def _renewal(session: AsyncSession, row: OrderLine, ledgers: Ledgers, at: datetime, posting: Posting) -> None:
+    """R10: a renewal extends its licence, lapses licences not renewed, and reinstates a lapsed one."""
+    if not row.licence_id:
+        return
+    licence = await repo.licence(session, row.licence_id, for_update=True)
+    if licence is None:
+        return
+    if licence.partner_id is not None:
+        ledger = await ledgers.of(licence.partner_id)
+        if licence.status == "lapsed" and licence.lapse_entry_id is not None:
+            revoked = await ledgers_repo.get_points_entry(session, licence.lapse_entry_id)
+            if revoked is not None and revoked.points < 0:
+                standing = await partners.standing_at(session, licence.partner_id, at)
+                if standing.eligible:
+                    await ledger.points(
+                        -revoked.points,
+                        _with(
+                            posting,
+                            "R10",
+                            f"licence {licence.licence_id} renewed after its lapse: "
+                            f"restores the {-revoked.points} point(s) the lapse revoked",
+                        ),
+                    )
+        elif row.quantity < licence.quantity:
+            standing_points = await ledgers_repo.points_for_licence(session, licence.licence_id)
+            lost = min(standing_points, (licence.quantity - row.quantity) * licence.points_per_unit)
+            if lost > 0:
+                await ledger.points(
+                    -lost,
+                    _with(
+                        posting,
+                        "R10",
+                        f"licence {licence.licence_id} renewed for {row.quantity} of "
+                        f"{licence.quantity}: the {licence.quantity - row.quantity} not renewed lapse",
+                    ),
+                )
+    licence.status = "active"
+    licence.lapse_entry_id = None
+    licence.quantity = row.quantity
+    if row.term_end and (licence.term_end is None or row.term_end > licence.term_end):
+        licence.term_end = row.term_end
+
+
+async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: datetime) -> Refund:
+    """R14: reverse commission and points of refunded lines, on the running total of refunds."""
+    order = await repo.get_order(session, data.order_id)
+    if order is None:
+        raise Park(
+            "order_not_received",
+            f"Order {data.order_id} has not arrived yet; the refund applies by itself when it does.",
+            waiting_for=f"order:{data.order_id}",
+        )
+    lines: list[tuple[OrderLine, int]] = []
+    for refund_line in data.lines:
+        row = await repo.line(session, data.order_id, refund_line.line_id, for_update=True)
+        if row is None:
+            raise Park("unknown_order_line", f"Order {data.order_id} has no line {refund_line.line_id!r}.")
+        total = row.refunded_amount + refund_line.amount
+        if total > row.paid_amount:
+            raise Park(
+                "refund_exceeds_paid",
+                f"Refunds of line {row.line_id} would total {total}, more than the {row.paid_amount} paid.",
+            )
+        lines.append((row, refund_line.amount))
+    refund = Refund(
+        refund_id=data.refund_id,
+        order_id=data.order_id,
+        refunded_at=data.refunded_at,
+        content_hash=content_hash(data),
+        recorded_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(refund)
+    except IntegrityError as exc:
+        raise AlreadyRecorded(data.refund_id) from exc
+    ledgers = Ledgers(session, now, (await terms.in_force(session, now)).terms)
+    for row, amount in lines:
+        assert row.id is not None
+        row.refunded_amount += amount
+        posting = Posting(
+            rule="R14",
+            explanation="",
+            effective_at=data.refunded_at,
+            terms_version=order.terms_version,
+            order_id=order.order_id,
+            order_line_id=row.id,
+            licence_id=row.licence_id,
+        )
+        earned = await ledgers_repo.money_partner_for_line(session, row.id)
+        if earned is not None:
+            partner_id, currency = earned
+            earned_total = await ledgers_repo.money_for_line(session, row.id, ["R11", "R13"])
+            reversed_so_far = -await ledgers_repo.money_for_line(session, row.id, ["R14"])
+            target = refund_commission_target(earned_total, row.refunded_amount, row.paid_amount)
+            if target != reversed_so_far:
+                await (await ledgers.of(partner_id)).money(
+                    -(target - reversed_so_far),
+                    currency,
+                    _with(
+                        posting,
+                        "R14",
+                        f"refund {data.refund_id}: {row.refunded_amount} of {row.paid_amount} "
+                        f"refunded reverses {target} of the {earned_total} commission",
+                    ),
+                )
+        points_partner = await ledgers_repo.points_partner_for_line(session, row.id)
+        if points_partner is not None:
+            credited_points = await ledgers_repo.points_for_line(session, row.id, ["R09"])
+            reversed_points = -await ledgers_repo.points_for_line(session, row.id, ["R14"])
+            per_unit = credited_points // row.quantity if row.quantity else 0
+            target_points = refund_licences_target(row.quantity, row.refunded_amount, row.paid_amount) * per_unit
+            delta = target_points - reversed_points
+            if row.licence_id and delta > 0:  # R10/R14: only what still stands (a lapse may have taken it)
+                delta = min(delta, max(0, await ledgers_repo.points_for_licence(session, row.licence_id)))
+            if delta > 0:
+                await (await ledgers.of(points_partner)).points(
+                    -delta,
+                    _with(
+                        posting,
+                        "R14",
+                        f"refund {data.refund_id}: {target_points // per_unit if per_unit else 0} "
+                        f"of {row.quantity} licence(s) refunded",
+                    ),
+                )
+    await session.flush()
+    return refund
+
+
+async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetime | None, *, now: datetime) -> str:
+    """R10: revoke the points still standing for a licence that was not renewed."""
+    licence = await repo.licence(session, licence_id, for_update=True)
+    if licence is None:
+        raise Park(
+            "unknown_licence", f"Licence {licence_id} is not known (its order has not arrived?).", waiting_for=None
+        )
+    if licence.status == "lapsed":
+        return "already_lapsed"
+    if lapsed_at is not None and licence.term_end is not None and licence.term_end > lapsed_at:
+        return "renewed_since"  # a stale lapse: the licence was renewed past that moment
+    term_end = licence.term_end or lapsed_at or now
+    grace = (await terms.in_force(session, term_end)).terms.lapse_grace_days
+    effective = term_end + timedelta(days=grace)
+    if effective > now:
+        raise Park("lapse_not_due", f"Licence {licence_id} lapses only at {effective.isoformat()} (grace period).")
+    licence.status = "lapsed"
+    if licence.partner_id is not None:
+        standing = await ledgers_repo.points_for_licence(session, licence_id)
+        if standing > 0:
+            ledger = await Ledger.open(session, licence.partner_id, now, (await terms.in_force(session, now)).terms)
+            in_force = await terms.in_force(session, effective)
+            entry = await ledger.points(
+                -standing,
+                Posting(
+                    rule="R10",
+                    effective_at=effective,
+                    terms_version=in_force.version,
+                    explanation=f"licence {licence_id} ({licence.quantity} x {licence.sku}) not renewed: "
+                    f"its {standing} standing point(s) are revoked",
+                    order_line_id=licence.order_line_id,
+                    licence_id=licence_id,
+                ),
+            )
+            licence.lapse_entry_id = entry.id if entry else None
+    await session.flush()
+    return "lapsed"
+
+
+async def sweep_lapses(session: AsyncSession, *, now: datetime, batch: int = 500) -> int:
+    """R10 without a lapse event: lapse every licence overdue past its grace period.
+
+    Safe from several machines at once: each skips the licences another one holds.
+    """
+    lapsed = 0
+    for licence_id in await repo.overdue_licence_ids(session, now, batch):
+        try:
+            async with session.begin_nested():
+                if await apply_lapse(session, licence_id, None, now=now) == "lapsed":
+                    lapsed += 1
+        except Park:
+            continue  # still within its grace period
+    return lapsed

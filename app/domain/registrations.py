@@ -1,0 +1,209 @@
+"""Deal registration: partners record prospective customers before they buy (R05-R07)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import customers as customers_repo
+from app.db.repositories import partners as partners_repo
+from app.db.tables import Registration, RegistrationRefusal
+from app.domain import audit, customers, terms
+from app.domain.context import Context
+from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
+from app.domain.rules.identifiers import strong_identifiers
+from app.domain.rules.partner_status import PartnerStatus
+
+
+class RegistrationRefused(Conflict):
+    """R06: a conflict with the customer's situation; the refusal itself is kept."""
+
+    title = "Registration refused"
+
+
+@dataclass(frozen=True)
+class Prospect:
+    company: str
+    country: str
+    contact_name: str
+    contact_email: str
+    vat_id: str | None = None
+    domain: str | None = None
+    store_customer_id: str | None = None
+
+
+def effective_state(registration: Registration, now: datetime) -> str:
+    """A live registration whose window has ended is expired, whether or not a sweep wrote it."""
+    if registration.state == "live" and registration.expires_at <= now:
+        return "expired"
+    return registration.state
+
+
+def days_left(registration: Registration, now: datetime) -> int:
+    if effective_state(registration, now) not in ("live", "offered"):
+        return 0
+    return max(0, math.ceil((registration.expires_at - now) / timedelta(days=1)))
+
+
+async def register(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, prospect: Prospect) -> Registration:
+    """Register a prospective customer for the partner, or refuse with the reason (R05-R07)."""
+    partner = await partners_repo.get(session, partner_id)
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+    if partner.status != PartnerStatus.ACTIVE:
+        raise InvalidTransition(
+            f"A partner that is {partner.status} cannot register customers.", code="partner_not_active"
+        )
+    check = strong_identifiers(
+        country=prospect.country,
+        vat_id=prospect.vat_id,
+        email=prospect.contact_email,
+        domain=prospect.domain,
+        store_customer_id=prospect.store_customer_id,
+    )
+    if not check.identifiers:
+        if check.free_mail_domain:
+            raise Invalid(
+                f"{check.free_mail_domain} is a free-mail domain and does not identify a company; give "
+                "vat_id, the company's own domain or store_customer_id.",
+                code="free_mail_domain_only",
+                missing=["vat_id", "domain", "store_customer_id"],
+            )
+        raise Invalid(
+            "A registration needs at least one strong identifier: vat_id, a business e-mail domain "
+            "(domain, or the contact's e-mail at the company) or store_customer_id.",
+            code="strong_identifier_missing",
+            missing=["vat_id", "domain", "store_customer_id"],
+        )
+    in_force = await terms.in_force(session, ctx.now)
+    labels = [f"{i.kind}:{i.value}" for i in check.identifiers]
+
+    async def refuse(code: str, detail: str, customer_id: uuid.UUID | None) -> RegistrationRefused:
+        customers_repo.add_refusal(
+            session,
+            RegistrationRefusal(
+                partner_id=partner_id,
+                customer_id=customer_id,
+                code=code,
+                detail=detail,
+                company=prospect.company,
+                identifiers=labels,
+                refused_at=ctx.now,
+            ),
+        )
+        await session.flush()
+        return RegistrationRefused(detail, code=code, keep_writes=True)
+
+    try:
+        customer = await customers.resolve(
+            session, company=prospect.company, country=prospect.country, identifiers=check.identifiers, now=ctx.now
+        )
+    except customers.AmbiguousCustomer as exc:
+        raise await refuse(exc.code, exc.detail, None) from exc
+    if customers.is_existing(customer):
+        raise await refuse("already_a_customer", "This customer has already bought from the vendor.", customer.id)
+    if customer.sales_process_until is not None and customer.sales_process_until > ctx.now:
+        raise await refuse(
+            "in_active_sales_process",
+            f"The vendor is in an active sales process with this customer until "
+            f"{customer.sales_process_until.date().isoformat()}.",
+            customer.id,
+        )
+    await customers_repo.expire_due(session, ctx.now, customer.id)
+    for open_registration in await customers_repo.open_registrations(session, customer.id):
+        if open_registration.partner_id == partner_id:
+            raise await refuse(
+                "already_registered_by_you",
+                f"You registered this customer already; it is valid until {open_registration.expires_at.isoformat()}.",
+                customer.id,
+            )
+        raise await refuse(
+            "registered_by_another_partner", "Another partner has a live registration for this customer.", customer.id
+        )
+    previous = await customers_repo.last_expired(session, partner_id, customer.id)
+    if previous is not None:
+        cooloff_end = previous.expires_at + timedelta(days=in_force.terms.registration_cooloff_days)
+        if cooloff_end > ctx.now:
+            raise await refuse(
+                "cool_off",
+                f"Your registration of this customer expired unconverted; you may register it again from "
+                f"{cooloff_end.isoformat()}.",
+                customer.id,
+            )
+    registration = Registration(
+        partner_id=partner_id,
+        customer_id=customer.id,
+        state="live",
+        registered_at=ctx.now,
+        expires_at=ctx.now + timedelta(days=in_force.terms.registration_window_days),
+        terms_version=in_force.version,
+        company=prospect.company,
+        country=prospect.country,
+        contact_name=prospect.contact_name,
+        contact_email=prospect.contact_email,
+        vat_id=prospect.vat_id,
+        domain=prospect.domain,
+        store_customer_id=prospect.store_customer_id,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(registration)
+    except IntegrityError as exc:  # the unique index on open registrations: someone won the race
+        raise await refuse(
+            "registered_by_another_partner", "Another partner has a live registration for this customer.", customer.id
+        ) from exc
+    audit.record(
+        session,
+        ctx,
+        action="registration.created",
+        object_type="registration",
+        object_id=registration.id,
+        after={
+            "partner_id": str(partner_id),
+            "customer_id": str(customer.id),
+            "identifiers": labels,
+            "expires_at": registration.expires_at.isoformat(),
+        },
+    )
+    return registration
+
+
+async def for_partner(
+    session: AsyncSession, partner_id: uuid.UUID, *, states: Sequence[str] | None = None, now: datetime
+) -> list[Registration]:
+    """The partner's registrations, newest first, filtered by their state as of now."""
+    rows = await customers_repo.partner_registrations(session, partner_id, states=None)
+    if states:
+        rows = [r for r in rows if effective_state(r, now) in states]
+    return list(rows)
+
+
+async def withdraw(
+    session: AsyncSession, ctx: Context, partner_id: uuid.UUID, registration_id: uuid.UUID
+) -> Registration:
+    """The partner gives up a live registration; the customer is free for others at once."""
+    registration = await customers_repo.registration(session, registration_id, for_update=True)
+    if registration is None or registration.partner_id != partner_id:
+        raise NotFound(f"No registration {registration_id}.", code="registration_not_found")
+    state = effective_state(registration, ctx.now)
+    if state not in ("live", "offered"):
+        raise InvalidTransition(f"A registration that is {state} cannot be withdrawn.", code="registration_not_open")
+    registration.state = "withdrawn"
+    registration.ended_at = ctx.now
+    await session.flush()
+    audit.record(
+        session,
+        ctx,
+        action="registration.withdrawn",
+        object_type="registration",
+        object_id=registration.id,
+        before={"state": state},
+        after={"state": "withdrawn"},
+    )
+    return registration

@@ -1,0 +1,124 @@
+"""Program terms (R01, R02, R21): the numbers of the program, versioned with an effective date.
+
+Rates are basis points (2000 = 20 %) so no float ever touches money.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Level(StrEnum):
+    AFFILIATE = "affiliate"
+    SILVER = "silver"
+    GOLD = "gold"
+    PLATINUM = "platinum"
+
+
+LEVEL_ORDER = [Level.AFFILIATE, Level.SILVER, Level.GOLD, Level.PLATINUM]
+
+
+class LevelTerm(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: Level
+    min_points: int = Field(ge=0, le=10_000_000)
+    rate_bp: int = Field(ge=0, le=10_000, description="Discount and lifetime-commission rate, basis points.")
+
+
+class Terms(BaseModel):
+    """The program's numbers. Every order is evaluated under the version in force at its `placed_at`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    points_per_sku: dict[str, int] = Field(description="R01: points per licence of each SKU.")
+    levels: list[LevelTerm] = Field(description="R02: thresholds and rates, Affiliate to Platinum.")
+    referral_rate_bp: int = Field(ge=0, le=10_000, description="R11: referral commission rate.")
+    registration_window_days: int = Field(ge=1, le=3650, description="R07: how long a registration is valid.")
+    registration_cooloff_days: int = Field(ge=0, le=3650, description="R06: wait before re-registering.")
+    referral_window_months: int = Field(ge=1, le=120, description="R11: commission window after the first order.")
+    lapse_grace_days: int = Field(ge=0, le=365, description="R10: a licence lapses at term end plus this.")
+    hold_days: int = Field(ge=0, le=365, description="R16: hold before a commission is payable.")
+    time_zone: str = Field(description="IANA name; quarters and the referral window are counted in it.")
+    points_at_risk_days: int = Field(default=60, ge=1, le=3650, description="Status: licences ending within this.")
+
+    @field_validator("points_per_sku")
+    @classmethod
+    def _skus(cls, value: dict[str, int]) -> dict[str, int]:
+        for sku, points in value.items():
+            if not sku or len(sku) > 64 or not all(c.isalnum() or c in "-_." for c in sku):
+                raise ValueError(f"SKU {sku!r} must be 1-64 letters, digits, '-', '_' or '.'")
+            if not 0 <= points <= 10_000:
+                raise ValueError(f"points of {sku!r} must be between 0 and 10000")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _levels(self) -> Terms:
+        if [t.level for t in self.levels] != LEVEL_ORDER:
+            raise ValueError("levels must list affiliate, silver, gold, platinum in that order")
+        if self.levels[0].min_points != 0:
+            raise ValueError("affiliate starts at 0 points")
+        thresholds = [t.min_points for t in self.levels]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("level thresholds must strictly increase")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def level_for(self, points: int) -> Level:
+        """R02: the level active points give."""
+        level = Level.AFFILIATE
+        for term in self.levels:
+            if points >= term.min_points:
+                level = term.level
+        return level
+
+    def rate_bp(self, level: Level) -> int:
+        return next(t.rate_bp for t in self.levels if t.level == level)
+
+    def resale_rate_bp(self, level: Level) -> int:
+        """R12: a partner at Affiliate level buying for resale gets the Silver rate."""
+        return self.rate_bp(Level.SILVER if level == Level.AFFILIATE else level)
+
+    def next_level(self, points: int) -> LevelTerm | None:
+        return next((t for t in self.levels if t.min_points > points), None)
+
+
+POLICY_TERMS = Terms(
+    points_per_sku={
+        "desktop": 1,
+        "server-business": 4,
+        "server-enterprise": 5,
+        "creator": 1,
+        "cloud-business": 4,
+        "cloud-enterprise": 5,
+    },
+    levels=[
+        LevelTerm(level=Level.AFFILIATE, min_points=0, rate_bp=0),
+        LevelTerm(level=Level.SILVER, min_points=1, rate_bp=2000),
+        LevelTerm(level=Level.GOLD, min_points=160, rate_bp=2500),
+        LevelTerm(level=Level.PLATINUM, min_points=265, rate_bp=3000),
+    ],
+    referral_rate_bp=2000,
+    registration_window_days=60,
+    registration_cooloff_days=60,
+    referral_window_months=12,
+    lapse_grace_days=0,
+    hold_days=0,
+    time_zone="UTC",
+)
+"""The values of the vendor's published policy, seeded as terms version 1."""

@@ -1,0 +1,170 @@
+"""A partner's registrations, status, ledgers, level history and customers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from app.db import tables
+from app.domain import registrations
+from app.domain import status as status_domain
+from app.domain.registrations import Prospect, days_left, effective_state
+from app.errors import problem_responses
+from app.routers import convert, schemas
+from app.routers.deps import ClockDep, PartnerOrAdminRead, PartnerSelf, SessionDep, context
+
+router = APIRouter(prefix="/v1/partners/{partner_id}", tags=["partner program"])
+READ_ERRORS = (401, 403, 404, 422)
+
+
+def _registration(row: tables.Registration, now: datetime) -> schemas.Registration:
+    return schemas.Registration(
+        **{name: getattr(row, name) for name in schemas.Registration.model_fields if hasattr(row, name)}
+        | {"state": effective_state(row, now), "days_left": days_left(row, now)}
+    )
+
+
+@router.post(
+    "/registrations",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Register a prospective customer",
+)
+async def create_registration(
+    partner_id: uuid.UUID,
+    body: schemas.RegistrationRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: PartnerSelf,
+) -> schemas.Registration:
+    """The partner's own key. R05-R07: needs a strong identifier (422 names what is missing);
+    refused with 409 and a `code` when the customer already bought, is registered by another
+    partner, is in an active sales process, or is in cool-off after your expired registration."""
+    ctx = context(request, caller, clock)
+    row = await registrations.register(
+        session,
+        ctx,
+        partner_id,
+        Prospect(
+            company=body.company,
+            country=body.country,
+            contact_name=body.contact_name,
+            contact_email=str(body.contact_email),
+            vat_id=body.vat_id,
+            domain=body.domain,
+            store_customer_id=body.store_customer_id,
+        ),
+    )
+    return _registration(row, ctx.now)
+
+
+@router.get("/registrations", responses=problem_responses(*READ_ERRORS), summary="List registrations")
+async def list_registrations(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    clock: ClockDep,
+    _caller: PartnerOrAdminRead,
+    state: Annotated[list[schemas.RegistrationStateName] | None, Query()] = None,
+) -> list[schemas.Registration]:
+    """The partner itself or an admin (read). Newest first, with the days left in each window."""
+    now = clock.now()
+    rows = await registrations.for_partner(session, partner_id, states=state, now=now)
+    return [_registration(r, now) for r in rows]
+
+
+@router.post(
+    "/registrations/{registration_id}/withdraw",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Withdraw a registration",
+)
+async def withdraw_registration(
+    partner_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: PartnerSelf,
+) -> schemas.Registration:
+    """The partner's own key. The customer is free for other partners at once."""
+    ctx = context(request, caller, clock)
+    row = await registrations.withdraw(session, ctx, partner_id, registration_id)
+    return _registration(row, ctx.now)
+
+
+@router.get("/status", responses=problem_responses(*READ_ERRORS), summary="A partner's program status")
+async def get_partner_program_status(
+    partner_id: uuid.UUID, session: SessionDep, clock: ClockDep, _caller: PartnerOrAdminRead
+) -> schemas.PartnerStatus:
+    """Level, active points, points to the next level, rates, points at risk and commission balances."""
+    result = await status_domain.status(session, partner_id, clock.now())
+    return schemas.PartnerStatus(**result.__dict__)
+
+
+@router.get("/points-entries", responses=problem_responses(*READ_ERRORS), summary="Points ledger")
+async def list_points_entries(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    _caller: PartnerOrAdminRead,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> schemas.PointsEntryPage:
+    """Newest first; each entry names its rule, order line and terms version (R21)."""
+    rows = await status_domain.points_entries(
+        session, partner_id, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
+    )
+    page = rows[:limit]
+    return schemas.PointsEntryPage(
+        items=[schemas.PointsEntry.model_validate(r, from_attributes=True) for r in page],
+        next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )
+
+
+@router.get("/money-entries", responses=problem_responses(*READ_ERRORS), summary="Commission ledger")
+async def list_money_entries(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    _caller: PartnerOrAdminRead,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> schemas.MoneyEntryPage:
+    """Newest first; amounts in minor units of each entry's currency (R15, R21)."""
+    rows = await status_domain.money_entries(
+        session, partner_id, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
+    )
+    page = rows[:limit]
+    return schemas.MoneyEntryPage(
+        items=[schemas.MoneyEntry.model_validate(r, from_attributes=True) for r in page],
+        next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )
+
+
+@router.get("/level-history", responses=problem_responses(*READ_ERRORS), summary="Level changes")
+async def list_level_changes(
+    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> list[schemas.LevelChange]:
+    """Every change of level, oldest first, with the entry that caused it (R03)."""
+    rows = await status_domain.level_history(session, partner_id)
+    return [schemas.LevelChange.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/relationships", responses=problem_responses(*READ_ERRORS), summary="Established customers")
+async def list_relationships(
+    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> list[schemas.Relationship]:
+    """Customers whose first qualifying order established a relationship (R08)."""
+    return [
+        schemas.Relationship(
+            customer_id=r.customer_id,
+            company=company,
+            mode=r.mode,
+            first_order_at=r.first_order_at,  # type: ignore[arg-type]
+            established_by_order_id=r.established_by_order_id,
+            resale_since=r.resale_since,
+            ended_at=r.ended_at,
+        )
+        for r, company in await status_domain.relationships(session, partner_id)
+    ]

@@ -1,0 +1,107 @@
+"""Program terms and the store's reseller price quote."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from app.domain import pricing, terms
+from app.errors import problem_responses
+from app.routers import schemas
+from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, StoreCaller, context
+from app.routers.fields import UtcDatetime
+
+router = APIRouter(prefix="/v1")
+
+
+def _version(v: terms.TermsVersion) -> schemas.TermsVersion:
+    return schemas.TermsVersion(version=v.version, effective_from=v.effective_from, terms=v.terms)
+
+
+@router.get(
+    "/program/terms", tags=["program"], responses=problem_responses(401, 403, 404, 422), summary="Terms in force"
+)
+async def get_program_terms(
+    session: SessionDep,
+    clock: ClockDep,
+    _admin: AdminRead,
+    at: Annotated[UtcDatetime | None, Query(description="Default: now.")] = None,
+) -> schemas.TermsVersion:
+    """Admin (read). The version in force at `at`: points per SKU, levels and rates, windows, time zone."""
+    return _version(await terms.in_force(session, at or clock.now()))
+
+
+@router.get(
+    "/program/terms/versions",
+    tags=["program"],
+    responses=problem_responses(401, 403, 422),
+    summary="All terms versions",
+)
+async def list_program_terms(session: SessionDep, _admin: AdminRead) -> list[schemas.TermsVersion]:
+    """Admin (read). Oldest first."""
+    return [_version(v) for v in await terms.versions(session)]
+
+
+@router.post(
+    "/program/terms",
+    status_code=status.HTTP_201_CREATED,
+    tags=["program"],
+    responses=problem_responses(401, 403, 409, 422),
+    summary="Publish terms for a future date",
+)
+async def publish_program_terms(
+    body: schemas.TermsPublication, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
+) -> schemas.TermsVersion:
+    """Admin (write). Orders placed from `effective_from` on use them; past entries never change."""
+    return _version(
+        await terms.publish(
+            session, context(request, admin, clock), effective_from=body.effective_from, terms=body.terms
+        )
+    )
+
+
+@router.post(
+    "/program/skus",
+    status_code=status.HTTP_201_CREATED,
+    tags=["program"],
+    responses=problem_responses(401, 403, 409, 422),
+    summary="Add a SKU",
+)
+async def add_program_sku(
+    body: schemas.SkuAddition, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
+) -> schemas.SkuAdded:
+    """Admin (write). Adds the SKU to every terms version that lacks it, so parked orders naming it can
+    be replayed. Only additive: no entry ever referred to an unknown SKU."""
+    amended = await terms.add_sku(session, context(request, admin, clock), sku=body.sku, points=body.points)
+    return schemas.SkuAdded(sku=body.sku, points=body.points, amended_versions=list(amended))
+
+
+@router.post(
+    "/pricing/quote", tags=["pricing"], responses=problem_responses(401, 403, 404, 422), summary="Reseller price quote"
+)
+async def quote_reseller_price(
+    body: schemas.QuoteRequest, session: SessionDep, clock: ClockDep, _store: StoreCaller
+) -> schemas.QuoteResponse:
+    """The store's key. R12: the partner's discount on these lines for this end customer, now — or
+    why none applies."""
+    result = await pricing.quote(
+        session,
+        partner_id=body.partner_id,
+        company=body.customer.company,
+        country=body.customer.country,
+        email=str(body.customer.email) if body.customer.email else None,
+        vat_id=body.customer.vat_id,
+        store_customer_id=body.customer.store_customer_id,
+        lines=[pricing.QuoteLine(ln.sku, ln.quantity, ln.kind, ln.list_amount) for ln in body.lines],
+        now=clock.now(),
+    )
+    return schemas.QuoteResponse(
+        partner_id=result.partner_id,
+        currency=body.currency,
+        level=result.level,
+        rate_bp=result.rate_bp,
+        lines=[schemas.QuotedLine(**line.__dict__) for line in result.lines],
+        no_discount_reason=result.no_discount_reason,
+        terms_version=result.terms_version,
+    )

@@ -1,0 +1,134 @@
+"""The store's signed webhooks, and the admin view of stored, parked and rejected events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+
+from app.domain import pricing, webhooks
+from app.domain.context import Caller
+from app.domain.store_events import EXAMPLES
+from app.errors import problem_responses
+from app.routers import convert, schemas
+from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, SettingsDep, context
+
+router = APIRouter(prefix="/v1", tags=["webhooks"])
+
+WEBHOOK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/StoreEvent"},
+                "examples": {name: {"value": value} for name, value in EXAMPLES.items()},
+            }
+        },
+    }
+}
+EventId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.post(
+    "/webhooks/store",
+    responses={
+        202: {"model": schemas.WebhookReceipt, "description": "Stored and parked: it cannot be applied yet"},
+        **problem_responses(401, 422),
+    },
+    summary="Receive a store event",
+    openapi_extra=WEBHOOK_BODY,
+)
+async def receive_store_event(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    webhook_id: Annotated[str | None, Header(alias="webhook-id", max_length=255)] = None,
+    webhook_timestamp: Annotated[str | None, Header(alias="webhook-timestamp", max_length=20)] = None,
+    webhook_signature: Annotated[str | None, Header(alias="webhook-signature", max_length=2000)] = None,
+) -> schemas.WebhookReceipt:
+    """Signed as in Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`
+    (several space-separated signatures allowed during secret rotation); timestamps more than 5 minutes
+    off are refused. The answer comes after the event and its effects are committed: 200 when applied
+    or a duplicate, 202 when parked, 401 (nothing written) for a bad signature, 422 for a malformed
+    body (kept raw, nothing applied). Unknown fields are ignored."""
+    body = await request.body()
+    now = clock.now()
+    event_id = webhooks.verify(
+        [s.get_secret_value() for s in settings.webhook_secrets],
+        webhook_id=webhook_id,
+        timestamp=webhook_timestamp,
+        signature=webhook_signature,
+        body=body,
+        now=now,
+    )
+    ctx = context(request, Caller(kind="store"), clock)
+    receipt = await webhooks.receive(session, ctx, webhook_id=event_id, body=body)
+    if receipt.status == "parked":
+        response.status_code = status.HTTP_202_ACCEPTED
+    return schemas.WebhookReceipt(**receipt.__dict__)
+
+
+def _event(row: Any) -> schemas.WebhookEvent:
+    return schemas.WebhookEvent.model_validate(row, from_attributes=True)
+
+
+@router.get("/webhook-events", responses=problem_responses(401, 403, 422), summary="List stored store events")
+async def list_webhook_events(
+    session: SessionDep,
+    _admin: AdminRead,
+    status: Annotated[schemas.WebhookStatusName | None, Query()] = None,
+    reason_code: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.WebhookEventPage:
+    """Admin (read). Newest first; `status=parked` lists what waits for a fix or a replay."""
+    rows = await webhooks.search(
+        session, status=status, reason_code=reason_code, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
+    )
+    page = rows[:limit]
+    return schemas.WebhookEventPage(
+        items=[_event(r) for r in page],
+        next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )
+
+
+@router.get(
+    "/webhook-events/{event_id}", responses=problem_responses(401, 403, 404, 422), summary="Read a stored event"
+)
+async def get_webhook_event(event_id: EventId, session: SessionDep, _admin: AdminRead) -> schemas.WebhookEvent:
+    """Admin (read). With its raw body."""
+    return _event(await webhooks.get(session, event_id))
+
+
+@router.post(
+    "/webhook-events/{event_id}/replay",
+    responses={
+        202: {"model": schemas.WebhookReceipt, "description": "Still parked"},
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+    summary="Replay a parked event",
+)
+async def replay_webhook_event(
+    event_id: EventId, request: Request, response: Response, session: SessionDep, clock: ClockDep, admin: AdminWrite
+) -> schemas.WebhookReceipt:
+    """Admin (write). After fixing the cause (e.g. adding a SKU); 200 when it applied, 202 when still parked."""
+    receipt = await webhooks.replay(session, context(request, admin, clock), event_id)
+    if receipt.status == "parked":
+        response.status_code = status.HTTP_202_ACCEPTED
+    return schemas.WebhookReceipt(**receipt.__dict__)
+
+
+@router.get(
+    "/discount-mismatches", tags=["pricing"], responses=problem_responses(401, 403, 422), summary="Discount mismatches"
+)
+async def list_discount_mismatches(
+    session: SessionDep,
+    _admin: AdminRead,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[schemas.DiscountMismatch]:
+    """Admin (read). R12: lines where the store applied another discount than the expected one."""
+    rows = await pricing.mismatches(session, limit=limit, before_id=convert.decode_int_cursor(cursor))
+    return [schemas.DiscountMismatch.model_validate(r, from_attributes=True) for r in rows]
