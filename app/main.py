@@ -152,6 +152,7 @@ def create_app(
         partners.router,
         partner_program.router,
         customers.router,
+        customers.refusals_router,
         webhooks.router,
         program.router,
         admin.router,

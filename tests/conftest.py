@@ -150,9 +150,7 @@ async def app(
     connection: AsyncConnection, database_url: str, clock: MovableClock, settings_overrides: dict[str, Any]
 ) -> AsyncIterator[Any]:
     factory = create_session_factory(connection, join_transaction_mode="create_savepoint")
-    application = create_app(
-        make_settings(database_url, **settings_overrides), clock=clock, session_factory=factory
-    )
+    application = create_app(make_settings(database_url, **settings_overrides), clock=clock, session_factory=factory)
     async with application.router.lifespan_context(application):
         yield application
 

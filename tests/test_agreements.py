@@ -48,9 +48,7 @@ async def test_publish_new_version_and_partner_accepts(api: Api) -> None:
 async def test_publishing_is_admin_write_and_checked(api: Api) -> None:
     body = {"version": "2027-01", "title": "T", "accept_by": "2027-02-01T00:00:00Z"}
     _, partner_key = await api.register()
-    assert (
-        await api.client.post("/v1/agreements", json=body, headers=api.bearer(partner_key))
-    ).status_code == 403
+    assert (await api.client.post("/v1/agreements", json=body, headers=api.bearer(partner_key))).status_code == 403
     assert (await api.client.post("/v1/agreements", json=body, headers=api.admin)).status_code == 201
     duplicate = await api.client.post("/v1/agreements", json=body, headers=api.admin)
     assert duplicate.status_code == 409 and duplicate.json()["code"] == "agreement_version_exists"
@@ -97,9 +95,7 @@ async def test_r04_standing_at_past_moments(api: Api) -> None:
     api.clock.advance(days=30)  # 2026-04-21: past the new version's accept-by date, not accepted
 
     async def standing(at: str) -> dict[str, object]:
-        response = await api.client.get(
-            f"/v1/partners/{pid}/standing", params={"at": at}, headers=api.bearer(key)
-        )
+        response = await api.client.get(f"/v1/partners/{pid}/standing", params={"at": at}, headers=api.bearer(key))
         assert response.status_code == 200, response.text
         return dict(response.json())
 

@@ -51,9 +51,7 @@ async def test_partner_cannot_revoke_another_partners_key(api: Api) -> None:
     theirs, their_key = await api.register()
     their_keys = await api.client.get(f"/v1/partners/{theirs['id']}/api-keys", headers=api.bearer(their_key))
     their_key_id = their_keys.json()[0]["id"]
-    response = await api.client.delete(
-        f"/v1/partners/{mine['id']}/api-keys/{their_key_id}", headers=api.bearer(my_key)
-    )
+    response = await api.client.delete(f"/v1/partners/{mine['id']}/api-keys/{their_key_id}", headers=api.bearer(my_key))
     assert response.status_code == 404
     assert response.json()["code"] == "api_key_not_found"
     still = await api.client.get(f"/v1/partners/{theirs['id']}", headers=api.bearer(their_key))
@@ -163,9 +161,7 @@ async def test_partner_rotates_its_key(api: Api) -> None:
     new_key = rotated.json()["key"]
     assert new_key != key and rotated.json()["name"] == keys[0]["name"]
     assert (await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(key))).status_code == 401
-    assert (
-        await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(new_key))
-    ).status_code == 200
+    assert (await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(new_key))).status_code == 200
 
 
 async def test_partner_creates_and_revokes_extra_keys(api: Api) -> None:
@@ -176,19 +172,13 @@ async def test_partner_creates_and_revokes_extra_keys(api: Api) -> None:
     assert created.status_code == 201
     extra = created.json()
     assert extra["kind"] == "partner" and extra["partner_id"] == partner["id"]
-    revoked = await api.client.delete(
-        f"/v1/partners/{partner['id']}/api-keys/{extra['id']}", headers=api.admin
-    )
+    revoked = await api.client.delete(f"/v1/partners/{partner['id']}/api-keys/{extra['id']}", headers=api.admin)
     assert revoked.status_code == 200
-    assert (
-        await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(extra["key"]))
-    ).status_code == 401
+    assert (await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(extra["key"]))).status_code == 401
 
 
 async def test_admin_cannot_create_partner_keys_for_a_partner(api: Api) -> None:
     partner, _ = await api.register()
-    response = await api.client.post(
-        f"/v1/partners/{partner['id']}/api-keys", json={"name": "x"}, headers=api.admin
-    )
+    response = await api.client.post(f"/v1/partners/{partner['id']}/api-keys", json={"name": "x"}, headers=api.admin)
     assert response.status_code == 403
     assert response.json()["code"] == "partner_key_required"

@@ -17,9 +17,7 @@ async def test_admin_actions_and_state_changes_are_audited(api: Api) -> None:
     await api.client.patch("/v1/program/settings", json={"auto_approve": False}, headers=api.admin)
     await api.issue_key("store", ["store"])
 
-    response = await api.client.get(
-        f"/v1/audit-events?object_type=partner&object_id={pid}", headers=api.admin
-    )
+    response = await api.client.get(f"/v1/audit-events?object_type=partner&object_id={pid}", headers=api.admin)
     assert response.status_code == 200
     events = response.json()["items"]
     assert [e["action"] for e in events] == ["partner.updated", "partner.suspend", "partner.registered"]
@@ -31,9 +29,7 @@ async def test_admin_actions_and_state_changes_are_audited(api: Api) -> None:
     assert updated["actor"] == f"partner:{pid}"
     assert updated["before"]["company"] != "New Name" and updated["after"]["company"] == "New Name"
 
-    settings = (
-        await api.client.get("/v1/audit-events?action=program_settings.updated", headers=api.admin)
-    ).json()
+    settings = (await api.client.get("/v1/audit-events?action=program_settings.updated", headers=api.admin)).json()
     assert settings["items"][0]["before"] == {"auto_approve": True}
     assert settings["items"][0]["after"] == {"auto_approve": False}
     keys = (await api.client.get("/v1/audit-events?object_type=api_key", headers=api.admin)).json()["items"]
@@ -46,9 +42,7 @@ async def test_audit_log_filters_and_pages(api: Api) -> None:
         await api.register()
     api.clock.advance(days=1)
     await api.register()
-    page = (
-        await api.client.get("/v1/audit-events?action=partner.registered&limit=2", headers=api.admin)
-    ).json()
+    page = (await api.client.get("/v1/audit-events?action=partner.registered&limit=2", headers=api.admin)).json()
     assert len(page["items"]) == 2 and page["next_cursor"]
     rest = (
         await api.client.get(
@@ -60,9 +54,7 @@ async def test_audit_log_filters_and_pages(api: Api) -> None:
     ids = [e["id"] for e in page["items"] + rest["items"]]
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == 4
     recent = (
-        await api.client.get(
-            "/v1/audit-events?action=partner.registered&since=2026-03-03T00:00:00Z", headers=api.admin
-        )
+        await api.client.get("/v1/audit-events?action=partner.registered&since=2026-03-03T00:00:00Z", headers=api.admin)
     ).json()
     assert len(recent["items"]) == 1
     public = (await api.client.get("/v1/audit-events?actor=public", headers=api.admin)).json()["items"]

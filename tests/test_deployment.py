@@ -104,9 +104,7 @@ def workdir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def environment(
-    backend: str, request: pytest.FixtureRequest, workdir: Path, image_bin: Path
-) -> dict[str, str]:
+def environment(backend: str, request: pytest.FixtureRequest, workdir: Path, image_bin: Path) -> dict[str, str]:
     if backend == "postgres":
         database_url = request.getfixturevalue("committing_database_url")
     else:  # a fresh file, as on a new install
@@ -167,9 +165,7 @@ def test_image_runs_as_a_non_root_user() -> None:
     assert user not in {"root", "0"}
 
 
-def test_migrate_and_serve_commands_work_as_non_root(
-    server: tuple[str, dict[str, str]], workdir: Path
-) -> None:
+def test_migrate_and_serve_commands_work_as_non_root(server: tuple[str, dict[str, str]], workdir: Path) -> None:
     base, environment = server
     key = subprocess.run(
         [*as_non_root(), "partners", "create-admin-key", "--name", "ops"],
@@ -192,9 +188,7 @@ def test_migrate_and_serve_commands_work_as_non_root(
     created = httpx.post(f"{base}/v1/partners", json=registration, timeout=10)
     assert created.status_code == 201, created.text
     partner_id = created.json()["partner"]["id"]
-    read = httpx.get(
-        f"{base}/v1/partners/{partner_id}", headers={"Authorization": f"Bearer {admin_key}"}, timeout=10
-    )
+    read = httpx.get(f"{base}/v1/partners/{partner_id}", headers={"Authorization": f"Bearer {admin_key}"}, timeout=10)
     assert read.status_code == 200 and read.json()["company"] == "Deploy Check Ltd"
 
 

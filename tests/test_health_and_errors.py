@@ -58,9 +58,7 @@ async def test_failed_request_writes_nothing(api: Api) -> None:
     partner, _ = await api.register()
     assert api.connection is not None
     before = (await api.connection.execute(text("SELECT count(*) FROM audit_events"))).scalar_one()
-    response = await api.client.post(
-        f"/v1/partners/{partner['id']}/reinstate", json={"reason": "x"}, headers=api.admin
-    )
+    response = await api.client.post(f"/v1/partners/{partner['id']}/reinstate", json={"reason": "x"}, headers=api.admin)
     assert response.status_code == 409
     after = (await api.connection.execute(text("SELECT count(*) FROM audit_events"))).scalar_one()
     assert after == before

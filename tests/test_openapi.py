@@ -30,11 +30,7 @@ async def test_openapi_and_docs_are_served() -> None:
 
 def _operations() -> list[tuple[str, str, dict[str, Any]]]:
     document = json.loads(COMMITTED.read_text())
-    return [
-        (path, method, operation)
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-    ]
+    return [(path, method, operation) for path, item in document["paths"].items() for method, operation in item.items()]
 
 
 def test_operation_ids_are_clean_and_unique() -> None:

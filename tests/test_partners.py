@@ -26,18 +26,14 @@ async def test_registration_returns_partner_and_key_once(api: Api) -> None:
 
 async def test_registration_records_agreement_acceptance_and_status_history(api: Api) -> None:
     partner, key = await api.register()
-    acceptances = await api.client.get(
-        f"/v1/partners/{partner['id']}/agreement-acceptances", headers=api.bearer(key)
-    )
+    acceptances = await api.client.get(f"/v1/partners/{partner['id']}/agreement-acceptances", headers=api.bearer(key))
     assert acceptances.json() == [{"version": "2026-01", "accepted_at": "2026-03-02T09:00:00Z"}]
     history = await api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=api.admin)
     assert [(h["from_status"], h["to_status"]) for h in history.json()] == [(None, "active")]
 
 
 async def test_registration_must_accept_the_current_agreement(api: Api) -> None:
-    response = await api.client.post(
-        "/v1/partners", json=api.registration(accepted_agreement_version="1999-01")
-    )
+    response = await api.client.post("/v1/partners", json=api.registration(accepted_agreement_version="1999-01"))
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "agreement_version_not_current"
@@ -47,9 +43,7 @@ async def test_registration_must_accept_the_current_agreement(api: Api) -> None:
 
 async def test_duplicate_contact_email_is_409(api: Api) -> None:
     await api.register(contact_email="sales@acme.example")
-    response = await api.client.post(
-        "/v1/partners", json=api.registration(contact_email="Sales@ACME.example")
-    )
+    response = await api.client.post("/v1/partners", json=api.registration(contact_email="Sales@ACME.example"))
     assert response.status_code == 409
     assert response.json()["code"] == "partner_already_registered"
 
@@ -98,9 +92,7 @@ async def test_unknown_fields_are_refused(api: Api) -> None:
 
 
 async def test_malformed_json_is_422_problem(api: Api) -> None:
-    response = await api.client.post(
-        "/v1/partners", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    response = await api.client.post("/v1/partners", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.json()["code"] == "validation_failed"
 
@@ -116,9 +108,7 @@ async def test_admin_approval_when_auto_approve_is_off(api: Api) -> None:
         headers=api.admin,
     )
     assert approved.status_code == 200 and approved.json()["status"] == "active"
-    history = (
-        await api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=api.bearer(key))
-    ).json()
+    history = (await api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=api.bearer(key))).json()
     assert [(h["from_status"], h["to_status"], h["reason"]) for h in history] == [
         (None, "pending", "registered"),
         ("pending", "active", "Checked the company register"),
@@ -150,34 +140,26 @@ async def test_suspend_reinstate_terminate_each_with_a_reason(api: Api) -> None:
 async def test_a_reason_is_required(api: Api) -> None:
     partner, _ = await api.register()
     for body in ({}, {"reason": ""}, {"reason": "   "}):
-        response = await api.client.post(
-            f"/v1/partners/{partner['id']}/suspend", json=body, headers=api.admin
-        )
+        response = await api.client.post(f"/v1/partners/{partner['id']}/suspend", json=body, headers=api.admin)
         assert response.status_code == 422, body
 
 
 async def test_impossible_transition_is_409(api: Api) -> None:
     partner, _ = await api.register()
-    response = await api.client.post(
-        f"/v1/partners/{partner['id']}/reinstate", json={"reason": "x"}, headers=api.admin
-    )
+    response = await api.client.post(f"/v1/partners/{partner['id']}/reinstate", json={"reason": "x"}, headers=api.admin)
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "invalid_status_transition" and body["status"] == 409
     assert "active" in body["detail"]
     await api.client.post(f"/v1/partners/{partner['id']}/terminate", json={"reason": "x"}, headers=api.admin)
-    again = await api.client.post(
-        f"/v1/partners/{partner['id']}/approve", json={"reason": "x"}, headers=api.admin
-    )
+    again = await api.client.post(f"/v1/partners/{partner['id']}/approve", json={"reason": "x"}, headers=api.admin)
     assert again.status_code == 409
 
 
 async def test_unknown_partner_is_404(api: Api) -> None:
     missing = "00000000-0000-4000-8000-000000000000"
     assert (await api.client.get(f"/v1/partners/{missing}", headers=api.admin)).status_code == 404
-    response = await api.client.post(
-        f"/v1/partners/{missing}/suspend", json={"reason": "x"}, headers=api.admin
-    )
+    response = await api.client.post(f"/v1/partners/{missing}/suspend", json={"reason": "x"}, headers=api.admin)
     assert response.status_code == 404 and response.json()["code"] == "partner_not_found"
     bad = await api.client.get("/v1/partners/not-a-uuid", headers=api.admin)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "path.partner_id"
@@ -193,18 +175,12 @@ async def test_partner_updates_its_profile(api: Api) -> None:
     )
     assert response.status_code == 200, response.text
     updated = response.json()
-    assert (
-        updated["company"] == "Renamed AG" and updated["languages"] == ["de"] and updated["website"] is None
-    )
+    assert updated["company"] == "Renamed AG" and updated["languages"] == ["de"] and updated["website"] is None
     assert updated["contact_email"] == partner["contact_email"]
     assert updated["updated_at"] > partner["updated_at"]
-    cleared = await api.client.patch(
-        f"/v1/partners/{partner['id']}", json={"company": None}, headers=api.bearer(key)
-    )
+    cleared = await api.client.patch(f"/v1/partners/{partner['id']}", json={"company": None}, headers=api.bearer(key))
     assert cleared.status_code == 422 and cleared.json()["code"] == "field_required"
-    status = await api.client.patch(
-        f"/v1/partners/{partner['id']}", json={"status": "active"}, headers=api.bearer(key)
-    )
+    status = await api.client.patch(f"/v1/partners/{partner['id']}", json={"status": "active"}, headers=api.bearer(key))
     assert status.status_code == 422
 
 

@@ -28,9 +28,7 @@ async def test_registration_is_rate_limited_per_address(api: Api) -> None:
 
 async def test_refused_registrations_count_towards_the_limit(api: Api) -> None:
     for _ in range(3):
-        duplicate = await api.client.post(
-            "/v1/partners", json=api.registration(accepted_agreement_version="old")
-        )
+        duplicate = await api.client.post("/v1/partners", json=api.registration(accepted_agreement_version="old"))
         assert duplicate.status_code == 422
     response = await api.client.post("/v1/partners", json=api.registration())
     assert response.status_code == 429

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import agreements as agreements_repo
+from app.db.repositories import customers as customers_repo
 from app.db.repositories import partners as repo
 from app.db.repositories import program as program_repo
 from app.db.tables import AgreementAcceptance, Partner, PartnerStatusChange
@@ -240,6 +241,8 @@ async def change_status(
             actor=ctx.actor,
         )
     )
+    if target == PartnerStatus.TERMINATED:  # R04: a terminated partner loses its relationships
+        await customers_repo.end_relationships(session, partner.id, ctx.now)
     await session.flush()
     audit.record(
         session,

@@ -207,3 +207,10 @@ async def withdraw(
         after={"state": "withdrawn"},
     )
     return registration
+
+
+async def refusals(
+    session: AsyncSession, *, partner_id: uuid.UUID | None, code: str | None, before_id: int | None, limit: int
+) -> Sequence[RegistrationRefusal]:
+    """Refused registrations, newest first (R06: kept for the dashboards)."""
+    return await customers_repo.refusals(session, partner_id=partner_id, code=code, before_id=before_id, limit=limit)

@@ -190,6 +190,9 @@ async def _process(session: AsyncSession, now: datetime, row: WebhookEvent, even
         row.status, row.reason_code, row.reason = "duplicate", "same_content", "Recorded before under another id."
         row.waiting_for = None
         return
+    if outcome == "already_lapsed":  # the same lapse again: no new effect
+        row.status, row.reason_code, row.reason = "duplicate", outcome, "The licence had lapsed already."
+        return
     row.status = "applied"
     row.reason_code = outcome
     row.reason = None

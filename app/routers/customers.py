@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
 from app.db import tables
-from app.domain import customers
+from app.domain import customers, registrations
 from app.domain.errors import Invalid
 from app.domain.rules.identifiers import Identifier, normalise_domain, normalise_store_id, normalise_vat
 from app.errors import problem_responses
@@ -193,3 +193,26 @@ async def unflag_sales_process(
     """Admin (write)."""
     row = await customers.unflag_sales_process(session, context(request, admin, clock), customer_id)
     return await _customer(session, row)
+
+
+refusals_router = APIRouter(prefix="/v1/registration-refusals", tags=["customers"])
+
+
+@refusals_router.get("", responses=problem_responses(401, 403, 422), summary="Refused registrations")
+async def list_registration_refusals(
+    session: SessionDep,
+    _admin: AdminRead,
+    partner_id: uuid.UUID | None = None,
+    code: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.RegistrationRefusalPage:
+    """Admin (read). R06: every refused registration, who, which customer and why; newest first."""
+    rows = await registrations.refusals(
+        session, partner_id=partner_id, code=code, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
+    )
+    page = rows[:limit]
+    return schemas.RegistrationRefusalPage(
+        items=[schemas.RegistrationRefusal.model_validate(r, from_attributes=True) for r in page],
+        next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )

@@ -481,3 +481,19 @@ class QuoteResponse(BaseModel):
         "`partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`."
     )
     terms_version: int
+
+
+class RegistrationRefusal(BaseModel):
+    id: int
+    partner_id: uuid.UUID
+    customer_id: uuid.UUID | None
+    code: str
+    detail: str
+    company: str
+    identifiers: list[str]
+    refused_at: datetime
+
+
+class RegistrationRefusalPage(BaseModel):
+    items: list[RegistrationRefusal]
+    next_cursor: str | None

@@ -153,3 +153,17 @@ async def companies(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uui
         return {}
     stmt = select(Customer.id, Customer.company).where(col(Customer.id).in_(ids))
     return {r[0]: r[1] for r in (await session.execute(stmt)).all()}
+
+
+async def refusals(
+    session: AsyncSession, *, partner_id: uuid.UUID | None, code: str | None, before_id: int | None, limit: int
+) -> Sequence[RegistrationRefusal]:
+    stmt = select(RegistrationRefusal)
+    if partner_id is not None:
+        stmt = stmt.where(col(RegistrationRefusal.partner_id) == partner_id)
+    if code is not None:
+        stmt = stmt.where(col(RegistrationRefusal.code) == code)
+    if before_id is not None:
+        stmt = stmt.where(col(RegistrationRefusal.id) < before_id)
+    stmt = stmt.order_by(col(RegistrationRefusal.id).desc()).limit(limit)
+    return (await session.execute(stmt)).scalars().all()

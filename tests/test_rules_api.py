@@ -1,0 +1,557 @@
+"""Rules R01-R15 and R21 of program-rules.md, through the HTTP API."""
+
+from __future__ import annotations
+
+import pytest
+from tests.conftest import Api
+from tests.program import Customer, Program, line, t
+
+
+@pytest.fixture
+def program(api: Api) -> Program:
+    return Program(api)
+
+
+async def _established(
+    program: Program,
+    partner: tuple[str, str],
+    customer: Customer,
+    placed_at: str,
+    *,
+    buyer: bool = False,
+    lines: list | None = None,
+) -> dict:
+    """Register `customer` ten days before `placed_at` and place its first qualifying order."""
+    registered = t(placed_at).replace(day=1)
+    await program.register(partner, customer, at=registered.isoformat())
+    return await program.order(
+        customer, lines or [line("desktop", 1, 48000)], placed_at=placed_at, buyer=partner[0] if buyer else None
+    )
+
+
+async def test_r01_points_come_from_the_terms_in_force_at_placed_at(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(program, p, c, "2026-01-20T09:00:00Z")
+    program.at("2026-01-25T09:00:00Z")
+    current = (await program.client.get("/v1/program/terms", headers=program.api.admin)).json()
+    new_terms = {**current["terms"], "points_per_sku": {**current["terms"]["points_per_sku"], "desktop": 2}}
+    published = await program.client.post(
+        "/v1/program/terms",
+        json={"effective_from": "2026-03-01T00:00:00Z", "terms": new_terms},
+        headers=program.api.admin,
+    )
+    assert published.status_code == 201, published.text
+    assert published.json()["version"] == 2
+    await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-03-05T09:00:00Z")
+    await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-02-20T09:00:00Z")  # arrives late
+    entries = await program.points(p)
+    assert [(e["points"], e["terms_version"]) for e in entries] == [(1, 1), (2, 2), (1, 1)]
+    past = await program.client.post(
+        "/v1/program/terms",
+        json={"effective_from": "2026-01-01T00:00:00Z", "terms": new_terms},
+        headers=program.api.admin,
+    )
+    assert past.status_code == 422 and past.json()["code"] == "effective_from_not_in_future"
+
+
+async def test_r02_levels_follow_active_points(program: Program) -> None:
+    p = await program.partner()
+    assert (await program.status(p))["level"] == "affiliate"
+    c = Customer.new()
+    await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        buyer=True,
+        lines=[line("server-enterprise", 32, 0), line("desktop", 1, 0)],
+    )
+    status = await program.status(p)
+    assert status["active_points"] == 161 and status["level"] == "gold"
+    assert status["next_level"] == "platinum" and status["points_to_next_level"] == 104
+    assert status["discount_rate_bp"] == 2500
+
+
+async def test_r03_balance_is_the_sum_of_entries_and_level_changes_are_kept(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        lines=[line("server-enterprise", 1, 300000, licence_id="lic-r03", term_end=t("2026-05-01T00:00:00Z"))],
+    )
+    await program.lapse("lic-r03", at="2026-05-01T00:00:00Z")
+    entries = await program.points(p)
+    assert [e["points"] for e in entries] == [5, -5]
+    assert (await program.status(p))["active_points"] == sum(e["points"] for e in entries) == 0
+    history = (await program.client.get(f"/v1/partners/{p[0]}/level-history", headers=program.api.admin)).json()
+    assert [(h["from_level"], h["to_level"]) for h in history] == [("affiliate", "silver"), ("silver", "affiliate")]
+    assert history[1]["points_entry_id"] == entries[1]["id"]
+
+
+async def test_r03a_level_is_fixed_when_the_order_is_processed(program: Program) -> None:
+    p = await program.partner()
+    c, d = Customer.new(), Customer.new()
+    # A resale customer at 150 points (Silver).
+    await _established(program, p, c, "2026-02-10T09:00:00Z", buyer=True, lines=[line("server-enterprise", 30, 0)])
+    # The customer buys directly: lifetime commission at the Silver rate.
+    await program.order(c, [line("desktop", 1, 10000)], placed_at="2026-03-10T09:00:00Z")
+    # An earlier-dated order arrives late and lifts the partner to Gold from 2026-02-15.
+    await program.register(p, d, at="2026-02-12T09:00:00Z")
+    await program.order(d, [line("server-enterprise", 2, 0)], placed_at="2026-02-15T09:00:00Z", buyer=p[0])
+    # The processed order keeps its 20 %; a new one gets 25 %.
+    await program.order(c, [line("desktop", 1, 10000)], placed_at="2026-03-20T09:00:00Z")
+    money = [e for e in await program.money(p) if e["rule"] == "R13"]
+    assert [(e["rate_bp"], e["amount"]) for e in money] == [(2000, 2000), (2500, 2500)]
+
+
+async def test_r04_suspended_partner_earns_nothing_on_orders_placed_while_suspended(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(program, p, c, "2026-01-20T09:00:00Z")
+    program.at("2026-02-01T00:00:00Z")
+    await program.client.post(f"/v1/partners/{p[0]}/suspend", json={"reason": "audit"}, headers=program.api.admin)
+    refused = await program.register(p, Customer.new())
+    assert refused.status_code == 409 and refused.json()["code"] == "partner_not_active"
+    await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-02-05T09:00:00Z")
+    program.at("2026-02-10T00:00:00Z")
+    await program.client.post(f"/v1/partners/{p[0]}/reinstate", json={"reason": "ok"}, headers=program.api.admin)
+    await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-02-15T09:00:00Z")
+    # What it earned before the suspension stays; nothing for the order placed while suspended.
+    assert [e["order_id"] is not None for e in await program.points(p)] == [True, True]
+    assert await program.total_points(p) == 2 and await program.total_money(p) == 2 * 9600
+
+
+async def test_r04_terminated_partner_loses_its_relationships(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(program, p, c, "2026-01-20T09:00:00Z")
+    program.at("2026-02-01T00:00:00Z")
+    await program.client.post(f"/v1/partners/{p[0]}/terminate", json={"reason": "breach"}, headers=program.api.admin)
+    await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-02-05T09:00:00Z")
+    assert await program.total_points(p) == 1
+    relationships = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()
+    assert relationships[0]["ended_at"] == "2026-02-01T00:00:00Z"
+
+
+async def test_r04_order_placed_when_the_agreement_was_not_accepted_earns_nothing(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    await program.client.post(
+        "/v1/agreements",
+        json={"version": "2026-02", "title": "New", "accept_by": "2026-02-01T00:00:00Z"},
+        headers=program.api.admin,
+    )
+    await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-02-03T09:00:00Z")
+    assert await program.total_points(p) == 0
+
+
+async def test_r05_registration_needs_a_strong_identifier(program: Program) -> None:
+    p = await program.partner()
+    body = {"company": "Solo", "country": "FR", "contact_name": "A", "contact_email": "solo@gmail.com"}
+    response = await program.client.post(
+        f"/v1/partners/{p[0]}/registrations", json=body, headers=program.api.bearer(p[1])
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "free_mail_domain_only" and "gmail.com" in problem["detail"]
+    assert problem["missing"] == ["vat_id", "domain", "store_customer_id"]
+    with_vat = await program.client.post(
+        f"/v1/partners/{p[0]}/registrations",
+        json={**body, "vat_id": "FR 40 303 265 045"},
+        headers=program.api.bearer(p[1]),
+    )
+    assert with_vat.status_code == 201, with_vat.text
+
+
+async def test_r05_identifiers_are_compared_normalised(program: Program) -> None:
+    p, q = await program.partner(), await program.partner()
+    body = {
+        "company": "Acme",
+        "country": "FR",
+        "contact_name": "A",
+        "contact_email": "a@gmail.com",
+        "vat_id": "FR40303265045",
+    }
+    assert (
+        await program.client.post(f"/v1/partners/{p[0]}/registrations", json=body, headers=program.api.bearer(p[1]))
+    ).status_code == 201
+    other = {**body, "vat_id": "fr 40.303.265.045"}
+    refused = await program.client.post(
+        f"/v1/partners/{q[0]}/registrations", json=other, headers=program.api.bearer(q[1])
+    )
+    assert refused.status_code == 409 and refused.json()["code"] == "registered_by_another_partner"
+
+
+async def test_r06_refusals_say_why_and_are_kept(program: Program) -> None:
+    p, q = await program.partner(), await program.partner()
+    existing, taken, busy = Customer.new("Existing"), Customer.new("Taken"), Customer.new("Busy")
+    imported = await program.client.post(
+        "/v1/customers/import",
+        json={
+            "customers": [
+                {"company": existing.company, "country": "FR", "domain": existing.domain},
+                {"company": busy.company, "country": "FR", "domain": busy.domain},
+            ]
+        },
+        headers=program.api.admin,
+    )
+    assert imported.json()["created"] == 2
+    found = (await program.client.get(f"/v1/customers?domain={busy.domain}", headers=program.api.admin)).json()["items"]
+    busy_id = found[0]["id"]
+    # Unmark the import for `busy` is not possible; flag a fresh customer instead.
+    fresh = Customer.new("Fresh")
+    assert (await program.register(q, fresh)).status_code == 201
+    await program.client.post(
+        f"/v1/partners/{q[0]}/registrations/"
+        f"{(await program.client.get(f'/v1/partners/{q[0]}/registrations', headers=program.api.bearer(q[1]))).json()[0]['id']}/withdraw",
+        headers=program.api.bearer(q[1]),
+    )
+    fresh_id = (await program.client.get(f"/v1/customers?domain={fresh.domain}", headers=program.api.admin)).json()[
+        "items"
+    ][0]["id"]
+    flagged = await program.client.put(
+        f"/v1/customers/{fresh_id}/sales-process",
+        json={"until": "2026-06-01T00:00:00Z", "reason": "enterprise deal"},
+        headers=program.api.admin,
+    )
+    assert flagged.status_code == 200 and flagged.json()["sales_process_until"] == "2026-06-01T00:00:00Z"
+    assert (await program.register(q, taken)).status_code == 201
+
+    codes = {}
+    for name, customer in (("existing", existing), ("taken", taken), ("busy", fresh)):
+        response = await program.register(p, customer)
+        assert response.status_code == 409, response.text
+        codes[name] = response.json()["code"]
+    assert codes == {
+        "existing": "already_a_customer",
+        "taken": "registered_by_another_partner",
+        "busy": "in_active_sales_process",
+    }
+    assert busy_id
+    kept = (await program.client.get(f"/v1/registration-refusals?partner_id={p[0]}", headers=program.api.admin)).json()
+    assert "items" in kept, kept
+    assert [r["code"] for r in reversed(kept["items"])] == [
+        "already_a_customer",
+        "registered_by_another_partner",
+        "in_active_sales_process",
+    ]
+    assert kept["items"][0]["company"] == fresh.company and kept["items"][0]["identifiers"]
+    unflag = await program.client.delete(f"/v1/customers/{fresh_id}/sales-process", headers=program.api.admin)
+    assert unflag.json()["sales_process_until"] is None
+    assert (await program.register(p, fresh)).status_code == 201
+
+
+async def test_r06_cool_off_after_an_expired_registration(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    assert (await program.register(p, c, at="2026-01-10T09:00:00Z")).status_code == 201
+    again = await program.register(p, c)
+    assert again.status_code == 409 and again.json()["code"] == "already_registered_by_you"
+    program.at("2026-03-20T09:00:00Z")  # expired on 2026-03-11, cool-off until 2026-05-10
+    refused = await program.register(p, c)
+    assert refused.status_code == 409 and refused.json()["code"] == "cool_off"
+    assert "2026-05-10" in refused.json()["detail"]
+    other = await program.partner("2026-03-20T09:00:00Z")
+    assert (await program.register(other, c)).status_code == 201  # the cool-off binds only the same partner
+
+
+async def test_r07_window_days_left_and_withdrawal(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    created = (await program.register(p, c, at="2026-01-10T09:00:00Z")).json()
+    assert created["state"] == "live" and created["days_left"] == 60
+    assert created["expires_at"] == "2026-03-11T09:00:00Z"
+    program.at("2026-02-09T10:00:00Z")
+    listed = (await program.client.get(f"/v1/partners/{p[0]}/registrations", headers=program.api.bearer(p[1]))).json()
+    assert listed[0]["days_left"] == 30
+    withdrawn = await program.client.post(
+        f"/v1/partners/{p[0]}/registrations/{created['id']}/withdraw", headers=program.api.bearer(p[1])
+    )
+    assert withdrawn.json()["state"] == "withdrawn" and withdrawn.json()["days_left"] == 0
+    await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-02-10T09:00:00Z")
+    assert await program.total_points(p) == 0
+    program.at("2026-04-01T00:00:00Z")
+    other = Customer.new()
+    await program.register(p, other, at="2026-01-10T09:00:00Z")
+    program.at("2026-04-01T00:00:00Z")
+    states = (
+        await program.client.get(f"/v1/partners/{p[0]}/registrations?state=expired", headers=program.api.admin)
+    ).json()
+    assert [r["company"] for r in states] == [other.company]
+
+
+async def test_r08_two_partners_matching_registrations_park_the_order(program: Program) -> None:
+    p, q = await program.partner(), await program.partner()
+    by_vat = Customer(company="Twin SA", vat_id="FR40303265045", domain=None, store_customer_id=None)
+    by_domain = Customer(company="Twin SA", domain="twin.example", vat_id=None, store_customer_id=None)
+    await program.register(p, by_vat, at="2026-01-10T09:00:00Z")
+    await program.register(q, by_domain, at="2026-01-10T09:00:00Z")
+    both = Customer(company="Twin SA", vat_id="FR40303265045", domain="twin.example")
+    result = await program.order(both, [line("desktop", 1, 48000)], placed_at="2026-01-20T09:00:00Z", expect=202)
+    assert result["receipt"]["reason_code"] in {
+        "registration_conflict",
+        "identifiers_match_several_customers",
+        "ambiguous_customer",
+    }
+    assert await program.total_points(p) == 0 and await program.total_points(q) == 0
+
+
+async def test_r08_same_order_id_with_other_content_is_parked(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    first = await _established(program, p, c, "2026-01-20T09:00:00Z")
+    order_id = first["event"]["data"]["order_id"]
+    changed = await program.order(
+        c, [line("desktop", 3, 48000)], placed_at="2026-01-20T09:00:00Z", order_id=order_id, expect=202
+    )
+    assert changed["receipt"]["reason_code"] == "order_content_conflict"
+    assert await program.total_points(p) == 1
+
+
+async def test_r08_unmatched_order_is_recorded_and_makes_an_existing_customer(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-01-20T09:00:00Z")
+    response = await program.register(p, c)
+    assert response.status_code == 409 and response.json()["code"] == "already_a_customer"
+
+
+async def test_r08_referral_becomes_resale_with_the_first_resale_order(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(program, p, c, "2026-01-20T09:00:00Z")
+    rel = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()[0]
+    assert rel["mode"] == "referral"
+    await program.order(c, [line("desktop", 1, 38400, discount=9600)], placed_at="2026-02-20T09:00:00Z", buyer=p[0])
+    rel = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()[0]
+    assert rel["mode"] == "resale" and rel["resale_since"] == "2026-02-20T09:00:00Z"
+    # A later direct purchase earns lifetime commission (R13) at the level rate, not referral.
+    await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-03-20T09:00:00Z")
+    assert [e["rule"] for e in await program.money(p)] == ["R11", "R13"]
+
+
+async def test_r09_points_for_new_licences_only_without_time_limit(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        lines=[line("desktop", 1, 48000, licence_id="lic-r09", term_end=t("2027-01-20T09:00:00Z"))],
+    )
+    await program.order(
+        c,
+        [line("desktop", 1, 48000, kind="renewal", licence_id="lic-r09", term_end=t("2028-01-20T09:00:00Z"))],
+        placed_at="2027-01-10T09:00:00Z",
+    )
+    await program.order(c, [line("server-business", 2, 200000)], placed_at="2029-03-01T09:00:00Z")  # year-3 up-sell
+    assert [(e["rule"], e["points"]) for e in await program.points(p)] == [("R09", 1), ("R09", 8)]
+    assert [e["rule"] for e in await program.money(p)] == ["R11", "R11"]  # nothing after 12 months
+
+
+async def test_r10_lapse_revokes_and_a_late_renewal_restores_exactly(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        lines=[line("server-business", 3, 0, licence_id="lic-r10", term_end=t("2026-07-01T00:00:00Z"))],
+        buyer=True,
+    )
+    assert await program.total_points(p) == 12
+    await program.lapse("lic-r10", at="2026-07-01T00:00:00Z")
+    assert await program.total_points(p) == 0
+    again = await program.lapse("lic-r10", at="2026-07-01T00:00:00Z")
+    assert again.json()["status"] == "duplicate"
+    await program.order(
+        c,
+        [line("server-business", 3, 0, kind="renewal", licence_id="lic-r10", term_end=t("2027-07-15T00:00:00Z"))],
+        placed_at="2026-07-15T00:00:00Z",
+        buyer=p[0],
+    )
+    assert [(e["rule"], e["points"]) for e in await program.points(p)] == [("R09", 12), ("R10", -12), ("R10", 12)]
+
+
+async def test_r10_renewal_for_fewer_licences_lapses_the_difference(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        buyer=True,
+        lines=[line("server-business", 3, 0, licence_id="lic-few", term_end=t("2027-01-20T00:00:00Z"))],
+    )
+    await program.order(
+        c,
+        [line("server-business", 1, 0, kind="renewal", licence_id="lic-few", term_end=t("2028-01-20T00:00:00Z"))],
+        placed_at="2027-01-10T00:00:00Z",
+        buyer=p[0],
+    )
+    assert await program.total_points(p) == 4
+
+
+async def test_r10_overdue_licences_lapse_without_an_event(program: Program) -> None:
+    from app.domain import orders
+
+    p = await program.partner()
+    c = Customer.new()
+    await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        buyer=True,
+        lines=[
+            line("desktop", 2, 0, licence_id="lic-sweep", term_end=t("2026-04-01T00:00:00Z")),
+            line("desktop", 1, 0, licence_id="lic-keep", term_end=t("2026-12-01T00:00:00Z")),
+        ],
+    )
+    program.at("2026-04-02T00:00:00Z")
+    app = program.api.client._transport.app  # type: ignore[attr-defined]
+    async with app.state.session_factory.begin() as session:
+        assert await orders.sweep_lapses(session, now=program.api.clock.now()) == 1
+    async with app.state.session_factory.begin() as session:
+        assert await orders.sweep_lapses(session, now=program.api.clock.now()) == 0
+    assert [(e["rule"], e["points"], e["effective_at"]) for e in await program.points(p)][-1] == (
+        "R10",
+        -2,
+        "2026-04-01T00:00:00Z",
+    )
+
+
+async def test_r11_referral_commission_only_within_12_months(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(program, p, c, "2026-01-20T09:00:00Z")
+    await program.order(c, [line("server-business", 1, 100000)], placed_at="2027-01-20T08:59:00Z")
+    await program.order(c, [line("server-business", 1, 100000)], placed_at="2027-01-20T09:00:00Z")
+    assert [e["amount"] for e in await program.money(p)] == [9600, 20000]
+
+
+async def test_r12_quote_and_mismatch_flag(program: Program) -> None:
+    p = await program.partner()
+    c, stranger = Customer.new(), Customer.new("Stranger")
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    program.at("2026-01-11T09:00:00Z")
+    store = {"Authorization": f"Bearer {await program.api.issue_key('store', ['store'])}"}
+    body = {
+        "partner_id": p[0],
+        "currency": "EUR",
+        "lines": [{"sku": "desktop", "quantity": 2, "kind": "new", "list_amount": 96000}],
+    }
+    quote = (await program.client.post("/v1/pricing/quote", json={**body, "customer": c.store()}, headers=store)).json()
+    assert quote["level"] == "affiliate" and quote["rate_bp"] == 2000  # Affiliate gets the Silver rate
+    assert quote["lines"][0] == {
+        "sku": "desktop",
+        "quantity": 2,
+        "kind": "new",
+        "list_amount": 96000,
+        "discount_amount": 19200,
+        "net_amount": 76800,
+    }
+    none = (
+        await program.client.post("/v1/pricing/quote", json={**body, "customer": stranger.store()}, headers=store)
+    ).json()
+    assert none["rate_bp"] == 0 and none["no_discount_reason"] == "customer_not_registered"
+    assert (
+        await program.client.post("/v1/pricing/quote", json={**body, "customer": c.store()}, headers=program.api.admin)
+    ).status_code == 403
+    # The store applied 10 % instead of 20 %: flagged, never corrected.
+    await program.order(c, [line("desktop", 2, 86400, discount=9600)], placed_at="2026-01-20T09:00:00Z", buyer=p[0])
+    mismatches = (await program.client.get("/v1/discount-mismatches", headers=program.api.admin)).json()
+    assert [(m["expected_amount"], m["reported_amount"], m["expected_rate_bp"]) for m in mismatches] == [
+        (19200, 9600, 2000)
+    ]
+
+
+async def test_r13_lifetime_commission_while_silver_or_above(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        buyer=True,
+        lines=[line("desktop", 1, 0, licence_id="lic-r13", term_end=t("2026-06-01T00:00:00Z"))],
+    )
+    await program.order(c, [line("creator", 1, 10000)], placed_at="2026-02-01T09:00:00Z")
+    assert [(e["rule"], e["amount"]) for e in await program.money(p)] == [("R13", 2000)]
+    await program.lapse("lic-r13", at="2026-06-01T00:00:00Z")
+    # The creator licence bought directly (1 point, R09) keeps the partner at Silver.
+    assert (await program.status(p))["active_points"] == 1
+    await program.order(c, [line("creator", 1, 10000, kind="renewal")], placed_at="2026-06-05T09:00:00Z")
+    assert [(e["rule"], e["amount"]) for e in await program.money(p)] == [("R13", 2000), ("R13", 2000)]
+
+
+async def test_r13_no_lifetime_commission_at_affiliate_level(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        buyer=True,
+        lines=[line("desktop", 1, 0, licence_id="lic-r13b", term_end=t("2026-06-01T00:00:00Z"))],
+    )
+    await program.lapse("lic-r13b", at="2026-06-01T00:00:00Z")
+    assert (await program.status(p))["level"] == "affiliate"
+    await program.order(c, [line("desktop", 1, 48000, kind="renewal")], placed_at="2026-06-05T09:00:00Z")
+    assert await program.money(p) == []
+
+
+async def test_r14_partial_refunds_on_running_totals(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    order = await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        lines=[line("server-business", 3, 300000, line_id="sb", licence_id="lic-r14")],
+    )
+    order_id = order["event"]["data"]["order_id"]
+    await program.refund(order_id, [("sb", 10000)], at="2026-02-01T09:00:00Z")  # goodwill: commission only
+    await program.refund(order_id, [("sb", 100000)], at="2026-02-02T09:00:00Z")  # one licence
+    await program.refund(order_id, [("sb", 190000)], at="2026-02-03T09:00:00Z")  # completes the line
+    money = [e["amount"] for e in await program.money(p)]
+    points = [e["points"] for e in await program.points(p)]
+    assert money == [60000, -2000, -20000, -38000] and sum(money) == 0
+    assert points == [12, -4, -8] and sum(points) == 0
+    excess = await program.refund(order_id, [("sb", 1)], at="2026-02-04T09:00:00Z", expect=202)
+    assert excess.json()["reason_code"] == "refund_exceeds_paid"
+
+
+async def test_r15_money_is_integer_per_currency(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(program, p, c, "2026-01-20T09:00:00Z", lines=[line("desktop", 1, 12345)])
+    await program.order(c, [line("desktop", 1, 9999)], placed_at="2026-02-01T09:00:00Z", currency="USD")
+    status = await program.status(p)
+    assert status["commission_balances"] == {"EUR": 2469, "USD": 2000}
+
+
+async def test_r21_entries_explain_themselves(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    order = await _established(program, p, c, "2026-01-20T09:00:00Z", lines=[line("desktop", 2, 96000, line_id="d")])
+    entry = (await program.points(p))[0]
+    money = (await program.money(p))[0]
+    for e in (entry, money):
+        assert e["order_id"] == order["event"]["data"]["order_id"]
+        assert e["order_line_id"] is not None and e["terms_version"] == 1
+        assert e["effective_at"] == "2026-01-20T09:00:00Z" and e["recorded_at"] == "2026-01-20T09:01:00Z"
+    assert entry["rule"] == "R09" and "2 x desktop" in entry["explanation"]
+    assert money["rule"] == "R11" and money["rate_bp"] == 2000 and money["base_amount"] == 96000
+    assert "20 %" in money["explanation"]
