@@ -175,6 +175,7 @@ async def _claim_order(session: AsyncSession, order: Order) -> None:
 
 async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: datetime, event_id: int | None) -> Order:
     """Record an order and credit what it earns."""
+    await repo.lock_order_id(session, data.order_id)
     if data.placed_at > now + FUTURE_SKEW:
         raise Park(
             "placed_in_future",
@@ -438,6 +439,7 @@ async def _renewal(session: AsyncSession, row: OrderLine, ledgers: Ledgers, at: 
 
 async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: datetime) -> Refund:
     """R14: reverse commission and points of refunded lines, on the running total of refunds."""
+    await repo.lock_order_id(session, data.order_id)
     order = await repo.get_order(session, data.order_id)
     if order is None:
         raise Park(

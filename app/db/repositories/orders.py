@@ -69,3 +69,13 @@ async def mismatches(session: AsyncSession, *, limit: int, before_id: int | None
 
 async def count_orders(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(Order))).scalar_one())
+
+
+async def lock_order_id(session: AsyncSession, order_id: str) -> None:
+    """Serialise everything about one order id until the transaction ends.
+
+    Without it, a refund could find no order and park while the order commits unseen, and the
+    order would never learn that a refund waits for it. SQLite transactions are serial already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"order:{order_id}", 0))))

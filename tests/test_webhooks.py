@@ -1,0 +1,211 @@
+"""The store's signed webhooks: signatures, stored and rejected events, parking and replay."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import text
+
+from app.domain.webhooks import sign
+from tests.conftest import Api
+from tests.program import Customer, Program, iso, line, order_event, refund_event, t
+
+
+@pytest.fixture
+def program(api: Api) -> Program:
+    return Program(api)
+
+
+async def _count(api: Api, table: str) -> int:
+    assert api.connection is not None
+    return int((await api.connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+
+
+def _headers(secret: str, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, webhook_id, str(timestamp), body),
+        "content-type": "application/json",
+    }
+
+
+async def test_bad_missing_or_stale_signatures_are_401_and_write_nothing(program: Program) -> None:
+    program.at("2026-02-01T10:01:00Z")
+    body = json.dumps(
+        order_event(Customer.new(), [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z"))
+    ).encode()
+    now = int(program.api.clock.now().timestamp())
+    cases = {
+        "wrong secret": _headers("whsec_other", "m1", now, body),
+        "stale": _headers("whsec_test_0123456789abcdefghijklmnop", "m2", now - 301, body),
+        "future": _headers("whsec_test_0123456789abcdefghijklmnop", "m3", now + 301, body),
+        "missing": {"content-type": "application/json"},
+        "not a number": {
+            **_headers("whsec_test_0123456789abcdefghijklmnop", "m4", now, body),
+            "webhook-timestamp": "soon",
+        },
+    }
+    tampered = _headers("whsec_test_0123456789abcdefghijklmnop", "m5", now, body)
+    for name, headers in cases.items():
+        response = await program.client.post("/v1/webhooks/store", content=body, headers=headers)
+        assert response.status_code == 401, name
+        assert response.headers["content-type"] == "application/problem+json"
+    response = await program.client.post("/v1/webhooks/store", content=body + b" ", headers=tampered)
+    assert response.status_code == 401
+    assert await _count(program.api, "webhook_events") == 0
+    assert await _count(program.api, "rejected_webhook_events") == 0
+    assert await _count(program.api, "orders") == 0
+
+
+async def test_several_signatures_allow_secret_rotation(program: Program) -> None:
+    program.at("2026-02-01T10:01:00Z")
+    body = json.dumps(
+        order_event(Customer.new(), [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z"))
+    ).encode()
+    now = int(program.api.clock.now().timestamp())
+    good = _headers("whsec_test_0123456789abcdefghijklmnop", "rot", now, body)["webhook-signature"]
+    old = sign("whsec_retired", "rot", str(now), body)
+    headers = {**_headers("x", "rot", now, body), "webhook-signature": f"{old} {good}"}
+    response = await program.client.post("/v1/webhooks/store", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+async def test_malformed_signed_body_is_422_kept_raw_and_applies_nothing(program: Program) -> None:
+    program.at("2026-02-01T10:01:00Z")
+    event = order_event(Customer.new(), [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z"))
+    del event["data"]["currency"]
+    event["data"]["lines"][0]["quantity"] = 0
+    response = await program.send(event)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "webhook_event_malformed"
+    assert {e["field"] for e in problem["errors"]} >= {"order.paid.data.currency", "order.paid.data.lines.0.quantity"}
+    assert await _count(program.api, "rejected_webhook_events") == 1
+    assert await _count(program.api, "orders") == 0 and await _count(program.api, "webhook_events") == 0
+    not_json = await program.client.post(
+        "/v1/webhooks/store",
+        content=b"{oops",
+        headers=_headers(
+            "whsec_test_0123456789abcdefghijklmnop", "bad", int(program.api.clock.now().timestamp()), b"{oops"
+        ),
+    )
+    assert not_json.status_code == 422 and await _count(program.api, "rejected_webhook_events") == 2
+
+
+async def test_unknown_fields_are_ignored(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    event = order_event(c, [line("desktop", 1, 48000)], placed_at=t("2026-01-20T09:00:00Z"))
+    event["data"]["loyalty_tier"] = "gold"
+    event["data"]["lines"][0]["tax_amount"] = 9600
+    event["data"]["customer"]["phone"] = "+33 1 23 45 67 89"
+    program.at("2026-01-20T09:01:00Z")
+    response = await program.send(event)
+    assert response.status_code == 200 and response.json()["status"] == "applied"
+    assert await program.total_points(p) == 1
+
+
+async def test_every_accepted_event_is_stored_with_its_status(program: Program) -> None:
+    c = Customer.new()
+    result = await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-01-20T09:00:00Z")
+    events = (await program.client.get("/v1/webhook-events", headers=program.api.admin)).json()["items"]
+    assert len(events) == 1
+    assert events[0]["status"] == "applied" and events[0]["reason_code"] == "no_match"
+    assert json.loads(events[0]["body"]) == result["event"]
+    one = await program.client.get(f"/v1/webhook-events/{events[0]['id']}", headers=program.api.admin)
+    assert one.json()["webhook_id"] == events[0]["webhook_id"]
+
+
+async def test_unknown_sku_is_parked_then_replayed_after_adding_it(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    parked = await program.order(c, [line("cloud-premium", 2, 100000)], placed_at="2026-01-20T09:00:00Z", expect=202)
+    receipt = parked["receipt"]
+    assert receipt["status"] == "parked" and receipt["reason_code"] == "unknown_sku"
+    assert "cloud-premium" in receipt["reason"]
+    listed = (await program.client.get("/v1/webhook-events?status=parked", headers=program.api.admin)).json()["items"]
+    assert [e["id"] for e in listed] == [receipt["event_id"]]
+    still = await program.client.post(f"/v1/webhook-events/{receipt['event_id']}/replay", headers=program.api.admin)
+    assert still.status_code == 202
+    added = await program.client.post(
+        "/v1/program/skus", json={"sku": "cloud-premium", "points": 6}, headers=program.api.admin
+    )
+    assert added.status_code == 201 and added.json()["amended_versions"] == [1]
+    replayed = await program.client.post(f"/v1/webhook-events/{receipt['event_id']}/replay", headers=program.api.admin)
+    assert replayed.status_code == 200 and replayed.json()["status"] == "applied"
+    assert await program.total_points(p) == 12
+    again = await program.client.post(f"/v1/webhook-events/{receipt['event_id']}/replay", headers=program.api.admin)
+    assert again.status_code == 409 and again.json()["code"] == "event_not_parked"
+
+
+async def test_refund_before_its_order_is_parked_and_applies_when_the_order_arrives(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    event = order_event(c, [line("desktop", 2, 96000, line_id="d")], placed_at=t("2026-01-20T09:00:00Z"))
+    order_id = event["data"]["order_id"]
+    parked = await program.refund(order_id, [("d", 96000)], at="2026-01-25T09:00:00Z", expect=202)
+    assert parked.json()["reason_code"] == "order_not_received"
+    program.at("2026-01-25T09:05:00Z")
+    assert (await program.send(event)).status_code == 200
+    assert await program.total_points(p) == 0 and await program.total_money(p) == 0
+    assert len(await program.points(p)) == 2  # credited, then reversed
+    events = (await program.client.get("/v1/webhook-events", headers=program.api.admin)).json()["items"]
+    assert {e["status"] for e in events} == {"applied"}
+
+
+async def test_future_orders_unknown_partners_and_unknown_types_are_parked(program: Program) -> None:
+    program.at("2026-01-20T09:00:00Z")
+    future = await program.send(
+        order_event(Customer.new(), [line("desktop", 1, 1)], placed_at=t("2026-01-20T09:06:00Z"))
+    )
+    assert future.status_code == 202 and future.json()["reason_code"] == "placed_in_future"
+    stranger = await program.send(
+        order_event(
+            Customer.new(),
+            [line("desktop", 1, 1)],
+            placed_at=t("2026-01-20T08:00:00Z"),
+            buyer="00000000-0000-4000-8000-000000000000",
+        )
+    )
+    assert stranger.status_code == 202 and stranger.json()["reason_code"] == "unknown_partner"
+    novel = await program.send({"type": "customer.merged", "data": {"a": 1}})
+    assert novel.status_code == 202 and novel.json()["reason_code"] == "unknown_event_type"
+    unknown_licence = await program.lapse("lic-nobody", at="2026-01-20T08:00:00Z", expect=202)
+    assert unknown_licence.json()["reason_code"] == "unknown_licence"
+    # Once the clock has passed placed_at, the replay applies it.
+    program.at("2026-01-20T09:10:00Z")
+    replay = await program.client.post(
+        f"/v1/webhook-events/{future.json()['event_id']}/replay", headers=program.api.admin
+    )
+    assert replay.status_code == 200, replay.text
+
+
+async def test_duplicate_refund_and_conflicting_refund(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    order = await program.order(c, [line("desktop", 4, 4000, line_id="d")], placed_at="2026-01-20T09:00:00Z")
+    order_id = order["event"]["data"]["order_id"]
+    event = refund_event(order_id, [("d", 1000)], at=t("2026-01-21T09:00:00Z"), refund_id="ref-dup")
+    program.at("2026-01-21T09:01:00Z")
+    assert (await program.send(event)).json()["status"] == "applied"
+    assert (await program.send(event)).json()["status"] == "duplicate"
+    changed = refund_event(order_id, [("d", 2000)], at=t("2026-01-21T09:00:00Z"), refund_id="ref-dup")
+    conflict = await program.send(changed)
+    assert conflict.status_code == 202 and conflict.json()["reason_code"] == "refund_content_conflict"
+    assert await program.total_points(p) == 3
+
+
+async def test_webhook_schema_is_published_with_examples(program: Program) -> None:
+    document = (await program.client.get("/openapi.json")).json()
+    operation = document["paths"]["/v1/webhooks/store"]["post"]
+    content = operation["requestBody"]["content"]["application/json"]
+    assert set(content["examples"]) == {"order.paid", "order.refunded", "licence.lapsed"}
+    assert "StoreEvent" in document["components"]["schemas"]
+    assert {"200", "202", "401", "422"} <= set(operation["responses"])
+    assert iso(t("2026-01-01T00:00:00Z")) == "2026-01-01T00:00:00Z"
