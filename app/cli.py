@@ -66,6 +66,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from app.db.migrate import upgrade
 
+    try:
+        settings.refuse_placeholder_secrets()
+    except ValueError as exc:
+        print(f"configuration refused: {exc}", file=sys.stderr)
+        return 2
+
     if settings.should_migrate_on_start:
         upgrade(settings.database_url)
         print(f"database migrated: {settings.database_url}", file=sys.stderr)

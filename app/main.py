@@ -19,6 +19,8 @@ from app.db import migrate
 from app.db.session import SessionFactory, create_engine, create_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.domain.store_events import StoreEvent
+from app.log import configure as configure_logging
+from app.log import request_id_var
 from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
 from app.routers import admin, customers, health, partner_program, partners, program, webhooks
 from app.routers.deps import reject_unknown_query_parameters
@@ -41,13 +43,17 @@ class RequestIdMiddleware:
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -75,6 +81,8 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("503", {"description": RESPONSE_DESCRIPTIONS[503]})
             if "requestBody" in operation:
                 responses.setdefault("400", {"description": RESPONSE_DESCRIPTIONS[400]})
+            # Unknown query parameters are refused on every operation.
+            responses.setdefault("422", {"description": RESPONSE_DESCRIPTIONS[422]})
             for code, response in responses.items():
                 if not code.isdigit() or int(code) < 400:
                     continue
@@ -105,6 +113,8 @@ def create_app(
 ) -> FastAPI:
     """Build the service. Tests pass their own clock and a session factory bound to their transaction."""
     settings = settings or Settings()
+    settings.refuse_placeholder_secrets()
+    configure_logging(settings.log_level_number)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -153,6 +163,7 @@ def create_app(
         partner_program.router,
         customers.router,
         customers.refusals_router,
+        customers.imports_router,
         webhooks.router,
         program.router,
         admin.router,

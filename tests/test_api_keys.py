@@ -96,8 +96,20 @@ async def test_database_holds_no_plaintext_key(api: Api) -> None:
     _, partner_key = await api.register()
     admin_key = await api.issue_key("admin")
     assert api.connection is not None
-    rows = (await api.connection.execute(text("SELECT * FROM api_keys"))).all()
-    dump = repr([tuple(r) for r in rows])
+    tables = [
+        row[0]
+        for row in (
+            await api.connection.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if api.connection.dialect.name == "sqlite"
+                else text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+        ).all()
+    ]
+    assert "api_keys" in tables and "audit_events" in tables
+    dump = ""
+    for table in tables:
+        dump += repr([tuple(r) for r in (await api.connection.execute(text(f'SELECT * FROM "{table}"'))).all()])
     for key in (partner_key, admin_key, api.admin_key):
         assert key not in dump
         assert key[4:] not in dump
@@ -182,3 +194,17 @@ async def test_admin_cannot_create_partner_keys_for_a_partner(api: Api) -> None:
     response = await api.client.post(f"/v1/partners/{partner['id']}/api-keys", json={"name": "x"}, headers=api.admin)
     assert response.status_code == 403
     assert response.json()["code"] == "partner_key_required"
+
+
+async def test_terminated_partner_cannot_get_new_keys(api: Api) -> None:
+    partner, key = await api.register()
+    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()
+    await api.client.post(f"/v1/partners/{partner['id']}/terminate", json={"reason": "x"}, headers=api.admin)
+    rotated = await api.client.post(
+        f"/v1/partners/{partner['id']}/api-keys/{keys[0]['id']}/rotate", headers=api.bearer(key)
+    )
+    assert rotated.status_code == 409 and rotated.json()["code"] == "partner_terminated"
+    created = await api.client.post(
+        f"/v1/partners/{partner['id']}/api-keys", json={"name": "x"}, headers=api.bearer(key)
+    )
+    assert created.status_code == 409

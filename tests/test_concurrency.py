@@ -52,4 +52,9 @@ async def test_key_use_under_load_records_last_use_once(live_api: Api) -> None:
     )
     assert {r.status_code for r in responses} == {200}
     keys = (await live_api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=live_api.admin)).json()
-    assert keys[0]["last_used_at"] is not None
+    first_use = live_api.clock.now()
+    assert keys[0]["last_used_at"] == first_use.isoformat().replace("+00:00", "Z")
+    live_api.clock.advance(seconds=30)
+    await live_api.client.get(f"/v1/partners/{partner['id']}", headers=live_api.bearer(key))
+    keys = (await live_api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=live_api.admin)).json()
+    assert keys[0]["last_used_at"] == first_use.isoformat().replace("+00:00", "Z")  # not rewritten within a minute

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.session import create_engine
+from tests import databases
 
 from tests.conftest import Api
 
@@ -19,20 +27,49 @@ async def test_readiness_reports_the_schema_revision(api: Api) -> None:
     assert body["database"] == "ok" and body["schema_revision"] == body["expected_revision"]
 
 
-async def test_readiness_fails_on_an_unmigrated_database(api: Api, backend: str) -> None:
-    # The probe uses the app's own engine, outside the test transaction: point it at an empty database.
-    from app.db.session import create_engine
-
-    engine = api.client._transport.app.state.engine  # type: ignore[attr-defined]
-    empty = create_engine("sqlite+aiosqlite:///:memory:")
-    api.client._transport.app.state.engine = empty  # type: ignore[attr-defined]
+async def test_readiness_fails_on_an_unmigrated_database(api: Api, backend: str, tmp_path: Path) -> None:
+    """The probe uses the app's own engine: point it at an empty database of the same kind."""
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    if backend == "postgres":
+        url = await databases.create_postgres_copy("template0", f"partners_empty_{databases.WORKER}")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    engine, empty = app.state.engine, create_engine(url)
+    app.state.engine = empty
     try:
         response = await api.client.get("/health/ready")
     finally:
-        api.client._transport.app.state.engine = engine  # type: ignore[attr-defined]
+        app.state.engine = engine
         await empty.dispose()
+        if backend == "postgres":
+            await databases.drop_postgres(f"partners_empty_{databases.WORKER}")
     assert response.status_code == 503
     assert response.json()["database"] == "not_migrated"
+
+
+async def test_readiness_reports_an_unreachable_database(api: Api) -> None:
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    engine, dead = app.state.engine, create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    app.state.engine = dead
+    try:
+        response = await api.client.get("/health/ready")
+    finally:
+        app.state.engine = engine
+        await dead.dispose()
+    assert response.status_code == 503 and response.json()["database"] == "unreachable"
+
+
+async def test_a_failed_commit_is_never_answered_with_success(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def failing_commit(self: AsyncSession) -> None:
+        raise OperationalError("COMMIT", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(AsyncSession, "commit", failing_commit)
+    response = await api.client.post("/v1/partners", json=api.registration(contact_email="lost@commit.example"))
+    monkeypatch.undo()
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    listed = await api.client.get("/v1/partners?q=lost@commit", headers=api.admin)
+    assert listed.json()["items"] == []
 
 
 async def test_unknown_route_and_method_are_problems(api: Api) -> None:

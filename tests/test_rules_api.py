@@ -191,7 +191,7 @@ async def test_r06_refusals_say_why_and_are_kept(program: Program) -> None:
     p, q = await program.partner(), await program.partner()
     existing, taken, busy = Customer.new("Existing"), Customer.new("Taken"), Customer.new("Busy")
     imported = await program.client.post(
-        "/v1/customers/import",
+        "/v1/customer-imports",
         json={
             "customers": [
                 {"company": existing.company, "country": "FR", "domain": existing.domain},

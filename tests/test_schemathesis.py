@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from schemathesis import GenerationMode
@@ -31,15 +32,38 @@ async def _admin_key(url: str) -> str:
         await engine.dispose()
 
 
+async def _partner(url: str) -> tuple[str, str]:
+    """A registered partner and its key, so that partner-only operations are fuzzed too."""
+    app = create_app(make_settings(url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post(
+                "/v1/partners",
+                json={
+                    "company": "Fuzz GmbH",
+                    "country": "DE",
+                    "contact_name": "F",
+                    "contact_email": "f@fuzz.example",
+                    "accepted_agreement_version": "2026-01",
+                },
+            )
+            assert response.status_code == 201, response.text
+            return response.json()["partner"]["id"], response.json()["api_key"]["key"]
+
+
 @pytest.fixture
-def fuzzed_app(committing_database_url: str) -> tuple[Any, str]:
+def fuzzed_app(committing_database_url: str) -> tuple[Any, str, tuple[str, str]]:
     app = create_app(make_settings(committing_database_url))
-    return app, asyncio.run(_admin_key(committing_database_url))
+    partner = asyncio.run(_partner(committing_database_url))
+    return app, asyncio.run(_admin_key(committing_database_url)), partner
 
 
 @pytest.fixture
-def api_schema(fuzzed_app: tuple[Any, str]) -> Any:
+def api_schema(fuzzed_app: tuple[Any, str, tuple[str, str]]) -> Any:
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzzed_app[0])
+    # Partner routes are exercised on a real partner, with its own key as well as the admin's.
+    schema.config.update(parameters={"partner_id": fuzzed_app[2][0]})
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
         max_examples=MAX_EXAMPLES,
@@ -57,6 +81,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-def test_api_conforms_to_its_schema(case: Any, fuzzed_app: tuple[Any, str]) -> None:
-    _, key = fuzzed_app
-    case.call_and_validate(headers={"Authorization": f"Bearer {key}"})
+def test_api_conforms_to_its_schema(case: Any, fuzzed_app: tuple[Any, str, tuple[str, str]]) -> None:
+    _, admin_key, (_, partner_key) = fuzzed_app
+    case.call_and_validate(headers={"Authorization": f"Bearer {admin_key}"})
+    if "{partner_id}" in case.operation.path:
+        case.call_and_validate(headers={"Authorization": f"Bearer {partner_key}"})

@@ -105,8 +105,13 @@ async def accept(
     if existing is not None:
         return existing, False
     acceptance = AgreementAcceptance(partner_id=partner_id, agreement_version_id=row.id, accepted_at=ctx.now)
-    session.add(acceptance)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(acceptance)
+    except IntegrityError:  # accepted at the same moment by a concurrent request
+        concurrent = await repo.acceptance(session, partner_id, row.id)
+        assert concurrent is not None
+        return concurrent, False
     audit.record(
         session,
         ctx,

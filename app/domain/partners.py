@@ -229,6 +229,9 @@ async def change_status(
             partner_status=current.value,
         )
     before = audit.snapshot(partner, ("status",))
+    # Read under the row lock: a change decided after another one never dates itself before it.
+    history = await repo.status_history(session, partner.id)
+    effective_at = max([ctx.now, *(h.effective_at for h in history[-1:])])
     partner.status = target
     partner.updated_at = ctx.now
     session.add(
@@ -236,7 +239,7 @@ async def change_status(
             partner_id=partner.id,
             from_status=current,
             to_status=target,
-            effective_at=ctx.now,
+            effective_at=effective_at,
             reason=reason,
             actor=ctx.actor,
         )
@@ -295,3 +298,13 @@ async def issue_key(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, 
     if partner.status == PartnerStatus.TERMINATED:
         raise InvalidTransition("A terminated partner cannot create keys.", code="partner_terminated")
     return await api_keys.issue(session, ctx, kind="partner", name=name, partner_id=partner_id)
+
+
+async def rotate_key(
+    session: AsyncSession, ctx: Context, partner_id: uuid.UUID, key_id: uuid.UUID
+) -> api_keys.IssuedKey:
+    """Replace one of the partner's keys; a terminated partner gets no new key."""
+    partner = await get(session, partner_id)
+    if partner.status == PartnerStatus.TERMINATED:
+        raise InvalidTransition("A terminated partner cannot create keys.", code="partner_terminated")
+    return await api_keys.rotate(session, ctx, key_id, partner_id=partner_id)

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -32,7 +32,7 @@ Country = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), AfterValid
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Time = Annotated[AwareDatetime, AfterValidator(_utc)]
-Amount = Annotated[int, Field(ge=0, le=10**13)]
+Amount = Annotated[StrictInt, Field(ge=0, le=10**13)]
 
 
 class StoreModel(BaseModel):
@@ -55,7 +55,7 @@ class StoreCustomer(StoreModel):
 class StoreOrderLine(StoreModel):
     line_id: Ident
     sku: Sku
-    quantity: int = Field(ge=1, le=1_000_000)
+    quantity: StrictInt = Field(ge=1, le=1_000_000)
     kind: Literal["new", "renewal"]
     licence_id: Ident | None = None
     term_end: Time | None = None
@@ -75,7 +75,7 @@ class OrderPaidData(StoreModel):
 
 class RefundLine(StoreModel):
     line_id: Ident
-    amount: Annotated[int, Field(ge=1, le=10**13)]
+    amount: Annotated[StrictInt, Field(ge=1, le=10**13)]
 
 
 class OrderRefundedData(StoreModel):

@@ -20,6 +20,7 @@ from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, contex
 from app.routers.fields import SearchText
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
+imports_router = APIRouter(prefix="/v1/customer-imports", tags=["customers"])
 CSV_COLUMNS = ("company", "country", "vat_id", "domain", "store_customer_id")
 
 
@@ -64,7 +65,7 @@ def _rows(items: list[schemas.CustomerImportRow]) -> list[customers.ImportRow]:
     ]
 
 
-@router.post("/import", responses=problem_responses(401, 403, 422), summary="Import existing customers (JSON)")
+@imports_router.post("", responses=problem_responses(401, 403, 422), summary="Import existing customers (JSON)")
 async def import_customers(
     body: schemas.CustomerImport, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
 ) -> schemas.CustomerImportResult:
@@ -72,8 +73,8 @@ async def import_customers(
     return await _import(request, session, clock, admin, _rows(body.customers))
 
 
-@router.post(
-    "/import.csv",
+@imports_router.post(
+    "/csv",
     responses=problem_responses(401, 403, 422),
     summary="Import existing customers (CSV)",
     openapi_extra={

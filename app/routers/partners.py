@@ -47,7 +47,8 @@ async def register_partner(
     API key, which is shown this once. Limited per client address (429 with Retry-After)."""
     ctx = public_context(request, clock)
     client = request.client.host if request.client else "unknown"
-    # The count is committed on its own, so refused and failed attempts count too.
+    # The count is committed on its own, so attempts the domain refuses count too (bodies that
+    # fail validation never reach here and cost nothing).
     async with request.app.state.session_factory.begin() as counter:
         await program.take_token(
             counter,
@@ -294,7 +295,7 @@ async def create_partner_api_key(
 @router.post(
     "/{partner_id}/api-keys/{key_id}/rotate",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(*AUTH_ERRORS, 422),
+    responses=problem_responses(*AUTH_ERRORS, 409, 422),
     summary="Rotate a partner key",
 )
 async def rotate_partner_api_key(
@@ -306,7 +307,7 @@ async def rotate_partner_api_key(
     caller: PartnerSelf,
 ) -> schemas.IssuedApiKey:
     """The partner's own key only. Revokes the key and returns its replacement, shown this once."""
-    issued = await api_keys.rotate(session, context(request, caller, clock), key_id, partner_id=partner_id)
+    issued = await partners.rotate_key(session, context(request, caller, clock), partner_id, key_id)
     return convert.issued_key(issued.key, issued.plaintext)
 
 

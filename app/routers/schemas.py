@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from app.domain.rules.terms import Level, Terms
 from app.routers.fields import (
@@ -21,7 +31,16 @@ from app.routers.fields import (
 
 PartnerStatusName = Literal["pending", "active", "suspended", "terminated"]
 Email = Annotated[EmailStr, StringConstraints(max_length=320)]
-Website = HttpUrl
+
+
+def _url_fits(url: HttpUrl) -> HttpUrl:
+    # The length limit applies to the normalised form (percent-encoding lengthens it).
+    if len(str(url)) > 2083:
+        raise ValueError("is longer than 2083 characters once normalised")
+    return url
+
+
+Website = Annotated[HttpUrl, AfterValidator(_url_fits)]
 
 
 class RequestModel(BaseModel):
@@ -200,7 +219,7 @@ class Health(BaseModel):
 
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Money = Annotated[int, Field(ge=0, le=10**13)]
+Money = Annotated[StrictInt, Field(ge=0, le=10**13)]
 
 
 class TermsVersion(BaseModel):
@@ -216,7 +235,7 @@ class TermsPublication(RequestModel):
 
 class SkuAddition(RequestModel):
     sku: Sku = Field(examples=["cloud-premium"])
-    points: int = Field(ge=0, le=10_000, examples=[6])
+    points: StrictInt = Field(ge=0, le=10_000, examples=[6])
 
 
 class SkuAdded(BaseModel):
@@ -449,7 +468,7 @@ class QuoteCustomer(RequestModel):
 
 class QuoteLineIn(RequestModel):
     sku: Sku
-    quantity: int = Field(ge=1, le=1_000_000)
+    quantity: StrictInt = Field(ge=1, le=1_000_000)
     kind: Literal["new", "renewal"]
     list_amount: Money
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 
 class Level(StrEnum):
@@ -25,8 +25,8 @@ class LevelTerm(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     level: Level
-    min_points: int = Field(ge=0, le=10_000_000)
-    rate_bp: int = Field(ge=0, le=10_000, description="Discount and lifetime-commission rate, basis points.")
+    min_points: StrictInt = Field(ge=0, le=10_000_000)
+    rate_bp: StrictInt = Field(ge=0, le=10_000, description="Discount and lifetime-commission rate, basis points.")
 
 
 class Terms(BaseModel):
@@ -34,20 +34,22 @@ class Terms(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    points_per_sku: dict[str, int] = Field(description="R01: points per licence of each SKU.")
+    points_per_sku: dict[str, StrictInt] = Field(description="R01: points per licence of each SKU.")
     levels: list[LevelTerm] = Field(description="R02: thresholds and rates, Affiliate to Platinum.")
-    referral_rate_bp: int = Field(ge=0, le=10_000, description="R11: referral commission rate.")
-    registration_window_days: int = Field(ge=1, le=3650, description="R07: how long a registration is valid.")
-    registration_cooloff_days: int = Field(ge=0, le=3650, description="R06: wait before re-registering.")
-    referral_window_months: int = Field(ge=1, le=120, description="R11: commission window after the first order.")
-    lapse_grace_days: int = Field(ge=0, le=365, description="R10: a licence lapses at term end plus this.")
-    hold_days: int = Field(ge=0, le=365, description="R16: hold before a commission is payable.")
+    referral_rate_bp: StrictInt = Field(ge=0, le=10_000, description="R11: referral commission rate.")
+    registration_window_days: StrictInt = Field(ge=1, le=3650, description="R07: how long a registration is valid.")
+    registration_cooloff_days: StrictInt = Field(ge=0, le=3650, description="R06: wait before re-registering.")
+    referral_window_months: StrictInt = Field(ge=1, le=120, description="R11: commission window after the first order.")
+    lapse_grace_days: StrictInt = Field(ge=0, le=365, description="R10: a licence lapses at term end plus this.")
+    hold_days: StrictInt = Field(ge=0, le=365, description="R16: hold before a commission is payable.")
     time_zone: str = Field(description="IANA name; quarters and the referral window are counted in it.")
-    points_at_risk_days: int = Field(default=60, ge=1, le=3650, description="Status: licences ending within this.")
+    points_at_risk_days: StrictInt = Field(
+        default=60, ge=1, le=3650, description="Status: licences ending within this."
+    )
 
     @field_validator("points_per_sku")
     @classmethod
-    def _skus(cls, value: dict[str, int]) -> dict[str, int]:
+    def _skus(cls, value: dict[str, StrictInt]) -> dict[str, StrictInt]:
         for sku, points in value.items():
             if not sku or len(sku) > 64 or not all(c.isalnum() or c in "-_." for c in sku):
                 raise ValueError(f"SKU {sku!r} must be 1-64 letters, digits, '-', '_' or '.'")
