@@ -19,9 +19,9 @@ from app.db import migrate
 from app.db.session import SessionFactory, create_engine, create_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.domain.store_events import StoreEvent
+from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
 from app.log import configure as configure_logging
 from app.log import request_id_var
-from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
 from app.routers import admin, customers, health, partner_program, partners, program, webhooks
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings

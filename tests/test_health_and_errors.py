@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import create_engine
 from tests import databases
-
 from tests.conftest import Api
 
 

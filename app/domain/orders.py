@@ -28,6 +28,7 @@ from app.db.tables import (
     Relationship,
 )
 from app.domain import customers, partners, terms
+from app.domain.errors import NotFound
 from app.domain.ledger import Ledger, Posting
 from app.domain.rules.identifiers import strong_identifiers
 from app.domain.rules.money import (
@@ -184,7 +185,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         )
     try:
         in_force = await terms.in_force(session, data.placed_at)
-    except terms.NotFound as exc:
+    except NotFound as exc:
         raise Park("no_terms", exc.detail) from exc
     program = in_force.terms
     unknown = sorted({line.sku for line in data.lines} - set(program.points_per_sku))

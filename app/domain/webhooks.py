@@ -183,9 +183,9 @@ async def _process(session: AsyncSession, now: datetime, row: WebhookEvent, even
         _park(row, park)
         return
     except orders.AlreadyRecorded:
-        outcome = await _compare_with_recorded(session, event)
-        if outcome is not None:
-            _park(row, outcome)
+        conflict = await _compare_with_recorded(session, event)
+        if conflict is not None:
+            _park(row, conflict)
             return
         row.status, row.reason_code, row.reason = "duplicate", "same_content", "Recorded before under another id."
         row.waiting_for = None

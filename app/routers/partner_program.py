@@ -161,7 +161,7 @@ async def list_relationships(
             customer_id=r.customer_id,
             company=company,
             mode=r.mode,
-            first_order_at=r.first_order_at,  # type: ignore[arg-type]
+            first_order_at=r.first_order_at,
             established_by_order_id=r.established_by_order_id,
             resale_since=r.resale_since,
             ended_at=r.ended_at,

@@ -22,7 +22,7 @@ async def customer_ids_for(session: AsyncSession, identifiers: Sequence[Identifi
     clauses = [
         (col(CustomerIdentifier.kind) == i.kind) & (col(CustomerIdentifier.value) == i.value) for i in identifiers
     ]
-    stmt = select(CustomerIdentifier.customer_id).where(or_(*clauses)).distinct()
+    stmt = select(col(CustomerIdentifier.customer_id)).where(or_(*clauses)).distinct()
     return sorted(r[0] for r in (await session.execute(stmt)).all())
 
 
@@ -45,7 +45,7 @@ async def search(
     if identifier is not None:
         stmt = stmt.where(
             col(Customer.id).in_(
-                select(CustomerIdentifier.customer_id).where(
+                select(col(CustomerIdentifier.customer_id)).where(
                     col(CustomerIdentifier.kind) == identifier.kind, col(CustomerIdentifier.value) == identifier.value
                 )
             )
@@ -151,7 +151,7 @@ async def end_relationships(session: AsyncSession, partner_id: uuid.UUID, at: da
 async def companies(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
-    stmt = select(Customer.id, Customer.company).where(col(Customer.id).in_(ids))
+    stmt = select(col(Customer.id), col(Customer.company)).where(col(Customer.id).in_(ids))
     return {r[0]: r[1] for r in (await session.execute(stmt)).all()}
 
 

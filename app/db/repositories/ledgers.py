@@ -90,13 +90,17 @@ async def money_for_line(session: AsyncSession, line_id: int, rules: Sequence[st
 
 
 async def money_partner_for_line(session: AsyncSession, line_id: int) -> tuple[uuid.UUID, str] | None:
-    stmt = select(MoneyEntry.partner_id, MoneyEntry.currency).where(col(MoneyEntry.order_line_id) == line_id).limit(1)
+    stmt = (
+        select(col(MoneyEntry.partner_id), col(MoneyEntry.currency))
+        .where(col(MoneyEntry.order_line_id) == line_id)
+        .limit(1)
+    )
     row = (await session.execute(stmt)).first()
     return (row[0], row[1]) if row else None
 
 
 async def points_partner_for_line(session: AsyncSession, line_id: int) -> uuid.UUID | None:
-    stmt = select(PointsEntry.partner_id).where(col(PointsEntry.order_line_id) == line_id).limit(1)
+    stmt = select(col(PointsEntry.partner_id)).where(col(PointsEntry.order_line_id) == line_id).limit(1)
     row = (await session.execute(stmt)).first()
     return row[0] if row else None
 

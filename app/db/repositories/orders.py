@@ -38,7 +38,7 @@ async def get_refund(session: AsyncSession, refund_id: str) -> Refund | None:
 async def overdue_licence_ids(session: AsyncSession, before: datetime, limit: int) -> Sequence[str]:
     """Active licences whose term ended before `before`, skipping those another sweeper holds."""
     stmt = (
-        select(Licence.licence_id)
+        select(col(Licence.licence_id))
         .where(col(Licence.status) == "active", col(Licence.term_end) < before)
         .order_by(col(Licence.term_end))
         .limit(limit)
