@@ -114,6 +114,34 @@ def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _sweep(settings: Settings, batch: int) -> tuple[int, int]:
+    from app.db.session import create_engine, create_session_factory
+    from app.domain import orders, registrations
+    from app.domain.clock import SystemClock
+
+    engine = create_engine(settings.database_url)
+    factory = create_session_factory(engine)
+    lapsed = 0
+    try:
+        while True:  # one transaction per batch: a crash loses at most one batch's work, never half of one
+            async with factory.begin() as session:
+                done = await orders.sweep_lapses(session, now=SystemClock().now(), batch=batch)
+            lapsed += done
+            if done < batch:
+                break
+        async with factory.begin() as session:
+            expired = await registrations.expire_due(session, SystemClock().now())
+    finally:
+        await engine.dispose()
+    return lapsed, expired
+
+
+def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
+    lapsed, expired = asyncio.run(_sweep(settings, args.batch))
+    print(f"licences lapsed: {lapsed}; registrations expired: {expired}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partners", description="The Qalyptus partner program service.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--scopes", default="read,write", help="comma-separated: read,write (admin) or store")
     key.add_argument("--kind", choices=["admin", "store"], default="admin")
     key.set_defaults(handler=cmd_create_admin_key)
+
+    sweep = commands.add_parser(
+        "sweep", help="lapse licences overdue past their grace period (R10) and expire ended registrations"
+    )
+    sweep.add_argument("--batch", type=int, default=500, help="licences per transaction (default 500)")
+    sweep.set_defaults(handler=cmd_sweep)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document (default: openapi/openapi.json)")
     openapi.add_argument("--output", default="openapi/openapi.json", help="a path, or - for stdout")

@@ -268,9 +268,10 @@ def test_serve_prints_how_to_get_the_first_admin_key(environment: dict[str, str]
         process.wait(timeout=30)
 
 
-def test_migrate_and_key_commands_need_no_webhook_secret(environment: dict[str, str], workdir: Path) -> None:
+def test_migrate_key_and_sweep_commands_need_no_webhook_secret(environment: dict[str, str], workdir: Path) -> None:
     environment.pop("PARTNERS_WEBHOOK_SECRETS")
-    for command in (["partners", "migrate"], ["partners", "create-admin-key", "--name", "ops"]):
+    commands = (["partners", "migrate"], ["partners", "create-admin-key", "--name", "ops"], ["partners", "sweep"])
+    for command in commands:
         result = subprocess.run(
             [*as_non_root(), *command], env=environment, cwd=workdir, capture_output=True, text=True, timeout=120
         )

@@ -33,7 +33,7 @@ from tests.program import Customer, Program, line, order_event, refund_event, t
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 25
-MAX_STEPS = 15
+MIN_STEPS, MAX_STEPS = 4, 15
 PROPERTY_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
@@ -524,7 +524,7 @@ def _actions(world: LedgerWorld) -> dict[str, Callable[..., Awaitable[None]]]:
 @given(
     plan=st.tuples(
         st.lists(st.tuples(st.just("register"), st.integers(0, 1)), min_size=1, max_size=2),
-        st.lists(steps, min_size=1, max_size=MAX_STEPS),
+        st.lists(steps, min_size=MIN_STEPS, max_size=MAX_STEPS),
     )
 )
 def test_ledger_invariants_hold_over_random_event_sequences(

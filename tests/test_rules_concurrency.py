@@ -106,3 +106,37 @@ async def test_refund_and_order_racing_end_as_order_then_refund(live_api: Api) -
     # 8 orders of 8 points; half refunded by one licence (-4), half fully (-8).
     assert await program.total_points(p) == 8 * 8 - 4 * 4 - 4 * 8
     assert await program.total_money(p) == 8 * 40000 - 4 * 20000 - 4 * 40000
+
+
+async def test_r10_sweeps_running_at_once_lapse_each_licence_once(live_api: Api, committing_database_url: str) -> None:
+    from app.db.session import create_engine, create_session_factory
+    from app.domain import orders
+
+    program = Program(live_api)
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    lines = [line("desktop", 1, 0, licence_id=f"lic-sw-{i}", term_end=t("2026-03-01T00:00:00Z")) for i in range(30)]
+    await program.order(c, lines, placed_at="2026-01-20T09:00:00Z", buyer=p[0])
+    assert await program.total_points(p) == 30
+    engine = create_engine(committing_database_url)
+    factory = create_session_factory(engine)
+    now = t("2026-03-02T00:00:00Z")
+
+    async def sweeper() -> int:
+        total = 0
+        while True:
+            async with factory.begin() as session:
+                done = await orders.sweep_lapses(session, now=now, batch=4)
+            total += done
+            if done == 0:
+                return total
+
+    try:
+        counts = await asyncio.gather(*(sweeper() for _ in range(4)))
+    finally:
+        await engine.dispose()
+    assert sum(counts) == 30
+    points = await program.points(p)
+    assert sum(e["points"] for e in points) == 0
+    assert len([e for e in points if e["rule"] == "R10"]) == 30

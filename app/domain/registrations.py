@@ -214,3 +214,8 @@ async def refusals(
 ) -> Sequence[RegistrationRefusal]:
     """Refused registrations, newest first (R06: kept for the dashboards)."""
     return await customers_repo.refusals(session, partner_id=partner_id, code=code, before_id=before_id, limit=limit)
+
+
+async def expire_due(session: AsyncSession, now: datetime) -> int:
+    """Write `expired` on live registrations whose window has ended (reads already treat them so)."""
+    return await customers_repo.expire_due(session, now)
