@@ -209,3 +209,21 @@ async def test_webhook_schema_is_published_with_examples(program: Program) -> No
     assert "StoreEvent" in document["components"]["schemas"]
     assert {"200", "202", "401", "422"} <= set(operation["responses"])
     assert iso(t("2026-01-01T00:00:00Z")) == "2026-01-01T00:00:00Z"
+
+
+async def test_refund_before_order_and_order_then_refund_end_in_the_same_state(program: Program) -> None:
+    results = []
+    for refund_first in (False, True):
+        p = await program.partner("2026-01-05T09:00:00Z")
+        c = Customer.new()
+        await program.register(p, c, at="2026-01-10T09:00:00Z")
+        order = order_event(c, [line("server-business", 3, 300000, line_id="sb")], placed_at=t("2026-01-20T09:00:00Z"))
+        refund = refund_event(order["data"]["order_id"], [("sb", 100000)], at=t("2026-01-21T09:00:00Z"))
+        program.at("2026-01-21T09:01:00Z")
+        for event in [refund, order] if refund_first else [order, refund]:
+            assert (await program.send(event)).status_code in (200, 202)
+        points = sorted((e["rule"], e["points"], e["effective_at"]) for e in await program.points(p))
+        money = sorted((e["rule"], e["amount"], e["effective_at"]) for e in await program.money(p))
+        results.append((points, money))
+    assert results[0] == results[1]
+    assert results[0][0] == [("R09", 12, "2026-01-20T09:00:00Z"), ("R14", -4, "2026-01-21T09:00:00Z")]
