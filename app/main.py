@@ -22,7 +22,7 @@ from app.domain.store_events import StoreEvent
 from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
 from app.log import configure as configure_logging
 from app.log import request_id_var
-from app.routers import admin, customers, health, partner_program, partners, program, webhooks
+from app.routers import admin, customers, health, partner_program, partners, program, statements, webhooks
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
 
@@ -149,6 +149,8 @@ def create_app(
             {"name": "customers", "description": "The vendor's customers (admin)."},
             {"name": "webhooks", "description": "The store's signed events and their processing."},
             {"name": "pricing", "description": "Reseller prices and discount checks."},
+            {"name": "statements", "description": "Quarterly statements, payouts and adjustments (R16)."},
+            {"name": "dashboards", "description": "Program-wide figures for internal dashboards."},
             {"name": "program", "description": "Program terms and settings."},
             {"name": "health", "description": "Probes for the orchestrator."},
         ],
@@ -164,6 +166,7 @@ def create_app(
         customers.router,
         customers.refusals_router,
         customers.imports_router,
+        statements.router,
         webhooks.router,
         program.router,
         admin.router,

@@ -18,7 +18,8 @@ import asyncpg
 from app.db import migrate
 
 POSTGRES_ADMIN_DSN = os.environ.get("PARTNERS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# Unique per process: two test runs on one machine (or one Postgres) never share a database.
+WORKER = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 LOCK_DIR = Path(tempfile.gettempdir()) / "partners-tests"
 
 

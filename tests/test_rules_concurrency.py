@@ -140,3 +140,39 @@ async def test_r10_sweeps_running_at_once_lapse_each_licence_once(live_api: Api,
     points = await program.points(p)
     assert sum(e["points"] for e in points) == 0
     assert len([e for e in points if e["rule"] == "R10"]) == 30
+
+
+async def test_closing_a_quarter_twice_at_once_gives_one_set_of_statements(live_api: Api) -> None:
+    program = Program(live_api)
+    for i in range(5):
+        p = await program.partner("2026-01-01T09:00:00Z")
+        c = Customer.new()
+        await program.register(p, c, at="2026-01-02T09:00:00Z")
+        await program.order(c, [line("desktop", 1, 10000 * (i + 1))], placed_at="2026-02-01T10:00:00Z")
+    program.at("2026-04-01T00:00:00Z")
+    responses = await asyncio.gather(
+        *(program.client.post("/v1/quarters/2026-Q1/close", headers=live_api.admin) for _ in range(6))
+    )
+    assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
+    assert sorted(r.json()["closed_now"] for r in responses) == [False] * 5 + [True]
+    ids = {frozenset(s["id"] for s in r.json()["statements"]) for r in responses}
+    assert len(ids) == 1 and len(next(iter(ids))) == 5
+    listed = (await program.client.get("/v1/statements?quarter=2026-Q1", headers=live_api.admin)).json()
+    assert len(listed) == 5
+
+
+async def test_same_idempotency_key_at_once_does_the_work_once(live_api: Api) -> None:
+    program = Program(live_api)
+    p = await program.partner()
+    body = {"kind": "points", "amount": 3, "reason": "race"}
+    responses = await asyncio.gather(
+        *(
+            program.client.post(
+                f"/v1/partners/{p[0]}/adjustments", json=body, headers={**live_api.admin, "Idempotency-Key": "same"}
+            )
+            for _ in range(8)
+        )
+    )
+    codes = Counter(r.status_code for r in responses)
+    assert set(codes) <= {201, 409} and codes[201] >= 1, [r.text for r in responses]
+    assert await program.total_points(p) == 3

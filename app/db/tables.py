@@ -374,13 +374,14 @@ class PartnerBalance(SQLModel, table=True):
     __tablename__ = "partner_balances"
 
     partner_id: uuid.UUID = Field(foreign_key="partners.id", primary_key=True)
-    points: int = 0
+    points: int = Field(default=0, index=True)
     level: str = Field(default="affiliate", max_length=16)
     updated_at: datetime = utc_column()
 
 
 class PartnerMoneyBalance(SQLModel, table=True):
     __tablename__ = "partner_money_balances"
+    __table_args__ = (Index(None, "currency", "amount"),)
 
     partner_id: uuid.UUID = Field(foreign_key="partners.id", primary_key=True)
     currency: str = Field(primary_key=True, max_length=3)
@@ -451,3 +452,87 @@ class RejectedWebhookEvent(SQLModel, table=True):
     body: str = Field(sa_type=Text)
     errors: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     received_at: datetime = utc_column()
+
+
+# --- statements and payouts (R16) ------------------------------------------------------------
+
+
+class QuarterClose(SQLModel, table=True):
+    """A closed quarter: its statements exist and never change."""
+
+    __tablename__ = "quarter_closes"
+
+    quarter: str = Field(primary_key=True, max_length=7)
+    """`2026-Q1`."""
+    time_zone: str = Field(max_length=64)
+    cutoff: datetime = utc_column()
+    """The end of the quarter in the program time zone: entries effective before it belong to it."""
+    closed_at: datetime = utc_column()
+    closed_by: str = Field(max_length=100)
+    statements: int = 0
+
+
+class Statement(SQLModel, table=True):
+    """One partner's commissions for one quarter in one currency (R16)."""
+
+    __tablename__ = "statements"
+    __table_args__ = (UniqueConstraint("partner_id", "quarter", "currency"), Index(None, "quarter", "status"))
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    quarter: str = Field(max_length=7)
+    currency: str = Field(max_length=3)
+    status: str = Field(max_length=16)
+    """`draft`, `approved` or `paid`."""
+    opening_balance: int = Field(sa_type=BigInteger)
+    """A negative total carried from the previous statement, else 0."""
+    lines_total: int = Field(sa_type=BigInteger)
+    closing_balance: int = Field(sa_type=BigInteger)
+    payable_amount: int = Field(sa_type=BigInteger)
+    """What is paid: the closing balance when positive, else 0 (the negative is carried)."""
+    payout_date: datetime = utc_column()
+    created_at: datetime = utc_column()
+    approved_at: datetime | None = utc_column(nullable=True)
+    approved_by: str | None = Field(default=None, max_length=100)
+    paid_at: datetime | None = utc_column(nullable=True)
+    payment_reference: str | None = Field(default=None, max_length=200)
+
+
+class StatementLine(SQLModel, table=True):
+    __tablename__ = "statement_lines"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    statement_id: uuid.UUID = Field(foreign_key="statements.id", index=True)
+    money_entry_id: int = Field(sa_type=BigIntId, foreign_key="money_entries.id", unique=True)
+    """Each entry is paid in exactly one statement."""
+    amount: int = Field(sa_type=BigInteger)
+    label: str | None = Field(default=None, max_length=200)
+    """Why the entry is here and not in its own quarter: held, or arrived after its quarter closed."""
+
+
+class PartnerQuarterMoney(SQLModel, table=True):
+    """Commission accrued per partner, quarter and currency, kept with each entry (dashboards)."""
+
+    __tablename__ = "partner_quarter_money"
+
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", primary_key=True)
+    quarter: str = Field(primary_key=True, max_length=7)
+    currency: str = Field(primary_key=True, max_length=3)
+    accrued: int = Field(default=0, sa_type=BigInteger)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """An `Idempotency-Key` and the answer given to it (IETF draft semantics)."""
+
+    __tablename__ = "idempotency_records"
+
+    actor: str = Field(primary_key=True, max_length=100)
+    key: str = Field(primary_key=True, max_length=255)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=500)
+    request_hash: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    """`in_flight` or `done`."""
+    response_status: int | None = None
+    response_body: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = utc_column()

@@ -9,7 +9,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import ledgers as repo
+from app.db.repositories import statements as statements_repo
 from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PointsEntry
+from app.domain.rules.quarters import Quarter
 from app.domain.rules.terms import Level, Terms
 
 
@@ -105,4 +107,6 @@ class Ledger:
         )
         self.session.add(entry)
         await repo.add_money_to_balance(self.session, self.partner_id, currency, amount)
+        quarter = Quarter.of(posting.effective_at, self.terms_now.zone)
+        await statements_repo.add_accrued(self.session, self.partner_id, str(quarter), currency, amount)
         return entry

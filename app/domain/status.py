@@ -33,13 +33,22 @@ class Status:
     terms_version: int
 
 
-async def status(session: AsyncSession, partner_id: uuid.UUID, now: datetime) -> Status:
-    """The partner's level, points, rates, points at risk and commission balance per currency."""
+async def status(session: AsyncSession, partner_id: uuid.UUID, now: datetime, as_of: datetime | None = None) -> Status:
+    """The partner's level, points, rates, points at risk and commission balance per currency;
+    with `as_of`, as they stood then, from the entries effective up to that moment."""
     await partners.get(session, partner_id)
+    if as_of is not None:
+        now = as_of
     in_force = await terms.in_force(session, now)
     program = in_force.terms
-    balance = await repo.balance(session, partner_id)
-    points = balance.points if balance else 0
+    if as_of is None:
+        balance = await repo.balance(session, partner_id)
+        points = balance.points if balance else 0
+        money = {b.currency: b.amount for b in await repo.money_balances(session, partner_id)}
+    else:
+        just_after = as_of + timedelta(microseconds=1)
+        points = await repo.points_before(session, partner_id, just_after)
+        money = await repo.money_before(session, partner_id, just_after)
     level = program.level_for(points)
     upcoming = program.next_level(points)
     until = now + timedelta(days=program.points_at_risk_days)
@@ -57,7 +66,7 @@ async def status(session: AsyncSession, partner_id: uuid.UUID, now: datetime) ->
         referral_rate_bp=program.referral_rate_bp,
         points_at_risk=at_risk,
         at_risk_until=until,
-        commission_balances={b.currency: b.amount for b in await repo.money_balances(session, partner_id)},
+        commission_balances=money,
         terms_version=in_force.version,
     )
 

@@ -15,6 +15,7 @@ from app.domain.registrations import Prospect, days_left, effective_state
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import ClockDep, PartnerOrAdminRead, PartnerSelf, SessionDep, context
+from app.routers.fields import UtcDatetime
 
 router = APIRouter(prefix="/v1/partners/{partner_id}", tags=["partner program"])
 READ_ERRORS = (401, 403, 404, 422)
@@ -97,10 +98,15 @@ async def withdraw_registration(
 
 @router.get("/status", responses=problem_responses(*READ_ERRORS), summary="A partner's program status")
 async def get_partner_program_status(
-    partner_id: uuid.UUID, session: SessionDep, clock: ClockDep, _caller: PartnerOrAdminRead
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    clock: ClockDep,
+    _caller: PartnerOrAdminRead,
+    as_of: Annotated[UtcDatetime | None, Query(description="As the ledgers stood then (default: now).")] = None,
 ) -> schemas.PartnerStatus:
-    """Level, active points, points to the next level, rates, points at risk and commission balances."""
-    result = await status_domain.status(session, partner_id, clock.now())
+    """Level, active points, points to the next level, rates, points at risk and commission balances;
+    with `as_of`, derived from the entries effective up to that moment."""
+    result = await status_domain.status(session, partner_id, clock.now(), as_of)
     return schemas.PartnerStatus(**result.__dict__)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -516,3 +516,128 @@ class RegistrationRefusal(BaseModel):
 class RegistrationRefusalPage(BaseModel):
     items: list[RegistrationRefusal]
     next_cursor: str | None
+
+
+# --- statements, payouts, adjustments, dashboards --------------------------------------------
+
+QuarterName = Annotated[str, StringConstraints(pattern=r"^\d{4}-Q[1-4]$")]
+StatementStatusName = Literal["draft", "approved", "paid"]
+
+
+class StatementLineOut(BaseModel):
+    money_entry_id: int
+    effective_at: datetime
+    order_id: str | None
+    customer: str | None
+    rule: str
+    amount: int
+    label: str | None = Field(description="Why the entry is here rather than in its own quarter.")
+    explanation: str
+
+
+class StatementOut(BaseModel):
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    quarter: str
+    currency: str
+    status: StatementStatusName
+    opening_balance: int = Field(description="A negative total carried from the previous statement.")
+    lines_total: int
+    closing_balance: int
+    payable_amount: int = Field(description="Paid on `payout_date`; 0 when the closing balance is negative.")
+    payout_date: date
+    created_at: datetime
+    approved_at: datetime | None
+    paid_at: datetime | None
+    payment_reference: str | None
+    lines: list[StatementLineOut] | None = None
+
+
+class QuarterCloseOut(BaseModel):
+    quarter: str
+    closed_now: bool = Field(description="False when the quarter had been closed before: nothing changed.")
+    statements: list[StatementOut]
+
+
+class QuarterOut(BaseModel):
+    quarter: str
+    time_zone: str
+    cutoff: datetime
+    closed_at: datetime
+    closed_by: str
+    statements: int
+
+
+class Payment(RequestModel):
+    payment_reference: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
+    ]
+    paid_on: date | None = Field(default=None, description="Default: today.")
+
+
+class StatementPayment(Payment):
+    statement_id: uuid.UUID
+
+
+class BulkApproval(RequestModel):
+    statement_ids: list[uuid.UUID] = Field(min_length=1, max_length=10_000)
+
+
+class BulkPayment(RequestModel):
+    payments: list[StatementPayment] = Field(min_length=1, max_length=10_000)
+
+
+class Adjustment(RequestModel):
+    kind: Literal["points", "money"]
+    amount: StrictInt = Field(ge=-(10**12), le=10**12, description="Points, or minor units; negative to take away.")
+    currency: Currency | None = None
+    reason: Reason
+
+
+class AdjustmentOut(BaseModel):
+    kind: Literal["points", "money"]
+    entry_id: int
+    amount: int
+    currency: str | None
+    effective_at: datetime
+
+
+class PayoutForecast(BaseModel):
+    currency: str
+    payout_date: date
+    expected_amount: int
+    unpaid_statements: list[uuid.UUID]
+    accruing: int = Field(description="Entries not yet on a statement (the open quarter).")
+
+
+class Count(BaseModel):
+    key: str
+    count: int
+
+
+class QuarterMoney(BaseModel):
+    quarter: str
+    currency: str
+    accrued: int
+    payable: int = Field(description="On approved statements not yet paid.")
+    paid: int
+
+
+class TopPartner(BaseModel):
+    partner_id: uuid.UUID
+    company: str
+    value: int
+    currency: str | None = None
+
+
+class ProgramOverview(BaseModel):
+    partners_by_level: dict[str, int]
+    partners_by_status: dict[str, int]
+    points_distribution: list[Count]
+    commissions: list[QuarterMoney]
+    registrations_by_state: dict[str, int]
+    refusals_by_reason: dict[str, int]
+    parked_webhook_events: dict[str, int]
+    discount_mismatches: int
+    top_partners_by_points: list[TopPartner]
+    top_partners_by_commission: list[TopPartner]

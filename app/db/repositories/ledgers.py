@@ -132,3 +132,13 @@ async def money_entries(
 async def level_history(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[LevelChange]:
     stmt = select(LevelChange).where(col(LevelChange.partner_id) == partner_id).order_by(col(LevelChange.id))
     return (await session.execute(stmt)).scalars().all()
+
+
+async def money_before(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> dict[str, int]:
+    """Sum of the partner's money entries effective strictly before `at`, per currency."""
+    stmt = (
+        select(col(MoneyEntry.currency), func.sum(MoneyEntry.amount))
+        .where(col(MoneyEntry.partner_id) == partner_id, col(MoneyEntry.effective_at) < at)
+        .group_by(col(MoneyEntry.currency))
+    )
+    return {r[0]: int(r[1] or 0) for r in (await session.execute(stmt)).all()}

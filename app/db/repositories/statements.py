@@ -1,0 +1,174 @@
+"""SQL for quarter closes, statements, their lines and the dashboards' summaries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.db.tables import (
+    Customer,
+    MoneyEntry,
+    Order,
+    Partner,
+    PartnerQuarterMoney,
+    QuarterClose,
+    Statement,
+    StatementLine,
+)
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def claim_close(session: AsyncSession, close: QuarterClose) -> bool:
+    """Record the close unless it exists; a concurrent close waits here, then finds it done."""
+    stmt = (
+        _insert(session)(QuarterClose)
+        .values(
+            quarter=close.quarter,
+            time_zone=close.time_zone,
+            cutoff=close.cutoff,
+            closed_at=close.closed_at,
+            closed_by=close.closed_by,
+            statements=0,
+        )
+        .on_conflict_do_nothing(index_elements=[col(QuarterClose.quarter)])
+        .returning(col(QuarterClose.quarter))
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def get_close(session: AsyncSession, quarter: str) -> QuarterClose | None:
+    return await session.get(QuarterClose, quarter)
+
+
+async def closes(session: AsyncSession) -> Sequence[QuarterClose]:
+    return (await session.execute(select(QuarterClose).order_by(col(QuarterClose.quarter)))).scalars().all()
+
+
+async def unsettled_entries(
+    session: AsyncSession, before: datetime | None, partner_id: uuid.UUID | None = None
+) -> Sequence[MoneyEntry]:
+    """Money entries (effective before `before`, of one partner when named) that no statement holds yet."""
+    stmt = (
+        select(MoneyEntry)
+        .outerjoin(StatementLine, col(StatementLine.money_entry_id) == col(MoneyEntry.id))
+        .where(col(StatementLine.id).is_(None))
+        .order_by(col(MoneyEntry.partner_id), col(MoneyEntry.currency), col(MoneyEntry.id))
+    )
+    if before is not None:
+        stmt = stmt.where(col(MoneyEntry.effective_at) < before)
+    if partner_id is not None:
+        stmt = stmt.where(col(MoneyEntry.partner_id) == partner_id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def latest_statement(
+    session: AsyncSession, partner_id: uuid.UUID, currency: str, before_quarter: str
+) -> Statement | None:
+    stmt = (
+        select(Statement)
+        .where(
+            col(Statement.partner_id) == partner_id,
+            col(Statement.currency) == currency,
+            col(Statement.quarter) < before_quarter,
+        )
+        .order_by(col(Statement.quarter).desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def negative_carries(session: AsyncSession, quarter: str) -> Sequence[Statement]:
+    """The latest statement of each partner and currency before `quarter`, where it closed negative."""
+    latest = (
+        select(col(Statement.partner_id), col(Statement.currency), func.max(Statement.quarter).label("quarter"))
+        .where(col(Statement.quarter) < quarter)
+        .group_by(col(Statement.partner_id), col(Statement.currency))
+        .subquery()
+    )
+    stmt = (
+        select(Statement)
+        .join(
+            latest,
+            and_(
+                col(Statement.partner_id) == latest.c.partner_id,
+                col(Statement.currency) == latest.c.currency,
+                col(Statement.quarter) == latest.c.quarter,
+            ),
+        )
+        .where(col(Statement.closing_balance) < 0)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def get(session: AsyncSession, statement_id: uuid.UUID, *, for_update: bool = False) -> Statement | None:
+    stmt = select(Statement).where(col(Statement.id) == statement_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    partner_id: uuid.UUID | None,
+    quarter: str | None,
+    status: str | None,
+    limit: int,
+) -> Sequence[Statement]:
+    stmt = select(Statement)
+    if partner_id is not None:
+        stmt = stmt.where(col(Statement.partner_id) == partner_id)
+    if quarter is not None:
+        stmt = stmt.where(col(Statement.quarter) == quarter)
+    if status is not None:
+        stmt = stmt.where(col(Statement.status) == status)
+    stmt = stmt.order_by(col(Statement.quarter).desc(), col(Statement.currency), col(Statement.id)).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def lines(
+    session: AsyncSession, statement_ids: Sequence[uuid.UUID]
+) -> Sequence[tuple[StatementLine, MoneyEntry, str | None]]:
+    """The lines of these statements with their entries and the customer's company."""
+    if not statement_ids:
+        return []
+    stmt = (
+        select(StatementLine, MoneyEntry, Customer.company)
+        .join(MoneyEntry, col(MoneyEntry.id) == col(StatementLine.money_entry_id))
+        .outerjoin(Order, col(Order.order_id) == col(MoneyEntry.order_id))
+        .outerjoin(Customer, col(Customer.id) == col(Order.customer_id))
+        .where(col(StatementLine.statement_id).in_(statement_ids))
+        .order_by(col(StatementLine.statement_id), col(MoneyEntry.effective_at), col(MoneyEntry.id))
+    )
+    return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
+
+
+async def add_accrued(session: AsyncSession, partner_id: uuid.UUID, quarter: str, currency: str, amount: int) -> None:
+    stmt = _insert(session)(PartnerQuarterMoney).values(
+        partner_id=partner_id, quarter=quarter, currency=currency, accrued=amount
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            col(PartnerQuarterMoney.partner_id),
+            col(PartnerQuarterMoney.quarter),
+            col(PartnerQuarterMoney.currency),
+        ],
+        set_={"accrued": col(PartnerQuarterMoney.accrued) + amount},
+    )
+    await session.execute(stmt)
+
+
+async def companies(session: AsyncSession, partner_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not partner_ids:
+        return {}
+    stmt = select(col(Partner.id), col(Partner.company)).where(col(Partner.id).in_(set(partner_ids)))
+    return {r[0]: r[1] for r in (await session.execute(stmt)).all()}

@@ -1,0 +1,104 @@
+"""`Idempotency-Key` for money-moving POSTs (IETF draft semantics).
+
+The same key with the same request replays the stored answer; the same key with another request is
+422; a key whose first request is still running is 409. The answer is stored in the transaction
+that did the work, so a replay never describes work that was rolled back; a request that failed
+frees its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import idempotency as repo
+from app.db.tables import IdempotencyRecord
+from app.domain.errors import Conflict, Invalid
+from app.routers.deps import CallerDep, ClockDep, SessionDep
+
+
+class Idempotency:
+    def __init__(self, actor: str, key: str | None) -> None:
+        self.actor, self.key = actor, key
+        self.stored: IdempotencyRecord | None = None
+
+    def replay(self) -> JSONResponse | None:
+        """The stored answer when this key was used before with the same request."""
+        if self.stored is None or self.stored.response_status is None:
+            return None
+        return JSONResponse(
+            self.stored.response_body, status_code=self.stored.response_status, headers={"Idempotent-Replayed": "true"}
+        )
+
+    async def complete(self, session: AsyncSession, status: int, body: Any) -> None:
+        """Keep the answer with the work, in the same transaction."""
+        if self.key is not None:
+            await repo.complete(session, self.actor, self.key, status, body)
+
+
+async def _idempotency(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Replays the stored answer when the same request is sent again with this key.",
+        ),
+    ] = None,
+) -> AsyncIterator[Idempotency]:
+    handle = Idempotency(caller.actor, key)
+    if key is None:
+        yield handle
+        return
+    body = await request.body()
+    digest = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"?" + request.url.query.encode() + b"\n" + body
+    ).hexdigest()
+    claimed = await repo.claim(
+        session,
+        IdempotencyRecord(
+            actor=caller.actor,
+            key=key,
+            method=request.method,
+            path=request.url.path,
+            request_hash=digest,
+            status="in_flight",
+            created_at=clock.now(),
+        ),
+    )
+    existing = None if claimed else await repo.get(session, caller.actor, key)
+    # The one commit outside the session dependency: the in-flight marker must be visible to a
+    # concurrent request with the same key before the work starts (the work runs in a new transaction).
+    await session.commit()
+    if existing is not None:
+        if existing.request_hash != digest:
+            raise Invalid(
+                "This Idempotency-Key was used with another request; use a new key for a new request.",
+                code="idempotency_key_reused",
+            )
+        if existing.status == "in_flight":
+            raise Conflict("A request with this Idempotency-Key is still in progress.", code="idempotency_in_flight")
+        handle.stored = existing
+        yield handle
+        return
+    try:
+        yield handle
+    except BaseException:
+        await session.rollback()  # the work failed: free the key for a corrected retry
+        await repo.release(session, caller.actor, key)
+        await session.commit()
+        raise
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(_idempotency, scope="function")]

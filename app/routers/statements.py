@@ -1,0 +1,413 @@
+"""Quarterly statements and payouts (R16), manual adjustments, and the program overview."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.responses import PlainTextResponse
+
+from app.db import tables
+from app.domain import dashboards, statements
+from app.domain.rules.quarters import Quarter
+from app.errors import problem_responses
+from app.routers import schemas
+from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
+from app.routers.fields import UtcDatetime
+from app.routers.idempotency import IdempotencyDep
+
+router = APIRouter(prefix="/v1", tags=["statements"])
+QuarterPath = Annotated[str, Path(pattern=r"^\d{4}-Q[1-4]$", examples=["2026-Q1"])]
+CSV_LINE_COLUMNS = (
+    "statement_id",
+    "quarter",
+    "currency",
+    "money_entry_id",
+    "effective_at",
+    "order_id",
+    "customer",
+    "rule",
+    "amount",
+    "label",
+    "explanation",
+)
+CSV_RESPONSE = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV"}}
+
+
+def _statement(row: tables.Statement, lines: list[statements.Line] | None = None) -> schemas.StatementOut:
+    return schemas.StatementOut(
+        id=row.id,
+        partner_id=row.partner_id,
+        quarter=row.quarter,
+        currency=row.currency,
+        status=row.status,  # type: ignore[arg-type]
+        opening_balance=row.opening_balance,
+        lines_total=row.lines_total,
+        closing_balance=row.closing_balance,
+        payable_amount=row.payable_amount,
+        payout_date=row.payout_date.date(),
+        created_at=row.created_at,
+        approved_at=row.approved_at,
+        paid_at=row.paid_at,
+        payment_reference=row.payment_reference,
+        lines=None
+        if lines is None
+        else [
+            schemas.StatementLineOut(
+                money_entry_id=line.entry.id or 0,
+                effective_at=line.entry.effective_at,
+                order_id=line.entry.order_id,
+                customer=line.company,
+                rule=line.entry.rule,
+                amount=line.amount,
+                label=line.label,
+                explanation=line.entry.explanation,
+            )
+            for line in lines
+        ],
+    )
+
+
+def _csv(rows: list[list[object]], header: tuple[str, ...], filename: str) -> PlainTextResponse:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return PlainTextResponse(
+        buffer.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def _parse_quarter(text: str) -> Quarter:
+    return Quarter.parse(text)
+
+
+@router.post(
+    "/quarters/{quarter}/close",
+    responses=problem_responses(401, 403, 409, 422),
+    summary="Close a quarter",
+)
+async def close_quarter(
+    quarter: QuarterPath,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+    idempotency: IdempotencyDep,
+) -> schemas.QuarterCloseOut:
+    """Admin (write). Produces every statement of the quarter; closing again returns them unchanged.
+    Accepts `Idempotency-Key`."""
+    if (replay := idempotency.replay()) is not None:
+        return replay  # type: ignore[return-value]
+    result = await statements.close_quarter(session, context(request, admin, clock), _parse_quarter(quarter))
+    body = schemas.QuarterCloseOut(
+        quarter=str(result.quarter), closed_now=result.closed_now, statements=[_statement(s) for s in result.statements]
+    )
+    await idempotency.complete(session, 200, body.model_dump(mode="json"))
+    return body
+
+
+@router.get("/quarters", responses=problem_responses(401, 403), summary="Closed quarters")
+async def list_quarters(session: SessionDep, _admin: AdminRead) -> list[schemas.QuarterOut]:
+    """Admin (read). Oldest first."""
+    return [schemas.QuarterOut.model_validate(c, from_attributes=True) for c in await statements.closes(session)]
+
+
+@router.get(
+    "/quarters/{quarter}/statements.csv",
+    responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
+    response_class=PlainTextResponse,
+    summary="Export a quarter's statements (CSV)",
+)
+async def export_quarter_csv(quarter: QuarterPath, session: SessionDep, _admin: AdminRead) -> PlainTextResponse:
+    """Admin (read). One row per statement, for finance."""
+    rows: list[list[object]] = [
+        [
+            s.id,
+            s.partner_id,
+            company,
+            s.currency,
+            s.status,
+            s.opening_balance,
+            s.lines_total,
+            s.closing_balance,
+            s.payable_amount,
+            s.payout_date.date().isoformat(),
+            s.payment_reference or "",
+        ]
+        for s, company in await statements.quarter_export(session, quarter)
+    ]
+    header = (
+        "statement_id",
+        "partner_id",
+        "company",
+        "currency",
+        "status",
+        "opening_balance",
+        "lines_total",
+        "closing_balance",
+        "payable_amount",
+        "payout_date",
+        "payment_reference",
+    )
+    return _csv(rows, header, f"statements-{quarter}.csv")
+
+
+@router.get("/statements", responses=problem_responses(401, 403, 422), summary="Find statements")
+async def list_statements(
+    session: SessionDep,
+    _admin: AdminRead,
+    quarter: Annotated[schemas.QuarterName | None, Query()] = None,
+    status: Annotated[schemas.StatementStatusName | None, Query()] = None,
+    partner_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> list[schemas.StatementOut]:
+    """Admin (read). Newest quarter first."""
+    rows = await statements.search(session, partner_id=partner_id, quarter=quarter, status=status, limit=limit)
+    return [_statement(r) for r in rows]
+
+
+@router.post(
+    "/statements/{statement_id}/approve",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Approve a statement",
+)
+async def approve_statement(
+    statement_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+    idempotency: IdempotencyDep,
+) -> schemas.StatementOut:
+    """Admin (write). Draft to approved. Accepts `Idempotency-Key`."""
+    if (replay := idempotency.replay()) is not None:
+        return replay  # type: ignore[return-value]
+    body = _statement(await statements.approve(session, context(request, admin, clock), statement_id))
+    await idempotency.complete(session, 200, body.model_dump(mode="json"))
+    return body
+
+
+@router.post(
+    "/statements/{statement_id}/mark-paid",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Mark a statement paid",
+)
+async def mark_statement_paid(
+    statement_id: uuid.UUID,
+    payment: schemas.Payment,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+    idempotency: IdempotencyDep,
+) -> schemas.StatementOut:
+    """Admin (write). Approved to paid, with the payment reference. Accepts `Idempotency-Key`."""
+    if (replay := idempotency.replay()) is not None:
+        return replay  # type: ignore[return-value]
+    row = await statements.mark_paid(
+        session,
+        context(request, admin, clock),
+        statement_id,
+        reference=payment.payment_reference,
+        paid_on=payment.paid_on,
+    )
+    body = _statement(row)
+    await idempotency.complete(session, 200, body.model_dump(mode="json"))
+    return body
+
+
+@router.post(
+    "/statements/bulk-approve", responses=problem_responses(401, 403, 404, 409, 422), summary="Approve statements"
+)
+async def bulk_approve_statements(
+    approval: schemas.BulkApproval,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+    idempotency: IdempotencyDep,
+) -> list[schemas.StatementOut]:
+    """Admin (write). All or none. Accepts `Idempotency-Key`."""
+    if (replay := idempotency.replay()) is not None:
+        return replay  # type: ignore[return-value]
+    ctx = context(request, admin, clock)
+    body = [_statement(await statements.approve(session, ctx, sid)) for sid in dict.fromkeys(approval.statement_ids)]
+    await idempotency.complete(session, 200, [b.model_dump(mode="json") for b in body])
+    return body
+
+
+@router.post(
+    "/statements/bulk-mark-paid", responses=problem_responses(401, 403, 404, 409, 422), summary="Mark statements paid"
+)
+async def bulk_mark_statements_paid(
+    payments: schemas.BulkPayment,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+    idempotency: IdempotencyDep,
+) -> list[schemas.StatementOut]:
+    """Admin (write). All or none. Accepts `Idempotency-Key`."""
+    if (replay := idempotency.replay()) is not None:
+        return replay  # type: ignore[return-value]
+    ctx = context(request, admin, clock)
+    body = [
+        _statement(
+            await statements.mark_paid(session, ctx, p.statement_id, reference=p.payment_reference, paid_on=p.paid_on)
+        )
+        for p in payments.payments
+    ]
+    await idempotency.complete(session, 200, [b.model_dump(mode="json") for b in body])
+    return body
+
+
+# --- the partner's view ----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/partners/{partner_id}/statements",
+    responses=problem_responses(401, 403, 404, 422),
+    summary="A partner's statements",
+)
+async def list_partner_statements(
+    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> list[schemas.StatementOut]:
+    """The partner itself or an admin (read). Newest first, without lines."""
+    return [_statement(r) for r in await statements.search(session, partner_id=partner_id)]
+
+
+@router.get(
+    "/partners/{partner_id}/statements/{statement_id}",
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Read a statement",
+)
+async def get_partner_statement(
+    partner_id: uuid.UUID, statement_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> schemas.StatementOut:
+    """With its lines: order, customer, rule and amount of each entry."""
+    row = await statements.get(session, statement_id, partner_id=partner_id)
+    return _statement(row, (await statements.lines(session, [row.id])).get(row.id, []))
+
+
+@router.get(
+    "/partners/{partner_id}/statements/{statement_id}/csv",
+    responses={**CSV_RESPONSE, **problem_responses(401, 403, 404, 422)},
+    response_class=PlainTextResponse,
+    summary="Read a statement (CSV)",
+)
+async def get_partner_statement_csv(
+    partner_id: uuid.UUID, statement_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> PlainTextResponse:
+    """The statement's lines as CSV; the same figures as the JSON."""
+    row = await statements.get(session, statement_id, partner_id=partner_id)
+    lines = (await statements.lines(session, [row.id])).get(row.id, [])
+    rows: list[list[object]] = [
+        [
+            row.id,
+            row.quarter,
+            row.currency,
+            line.entry.id,
+            line.entry.effective_at.isoformat(),
+            line.entry.order_id or "",
+            line.company or "",
+            line.entry.rule,
+            line.amount,
+            line.label or "",
+            line.entry.explanation,
+        ]
+        for line in lines
+    ]
+    return _csv(rows, CSV_LINE_COLUMNS, f"statement-{row.quarter}-{row.currency}.csv")
+
+
+@router.get(
+    "/partners/{partner_id}/payout-forecast",
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Next payout",
+)
+async def get_payout_forecast(
+    partner_id: uuid.UUID, session: SessionDep, clock: ClockDep, _caller: PartnerOrAdminRead
+) -> list[schemas.PayoutForecast]:
+    """Per currency: the next payout date and the amount expected then."""
+    return [
+        schemas.PayoutForecast(
+            currency=f.currency,
+            payout_date=f.payout_date,
+            expected_amount=f.amount,
+            unpaid_statements=[s.id for s in f.statements],
+            accruing=f.accruing,
+        )
+        for f in await statements.forecast(session, partner_id, clock.now())
+    ]
+
+
+@router.post(
+    "/partners/{partner_id}/adjustments",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Post a manual adjustment",
+)
+async def post_adjustment(
+    partner_id: uuid.UUID,
+    adjustment: schemas.Adjustment,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+    idempotency: IdempotencyDep,
+) -> schemas.AdjustmentOut:
+    """Admin (write). Points or money, positive or negative, with a reason: an entry like any other,
+    audited and shown to the partner. Accepts `Idempotency-Key`."""
+    if (replay := idempotency.replay()) is not None:
+        return replay  # type: ignore[return-value]
+    entry = await statements.adjust(
+        session,
+        context(request, admin, clock),
+        partner_id,
+        kind=adjustment.kind,
+        amount=adjustment.amount,
+        currency=adjustment.currency,
+        reason=adjustment.reason,
+    )
+    assert isinstance(entry, tables.PointsEntry | tables.MoneyEntry) and entry.id is not None
+    body = schemas.AdjustmentOut(
+        kind=adjustment.kind,
+        entry_id=entry.id,
+        amount=adjustment.amount,
+        currency=adjustment.currency,
+        effective_at=entry.effective_at,
+    )
+    await idempotency.complete(session, 201, body.model_dump(mode="json"))
+    return body
+
+
+@router.get(
+    "/dashboards/overview", tags=["dashboards"], responses=problem_responses(401, 403, 422), summary="Program overview"
+)
+async def get_program_overview(
+    session: SessionDep,
+    clock: ClockDep,
+    _admin: AdminRead,
+    from_: Annotated[UtcDatetime | None, Query(alias="from")] = None,
+    to: Annotated[UtcDatetime | None, Query()] = None,
+) -> schemas.ProgramOverview:
+    """Admin (read). Figures with a date (partners created, registrations, refusals, parked events,
+    mismatches, commission quarters) follow `from`/`to`; balances and tops are current."""
+    o = await dashboards.overview(session, now=clock.now(), start=from_, end=to)
+    return schemas.ProgramOverview(
+        partners_by_level=o.partners_by_level,
+        partners_by_status=o.partners_by_status,
+        points_distribution=[schemas.Count(key=k, count=v) for k, v in o.points_distribution],
+        commissions=[schemas.QuarterMoney(**c) for c in o.commissions],
+        registrations_by_state=o.registrations_by_state,
+        refusals_by_reason=o.refusals_by_reason,
+        parked_webhook_events=o.parked_webhook_events,
+        discount_mismatches=o.discount_mismatches,
+        top_partners_by_points=[schemas.TopPartner(**t) for t in o.top_partners_by_points],
+        top_partners_by_commission=[schemas.TopPartner(**t) for t in o.top_partners_by_commission],
+    )
