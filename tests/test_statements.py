@@ -74,7 +74,7 @@ async def test_e8_refund_after_the_q2_statement_was_paid_lands_in_q3(program: Pr
     )
     program.at("2026-07-01T00:00:00Z")
     await _close(program, "2026-Q1")
-    q2 = [s for s in (await _close(program, "2026-Q2"))["statements"] if s["partner_id"] == p[0]][0]
+    q2 = next(s for s in (await _close(program, "2026-Q2"))["statements"] if s["partner_id"] == p[0])
     assert q2["payable_amount"] == 60000
     await program.client.post(f"/v1/statements/{q2['id']}/approve", headers=program.api.admin)
     paid = await program.client.post(
@@ -85,7 +85,7 @@ async def test_e8_refund_after_the_q2_statement_was_paid_lands_in_q3(program: Pr
     assert paid.json()["status"] == "paid" and paid.json()["paid_at"] == "2026-07-25T00:00:00Z"
     await program.refund(order["event"]["data"]["order_id"], [("se", 300000)], at="2026-08-02T10:00:00Z")
     program.at("2026-10-01T00:00:00Z")
-    q3 = [s for s in (await _close(program, "2026-Q3"))["statements"] if s["partner_id"] == p[0]][0]
+    q3 = next(s for s in (await _close(program, "2026-Q3"))["statements"] if s["partner_id"] == p[0])
     assert q3["lines_total"] == -60000 and q3["payable_amount"] == 0 and q3["closing_balance"] == -60000
     assert (await program.status(p))["active_points"] == 1  # the 5 points are gone too
     # The paid Q2 statement never changed.
@@ -100,10 +100,10 @@ async def test_negative_total_is_carried_into_the_next_statement(program: Progra
     await program.refund(order_id, [("d", 100000)], at="2026-04-10T00:00:00Z")  # -20000 in Q2
     await program.order(c, [line("desktop", 1, 50000)], placed_at="2026-07-10T00:00:00Z")  # +10000 in Q3
     program.at("2026-07-01T00:00:00Z")
-    q2 = [s for s in (await _close(program, "2026-Q2"))["statements"] if s["partner_id"] == p[0]][0]
+    q2 = next(s for s in (await _close(program, "2026-Q2"))["statements"] if s["partner_id"] == p[0])
     assert (q2["opening_balance"], q2["closing_balance"], q2["payable_amount"]) == (0, -20000, 0)
     program.at("2026-10-01T00:00:00Z")
-    q3 = [s for s in (await _close(program, "2026-Q3"))["statements"] if s["partner_id"] == p[0]][0]
+    q3 = next(s for s in (await _close(program, "2026-Q3"))["statements"] if s["partner_id"] == p[0])
     assert (q3["opening_balance"], q3["lines_total"], q3["closing_balance"], q3["payable_amount"]) == (
         -20000,
         10000,
@@ -119,7 +119,7 @@ async def test_a_late_entry_goes_to_the_next_open_quarter_and_says_so(program: P
     q1_ids = {s["id"] for s in q1["statements"]}
     await program.order(c, [line("desktop", 1, 50000)], placed_at="2026-03-15T00:00:00Z")  # arrives after the close
     program.at("2026-07-01T00:00:00Z")
-    q2 = [s for s in (await _close(program, "2026-Q2"))["statements"] if s["partner_id"] == p[0]][0]
+    q2 = next(s for s in (await _close(program, "2026-Q2"))["statements"] if s["partner_id"] == p[0])
     detail = (await program.client.get(f"/v1/partners/{p[0]}/statements/{q2['id']}", headers=program.api.admin)).json()
     assert [(ln["amount"], ln["label"]) for ln in detail["lines"]] == [
         (10000, "dated 2026-Q1, recorded after 2026-Q1 was closed")
@@ -140,10 +140,10 @@ async def test_entries_on_hold_at_close_go_to_the_next_statement_labelled(progra
     p, c, _ = await _referral(program, "2026-02-01T10:00:00Z", 10000)
     await program.order(c, [line("desktop", 1, 50000)], placed_at="2026-03-20T00:00:00Z")  # held past 31 March
     program.at("2026-04-01T00:00:00Z")
-    q1 = [s for s in (await _close(program, "2026-Q1"))["statements"] if s["partner_id"] == p[0]][0]
+    q1 = next(s for s in (await _close(program, "2026-Q1"))["statements"] if s["partner_id"] == p[0])
     assert q1["lines_total"] == 2000
     program.at("2026-07-01T00:00:00Z")
-    q2 = [s for s in (await _close(program, "2026-Q2"))["statements"] if s["partner_id"] == p[0]][0]
+    q2 = next(s for s in (await _close(program, "2026-Q2"))["statements"] if s["partner_id"] == p[0])
     detail = (await program.client.get(f"/v1/partners/{p[0]}/statements/{q2['id']}", headers=program.api.admin)).json()
     assert [(ln["amount"], ln["label"]) for ln in detail["lines"]] == [
         (10000, "dated 2026-Q1, held then (hold period)")
@@ -193,7 +193,7 @@ async def test_statement_lifecycle_and_bulk_operations(program: Program) -> None
     audit = (await program.client.get("/v1/audit-events?action=statement.paid", headers=program.api.admin)).json()
     assert len(audit["items"]) == 3
     overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
-    q1 = [c for c in overview["commissions"] if c["quarter"] == "2026-Q1"][0]
+    q1 = next(c for c in overview["commissions"] if c["quarter"] == "2026-Q1")
     assert q1 == {"quarter": "2026-Q1", "currency": "EUR", "accrued": 12000, "payable": 0, "paid": 12000}
     assert partners
 
@@ -271,7 +271,7 @@ async def test_statement_csv_parsed_back_equals_the_json(program: Program) -> No
     p, c, _ = await _referral(program, "2026-02-01T10:00:00Z", 12345)
     await program.order(c, [line("server-business", 2, 200000)], placed_at="2026-03-01T10:00:00Z")
     program.at("2026-04-01T00:00:00Z")
-    statement = [s for s in (await _close(program, "2026-Q1"))["statements"] if s["partner_id"] == p[0]][0]
+    statement = next(s for s in (await _close(program, "2026-Q1"))["statements"] if s["partner_id"] == p[0])
     url = f"/v1/partners/{p[0]}/statements/{statement['id']}"
     as_json = (await program.client.get(url, headers=program.api.bearer(p[1]))).json()
     as_csv = await program.client.get(f"{url}/csv", headers=program.api.bearer(p[1]))
@@ -294,7 +294,7 @@ async def test_statement_csv_parsed_back_equals_the_json(program: Program) -> No
     export = await program.client.get("/v1/quarters/2026-Q1/statements.csv", headers=program.api.admin)
     exported = list(csv.DictReader(io.StringIO(export.text)))
     assert [(r["statement_id"], int(r["payable_amount"])) for r in exported] == [(statement["id"], 42469)]
-    other, other_key = await program.partner()
+    _other, other_key = await program.partner()
     assert (await program.client.get(url, headers=program.api.bearer(other_key))).status_code == 404
 
 

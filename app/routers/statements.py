@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
@@ -34,7 +34,9 @@ CSV_LINE_COLUMNS = (
     "label",
     "explanation",
 )
-CSV_RESPONSE = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV"}}
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV"}
+}
 
 
 def _statement(row: tables.Statement, lines: list[statements.Line] | None = None) -> schemas.StatementOut:
@@ -43,7 +45,7 @@ def _statement(row: tables.Statement, lines: list[statements.Line] | None = None
         partner_id=row.partner_id,
         quarter=row.quarter,
         currency=row.currency,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         opening_balance=row.opening_balance,
         lines_total=row.lines_total,
         closing_balance=row.closing_balance,

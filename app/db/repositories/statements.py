@@ -142,7 +142,7 @@ async def lines(
     if not statement_ids:
         return []
     stmt = (
-        select(StatementLine, MoneyEntry, Customer.company)
+        select(StatementLine, MoneyEntry, col(Customer.company))
         .join(MoneyEntry, col(MoneyEntry.id) == col(StatementLine.money_entry_id))
         .outerjoin(Order, col(Order.order_id) == col(MoneyEntry.order_id))
         .outerjoin(Customer, col(Customer.id) == col(Order.customer_id))
