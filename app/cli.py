@@ -142,6 +142,49 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _close_quarter(settings: Settings, quarter_text: str) -> tuple[bool, int]:
+    from app.db.session import create_engine, create_session_factory
+    from app.domain import statements
+    from app.domain.clock import SystemClock
+    from app.domain.context import Caller, Context
+    from app.domain.rules.quarters import Quarter
+
+    quarter = Quarter.parse(quarter_text)
+
+    def progress(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        print(
+            f"\r{quarter} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} statements", end="", file=sys.stderr
+        )
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            ctx = Context(caller=Caller(kind="cli"), now=SystemClock().now())
+            result = await statements.close_quarter(session, ctx, quarter, progress=progress)
+    finally:
+        await engine.dispose()
+    print(file=sys.stderr)
+    return result.closed_now, len(result.statements)
+
+
+def cmd_close_quarter(settings: Settings, args: argparse.Namespace) -> int:
+    from app.domain.errors import DomainError
+
+    try:
+        closed_now, count = asyncio.run(_close_quarter(settings, args.quarter))
+    except ValueError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"refused: {exc.detail}", file=sys.stderr)
+        return 1
+    verb = "closed" if closed_now else "was closed already"
+    print(f"{args.quarter} {verb}: {count} statement(s)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partners", description="The Qalyptus partner program service.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--batch", type=int, default=500, help="licences per transaction (default 500)")
     sweep.set_defaults(handler=cmd_sweep)
+
+    close = commands.add_parser("close-quarter", help="close a quarter and produce its statements (R16)")
+    close.add_argument("quarter", help="e.g. 2026-Q1")
+    close.set_defaults(handler=cmd_close_quarter)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document (default: openapi/openapi.json)")
     openapi.add_argument("--output", default="openapi/openapi.json", help="a path, or - for stdout")

@@ -270,7 +270,13 @@ def test_serve_prints_how_to_get_the_first_admin_key(environment: dict[str, str]
 
 def test_migrate_key_and_sweep_commands_need_no_webhook_secret(environment: dict[str, str], workdir: Path) -> None:
     environment.pop("PARTNERS_WEBHOOK_SECRETS")
-    commands = (["partners", "migrate"], ["partners", "create-admin-key", "--name", "ops"], ["partners", "sweep"])
+    commands = (
+        ["partners", "migrate"],
+        ["partners", "create-admin-key", "--name", "ops"],
+        ["partners", "sweep"],
+        ["partners", "close-quarter", "2026-Q1"],
+        ["partners", "close-quarter", "2026-Q1"],
+    )
     for command in commands:
         result = subprocess.run(
             [*as_non_root(), *command], env=environment, cwd=workdir, capture_output=True, text=True, timeout=120
