@@ -42,6 +42,13 @@ class Partner(SQLModel, table=True):
     """Current status, kept in step with `partner_status_changes` (the history is the truth)."""
     created_at: datetime = utc_column(index=True)
     updated_at: datetime = utc_column()
+    region: str | None = Field(default=None, max_length=100)
+    """Where the partner sits within its country (state, province, region), for the directory."""
+    listed: bool = True
+    """Shown in the public directory while active (R18); the partner may opt out."""
+    description: str | None = Field(default=None, max_length=2000)
+    services: list[str] = Field(default_factory=list, sa_type=JSON)
+    regions_served: list[str] = Field(default_factory=list, sa_type=JSON)
 
 
 class PartnerStatusChange(SQLModel, table=True):
@@ -536,3 +543,32 @@ class IdempotencyRecord(SQLModel, table=True):
     response_status: int | None = None
     response_body: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = utc_column()
+
+
+class NfrLicence(SQLModel, table=True):
+    """A free not-for-resale licence of a partner (R17): it earns nothing and cannot be sold."""
+
+    __tablename__ = "nfr_licences"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    sku: str = Field(max_length=64)
+    licence_id: str = Field(max_length=255, unique=True)
+    """The identifier the store knows the licence by."""
+    issued_at: datetime = utc_column()
+    revoked_at: datetime | None = utc_column(nullable=True)
+    revoked_reason: str | None = Field(default=None, max_length=1000)
+
+
+class NfrViolation(SQLModel, table=True):
+    """An order or quote that tried to sell a not-for-resale licence: refused any credit, kept for admins."""
+
+    __tablename__ = "nfr_violations"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    licence_id: str = Field(max_length=255, index=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    source: str = Field(max_length=16)
+    """`order` or `quote`."""
+    order_id: str | None = Field(default=None, max_length=255)
+    recorded_at: datetime = utc_column()

@@ -27,7 +27,7 @@ from app.db.tables import (
     Registration,
     Relationship,
 )
-from app.domain import customers, partners, terms
+from app.domain import customers, directory, partners, terms
 from app.domain.errors import NotFound
 from app.domain.ledger import Ledger, Posting
 from app.domain.rules.identifiers import strong_identifiers
@@ -248,6 +248,11 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         if not standing.eligible:
             attribution.outcome = "partner_not_eligible"
             credited = None
+    nfr = await directory.nfr_in(session, [line.licence_id for line in data.lines])
+    if nfr:  # R17: an order that tries to sell a not-for-resale licence earns nothing and is flagged
+        directory.flag_nfr(session, nfr, source="order", order_id=data.order_id, now=now)
+        attribution.outcome = "nfr_licence_sold"
+        credited = None
     order.partner_id = attribution.partner_id
     order.mode = attribution.mode
     order.level = level.value if level else None

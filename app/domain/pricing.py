@@ -13,7 +13,7 @@ from app.db.repositories import customers as customers_repo
 from app.db.repositories import ledgers as ledgers_repo
 from app.db.repositories import orders as orders_repo
 from app.db.tables import DiscountMismatch
-from app.domain import partners, terms
+from app.domain import directory, partners, terms
 from app.domain.errors import Invalid
 from app.domain.orders import resale_customer_status
 from app.domain.rules.identifiers import strong_identifiers
@@ -27,6 +27,7 @@ class QuoteLine:
     quantity: int
     kind: str
     list_amount: int
+    licence_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,11 @@ async def quote(
         raise Invalid(f"Unknown SKU: {', '.join(unknown)}.", code="unknown_sku", skus=unknown)
     reason: str | None = None
     standing = await partners.standing_at(session, partner_id, now)
-    if standing.status != "active":
+    nfr = await directory.nfr_in(session, [line.licence_id for line in lines])
+    if nfr:  # R17: not-for-resale licences are never sold
+        directory.flag_nfr(session, nfr, source="quote", order_id=None, now=now)
+        reason = "nfr_licence"
+    elif standing.status != "active":
         reason = "partner_not_active"
     elif not standing.agreement.bound:
         reason = "agreement_not_accepted"

@@ -93,7 +93,7 @@ async def quote_reseller_price(
         email=str(body.customer.email) if body.customer.email else None,
         vat_id=body.customer.vat_id,
         store_customer_id=body.customer.store_customer_id,
-        lines=[pricing.QuoteLine(ln.sku, ln.quantity, ln.kind, ln.list_amount) for ln in body.lines],
+        lines=[pricing.QuoteLine(ln.sku, ln.quantity, ln.kind, ln.list_amount, ln.licence_id) for ln in body.lines],
         now=clock.now(),
     )
     return schemas.QuoteResponse(

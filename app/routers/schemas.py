@@ -85,6 +85,11 @@ class Partner(BaseModel):
     status: PartnerStatusName
     created_at: datetime
     updated_at: datetime
+    region: str | None = None
+    listed: bool = True
+    description: str | None = None
+    services: list[str] = Field(default_factory=list)
+    regions_served: list[str] = Field(default_factory=list)
 
 
 class ApiKey(BaseModel):
@@ -467,6 +472,7 @@ class QuoteCustomer(RequestModel):
 
 
 class QuoteLineIn(RequestModel):
+    licence_id: StoreCustomerId | None = Field(default=None, description="For a renewal: the licence renewed.")
     sku: Sku
     quantity: StrictInt = Field(ge=1, le=1_000_000)
     kind: Literal["new", "renewal"]
@@ -497,7 +503,7 @@ class QuoteResponse(BaseModel):
     lines: list[QuotedLine]
     no_discount_reason: str | None = Field(
         description="Why no discount applies: `customer_not_registered`, `customer_of_another_partner`, "
-        "`partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`."
+        "`partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`, `nfr_licence`."
     )
     terms_version: int
 
@@ -641,3 +647,67 @@ class ProgramOverview(BaseModel):
     discount_mismatches: int
     top_partners_by_points: list[TopPartner]
     top_partners_by_commission: list[TopPartner]
+
+
+# --- directory and not-for-resale licences ---------------------------------------------------
+
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")
+]
+
+
+class DirectoryProfileUpdate(RequestModel):
+    description: Description | None = None
+    services: list[ShortText] | None = Field(default=None, max_length=30)
+    regions_served: list[ShortText] | None = Field(default=None, max_length=50)
+    region: ShortText | None = None
+    listed: StrictBool | None = Field(default=None, description="False takes the partner out of the directory.")
+    website: Website | None = None
+    languages: list[LanguageCode] | None = Field(default=None, max_length=20)
+
+
+class DirectoryEntry(BaseModel):
+    """The public fields of a partner, and nothing else."""
+
+    id: uuid.UUID
+    name: str
+    level: Level
+    country: str
+    region: str | None
+    website: str | None
+    languages: list[str]
+    services: list[str]
+    regions_served: list[str]
+    description: str | None
+
+
+class DirectoryPage(BaseModel):
+    items: list[DirectoryEntry]
+    page: int
+    per_page: int
+
+
+class NfrRequest(RequestModel):
+    sku: Sku
+
+
+class NfrLicenceOut(BaseModel):
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    sku: str
+    licence_id: str
+    issued_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+class NfrViolationOut(BaseModel):
+    id: int
+    licence_id: str
+    partner_id: uuid.UUID
+    source: str
+    order_id: str | None
+    recorded_at: datetime

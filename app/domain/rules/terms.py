@@ -46,6 +46,8 @@ class Terms(BaseModel):
     points_at_risk_days: StrictInt = Field(
         default=60, ge=1, le=3650, description="Status: licences ending within this."
     )
+    nfr_licences_per_product: StrictInt = Field(default=1, ge=0, le=100, description="R17: free licences per SKU.")
+    lead_offer_days: StrictInt = Field(default=5, ge=1, le=60, description="R19: days to accept an offered lead.")
 
     @field_validator("points_per_sku")
     @classmethod

@@ -1,0 +1,189 @@
+"""The public partner directory (R18, R20) and not-for-resale licences (R17)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import Response
+
+from app.domain import directory
+from app.errors import problem_responses
+from app.routers import schemas
+from app.routers.deps import (
+    AdminRead,
+    AdminWrite,
+    ClockDep,
+    PartnerOrAdminRead,
+    PartnerOrAdminWrite,
+    PartnerSelf,
+    SessionDep,
+    context,
+)
+from app.routers.fields import CountryCode, LanguageCode, SearchText
+
+router = APIRouter(prefix="/v1", tags=["directory"])
+
+
+@router.get(
+    "/directory",
+    response_model=schemas.DirectoryPage,
+    responses={304: {"description": "Not modified since the ETag sent in If-None-Match"}, **problem_responses(422)},
+    summary="The public partner directory",
+)
+async def list_directory(
+    session: SessionDep,
+    country: Annotated[CountryCode | None, Query()] = None,
+    region: Annotated[
+        SearchText | None, Query(description="Part of the partner's region or of a region it serves.")
+    ] = None,
+    level: Annotated[schemas.Level | None, Query()] = None,
+    language: Annotated[LanguageCode | None, Query()] = None,
+    q: Annotated[SearchText | None, Query(description="Part of the name, description or services.")] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+) -> Any:
+    """Public, no key. Active partners that did not opt out: Platinum, Gold, Silver, Affiliate, then
+    by name; only public fields. Answers carry an ETag with `Cache-Control: no-cache`, so a
+    suspended partner disappears at the next revalidation; a matching If-None-Match gets 304."""
+    rows = await directory.listed(
+        session,
+        country=country,
+        region=region or None,
+        level=level,
+        language=language,
+        q=q or None,
+        offset=(page - 1) * per_page,
+        limit=per_page,
+    )
+    body = schemas.DirectoryPage(
+        items=[
+            schemas.DirectoryEntry(
+                id=p.id,
+                name=p.company,
+                level=level_name,
+                country=p.country,
+                region=p.region,
+                website=p.website,  # type: ignore[arg-type]
+                languages=p.languages,
+                services=p.services,
+                regions_served=p.regions_served,
+                description=p.description,
+            )
+            for p, level_name in rows
+        ],
+        page=page,
+        per_page=per_page,
+    )
+    payload = json.dumps(body.model_dump(mode="json"), separators=(",", ":")).encode()
+    etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match and etag in {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(payload, media_type="application/json", headers=headers)
+
+
+@router.patch(
+    "/partners/{partner_id}/directory-profile",
+    tags=["partners"],
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Edit the directory profile",
+)
+async def update_directory_profile(
+    partner_id: uuid.UUID,
+    body: schemas.DirectoryProfileUpdate,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: PartnerOrAdminWrite,
+) -> schemas.Partner:
+    """The partner itself or an admin (write). R20: text that spells the vendor's name other than
+    "Qalyptus" is refused with 422 naming the spelling found."""
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("website") is not None:
+        changes["website"] = str(body.website)
+    row = await directory.update_profile(session, context(request, caller, clock), partner_id, changes)
+    return schemas.Partner.model_validate(row, from_attributes=True)
+
+
+@router.post(
+    "/partners/{partner_id}/nfr-licences",
+    status_code=status.HTTP_201_CREATED,
+    tags=["nfr licences"],
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Take a not-for-resale licence",
+)
+async def request_nfr_licence(
+    partner_id: uuid.UUID,
+    body: schemas.NfrRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: PartnerSelf,
+) -> schemas.NfrLicenceOut:
+    """The partner's own key. R17: one free licence per product (a program term) for the partner's
+    own use; it earns nothing and cannot be sold."""
+    row = await directory.request_nfr(session, context(request, caller, clock), partner_id, body.sku)
+    return schemas.NfrLicenceOut.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/partners/{partner_id}/nfr-licences",
+    tags=["nfr licences"],
+    responses=problem_responses(401, 403, 404, 422),
+    summary="A partner's not-for-resale licences",
+)
+async def list_partner_nfr_licences(
+    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> list[schemas.NfrLicenceOut]:
+    return [
+        schemas.NfrLicenceOut.model_validate(r, from_attributes=True)
+        for r in await directory.nfr_licences(session, partner_id)
+    ]
+
+
+@router.get(
+    "/nfr-licences", tags=["nfr licences"], responses=problem_responses(401, 403), summary="All not-for-resale licences"
+)
+async def list_nfr_licences(session: SessionDep, _admin: AdminRead) -> list[schemas.NfrLicenceOut]:
+    """Admin (read)."""
+    return [
+        schemas.NfrLicenceOut.model_validate(r, from_attributes=True)
+        for r in await directory.nfr_licences(session, None)
+    ]
+
+
+@router.post(
+    "/nfr-licences/{nfr_id}/revoke",
+    tags=["nfr licences"],
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Revoke a not-for-resale licence",
+)
+async def revoke_nfr_licence(
+    nfr_id: uuid.UUID,
+    body: schemas.StatusChangeRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+) -> schemas.NfrLicenceOut:
+    """Admin (write), with a reason."""
+    row = await directory.revoke_nfr(session, context(request, admin, clock), nfr_id, body.reason)
+    return schemas.NfrLicenceOut.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/nfr-violations",
+    tags=["nfr licences"],
+    responses=problem_responses(401, 403),
+    summary="Attempts to sell NFR licences",
+)
+async def list_nfr_violations(session: SessionDep, _admin: AdminRead) -> list[schemas.NfrViolationOut]:
+    """Admin (read). Orders and quotes that tried to sell a not-for-resale licence (R17)."""
+    return [
+        schemas.NfrViolationOut.model_validate(r, from_attributes=True) for r in await directory.violations(session)
+    ]
