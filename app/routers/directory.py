@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import Response
 
 from app.domain import directory
+from app.domain.rules.terms import Level
 from app.errors import problem_responses
 from app.routers import schemas
 from app.routers.deps import (
@@ -40,7 +41,7 @@ async def list_directory(
     region: Annotated[
         SearchText | None, Query(description="Part of the partner's region or of a region it serves.")
     ] = None,
-    level: Annotated[schemas.Level | None, Query()] = None,
+    level: Annotated[Level | None, Query()] = None,
     language: Annotated[LanguageCode | None, Query()] = None,
     q: Annotated[SearchText | None, Query(description="Part of the name, description or services.")] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
@@ -68,7 +69,7 @@ async def list_directory(
                 level=level_name,
                 country=p.country,
                 region=p.region,
-                website=p.website,  # type: ignore[arg-type]
+                website=p.website,
                 languages=p.languages,
                 services=p.services,
                 regions_served=p.regions_served,
