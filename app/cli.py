@@ -116,8 +116,9 @@ def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> int:
 
 async def _sweep(settings: Settings, batch: int) -> tuple[int, int]:
     from app.db.session import create_engine, create_session_factory
-    from app.domain import orders, registrations
+    from app.domain import leads, orders, registrations
     from app.domain.clock import SystemClock
+    from app.domain.context import Caller, Context
 
     engine = create_engine(settings.database_url)
     factory = create_session_factory(engine)
@@ -131,6 +132,11 @@ async def _sweep(settings: Settings, batch: int) -> tuple[int, int]:
                 break
         async with factory.begin() as session:
             expired = await registrations.expire_due(session, SystemClock().now())
+        async with factory.begin() as session:
+            ctx = Context(caller=Caller(kind="system"), now=SystemClock().now())
+            offers = await leads.expire_due(session, ctx)
+        if offers:
+            print(f"lead offers expired and passed on: {offers}", file=sys.stderr)
     finally:
         await engine.dispose()
     return lapsed, expired

@@ -22,7 +22,18 @@ from app.domain.store_events import StoreEvent
 from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
 from app.log import configure as configure_logging
 from app.log import request_id_var
-from app.routers import admin, customers, directory, health, partner_program, partners, program, statements, webhooks
+from app.routers import (
+    admin,
+    customers,
+    directory,
+    health,
+    leads,
+    partner_program,
+    partners,
+    program,
+    statements,
+    webhooks,
+)
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
 
@@ -153,6 +164,7 @@ def create_app(
             {"name": "dashboards", "description": "Program-wide figures for internal dashboards."},
             {"name": "directory", "description": "The public partner directory (R18)."},
             {"name": "nfr licences", "description": "Not-for-resale licences (R17)."},
+            {"name": "leads", "description": "Leads routed to partners by location (R19)."},
             {"name": "program", "description": "Program terms and settings."},
             {"name": "health", "description": "Probes for the orchestrator."},
         ],
@@ -170,6 +182,7 @@ def create_app(
         customers.imports_router,
         statements.router,
         directory.router,
+        leads.router,
         webhooks.router,
         program.router,
         admin.router,

@@ -18,7 +18,17 @@ from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules.brand import BRAND, misspellings
 from app.domain.rules.partner_status import PartnerStatus
 
-PROFILE_FIELDS = ("description", "services", "regions_served", "region", "listed", "website", "languages")
+PROFILE_FIELDS = (
+    "description",
+    "services",
+    "regions_served",
+    "region",
+    "listed",
+    "website",
+    "languages",
+    "latitude",
+    "longitude",
+)
 BRAND_CHECKED = ("description", "services", "regions_served", "region")
 
 

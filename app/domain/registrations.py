@@ -51,8 +51,19 @@ def days_left(registration: Registration, now: datetime) -> int:
     return max(0, math.ceil((registration.expires_at - now) / timedelta(days=1)))
 
 
-async def register(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, prospect: Prospect) -> Registration:
-    """Register a prospective customer for the partner, or refuse with the reason (R05-R07)."""
+async def register(
+    session: AsyncSession,
+    ctx: Context,
+    partner_id: uuid.UUID,
+    prospect: Prospect,
+    *,
+    offer_until: datetime | None = None,
+) -> Registration:
+    """Register a prospective customer for the partner, or refuse with the reason (R05-R07).
+
+    With `offer_until` the registration is `offered` (lead routing, R19): it holds the customer for
+    the partner until then, and its R07 window starts only when the partner accepts.
+    """
     partner = await partners_repo.get(session, partner_id)
     if partner is None:
         raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
@@ -139,9 +150,9 @@ async def register(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, p
     registration = Registration(
         partner_id=partner_id,
         customer_id=customer.id,
-        state="live",
+        state="offered" if offer_until else "live",
         registered_at=ctx.now,
-        expires_at=ctx.now + timedelta(days=in_force.terms.registration_window_days),
+        expires_at=offer_until or ctx.now + timedelta(days=in_force.terms.registration_window_days),
         terms_version=in_force.version,
         company=prospect.company,
         country=prospect.country,
@@ -219,3 +230,22 @@ async def refusals(
 async def expire_due(session: AsyncSession, now: datetime) -> int:
     """Write `expired` on live registrations whose window has ended (reads already treat them so)."""
     return await customers_repo.expire_due(session, now)
+
+
+async def accept_offered(session: AsyncSession, ctx: Context, registration_id: uuid.UUID) -> Registration:
+    """R19: an offered registration becomes live; its R07 window starts now."""
+    registration = await customers_repo.registration(session, registration_id, for_update=True)
+    if registration is None or registration.state != "offered":
+        raise InvalidTransition("The offer is no longer open.", code="offer_not_open")
+    window = (await terms.in_force(session, ctx.now)).terms.registration_window_days
+    registration.state, registration.registered_at = "live", ctx.now
+    registration.expires_at = ctx.now + timedelta(days=window)
+    await session.flush()
+    return registration
+
+
+async def withdraw_offered(session: AsyncSession, registration_id: uuid.UUID, at: datetime) -> None:
+    registration = await customers_repo.registration(session, registration_id, for_update=True)
+    if registration is not None and registration.state == "offered":
+        registration.state, registration.ended_at = "withdrawn", at
+        await session.flush()

@@ -667,6 +667,8 @@ class DirectoryProfileUpdate(RequestModel):
     listed: StrictBool | None = Field(default=None, description="False takes the partner out of the directory.")
     website: Website | None = None
     languages: list[LanguageCode] | None = Field(default=None, max_length=20)
+    latitude: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
 
 
 class DirectoryEntry(BaseModel):
@@ -711,3 +713,64 @@ class NfrViolationOut(BaseModel):
     source: str
     order_id: str | None
     recorded_at: datetime
+
+
+# --- leads -----------------------------------------------------------------------------------
+
+
+class LeadCreate(RequestModel):
+    company: Name
+    country: CountryCode
+    region: ShortText | None = None
+    city: ShortText | None = None
+    latitude: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    products: list[Sku] = Field(default_factory=list, max_length=20)
+    contact_name: Name
+    contact_email: Email
+    vat_id: VatId | None = None
+    domain: Domain | None = None
+
+
+class RankedPartner(BaseModel):
+    partner_id: uuid.UUID
+    name: str
+    level: Level
+    tier: int = Field(description="0 same country and region, 1 same country, 2 same continent, 3 elsewhere.")
+    distance_km: float | None
+    open_leads: int
+    reason: str
+
+
+class LeadOfferOut(BaseModel):
+    id: uuid.UUID
+    lead_id: uuid.UUID
+    partner_id: uuid.UUID
+    registration_id: uuid.UUID | None
+    state: Literal["offered", "accepted", "declined", "expired", "withdrawn", "refused"]
+    rank_reason: str
+    reason: str | None
+    offered_at: datetime
+    deadline: datetime | None
+    ended_at: datetime | None
+
+
+class LeadOut(BaseModel):
+    id: uuid.UUID
+    company: str
+    country: str
+    region: str | None
+    city: str | None
+    products: list[str]
+    status: Literal["open", "offered", "accepted", "exhausted"]
+    created_at: datetime
+    ranking: list[RankedPartner]
+    history: list[LeadOfferOut]
+
+
+class LeadAssignment(RequestModel):
+    partner_id: uuid.UUID | None = Field(default=None, description="Default: the best-ranked partner not tried yet.")
+
+
+class OfferDecline(RequestModel):
+    reason: Reason | None = None
