@@ -101,10 +101,10 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
                 ref = content.get("application/json", {}).get("schema", problem_ref).get("$ref", "")
                 if not ref.endswith(("/Problem", "/HTTPValidationError")):
                     continue
-                content.pop("application/json", None)
                 if ref.endswith("/HTTPValidationError"):
                     response["description"] = RESPONSE_DESCRIPTIONS[422]
-                content[PROBLEM_MEDIA_TYPE] = {"schema": problem_ref}
+                # Errors are problem+json whatever the success media type (CSV routes included).
+                response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     # The webhook body is read raw (its signature covers the bytes), so its schema is added here.
     store_event = TypeAdapter(StoreEvent).json_schema(ref_template="#/components/schemas/{model}")
