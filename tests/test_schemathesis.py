@@ -21,7 +21,7 @@ from app.main import create_app
 from tests.conftest import IN_CI, START, _first_admin_key, make_settings
 
 pytestmark = pytest.mark.slow
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15
 
 
 async def _admin_key(url: str) -> str:
@@ -63,7 +63,7 @@ def fuzzed_app(committing_database_url: str) -> tuple[Any, str, tuple[str, str]]
 def api_schema(fuzzed_app: tuple[Any, str, tuple[str, str]]) -> Any:
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzzed_app[0])
     # Partner routes are exercised on a real partner, with its own key as well as the admin's.
-    schema.config.update(parameters={"partner_id": fuzzed_app[2][0]})
+    schema.config.update(parameters={"path.partner_id": fuzzed_app[2][0]})
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
         max_examples=MAX_EXAMPLES,

@@ -78,7 +78,11 @@ async def close_quarter(
 async def _make_statements(
     session: AsyncSession, ctx: Context, quarter: Quarter, cutoff: datetime, progress: object
 ) -> list[Statement]:
-    hold = timedelta(days=(await terms.in_force(session, cutoff - timedelta(microseconds=1))).terms.hold_days)
+    try:
+        in_force_then = await terms.in_force(session, cutoff - timedelta(microseconds=1))
+    except NotFound:  # a quarter before the first terms: nothing can be dated in it
+        in_force_then = await terms.in_force(session, ctx.now)
+    hold = timedelta(days=in_force_then.terms.hold_days)
     zone = (await terms.in_force(session, ctx.now)).terms.zone
     closes = {c.quarter: c for c in await repo.closes(session)}
     groups: dict[tuple[uuid.UUID, str], list[tuple[MoneyEntry, str | None]]] = defaultdict(list)

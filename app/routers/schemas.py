@@ -526,7 +526,7 @@ class RegistrationRefusalPage(BaseModel):
 
 # --- statements, payouts, adjustments, dashboards --------------------------------------------
 
-QuarterName = Annotated[str, StringConstraints(pattern=r"^\d{4}-Q[1-4]$")]
+QuarterName = Annotated[str, StringConstraints(pattern=r"^(19|2\d)\d\d-Q[1-4]$")]
 StatementStatusName = Literal["draft", "approved", "paid"]
 
 

@@ -20,7 +20,7 @@ from app.routers.fields import UtcDatetime
 from app.routers.idempotency import IdempotencyDep
 
 router = APIRouter(prefix="/v1", tags=["statements"])
-QuarterPath = Annotated[str, Path(pattern=r"^\d{4}-Q[1-4]$", examples=["2026-Q1"])]
+QuarterPath = Annotated[str, Path(pattern=r"^(19|2\d)\d\d-Q[1-4]$", examples=["2026-Q1"])]
 CSV_LINE_COLUMNS = (
     "statement_id",
     "quarter",
