@@ -1,0 +1,977 @@
+"""Load benchmark of the partner service with a pgbench baseline in the same run (issue 4).
+
+    uv run python bench/run.py --scale small --duration 10     # a look at the service (about 2 minutes)
+    uv run python bench/run.py --scale large --duration 30     # 10,000 partners, 1,000,000 ledger entries
+    uv run python bench/run.py --smoke                         # seconds; what CI runs
+
+Creates a Postgres database of its own (dropped at the end), migrates it with `partners migrate`,
+seeds it with COPY, starts `partners serve` as production does (one worker per core, no access log,
+PARTNERS_ENVIRONMENT=production), drives it with wrk and hey, runs pgbench on baseline tables at the
+same concurrency, prints one table and writes it as JSON under bench/results/. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import math
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make `bench` and `app` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import capture as capture_mod
+from bench import check, seed, traffic
+from bench.database import ROOT, BenchDatabase, server_info
+from bench.tools import (
+    Measure,
+    RssMonitor,
+    ToolMissing,
+    ensure_tools,
+    high_water_marks_mb,
+    run_hey,
+    run_pgbench,
+    run_wrk,
+)
+
+BENCH_DIR = Path(__file__).resolve().parent
+PGBENCH_DIR = BENCH_DIR / "pgbench"
+RESULTS_DIR = BENCH_DIR / "results"
+MAX_DURATION = 240.0
+"""Webhooks are signed when a scenario starts; the service refuses signatures older than 5 minutes."""
+
+TARGETS = {
+    "webhooks_vs_baseline": 0.30,
+    "status_vs_baseline": 0.08,
+    "status_p99_ms_at_60pct": 50.0,
+    "peak_rss_mb_per_worker": 200.0,
+    "large_vs_small_status_throughput": 0.90,
+    "directory_p99_ms_at_60pct": 50.0,
+}
+
+
+# --- configuration --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    scale: seed.Scale
+    duration: float
+    baseline_duration: float
+    """pgbench's runs: as long as the service's, except in a smoke run."""
+    warmup: float
+    connections: int
+    threads: int
+    workers: int
+    port: int
+    db_name: str
+    results_dir: Path
+    webhook_rate_cap: float
+    smoke: bool
+    keep_database: bool
+    only: tuple[str, ...]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def parse_args(argv: Sequence[str] | None) -> Plan:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py", description="Load benchmark of the service next to a pgbench baseline (issue 4)."
+    )
+    parser.add_argument("--scale", choices=sorted(seed.SCALES), default="small", help="seeded data (default small)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per scenario (default 2)")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent connections/clients (default 64)")
+    parser.add_argument("--threads", type=int, default=None, help="wrk/pgbench threads (default: cores, <= conns)")
+    parser.add_argument("--workers", type=int, default=None, help="service workers (default: one per core)")
+    parser.add_argument("--port", type=int, default=None, help="service port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--db-name", default=None, help="benchmark database name (default bench_<random>)")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
+    parser.add_argument(
+        "--webhook-rate-cap",
+        type=float,
+        default=1500.0,
+        help="webhooks pre-signed per second of run (default 1500; raise it if the run says the list ran out)",
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenarios to run (health,webhooks,status,directory,mix)"
+    )
+    parser.add_argument("--keep-database", action="store_true", help="do not drop the database at the end")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny run for CI: smoke seed, 2 s per scenario, 4 connections"
+    )
+    args = parser.parse_args(argv)
+    cores = os.cpu_count() or 1
+    if args.smoke:
+        scale = seed.SCALES["smoke"]
+        duration, warmup, connections = 2.0, 0.0, min(args.connections, 4)
+    else:
+        scale = seed.SCALES[args.scale]
+        duration, connections = args.duration, args.connections
+        warmup = 2.0 if args.warmup is None else args.warmup
+    if not 1 <= duration <= MAX_DURATION:
+        parser.error(f"--duration must be between 1 and {MAX_DURATION:g} s (webhook signatures last 5 minutes)")
+    if connections < 1:
+        parser.error("--connections must be at least 1")
+    threads = max(1, min(args.threads or cores, connections))
+    db_name = args.db_name or f"bench_{secrets.token_hex(4)}"
+    return Plan(
+        scale=scale,
+        duration=duration,
+        baseline_duration=1.0 if args.smoke else duration,
+        warmup=max(0.0, warmup),
+        connections=connections,
+        threads=threads,
+        workers=args.workers or cores,
+        port=args.port or _free_port(),
+        db_name=db_name,
+        results_dir=args.results_dir,
+        webhook_rate_cap=args.webhook_rate_cap,
+        smoke=args.smoke,
+        keep_database=args.keep_database,
+        only=tuple(s.strip() for s in args.only.split(",") if s.strip()),
+    )
+
+
+# --- the service ----------------------------------------------------------------------------------
+
+
+class Service:
+    """`partners serve` in a process group of its own, configured as in production."""
+
+    def __init__(self, plan: Plan, db: BenchDatabase, secret: str, log_path: Path) -> None:
+        self.plan, self.db, self.secret, self.log_path = plan, db, secret, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.plan.port}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.plan.port}"
+
+    def start(self) -> None:
+        script = Path(sys.executable).parent / "partners"
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+        command += ["serve", "--workers", str(self.plan.workers), "--no-access-log"]
+        command += ["--host", "127.0.0.1", "--port", str(self.plan.port)]
+        env = {
+            **os.environ,
+            "PARTNERS_ENVIRONMENT": "production",
+            "PARTNERS_DATABASE_URL": self.db.sqlalchemy_url,
+            "PARTNERS_WEBHOOK_SECRETS": self.secret,
+            "PARTNERS_HOST": "127.0.0.1",
+            "PARTNERS_PORT": str(self.plan.port),
+        }
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited at start ({self.process.returncode}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/health/ready", timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"the service was not ready within 90 s:\n{self.log_tail()}")
+
+    def paths(self) -> set[str]:
+        """The paths of the service's OpenAPI document."""
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/openapi.json", timeout=10) as answer:  # noqa: S310
+                return set(json.loads(answer.read()).get("paths", {}))
+        except (urllib.error.URLError, OSError, ValueError):
+            return set()
+
+    def log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+# --- a run ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    measure: Measure
+    baseline: str | None = None
+    """The `scenario` of the baseline row this one is compared with."""
+    service_sql: str | None = None
+
+    def key(self) -> str:
+        return f"{self.measure.scenario}:{self.measure.kind}:{self.measure.tool}"
+
+
+@dataclass
+class Run:
+    plan: Plan
+    tools: dict[str, str]
+    db: BenchDatabase
+    service: Service
+    seeded: seed.SeedResult
+    work: Path
+    run_id: str
+    secret: str
+    rows: list[Row] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    checks: list[check.CheckResult] = field(default_factory=list)
+    captured: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    directory: bool = False
+    """The service serves GET /v1/directory."""
+
+    @property
+    def targets(self) -> list[seed.Target]:
+        return self.seeded.targets
+
+    def log(self, text: str) -> None:
+        print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def wrk(
+        self, scenario: str, requests: Sequence[bytes], duration: float, record: bool = False
+    ) -> tuple[Measure, Path | None]:
+        prefix = self.work / f"{scenario}-{len(self.rows)}-{time.monotonic_ns()}.req"
+        traffic.write_request_files(prefix, requests, self.plan.threads)
+        record_prefix = prefix.with_suffix(".answers") if record else None
+        with RssMonitor(self.service.pid) as monitor:
+            measure = run_wrk(
+                self.tools["wrk"],
+                scenario=scenario,
+                url=self.service.base_url,
+                requests_prefix=prefix,
+                threads=self.plan.threads,
+                connections=self.plan.connections,
+                duration=duration,
+                record_prefix=record_prefix,
+            )
+        measure.peak_rss_mb = monitor.peak_mb()
+        return measure, record_prefix
+
+    def warm(self, scenario: str, requests: Sequence[bytes]) -> None:
+        if self.plan.warmup >= 1:
+            self.log(f"{scenario}: warm-up {self.plan.warmup:g} s")
+            self.wrk(scenario + "-warmup", requests, self.plan.warmup)
+
+    def pgbench(
+        self, scenario: str, kind: str, scripts: Sequence[tuple[Path, int]], note: str | None = None
+    ) -> Measure:
+        clients = self.plan.connections
+        info = asyncio.run(server_info(self.db.admin_dsn))
+        room = int(info["max_connections"]) - int(info["connections_in_use"]) - 5
+        notes = []
+        if room < clients:
+            clients = max(1, room)
+            notes.append(f"clients lowered to {clients}: max_connections leaves no room for {self.plan.connections}")
+        self.log(f"{scenario}: pgbench {', '.join(p.name for p, _ in scripts)} for {self.plan.baseline_duration:g} s")
+        measure = run_pgbench(
+            self.tools["pgbench"],
+            scenario=scenario,
+            kind=kind,
+            target=self.db.target,
+            scripts=scripts,
+            variables={"partners": len(self.targets)},
+            clients=clients,
+            threads=self.plan.threads,
+            duration=self.plan.baseline_duration,
+            log_dir=self.work / "pgbench-logs",
+        )
+        measure.notes += notes + ([note] if note else [])
+        return measure
+
+    def add(self, measure: Measure, baseline: str | None = None, service_sql: str | None = None) -> None:
+        self.rows.append(Row(measure, baseline, service_sql))
+        m = measure
+        p99 = f"{m.p99_ms:.1f}" if m.p99_ms is not None else "-"
+        self.log(f"  {m.scenario} [{m.kind}, {m.tool}]: {m.rps:,.1f}/s, p99 {p99} ms, {m.errors} errors")
+
+    def snapshot(self) -> check.Balances:
+        async def read() -> check.Balances:
+            conn = await self.db.connect()
+            try:
+                await check.wait_until_quiet(conn)  # requests of a warm-up still in flight would move balances
+                return await check.balances(conn, [t.partner_id for t in self.targets])
+            finally:
+                await conn.close()
+
+        return asyncio.run(read())
+
+    def verify(self, scenario: str, prefix: str, record_prefix: Path | None, before: check.Balances) -> None:
+        if record_prefix is None:
+            return
+        answers = check.read_answers(record_prefix, self.plan.threads)
+        points, money = seed.expected_per_order(self.seeded.program, traffic.ORDER_LINES)
+
+        async def run_check() -> check.CheckResult:
+            conn = await self.db.connect()
+            try:
+                return await check.check_ledgers(
+                    conn,
+                    scenario=scenario,
+                    order_prefix=prefix,
+                    answers=answers,
+                    before=before,
+                    targets=self.targets,
+                    points_per_order=points,
+                    money_per_order=money,
+                    max_in_flight=self.plan.connections,
+                )
+            finally:
+                await conn.close()
+
+        result = asyncio.run(run_check())
+        self.checks.append(result)
+        self.log(result.summary())
+        if not result.ok:
+            self.failures.append(f"ledger check after {scenario} failed")
+
+    def webhook_count(self, duration: float) -> int:
+        return max(200, math.ceil(self.plan.webhook_rate_cap * duration) + 4 * self.plan.connections)
+
+    def signed_webhooks(self, name: str, duration: float) -> tuple[list[bytes], str]:
+        """Order ids `bench-<run>-<name>-<n>`: no name may be another's prefix (the ledger check selects
+        a scenario's orders with LIKE '<prefix>-%')."""
+        prefix = f"bench-{self.run_id}-{name}"
+        requests, _orders = traffic.build_webhooks(
+            host=self.service.host,
+            secret=self.secret,
+            prefix=prefix,
+            count=self.webhook_count(duration),
+            targets=self.targets,
+            now=datetime.now(UTC),
+        )
+        return requests, prefix
+
+
+# --- scenarios --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    run: Callable[[Run], None]
+    unavailable: Callable[[Run], str | None] = lambda _run: None
+    """A reason when the service cannot be measured on it yet."""
+
+
+def scenario_health(run: Run) -> None:
+    requests = traffic.build_health(host=run.service.host)
+    run.warm("health", requests)
+    run.log(f"health: wrk GET /health/live for {run.plan.duration:g} s")
+    measure, _ = run.wrk("health", requests, run.plan.duration)
+    measure.notes.append("minimal FastAPI endpoint on the same server, for context")
+    run.add(measure, baseline="status")
+
+
+def scenario_webhooks(run: Run) -> None:
+    if run.plan.warmup >= 1:
+        warm, _ = run.signed_webhooks("warmup-webhooks", run.plan.warmup)
+        run.warm("webhooks", warm)
+    before = run.snapshot()
+    requests, prefix = run.signed_webhooks("webhooks", run.plan.duration)
+    run.log(f"webhooks: wrk {len(requests):,} pre-signed order.paid for {run.plan.duration:g} s")
+    measure, record = run.wrk("webhooks", requests, run.plan.duration, record=True)
+    run.add(measure, baseline="webhooks", service_sql="webhooks")
+    run.verify("webhooks", prefix, record, before)
+    run.add(run.pgbench("webhooks", "baseline", [(PGBENCH_DIR / "webhook.sql", 1)]))
+    script = run.captured.get("webhooks", {}).get("path")
+    if script:
+        run.add(
+            run.pgbench("webhooks", "service-sql", [(Path(script), 1)], note="the service's captured statements"),
+            baseline="webhooks",
+        )
+
+
+def scenario_status(run: Run) -> None:
+    requests = traffic.build_status(host=run.service.host, targets=run.targets)
+    run.warm("status", requests)
+    run.log(f"status: wrk GET /v1/partners/{{id}}/status over {len(requests):,} partners for {run.plan.duration:g} s")
+    measure, _ = run.wrk("status", requests, run.plan.duration)
+    run.add(measure, baseline="status", service_sql="status")
+    target = run.targets[len(run.targets) // 2]
+    rate = max(1.0, 0.6 * measure.rps)
+    run.log(f"status: hey at {rate:,.0f}/s (60 % of the measured maximum) for {run.plan.duration:g} s")
+    with RssMonitor(run.service.pid) as monitor:
+        fixed = run_hey(
+            run.tools["hey"],
+            scenario="status",
+            url=f"{run.service.base_url}{traffic.status_path(target)}",
+            headers={"Authorization": f"Bearer {target.key}"},
+            rate=rate,
+            connections=run.plan.connections,
+            duration=run.plan.duration,
+        )
+    fixed.peak_rss_mb = monitor.peak_mb()
+    fixed.kind = "service-60pct"
+    fixed.notes.append("fixed rate, one partner's status URL (hey takes one URL)")
+    run.add(fixed, baseline="status")
+    run.add(run.pgbench("status", "baseline", [(PGBENCH_DIR / "status.sql", 1)]))
+    script = run.captured.get("status", {}).get("path")
+    if script:
+        run.add(
+            run.pgbench("status", "service-sql", [(Path(script), 1)], note="the service's captured statements"),
+            baseline="status",
+        )
+
+
+def directory_requests(run: Run) -> list[bytes]:
+    levels = [name for name, _ in run.seeded.program.levels]
+    return traffic.build_directory(host=run.service.host, levels=levels, countries=seed.COUNTRIES[:4])
+
+
+def directory_unavailable(run: Run) -> str | None:
+    if run.directory:
+        return None
+    return "not available yet: the service has no GET /v1/directory (issue 4, scenario 3)"
+
+
+def scenario_directory(run: Run) -> None:
+    requests = directory_requests(run)
+    run.warm("directory", requests)
+    run.log(f"directory: wrk over {len(requests)} directory pages and filters for {run.plan.duration:g} s")
+    measure, _ = run.wrk("directory", requests, run.plan.duration)
+    run.add(measure, baseline="directory", service_sql="directory")
+    rate = max(1.0, 0.6 * measure.rps)
+    run.log(f"directory: hey at {rate:,.0f}/s (60 % of the measured maximum) for {run.plan.duration:g} s")
+    with RssMonitor(run.service.pid) as monitor:
+        fixed = run_hey(
+            run.tools["hey"],
+            scenario="directory",
+            url=f"{run.service.base_url}{traffic.DIRECTORY_PATH}",
+            headers={},
+            rate=rate,
+            connections=run.plan.connections,
+            duration=run.plan.duration,
+        )
+    fixed.peak_rss_mb = monitor.peak_mb()
+    fixed.kind = "service-60pct"
+    fixed.notes.append("fixed rate, the directory's first page (hey takes one URL)")
+    run.add(fixed, baseline="directory")
+    run.add(
+        run.pgbench(
+            "directory",
+            "baseline",
+            [(PGBENCH_DIR / "directory.sql", 1)],
+            note="issue 4 names no directory baseline; bench/pgbench/directory.sql is this benchmark's own",
+        )
+    )
+    script = run.captured.get("directory", {}).get("path")
+    if script:
+        run.add(
+            run.pgbench("directory", "service-sql", [(Path(script), 1)], note="the service's captured statements"),
+            baseline="directory",
+        )
+
+
+def scenario_mix(run: Run) -> None:
+    # Issue 4: 20 % webhooks, 60 % status, 20 % directory. Without a directory the 20:60 ratio of the
+    # other two is kept: 1 webhook for 3 status reads.
+    reads = traffic.build_status(host=run.service.host, targets=run.targets, start=len(run.targets) // 3)
+    pages = directory_requests(run) if run.directory else []
+    if run.plan.warmup >= 1:
+        warm, _ = run.signed_webhooks("warmup-mix", run.plan.warmup)
+        run.warm("mix", traffic.interleave_mix(warm, reads, pages, 3))
+    before = run.snapshot()
+    webhooks, prefix = run.signed_webhooks("mix", run.plan.duration)
+    requests = traffic.interleave_mix(webhooks, reads, pages, 3)
+    shares = "20 % webhooks, 60 % status, 20 % directory" if pages else "25 % webhooks, 75 % status (no directory)"
+    run.log(f"mix: wrk {shares} for {run.plan.duration:g} s")
+    measure, record = run.wrk("mix", requests, run.plan.duration, record=True)
+    measure.notes.append(shares)
+    run.add(measure, baseline="mix")
+    run.verify("mix", prefix, record, before)
+    scripts = [(PGBENCH_DIR / "webhook.sql", 1), (PGBENCH_DIR / "status.sql", 3)]
+    if pages:
+        scripts.append((PGBENCH_DIR / "directory.sql", 1))
+    run.add(run.pgbench("mix", "baseline", scripts))
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("health", "GET /health/live (minimal endpoint)", scenario_health),
+    Scenario("webhooks", "order.paid webhooks, signed, 2 lines, registered customers", scenario_webhooks),
+    Scenario("status", "partner status reads with partner keys", scenario_status),
+    Scenario("directory", "public directory pages and filters", scenario_directory, directory_unavailable),
+    Scenario("mix", "20 % webhooks, 60 % status, 20 % directory", scenario_mix),
+]
+
+
+# --- preparation ----------------------------------------------------------------------------------
+
+
+async def prepare_baselines(db: BenchDatabase, targets: Sequence[seed.Target]) -> None:
+    conn = await db.connect()
+    try:
+        await conn.execute((PGBENCH_DIR / "baseline_schema.sql").read_text())
+        await conn.execute(
+            "INSERT INTO bench_balances (partner_id) SELECT g FROM generate_series(1, $1::int) AS g", len(targets)
+        )
+        await conn.execute(
+            "CREATE TABLE bench_capture_targets (k integer PRIMARY KEY, pid uuid NOT NULL, cid uuid NOT NULL, "
+            "dom text NOT NULL, sid text NOT NULL, khash text NOT NULL)"
+        )
+        await conn.copy_records_to_table(
+            "bench_capture_targets",
+            records=[
+                (t.index, t.partner_id, t.customer_id, t.customer_domain, t.store_customer_id, t.key_hash)
+                for t in targets
+            ],
+        )
+        await conn.execute("CREATE SEQUENCE bench_capture_seq")
+        await conn.execute("VACUUM (ANALYZE) bench_balances")
+        await conn.execute("ANALYZE bench_capture_targets")
+    finally:
+        await conn.close()
+
+
+CAPTURE_PROLOGUE = [
+    "\\set capk random(1, :partners) - 1",
+    "SELECT nextval('bench_capture_seq') AS capn, pid AS cappid, cid AS capcid, dom AS capdom, sid AS capsid, "
+    "khash AS capkhash FROM bench_capture_targets WHERE k = :capk \\gset",
+]
+
+
+def capture_service_sql(
+    db: BenchDatabase, secret: str, target: seed.Target, out_dir: Path, stamp: str
+) -> dict[str, dict[str, Any]]:
+    """The statements of one webhook and one status read, as pgbench scripts (see bench/capture.py)."""
+    result: dict[str, dict[str, Any]] = {}
+    token = "Q" + secrets.token_hex(6)
+    tokens = {
+        token: "capn",
+        str(target.partner_id): "cappid",
+        str(target.customer_id): "capcid",
+        target.customer_domain: "capdom",
+        target.store_customer_id: "capsid",
+        target.key_hash: "capkhash",
+    }
+
+    def webhook_call(name: str) -> capture_mod.HttpCall:
+        order_id = f"bench-capture-{name}"
+        body = traffic.order_event(order_id, target, datetime.now(UTC))
+        stamp_s = str(int(time.time()))
+        webhook_id = f"msg-{order_id}"
+        return capture_mod.HttpCall(
+            "POST",
+            traffic.WEBHOOK_PATH,
+            {
+                "content-type": "application/json",
+                "webhook-id": webhook_id,
+                "webhook-timestamp": stamp_s,
+                "webhook-signature": traffic.sign(secret, webhook_id, stamp_s, body),
+            },
+            body,
+        )
+
+    status_call = capture_mod.HttpCall("GET", traffic.status_path(target), {"Authorization": f"Bearer {target.key}"})
+    directory_call = capture_mod.HttpCall("GET", traffic.DIRECTORY_PATH, {})
+    plans = {
+        "webhooks": ([webhook_call("warmup-1"), webhook_call("warmup-2")], webhook_call(token)),
+        "status": ([status_call, status_call], status_call),
+        "directory": ([], directory_call),
+    }
+    for name, (warmups, probe) in plans.items():
+        if name == "directory":
+            warmups = [directory_call, directory_call]
+        try:
+            captured = asyncio.run(capture_mod.capture(db.sqlalchemy_url, secret, warmups, probe))
+        except capture_mod.NotServed:
+            if name == "directory":
+                continue  # the service has no directory (yet)
+            raise
+        if captured.status_code != 200:
+            raise RuntimeError(f"capture of {name}: the service answered {captured.status_code}: {captured.response}")
+        script, notes = capture_mod.to_pgbench(
+            captured.statements,
+            tokens=tokens,
+            prologue=CAPTURE_PROLOGUE,
+            title=f"The statements the service issued for one {name} request, captured {stamp}",
+        )
+        path = out_dir / f"{stamp}-service-{name}.sql"
+        path.write_text(script)
+        result[name] = {
+            "path": str(path),
+            "statements": len(captured.statements),
+            "sql": capture_mod.summarize(captured.statements),
+            "notes": notes,
+        }
+    return result
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = None
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory_gib = round(kb / 1024 / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": memory_gib,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    if value is None or base is None or base == 0:
+        return None
+    return value / base
+
+
+def ratios(rows: list[Row]) -> list[dict[str, Any]]:
+    """Each row as a dict, with its figures divided by those of its baseline (and its service SQL)."""
+    baselines = {r.measure.scenario: r.measure for r in rows if r.measure.kind == "baseline"}
+    service_sql = {r.measure.scenario: r.measure for r in rows if r.measure.kind == "service-sql"}
+    out = []
+    for row in rows:
+        data = row.measure.as_dict()
+        base = baselines.get(row.baseline) if row.baseline else None
+        if base is not None and row.measure.kind != "baseline":
+            data["baseline"] = f"{base.scenario} pgbench baseline"
+            data["ratios"] = {
+                "requests_per_s": _round(_ratio(row.measure.rps, base.rps), 4),
+                "p50": _round(_ratio(row.measure.p50_ms, base.p50_ms), 2),
+                "p99": _round(_ratio(row.measure.p99_ms, base.p99_ms), 2),
+            }
+        sql = service_sql.get(row.service_sql) if row.service_sql else None
+        if sql is not None:
+            data["ratios_to_service_sql"] = {
+                "requests_per_s": _round(_ratio(row.measure.rps, sql.rps), 4),
+                "p50": _round(_ratio(row.measure.p50_ms, sql.p50_ms), 2),
+            }
+        out.append(data)
+    return out
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+LABELS = {
+    ("health", "service"): "health  GET /health/live",
+    ("webhooks", "service"): "webhooks  order.paid",
+    ("webhooks", "baseline"): "  baseline webhook.sql",
+    ("webhooks", "service-sql"): "  service SQL (captured)",
+    ("status", "service"): "status reads",
+    ("status", "service-60pct"): "  status at 60 % max",
+    ("status", "baseline"): "  baseline status.sql",
+    ("status", "service-sql"): "  service SQL (captured)",
+    ("directory", "service"): "directory pages",
+    ("directory", "service-60pct"): "  directory at 60 % max",
+    ("directory", "baseline"): "  baseline directory.sql",
+    ("directory", "service-sql"): "  service SQL (captured)",
+    ("mix", "service"): "mix  webhooks/status/dir.",
+    ("mix", "baseline"): "  baseline same weights",
+}
+
+
+def render_table(report_rows: list[dict[str, Any]], skipped: list[dict[str, str]]) -> str:
+    header = (
+        f"{'scenario':<29}{'tool':<8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>8}"
+        f"{'÷base req/s':>13}{'÷base p50':>10}{'÷base p99':>10}{'÷SQL req/s':>12}"
+    )
+    lines = [header, "-" * len(header)]
+    order = [s.name for s in SCENARIOS]
+    for name in order:
+        for row in (r for r in report_rows if r["scenario"] == name):
+            label = LABELS.get((row["scenario"], row["kind"]), f"{row['scenario']} ({row['kind']})")
+            r = row.get("ratios", {})
+            s = row.get("ratios_to_service_sql", {})
+            lines.append(
+                f"{label:<29}{row['tool']:<8}{row['requests_per_s']:>10,.1f}{_fmt(row['p50_ms'], '.2f'):>9}"
+                f"{_fmt(row['p99_ms'], '.2f'):>9}{row['errors']:>8}{_fmt(row['peak_rss_mb_per_worker'], '.0f'):>8}"
+                f"{_fmt(r.get('requests_per_s'), '.3f'):>13}{_fmt(r.get('p50'), '.1f'):>10}"
+                f"{_fmt(r.get('p99'), '.1f'):>10}{_fmt(s.get('requests_per_s'), '.3f'):>12}"
+            )
+        for skip in (s for s in skipped if s["scenario"] == name):
+            lines.append(f"{name:<29}{'-':<8}{skip['reason']}")
+    return "\n".join(lines)
+
+
+def evaluate_targets(report_rows: list[dict[str, Any]], results_dir: Path, scale: str) -> list[dict[str, Any]]:
+    """Issue 4's targets, reported (never asserted)."""
+
+    def find(scenario: str, kind: str) -> dict[str, Any] | None:
+        return next((r for r in report_rows if r["scenario"] == scenario and r["kind"] == kind), None)
+
+    out: list[dict[str, Any]] = []
+    webhooks, status = find("webhooks", "service"), find("status", "service")
+    if webhooks and "ratios" in webhooks:
+        value = webhooks["ratios"]["requests_per_s"]
+        out.append(_target("webhooks ÷ baseline req/s", value, ">=", TARGETS["webhooks_vs_baseline"]))
+    if status and "ratios" in status:
+        value = status["ratios"]["requests_per_s"]
+        out.append(_target("status reads ÷ baseline req/s", value, ">=", TARGETS["status_vs_baseline"]))
+    for name in ("status", "directory"):
+        fixed = find(name, "service-60pct")
+        if fixed:
+            goal = TARGETS[f"{name}_p99_ms_at_60pct"]
+            out.append(_target(f"{name} p99 ms at 60 % of max (hey)", fixed["p99_ms"], "<", goal))
+    peaks = [r["peak_rss_mb_per_worker"] for r in report_rows if r.get("peak_rss_mb_per_worker") is not None]
+    if peaks:
+        out.append(_target("peak RSS MB per worker", max(peaks), "<", TARGETS["peak_rss_mb_per_worker"]))
+    other = {"large": "small", "small": "large"}.get(scale)
+    previous = results_dir / f"latest-{other}.json"
+    if other is None or not previous.exists():
+        return out
+    try:
+        old_rows = json.loads(previous.read_text())["scenarios"]
+    except (OSError, ValueError, KeyError):
+        return out
+    for name in ("status", "directory"):
+        now_row = find(name, "service")
+        old_row = next((r for r in old_rows if r["scenario"] == name and r["kind"] == "service"), None)
+        if not now_row or not old_row:
+            continue
+        large, small = (now_row, old_row) if scale == "large" else (old_row, now_row)
+        value = _ratio(large["requests_per_s"], small["requests_per_s"])
+        target = _target(f"{name} req/s large ÷ small", value, ">=", TARGETS["large_vs_small_status_throughput"])
+        target["compared_with"] = str(previous)
+        out.append(target)
+    return out
+
+
+def _target(name: str, value: float | None, op: str, goal: float) -> dict[str, Any]:
+    met = None if value is None else (value >= goal if op == ">=" else value < goal)
+    return {"target": name, "value": _round(value, 4), "goal": f"{op} {goal:g}", "met": met}
+
+
+def render_targets(targets: list[dict[str, Any]]) -> str:
+    lines = ["targets of issue 4 (reported, not asserted):"]
+    for t in targets:
+        verdict = "met" if t["met"] else "MISSED" if t["met"] is False else "n/a"
+        lines.append(f"  {t['target']:<40} {_fmt(t['value'], '.3f'):>10}  goal {t['goal']:<8} {verdict}")
+    if not any("large ÷ small" in t["target"] for t in targets):
+        lines.append("  status/directory req/s large ÷ small: run --scale small and --scale large to compare")
+    return "\n".join(lines)
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    plan = parse_args(argv)
+    started_at = datetime.now(UTC)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
+    signal.signal(signal.SIGTERM, _on_signal)
+    print(
+        f"benchmark: scale {plan.scale.name} ({plan.scale.describe()}), {plan.duration:g} s per run, "
+        f"{plan.connections} connections, {plan.workers} workers, database {plan.db_name}, port {plan.port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        tools = ensure_tools()
+    except ToolMissing as exc:
+        print(f"benchmark cannot run: {exc}", file=sys.stderr)
+        return 3
+    plan.results_dir.mkdir(parents=True, exist_ok=True)
+    db = BenchDatabase(plan.db_name)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    run: Run | None = None
+    timings: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="partners-bench-") as tmp:
+        work = Path(tmp)
+        service = Service(plan, db, secret, work / "service.log")
+        asyncio.run(db.create())
+        try:
+            timings["migrate_s"] = db.migrate()
+
+            async def do_seed() -> seed.SeedResult:
+                conn = await db.connect()
+                try:
+                    return await seed.seed(conn, plan.scale)
+                finally:
+                    await conn.close()
+
+            seeded = asyncio.run(do_seed())
+            timings["seed_s"] = seeded.seconds
+            print(f"seeded {plan.scale.describe()} in {seeded.seconds:.1f} s", file=sys.stderr, flush=True)
+            asyncio.run(prepare_baselines(db, seeded.targets))
+            run = Run(plan, tools, db, service, seeded, work, secrets.token_hex(4), secret)
+            t0 = time.monotonic()
+            try:
+                run.captured = capture_service_sql(db, secret, seeded.targets[0], plan.results_dir, stamp)
+            except Exception as exc:  # noqa: BLE001 - the benchmark goes on without the service-SQL rows
+                run.log(f"could not capture the service's statements: {exc!r}")
+                run.captured = {}
+            timings["capture_s"] = time.monotonic() - t0
+            t0 = time.monotonic()
+            service.start()
+            timings["service_start_s"] = time.monotonic() - t0
+            run.log(f"service up on {service.base_url} (pid {service.pid}, workers {plan.workers})")
+            run.directory = traffic.DIRECTORY_PATH in service.paths()
+            for scenario in SCENARIOS:
+                if plan.only and scenario.name not in plan.only:
+                    continue
+                reason = scenario.unavailable(run)
+                if reason:
+                    run.log(f"{scenario.name}: {reason}")
+                    run.skipped.append({"scenario": scenario.name, "reason": reason})
+                    continue
+                try:
+                    scenario.run(run)
+                except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                    run.log(f"{scenario.name} failed: {exc}")
+                    run.failures.append(f"{scenario.name}: {exc}")
+            memory = high_water_marks_mb(service.pid)
+        finally:
+            service.stop()
+            if plan.keep_database:
+                print(f"database kept: {db.dsn}", file=sys.stderr)
+            else:
+                asyncio.run(db.drop())
+        if run is None:
+            return 1
+        service_log = service.log_tail()
+    pg = asyncio.run(server_info(db.admin_dsn))
+    report_rows = ratios(run.rows)
+    targets = evaluate_targets(report_rows, plan.results_dir, plan.scale.name)
+    table = render_table(report_rows, run.skipped)
+    machine = {**machine_info(), "load_average_at_start_1_5_15": load_at_start}
+    ok = not run.failures
+    report = {
+        "format": 1,
+        "ok": ok,
+        "failures": run.failures,
+        "started_at": started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "command": " ".join(["bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
+        "commit": git_commit(),
+        "scale": {
+            "name": plan.scale.name,
+            "partners": plan.scale.partners,
+            "customers": plan.scale.customers,
+            "orders": plan.scale.orders,
+            "ledger_entries": plan.scale.ledger_entries,
+        },
+        "settings": {
+            "duration_s": plan.duration,
+            "warmup_s": plan.warmup,
+            "connections": plan.connections,
+            "threads": plan.threads,
+            "service_workers": plan.workers,
+            "smoke": plan.smoke,
+        },
+        "machine": machine,
+        "postgres": {k: v for k, v in pg.items() if k != "connections_in_use"},
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+        "seeded_rows": run.seeded.rows,
+        "scenarios": report_rows,
+        "skipped": run.skipped,
+        "checks": [c.as_dict() for c in run.checks],
+        "service_sql": run.captured,
+        "peak_rss_mb_per_worker_vmhwm": {str(k): round(v, 1) for k, v in memory.items()},
+        "targets": targets,
+    }
+    if run.failures:
+        report["service_log_tail"] = service_log
+    path = plan.results_dir / f"{stamp}-{plan.scale.name}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    if ok and not plan.smoke and plan.scale.name in ("small", "large") and not plan.only:
+        (plan.results_dir / f"latest-{plan.scale.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(
+        f"scale {plan.scale.name}: {plan.scale.describe()}; {plan.duration:g} s per run, {plan.connections} "
+        f"connections, {plan.workers} workers; {machine['cores']} cores {machine['cpu']}, {machine['memory_gib']} GiB, "
+        f"PostgreSQL {pg['version']}; seeded in {timings.get('seed_s', 0):.1f} s; load average "
+        f"{load_at_start[0]:g} at start, {machine['load_average_1_5_15'][0]:g} at the end"
+    )
+    print(table)
+    for result in run.checks:
+        print(result.summary())
+    print(render_targets(targets))
+    if run.failures:
+        print("FAILED: " + "; ".join(run.failures))
+    print(f"results: {path}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

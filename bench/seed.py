@@ -1,0 +1,594 @@
+"""Seed a benchmark database with COPY: partners with keys, customers, orders and ledgers.
+
+Every partner looks like one that has been in the program for most of a year: active, bound by the
+agreement, one API key, `customers_per_partner` customers each in an established referral
+relationship (from a converted registration), and `orders_per_partner` two-line orders whose new
+licences earned points (R09) and referral commission (R11). Balances, money balances and (when the
+table exists) quarterly accruals are the sums of the seeded entries, as the service keeps them.
+Customer 0 of each partner is the one the webhook load orders for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+LINES_PER_ORDER = 2
+COUNTRIES = ("FR", "DE", "GB", "ES", "IT", "NL", "BE", "US", "CA", "SE")
+UNIT_PRICES = {  # minor units per licence and year; any SKU not named costs 50,000
+    "desktop": 48000,
+    "creator": 36000,
+    "server-business": 250000,
+    "server-enterprise": 420000,
+    "cloud-business": 240000,
+    "cloud-enterprise": 400000,
+}
+SERVICES = ("reporting", "training", "implementation", "licensing", "support", "consulting")
+DIRECTORY_COLUMNS = ("region", "listed", "description", "services", "regions_served")
+"""Directory profile columns (R18, R20), filled when the schema has them."""
+CHUNK_PARTNERS = 500
+ID_FLOORS = {
+    # After seeding, the id sequences of the tables a webhook writes start at distinct, large values,
+    # so an id the service generated can be told apart from every other number when its statements are
+    # captured (bench/capture.py). Gaps in a sequence carry no meaning.
+    "webhook_events": 1_000_000_000,
+    "order_lines": 2_000_000_000,
+    "points_entries": 3_000_000_000,
+    "money_entries": 4_000_000_000,
+    "level_changes": 5_000_000_000,
+    "discount_mismatches": 6_000_000_000,
+    "customer_identifiers": 7_000_000_000,
+    "audit_events": 8_000_000_000,
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    partners: int
+    customers_per_partner: int
+    orders_per_partner: int
+
+    @property
+    def customers(self) -> int:
+        return self.partners * self.customers_per_partner
+
+    @property
+    def orders(self) -> int:
+        return self.partners * self.orders_per_partner
+
+    @property
+    def ledger_entries(self) -> int:
+        return self.orders * LINES_PER_ORDER * 2  # one points and one money entry per line
+
+    def describe(self) -> str:
+        return (
+            f"{self.partners:,} partners, {self.customers:,} customers, {self.orders:,} orders, "
+            f"{self.ledger_entries:,} ledger entries"
+        )
+
+
+SCALES = {
+    "smoke": Scale("smoke", partners=20, customers_per_partner=5, orders_per_partner=5),
+    "small": Scale("small", partners=200, customers_per_partner=10, orders_per_partner=25),
+    "large": Scale("large", partners=10_000, customers_per_partner=10, orders_per_partner=25),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A seeded partner, with what the load needs to act for it and its customer 0."""
+
+    index: int
+    partner_id: uuid.UUID
+    key: str
+    key_hash: str
+    customer_id: uuid.UUID
+    customer_company: str
+    customer_country: str
+    customer_domain: str
+    store_customer_id: str
+
+
+@dataclass(frozen=True)
+class Program:
+    """What the terms in force say, read from the database (never from the service's code)."""
+
+    terms_version: int
+    points_per_sku: dict[str, int]
+    referral_rate_bp: int
+    levels: list[tuple[str, int]]
+
+    def level_for(self, points: int) -> str:
+        level = self.levels[0][0]
+        for name, minimum in self.levels:
+            if points >= minimum:
+                level = name
+        return level
+
+
+@dataclass
+class SeedResult:
+    targets: list[Target]
+    program: Program
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def half_up(numerator: int, denominator: int) -> int:
+    quotient, remainder = divmod(numerator, denominator)
+    return quotient + (1 if remainder * 2 >= denominator else 0)
+
+
+def commission(paid: int, rate_bp: int) -> int:
+    return half_up(paid * rate_bp, 10_000)
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def quarter_of(moment: datetime) -> str:
+    return f"{moment.year}-Q{(moment.month - 1) // 3 + 1}"
+
+
+class Progress:
+    """A one-line text progress bar on standard error (a line per 10 % when it is not a terminal)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.done = label, max(1, total), 0
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+        self._last_decile = -1
+        self.tty = sys.stderr.isatty()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if self.tty and now - self._last_draw < 0.2 and self.done < self.total:
+            return
+        self._last_draw = now
+        share = min(1.0, self.done / self.total)
+        bar = "#" * int(share * 30)
+        text = (
+            f"{self.label} [{bar:<30}] {self.done:>10,}/{self.total:,} rows {share * 100:5.1f} % "
+            f"{now - self.started:6.1f} s"
+        )
+        if self.tty:
+            print("\r" + text, end="", file=sys.stderr, flush=True)
+        elif int(share * 10) > self._last_decile:
+            self._last_decile = int(share * 10)
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        self.total = max(1, self.done)
+        self._last_draw = 0.0
+        self._last_decile = -1
+        if self.done:
+            self.add(0)
+        if self.tty:
+            print(file=sys.stderr, flush=True)
+
+
+async def read_program(conn: asyncpg.Connection) -> Program:
+    row = await conn.fetchrow(
+        "SELECT version, terms FROM program_terms_versions WHERE effective_from <= now() "
+        "ORDER BY effective_from DESC, version DESC LIMIT 1"
+    )
+    if row is None:
+        raise RuntimeError("the migrated database holds no program terms in force")
+    terms = json.loads(row["terms"]) if isinstance(row["terms"], str) else row["terms"]
+    return Program(
+        terms_version=int(row["version"]),
+        points_per_sku={str(k): int(v) for k, v in terms["points_per_sku"].items()},
+        referral_rate_bp=int(terms["referral_rate_bp"]),
+        levels=[(str(t["level"]), int(t["min_points"])) for t in terms["levels"]],
+    )
+
+
+async def _table_exists(conn: asyncpg.Connection, table: str) -> bool:
+    return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"public.{table}"))
+
+
+@dataclass
+class _Chunk:
+    """Rows of one batch of partners, per table, in the order the foreign keys need."""
+
+    tables: dict[str, list[tuple[Any, ...]]]
+
+    def rows(self) -> int:
+        return sum(len(v) for v in self.tables.values())
+
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "partners": (
+        "id",
+        "company",
+        "country",
+        "contact_name",
+        "contact_email",
+        "website",
+        "languages",
+        "status",
+        "created_at",
+        "updated_at",
+    ),
+    "partner_status_changes": ("partner_id", "from_status", "to_status", "effective_at", "reason", "actor"),
+    "agreement_acceptances": ("partner_id", "agreement_version_id", "accepted_at"),
+    "api_keys": (
+        "id",
+        "kind",
+        "partner_id",
+        "name",
+        "prefix",
+        "key_hash",
+        "scopes",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    ),
+    "customers": ("id", "company", "country", "created_at", "first_purchase_at"),
+    "customer_identifiers": ("customer_id", "kind", "value"),
+    "registrations": (
+        "id",
+        "partner_id",
+        "customer_id",
+        "state",
+        "registered_at",
+        "expires_at",
+        "terms_version",
+        "company",
+        "country",
+        "contact_name",
+        "contact_email",
+        "domain",
+        "store_customer_id",
+        "ended_at",
+        "converted_order_id",
+    ),
+    "relationships": ("id", "partner_id", "customer_id", "mode", "first_order_at", "established_by_order_id"),
+    "orders": (
+        "order_id",
+        "placed_at",
+        "currency",
+        "customer_id",
+        "content_hash",
+        "terms_version",
+        "partner_id",
+        "mode",
+        "level",
+        "outcome",
+        "recorded_at",
+    ),
+    "order_lines": (
+        "id",
+        "order_id",
+        "line_id",
+        "sku",
+        "quantity",
+        "kind",
+        "licence_id",
+        "term_end",
+        "list_amount",
+        "discount_amount",
+        "paid_amount",
+        "refunded_amount",
+    ),
+    "licences": (
+        "licence_id",
+        "partner_id",
+        "customer_id",
+        "sku",
+        "quantity",
+        "points_per_unit",
+        "term_end",
+        "status",
+        "order_line_id",
+    ),
+    "points_entries": (
+        "partner_id",
+        "points",
+        "effective_at",
+        "recorded_at",
+        "rule",
+        "explanation",
+        "order_id",
+        "order_line_id",
+        "licence_id",
+        "terms_version",
+    ),
+    "money_entries": (
+        "partner_id",
+        "currency",
+        "amount",
+        "effective_at",
+        "recorded_at",
+        "rule",
+        "explanation",
+        "order_id",
+        "order_line_id",
+        "rate_bp",
+        "base_amount",
+        "terms_version",
+    ),
+    "partner_balances": ("partner_id", "points", "level", "updated_at"),
+    "partner_money_balances": ("partner_id", "currency", "amount"),
+    "partner_quarter_money": ("partner_id", "quarter", "currency", "accrued"),
+}
+
+
+def _spread(*numbers: int) -> float:
+    """A deterministic number in [0, 1) from integers (no random module: reruns seed alike)."""
+    digest = hashlib.blake2b(repr(numbers).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class _Builder:
+    def __init__(
+        self,
+        scale: Scale,
+        program: Program,
+        agreement_id: int,
+        start: datetime,
+        now: datetime,
+        *,
+        quarters: bool,
+        directory: bool,
+    ) -> None:
+        self.scale, self.program, self.agreement_id = scale, program, agreement_id
+        self.start, self.now, self.quarters, self.directory = start, now, quarters, directory
+        self.skus = sorted(program.points_per_sku)
+        self.next_line_id = 1
+        self.targets: list[Target] = []
+
+    def chunk(self, first: int, last: int) -> _Chunk:
+        t: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
+        if not self.quarters:
+            del t["partner_quarter_money"]
+        program, tv = self.program, self.program.terms_version
+        rate = program.referral_rate_bp
+        history_end = self.now - timedelta(days=2)
+        for i in range(first, last):
+            pid = uuid.uuid4()
+            created = self.start + timedelta(minutes=(i * 37) % (10 * 24 * 60))
+            country = COUNTRIES[i % len(COUNTRIES)]
+            partner: tuple[Any, ...] = (
+                pid,
+                f"Bench Partner {i} GmbH",
+                country,
+                f"Contact {i}",
+                f"contact{i}@partner{i}.bench.example",
+                f"https://partner{i}.bench.example",
+                json.dumps(["en", "fr"] if i % 3 else ["de", "en"]),
+                "active",
+                created,
+                created,
+            )
+            if self.directory:
+                services = [SERVICES[(i + n) % len(SERVICES)] for n in range(1 + i % 3)]
+                partner += (
+                    f"Region {i % 7}",
+                    i % 20 != 0,  # one partner in twenty opted out of the directory
+                    f"Qalyptus partner {i}: reporting for {country} companies since {created.year}.",
+                    json.dumps(services),
+                    json.dumps([f"Region {(i + n) % 7}" for n in range(1 + i % 2)]),
+                )
+            t["partners"].append(partner)
+            t["partner_status_changes"].append(
+                (pid, None, "active", created, "registered; approved automatically", "public")
+            )
+            t["agreement_acceptances"].append((pid, self.agreement_id, created))
+            key = "qpp_" + secrets.token_urlsafe(32)
+            t["api_keys"].append(
+                (
+                    uuid.uuid4(),
+                    "partner",
+                    pid,
+                    "default",
+                    key[:12],
+                    key_hash(key),
+                    json.dumps(["partner"]),
+                    created,
+                    "public",
+                    None,
+                    None,
+                )
+            )
+            # orders: spread between a day after joining and two days ago, customer k % C
+            span = (history_end - created - timedelta(days=1)).total_seconds()
+            placed_by_customer: dict[int, list[tuple[datetime, int]]] = {}
+            for k in range(self.scale.orders_per_partner):
+                placed = created + timedelta(days=1, seconds=span * _spread(i, k))
+                placed_by_customer.setdefault(k % self.scale.customers_per_partner, []).append((placed, k))
+            points_total = 0
+            money_total = 0
+            money_by_quarter: dict[str, int] = {}
+            for j in range(self.scale.customers_per_partner):
+                cid = uuid.uuid4()
+                company = f"Customer {i}-{j} SA"
+                domain = f"c{i}x{j}.bench.example"
+                store_id = f"cus-bench-{i}x{j}"
+                orders = sorted(placed_by_customer.get(j, []))
+                first_at = orders[0][0] if orders else created + timedelta(days=1)
+                first_order = f"hist-{i}-{orders[0][1]}" if orders else f"hist-{i}-none-{j}"
+                registered = first_at - timedelta(days=2)
+                t["customers"].append((cid, company, country, registered, first_at))
+                t["customer_identifiers"].append((cid, "domain", domain))
+                t["customer_identifiers"].append((cid, "store_id", store_id))
+                t["registrations"].append(
+                    (
+                        uuid.uuid4(),
+                        pid,
+                        cid,
+                        "converted",
+                        registered,
+                        registered + timedelta(days=60),
+                        tv,
+                        company,
+                        country,
+                        "Buyer",
+                        f"buyer@{domain}",
+                        domain,
+                        store_id,
+                        first_at,
+                        first_order,
+                    )
+                )
+                t["relationships"].append((uuid.uuid4(), pid, cid, "referral", first_at, first_order))
+                if j == 0:
+                    self.targets.append(Target(i, pid, key, key_hash(key), cid, company, country, domain, store_id))
+                for placed, k in orders:
+                    order_id = f"hist-{i}-{k}"
+                    recorded = placed + timedelta(seconds=5)
+                    t["orders"].append(
+                        (
+                            order_id,
+                            placed,
+                            "EUR",
+                            cid,
+                            hashlib.sha256(order_id.encode()).hexdigest(),
+                            tv,
+                            pid,
+                            "referral",
+                            program.level_for(points_total),
+                            "credited",
+                            recorded,
+                        )
+                    )
+                    for n in range(LINES_PER_ORDER):
+                        sku = self.skus[(i + k + n) % len(self.skus)]
+                        quantity = 1 + (i + k + n) % 3
+                        paid = UNIT_PRICES.get(sku, 50000) * quantity
+                        per_unit = program.points_per_sku[sku]
+                        line_id = self.next_line_id
+                        self.next_line_id += 1
+                        licence = f"{order_id}-l{n + 1}"
+                        term_end = placed + timedelta(days=365)
+                        t["order_lines"].append(
+                            (line_id, order_id, f"l{n + 1}", sku, quantity, "new", licence, term_end, paid, 0, paid, 0)
+                        )
+                        t["licences"].append((licence, pid, cid, sku, quantity, per_unit, term_end, "active", line_id))
+                        points = quantity * per_unit
+                        if points:
+                            t["points_entries"].append(
+                                (
+                                    pid,
+                                    points,
+                                    placed,
+                                    recorded,
+                                    "R09",
+                                    f"{quantity} x {sku} new licence(s) at {per_unit} point(s) each",
+                                    order_id,
+                                    line_id,
+                                    licence,
+                                    tv,
+                                )
+                            )
+                            points_total += points
+                        amount = commission(paid, rate)
+                        if amount:
+                            t["money_entries"].append(
+                                (
+                                    pid,
+                                    "EUR",
+                                    amount,
+                                    placed,
+                                    recorded,
+                                    "R11",
+                                    f"referral commission {rate / 100:g} % of {paid} paid for {quantity} x {sku}",
+                                    order_id,
+                                    line_id,
+                                    rate,
+                                    paid,
+                                    tv,
+                                )
+                            )
+                            money_total += amount
+                            quarter = quarter_of(placed)
+                            money_by_quarter[quarter] = money_by_quarter.get(quarter, 0) + amount
+            t["partner_balances"].append((pid, points_total, program.level_for(points_total), self.now))
+            t["partner_money_balances"].append((pid, "EUR", money_total))
+            if self.quarters:
+                for quarter, accrued in sorted(money_by_quarter.items()):
+                    t["partner_quarter_money"].append((pid, quarter, "EUR", accrued))
+        return _Chunk(t)
+
+
+def _chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
+    for first in range(0, total, size):
+        yield first, min(total, first + size)
+
+
+async def seed(conn: asyncpg.Connection, scale: Scale, *, fast: bool = True) -> SeedResult:
+    """Fill a freshly migrated database. `fast` skips foreign-key triggers while copying (the rows
+    are consistent by construction; every key still has its index and unique constraint)."""
+    started = time.monotonic()
+    program = await read_program(conn)
+    agreement = await conn.fetchrow(
+        "SELECT id, published_at FROM agreement_versions WHERE published_at <= now() "
+        "ORDER BY published_at DESC, id DESC LIMIT 1"
+    )
+    if agreement is None:
+        raise RuntimeError("the migrated database holds no published partner agreement")
+    now = datetime.now(UTC)
+    start = max(agreement["published_at"] + timedelta(hours=1), now - timedelta(days=330))
+    if start > now - timedelta(days=20):
+        raise RuntimeError(f"the agreement was published too recently ({agreement['published_at']}) to seed history")
+    quarters = await _table_exists(conn, "partner_quarter_money")
+    partner_columns = {
+        r["column_name"]
+        for r in await conn.fetch("SELECT column_name FROM information_schema.columns WHERE table_name = 'partners'")
+    }
+    directory = set(DIRECTORY_COLUMNS) <= partner_columns
+    columns = dict(COLUMNS)
+    if directory:
+        columns["partners"] = (*COLUMNS["partners"], *DIRECTORY_COLUMNS)
+    builder = _Builder(scale, program, int(agreement["id"]), start, now, quarters=quarters, directory=directory)
+    per_partner = 9 + 6 * scale.customers_per_partner + scale.orders_per_partner * (1 + 4 * LINES_PER_ORDER) + 2
+    progress = Progress(f"seeding {scale.name}", scale.partners * per_partner)
+    counts: dict[str, int] = {}
+    if fast:
+        await conn.execute("SET session_replication_role = replica")
+    try:
+        for first, last in _chunks(scale.partners, CHUNK_PARTNERS):
+            chunk = builder.chunk(first, last)
+            async with conn.transaction():
+                for table, rows in chunk.tables.items():
+                    if rows:
+                        await conn.copy_records_to_table(table, records=rows, columns=list(columns[table]))
+                        counts[table] = counts.get(table, 0) + len(rows)
+                        progress.add(len(rows))
+    finally:
+        if fast:
+            await conn.execute("SET session_replication_role = DEFAULT")
+        progress.close()
+    await conn.execute("SELECT setval(pg_get_serial_sequence('order_lines', 'id'), $1)", builder.next_line_id)
+    for table, floor in ID_FLOORS.items():
+        if not await _table_exists(conn, table):
+            continue
+        sequence = await conn.fetchval("SELECT pg_get_serial_sequence($1, 'id')", table)
+        if sequence:
+            largest = await conn.fetchval(f"SELECT COALESCE(max(id), 0) FROM {table}")  # noqa: S608 - names above
+            await conn.execute("SELECT setval($1, $2)", sequence, max(floor, int(largest) + 1))
+    print(f"vacuum analyze ({time.monotonic() - started:.1f} s so far) ...", file=sys.stderr, flush=True)
+    await conn.execute("VACUUM (ANALYZE)")
+    return SeedResult(builder.targets, program, counts, time.monotonic() - started)
+
+
+def expected_per_order(program: Program, lines: Sequence[tuple[str, int, int]]) -> tuple[int, int]:
+    """(points, commission) one webhook order of `lines` (sku, quantity, paid) should earn for a partner
+    whose customer is in an established referral relationship within its window (R09, R11)."""
+    points = sum(quantity * program.points_per_sku[sku] for sku, quantity, _paid in lines)
+    money = sum(commission(paid, program.referral_rate_bp) for _sku, _quantity, paid in lines)
+    return points, money

@@ -1,0 +1,95 @@
+"""The load benchmark's smoke run (`bench/run.py --smoke`): keeps the measuring instrument from rotting.
+
+It runs the real thing in miniature: its own Postgres database (random name, dropped at the end), the
+service started as in production on a port of its own, wrk, hey and pgbench. Missing load generators
+that cannot be installed fail the test; they never skip it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_DSN = os.environ.get("PARTNERS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _database_exists(name: str) -> bool:
+    conn = await asyncpg.connect(ADMIN_DSN, timeout=10)
+    try:
+        return bool(await conn.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_benchmark_smoke_run_measures_every_scenario_next_to_its_baseline(tmp_path: Path) -> None:
+    database = f"bench_smoke_{os.getpid()}_{secrets.token_hex(3)}"
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        "--smoke",
+        "--db-name",
+        database,
+        "--port",
+        str(_free_port()),
+        "--results-dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=840, check=False)
+    output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-6000:]}"
+    if result.returncode == 3:
+        pytest.fail(
+            "the benchmark's load generators (wrk, hey, pgbench) are missing and could not be installed "
+            f"(apt-get install -y wrk hey postgresql-client):\n{output}",
+            pytrace=False,
+        )
+    assert result.returncode == 0, output
+    assert not asyncio.run(_database_exists(database)), f"the benchmark left its database {database} behind"
+
+    reports = sorted(tmp_path.glob("*-smoke.json"))
+    assert len(reports) == 1, output
+    report = json.loads(reports[0].read_text())
+    assert report["ok"], report["failures"]
+
+    rows = {(r["scenario"], r["kind"]): r for r in report["scenarios"]}
+    skipped = {s["scenario"]: s["reason"] for s in report["skipped"]}
+    assert ("health", "service") in rows
+    compared = ["webhooks", "status", "mix"]
+    if "directory" in skipped:
+        assert "not available yet" in skipped["directory"]
+    else:
+        compared.append("directory")
+    for scenario in compared:
+        service, baseline = rows.get((scenario, "service")), rows.get((scenario, "baseline"))
+        assert service is not None and baseline is not None, (scenario, sorted(rows))
+        assert baseline["tool"] == "pgbench" and baseline["requests_per_s"] > 0, baseline
+        assert service["requests"] > 0 and service["errors"] == 0, service
+        assert service["ratios"]["requests_per_s"] > 0, service
+        assert service["ratios"]["p99"] is not None, service
+        assert service["peak_rss_mb_per_worker"] > 0, service
+    assert rows[("status", "service-60pct")]["tool"] == "hey"
+
+    checks = {c["scenario"]: c for c in report["checks"]}
+    assert set(checks) == {"webhooks", "mix"}
+    for check in checks.values():
+        assert check["ok"], check
+        assert check["answered_applied"] > 0, check
+        assert check["points_found"] == check["points_expected"] > 0, check
+        assert check["money_found_minor_units"] == check["money_expected_minor_units"] > 0, check
