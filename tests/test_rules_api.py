@@ -538,3 +538,23 @@ async def test_r21_entries_explain_themselves(program: Program) -> None:
     assert entry["rule"] == "R09" and "2 x desktop" in entry["explanation"]
     assert money["rule"] == "R11" and money["rate_bp"] == 2000 and money["base_amount"] == 96000
     assert "20 %" in money["explanation"]
+
+
+async def test_r03_status_shows_points_at_risk_of_licences_ending_soon(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await _established(
+        program,
+        p,
+        c,
+        "2026-01-20T09:00:00Z",
+        buyer=True,
+        lines=[
+            line("server-business", 2, 0, licence_id="lic-soon", term_end=t("2026-03-01T00:00:00Z")),
+            line("desktop", 3, 0, licence_id="lic-later", term_end=t("2027-01-20T00:00:00Z")),
+        ],
+    )
+    program.at("2026-02-01T00:00:00Z")
+    status = await program.status(p)
+    assert status["active_points"] == 11 and status["points_at_risk"] == 8
+    assert status["at_risk_until"] == "2026-04-02T00:00:00Z"

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import customers as customers_repo
 from app.db.repositories import ledgers as repo
-from app.db.repositories import orders as orders_repo
 from app.db.tables import LevelChange, MoneyEntry, PointsEntry, Relationship
 from app.domain import partners, terms
 from app.domain.rules.terms import Level
@@ -52,9 +51,7 @@ async def status(session: AsyncSession, partner_id: uuid.UUID, now: datetime, as
     level = program.level_for(points)
     upcoming = program.next_level(points)
     until = now + timedelta(days=program.points_at_risk_days)
-    at_risk = 0
-    for licence in await orders_repo.licences_at_risk(session, partner_id, now, until):
-        at_risk += max(0, await repo.points_for_licence(session, licence.licence_id))
+    at_risk = await repo.points_at_risk(session, partner_id, now, until)
     return Status(
         partner_id=partner_id,
         level=level,

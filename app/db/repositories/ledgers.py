@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -142,3 +142,23 @@ async def money_before(session: AsyncSession, partner_id: uuid.UUID, at: datetim
         .group_by(col(MoneyEntry.currency))
     )
     return {r[0]: int(r[1] or 0) for r in (await session.execute(stmt)).all()}
+
+
+async def points_at_risk(session: AsyncSession, partner_id: uuid.UUID, start: datetime, end: datetime) -> int:
+    """Standing points of the partner's active licences whose term ends in [start, end), in one query."""
+    from app.db.tables import Licence
+
+    per_licence = (
+        select(func.sum(PointsEntry.points).label("points"))
+        .join(Licence, col(Licence.licence_id) == col(PointsEntry.licence_id))
+        .where(
+            col(Licence.partner_id) == partner_id,
+            col(Licence.status) == "active",
+            col(Licence.term_end) >= start,
+            col(Licence.term_end) < end,
+        )
+        .group_by(col(PointsEntry.licence_id))
+        .subquery()
+    )
+    stmt = select(func.coalesce(func.sum(case((per_licence.c.points > 0, per_licence.c.points), else_=0)), 0))
+    return int((await session.execute(stmt)).scalar_one())
