@@ -346,7 +346,7 @@ class PointsEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     partner_id: uuid.UUID = Field(foreign_key="partners.id")
-    points: int
+    points: int = Field(sa_type=BigInteger)
     effective_at: datetime = utc_column()
     recorded_at: datetime = utc_column()
     rule: str = Field(max_length=16)
@@ -384,7 +384,7 @@ class PartnerBalance(SQLModel, table=True):
     __tablename__ = "partner_balances"
 
     partner_id: uuid.UUID = Field(foreign_key="partners.id", primary_key=True)
-    points: int = Field(default=0, index=True)
+    points: int = Field(default=0, sa_type=BigInteger, index=True)
     level: str = Field(default="affiliate", max_length=16)
     updated_at: datetime = utc_column()
 
@@ -405,7 +405,7 @@ class LevelChange(SQLModel, table=True):
     partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
     from_level: str = Field(max_length=16)
     to_level: str = Field(max_length=16)
-    points_after: int
+    points_after: int = Field(sa_type=BigInteger)
     changed_at: datetime = utc_column()
     points_entry_id: int = Field(sa_type=BigIntId, foreign_key="points_entries.id")
 

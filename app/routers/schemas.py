@@ -595,7 +595,7 @@ class BulkPayment(RequestModel):
 
 class Adjustment(RequestModel):
     kind: Literal["points", "money"]
-    amount: StrictInt = Field(ge=-(10**12), le=10**12, description="Points, or minor units; negative to take away.")
+    amount: StrictInt = Field(ge=-(10**9), le=10**9, description="Points, or minor units; negative to take away.")
     currency: Currency | None = None
     reason: Reason
 
