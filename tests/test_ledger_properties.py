@@ -1,28 +1,33 @@
 """Ledger properties over random store event sequences, through the HTTP API (R03, R09, R10, R14).
 
-Hypothesis draws a sequence of steps as plain data (customer registrations, orders, renewals,
-lapses, partial and full refunds, duplicate deliveries, orders held back so that their refunds
-arrive first) and each example replays it against a fresh app on the worker database, inside a
-transaction rolled back at the end (the app's sessions join it through savepoints, as in the
-`api` fixture). After every step the partners' status and ledgers are checked against each other
-and against a small model of the expected points.
+`test_ledger_invariants_hold_over_random_event_sequences`: Hypothesis draws a sequence of steps as
+plain data (customer registrations, orders, renewals, lapses, partial and full refunds, duplicate
+deliveries under the same or a new webhook id, orders held back so that their refunds arrive
+first and park) and replays it through the API. After every step the ledgers of the partner the
+step concerned (both partners at the end) are checked: status = sum of entries, points >= 0, the
+level follows the points, the points are what a small model expects, and a fully refunded order
+nets to zero. `test_final_points_do_not_depend_on_arrival_order` delivers the same orders and
+refunds in two arrival orders to two partners and compares their points.
 
-The machine is driven synchronously: each example runs its own event loop (`asyncio.run`), since
-Hypothesis cannot drive a coroutine test and the `api` fixture's transaction spans the whole test.
+Hypothesis drives synchronous tests; each example runs its scenario on the `harness` fixture's
+event loop, on the worker database inside a transaction rolled back at the end of the test, and
+inside a savepoint rolled back at the end of the example (the app's sessions join it through
+their own savepoints, as in the `api` fixture). The bugs they found are guarded by dedicated tests at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from app.db.session import create_engine, create_session_factory
@@ -32,11 +37,12 @@ from tests.program import Customer, Program, line, order_event, refund_event, t
 
 pytestmark = pytest.mark.slow
 
-MAX_EXAMPLES = 25
-MIN_STEPS, MAX_STEPS = 4, 15
+MAX_EXAMPLES = 20  # per backend; with ~15 steps an example, the file stays well under a minute
+MAX_STEPS = 15  # per example: 1-2 registrations, 1-2 orders, then 2-11 steps of any kind
 PROPERTY_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
+    phases=[phase for phase in Phase if phase is not Phase.explain],  # explaining traces every line: minutes
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -63,27 +69,62 @@ def level_for(points: int) -> str:
     return "silver" if points >= 1 else "affiliate"
 
 
-# --- running an example on its own app and rolled-back transaction ------------------------------
+# --- the app, once per test; each example in a savepoint rolled back ---------------------------------
 
 
-async def _on_fresh_app(database_url: str, scenario: Callable[[Program], Awaitable[None]]) -> None:
-    engine = create_engine(database_url)
+@dataclass
+class Harness:
+    """An app on the worker database inside one transaction, with two partners registered.
+
+    Hypothesis calls the test body once per example, synchronously; the body runs its scenario on
+    this harness's own event loop (the connection belongs to it), inside a savepoint rolled back at
+    the end, so the examples do not see each other and pay for the app and the partners only once.
+    """
+
+    loop: asyncio.AbstractEventLoop
+    api: Api
+    partners: list[tuple[str, str]]
+    start: datetime
+
+    def run(self, scenario: Callable[[Program, list[tuple[str, str]]], Awaitable[None]]) -> None:
+        self.loop.run_until_complete(self._isolated(scenario))
+
+    async def _isolated(self, scenario: Callable[[Program, list[tuple[str, str]]], Awaitable[None]]) -> None:
+        assert self.api.connection is not None
+        savepoint = await self.api.connection.begin_nested()
+        try:
+            self.api.clock.at = self.start
+            await scenario(Program(self.api), self.partners)
+        finally:
+            await savepoint.rollback()
+
+
+@pytest.fixture
+def harness(database_url: str) -> Iterator[Harness]:
+    loop = asyncio.new_event_loop()
+    stack = AsyncExitStack()
+
+    async def setup() -> Harness:
+        engine = create_engine(database_url)
+        stack.push_async_callback(engine.dispose)
+        connection = await stack.enter_async_context(engine.connect())
+        stack.push_async_callback((await connection.begin()).rollback)
+        clock = MovableClock(BASE)
+        factory = create_session_factory(connection, join_transaction_mode="create_savepoint")
+        app = create_app(make_settings(database_url), clock=clock, session_factory=factory)
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        transport = httpx.ASGITransport(app=app)
+        client = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
+        key = await _first_admin_key(factory, clock.now())
+        program = Program(Api(client=client, connection=connection, clock=clock, admin_key=key))
+        partners = [await program.partner(_iso(BASE)), await program.partner(_iso(BASE))]
+        return Harness(loop, program.api, partners, clock.now())
+
     try:
-        async with engine.connect() as connection:
-            transaction = await connection.begin()
-            try:
-                clock = MovableClock(BASE)
-                factory = create_session_factory(connection, join_transaction_mode="create_savepoint")
-                app = create_app(make_settings(database_url), clock=clock, session_factory=factory)
-                async with app.router.lifespan_context(app):
-                    transport = httpx.ASGITransport(app=app)
-                    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                        key = await _first_admin_key(factory, clock.now())
-                        await scenario(Program(Api(client=client, connection=connection, clock=clock, admin_key=key)))
-            finally:
-                await transaction.rollback()
+        yield loop.run_until_complete(setup())
     finally:
-        await engine.dispose()
+        loop.run_until_complete(stack.aclose())
+        loop.close()
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -129,6 +170,7 @@ class MOrder:
     term_end: datetime
     delivered: bool = False
     parked: list[MRefund] = field(default_factory=list)
+    restored: int = 0  # points a renewal gave back to a lapsed licence
 
     @property
     def fully_refunded(self) -> bool:
@@ -250,6 +292,9 @@ class LedgerWorld:
         if not candidates:
             return
         licence = candidates[licence_ix % len(candidates)]
+        if licence.status == "lapsed":
+            # Not for fewer licences: the model does not know that case yet (a dedicated test covers it).
+            quantity = max(quantity, licence.quantity)
         customer = licence.customer
         registrar = customer.partner if customer.partner is not None else 0
         buyer = {"direct": None, "own": registrar, "other": 1 - registrar}[buyer_kind]
@@ -299,7 +344,11 @@ class LedgerWorld:
         """A refund of one line (a share of what remains, or all of it), or of every line in full."""
         if not self.orders:
             return
-        order = self.orders[order_ix % len(self.orders)]
+        # Not a renewal that restored points: the model does not know that case yet (a dedicated test covers it).
+        candidates = [o for o in self.orders if not o.restored]
+        if not candidates:
+            return
+        order = candidates[order_ix % len(candidates)]
         chosen = order.lines if line_ix is None else [order.lines[line_ix % len(order.lines)]]
         parts: list[tuple[MLine, int]] = []
         for x in chosen:
@@ -381,7 +430,7 @@ class LedgerWorld:
                     x.credited = licence.standing = x.quantity * POINTS[x.sku]
                     self._credit(partner, x.credited)
             else:
-                self._renewal_model(x, order.term_end)
+                order.restored += self._renewal_model(x, order.term_end)
         for refund in order.parked:
             self._refund_model(refund)
         order.parked.clear()
@@ -389,14 +438,17 @@ class LedgerWorld:
     def _licence(self, licence_id: str | None) -> MLicence | None:
         return next((x for x in self.licences if x.licence_id == licence_id), None)
 
-    def _renewal_model(self, renewal: MLine, term_end: datetime) -> None:
+    def _renewal_model(self, renewal: MLine, term_end: datetime) -> int:
+        """R10; returns the points restored."""
         licence = self._licence(renewal.licence_id)
         if licence is None:
-            return
+            return 0
+        restored = 0
         if licence.partner is not None:
             if licence.status == "lapsed" and licence.lapse_revoked is not None:
-                licence.standing += licence.lapse_revoked  # R10: restores exactly what the lapse revoked
-                self._credit(licence.partner, licence.lapse_revoked)
+                restored = licence.lapse_revoked  # R10: restores exactly what the lapse revoked
+                licence.standing += restored
+                self._credit(licence.partner, restored)
             elif renewal.quantity < licence.quantity:  # R10: the licences not renewed lapse
                 lost = min(licence.standing, (licence.quantity - renewal.quantity) * POINTS[licence.sku])
                 if lost > 0:
@@ -406,6 +458,7 @@ class LedgerWorld:
         licence.lapse_revoked = None
         licence.quantity = renewal.quantity
         licence.term_end = max(licence.term_end, term_end)
+        return restored
 
     def _lapse_model(self, licence: MLicence, lapsed_at: datetime) -> tuple[int, str]:
         if licence.status == "lapsed":
@@ -483,29 +536,36 @@ def _iso(moment: datetime) -> str:
 
 _ix = st.integers(0, 7)
 _sku = st.sampled_from(sorted(POINTS))
-_quantity = st.one_of(st.integers(1, 3), st.integers(1, 40))
+_quantity = st.one_of(st.integers(1, 3), st.integers(1, 60))  # 60 x 5 points: Gold, then Platinum
 _paid = st.one_of(st.integers(1, 1000), st.integers(1000, 400_000))
-_buyer = st.sampled_from(["direct", "own", "other"])
+_buyer = st.sampled_from(["direct", "own", "direct", "own", "other"])  # other: a partner it is not the customer of
 _lines = st.lists(st.tuples(_sku, _quantity, _paid), min_size=1, max_size=2)
 _permille = st.one_of(st.none(), st.integers(1, 999))
 
-steps = st.one_of(
-    st.tuples(st.just("register"), st.integers(0, 1)),
-    st.tuples(
-        st.just("order"),
-        st.integers(-1, 7),
+STEPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
+    "order": st.tuples(
+        st.integers(-1, 7),  # a registered customer, or (-1) one nobody registered
         _buyer,
         _lines,
-        st.integers(1, 3),
+        st.integers(1, 3),  # term in days
         st.sampled_from(["EUR", "EUR", "USD"]),
-        st.booleans(),
+        st.sampled_from([False, False, True]),  # held back: delivered later, after refunds of it
     ),
-    st.tuples(st.just("deliver"), _ix),
-    st.tuples(st.just("renew"), _ix, _quantity, _paid, st.integers(1, 3), _buyer),
-    st.tuples(st.just("lapse"), _ix),
-    st.tuples(st.just("refund"), _ix, st.one_of(st.none(), _ix), _permille),
-    st.tuples(st.just("duplicate"), st.integers(0, 30), st.booleans()),
-)
+    "refund": st.tuples(_ix, st.one_of(st.none(), _ix), _permille),  # no line: every line in full
+    "lapse": st.tuples(_ix),
+    "renew": st.tuples(_ix, _quantity, _paid, st.integers(1, 3), _buyer),
+    "duplicate": st.tuples(st.integers(0, 30), st.booleans()),  # same webhook id, or same content
+    "deliver": st.tuples(_ix),
+    "register": st.tuples(st.integers(0, 1)),
+}
+KINDS = [  # how often each kind of step is drawn (Hypothesis favours the first ones a little)
+    *["refund", "order", "lapse", "renew", "duplicate"] * 2,
+    "order",
+    "refund",
+    "deliver",
+    "register",
+]
+steps = st.sampled_from(KINDS).flatmap(lambda kind: STEPS[kind].map(lambda args: (kind, *args)))
 
 
 def _actions(world: LedgerWorld) -> dict[str, Callable[..., Awaitable[None]]]:
@@ -524,21 +584,21 @@ def _actions(world: LedgerWorld) -> dict[str, Callable[..., Awaitable[None]]]:
 @given(
     plan=st.tuples(
         st.lists(st.tuples(st.just("register"), st.integers(0, 1)), min_size=1, max_size=2),
-        st.lists(steps, min_size=MIN_STEPS, max_size=MAX_STEPS),
+        st.lists(STEPS["order"].map(lambda args: ("order", *args)), min_size=1, max_size=2),
+        st.lists(steps, min_size=2, max_size=MAX_STEPS - 4),
     )
 )
 def test_ledger_invariants_hold_over_random_event_sequences(
-    database_url: str, plan: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+    harness: Harness, plan: tuple[list[tuple[Any, ...]], ...]
 ) -> None:
     """After every step: status = sum of entries (points and money), points >= 0, the level follows
     the points, the model's points are the service's, and a fully refunded order nets to zero."""
-    registrations, rest = plan
+    note(f"steps: {list(itertools.chain(*plan))!r}")  # readable even where a plugin blanks the arguments
 
-    async def scenario(program: Program) -> None:
-        partners = [await program.partner(_iso(BASE)), await program.partner(_iso(BASE))]
+    async def scenario(program: Program, partners: list[tuple[str, str]]) -> None:
         world = LedgerWorld(program, partners)
         actions = _actions(world)
-        for step in [*registrations, *rest]:
+        for step in itertools.chain(*plan):
             world.clock.advance(seconds=STEP.total_seconds())
             world.touched.clear()
             await actions[step[0]](*step[1:])
@@ -554,7 +614,7 @@ def test_ledger_invariants_hold_over_random_event_sequences(
         ).json()["items"]
         assert parked == [], "refunds still wait for orders that arrived"
 
-    asyncio.run(_on_fresh_app(database_url, scenario))
+    harness.run(scenario)
 
 
 # --- arrival order --------------------------------------------------------------------------------
@@ -564,7 +624,7 @@ def test_ledger_invariants_hold_over_random_event_sequences(
 class ArrivalPlan:
     orders: list[tuple[int, str, list[tuple[str, int, int]]]]  # customer, buyer, lines
     refunds: list[tuple[int, list[tuple[int, int]]]]  # order, [(line, amount)]
-    first: list[int]  # two permutations of the events: orders first, then refunds
+    first: list[int]  # two arrival orders of the events (indices: the orders, then the refunds)
     second: list[int]
 
     def expected_points(self) -> int:
@@ -582,11 +642,11 @@ class ArrivalPlan:
 @st.composite
 def arrival_plans(draw: st.DrawFn) -> ArrivalPlan:
     orders = draw(
-        st.lists(st.tuples(st.integers(0, 1), st.sampled_from(["direct", "own"]), _lines), min_size=1, max_size=4)
+        st.lists(st.tuples(st.integers(0, 1), st.sampled_from(["direct", "own"]), _lines), min_size=1, max_size=3)
     )
     requested: dict[tuple[int, int], int] = {}
     refunds: list[tuple[int, list[tuple[int, int]]]] = []
-    for o, li, permille in draw(st.lists(st.tuples(_ix, st.one_of(st.none(), _ix), _permille), max_size=5)):
+    for o, li, permille in draw(st.lists(st.tuples(_ix, st.one_of(st.none(), _ix), _permille), min_size=1, max_size=3)):
         order = o % len(orders)
         lines = orders[order][2]
         chosen = range(len(lines)) if li is None else [li % len(lines)]
@@ -605,12 +665,14 @@ def arrival_plans(draw: st.DrawFn) -> ArrivalPlan:
 
 @PROPERTY_SETTINGS
 @given(plan=arrival_plans())
-def test_final_points_do_not_depend_on_arrival_order(database_url: str, plan: ArrivalPlan) -> None:
-    """The same orders and refunds, delivered in two orders to two partners, leave the same points
-    (money may differ: R03a prices an order at the level it finds when processed)."""
+def test_final_points_do_not_depend_on_arrival_order(harness: Harness, plan: ArrivalPlan) -> None:
+    """The same orders and refunds, delivered in two arrival orders to two partners, leave the same
+    points (money may differ: R03a prices an order at the level it finds when processed). Refunds
+    that arrive before their order park (202) and apply when it comes. Every order is placed inside
+    its customer's registration window: one placed before it is covered by a dedicated test below."""
+    note(f"{plan!r}")
 
-    async def deliver(program: Program, permutation: list[int]) -> tuple[str, str]:
-        partner = await program.partner(_iso(program.api.clock.now()))
+    async def deliver(program: Program, partner: tuple[str, str], permutation: list[int]) -> None:
         customers = [Customer.new(), Customer.new()]
         program.api.clock.advance(hours=1)
         registered = program.api.clock.now()
@@ -651,14 +713,116 @@ def test_final_points_do_not_depend_on_arrival_order(database_url: str, plan: Ar
                 assert response.status_code == 200, response.text
             else:  # a refund before its order parks, and applies when the order arrives
                 assert response.status_code == (200 if data["order_id"] in arrived else 202), response.text
-        return partner
 
-    async def scenario(program: Program) -> None:
-        first = await deliver(program, plan.first)
-        second = await deliver(program, plan.second)
+    async def scenario(program: Program, partners: list[tuple[str, str]]) -> None:
+        first, second = partners
+        await deliver(program, first, plan.first)
+        await deliver(program, second, plan.second)
         parked = (await program.client.get("/v1/webhook-events?status=parked", headers=program.api.admin)).json()
         assert parked["items"] == [], parked
         one, two = await program.total_points(first), await program.total_points(second)
         assert one == two == plan.expected_points(), (one, two, plan.expected_points())
 
-    asyncio.run(_on_fresh_app(database_url, scenario))
+    harness.run(scenario)
+
+
+# --- bugs these properties found, each as its smallest example -------------------------------------
+# Each test states what the rules require; they failed on the service before its fixes and guard them
+# now. The random tests above still keep away from these cases (orders placed before the
+# registration; renewals of a lapsed licence for fewer licences; refunds of a renewal that restored
+# points): teaching the model those cases is the next step.
+
+
+def _entries(points: list[dict[str, Any]]) -> list[tuple[str, int, str | None]]:
+    return [(e["rule"], e["points"], e["order_id"]) for e in points]
+
+
+async def test_order_placed_before_the_registration_earns_nothing_whatever_the_arrival_order(api: Api) -> None:
+    program = Program(api)
+    in_order, late = await program.partner(), await program.partner()
+    customers = [Customer.new(), Customer.new()]
+    program.at("2026-01-10T09:00:00Z")
+    for partner, customer in zip((in_order, late), customers, strict=True):
+        assert (await program.register(partner, customer)).status_code == 201
+    early, later = [], []
+    for customer in customers:  # the same two orders for each customer: one placed before the registration
+        early.append(order_event(customer, [line("desktop", 1, 48000)], placed_at=t("2026-01-08T09:00:00Z")))
+        later.append(order_event(customer, [line("server-business", 1, 48000)], placed_at=t("2026-01-20T09:00:00Z")))
+    program.at("2026-01-25T09:00:00Z")
+    for event in [early[0], later[0], later[1], early[1]]:  # the second customer's early order arrives last
+        program.api.clock.advance(minutes=1)
+        assert (await program.send(event)).status_code == 200
+    in_order_points, late_points = await program.points(in_order), await program.points(late)
+    # R07: an order placed before the registration earns nothing, whenever it arrives.
+    late_early = [e for e in late_points if e["order_id"] == early[1]["data"]["order_id"]]
+    assert late_early == [], _entries(late_points)
+    # In placed order nothing qualifies (E3: the customer had bought before its registration). When
+    # the earlier order arrives after the later one was credited, that credit stands: the rules do
+    # not say that a late order undoes an established relationship (a known gap, in the notes).
+    assert sum(e["points"] for e in in_order_points) == 0
+    assert sum(e["points"] for e in late_points) == 4
+
+
+async def test_full_refund_of_a_renewal_takes_back_the_points_it_restored(api: Api) -> None:
+    program = Program(api)
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    await program.order(
+        c,
+        [line("server-business", 3, 300000, licence_id="lic-a", term_end=t("2026-03-01T00:00:00Z"))],
+        placed_at="2026-01-20T09:00:00Z",
+    )
+    await program.lapse("lic-a", at="2026-03-01T00:00:00Z")
+    renewal = await program.order(
+        c,
+        [
+            line(
+                "server-business",
+                3,
+                300000,
+                kind="renewal",
+                line_id="renewal",
+                licence_id="lic-a",
+                term_end=t("2027-03-05T00:00:00Z"),
+            )
+        ],
+        placed_at="2026-03-05T00:00:00Z",
+    )
+    renewal_id = renewal["event"]["data"]["order_id"]
+    await program.refund(renewal_id, [("renewal", 300000)], at="2026-03-10T00:00:00Z")
+    money = [e["amount"] for e in await program.money(p) if e["order_id"] == renewal_id]
+    assert sum(money) == 0  # its commission is reversed...
+    points = await program.points(p)
+    # ...but the 12 points it restored stay: [R09 +12, R10 -12 (lapse), R10 +12 (renewal)], nothing after.
+    assert sum(e["points"] for e in points if e["order_id"] == renewal_id) == 0, _entries(points)
+    assert (await program.status(p))["active_points"] == 0
+
+
+async def test_renewal_of_a_lapsed_licence_for_fewer_licences_restores_only_those(api: Api) -> None:
+    program = Program(api)
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    await program.order(
+        c,
+        [line("server-business", 3, 300000, licence_id="lic-b", term_end=t("2026-03-01T00:00:00Z"))],
+        placed_at="2026-01-20T09:00:00Z",
+    )
+    await program.lapse("lic-b", at="2026-03-01T00:00:00Z")
+    await program.order(
+        c,
+        [
+            line(
+                "server-business",
+                1,
+                100000,
+                kind="renewal",
+                licence_id="lic-b",
+                term_end=t("2027-03-05T00:00:00Z"),
+            )
+        ],
+        placed_at="2026-03-05T00:00:00Z",
+    )
+    # One Server Business licence lives on: 4 points, not the 12 of the three that were sold.
+    assert (await program.status(p))["active_points"] == 4, _entries(await program.points(p))

@@ -79,10 +79,22 @@ class Ledgers:
         return self._open[partner_id]
 
 
-def _usable(relationship: Relationship | None, at: datetime) -> Relationship | None:
+async def _relationship_at(session: AsyncSession, customer: Customer, at: datetime) -> Relationship | None:
+    """The customer's relationship in force at `at`, or None.
+
+    Not once a termination ended it. An order placed before the relationship's first order (it
+    arrived late) is covered only when it was placed within the registration that established
+    the relationship; one placed before that registration is not (R07, E3).
+    """
+    relationship = await customers_repo.relationship_for(session, customer.id)
     if relationship is None or (relationship.ended_at is not None and relationship.ended_at <= at):
         return None
-    return relationship
+    if at >= relationship.first_order_at:
+        return relationship
+    covering = await customers_repo.registrations_covering(
+        session, customer.id, at, states=("live", "expired", "converted")
+    )
+    return relationship if any(r.partner_id == relationship.partner_id for r in covering) else None
 
 
 def _qualifies(registration: Registration, customer: Customer) -> bool:
@@ -100,7 +112,7 @@ async def resale_customer_status(
     """
     if customer is None:
         return "customer_not_registered", None, None
-    relationship = _usable(await customers_repo.relationship_for(session, customer.id), at)
+    relationship = await _relationship_at(session, customer, at)
     if relationship is not None:
         if relationship.partner_id == partner_id:
             return None, None, relationship
@@ -147,7 +159,7 @@ async def _attribute(
         return Attribution(
             buyer_partner_id, "resale", "credited", _establish(session, registration, customer, order, "resale")
         )
-    relationship = _usable(await customers_repo.relationship_for(session, customer.id), at)
+    relationship = await _relationship_at(session, customer, at)
     if relationship is not None:
         return Attribution(relationship.partner_id, relationship.mode, "credited", relationship)
     covering = [
@@ -413,14 +425,16 @@ async def _renewal(session: AsyncSession, row: OrderLine, ledgers: Ledgers, at: 
             revoked = await ledgers_repo.get_points_entry(session, licence.lapse_entry_id)
             if revoked is not None and revoked.points < 0:
                 standing = await partners.standing_at(session, licence.partner_id, at)
-                if standing.eligible:
+                # Only the licences renewed come back; the others stay lapsed.
+                restored = min(-revoked.points, row.quantity * licence.points_per_unit)
+                if standing.eligible and restored > 0:
                     await ledger.points(
-                        -revoked.points,
+                        restored,
                         _with(
                             posting,
                             "R10",
                             f"licence {licence.licence_id} renewed after its lapse: "
-                            f"restores the {-revoked.points} point(s) the lapse revoked",
+                            f"restores {restored} of the {-revoked.points} point(s) the lapse revoked",
                         ),
                     )
         elif row.quantity < licence.quantity:
@@ -509,7 +523,8 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
                 )
         points_partner = await ledgers_repo.points_partner_for_line(session, row.id)
         if points_partner is not None:
-            credited_points = await ledgers_repo.points_for_line(session, row.id, ["R09"])
+            # What the line credited: new licences (R09) or, for a renewal, the points it restored (R10).
+            credited_points = await ledgers_repo.credited_points_for_line(session, row.id)
             reversed_points = -await ledgers_repo.points_for_line(session, row.id, ["R14"])
             per_unit = credited_points // row.quantity if row.quantity else 0
             target_points = refund_licences_target(row.quantity, row.refunded_amount, row.paid_amount) * per_unit

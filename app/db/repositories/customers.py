@@ -111,11 +111,14 @@ async def partner_registrations(
     return (await session.execute(stmt)).scalars().all()
 
 
-async def registrations_covering(session: AsyncSession, customer_id: uuid.UUID, at: datetime) -> Sequence[Registration]:
-    """Live (or since expired) registrations whose window contains `at`: registered_at < at < expires_at."""
+async def registrations_covering(
+    session: AsyncSession, customer_id: uuid.UUID, at: datetime, *, states: Sequence[str] = ("live", "expired")
+) -> Sequence[Registration]:
+    """Registrations (live or since expired, by default) whose window contains `at`:
+    registered_at < at < expires_at."""
     stmt = select(Registration).where(
         col(Registration.customer_id) == customer_id,
-        col(Registration.state).in_(("live", "expired")),
+        col(Registration.state).in_(states),
         col(Registration.registered_at) < at,
         col(Registration.expires_at) > at,
     )

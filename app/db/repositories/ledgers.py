@@ -162,3 +162,12 @@ async def points_at_risk(session: AsyncSession, partner_id: uuid.UUID, start: da
     )
     stmt = select(func.coalesce(func.sum(case((per_licence.c.points > 0, per_licence.c.points), else_=0)), 0))
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def credited_points_for_line(session: AsyncSession, line_id: int) -> int:
+    """Points the line credited: its R09 entries and the positive R10 entries of a renewal."""
+    stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+        col(PointsEntry.order_line_id) == line_id,
+        (col(PointsEntry.rule) == "R09") | ((col(PointsEntry.rule) == "R10") & (col(PointsEntry.points) > 0)),
+    )
+    return int((await session.execute(stmt)).scalar_one())
