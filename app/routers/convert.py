@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
 
 from app.db import tables
 from app.domain.errors import Invalid
@@ -86,3 +90,12 @@ def decode_int_cursor(cursor: str | None) -> int | None:
             field="cursor",
         )
     return int(value)
+
+
+def id_page(rows: Sequence[Any], limit: int, schema: type[BaseModel]) -> dict[str, Any]:
+    """One page of rows fetched with `limit + 1` (newest id first): the items and the next cursor."""
+    page = rows[:limit]
+    return {
+        "items": [schema.model_validate(r, from_attributes=True) for r in page],
+        "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
+    }

@@ -212,8 +212,4 @@ async def list_registration_refusals(
     rows = await registrations.refusals(
         session, partner_id=partner_id, code=code, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    page = rows[:limit]
-    return schemas.RegistrationRefusalPage(
-        items=[schemas.RegistrationRefusal.model_validate(r, from_attributes=True) for r in page],
-        next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
-    )
+    return schemas.RegistrationRefusalPage(**convert.id_page(rows, limit, schemas.RegistrationRefusal))

@@ -122,11 +122,7 @@ async def list_points_entries(
     rows = await status_domain.points_entries(
         session, partner_id, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    page = rows[:limit]
-    return schemas.PointsEntryPage(
-        items=[schemas.PointsEntry.model_validate(r, from_attributes=True) for r in page],
-        next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
-    )
+    return schemas.PointsEntryPage(**convert.id_page(rows, limit, schemas.PointsEntry))
 
 
 @router.get("/money-entries", responses=problem_responses(*READ_ERRORS), summary="Commission ledger")
@@ -141,11 +137,7 @@ async def list_money_entries(
     rows = await status_domain.money_entries(
         session, partner_id, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    page = rows[:limit]
-    return schemas.MoneyEntryPage(
-        items=[schemas.MoneyEntry.model_validate(r, from_attributes=True) for r in page],
-        next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
-    )
+    return schemas.MoneyEntryPage(**convert.id_page(rows, limit, schemas.MoneyEntry))
 
 
 @router.get("/level-history", responses=problem_responses(*READ_ERRORS), summary="Level changes")

@@ -87,11 +87,7 @@ async def list_webhook_events(
     rows = await webhooks.search(
         session, status=status, reason_code=reason_code, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    page = rows[:limit]
-    return schemas.WebhookEventPage(
-        items=[_event(r) for r in page],
-        next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
-    )
+    return schemas.WebhookEventPage(**convert.id_page(rows, limit, schemas.WebhookEvent))
 
 
 @router.get(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import dialect
 from app.db.tables import IdempotencyRecord
 
 
@@ -18,9 +18,8 @@ async def get(session: AsyncSession, actor: str, key: str) -> IdempotencyRecord 
 
 
 async def claim(session: AsyncSession, record: IdempotencyRecord) -> bool:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = (
-        insert(IdempotencyRecord)
+        dialect.insert(session, IdempotencyRecord)
         .values(
             actor=record.actor,
             key=record.key,

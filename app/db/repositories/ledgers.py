@@ -7,15 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import dialect
 from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PartnerMoneyBalance, PointsEntry
-
-
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: datetime) -> PartnerBalance:
@@ -24,9 +20,8 @@ async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: dateti
     Every write to a partner's ledgers goes through this lock, so concurrent orders for one
     partner apply one after the other.
     """
-    insert = _insert(session)
     await session.execute(
-        insert(PartnerBalance)
+        dialect.insert(session, PartnerBalance)
         .values(partner_id=partner_id, points=0, level="affiliate", updated_at=now)
         .on_conflict_do_nothing(index_elements=[col(PartnerBalance.partner_id)])
     )
@@ -53,8 +48,7 @@ async def money_balances(session: AsyncSession, partner_id: uuid.UUID) -> Sequen
 
 
 async def add_money_to_balance(session: AsyncSession, partner_id: uuid.UUID, currency: str, amount: int) -> None:
-    insert = _insert(session)
-    stmt = insert(PartnerMoneyBalance).values(partner_id=partner_id, currency=currency, amount=amount)
+    stmt = dialect.insert(session, PartnerMoneyBalance).values(partner_id=partner_id, currency=currency, amount=amount)
     stmt = stmt.on_conflict_do_update(
         index_elements=[col(PartnerMoneyBalance.partner_id), col(PartnerMoneyBalance.currency)],
         set_={"amount": col(PartnerMoneyBalance.amount) + amount},

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import dialect
 from app.db.tables import ProgramSettings, RateLimitBucket
 
 
@@ -22,10 +22,8 @@ async def settings(session: AsyncSession, *, for_update: bool = False) -> Progra
 async def hit(session: AsyncSession, key: str, expires_at: datetime, now: datetime) -> int:
     """Count one hit in the bucket `key` and return the bucket's total."""
     await session.execute(delete(RateLimitBucket).where(col(RateLimitBucket.expires_at) < now))
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert(RateLimitBucket)
+        dialect.insert(session, RateLimitBucket)
         .values(key=key, hits=1, expires_at=expires_at)
         .on_conflict_do_update(index_elements=[col(RateLimitBucket.key)], set_={"hits": col(RateLimitBucket.hits) + 1})
         .returning(col(RateLimitBucket.hits))

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import dialect
 from app.db.tables import (
     Customer,
     MoneyEntry,
@@ -23,14 +23,10 @@ from app.db.tables import (
 )
 
 
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 async def claim_close(session: AsyncSession, close: QuarterClose) -> bool:
     """Record the close unless it exists; a concurrent close waits here, then finds it done."""
     stmt = (
-        _insert(session)(QuarterClose)
+        dialect.insert(session, QuarterClose)
         .values(
             quarter=close.quarter,
             time_zone=close.time_zone,
@@ -153,7 +149,7 @@ async def lines(
 
 
 async def add_accrued(session: AsyncSession, partner_id: uuid.UUID, quarter: str, currency: str, amount: int) -> None:
-    stmt = _insert(session)(PartnerQuarterMoney).values(
+    stmt = dialect.insert(session, PartnerQuarterMoney).values(
         partner_id=partner_id, quarter=quarter, currency=currency, accrued=amount
     )
     stmt = stmt.on_conflict_do_update(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import dialect
 from app.db.tables import RejectedWebhookEvent, WebhookEvent
 
 
@@ -17,7 +17,6 @@ async def claim(session: AsyncSession, event: WebhookEvent) -> WebhookEvent | No
 
     A concurrent delivery of the same id waits here for the first one to commit.
     """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     values = {
         "webhook_id": event.webhook_id,
         "event_type": event.event_type,
@@ -28,7 +27,7 @@ async def claim(session: AsyncSession, event: WebhookEvent) -> WebhookEvent | No
         "attempts": 1,
     }
     stmt = (
-        insert(WebhookEvent)
+        dialect.insert(session, WebhookEvent)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[col(WebhookEvent.webhook_id)])
         .returning(col(WebhookEvent.id))
