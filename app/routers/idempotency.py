@@ -9,10 +9,11 @@ frees its key.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,8 @@ from app.db.repositories import idempotency as repo
 from app.db.tables import IdempotencyRecord
 from app.domain.errors import Conflict, Invalid
 from app.routers.deps import CallerDep, ClockDep, SessionDep
+
+T = TypeVar("T")
 
 
 class Idempotency:
@@ -39,6 +42,15 @@ class Idempotency:
         """Keep the answer with the work, in the same transaction."""
         if self.key is not None:
             await repo.complete(session, self.actor, self.key, status, body)
+
+    async def respond(self, session: AsyncSession, status: int, work: Callable[[], Awaitable[T]]) -> T:
+        """The stored answer when this is a replay; otherwise do the work and keep its answer."""
+        if (replay := self.replay()) is not None:
+            # FastAPI sends a Response as it is, whatever the route declares it returns.
+            return cast(T, replay)
+        body = await work()
+        await self.complete(session, status, jsonable_encoder(body))
+        return body
 
 
 async def _idempotency(

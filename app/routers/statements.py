@@ -103,14 +103,17 @@ async def close_quarter(
 ) -> schemas.QuarterCloseOut:
     """Admin (write). Produces every statement of the quarter; closing again returns them unchanged.
     Accepts `Idempotency-Key`."""
-    if (replay := idempotency.replay()) is not None:
-        return replay  # type: ignore[return-value]
-    result = await statements.close_quarter(session, context(request, admin, clock), _parse_quarter(quarter))
-    body = schemas.QuarterCloseOut(
-        quarter=str(result.quarter), closed_now=result.closed_now, statements=[_statement(s) for s in result.statements]
-    )
-    await idempotency.complete(session, 200, body.model_dump(mode="json"))
-    return body
+
+    async def work() -> schemas.QuarterCloseOut:
+        result = await statements.close_quarter(session, context(request, admin, clock), _parse_quarter(quarter))
+        body = schemas.QuarterCloseOut(
+            quarter=str(result.quarter),
+            closed_now=result.closed_now,
+            statements=[_statement(s) for s in result.statements],
+        )
+        return body
+
+    return await idempotency.respond(session, 200, work)
 
 
 @router.get("/quarters", responses=problem_responses(401, 403), summary="Closed quarters")
@@ -187,11 +190,12 @@ async def approve_statement(
     idempotency: IdempotencyDep,
 ) -> schemas.StatementOut:
     """Admin (write). Draft to approved. Accepts `Idempotency-Key`."""
-    if (replay := idempotency.replay()) is not None:
-        return replay  # type: ignore[return-value]
-    body = _statement(await statements.approve(session, context(request, admin, clock), statement_id))
-    await idempotency.complete(session, 200, body.model_dump(mode="json"))
-    return body
+
+    async def work() -> schemas.StatementOut:
+        body = _statement(await statements.approve(session, context(request, admin, clock), statement_id))
+        return body
+
+    return await idempotency.respond(session, 200, work)
 
 
 @router.post(
@@ -209,18 +213,19 @@ async def mark_statement_paid(
     idempotency: IdempotencyDep,
 ) -> schemas.StatementOut:
     """Admin (write). Approved to paid, with the payment reference. Accepts `Idempotency-Key`."""
-    if (replay := idempotency.replay()) is not None:
-        return replay  # type: ignore[return-value]
-    row = await statements.mark_paid(
-        session,
-        context(request, admin, clock),
-        statement_id,
-        reference=payment.payment_reference,
-        paid_on=payment.paid_on,
-    )
-    body = _statement(row)
-    await idempotency.complete(session, 200, body.model_dump(mode="json"))
-    return body
+
+    async def work() -> schemas.StatementOut:
+        row = await statements.mark_paid(
+            session,
+            context(request, admin, clock),
+            statement_id,
+            reference=payment.payment_reference,
+            paid_on=payment.paid_on,
+        )
+        body = _statement(row)
+        return body
+
+    return await idempotency.respond(session, 200, work)
 
 
 @router.post(
@@ -235,12 +240,15 @@ async def bulk_approve_statements(
     idempotency: IdempotencyDep,
 ) -> list[schemas.StatementOut]:
     """Admin (write). All or none. Accepts `Idempotency-Key`."""
-    if (replay := idempotency.replay()) is not None:
-        return replay  # type: ignore[return-value]
-    ctx = context(request, admin, clock)
-    body = [_statement(await statements.approve(session, ctx, sid)) for sid in dict.fromkeys(approval.statement_ids)]
-    await idempotency.complete(session, 200, [b.model_dump(mode="json") for b in body])
-    return body
+
+    async def work() -> list[schemas.StatementOut]:
+        ctx = context(request, admin, clock)
+        body = [
+            _statement(await statements.approve(session, ctx, sid)) for sid in dict.fromkeys(approval.statement_ids)
+        ]
+        return body
+
+    return await idempotency.respond(session, 200, work)
 
 
 @router.post(
@@ -255,17 +263,20 @@ async def bulk_mark_statements_paid(
     idempotency: IdempotencyDep,
 ) -> list[schemas.StatementOut]:
     """Admin (write). All or none. Accepts `Idempotency-Key`."""
-    if (replay := idempotency.replay()) is not None:
-        return replay  # type: ignore[return-value]
-    ctx = context(request, admin, clock)
-    body = [
-        _statement(
-            await statements.mark_paid(session, ctx, p.statement_id, reference=p.payment_reference, paid_on=p.paid_on)
-        )
-        for p in payments.payments
-    ]
-    await idempotency.complete(session, 200, [b.model_dump(mode="json") for b in body])
-    return body
+
+    async def work() -> list[schemas.StatementOut]:
+        ctx = context(request, admin, clock)
+        body = [
+            _statement(
+                await statements.mark_paid(
+                    session, ctx, p.statement_id, reference=p.payment_reference, paid_on=p.paid_on
+                )
+            )
+            for p in payments.payments
+        ]
+        return body
+
+    return await idempotency.respond(session, 200, work)
 
 
 # --- the partner's view ----------------------------------------------------------------------------------
@@ -365,27 +376,28 @@ async def post_adjustment(
 ) -> schemas.AdjustmentOut:
     """Admin (write). Points or money, positive or negative, with a reason: an entry like any other,
     audited and shown to the partner. Accepts `Idempotency-Key`."""
-    if (replay := idempotency.replay()) is not None:
-        return replay  # type: ignore[return-value]
-    entry = await statements.adjust(
-        session,
-        context(request, admin, clock),
-        partner_id,
-        kind=adjustment.kind,
-        amount=adjustment.amount,
-        currency=adjustment.currency,
-        reason=adjustment.reason,
-    )
-    assert isinstance(entry, tables.PointsEntry | tables.MoneyEntry) and entry.id is not None
-    body = schemas.AdjustmentOut(
-        kind=adjustment.kind,
-        entry_id=entry.id,
-        amount=adjustment.amount,
-        currency=adjustment.currency,
-        effective_at=entry.effective_at,
-    )
-    await idempotency.complete(session, 201, body.model_dump(mode="json"))
-    return body
+
+    async def work() -> schemas.AdjustmentOut:
+        entry = await statements.adjust(
+            session,
+            context(request, admin, clock),
+            partner_id,
+            kind=adjustment.kind,
+            amount=adjustment.amount,
+            currency=adjustment.currency,
+            reason=adjustment.reason,
+        )
+        assert isinstance(entry, tables.PointsEntry | tables.MoneyEntry) and entry.id is not None
+        body = schemas.AdjustmentOut(
+            kind=adjustment.kind,
+            entry_id=entry.id,
+            amount=adjustment.amount,
+            currency=adjustment.currency,
+            effective_at=entry.effective_at,
+        )
+        return body
+
+    return await idempotency.respond(session, 201, work)
 
 
 @router.get(
