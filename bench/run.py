@@ -20,6 +20,7 @@ import math
 import os
 import platform
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,7 +29,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +90,8 @@ class Plan:
     smoke: bool
     keep_database: bool
     only: tuple[str, ...]
+    profile_dir: Path | None = None
+    """py-spy records every worker during each measured wrk run (collapsed stacks, see bench/profile.py)."""
 
 
 def _free_port() -> int:
@@ -119,6 +123,13 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         "--only", default="", help="comma-separated scenarios to run (health,webhooks,status,directory,mix)"
     )
     parser.add_argument("--keep-database", action="store_true", help="do not drop the database at the end")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record the service's workers with py-spy during each measured run; summarise with bench/profile.py",
+    )
     parser.add_argument(
         "--smoke", action="store_true", help="tiny run for CI: smoke seed, 2 s per scenario, 4 connections"
     )
@@ -152,6 +163,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         smoke=args.smoke,
         keep_database=args.keep_database,
         only=tuple(s.strip() for s in args.only.split(",") if s.strip()),
+        profile_dir=args.profile,
     )
 
 
@@ -235,6 +247,29 @@ class Service:
             pass
 
 
+@contextmanager
+def profiler(pid: int, plan: Plan, scenario: str, enabled: bool) -> Iterator[None]:
+    """py-spy sampling the service (all workers) while the block runs, as collapsed stacks."""
+    if not enabled or plan.profile_dir is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    plan.profile_dir.mkdir(parents=True, exist_ok=True)
+    out = plan.profile_dir / f"{scenario}.txt"
+    command = [spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "250"]
+    command += ["--nonblocking", "--output", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        print(f"profile of {scenario}: {out}", file=sys.stderr, flush=True)
+
+
 # --- a run ----------------------------------------------------------------------------------------
 
 
@@ -282,7 +317,8 @@ class Run:
         prefix = self.work / f"{scenario}-{len(self.rows)}-{time.monotonic_ns()}.req"
         traffic.write_request_files(prefix, requests, self.plan.threads)
         record_prefix = prefix.with_suffix(".answers") if record else None
-        with RssMonitor(self.service.pid) as monitor:
+        profiling = not scenario.endswith("-warmup") and self.plan.profile_dir is not None
+        with RssMonitor(self.service.pid) as monitor, profiler(self.service.pid, self.plan, scenario, profiling):
             measure = run_wrk(
                 self.tools["wrk"],
                 scenario=scenario,

@@ -163,6 +163,8 @@ class ProgramTermsVersion(SQLModel, table=True):
     published_at: datetime = utc_column()
     published_by: str = Field(max_length=100)
     terms: dict[str, Any] = Field(sa_type=JSON)
+    digest: str = Field(max_length=64)
+    """SHA-256 of `terms` (app.domain.terms.digest): names the content, so a process parses it once."""
 
 
 # --- customers and registrations -------------------------------------------------------------

@@ -112,7 +112,7 @@ async def authenticate(session: AsyncSession, plaintext: str, now: datetime) -> 
     if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
         await repo.touch(session, key.id, now, now - LAST_USED_RESOLUTION)
     return Caller(
-        kind=key.kind,  # type: ignore[arg-type]
+        kind=key.kind,
         key_id=key.id,
         partner_id=key.partner_id,
         scopes=frozenset(key.scopes),

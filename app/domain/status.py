@@ -13,6 +13,7 @@ from app.db.repositories import customers as customers_repo
 from app.db.repositories import ledgers as repo
 from app.db.tables import LevelChange, MoneyEntry, PointsEntry, Relationship
 from app.domain import partners, terms
+from app.domain.errors import NotFound
 from app.domain.rules.terms import Level
 
 
@@ -35,23 +36,24 @@ class Status:
 async def status(session: AsyncSession, partner_id: uuid.UUID, now: datetime, as_of: datetime | None = None) -> Status:
     """The partner's level, points, rates, points at risk and commission balance per currency;
     with `as_of`, as they stood then, from the entries effective up to that moment."""
-    await partners.get(session, partner_id)
     if as_of is not None:
         now = as_of
     in_force = await terms.in_force(session, now)
     program = in_force.terms
+    until = now + timedelta(days=program.points_at_risk_days)
     if as_of is None:
-        balance = await repo.balance(session, partner_id)
-        points = balance.points if balance else 0
-        money = {b.currency: b.amount for b in await repo.money_balances(session, partner_id)}
+        standing = await repo.standing(session, partner_id, now, until)
+        if standing is None:
+            raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+        points, money, at_risk = standing.points, standing.money, standing.points_at_risk
     else:
+        await partners.get(session, partner_id)
         just_after = as_of + timedelta(microseconds=1)
         points = await repo.points_before(session, partner_id, just_after)
         money = await repo.money_before(session, partner_id, just_after)
+        at_risk = await repo.points_at_risk(session, partner_id, now, until)
     level = program.level_for(points)
     upcoming = program.next_level(points)
-    until = now + timedelta(days=program.points_at_risk_days)
-    at_risk = await repo.points_at_risk(session, partner_id, now, until)
     return Status(
         partner_id=partner_id,
         level=level,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,16 +26,43 @@ class TermsVersion:
     terms: Terms
 
 
+def digest(terms: dict[str, Any]) -> str:
+    """SHA-256 of a terms document in canonical JSON: equal content, equal digest."""
+    return hashlib.sha256(json.dumps(terms, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# Parsed terms by digest. A digest names content, not a row, so the cache is right for any database
+# and any number of processes: a published or amended version has a new digest and is parsed anew.
+# Terms are frozen models, safe to share.
+_PARSED: dict[str, Terms] = {}
+_PARSED_MAX = 64
+
+
+def _parsed(terms_digest: str, document: dict[str, Any]) -> Terms:
+    terms = _PARSED.get(terms_digest)
+    if terms is None:
+        terms = Terms.model_validate(document)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[terms_digest] = terms
+    return terms
+
+
 def _view(row: ProgramTermsVersion) -> TermsVersion:
-    return TermsVersion(row.version, row.effective_from, Terms.model_validate(row.terms))
+    return TermsVersion(row.version, row.effective_from, _parsed(row.digest, row.terms))
 
 
 async def in_force(session: AsyncSession, at: datetime) -> TermsVersion:
-    """The terms in force at `at`."""
-    row = await repo.in_force(session, at)
-    if row is None:
+    """The terms in force at `at`; the JSON is read and validated only when this process has not yet
+    parsed that content (one small indexed read otherwise)."""
+    ref = await repo.in_force_ref(session, at)
+    if ref is None:
         raise NotFound(f"No program terms were in force at {at.isoformat()}.", code="no_terms")
-    return _view(row)
+    version, effective_from, terms_digest = ref
+    terms = _PARSED.get(terms_digest)
+    if terms is None:
+        terms = _parsed(terms_digest, await repo.terms_of(session, version))
+    return TermsVersion(version, effective_from, terms)
 
 
 async def versions(session: AsyncSession) -> list[TermsVersion]:
@@ -52,12 +82,14 @@ async def publish(session: AsyncSession, ctx: Context, *, effective_from: dateti
     if any(r.effective_from >= effective_from for r in rows):
         raise Conflict("A version already takes effect at or after that moment.", code="terms_version_overlap")
     version = max((r.version for r in rows), default=0) + 1
+    document = terms.model_dump(mode="json")
     row = ProgramTermsVersion(
         version=version,
         effective_from=effective_from,
         published_at=ctx.now,
         published_by=ctx.actor,
-        terms=terms.model_dump(mode="json"),
+        terms=document,
+        digest=digest(document),
     )
     session.add(row)
     await session.flush()
@@ -86,6 +118,7 @@ async def add_sku(session: AsyncSession, ctx: Context, *, sku: str, points: int)
             continue
         updated = terms.model_copy(update={"points_per_sku": {**terms.points_per_sku, sku: points}})
         row.terms = Terms.model_validate(updated.model_dump()).model_dump(mode="json")
+        row.digest = digest(row.terms)
         amended.append(row.version)
     if not amended:
         raise Conflict(f"SKU {sku!r} is already in every terms version.", code="sku_exists")

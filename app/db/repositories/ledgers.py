@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Select,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
-from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PartnerMoneyBalance, PointsEntry
+from app.db.tables import LevelChange, MoneyEntry, Partner, PartnerBalance, PartnerMoneyBalance, PointsEntry
 
 
 async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: datetime) -> PartnerBalance:
@@ -138,15 +151,14 @@ async def money_before(session: AsyncSession, partner_id: uuid.UUID, at: datetim
     return {r[0]: int(r[1] or 0) for r in (await session.execute(stmt)).all()}
 
 
-async def points_at_risk(session: AsyncSession, partner_id: uuid.UUID, start: datetime, end: datetime) -> int:
-    """Standing points of the partner's active licences whose term ends in [start, end), in one query."""
+def _at_risk_query(partner: Any, start: Any, end: Any) -> Select[Any]:
     from app.db.tables import Licence
 
     per_licence = (
         select(func.sum(PointsEntry.points).label("points"))
         .join(Licence, col(Licence.licence_id) == col(PointsEntry.licence_id))
         .where(
-            col(Licence.partner_id) == partner_id,
+            col(Licence.partner_id) == partner,
             col(Licence.status) == "active",
             col(Licence.term_end) >= start,
             col(Licence.term_end) < end,
@@ -154,8 +166,54 @@ async def points_at_risk(session: AsyncSession, partner_id: uuid.UUID, start: da
         .group_by(col(PointsEntry.licence_id))
         .subquery()
     )
-    stmt = select(func.coalesce(func.sum(case((per_licence.c.points > 0, per_licence.c.points), else_=0)), 0))
-    return int((await session.execute(stmt)).scalar_one())
+    return select(func.coalesce(func.sum(case((per_licence.c.points > 0, per_licence.c.points), else_=0)), 0))
+
+
+@dataclass(frozen=True)
+class Standing:
+    points: int
+    money: dict[str, int]
+    points_at_risk: int
+
+
+def _standing_query() -> CompoundSelect[Any]:
+    partner: BindParameter[Any] = bindparam("partner")
+    start: BindParameter[Any] = bindparam("start")
+    end: BindParameter[Any] = bindparam("end")
+    at_risk = _at_risk_query(partner, start, end).scalar_subquery()
+    return union_all(
+        select(literal_column("'partner'"), null(), literal_column("0")).where(col(Partner.id) == partner),
+        select(literal_column("'points'"), null(), col(PartnerBalance.points)).where(
+            col(PartnerBalance.partner_id) == partner
+        ),
+        select(literal_column("'money'"), col(PartnerMoneyBalance.currency), col(PartnerMoneyBalance.amount)).where(
+            col(PartnerMoneyBalance.partner_id) == partner
+        ),
+        select(literal_column("'risk'"), null(), at_risk),
+    )
+
+
+# Built once: the status read is the most frequent request, and building a statement costs more
+# Python than running it.
+_STANDING = _standing_query()
+
+
+async def standing(session: AsyncSession, partner_id: uuid.UUID, start: datetime, end: datetime) -> Standing | None:
+    """A partner's points, money balances and points at risk (licences ending in [start, end)), in
+    one round trip; None when there is no such partner."""
+    result = await session.execute(_STANDING, {"partner": partner_id, "start": start, "end": end})
+    rows: list[tuple[str, str | None, int | None]] = [(r[0], r[1], r[2]) for r in result]
+    if not any(kind == "partner" for kind, _, _ in rows):
+        return None
+    points = next((int(v or 0) for kind, _, v in rows if kind == "points"), 0)
+    money = {str(currency): int(v or 0) for kind, currency, v in rows if kind == "money"}
+    at_risk = next((int(v or 0) for kind, _, v in rows if kind == "risk"), 0)
+    return Standing(points=points, money=dict(sorted(money.items())), points_at_risk=at_risk)
+
+
+async def points_at_risk(session: AsyncSession, partner_id: uuid.UUID, start: datetime, end: datetime) -> int:
+    """Standing points of the partner's active licences whose term ends in [start, end), in one query."""
+    return int((await session.execute(_at_risk_query(partner_id, start, end))).scalar_one())
 
 
 async def credited_points_for_line(session: AsyncSession, line_id: int) -> int:

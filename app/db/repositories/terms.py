@@ -4,22 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.tables import ProgramTermsVersion
 
-
-async def in_force(session: AsyncSession, at: datetime) -> ProgramTermsVersion | None:
-    stmt = (
-        select(ProgramTermsVersion)
-        .where(col(ProgramTermsVersion.effective_from) <= at)
-        .order_by(col(ProgramTermsVersion.effective_from).desc(), col(ProgramTermsVersion.version).desc())
-        .limit(1)
+_IN_FORCE_REF = (
+    select(
+        col(ProgramTermsVersion.version),
+        col(ProgramTermsVersion.effective_from),
+        col(ProgramTermsVersion.digest),
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    .where(col(ProgramTermsVersion.effective_from) <= bindparam("at"))
+    .order_by(col(ProgramTermsVersion.effective_from).desc(), col(ProgramTermsVersion.version).desc())
+    .limit(1)
+)
+
+
+async def in_force_ref(session: AsyncSession, at: datetime) -> tuple[int, datetime, str] | None:
+    """Version, start and digest of the terms in force at `at`, without the terms themselves."""
+    row = (await session.execute(_IN_FORCE_REF, {"at": at})).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+async def terms_of(session: AsyncSession, version: int) -> dict[str, Any]:
+    stmt = select(col(ProgramTermsVersion.terms)).where(col(ProgramTermsVersion.version) == version)
+    terms: dict[str, Any] = (await session.execute(stmt)).scalar_one()
+    return terms
 
 
 async def all_versions(session: AsyncSession) -> Sequence[ProgramTermsVersion]:
