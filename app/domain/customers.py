@@ -42,7 +42,8 @@ async def resolve(
     first's identifiers, waits for it, and then takes the customer the first created.
     """
     for _ in range(3):
-        ids = await repo.customer_ids_for(session, identifiers)
+        matches = await repo.identifier_matches(session, identifiers)
+        ids = sorted({customer_id for customer_id, _, _ in matches})
         if len(ids) > 1:
             raise AmbiguousCustomer(
                 "These identifiers belong to several customers the vendor knows apart; an admin must "
@@ -51,7 +52,8 @@ async def resolve(
         if ids:
             customer = await repo.get(session, ids[0], for_update=lock)
             assert customer is not None
-            known = {(i.kind, i.value) for i in await repo.identifiers_of(session, customer.id)}
+            # An identifier that matched nobody is the customer's to add (one customer matched).
+            known = {(kind, value) for _, kind, value in matches}
             missing = [i for i in identifiers if (i.kind, i.value) not in known]
             if missing:
                 try:

@@ -31,15 +31,36 @@ class Posting:
 class Ledger:
     """One partner's ledgers within a transaction, its balance row locked."""
 
-    def __init__(self, session: AsyncSession, balance: PartnerBalance, now: datetime, terms_now: Terms) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        balance: PartnerBalance,
+        now: datetime,
+        terms_now: Terms,
+        *,
+        defer_totals: bool = False,
+    ) -> None:
         self.session = session
         self.balance = balance
         self.now = now
         self.terms_now = terms_now
+        self.defer_totals = defer_totals
+        """Money totals (balance per currency, accrual per quarter) wait for `settle()`: one upsert
+        each per request instead of one per entry."""
+        self._pending: dict[tuple[str, str], int] = {}
 
     @classmethod
-    async def open(cls, session: AsyncSession, partner_id: uuid.UUID, now: datetime, terms_now: Terms) -> Ledger:
-        return cls(session, await repo.lock_balance(session, partner_id, now), now, terms_now)
+    async def open(
+        cls,
+        session: AsyncSession,
+        partner_id: uuid.UUID,
+        now: datetime,
+        terms_now: Terms,
+        *,
+        defer_totals: bool = False,
+    ) -> Ledger:
+        balance = await repo.lock_balance(session, partner_id, now)
+        return cls(session, balance, now, terms_now, defer_totals=defer_totals)
 
     @property
     def partner_id(self) -> uuid.UUID:
@@ -50,7 +71,10 @@ class Ledger:
         return terms.level_for(await repo.points_before(self.session, self.partner_id, at))
 
     async def points(self, points: int, posting: Posting) -> PointsEntry | None:
-        """Append a points entry; update the balance and record a level change if any."""
+        """Append a points entry; update the balance and record a level change if any.
+
+        The entry is written at the session's next flush (with the others of the request, in one
+        INSERT); callers that need its id flush first."""
         if points == 0:
             return None
         entry = PointsEntry(
@@ -66,12 +90,12 @@ class Ledger:
             terms_version=posting.terms_version,
         )
         self.session.add(entry)
-        await self.session.flush()
         before = self.balance.level
         self.balance.points += points
         self.balance.level = self.terms_now.level_for(self.balance.points)
         self.balance.updated_at = self.now
         if self.balance.level != before:
+            await self.session.flush()  # the entry's id, for the level change; otherwise it waits
             assert entry.id is not None
             self.session.add(
                 LevelChange(
@@ -106,7 +130,25 @@ class Ledger:
             terms_version=posting.terms_version,
         )
         self.session.add(entry)
-        await repo.add_money_to_balance(self.session, self.partner_id, currency, amount)
-        quarter = Quarter.of(posting.effective_at, self.terms_now.zone)
-        await statements_repo.add_accrued(self.session, self.partner_id, str(quarter), currency, amount)
+        quarter = str(Quarter.of(posting.effective_at, self.terms_now.zone))
+        if self.defer_totals:
+            self._pending[(currency, quarter)] = self._pending.get((currency, quarter), 0) + amount
+        else:
+            await self._add_totals(currency, quarter, amount)
         return entry
+
+    async def _add_totals(self, currency: str, quarter: str, amount: int) -> None:
+        await repo.add_money_to_balance(self.session, self.partner_id, currency, amount)
+        await statements_repo.add_accrued(self.session, self.partner_id, quarter, currency, amount)
+
+    async def settle(self) -> None:
+        """Write the money totals deferred so far (see `defer_totals`)."""
+        pending, self._pending = self._pending, {}
+        by_currency: dict[str, int] = {}
+        for (currency, quarter), amount in sorted(pending.items()):
+            by_currency[currency] = by_currency.get(currency, 0) + amount
+            if amount:
+                await statements_repo.add_accrued(self.session, self.partner_id, quarter, currency, amount)
+        for currency, amount in by_currency.items():
+            if amount:
+                await repo.add_money_to_balance(self.session, self.partner_id, currency, amount)

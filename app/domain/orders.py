@@ -75,8 +75,15 @@ class Ledgers:
 
     async def of(self, partner_id: uuid.UUID) -> Ledger:
         if partner_id not in self._open:
-            self._open[partner_id] = await Ledger.open(self.session, partner_id, self.now, self.terms_now)
+            self._open[partner_id] = await Ledger.open(
+                self.session, partner_id, self.now, self.terms_now, defer_totals=True
+            )
         return self._open[partner_id]
+
+    async def settle(self) -> None:
+        """Write every ledger's money totals: call once the event's entries are all made."""
+        for ledger in self._open.values():
+            await ledger.settle()
 
 
 async def _relationship_at(session: AsyncSession, customer: Customer, at: datetime) -> Relationship | None:
@@ -178,12 +185,11 @@ async def _attribute(
     )
 
 
-async def _claim_order(session: AsyncSession, order: Order) -> None:
-    try:
-        async with session.begin_nested():
-            session.add(order)
-    except IntegrityError as exc:
-        raise AlreadyRecorded(order.order_id) from exc
+async def _claim_order(session: AsyncSession, order: Order) -> Order:
+    recorded = await repo.insert_order(session, order)
+    if recorded is None:
+        raise AlreadyRecorded(order.order_id)
+    return recorded
 
 
 async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: datetime, event_id: int | None) -> Order:
@@ -196,7 +202,10 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             f"({now.isoformat()}); replay it once that moment has passed.",
         )
     try:
-        in_force = await terms.in_force(session, data.placed_at)
+        current = await terms.in_force(session, now)
+        # One read when the order was placed under the current terms (nearly always).
+        same = current.effective_from <= data.placed_at <= now
+        in_force = current if same else await terms.in_force(session, data.placed_at)
     except NotFound as exc:
         raise Park("no_terms", exc.detail) from exc
     program = in_force.terms
@@ -233,28 +242,15 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     except customers.AmbiguousCustomer as exc:
         raise Park("ambiguous_customer", exc.detail) from exc
 
-    order = Order(
-        order_id=data.order_id,
-        placed_at=data.placed_at,
-        currency=data.currency,
-        buyer_partner_id=buyer_partner_id,
-        customer_id=customer.id,
-        content_hash=content_hash(data),
-        terms_version=in_force.version,
-        outcome="recording",
-        webhook_event_id=event_id,
-        recorded_at=now,
-    )
-    await _claim_order(session, order)
     attribution = await _attribute(session, data, customer, buyer_partner_id)
     if customer.first_purchase_at is None or data.placed_at < customer.first_purchase_at:
         customer.first_purchase_at = data.placed_at  # R08: now an existing customer, whoever sold it
 
-    ledgers = Ledgers(session, now, (await terms.in_force(session, now)).terms)
+    ledgers = Ledgers(session, now, current.terms)
     credited: Ledger | None = None
     level: Level | None = None
     if attribution.partner_id is not None:
-        standing = await partners.standing_at(session, attribution.partner_id, data.placed_at)
+        standing = await partners.standing_at(session, attribution.partner_id, data.placed_at, known=True)
         credited = await ledgers.of(attribution.partner_id)
         level = await credited.level_at(data.placed_at, program)  # R03a, fixed now and never re-rated
         if not standing.eligible:
@@ -265,14 +261,30 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         directory.flag_nfr(session, nfr, source="order", order_id=data.order_id, now=now)
         attribution.outcome = "nfr_licence_sold"
         credited = None
-    order.partner_id = attribution.partner_id
-    order.mode = attribution.mode
-    order.level = level.value if level else None
-    order.outcome = attribution.outcome
+    # Recorded once everything about it is known: one INSERT, no UPDATE. The order id's lock (taken
+    # above) makes a concurrent delivery of the same order wait; a recorded one is AlreadyRecorded.
+    order = await _claim_order(
+        session,
+        Order(
+            order_id=data.order_id,
+            placed_at=data.placed_at,
+            currency=data.currency,
+            buyer_partner_id=buyer_partner_id,
+            customer_id=customer.id,
+            content_hash=content_hash(data),
+            terms_version=in_force.version,
+            partner_id=attribution.partner_id,
+            mode=attribution.mode,
+            level=level.value if level else None,
+            outcome=attribution.outcome,
+            webhook_event_id=event_id,
+            recorded_at=now,
+        ),
+    )
 
     rel = attribution.relationship
-    for line in data.lines:
-        row = OrderLine(
+    rows = [
+        OrderLine(
             order_id=data.order_id,
             line_id=line.line_id,
             sku=line.sku,
@@ -284,9 +296,17 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             discount_amount=line.discount_amount,
             paid_amount=line.paid_amount,
         )
-        session.add(row)
-        await session.flush()
+        for line in data.lines
+    ]
+    session.add_all(rows)
+    await session.flush()  # every line in one INSERT; their ids are needed by the entries
+    seen_licences: set[str] = set()
+    for line, row in zip(data.lines, rows, strict=True):
         assert row.id is not None
+        if line.licence_id in seen_licences:
+            await session.flush()  # an earlier line of this order wrote this licence: read it back
+        if line.licence_id:
+            seen_licences.add(line.licence_id)
         posting = Posting(
             rule="",
             explanation="",
@@ -336,6 +356,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
                 rate_bp=rate,
                 base=line.paid_amount,
             )
+    await ledgers.settle()
     await session.flush()
     return order
 
@@ -494,6 +515,7 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
     ledgers = Ledgers(session, now, (await terms.in_force(session, now)).terms)
     for row, amount in lines:
         assert row.id is not None
+        await session.flush()  # the sums below read the entries of the lines before (points wait for a flush)
         row.refunded_amount += amount
         posting = Posting(
             rule="R14",
@@ -541,6 +563,7 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
                         f"of {row.quantity} licence(s) refunded",
                     ),
                 )
+    await ledgers.settle()
     await session.flush()
     return refund
 
@@ -579,7 +602,9 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
                     licence_id=licence_id,
                 ),
             )
-            licence.lapse_entry_id = entry.id if entry else None
+            if entry is not None:
+                await session.flush()  # the entry's id
+                licence.lapse_entry_id = entry.id
     await session.flush()
     return "lapsed"
 

@@ -282,9 +282,11 @@ class Standing:
         return self.status == PartnerStatus.ACTIVE and self.agreement.bound
 
 
-async def standing_at(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> Standing:
-    """Was the partner registered, active and bound by the agreement at `at`?"""
-    await get(session, partner_id)
+async def standing_at(session: AsyncSession, partner_id: uuid.UUID, at: datetime, *, known: bool = False) -> Standing:
+    """Was the partner registered, active and bound by the agreement at `at`? `known`: the caller
+    has the partner from a row that references it, so it is not looked up again."""
+    if not known:
+        await get(session, partner_id)
     history = await repo.status_history(session, partner_id)
     versions = await agreements_repo.all_versions(session)
     accepted = await agreements_repo.acceptances(session, partner_id)

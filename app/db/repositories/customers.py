@@ -26,6 +26,21 @@ async def customer_ids_for(session: AsyncSession, identifiers: Sequence[Identifi
     return sorted(r[0] for r in (await session.execute(stmt)).all())
 
 
+async def identifier_matches(
+    session: AsyncSession, identifiers: Sequence[Identifier]
+) -> list[tuple[uuid.UUID, str, str]]:
+    """(customer_id, kind, value) of the stored identifiers among these."""
+    if not identifiers:
+        return []
+    clauses = [
+        (col(CustomerIdentifier.kind) == i.kind) & (col(CustomerIdentifier.value) == i.value) for i in identifiers
+    ]
+    stmt = select(
+        col(CustomerIdentifier.customer_id), col(CustomerIdentifier.kind), col(CustomerIdentifier.value)
+    ).where(or_(*clauses))
+    return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+
+
 async def get(session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None:
     stmt = select(Customer).where(col(Customer.id) == customer_id)
     if for_update:

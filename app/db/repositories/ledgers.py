@@ -33,18 +33,20 @@ async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: dateti
     Every write to a partner's ledgers goes through this lock, so concurrent orders for one
     partner apply one after the other.
     """
-    await session.execute(
+    # One statement: the upsert creates a missing row and, on conflict, locks the existing one (a
+    # no-op update) and returns it.
+    stmt = (
         dialect.insert(session, PartnerBalance)
         .values(partner_id=partner_id, points=0, level="affiliate", updated_at=now)
-        .on_conflict_do_nothing(index_elements=[col(PartnerBalance.partner_id)])
+        .on_conflict_do_update(
+            index_elements=[col(PartnerBalance.partner_id)],
+            set_={"partner_id": col(PartnerBalance.partner_id)},
+        )
+        .returning(PartnerBalance)
     )
-    stmt = (
-        select(PartnerBalance)
-        .where(col(PartnerBalance.partner_id) == partner_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one()
+    # populate_existing: a balance object this session loaded earlier takes the locked row's values.
+    balance: PartnerBalance = (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+    return balance
 
 
 async def balance(session: AsyncSession, partner_id: uuid.UUID) -> PartnerBalance | None:

@@ -10,11 +10,25 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import dialect
 from app.db.tables import DiscountMismatch, Licence, Order, OrderLine, Refund
 
 
 async def get_order(session: AsyncSession, order_id: str) -> Order | None:
     return (await session.execute(select(Order).where(col(Order.order_id) == order_id))).scalar_one_or_none()
+
+
+async def insert_order(session: AsyncSession, order: Order) -> Order | None:
+    """Record the order unless its id is recorded already (then None); the row comes back as a
+    session object."""
+    stmt = (
+        dialect.insert(session, Order)
+        .values(**order.model_dump())
+        .on_conflict_do_nothing(index_elements=[col(Order.order_id)])
+        .returning(Order)
+    )
+    recorded: Order | None = (await session.scalars(stmt)).one_or_none()
+    return recorded
 
 
 async def line(session: AsyncSession, order_id: str, line_id: str, *, for_update: bool = False) -> OrderLine | None:

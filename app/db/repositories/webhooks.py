@@ -26,16 +26,15 @@ async def claim(session: AsyncSession, event: WebhookEvent) -> WebhookEvent | No
         "status": event.status,
         "attempts": 1,
     }
+    # RETURNING the entity: the new row comes back as a session object in the same round trip.
     stmt = (
         dialect.insert(session, WebhookEvent)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[col(WebhookEvent.webhook_id)])
-        .returning(col(WebhookEvent.id))
+        .returning(WebhookEvent)
     )
-    new_id = (await session.execute(stmt)).scalar_one_or_none()
-    if new_id is None:
-        return None
-    return await get(session, int(new_id))
+    row: WebhookEvent | None = (await session.scalars(stmt)).one_or_none()
+    return row
 
 
 async def get(session: AsyncSession, event_id: int, *, for_update: bool = False) -> WebhookEvent | None:
