@@ -573,6 +573,11 @@ async def seed(conn: asyncpg.Connection, scale: Scale, *, fast: bool = True) -> 
         if fast:
             await conn.execute("SET session_replication_role = DEFAULT")
         progress.close()
+    if "level_rank" in partner_columns:  # the directory's stored order, as the service keeps it
+        await conn.execute(
+            "UPDATE partners p SET level_rank = CASE b.level WHEN 'platinum' THEN 0 WHEN 'gold' THEN 1 "
+            "WHEN 'silver' THEN 2 ELSE 3 END FROM partner_balances b WHERE b.partner_id = p.id"
+        )
     await conn.execute("SELECT setval(pg_get_serial_sequence('order_lines', 'id'), $1)", builder.next_line_id)
     for table, floor in ID_FLOORS.items():
         if not await _table_exists(conn, table):

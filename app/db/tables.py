@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, SmallInteger, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.db.types import BigIntId, UTCDateTime
@@ -27,6 +27,16 @@ def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
 
 class Partner(SQLModel, table=True):
     __tablename__ = "partners"
+    __table_args__ = (
+        Index(
+            "ix_partners_directory",
+            "level_rank",
+            text("lower(company)"),
+            "id",
+            postgresql_where=text("status = 'active' AND listed"),
+            sqlite_where=text("status = 'active' AND listed"),
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     company: str = Field(max_length=200)
@@ -52,6 +62,10 @@ class Partner(SQLModel, table=True):
     latitude: float | None = None
     longitude: float | None = None
     """Where the partner is, for routing leads by distance (R19)."""
+    level_rank: int = Field(default=3, sa_type=SmallInteger)
+    """The directory's order: 0 Platinum, 1 Gold, 2 Silver, 3 Affiliate. Kept in step with
+    `partner_balances.level` in the transaction that changes the level, so the directory reads one
+    index in order instead of sorting every partner."""
 
 
 class PartnerStatusChange(SQLModel, table=True):

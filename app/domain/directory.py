@@ -91,7 +91,7 @@ async def listed(
     q: str | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> Sequence[tuple[Partner, str]]:
+) -> list[repo.Listing]:
     """Active partners that did not opt out, best level first, then by name."""
     return await repo.listed(
         session, country=country, region=region, level=level, language=language, q=q, offset=offset, limit=limit

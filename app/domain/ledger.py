@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.repositories import directory as directory_repo
 from app.db.repositories import ledgers as repo
 from app.db.repositories import statements as statements_repo
 from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PointsEntry
@@ -95,6 +96,7 @@ class Ledger:
         self.balance.level = self.terms_now.level_for(self.balance.points)
         self.balance.updated_at = self.now
         if self.balance.level != before:
+            await directory_repo.set_level_rank(self.session, self.partner_id, self.balance.level)
             await self.session.flush()  # the entry's id, for the level change; otherwise it waits
             assert entry.id is not None
             self.session.add(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -66,7 +65,7 @@ async def list_directory(
             schemas.DirectoryEntry(
                 id=p.id,
                 name=p.company,
-                level=level_name,
+                level=p.level,
                 country=p.country,
                 region=p.region,
                 website=p.website,
@@ -75,12 +74,12 @@ async def list_directory(
                 regions_served=p.regions_served,
                 description=p.description,
             )
-            for p, level_name in rows
+            for p in rows
         ],
         page=page,
         per_page=per_page,
     )
-    payload = json.dumps(body.model_dump(mode="json"), separators=(",", ":")).encode()
+    payload = body.model_dump_json().encode()  # pydantic's own encoder: one pass, no dict in between
     etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if if_none_match and etag in {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}:

@@ -4,18 +4,45 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import String, case, cast, func, or_, select
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.tables import NfrLicence, NfrViolation, Partner, PartnerBalance
+from app.db.tables import NfrLicence, NfrViolation, Partner
 
 LEVEL_RANK = {"platinum": 0, "gold": 1, "silver": 2, "affiliate": 3}
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A partner's public directory fields."""
+
+    id: uuid.UUID
+    company: str
+    level: str
+    country: str
+    region: str | None
+    website: str | None
+    languages: list[str]
+    services: list[str]
+    regions_served: list[str]
+    description: str | None
+
+
+LEVEL_BY_RANK = {rank: name for name, rank in LEVEL_RANK.items()}
+
+
+async def set_level_rank(session: AsyncSession, partner_id: uuid.UUID, level: str) -> None:
+    """Keep the directory's order in step with a level change (same transaction)."""
+    await session.execute(
+        update(Partner).where(col(Partner.id) == partner_id).values(level_rank=LEVEL_RANK.get(level, 3))
+    )
 
 
 async def listed(
@@ -28,15 +55,21 @@ async def listed(
     q: str | None,
     offset: int,
     limit: int,
-) -> Sequence[tuple[Partner, str]]:
-    """Active, listed partners with their level: Platinum first, then Gold, Silver, Affiliate, then name."""
-    level_col = func.coalesce(PartnerBalance.level, "affiliate")
-    rank = case(*[(level_col == name, rank) for name, rank in LEVEL_RANK.items()], else_=9)
-    stmt = (
-        select(Partner, level_col)
-        .outerjoin(PartnerBalance, col(PartnerBalance.partner_id) == col(Partner.id))
-        .where(col(Partner.status) == "active", col(Partner.listed).is_(True))
-    )
+) -> list[Listing]:
+    """Active, listed partners: Platinum first, then Gold, Silver, Affiliate, then name. Reads
+    `ix_partners_directory` in order (a partial index of exactly the listed partners)."""
+    stmt = select(
+        col(Partner.id),
+        col(Partner.company),
+        col(Partner.level_rank),
+        col(Partner.country),
+        col(Partner.region),
+        col(Partner.website),
+        col(Partner.languages),
+        col(Partner.services),
+        col(Partner.regions_served),
+        col(Partner.description),
+    ).where(col(Partner.status) == "active", col(Partner.listed) == True)  # noqa: E712 - SQL, matches the index
     if country:
         stmt = stmt.where(col(Partner.country) == country)
     if region:
@@ -48,7 +81,7 @@ async def listed(
             )
         )
     if level:
-        stmt = stmt.where(level_col == level)
+        stmt = stmt.where(col(Partner.level_rank) == LEVEL_RANK.get(level, 9))
     if language:  # codes are two validated letters: a match on the JSON text is exact enough
         stmt = stmt.where(cast(Partner.languages, String).like(f'%"{language}"%'))
     if q:
@@ -60,8 +93,24 @@ async def listed(
                 func.lower(cast(Partner.services, String)).like(pattern, escape="\\"),
             )
         )
-    stmt = stmt.order_by(rank, func.lower(Partner.company), col(Partner.id)).offset(offset).limit(limit)
-    return [(row[0], str(row[1])) for row in (await session.execute(stmt)).all()]
+    stmt = (
+        stmt.order_by(col(Partner.level_rank), func.lower(Partner.company), col(Partner.id)).offset(offset).limit(limit)
+    )
+    return [
+        Listing(
+            id=r[0],
+            company=r[1],
+            level=LEVEL_BY_RANK.get(r[2], "affiliate"),
+            country=r[3],
+            region=r[4],
+            website=r[5],
+            languages=list(r[6] or []),
+            services=list(r[7] or []),
+            regions_served=list(r[8] or []),
+            description=r[9],
+        )
+        for r in (await session.execute(stmt)).all()
+    ]
 
 
 async def nfr_licences(session: AsyncSession, partner_id: uuid.UUID | None) -> Sequence[NfrLicence]:
