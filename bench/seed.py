@@ -578,6 +578,14 @@ async def seed(conn: asyncpg.Connection, scale: Scale, *, fast: bool = True) -> 
             "UPDATE partners p SET level_rank = CASE b.level WHEN 'platinum' THEN 0 WHEN 'gold' THEN 1 "
             "WHEN 'silver' THEN 2 ELSE 3 END FROM partner_balances b WHERE b.partner_id = p.id"
         )
+    if "search_text" in partner_columns:  # the directory's search columns (app.db.tables.directory_text)
+        await conn.execute(
+            "UPDATE partners SET "
+            "search_text = lower(concat_ws(E'\\n', company, description, "
+            "(SELECT string_agg(x, E'\\n') FROM json_array_elements_text(services) x))), "
+            "region_text = lower(concat_ws(E'\\n', region, "
+            "(SELECT string_agg(x, E'\\n') FROM json_array_elements_text(regions_served) x)))"
+        )
     await conn.execute("SELECT setval(pg_get_serial_sequence('order_lines', 'id'), $1)", builder.next_line_id)
     for table, floor in ID_FLOORS.items():
         if not await _table_exists(conn, table):

@@ -20,7 +20,9 @@ async def _diff(url: str) -> list[Any]:
         async with engine.connect() as conn:
 
             def compare(sync_conn: Any) -> list[Any]:
-                context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+                context = MigrationContext.configure(
+                    sync_conn, opts={"compare_type": True, "include_object": migrate.include_object}
+                )
                 return list(compare_metadata(context, metadata))
 
             return await conn.run_sync(compare)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -12,6 +13,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.session import ensure_sqlite_directory
+from app.db.tables import POSTGRES_ONLY_INDEXES
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -49,3 +51,8 @@ async def current_revision(engine: AsyncEngine) -> str | None:
             return None
         row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
         return str(row[0]) if row else None
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """What model comparison (autogenerate, the drift test) looks at: not the Postgres-only indexes."""
+    return not (type_ == "index" and name in POSTGRES_ONLY_INDEXES)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, SmallInteger, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, SmallInteger, Text, UniqueConstraint, event, text
 from sqlmodel import Field, SQLModel
 
 from app.db.types import BigIntId, UTCDateTime
@@ -62,10 +62,39 @@ class Partner(SQLModel, table=True):
     latitude: float | None = None
     longitude: float | None = None
     """Where the partner is, for routing leads by distance (R19)."""
+    search_text: str = Field(default="", sa_type=Text)
+    """Name, description and services, lower case, one per line: what the directory's `q` searches
+    (derived; kept by `_derive_directory_text` on every ORM write)."""
+    region_text: str = Field(default="", sa_type=Text)
+    """Region and regions served, lower case, one per line: what the directory's `region` searches."""
     level_rank: int = Field(default=3, sa_type=SmallInteger)
     """The directory's order: 0 Platinum, 1 Gold, 2 Silver, 3 Affiliate. Kept in step with
     `partner_balances.level` in the transaction that changes the level, so the directory reads one
     index in order instead of sorting every partner."""
+
+
+def directory_text(*parts: str | list[str] | None) -> str:
+    """Lower-cased text of the parts, one per line (input is one line each, so a search never spans
+    two fields)."""
+    lines: list[str] = []
+    for part in parts:
+        if isinstance(part, list):
+            lines.extend(str(p) for p in part)
+        elif part:
+            lines.append(part)
+    return "\n".join(lines).lower()
+
+
+@event.listens_for(Partner, "before_insert")
+@event.listens_for(Partner, "before_update")
+def _derive_directory_text(_mapper: Any, _connection: Any, partner: Partner) -> None:
+    partner.search_text = directory_text(partner.company, partner.description, partner.services)
+    partner.region_text = directory_text(partner.region, partner.regions_served)
+
+
+POSTGRES_ONLY_INDEXES = frozenset({"ix_partners_search_text_trgm", "ix_partners_region_text_trgm"})
+"""Trigram indexes for the directory's substring searches, made by the migration where Postgres has
+pg_trgm (SQLite scans); not part of the models, so the model comparison leaves them out."""
 
 
 class PartnerStatusChange(SQLModel, table=True):
@@ -325,10 +354,16 @@ class Licence(SQLModel, table=True):
     """One subscription line the store sold; renewed or lapsed (R10)."""
 
     __tablename__ = "licences"
-    __table_args__ = (Index(None, "status", "term_end"),)
+    __table_args__ = (
+        Index(None, "status", "term_end"),
+        # A partner's licences, and its active ones by term end (points at risk in every status read):
+        # with `partner_id` alone, Postgres's generic plan for that read intersected it with the
+        # (status, term_end) index and walked every active licence of the program.
+        Index(None, "partner_id", "status", "term_end"),
+    )
 
     licence_id: str = Field(primary_key=True, max_length=255)
-    partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id", index=True)
+    partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id")
     customer_id: uuid.UUID = Field(foreign_key="customers.id")
     sku: str = Field(max_length=64)
     quantity: int

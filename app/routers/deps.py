@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import session_scope
+from app.db.session import reads_only, session_scope
 from app.domain import api_keys
 from app.domain.clock import Clock
 from app.domain.context import Caller, Context
@@ -23,6 +23,8 @@ from app.settings import Settings
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with session_scope(request.app.state.session_factory) as session:
+        if request.method in ("GET", "HEAD"):  # safe methods only read
+            await reads_only(session)
         yield session
 
 

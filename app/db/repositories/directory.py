@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -73,26 +73,13 @@ async def listed(
     if country:
         stmt = stmt.where(col(Partner.country) == country)
     if region:
-        pattern = f"%{_escape_like(region.lower())}%"
-        stmt = stmt.where(
-            or_(
-                func.lower(func.coalesce(Partner.region, "")).like(pattern, escape="\\"),
-                func.lower(cast(Partner.regions_served, String)).like(pattern, escape="\\"),
-            )
-        )
+        stmt = stmt.where(col(Partner.region_text).like(f"%{_escape_like(region.lower())}%", escape="\\"))
     if level:
         stmt = stmt.where(col(Partner.level_rank) == LEVEL_RANK.get(level, 9))
     if language:  # codes are two validated letters: a match on the JSON text is exact enough
         stmt = stmt.where(cast(Partner.languages, String).like(f'%"{language}"%'))
-    if q:
-        pattern = f"%{_escape_like(q.lower())}%"
-        stmt = stmt.where(
-            or_(
-                func.lower(Partner.company).like(pattern, escape="\\"),
-                func.lower(func.coalesce(Partner.description, "")).like(pattern, escape="\\"),
-                func.lower(cast(Partner.services, String)).like(pattern, escape="\\"),
-            )
-        )
+    if q:  # one column, trigram-indexed on Postgres (see POSTGRES_ONLY_INDEXES)
+        stmt = stmt.where(col(Partner.search_text).like(f"%{_escape_like(q.lower())}%", escape="\\"))
     stmt = (
         stmt.order_by(col(Partner.level_rank), func.lower(Partner.company), col(Partner.id)).offset(offset).limit(limit)
     )
