@@ -300,6 +300,8 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     ]
     session.add_all(rows)
     await session.flush()  # every line in one INSERT; their ids are needed by the entries
+    # Every licence the order names, locked in one read; lines that create one add it here.
+    licences = await repo.licences_for_update(session, [line.licence_id for line in data.lines if line.licence_id])
     seen_licences: set[str] = set()
     for line, row in zip(data.lines, rows, strict=True):
         assert row.id is not None
@@ -317,9 +319,9 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             licence_id=line.licence_id,
         )
         if line.kind == "new":
-            await _new_licence(session, row, line.sku, customer, credited, program, posting)
+            await _new_licence(session, row, line.sku, customer, credited, program, posting, licences)
         else:
-            await _renewal(session, row, ledgers, data.placed_at, posting)
+            await _renewal(session, row, ledgers, data.placed_at, posting, licences)
         if credited is None or level is None or rel is None:
             if buyer_partner_id is not None:
                 _check_discount(session, row, buyer_partner_id, 0, "no discount applies: " + attribution.outcome, now)
@@ -402,26 +404,26 @@ async def _new_licence(
     credited: Ledger | None,
     program: Terms,
     posting: Posting,
+    licences: dict[str, Licence],
 ) -> None:
     """R09: new licences earn quantity x points, with no time limit, in an established relationship."""
     per_unit = program.points_per_sku[sku]
     assert row.id is not None
     if row.licence_id:
-        licence = await repo.licence(session, row.licence_id, for_update=True)
+        licence = licences.get(row.licence_id)
         if licence is None:
-            session.add(
-                Licence(
-                    licence_id=row.licence_id,
-                    partner_id=credited.partner_id if credited else None,
-                    customer_id=customer.id,
-                    sku=sku,
-                    quantity=row.quantity,
-                    points_per_unit=per_unit,
-                    term_end=row.term_end,
-                    status="active",
-                    order_line_id=row.id,
-                )
+            licences[row.licence_id] = Licence(
+                licence_id=row.licence_id,
+                partner_id=credited.partner_id if credited else None,
+                customer_id=customer.id,
+                sku=sku,
+                quantity=row.quantity,
+                points_per_unit=per_unit,
+                term_end=row.term_end,
+                status="active",
+                order_line_id=row.id,
             )
+            session.add(licences[row.licence_id])
         else:  # an up-sell of extra licences on the same subscription
             licence.quantity += row.quantity
             if row.term_end and (licence.term_end is None or row.term_end > licence.term_end):
@@ -433,11 +435,18 @@ async def _new_licence(
         )
 
 
-async def _renewal(session: AsyncSession, row: OrderLine, ledgers: Ledgers, at: datetime, posting: Posting) -> None:
+async def _renewal(
+    session: AsyncSession,
+    row: OrderLine,
+    ledgers: Ledgers,
+    at: datetime,
+    posting: Posting,
+    licences: dict[str, Licence],
+) -> None:
     """R10: a renewal extends its licence, lapses licences not renewed, and reinstates a lapsed one."""
     if not row.licence_id:
         return
-    licence = await repo.licence(session, row.licence_id, for_update=True)
+    licence = licences.get(row.licence_id)
     if licence is None:
         return
     if licence.partner_id is not None:

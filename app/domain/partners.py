@@ -287,13 +287,11 @@ async def standing_at(session: AsyncSession, partner_id: uuid.UUID, at: datetime
     has the partner from a row that references it, so it is not looked up again."""
     if not known:
         await get(session, partner_id)
-    history = await repo.status_history(session, partner_id)
-    versions = await agreements_repo.all_versions(session)
-    accepted = await agreements_repo.acceptances(session, partner_id)
-    status = status_at([StatusPeriod(PartnerStatus(h.to_status), h.effective_at) for h in history], at)
+    facts = await repo.standing_facts(session, partner_id)
+    status = status_at([StatusPeriod(PartnerStatus(to), since) for to, since in facts.statuses], at)
     binding = agreement_binding_at(
-        [AgreementVersionView(v.id or 0, v.version, v.published_at, v.accept_by) for v in versions],
-        [Acceptance(a.agreement_version_id, a.accepted_at) for a in accepted],
+        [AgreementVersionView(*v) for v in facts.versions],
+        [Acceptance(version_id, accepted_at) for version_id, accepted_at in facts.acceptances],
         at,
     )
     return Standing(at, status, binding)

@@ -45,6 +45,20 @@ async def licence(session: AsyncSession, licence_id: str, *, for_update: bool = 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def licences_for_update(session: AsyncSession, licence_ids: Sequence[str]) -> dict[str, Licence]:
+    """The licences among these ids that exist, locked, by id."""
+    if not licence_ids:
+        return {}
+    stmt = (
+        select(Licence)
+        .where(col(Licence.licence_id).in_(sorted(set(licence_ids))))
+        .order_by(col(Licence.licence_id))  # one lock order for every transaction: no deadlock
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {licence.licence_id: licence for licence in (await session.execute(stmt)).scalars()}
+
+
 async def get_refund(session: AsyncSession, refund_id: str) -> Refund | None:
     return (await session.execute(select(Refund).where(col(Refund.refund_id) == refund_id))).scalar_one_or_none()
 

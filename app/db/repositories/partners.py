@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    CompoundSelect,
+    bindparam,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.tables import Partner, PartnerStatusChange
+from app.db.tables import AgreementAcceptance, AgreementVersion, Partner, PartnerStatusChange
+from app.db.types import UTCDateTime
 
 
 async def get(session: AsyncSession, partner_id: uuid.UUID, *, for_update: bool = False) -> Partner | None:
@@ -73,3 +89,60 @@ async def status_history(session: AsyncSession, partner_id: uuid.UUID) -> Sequen
         .order_by(col(PartnerStatusChange.effective_at), col(PartnerStatusChange.id))
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+@dataclass(frozen=True)
+class StandingFacts:
+    """What R04 asks of a partner: its status history, the agreement versions and its acceptances."""
+
+    statuses: list[tuple[str, datetime]]
+    """(to_status, effective_at), oldest first."""
+    versions: list[tuple[int, str, datetime, datetime]]
+    """(id, version, published_at, accept_by) of every agreement version, oldest first."""
+    acceptances: list[tuple[int, datetime]]
+    """(agreement_version_id, accepted_at), oldest first."""
+
+
+def _standing_facts_query() -> CompoundSelect[Any]:
+    partner: BindParameter[Any] = bindparam("partner")
+    no_time = type_coerce(null(), UTCDateTime())
+    return union_all(
+        select(
+            literal_column("'status'").label("kind"),
+            col(PartnerStatusChange.to_status).label("text"),
+            col(PartnerStatusChange.effective_at).label("t1"),
+            no_time.label("t2"),
+            type_coerce(null(), BigInteger()).label("n"),
+            col(PartnerStatusChange.id).label("ord"),
+        ).where(col(PartnerStatusChange.partner_id) == partner),
+        select(
+            literal_column("'version'"),
+            col(AgreementVersion.version),
+            col(AgreementVersion.published_at),
+            col(AgreementVersion.accept_by),
+            col(AgreementVersion.id),
+            col(AgreementVersion.id),
+        ),
+        select(
+            literal_column("'accepted'"),
+            null(),
+            col(AgreementAcceptance.accepted_at),
+            null(),
+            col(AgreementAcceptance.agreement_version_id),
+            col(AgreementAcceptance.id),
+        ).where(col(AgreementAcceptance.partner_id) == partner),
+    )
+
+
+_STANDING_FACTS = _standing_facts_query()
+
+
+async def standing_facts(session: AsyncSession, partner_id: uuid.UUID) -> StandingFacts:
+    """The three in one round trip (the eligibility check runs for every credited order)."""
+    rows = [tuple(r) for r in await session.execute(_STANDING_FACTS, {"partner": partner_id})]
+    rows.sort(key=lambda r: (r[2], r[5]))  # by time, then id: the order of the separate queries
+    return StandingFacts(
+        statuses=[(r[1], r[2]) for r in rows if r[0] == "status"],
+        versions=[(int(r[4]), r[1], r[2], r[3]) for r in rows if r[0] == "version"],
+        acceptances=[(int(r[4]), r[2]) for r in rows if r[0] == "accepted"],
+    )
