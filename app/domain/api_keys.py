@@ -106,11 +106,9 @@ async def authenticate(session: AsyncSession, plaintext: str, now: datetime) -> 
     """The caller a presented key stands for; refuses unknown and revoked keys alike."""
     if not plaintext or len(plaintext) > 200:
         raise Unauthenticated("The API key is not valid.", code="invalid_api_key")
-    key = await repo.by_hash(session, hash_key(plaintext))
+    key = await repo.use(session, hash_key(plaintext), now, now - LAST_USED_RESOLUTION)
     if key is None or key.revoked_at is not None:
         raise Unauthenticated("The API key is not valid or has been revoked.", code="invalid_api_key")
-    if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
-        await repo.touch(session, key.id, now, now - LAST_USED_RESOLUTION)
     return Caller(
         kind=key.kind,
         key_id=key.id,

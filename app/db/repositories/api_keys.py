@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import JSON, Integer, String, Uuid, bindparam, column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.tables import ApiKey
+from app.db.types import UTCDateTime
 
 # Built once: every authenticated request runs it, and building a statement costs more Python than
 # running it. Plain columns, not an ORM object: nothing here is changed through the session.
@@ -23,6 +24,43 @@ _BY_HASH = select(
     col(ApiKey.last_used_at),
     col(ApiKey.revoked_at),
 ).where(col(ApiKey.key_hash) == bindparam("key_hash"))
+
+
+# Postgres: the lookup and the once-a-minute record of use in one statement (one round trip). The
+# UPDATE re-checks `last_used_at` on the row it locks, so concurrent requests write it once.
+_USE_PG = (
+    text(
+        "WITH k AS (SELECT id, kind, partner_id, scopes, last_used_at, revoked_at FROM api_keys "
+        "WHERE key_hash = :key_hash), "
+        "t AS (UPDATE api_keys SET last_used_at = :now FROM k WHERE api_keys.id = k.id "
+        "AND api_keys.revoked_at IS NULL "
+        "AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < :not_since) RETURNING api_keys.id) "
+        "SELECT k.id, k.kind, k.partner_id, k.scopes, k.last_used_at, k.revoked_at, "
+        "(SELECT count(*) FROM t) AS touched FROM k"
+    )
+    .bindparams(bindparam("now", type_=UTCDateTime()), bindparam("not_since", type_=UTCDateTime()))
+    .columns(
+        column("id", Uuid()),
+        column("kind", String()),
+        column("partner_id", Uuid()),
+        column("scopes", JSON()),
+        column("last_used_at", UTCDateTime()),
+        column("revoked_at", UTCDateTime()),
+        column("touched", Integer()),
+    )
+)
+
+
+async def use(session: AsyncSession, key_hash: str, now: datetime, not_since: datetime) -> Any:
+    """The key with this hash (id, kind, partner_id, scopes, last_used_at, revoked_at), its use
+    recorded unless one was recorded after `not_since` or it is revoked; None when unknown."""
+    if session.get_bind().dialect.name == "postgresql":
+        params = {"key_hash": key_hash, "now": now, "not_since": not_since}
+        return (await session.execute(_USE_PG, params)).first()
+    key = await by_hash(session, key_hash)
+    if key is not None and key.revoked_at is None and (key.last_used_at is None or key.last_used_at < not_since):
+        await touch(session, key.id, now, not_since)
+    return key
 
 
 async def by_hash(session: AsyncSession, key_hash: str) -> Any:
