@@ -670,6 +670,8 @@ def capture_service_sql(
             tokens=tokens,
             prologue=CAPTURE_PROLOGUE,
             title=f"The statements the service issued for one {name} request, captured {stamp}",
+            # The service reads GETs without a transaction on Postgres (app.db.session.reads_only).
+            transaction=probe.method not in ("GET", "HEAD"),
         )
         path = out_dir / f"{stamp}-service-{name}.sql"
         path.write_text(script)
