@@ -203,7 +203,9 @@ def run_hey(
     measure = parse_hey(result.stdout, scenario=scenario, concurrency=workers, rate=rate)
     measure.notes.append(f"{workers} hey worker(s) at {rate / workers:.1f}/s each")
     if measure.rps < 0.95 * rate:
-        measure.notes.append(f"held only {measure.rps:.0f}/s of the {rate:.0f}/s asked: the latency is not at that rate")
+        measure.notes.append(
+            f"held only {measure.rps:.0f}/s of the {rate:.0f}/s asked: the latency is not at that rate"
+        )
     return measure
 
 
