@@ -85,6 +85,10 @@ def test_benchmark_smoke_run_measures_every_scenario_next_to_its_baseline(tmp_pa
         assert service["ratios"]["p99"] is not None, service
         assert service["peak_rss_mb_per_worker"] > 0, service
     assert rows[("status", "service-60pct")]["tool"] == "hey"
+    for scenario in [s for s in compared if s != "mix"]:  # the service's own SQL, replayed by pgbench
+        replay = rows.get((scenario, "service-sql"))
+        assert replay is not None and replay["requests_per_s"] > 0 and replay["errors"] == 0, (scenario, replay)
+        assert report["service_sql"][scenario]["statements"] > 0, report["service_sql"]
 
     checks = {c["scenario"]: c for c in report["checks"]}
     assert set(checks) == {"webhooks", "mix"}
