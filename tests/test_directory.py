@@ -70,6 +70,35 @@ async def test_r18_directory_lists_active_partners_best_level_first_then_name(pr
     ]
 
 
+async def test_r18_directory_order_follows_a_level_down_as_well_as_up(program: Program) -> None:
+    """The order is stored (partners.level_rank), kept in step by every level change: a refund that
+    takes a partner back to Affiliate moves it down at once."""
+    program.at("2026-01-05T09:00:00Z")
+    was_gold, was_gold_key = await program.api.register(company="Aaa Was Gold")
+    silver, silver_key = await program.api.register(company="Bbb Silver")
+    await _points(program, (silver["id"], silver_key), [("desktop", 1)])
+    customer = Customer.new()
+    await program.register((was_gold["id"], was_gold_key), customer)
+    placed = program.api.clock.advance(minutes=1)
+    sent = await program.order(
+        customer,
+        [line("server-enterprise", 33, 330_000, line_id="l1")],
+        placed_at=iso(placed),
+        buyer=was_gold["id"],
+    )
+
+    async def listed() -> list[tuple[str, str]]:
+        items = (await program.client.get("/v1/directory")).json()["items"]
+        return [(i["name"], i["level"]) for i in items]
+
+    assert await listed() == [("Aaa Was Gold", "gold"), ("Bbb Silver", "silver")]
+    refunded_at = program.api.clock.advance(minutes=1)
+    await program.refund(sent["event"]["data"]["order_id"], [("l1", 330_000)], at=iso(refunded_at))
+    assert await listed() == [("Bbb Silver", "silver"), ("Aaa Was Gold", "affiliate")]
+    level = (await program.client.get("/v1/directory?level=affiliate")).json()["items"]
+    assert [i["name"] for i in level] == ["Aaa Was Gold"]
+
+
 async def test_r18_filters_and_opt_out(program: Program) -> None:
     a, a_key = await program.api.register(company="Analytics Paris", country="FR", languages=["fr", "en"])
     b, _ = await program.api.register(company="Berlin Reports", country="DE", languages=["de"])
