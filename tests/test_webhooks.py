@@ -94,6 +94,20 @@ async def test_malformed_signed_body_is_422_kept_raw_and_applies_nothing(program
     assert not_json.status_code == 422 and await _count(program.api, "rejected_webhook_events") == 2
 
 
+async def test_numbers_for_timestamps_and_strings_for_numbers_are_malformed(program: Program) -> None:
+    """The payload is read strictly: a Unix time is not an RFC 3339 timestamp, "2" is not a quantity."""
+    program.at("2026-02-01T10:01:00Z")
+    event = order_event(Customer.new(), [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z"))
+    event["data"]["placed_at"] = int(t("2026-02-01T10:00:00Z").timestamp())
+    event["data"]["lines"][0]["quantity"] = "2"
+    response = await program.send(event)
+    assert response.status_code == 422, response.text
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"order.paid.data.placed_at", "order.paid.data.lines.0.quantity"} <= fields
+    assert await _count(program.api, "rejected_webhook_events") == 1
+    assert await _count(program.api, "orders") == 0
+
+
 async def test_unknown_fields_are_ignored(program: Program) -> None:
     p = await program.partner()
     c = Customer.new()

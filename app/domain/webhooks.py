@@ -122,7 +122,9 @@ async def receive(session: AsyncSession, ctx: Context, *, webhook_id: str, body:
         _park(row, orders.Park("unknown_event_type", f"This service does not handle {event_type!r} events yet."))
         return _receipt(row)
     try:
-        event = _EVENT.validate_python(payload)
+        # From the JSON text, strictly: a timestamp must be an RFC 3339 string, a number a JSON number
+        # (no Unix times, no numbers in strings); pydantic reads the text itself, once.
+        event = _EVENT.validate_json(body, strict=True)
     except ValidationError as exc:
         errors = [
             {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
