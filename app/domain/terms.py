@@ -113,7 +113,7 @@ async def add_sku(session: AsyncSession, ctx: Context, *, sku: str, points: int)
     amended: list[int] = []
     rows = await repo.all_versions(session)
     for row in rows:
-        terms = Terms.model_validate(row.terms)
+        terms = _parsed(row.digest, row.terms)
         if sku in terms.points_per_sku:
             continue
         updated = terms.model_copy(update={"points_per_sku": {**terms.points_per_sku, sku: points}})
