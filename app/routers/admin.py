@@ -149,12 +149,7 @@ async def list_audit_events(
         before_id=convert.decode_int_cursor(cursor),
         limit=limit + 1,
     )
-    page = rows[:limit]
-    next_cursor = convert.encode_cursor(page[-1].id) if len(rows) > limit else None
-    return schemas.AuditPage(
-        items=[schemas.AuditEvent.model_validate(r, from_attributes=True) for r in page],
-        next_cursor=next_cursor,
-    )
+    return schemas.AuditPage(**convert.id_page(rows, limit, schemas.AuditEvent))
 
 
 @router.get(

@@ -61,21 +61,7 @@ async def list_directory(
         limit=per_page,
     )
     body = schemas.DirectoryPage(
-        items=[
-            schemas.DirectoryEntry(
-                id=p.id,
-                name=p.company,
-                level=p.level,
-                country=p.country,
-                region=p.region,
-                website=p.website,
-                languages=p.languages,
-                services=p.services,
-                regions_served=p.regions_served,
-                description=p.description,
-            )
-            for p in rows
-        ],
+        items=[schemas.DirectoryEntry.model_validate(p, from_attributes=True) for p in rows],
         page=page,
         per_page=per_page,
     )

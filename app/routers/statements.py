@@ -9,9 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import tables
 from app.domain import dashboards, statements
+from app.domain.context import Context
 from app.domain.rules.quarters import Quarter
 from app.errors import problem_responses
 from app.routers import schemas
@@ -176,6 +178,19 @@ async def list_statements(
     return [_statement(r) for r in rows]
 
 
+async def _approve(session: AsyncSession, ctx: Context, statement_id: uuid.UUID) -> schemas.StatementOut:
+    return _statement(await statements.approve(session, ctx, statement_id))
+
+
+async def _pay(
+    session: AsyncSession, ctx: Context, statement_id: uuid.UUID, payment: schemas.Payment
+) -> schemas.StatementOut:
+    row = await statements.mark_paid(
+        session, ctx, statement_id, reference=payment.payment_reference, paid_on=payment.paid_on
+    )
+    return _statement(row)
+
+
 @router.post(
     "/statements/{statement_id}/approve",
     responses=problem_responses(401, 403, 404, 409, 422),
@@ -192,8 +207,7 @@ async def approve_statement(
     """Admin (write). Draft to approved. Accepts `Idempotency-Key`."""
 
     async def work() -> schemas.StatementOut:
-        body = _statement(await statements.approve(session, context(request, admin, clock), statement_id))
-        return body
+        return await _approve(session, context(request, admin, clock), statement_id)
 
     return await idempotency.respond(session, 200, work)
 
@@ -215,15 +229,7 @@ async def mark_statement_paid(
     """Admin (write). Approved to paid, with the payment reference. Accepts `Idempotency-Key`."""
 
     async def work() -> schemas.StatementOut:
-        row = await statements.mark_paid(
-            session,
-            context(request, admin, clock),
-            statement_id,
-            reference=payment.payment_reference,
-            paid_on=payment.paid_on,
-        )
-        body = _statement(row)
-        return body
+        return await _pay(session, context(request, admin, clock), statement_id, payment)
 
     return await idempotency.respond(session, 200, work)
 
@@ -243,10 +249,7 @@ async def bulk_approve_statements(
 
     async def work() -> list[schemas.StatementOut]:
         ctx = context(request, admin, clock)
-        body = [
-            _statement(await statements.approve(session, ctx, sid)) for sid in dict.fromkeys(approval.statement_ids)
-        ]
-        return body
+        return [await _approve(session, ctx, sid) for sid in dict.fromkeys(approval.statement_ids)]
 
     return await idempotency.respond(session, 200, work)
 
@@ -266,15 +269,7 @@ async def bulk_mark_statements_paid(
 
     async def work() -> list[schemas.StatementOut]:
         ctx = context(request, admin, clock)
-        body = [
-            _statement(
-                await statements.mark_paid(
-                    session, ctx, p.statement_id, reference=p.payment_reference, paid_on=p.paid_on
-                )
-            )
-            for p in payments.payments
-        ]
-        return body
+        return [await _pay(session, ctx, p.statement_id, p) for p in payments.payments]
 
     return await idempotency.respond(session, 200, work)
 

@@ -24,7 +24,8 @@ class Listing:
     """A partner's public directory fields."""
 
     id: uuid.UUID
-    company: str
+    name: str
+    """The partner's company name."""
     level: str
     country: str
     region: str | None
@@ -86,7 +87,7 @@ async def listed(
     return [
         Listing(
             id=r[0],
-            company=r[1],
+            name=r[1],
             level=LEVEL_BY_RANK.get(r[2], "affiliate"),
             country=r[3],
             region=r[4],
