@@ -32,36 +32,18 @@ class Posting:
 class Ledger:
     """One partner's ledgers within a transaction, its balance row locked."""
 
-    def __init__(
-        self,
-        session: AsyncSession,
-        balance: PartnerBalance,
-        now: datetime,
-        terms_now: Terms,
-        *,
-        defer_totals: bool = False,
-    ) -> None:
+    def __init__(self, session: AsyncSession, balance: PartnerBalance, now: datetime, terms_now: Terms) -> None:
         self.session = session
         self.balance = balance
         self.now = now
         self.terms_now = terms_now
-        self.defer_totals = defer_totals
-        """Money totals (balance per currency, accrual per quarter) wait for `settle()`: one upsert
-        each per request instead of one per entry."""
         self._pending: dict[tuple[str, str], int] = {}
+        """Money totals (balance per currency, accrual per quarter) waiting for `settle()`: one upsert
+        each per event instead of one per entry."""
 
     @classmethod
-    async def open(
-        cls,
-        session: AsyncSession,
-        partner_id: uuid.UUID,
-        now: datetime,
-        terms_now: Terms,
-        *,
-        defer_totals: bool = False,
-    ) -> Ledger:
-        balance = await repo.lock_balance(session, partner_id, now)
-        return cls(session, balance, now, terms_now, defer_totals=defer_totals)
+    async def open(cls, session: AsyncSession, partner_id: uuid.UUID, now: datetime, terms_now: Terms) -> Ledger:
+        return cls(session, await repo.lock_balance(session, partner_id, now), now, terms_now)
 
     @property
     def partner_id(self) -> uuid.UUID:
@@ -114,7 +96,7 @@ class Ledger:
     async def money(
         self, amount: int, currency: str, posting: Posting, *, rate_bp: int | None = None, base: int | None = None
     ) -> MoneyEntry | None:
-        """Append a commission (or reversal) entry and update the balance of its currency."""
+        """Append a commission (or reversal) entry; its balance and quarter accrual move at `settle()`."""
         if amount == 0:
             return None
         entry = MoneyEntry(
@@ -133,18 +115,11 @@ class Ledger:
         )
         self.session.add(entry)
         quarter = str(Quarter.of(posting.effective_at, self.terms_now.zone))
-        if self.defer_totals:
-            self._pending[(currency, quarter)] = self._pending.get((currency, quarter), 0) + amount
-        else:
-            await self._add_totals(currency, quarter, amount)
+        self._pending[(currency, quarter)] = self._pending.get((currency, quarter), 0) + amount
         return entry
 
-    async def _add_totals(self, currency: str, quarter: str, amount: int) -> None:
-        await repo.add_money_to_balance(self.session, self.partner_id, currency, amount)
-        await statements_repo.add_accrued(self.session, self.partner_id, quarter, currency, amount)
-
     async def settle(self) -> None:
-        """Write the money totals deferred so far (see `defer_totals`)."""
+        """Write the money totals of the entries made so far; call it once they are all made."""
         pending, self._pending = self._pending, {}
         by_currency: dict[str, int] = {}
         for (currency, quarter), amount in sorted(pending.items()):

@@ -75,9 +75,7 @@ class Ledgers:
 
     async def of(self, partner_id: uuid.UUID) -> Ledger:
         if partner_id not in self._open:
-            self._open[partner_id] = await Ledger.open(
-                self.session, partner_id, self.now, self.terms_now, defer_totals=True
-            )
+            self._open[partner_id] = await Ledger.open(self.session, partner_id, self.now, self.terms_now)
         return self._open[partner_id]
 
     async def settle(self) -> None:
@@ -454,7 +452,7 @@ async def _renewal(
         if licence.status == "lapsed" and licence.lapse_entry_id is not None:
             revoked = await ledgers_repo.get_points_entry(session, licence.lapse_entry_id)
             if revoked is not None and revoked.points < 0:
-                standing = await partners.standing_at(session, licence.partner_id, at)
+                standing = await partners.standing_at(session, licence.partner_id, at, known=True)
                 # Only the licences renewed come back; the others stay lapsed.
                 restored = min(-revoked.points, row.quantity * licence.points_per_unit)
                 if standing.eligible and restored > 0:

@@ -70,7 +70,7 @@ async def quote(
     if unknown:
         raise Invalid(f"Unknown SKU: {', '.join(unknown)}.", code="unknown_sku", skus=unknown)
     reason: str | None = None
-    standing = await partners.standing_at(session, partner_id, now)
+    standing = await partners.standing_at(session, partner_id, now, known=True)  # looked up above
     nfr = await directory.nfr_in(session, [line.licence_id for line in lines])
     if nfr:  # R17: not-for-resale licences are never sold
         directory.flag_nfr(session, nfr, source="quote", order_id=None, now=now)

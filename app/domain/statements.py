@@ -248,6 +248,7 @@ async def adjust(
         if currency is None:
             raise Invalid("A money adjustment needs its currency.", code="currency_missing", field="currency")
         entry = await ledger.money(amount, currency, posting)
+        await ledger.settle()
     await session.flush()
     audit.record(
         session,

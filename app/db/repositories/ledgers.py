@@ -49,10 +49,6 @@ async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: dateti
     return balance
 
 
-async def balance(session: AsyncSession, partner_id: uuid.UUID) -> PartnerBalance | None:
-    return await session.get(PartnerBalance, partner_id)
-
-
 async def money_balances(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[PartnerMoneyBalance]:
     stmt = (
         select(PartnerMoneyBalance)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -75,28 +74,12 @@ async def overdue_licence_ids(session: AsyncSession, before: datetime, limit: in
     return [r[0] for r in (await session.execute(stmt)).all()]
 
 
-async def licences_at_risk(
-    session: AsyncSession, partner_id: uuid.UUID, now: datetime, until: datetime
-) -> Sequence[Licence]:
-    stmt = select(Licence).where(
-        col(Licence.partner_id) == partner_id,
-        col(Licence.status) == "active",
-        col(Licence.term_end) >= now,
-        col(Licence.term_end) < until,
-    )
-    return (await session.execute(stmt)).scalars().all()
-
-
 async def mismatches(session: AsyncSession, *, limit: int, before_id: int | None) -> Sequence[DiscountMismatch]:
     stmt = select(DiscountMismatch)
     if before_id is not None:
         stmt = stmt.where(col(DiscountMismatch.id) < before_id)
     stmt = stmt.order_by(col(DiscountMismatch.id).desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()
-
-
-async def count_orders(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(Order))).scalar_one())
 
 
 async def lock_order_id(session: AsyncSession, order_id: str) -> None:
