@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Api
-from tests.program import Customer, Program
+from tests.program import Customer, Program, iso
 
 
 @pytest.fixture
@@ -45,6 +45,7 @@ async def test_csv_import_marks_a_registered_prospect_as_existing(program: Progr
         f"{prospect.company},FR,,{prospect.domain},\n"
         "Gamma Ltd,GB,GB123456789,,\n"
     )
+    imported_at = iso(program.api.clock.now())
     response = await program.client.post(
         "/v1/customer-imports/csv", content=csv.encode(), headers={**program.api.admin, "content-type": "text/csv"}
     )
@@ -53,7 +54,7 @@ async def test_csv_import_marks_a_registered_prospect_as_existing(program: Progr
     customer = (
         await program.client.get(f"/v1/customers/{registered['customer_id']}", headers=program.api.admin)
     ).json()
-    assert customer["existing"] is True and customer["imported_at"] is not None
+    assert customer["existing"] is True and customer["imported_at"] == imported_at
 
 
 @pytest.mark.parametrize(
@@ -101,4 +102,5 @@ async def test_terms_in_force_at_a_moment(program: Program) -> None:
     refused = await program.client.post(
         "/v1/program/terms", json={"effective_from": "2027-01-01T00:00:00Z", "terms": bad}, headers=program.api.admin
     )
-    assert refused.status_code == 422
+    assert refused.status_code == 422 and refused.json()["code"] == "validation_failed"
+    assert any("levels" in e["message"] for e in refused.json()["errors"]), refused.json()
