@@ -41,6 +41,22 @@ async def resolve(
     Two transactions creating the same new customer at once: the second's insert meets the
     first's identifiers, waits for it, and then takes the customer the first created.
     """
+    customer, _created = await _resolve(
+        session, company=company, country=country, identifiers=identifiers, now=now, lock=lock
+    )
+    return customer
+
+
+async def _resolve(
+    session: AsyncSession,
+    *,
+    company: str,
+    country: str,
+    identifiers: Sequence[Identifier],
+    now: datetime,
+    lock: bool = True,
+) -> tuple[Customer, bool]:
+    """`resolve`, and whether it created the customer."""
     for _ in range(3):
         matches = await repo.identifier_matches(session, identifiers)
         ids = sorted({customer_id for customer_id, _, _ in matches})
@@ -62,7 +78,7 @@ async def resolve(
                             session.add(CustomerIdentifier(customer_id=customer.id, kind=ident.kind, value=ident.value))
                 except IntegrityError:
                     continue  # an identifier was taken meanwhile: look again
-            return customer
+            return customer, False
         customer = Customer(company=company, country=country, created_at=now)
         try:
             async with session.begin_nested():
@@ -72,7 +88,7 @@ async def resolve(
                     session.add(CustomerIdentifier(customer_id=customer.id, kind=ident.kind, value=ident.value))
         except IntegrityError:
             continue  # created concurrently by another transaction, now committed: look again
-        return customer
+        return customer, True
     raise Conflict("The customer changed while this request ran; try again.", code="customer_busy")
 
 
@@ -110,9 +126,8 @@ async def import_existing(session: AsyncSession, ctx: Context, rows: Sequence[Im
                 {"row": index, "detail": "no strong identifier (vat_id, business domain or store_customer_id)"}
             )
             continue
-        before = await repo.customer_ids_for(session, check.identifiers)
         try:
-            customer = await resolve(
+            customer, new = await _resolve(
                 session, company=row.company, country=row.country, identifiers=check.identifiers, now=ctx.now
             )
         except AmbiguousCustomer as exc:
@@ -122,10 +137,10 @@ async def import_existing(session: AsyncSession, ctx: Context, rows: Sequence[Im
             unchanged += 1
             continue
         customer.imported_at = ctx.now
-        if before:
-            marked += 1
-        else:
+        if new:
             created += 1
+        else:
+            marked += 1
     await session.flush()
     audit.record(
         session,
