@@ -424,13 +424,18 @@ async def _new_licence(
             session.add(licences[row.licence_id])
         else:  # an up-sell of extra licences on the same subscription
             licence.quantity += row.quantity
-            if row.term_end and (licence.term_end is None or row.term_end > licence.term_end):
-                licence.term_end = row.term_end
+            _extend_term(licence, row.term_end)
     if credited is not None:
         await credited.points(
             row.quantity * per_unit,
             _with(posting, "R09", f"{row.quantity} x {sku} new licence(s) at {per_unit} point(s) each"),
         )
+
+
+def _extend_term(licence: Licence, term_end: datetime | None) -> None:
+    """A later term end moves the licence's; an earlier one never shortens it."""
+    if term_end and (licence.term_end is None or term_end > licence.term_end):
+        licence.term_end = term_end
 
 
 async def _renewal(
@@ -481,8 +486,7 @@ async def _renewal(
     licence.status = "active"
     licence.lapse_entry_id = None
     licence.quantity = row.quantity
-    if row.term_end and (licence.term_end is None or row.term_end > licence.term_end):
-        licence.term_end = row.term_end
+    _extend_term(licence, row.term_end)
 
 
 async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: datetime) -> Refund:
