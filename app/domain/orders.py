@@ -200,10 +200,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             f"({now.isoformat()}); replay it once that moment has passed.",
         )
     try:
-        current = await terms.in_force(session, now)
-        # One read when the order was placed under the current terms (nearly always).
-        same = current.effective_from <= data.placed_at <= now
-        in_force = current if same else await terms.in_force(session, data.placed_at)
+        in_force, current = await terms.in_force_then_and_now(session, data.placed_at, now)
     except NotFound as exc:
         raise Park("no_terms", exc.detail) from exc
     program = in_force.terms
@@ -599,8 +596,8 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
     if licence.partner_id is not None:
         standing = await ledgers_repo.points_for_licence(session, licence_id)
         if standing > 0:
-            ledger = await Ledger.open(session, licence.partner_id, now, (await terms.in_force(session, now)).terms)
-            in_force = await terms.in_force(session, effective)
+            in_force, current = await terms.in_force_then_and_now(session, effective, now)
+            ledger = await Ledger.open(session, licence.partner_id, now, current.terms)
             entry = await ledger.points(
                 -standing,
                 Posting(

@@ -65,6 +65,17 @@ async def in_force(session: AsyncSession, at: datetime) -> TermsVersion:
     return TermsVersion(version, effective_from, terms)
 
 
+async def in_force_then_and_now(
+    session: AsyncSession, then: datetime, now: datetime
+) -> tuple[TermsVersion, TermsVersion]:
+    """The terms in force at `then` and at `now`: one read when `then` falls under the current
+    version (nearly always: an event is usually recent)."""
+    current = await in_force(session, now)
+    if current.effective_from <= then <= now:
+        return current, current
+    return await in_force(session, then), current
+
+
 async def versions(session: AsyncSession) -> list[TermsVersion]:
     """Every version, oldest first."""
     return [_view(r) for r in await repo.all_versions(session)]
