@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,16 +69,37 @@ def postgres_available() -> str | None:
     return None
 
 
+STALE_TEMPLATE_SECONDS = 24 * 3600
+
+
+def _mark_used(template: str) -> None:
+    LOCK_DIR.mkdir(exist_ok=True)
+    (LOCK_DIR / f"{template}.used").touch()
+
+
+def _unused_for(template: str) -> float:
+    """Seconds since a test run last used this template (a template no run recorded counts as stale)."""
+    marker = LOCK_DIR / f"{template}.used"
+    if not marker.exists():
+        return float("inf")
+    return time.time() - marker.stat().st_mtime
+
+
 def postgres_template() -> str:
     """The name of a migrated template database for the current migrations."""
     name = f"partners_tpl_{migrations_fingerprint()}"
     with file_lock("postgres-template"):
         rows = asyncio.run(_admin("SELECT datname FROM pg_database WHERE datname LIKE 'partners_tpl_%'"))
         existing = {r["datname"] for r in rows}
+        _mark_used(name)
         if name in existing:
             return name
-        for stale in existing:
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)'))
+        # Other checkouts on this machine may run their own migrations at the same time: a template
+        # is dropped only when no run has used it for a day, never while another run copies it.
+        for stale in existing - {name, f"{name}_building"}:
+            if _unused_for(stale) > STALE_TEMPLATE_SECONDS:
+                asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)'))
+                (LOCK_DIR / f"{stale}.used").unlink(missing_ok=True)
         building = f"{name}_building"
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)'))
         asyncio.run(_admin(f'CREATE DATABASE "{building}"'))
