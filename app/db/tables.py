@@ -345,6 +345,8 @@ class OrderLine(SQLModel, table=True):
     term_end: datetime | None = utc_column(nullable=True)
     list_amount: int = Field(sa_type=BigInteger)
     discount_amount: int = Field(sa_type=BigInteger)
+    tax_amount: int = Field(default=0, sa_type=BigInteger)
+    """R23: the tax included in `paid_amount`; lines recorded before it existed have 0."""
     paid_amount: int = Field(sa_type=BigInteger)
     refunded_amount: int = Field(default=0, sa_type=BigInteger)
     """Running total of this line's refunds, kept with the refund entries (R14)."""

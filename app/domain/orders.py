@@ -289,6 +289,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             term_end=line.term_end,
             list_amount=line.list_amount,
             discount_amount=line.discount_amount,
+            tax_amount=line.tax_amount,
             paid_amount=line.paid_amount,
         )
         for line in data.lines
@@ -321,37 +322,38 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             if buyer_partner_id is not None:
                 _check_discount(session, row, buyer_partner_id, 0, "no discount applies: " + attribution.outcome, now)
             continue
+        net = line.paid_amount - line.tax_amount  # R23: commission never on the tax
         if buyer_partner_id is not None:  # R12: the partner bought at its discount
             _check_discount(session, row, buyer_partner_id, program.resale_rate_bp(level), f"level {level.value}", now)
         elif rel.mode == "referral":  # R11
             window_end = add_months_clamped(rel.first_order_at.astimezone(program.zone), program.referral_window_months)
             if data.placed_at < window_end:
                 await credited.money(
-                    commission(line.paid_amount, program.referral_rate_bp),
+                    commission(net, program.referral_rate_bp),
                     data.currency,
                     _with(
                         posting,
                         "R11",
                         f"referral commission {program.referral_rate_bp / 100:g} % of "
-                        f"{line.paid_amount} paid for {line.quantity} x {line.sku} (window until "
+                        f"{net} paid net of tax for {line.quantity} x {line.sku} (window until "
                         f"{window_end.date().isoformat()})",
                     ),
                     rate_bp=program.referral_rate_bp,
-                    base=line.paid_amount,
+                    base=net,
                 )
         elif LEVEL_ORDER.index(level) >= LEVEL_ORDER.index(Level.SILVER):  # R13
             rate = program.rate_bp(level)
             await credited.money(
-                commission(line.paid_amount, rate),
+                commission(net, rate),
                 data.currency,
                 _with(
                     posting,
                     "R13",
                     f"lifetime commission {rate / 100:g} % ({level.value}) of "
-                    f"{line.paid_amount} paid directly for {line.quantity} x {line.sku}",
+                    f"{net} paid net of tax directly for {line.quantity} x {line.sku}",
                 ),
                 rate_bp=rate,
-                base=line.paid_amount,
+                base=net,
             )
     await ledgers.settle()
     await session.flush()

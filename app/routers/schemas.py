@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from app.domain.rules.terms import Level, Terms
+from app.domain.store_events import currency_exists
 from app.routers.fields import (
     CountryCode,
     Label,
@@ -223,7 +224,15 @@ class Health(BaseModel):
 # --- program terms ----------------------------------------------------------------------------
 
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _existing_currency(code: str) -> str:
+    if not currency_exists(code):
+        raise ValueError(f"{code} is not an ISO 4217 currency code")
+    return code
+
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_existing_currency)]
 Money = Annotated[StrictInt, Field(ge=0, le=10**13)]
 
 
