@@ -31,6 +31,7 @@ from app.routers import (
     partner_program,
     partners,
     program,
+    reviews,
     statements,
     webhooks,
 )
@@ -185,6 +186,7 @@ def create_app(
         leads.router,
         webhooks.router,
         program.router,
+        reviews.router,
         admin.router,
     ):
         app.include_router(router)

@@ -130,3 +130,163 @@ async def test_r23_an_old_parked_body_without_tax_replays_and_its_order_redelive
     conflict = await program.send(again)
     assert conflict.status_code == 202 and conflict.json()["reason_code"] == "order_content_conflict"
     assert await program.total_points(p) == 2 and await program.total_money(p) == 19200
+
+
+# --- R22 own company ---------------------------------------------------------------------------
+
+
+async def test_r22_vat_ids_are_validated_per_country_with_the_reason(program: Program) -> None:
+    program.at("2026-01-05T09:00:00Z")
+    bad = await program.client.post("/v1/partners", json=program.api.registration(country="FR", vat_id="FR40303265046"))
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "vat_id_invalid"
+    assert bad.json()["detail"] == (
+        "vat_id FR40303265046 is not a valid FR VAT id: The number's checksum or check digit is invalid."
+    )
+    partner, key = await program.api.register(country="FR", vat_id="fr 40 303 265 045")
+    assert partner["vat_id"] == "FR40303265045"
+    changed = await program.client.patch(
+        f"/v1/partners/{partner['id']}", json={"vat_id": "DE136695977"}, headers=program.api.bearer(key)
+    )
+    assert changed.status_code == 422 and changed.json()["code"] == "vat_id_invalid"
+    changed = await program.client.patch(
+        f"/v1/partners/{partner['id']}", json={"vat_id": "DE 136 695 976"}, headers=program.api.bearer(key)
+    )
+    assert changed.status_code == 200 and changed.json()["vat_id"] == "DE136695976"
+    # Customers' VAT ids are checked the same way.
+    c = Customer(company="Typo SA", vat_id="FR40303265046", domain=None, store_customer_id="cus_typo")
+    refused = await program.register((partner["id"], key), c)
+    assert refused.status_code == 422 and refused.json()["code"] == "vat_id_invalid"
+
+
+async def test_r22_registering_the_partners_own_company_is_refused(program: Program) -> None:
+    program.at("2026-01-05T09:00:00Z")
+    partner, key = await program.api.register(
+        country="FR",
+        website="https://www.acme22.example/about",
+        contact_email="jeanne@acme22-group.example",
+        vat_id="FR40303265045",
+    )
+    p = (partner["id"], key)
+    program.at("2026-01-10T09:00:00Z")
+    cases = {
+        "eu.acme22.example": "domain eu.acme22.example",  # a subdomain of the website's host
+        "acme22-group.example": "domain acme22-group.example",  # the contact e-mail's domain
+    }
+    for domain, matched in cases.items():
+        refused = await program.register(p, Customer(company="Acme 22", domain=domain, store_customer_id=None))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "own_company"
+        assert refused.json()["detail"] == (
+            f"This is your own company ({matched}): a partner's own company is never its customer."
+        )
+    by_vat = Customer(company="Acme 22 bis", vat_id="FR 40303265045", domain=None, store_customer_id="cus_a22")
+    refused = await program.register(p, by_vat)
+    assert refused.status_code == 422 and refused.json()["code"] == "own_company"
+    # A look-alike domain is another company.
+    assert (await program.register(p, Customer(company="Notacme", domain="notacme22.example"))).status_code == 201
+    refusals = (await program.client.get("/v1/registration-refusals", headers=program.api.admin)).json()["items"]
+    assert [r["code"] for r in refusals] == ["own_company"] * 3
+    assert await _scalar(program.api, "SELECT count(*) FROM customers") == 1  # no customer made for them
+
+
+async def test_r22_free_mail_is_not_the_partners_own_domain(program: Program) -> None:
+    program.at("2026-01-05T09:00:00Z")
+    partner, key = await program.api.register(website=None, contact_email="solo.partner@gmail.com")
+    c = Customer(company="Gmail Buyer SA", domain=None, store_customer_id="cus_gm")
+    assert (await program.register((partner["id"], key), c, at="2026-01-10T09:00:00Z")).status_code == 201
+
+
+async def _store_key(program: Program) -> dict[str, str]:
+    return program.api.bearer(await program.api.issue_key("store", ["store"]))
+
+
+async def test_r22_own_company_order_earns_nothing_is_flagged_and_quoted_without_discount(program: Program) -> None:
+    program.at("2026-01-05T09:00:00Z")
+    partner, key = await program.api.register(website="https://reseller22.example", country="FR")
+    p = (partner["id"], key)
+    # Registered while it was another company's; then the partner moved its website to that domain.
+    own = Customer(company="Reseller 22 Labs", domain="labs.r22.example", store_customer_id="cus_r22")
+    assert (await program.register(p, own, at="2026-01-10T09:00:00Z")).status_code == 201
+    program.at("2026-01-12T09:00:00Z")
+    moved = await program.client.patch(
+        f"/v1/partners/{p[0]}", json={"website": "https://www.r22.example"}, headers=program.api.bearer(key)
+    )
+    assert moved.status_code == 200
+    quote = await program.client.post(
+        "/v1/pricing/quote",
+        json={
+            "partner_id": p[0],
+            "customer": own.store(),
+            "currency": "EUR",
+            "lines": [{"sku": "server-business", "quantity": 1, "kind": "new", "list_amount": 150000}],
+        },
+        headers=await _store_key(program),
+    )
+    assert quote.status_code == 200
+    assert (quote.json()["no_discount_reason"], quote.json()["rate_bp"]) == ("own_company", 0)
+    assert quote.json()["lines"][0]["discount_amount"] == 0
+    # The store applied the Silver discount anyway.
+    order = await program.order(
+        own,
+        [line("server-business", 1, 120000, discount=30000, line_id="sb")],
+        placed_at="2026-01-20T09:00:00Z",
+        buyer=p[0],
+    )
+    assert order["receipt"]["status"] == "applied" and order["receipt"]["reason_code"] == "own_company"
+    assert await program.total_points(p) == 0 and await program.total_money(p) == 0
+    flags = (await program.client.get("/v1/order-flags", headers=program.api.admin)).json()
+    assert flags["has_more"] is False and flags["next_cursor"] is None
+    order_id = order["event"]["data"]["order_id"]
+    assert [(f["kind"], f["order_id"], f["partner_id"]) for f in flags["items"]] == [
+        ("discount_mismatch", order_id, p[0]),
+        ("own_company", order_id, p[0]),
+    ]
+    assert flags["items"][1]["detail"] == "the end customer is the partner's own company (domain labs.r22.example)"
+    assert flags["items"][0]["detail"] == (
+        "line sb: expected a discount of 0 (0 %, no discount applies: own_company), the store applied 30000"
+    )
+    only = (await program.client.get("/v1/order-flags?kind=own_company", headers=program.api.admin)).json()
+    assert [f["kind"] for f in only["items"]] == ["own_company"]
+    events = (
+        (
+            await program.api.connection.execute(  # type: ignore[union-attr]
+                text("SELECT payload FROM domain_events WHERE type = 'order.flagged' ORDER BY id")
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert [(json.loads(e) if isinstance(e, str) else e)["kind"] for e in events] == [
+        "own_company",
+        "discount_mismatch",
+    ]
+    overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+    assert overview["order_flags"] == {"discount_mismatch": 1, "own_company": 1}
+    # An admin resolves it with a reason; once.
+    flag_id = only["items"][0]["id"]
+    program.at("2026-01-21T09:00:00Z")
+    resolved = await program.client.post(
+        f"/v1/order-flags/{flag_id}/resolve", json={"reason": "internal test purchase"}, headers=program.api.admin
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert (resolved.json()["resolution"], resolved.json()["resolved_at"]) == (
+        "internal test purchase",
+        "2026-01-21T09:00:00Z",
+    )
+    again = await program.client.post(
+        f"/v1/order-flags/{flag_id}/resolve", json={"reason": "again"}, headers=program.api.admin
+    )
+    assert again.status_code == 409 and again.json()["code"] == "order_flag_resolved"
+    unresolved = (await program.client.get("/v1/order-flags?resolved=false", headers=program.api.admin)).json()
+    assert [f["kind"] for f in unresolved["items"]] == ["discount_mismatch"]
+    overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+    assert overview["order_flags"] == {"discount_mismatch": 1}
+    partner_view = await program.client.get("/v1/order-flags", headers=program.api.bearer(key))
+    assert partner_view.status_code == 403
+
+
+async def test_r22_discount_mismatches_stay_as_a_deprecated_alias(program: Program) -> None:
+    document = (await program.client.get("/openapi.json")).json()
+    assert document["paths"]["/v1/discount-mismatches"]["get"]["deprecated"] is True
+    assert "deprecated" not in document["paths"]["/v1/order-flags"]["get"]

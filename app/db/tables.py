@@ -46,6 +46,8 @@ class Partner(SQLModel, table=True):
     contact_email: str = Field(max_length=320, unique=True)
     """Lower-cased; one partner per contact address."""
     website: str | None = Field(default=None, max_length=2083)
+    vat_id: str | None = Field(default=None, max_length=64)
+    """Normalised (R05), valid for its country: one of the partner's own identifiers (R22)."""
     languages: list[str] = Field(default_factory=list, sa_type=JSON)
     """ISO 639-1 codes."""
     status: str = Field(max_length=16, index=True)
@@ -480,6 +482,26 @@ class DiscountMismatch(SQLModel, table=True):
     reported_amount: int = Field(sa_type=BigInteger)
     reason: str = Field(max_length=200)
     recorded_at: datetime = utc_column()
+
+
+class OrderFlag(SQLModel, table=True):
+    """An order an admin should review: a discount other than expected (R12), a not-for-resale licence
+    sold (R17), or a partner's own company as its customer (R22). Resolved with a reason, never deleted."""
+
+    __tablename__ = "order_flags"
+    __table_args__ = (Index(None, "kind", "id"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    kind: str = Field(max_length=32)
+    """`discount_mismatch`, `nfr_resale` or `own_company`."""
+    order_id: str = Field(max_length=255, index=True)
+    order_line_id: int | None = Field(default=None, sa_type=BigIntId)
+    partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id", index=True)
+    detail: str = Field(max_length=500)
+    recorded_at: datetime = utc_column()
+    resolved_at: datetime | None = utc_column(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=100)
+    resolution: str | None = Field(default=None, max_length=1000)
 
 
 # --- webhooks --------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ class StoreEventParked(Payload):
 
 class OrderFlagged(Payload):
     order_id: str
-    kind: str = Field(description="`discount_mismatch` or `nfr_resale`.")
+    kind: str = Field(description="`discount_mismatch` (R12), `nfr_resale` (R17) or `own_company` (R22).")
     partner_id: uuid.UUID | None
     detail: str
 
@@ -282,7 +282,8 @@ CATALOGUE: dict[str, EventKind] = {
     ),
     "order.flagged": EventKind(
         OrderFlagged,
-        "An order needs an admin's review: a discount other than expected (R12) or a not-for-resale resale (R17).",
+        "An order needs an admin's review (listed under /v1/order-flags): a discount other than expected (R12), "
+        "a not-for-resale licence sold (R17), or the partner's own company as its customer (R22).",
         {
             "order_id": "ord_1001",
             "kind": "discount_mismatch",

@@ -7,6 +7,7 @@ be applied yet; the webhook use case then rolls back the savepoint and parks the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,14 +24,15 @@ from app.db.tables import (
     Licence,
     Order,
     OrderLine,
+    Partner,
     Refund,
     Registration,
     Relationship,
 )
-from app.domain import customers, directory, partners, terms
+from app.domain import customers, directory, order_flags, partners, terms
 from app.domain.errors import NotFound
 from app.domain.ledger import Ledger, Posting
-from app.domain.rules.identifiers import strong_identifiers
+from app.domain.rules.identifiers import Identifier, strong_identifiers
 from app.domain.rules.money import (
     add_months_clamped,
     commission,
@@ -183,6 +185,24 @@ async def _attribute(
     )
 
 
+async def _own_company(
+    session: AsyncSession, buyer: Partner | None, attributed: uuid.UUID | None, identifiers: Sequence[Identifier]
+) -> tuple[uuid.UUID, str] | None:
+    """R22: the buying or attributed partner whose own company the end customer is, and what matched."""
+    candidates = [buyer] if buyer is not None else []
+    if (
+        attributed is not None
+        and (buyer is None or attributed != buyer.id)
+        and (partner := await partners_repo.get(session, attributed)) is not None
+    ):
+        candidates.append(partner)
+    for partner in candidates:
+        matched = partners.own_identifiers(partner).matches(identifiers)
+        if matched is not None:
+            return partner.id, matched
+    return None
+
+
 async def _claim_order(session: AsyncSession, order: Order) -> Order:
     recorded = await repo.insert_order(session, order)
     if recorded is None:
@@ -212,12 +232,14 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             "then replay this event.",
         )
     buyer_partner_id: uuid.UUID | None = None
+    buyer: Partner | None = None
     if data.buyer.type == "partner":
         try:
             buyer_partner_id = uuid.UUID(data.buyer.partner_id or "")
         except ValueError:
             buyer_partner_id = None
-        if buyer_partner_id is None or await partners_repo.get(session, buyer_partner_id) is None:
+        buyer = await partners_repo.get(session, buyer_partner_id) if buyer_partner_id is not None else None
+        if buyer is None:
             raise Park("unknown_partner", f"The buying partner {data.buyer.partner_id!r} is not known.")
     check = strong_identifiers(
         country=data.customer.country,
@@ -251,9 +273,33 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         if not standing.eligible:
             attribution.outcome = "partner_not_eligible"
             credited = None
+    own = await _own_company(session, buyer, attribution.partner_id, check.identifiers)
+    if own is not None:  # R22: a partner's own company is never its customer: nothing earned, flagged
+        own_partner, matched = own
+        order_flags.flag(
+            session,
+            kind="own_company",
+            order_id=data.order_id,
+            order_line_id=None,
+            partner_id=own_partner,
+            detail=f"the end customer is the partner's own company ({matched})",
+            now=now,
+        )
+        attribution.outcome = "own_company"
+        credited = None
     nfr = await directory.nfr_in(session, [line.licence_id for line in data.lines])
     if nfr:  # R17: an order that tries to sell a not-for-resale licence earns nothing and is flagged
         directory.flag_nfr(session, nfr, source="order", order_id=data.order_id, now=now)
+        for licence in nfr:
+            order_flags.flag(
+                session,
+                kind="nfr_resale",
+                order_id=data.order_id,
+                order_line_id=None,
+                partner_id=licence.partner_id,
+                detail=f"not-for-resale licence {licence.licence_id} ({licence.sku}) sold",
+                now=now,
+            )
         attribution.outcome = "nfr_licence_sold"
         credited = None
     # Recorded once everything about it is known: one INSERT, no UPDATE. The order id's lock (taken
@@ -390,6 +436,16 @@ def _check_discount(
                 reason=why[:200],
                 recorded_at=now,
             )
+        )
+        order_flags.flag(
+            session,
+            kind="discount_mismatch",
+            order_id=row.order_id,
+            order_line_id=row.id,
+            partner_id=partner_id,
+            detail=f"line {row.line_id}: expected a discount of {expected} ({rate_bp / 100:g} %, {why}), "
+            f"the store applied {row.discount_amount}",
+            now=now,
         )
 
 

@@ -42,6 +42,9 @@ def _url_fits(url: HttpUrl) -> HttpUrl:
 
 
 Website = Annotated[HttpUrl, AfterValidator(_url_fits)]
+VatId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 .\-]+$")
+]
 
 
 class RequestModel(BaseModel):
@@ -59,6 +62,12 @@ class PartnerRegistration(RequestModel):
     contact_name: Name = Field(examples=["Jeanne Martin"])
     contact_email: Email = Field(examples=["jeanne@acme-analytics.fr"])
     website: Website | None = Field(default=None, examples=["https://acme-analytics.fr"])
+    vat_id: VatId | None = Field(
+        default=None,
+        description="The company's VAT id, checked against its country's rules; it identifies the partner's own "
+        "company, which can never be its customer (R22).",
+        examples=["FR40303265045"],
+    )
     languages: list[LanguageCode] = Field(default_factory=list, max_length=20, examples=[["fr", "en"]])
     accepted_agreement_version: VersionName = Field(
         description="The version of the partner agreement the partner accepts; must be the current one.",
@@ -72,6 +81,7 @@ class PartnerProfileUpdate(RequestModel):
     contact_name: Name | None = None
     contact_email: Email | None = None
     website: Website | None = None
+    vat_id: VatId | None = None
     languages: list[LanguageCode] | None = Field(default=None, max_length=20)
 
 
@@ -82,6 +92,7 @@ class Partner(BaseModel):
     contact_name: str
     contact_email: str
     website: str | None
+    vat_id: str | None = None
     languages: list[str]
     status: PartnerStatusName
     created_at: datetime
@@ -260,9 +271,6 @@ class SkuAdded(BaseModel):
 
 # --- customers and registrations -------------------------------------------------------------
 
-VatId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 .\-]+$")
-]
 Domain = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"),
@@ -475,6 +483,36 @@ class DiscountMismatch(BaseModel):
     recorded_at: datetime
 
 
+OrderFlagKind = Literal["discount_mismatch", "nfr_resale", "own_company"]
+
+
+class OrderFlag(BaseModel):
+    """An order an admin should review (R12, R17, R22)."""
+
+    id: int
+    kind: OrderFlagKind
+    order_id: str
+    order_line_id: int | None
+    partner_id: uuid.UUID | None
+    detail: str
+    recorded_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+
+
+class OrderFlagPage(BaseModel):
+    items: list[OrderFlag]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool
+
+
+class ResolveRequest(RequestModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] = Field(
+        examples=["Checked with the store: the partner bought for a subsidiary with its own VAT id."]
+    )
+
+
 class QuoteCustomer(RequestModel):
     company: Name
     country: CountryCode
@@ -515,7 +553,7 @@ class QuoteResponse(BaseModel):
     lines: list[QuotedLine]
     no_discount_reason: str | None = Field(
         description="Why no discount applies: `customer_not_registered`, `customer_of_another_partner`, "
-        "`partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`, `nfr_licence`."
+        "`partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`, `nfr_licence`, `own_company` (R22)."
     )
     terms_version: int
 
@@ -657,6 +695,9 @@ class ProgramOverview(BaseModel):
     refusals_by_reason: dict[str, int]
     parked_webhook_events: dict[str, int]
     discount_mismatches: int
+    order_flags: dict[str, int] = Field(
+        description="Unresolved order flags by kind: `discount_mismatch`, `nfr_resale`, `own_company`."
+    )
     top_partners_by_points: list[TopPartner]
     top_partners_by_commission: list[TopPartner]
 

@@ -417,6 +417,7 @@ async def get_program_overview(
         refusals_by_reason=o.refusals_by_reason,
         parked_webhook_events=o.parked_webhook_events,
         discount_mismatches=o.discount_mismatches,
+        order_flags=o.order_flags,
         top_partners_by_points=[schemas.TopPartner(**t) for t in o.top_partners_by_points],
         top_partners_by_commission=[schemas.TopPartner(**t) for t in o.top_partners_by_commission],
     )

@@ -1,4 +1,5 @@
-"""The policy's remaining limits: tax on order lines (R23), ...
+"""The policy's remaining limits: tax on order lines (R23); partners' VAT ids and one list of flagged
+orders (R22), filled with the discount mismatches and not-for-resale resales recorded so far.
 
 Lines recorded before `tax_amount` existed count as tax 0 (R23). Their orders' content hashes need
 no rewrite: the digest leaves a zero tax out, so an old order delivered again with `"tax_amount": 0`
@@ -16,17 +17,83 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import app.db.types
+
 revision: str = '2d935f7b135a'
 down_revision: str | None = 'c4e2a7d91f06'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+_LISTED = "status = 'active' AND listed"
 
 
 def upgrade() -> None:
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.add_column(sa.Column('tax_amount', sa.BigInteger(), nullable=False, server_default='0'))
 
+    with op.batch_alter_table('partners', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('vat_id', sa.String(length=64), nullable=True))
+
+    op.create_table('order_flags',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('order_id', sa.String(length=255), nullable=False),
+    sa.Column('order_line_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('partner_id', sa.Uuid(), nullable=True),
+    sa.Column('detail', sa.String(length=500), nullable=False),
+    sa.Column('recorded_at', app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_by', sa.String(length=100), nullable=True),
+    sa.Column('resolution', sa.String(length=1000), nullable=True),
+    sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_order_flags_partner_id_partners')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_flags'))
+    )
+    with op.batch_alter_table('order_flags', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_flags_kind_id'), ['kind', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_flags_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_flags_partner_id'), ['partner_id'], unique=False)
+    # What admins reviewed in two places so far, in the one list, oldest first.
+    op.execute(
+        """
+        INSERT INTO order_flags (kind, order_id, order_line_id, partner_id, detail, recorded_at)
+        SELECT kind, order_id, order_line_id, partner_id, detail, recorded_at FROM (
+            SELECT 'discount_mismatch' AS kind, order_id, order_line_id, partner_id,
+                   'expected a discount of ' || CAST(expected_amount AS VARCHAR) || ' ('
+                   || CAST(expected_rate_bp AS VARCHAR) || ' bp, ' || reason || '), the store applied '
+                   || CAST(reported_amount AS VARCHAR) AS detail,
+                   recorded_at
+            FROM discount_mismatches
+            UNION ALL
+            SELECT 'nfr_resale', order_id, NULL, partner_id,
+                   'not-for-resale licence ' || licence_id || ' sold', recorded_at
+            FROM nfr_violations WHERE source = 'order' AND order_id IS NOT NULL
+        ) AS found
+        ORDER BY recorded_at
+        """
+    )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('order_flags', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_flags_partner_id'))
+        batch_op.drop_index(batch_op.f('ix_order_flags_order_id'))
+        batch_op.drop_index(batch_op.f('ix_order_flags_kind_id'))
+
+    op.drop_table('order_flags')
+
+    # SQLite's batch mode copies the table and cannot carry an expression index across: drop the
+    # directory index first and make it again afterwards.
+    op.drop_index('ix_partners_directory', table_name='partners')
+    with op.batch_alter_table('partners', schema=None) as batch_op:
+        batch_op.drop_column('vat_id')
+    op.create_index(
+        'ix_partners_directory',
+        'partners',
+        ['level_rank', sa.text('lower(company)'), 'id'],
+        unique=False,
+        postgresql_where=sa.text(_LISTED),
+        sqlite_where=sa.text(_LISTED),
+    )
+
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.drop_column('tax_amount')
