@@ -290,3 +290,70 @@ async def test_r22_discount_mismatches_stay_as_a_deprecated_alias(program: Progr
     document = (await program.client.get("/openapi.json")).json()
     assert document["paths"]["/v1/discount-mismatches"]["get"]["deprecated"] is True
     assert "deprecated" not in document["paths"]["/v1/order-flags"]["get"]
+
+
+# --- R16 quarter order and overdue statements ---------------------------------------------------
+
+
+async def _referral_partner(program: Program, at: str = "2026-01-02T09:00:00Z") -> tuple[tuple[str, str], Customer]:
+    p = await program.partner("2026-01-01T09:00:00Z")
+    c = Customer.new()
+    assert (await program.register(p, c, at=at)).status_code == 201
+    return p, c
+
+
+async def test_r16_a_quarter_is_not_closed_while_an_earlier_one_with_entries_is_open(program: Program) -> None:
+    _p, c = await _referral_partner(program)
+    await program.order(c, [line("desktop", 1, 10000)], placed_at="2026-02-01T09:00:00Z")  # Q1: 2000
+    await program.order(c, [line("desktop", 1, 20000)], placed_at="2026-05-01T09:00:00Z")  # Q2: 4000
+    program.at("2026-07-02T00:00:00Z")
+    refused = await program.client.post("/v1/quarters/2026-Q2/close", headers=program.api.admin)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "previous_quarter_open"
+    assert refused.json()["detail"] == (
+        "Close 2026-Q1 first: it holds commission entries and is still open (quarters close in order)."
+    )
+    assert refused.json()["quarter"] == "2026-Q1"
+    q1 = await program.client.post("/v1/quarters/2026-Q1/close", headers=program.api.admin)
+    assert q1.status_code == 200
+    assert [(s["quarter"], s["lines_total"]) for s in q1.json()["statements"]] == [("2026-Q1", 2000)]
+    q2 = await program.client.post("/v1/quarters/2026-Q2/close", headers=program.api.admin)
+    assert q2.status_code == 200
+    assert [(s["quarter"], s["lines_total"]) for s in q2.json()["statements"]] == [("2026-Q2", 4000)]
+
+
+async def test_r16_an_earlier_quarter_without_entries_does_not_block(program: Program) -> None:
+    _p, c = await _referral_partner(program, at="2026-04-20T09:00:00Z")
+    await program.order(c, [line("desktop", 1, 20000)], placed_at="2026-05-01T09:00:00Z")
+    program.at("2026-07-02T00:00:00Z")
+    q2 = await program.client.post("/v1/quarters/2026-Q2/close", headers=program.api.admin)
+    assert q2.status_code == 200
+    assert [(s["quarter"], s["lines_total"]) for s in q2.json()["statements"]] == [("2026-Q2", 4000)]
+
+
+async def test_r16_an_approved_statement_unpaid_after_its_payout_date_is_overdue(program: Program) -> None:
+    _p, c = await _referral_partner(program)
+    await program.order(c, [line("desktop", 1, 10000)], placed_at="2026-02-01T09:00:00Z")
+    program.at("2026-04-02T00:00:00Z")
+    closed = await program.client.post("/v1/quarters/2026-Q1/close", headers=program.api.admin)
+    [statement] = closed.json()["statements"]
+    approved = await program.client.post(f"/v1/statements/{statement['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200
+
+    async def overdue() -> tuple[list[str], int]:
+        listed = await program.client.get("/v1/statements?overdue=true", headers=program.api.admin)
+        assert listed.status_code == 200, listed.text
+        overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+        return [s["id"] for s in listed.json()], overview["overdue_statements"]
+
+    program.at("2026-04-25T23:59:00Z")  # still its payout date: on time
+    assert await overdue() == ([], 0)
+    program.at("2026-04-26T00:00:00Z")
+    assert await overdue() == ([statement["id"]], 1)
+    on_time = await program.client.get("/v1/statements?overdue=false", headers=program.api.admin)
+    assert [s["id"] for s in on_time.json()] == []
+    paid = await program.client.post(
+        f"/v1/statements/{statement['id']}/mark-paid", json={"payment_reference": "SEPA-R16"}, headers=program.api.admin
+    )
+    assert paid.status_code == 200, paid.text
+    assert await overdue() == ([], 0)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import dashboards as repo
 from app.db.repositories import order_flags as flags_repo
-from app.domain import terms
+from app.domain import statements, terms
 from app.domain.rules.quarters import Quarter
 
 
@@ -25,6 +25,7 @@ class Overview:
     parked_webhook_events: dict[str, int]
     discount_mismatches: int
     order_flags: dict[str, int]
+    overdue_statements: int
     top_partners_by_points: list[dict[str, Any]]
     top_partners_by_commission: list[dict[str, Any]]
 
@@ -69,6 +70,7 @@ async def overview(
         parked_webhook_events=await repo.parked_events(session, start, end),
         discount_mismatches=await repo.mismatch_count(session, start, end),
         order_flags=await flags_repo.open_by_kind(session, start, end),
+        overdue_statements=await statements.overdue_count(session, now),
         top_partners_by_points=[
             {"partner_id": p, "company": c, "value": v} for p, c, v in await repo.top_by_points(session, top)
         ],

@@ -698,6 +698,9 @@ class ProgramOverview(BaseModel):
     order_flags: dict[str, int] = Field(
         description="Unresolved order flags by kind: `discount_mismatch`, `nfr_resale`, `own_company`."
     )
+    overdue_statements: int = Field(
+        description="Approved statements not marked paid by their payout date (R16), whatever `from`/`to`."
+    )
     top_partners_by_points: list[TopPartner]
     top_partners_by_commission: list[TopPartner]
 

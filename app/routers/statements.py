@@ -167,14 +167,27 @@ async def export_quarter_csv(quarter: QuarterPath, session: SessionDep, _admin: 
 @router.get("/statements", responses=problem_responses(401, 403, 422), summary="Find statements")
 async def list_statements(
     session: SessionDep,
+    clock: ClockDep,
     _admin: AdminRead,
     quarter: Annotated[schemas.QuarterName | None, Query()] = None,
     status: Annotated[schemas.StatementStatusName | None, Query()] = None,
     partner_id: uuid.UUID | None = None,
+    overdue: Annotated[
+        bool | None,
+        Query(description="true: approved statements not marked paid by their payout date (R16)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[schemas.StatementOut]:
     """Admin (read). Newest quarter first."""
+    if overdue:
+        if status not in (None, "approved"):
+            return []  # only approved statements are overdue
+        rows = await statements.overdue(session, clock.now(), limit=limit, partner_id=partner_id)
+        return [_statement(r) for r in rows if quarter is None or r.quarter == quarter]
     rows = await statements.search(session, partner_id=partner_id, quarter=quarter, status=status, limit=limit)
+    if overdue is False:
+        late = {s.id for s in await statements.overdue(session, clock.now(), limit=limit, partner_id=partner_id)}
+        rows = [r for r in rows if r.id not in late]
     return [_statement(r) for r in rows]
 
 
@@ -418,6 +431,7 @@ async def get_program_overview(
         parked_webhook_events=o.parked_webhook_events,
         discount_mismatches=o.discount_mismatches,
         order_flags=o.order_flags,
+        overdue_statements=o.overdue_statements,
         top_partners_by_points=[schemas.TopPartner(**t) for t in o.top_partners_by_points],
         top_partners_by_commission=[schemas.TopPartner(**t) for t in o.top_partners_by_commission],
     )
