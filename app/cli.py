@@ -116,7 +116,7 @@ def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> int:
 
 async def _sweep(settings: Settings, batch: int) -> tuple[int, int]:
     from app.db.session import create_engine, create_session_factory
-    from app.domain import leads, orders, registrations
+    from app.domain import leads, registrations, webhooks
     from app.domain.clock import SystemClock
     from app.domain.context import Caller, Context
 
@@ -126,7 +126,7 @@ async def _sweep(settings: Settings, batch: int) -> tuple[int, int]:
     try:
         while True:  # one transaction per batch: a crash loses at most one batch's work, never half of one
             async with factory.begin() as session:
-                done = await orders.sweep_lapses(session, now=SystemClock().now(), batch=batch)
+                done = await webhooks.apply_due_lapses(session, SystemClock().now(), batch=batch)
             lapsed += done
             if done < batch:
                 break
@@ -212,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     key.set_defaults(handler=cmd_create_admin_key)
 
     sweep = commands.add_parser(
-        "sweep", help="lapse licences overdue past their grace period (R10) and expire ended registrations"
+        "sweep",
+        help="apply lapses whose moment came and lapse licences overdue past their grace period (R10), and expire "
+        "ended registrations",
     )
     sweep.add_argument("--batch", type=int, default=500, help="licences per transaction (default 500)")
     sweep.set_defaults(handler=cmd_sweep)

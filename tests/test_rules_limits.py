@@ -357,3 +357,96 @@ async def test_r16_an_approved_statement_unpaid_after_its_payout_date_is_overdue
     )
     assert paid.status_code == 200, paid.text
     assert await overdue() == ([], 0)
+
+
+# --- R10 early lapses --------------------------------------------------------------------------
+
+
+async def _reseller_with_licence(program: Program, licence_id: str, term_end: str) -> tuple[tuple[str, str], Customer]:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    await program.order(
+        c,
+        [line("server-business", 2, 0, licence_id=licence_id, term_end=t(term_end))],
+        placed_at="2026-01-20T09:00:00Z",
+        buyer=p[0],
+    )
+    assert await program.total_points(p) == 8
+    return p, c
+
+
+async def _lapse_events(program: Program) -> list[tuple[str, str | None, str | None]]:
+    listed = await program.client.get("/v1/webhook-events?limit=200", headers=program.api.admin)
+    return [
+        (e["status"], e["reason_code"], e["waiting_for"])
+        for e in listed.json()["items"]
+        if e["event_type"] == "licence.lapsed"
+    ]
+
+
+async def _apply_due_lapses(program: Program) -> int:
+    from app.domain import webhooks
+
+    app = program.api.client._transport.app  # type: ignore[attr-defined]
+    async with app.state.session_factory.begin() as session:
+        return await webhooks.apply_due_lapses(session, program.api.clock.now())
+
+
+async def test_r10_an_early_lapse_is_parked_and_applies_by_itself_when_due(program: Program) -> None:
+    p, _ = await _reseller_with_licence(program, "lic-early", "2026-06-01T00:00:00Z")
+    await program.lapse("lic-early", at="2026-05-01T00:00:00Z", expect=202)
+    assert await _lapse_events(program) == [("parked", "lapse_not_due", "licence:lic-early")]
+    assert await program.total_points(p) == 8
+    program.at("2026-05-31T23:59:00Z")
+    assert await _apply_due_lapses(program) == 0  # not yet
+    assert await _lapse_events(program) == [("parked", "lapse_not_due", "licence:lic-early")]
+    program.at("2026-06-01T00:10:00Z")
+    assert await _apply_due_lapses(program) == 1
+    assert await _lapse_events(program) == [("applied", "lapsed", None)]
+    assert [(e["rule"], e["points"], e["effective_at"]) for e in await program.points(p)][-1] == (
+        "R10",
+        -8,
+        "2026-06-01T00:00:00Z",  # at the term end, not when it was reported
+    )
+    assert await _apply_due_lapses(program) == 0
+
+
+async def test_r10_a_renewal_arriving_first_resolves_an_early_lapse_as_renewed_since(program: Program) -> None:
+    p, c = await _reseller_with_licence(program, "lic-renew", "2026-06-01T00:00:00Z")
+    await program.lapse("lic-renew", at="2026-05-01T00:00:00Z", expect=202)
+    await program.order(
+        c,
+        [line("server-business", 2, 0, kind="renewal", licence_id="lic-renew", term_end=t("2027-06-01T00:00:00Z"))],
+        placed_at="2026-05-20T09:00:00Z",
+        buyer=p[0],
+    )
+    assert await _lapse_events(program) == [("applied", "renewed_since", None)]
+    program.at("2026-06-02T00:00:00Z")
+    assert await _apply_due_lapses(program) == 0
+    assert await program.total_points(p) == 8
+
+
+async def test_r10_renewed_since_only_when_a_renewal_moved_the_term_end(program: Program) -> None:
+    p, c = await _reseller_with_licence(program, "lic-same", "2026-06-01T00:00:00Z")
+    # A renewal that ends when the licence already ended moves nothing...
+    await program.order(
+        c,
+        [line("server-business", 2, 0, kind="renewal", licence_id="lic-same", term_end=t("2026-06-01T00:00:00Z"))],
+        placed_at="2026-04-20T09:00:00Z",
+        buyer=p[0],
+    )
+    # ...so a lapse reported early is parked, not answered renewed_since.
+    await program.lapse("lic-same", at="2026-05-01T00:00:00Z", expect=202)
+    assert await _lapse_events(program) == [("parked", "lapse_not_due", "licence:lic-same")]
+    # A renewal that moves the term end past the reported lapse: a stale lapse has no effect.
+    q, d = await _reseller_with_licence(program, "lic-moved", "2026-06-01T00:00:00Z")
+    await program.order(
+        d,
+        [line("server-business", 2, 0, kind="renewal", licence_id="lic-moved", term_end=t("2027-06-01T00:00:00Z"))],
+        placed_at="2026-05-25T09:00:00Z",
+        buyer=q[0],
+    )
+    await program.lapse("lic-moved", at="2026-06-01T00:00:00Z")
+    assert (await _lapse_events(program))[0] == ("applied", "renewed_since", None)
+    assert await program.total_points(q) == 8 and await program.total_points(p) == 8

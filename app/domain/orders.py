@@ -643,13 +643,26 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
         )
     if licence.status == "lapsed":
         return "already_lapsed"
-    if lapsed_at is not None and licence.term_end is not None and licence.term_end > lapsed_at:
-        return "renewed_since"  # a stale lapse: the licence was renewed past that moment
+    if (
+        lapsed_at is not None
+        and licence.term_end is not None
+        and licence.term_end > lapsed_at
+        and await repo.renewed_past(session, licence_id, lapsed_at)
+    ):
+        return "renewed_since"  # a stale lapse: a renewal moved the term end past that moment
     term_end = licence.term_end or lapsed_at or now
     grace = (await terms.in_force(session, term_end)).terms.lapse_grace_days
     effective = term_end + timedelta(days=grace)
     if effective > now:
-        raise Park("lapse_not_due", f"Licence {licence_id} lapses only at {effective.isoformat()} (grace period).")
+        # Never applied early (R10): it applies by itself at `effective` (the due-lapses job), unless a
+        # renewal of the licence arrives first.
+        raise Park(
+            "lapse_not_due",
+            f"Licence {licence_id} lapses only at {effective.isoformat()} (its term end"
+            + (f" plus {grace} day(s) of grace" if grace else "")
+            + "); this lapse applies by itself then, unless the licence is renewed first.",
+            waiting_for=f"licence:{licence_id}",
+        )
     licence.status = "lapsed"
     if licence.partner_id is not None:
         standing = await ledgers_repo.points_for_licence(session, licence_id)

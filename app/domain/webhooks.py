@@ -200,9 +200,30 @@ async def _process(session: AsyncSession, now: datetime, row: WebhookEvent, even
     row.waiting_for = None
     row.applied_at = now
     if isinstance(event, OrderPaid):  # parked refunds waiting for this order apply now
-        for waiting in await repo.waiting_for(session, f"order:{event.data.order_id}"):
-            waiting.attempts += 1
-            await _process(session, now, waiting, parse_stored(waiting.body))
+        subjects = [f"order:{event.data.order_id}"]
+        # R10: an early lapse parked until its licence's term end is decided by a renewal arriving first.
+        subjects += sorted(
+            {f"licence:{ln.licence_id}" for ln in event.data.lines if ln.kind == "renewal" and ln.licence_id}
+        )
+        for subject in subjects:
+            for waiting in await repo.waiting_for(session, subject):
+                waiting.attempts += 1
+                await _process(session, now, waiting, parse_stored(waiting.body))
+
+
+async def apply_due_lapses(session: AsyncSession, now: datetime, *, batch: int = 500) -> int:
+    """R10, for the due-lapses job: apply the lapses parked as not due whose moment has come, then
+    lapse the licences overdue without any lapse event. Returns how many licences lapsed.
+
+    Safe from several workers at once: each skips the events and licences another one holds."""
+    lapsed = 0
+    for row in await repo.due_lapses(session, now, batch):
+        row.attempts += 1
+        await _process(session, now, row, parse_stored(row.body))
+        if row.status == "applied" and row.reason_code == "lapsed":
+            lapsed += 1
+    await session.flush()
+    return lapsed + await orders.sweep_lapses(session, now=now, batch=batch)
 
 
 async def _apply(session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent) -> str | None:

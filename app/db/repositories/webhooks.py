@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
-from app.db.tables import RejectedWebhookEvent, WebhookEvent
+from app.db.tables import Licence, RejectedWebhookEvent, WebhookEvent
+
+LICENCE_PREFIX = "licence:"
 
 
 async def claim(session: AsyncSession, event: WebhookEvent) -> WebhookEvent | None:
@@ -55,6 +58,28 @@ async def waiting_for(session: AsyncSession, subject: str) -> Sequence[WebhookEv
         .where(col(WebhookEvent.waiting_for) == subject, col(WebhookEvent.status) == "parked")
         .order_by(col(WebhookEvent.id))
         .with_for_update()
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def due_lapses(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookEvent]:
+    """Lapses parked as not due (R10) whose licence's term has ended by `now`, oldest first, skipping
+    those another worker holds (the grace period is checked when each is applied)."""
+    stmt = (
+        select(WebhookEvent)
+        .join(
+            Licence,
+            col(Licence.licence_id) == func.substr(col(WebhookEvent.waiting_for), len(LICENCE_PREFIX) + 1),
+        )
+        .where(
+            col(WebhookEvent.status) == "parked",
+            col(WebhookEvent.reason_code) == "lapse_not_due",
+            col(WebhookEvent.waiting_for).startswith(LICENCE_PREFIX),
+            or_(col(Licence.term_end).is_(None), col(Licence.term_end) <= now),
+        )
+        .order_by(col(WebhookEvent.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=WebhookEvent)
     )
     return (await session.execute(stmt)).scalars().all()
 
