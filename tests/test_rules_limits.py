@@ -450,3 +450,53 @@ async def test_r10_renewed_since_only_when_a_renewal_moved_the_term_end(program:
     await program.lapse("lic-moved", at="2026-06-01T00:00:00Z")
     assert (await _lapse_events(program))[0] == ("applied", "renewed_since", None)
     assert await program.total_points(q) == 8 and await program.total_points(p) == 8
+
+
+# --- R17 not-for-resale purpose ----------------------------------------------------------------
+
+
+async def test_r17_a_free_licence_names_its_purpose_and_the_partner_acknowledges_the_limit(program: Program) -> None:
+    p = await program.partner()
+    url = f"/v1/partners/{p[0]}/nfr-licences"
+    auth = program.api.bearer(p[1])
+    missing = await program.client.post(url, json={"sku": "desktop"}, headers=auth)
+    assert missing.status_code == 422 and missing.json()["code"] == "validation_failed"
+    assert sorted(e["field"] for e in missing.json()["errors"]) == ["body.acknowledged", "body.purpose"]
+    production = await program.client.post(
+        url, json={"sku": "desktop", "purpose": "production", "acknowledged": True}, headers=auth
+    )
+    assert production.status_code == 422 and [e["field"] for e in production.json()["errors"]] == ["body.purpose"]
+    refused = await program.client.post(
+        url, json={"sku": "desktop", "purpose": "training", "acknowledged": False}, headers=auth
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "nfr_acknowledgement_missing"
+    taken = await program.client.post(
+        url, json={"sku": "desktop", "purpose": "training", "acknowledged": True}, headers=auth
+    )
+    assert taken.status_code == 201, taken.text
+    assert (taken.json()["purpose"], taken.json()["acknowledged_at"]) == ("training", "2026-01-05T09:00:00Z")
+    # Selling it is refused any credit and listed with the other flagged orders.
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    licence_id = taken.json()["licence_id"]
+    order = await program.order(
+        c, [line("desktop", 1, 48000, licence_id=licence_id)], placed_at="2026-01-20T09:00:00Z", buyer=p[0]
+    )
+    assert order["receipt"]["reason_code"] == "nfr_licence_sold"
+    flags = (await program.client.get("/v1/order-flags?kind=nfr_resale", headers=program.api.admin)).json()
+    assert [(f["order_id"], f["detail"]) for f in flags["items"]] == [
+        (order["event"]["data"]["order_id"], f"not-for-resale licence {licence_id} (desktop) sold")
+    ]
+
+
+async def test_r17_licences_issued_before_keep_a_null_purpose(program: Program) -> None:
+    p = await program.partner()
+    url = f"/v1/partners/{p[0]}/nfr-licences"
+    taken = await program.client.post(
+        url, json={"sku": "desktop", "purpose": "evaluation", "acknowledged": True}, headers=program.api.bearer(p[1])
+    )
+    assert taken.status_code == 201
+    assert program.api.connection is not None  # as the migration leaves a licence issued before R17 asked
+    await program.api.connection.execute(text("UPDATE nfr_licences SET purpose = NULL, acknowledged_at = NULL"))
+    listed = (await program.client.get(url, headers=program.api.bearer(p[1]))).json()
+    assert [(n["sku"], n["purpose"], n["acknowledged_at"]) for n in listed] == [("desktop", None, None)]

@@ -639,6 +639,10 @@ class NfrLicence(SQLModel, table=True):
     licence_id: str = Field(max_length=255, unique=True)
     """The identifier the store knows the licence by."""
     issued_at: datetime = utc_column()
+    purpose: str | None = Field(default=None, max_length=32)
+    """`demonstration`, `training` or `evaluation` (R17); null for licences issued before it was asked."""
+    acknowledged_at: datetime | None = utc_column(nullable=True)
+    """When the partner acknowledged the licence is not for its production needs nor for resale (R17)."""
     revoked_at: datetime | None = utc_column(nullable=True)
     revoked_reason: str | None = Field(default=None, max_length=1000)
 

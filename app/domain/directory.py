@@ -98,8 +98,27 @@ async def listed(
     )
 
 
-async def request_nfr(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, sku: str) -> NfrLicence:
-    """R17: an active partner takes a free licence of a product for itself (one per product by default)."""
+NFR_PURPOSES = ("demonstration", "training", "evaluation")
+
+
+async def request_nfr(
+    session: AsyncSession, ctx: Context, partner_id: uuid.UUID, sku: str, *, purpose: str, acknowledged: bool
+) -> NfrLicence:
+    """R17: an active partner takes a free licence of a product for demonstration, training or
+    evaluation (one per product by default), acknowledging it is not for production use nor resale."""
+    if purpose not in NFR_PURPOSES:
+        raise Invalid(
+            f"A not-for-resale licence is for {', '.join(NFR_PURPOSES)}, not {purpose!r}.",
+            code="nfr_purpose_invalid",
+            field="purpose",
+        )
+    if not acknowledged:
+        raise Invalid(
+            "Acknowledge that a not-for-resale licence is not for your company's production needs nor for use "
+            "inside a product or service sold to customers (acknowledged: true).",
+            code="nfr_acknowledgement_missing",
+            field="acknowledged",
+        )
     partner = await partners_repo.get(session, partner_id, for_update=True)
     if partner is None:
         raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
@@ -114,7 +133,14 @@ async def request_nfr(session: AsyncSession, ctx: Context, partner_id: uuid.UUID
             f"You hold {len(held)} not-for-resale licence(s) of {sku}, the most the program gives.",
             code="nfr_limit_reached",
         )
-    licence = NfrLicence(partner_id=partner_id, sku=sku, licence_id=f"nfr-{uuid.uuid4().hex}", issued_at=ctx.now)
+    licence = NfrLicence(
+        partner_id=partner_id,
+        sku=sku,
+        licence_id=f"nfr-{uuid.uuid4().hex}",
+        issued_at=ctx.now,
+        purpose=purpose,
+        acknowledged_at=ctx.now,
+    )
     session.add(licence)
     await session.flush()
     audit.record(
@@ -123,7 +149,7 @@ async def request_nfr(session: AsyncSession, ctx: Context, partner_id: uuid.UUID
         action="nfr.issued",
         object_type="nfr_licence",
         object_id=licence.id,
-        after={"partner_id": str(partner_id), "sku": sku, "licence_id": licence.licence_id},
+        after={"partner_id": str(partner_id), "sku": sku, "licence_id": licence.licence_id, "purpose": purpose},
     )
     return licence
 

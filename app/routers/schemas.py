@@ -748,8 +748,17 @@ class DirectoryPage(BaseModel):
     per_page: int
 
 
+NfrPurpose = Literal["demonstration", "training", "evaluation"]
+
+
 class NfrRequest(RequestModel):
     sku: Sku
+    purpose: NfrPurpose = Field(description="What the free licence is for (R17).", examples=["demonstration"])
+    acknowledged: StrictBool = Field(
+        description="Must be true: the partner acknowledges the licence is not for its company's production "
+        "needs nor for use inside a product or service sold to customers (OEM, API).",
+        examples=[True],
+    )
 
 
 class NfrLicenceOut(BaseModel):
@@ -758,6 +767,8 @@ class NfrLicenceOut(BaseModel):
     sku: str
     licence_id: str
     issued_at: datetime
+    purpose: NfrPurpose | None = Field(description="Null for licences issued before a purpose was asked.")
+    acknowledged_at: datetime | None
     revoked_at: datetime | None
     revoked_reason: str | None
 

@@ -1,5 +1,6 @@
 """The policy's remaining limits: tax on order lines (R23); partners' VAT ids and one list of flagged
-orders (R22), filled with the discount mismatches and not-for-resale resales recorded so far.
+orders (R22), filled with the discount mismatches and not-for-resale resales recorded so far; the
+purpose and acknowledgement of not-for-resale licences (R17).
 
 Lines recorded before `tax_amount` existed count as tax 0 (R23). Their orders' content hashes need
 no rewrite: the digest leaves a zero tax out, so an old order delivered again with `"tax_amount": 0`
@@ -33,6 +34,11 @@ def upgrade() -> None:
 
     with op.batch_alter_table('partners', schema=None) as batch_op:
         batch_op.add_column(sa.Column('vat_id', sa.String(length=64), nullable=True))
+
+    # R17: licences issued before a purpose was asked keep none.
+    with op.batch_alter_table('nfr_licences', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('purpose', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('acknowledged_at', app.db.types.UTCDateTime(timezone=True), nullable=True))
 
     op.create_table('order_flags',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -74,6 +80,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('nfr_licences', schema=None) as batch_op:
+        batch_op.drop_column('acknowledged_at')
+        batch_op.drop_column('purpose')
+
     with op.batch_alter_table('order_flags', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_flags_partner_id'))
         batch_op.drop_index(batch_op.f('ix_order_flags_order_id'))
