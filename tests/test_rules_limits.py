@@ -500,3 +500,54 @@ async def test_r17_licences_issued_before_keep_a_null_purpose(program: Program) 
     await program.api.connection.execute(text("UPDATE nfr_licences SET purpose = NULL, acknowledged_at = NULL"))
     listed = (await program.client.get(url, headers=program.api.bearer(p[1]))).json()
     assert [(n["sku"], n["purpose"], n["acknowledged_at"]) for n in listed] == [("desktop", None, None)]
+
+
+# --- R20 the brand in company names ------------------------------------------------------------
+
+
+async def test_r20_the_company_name_spells_qalyptus_at_registration_and_on_change(program: Program) -> None:
+    program.at("2026-01-05T09:00:00Z")
+    refused = await program.client.post("/v1/partners", json=program.api.registration(company="QALYPTUS Experts Ltd"))
+    assert refused.status_code == 422
+    assert (refused.json()["code"], refused.json()["found"]) == ("brand_misspelled", ["QALYPTUS"])
+    assert refused.json()["detail"] == (
+        "company spells the vendor's name as 'QALYPTUS'; write it 'Qalyptus', with a capital Q and the rest lower case."
+    )
+    partner, key = await program.api.register(company="Qalyptus Experts Ltd")
+    changed = await program.client.patch(
+        f"/v1/partners/{partner['id']}", json={"company": "qalyptus experts"}, headers=program.api.bearer(key)
+    )
+    assert changed.status_code == 422 and changed.json()["found"] == ["qalyptus"]
+    renamed = await program.client.patch(
+        f"/v1/partners/{partner['id']}", json={"company": "Experts for Qalyptus"}, headers=program.api.bearer(key)
+    )
+    assert renamed.status_code == 200 and renamed.json()["company"] == "Experts for Qalyptus"
+
+
+# --- a registration by id ----------------------------------------------------------------------
+
+
+async def test_a_partner_reads_its_registration_by_id_and_not_another_partners(program: Program) -> None:
+    p = await program.partner()
+    other = await program.partner()
+    c = Customer.new()
+    created = await program.register(p, c, at="2026-01-10T09:00:00Z")
+    registration_id = created.json()["id"]
+    program.at("2026-01-20T09:00:00Z")
+    url = f"/v1/partners/{p[0]}/registrations/{registration_id}"
+    mine = await program.client.get(url, headers=program.api.bearer(p[1]))
+    assert mine.status_code == 200
+    assert (mine.json()["id"], mine.json()["company"], mine.json()["state"], mine.json()["days_left"]) == (
+        registration_id,
+        c.company,
+        "live",
+        50,
+    )
+    assert (await program.client.get(url, headers=program.api.admin)).json() == mine.json()
+    # Another partner: its own path does not hold it, and ours is not its to read.
+    theirs = await program.client.get(
+        f"/v1/partners/{other[0]}/registrations/{registration_id}", headers=program.api.bearer(other[1])
+    )
+    assert theirs.status_code == 404 and theirs.json()["code"] == "registration_not_found"
+    foreign = await program.client.get(url, headers=program.api.bearer(other[1]))
+    assert foreign.status_code == 404 and foreign.json()["code"] == "partner_not_found"

@@ -19,6 +19,7 @@ from app.db.tables import AgreementAcceptance, Partner, PartnerStatusChange
 from app.domain import api_keys, audit
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
+from app.domain.rules.brand import BRAND, misspellings
 from app.domain.rules.identifiers import OwnCompany, normalise_vat, own_company, vat_problem
 from app.domain.rules.partner_status import (
     Acceptance,
@@ -63,6 +64,19 @@ async def get(session: AsyncSession, partner_id: uuid.UUID) -> Partner:
     if partner is None:
         raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
     return partner
+
+
+def check_company_name(company: str) -> None:
+    """R20: the company name spells the vendor's name "Qalyptus", like the directory text."""
+    found = misspellings(company)
+    if found:
+        raise Invalid(
+            f"company spells the vendor's name as {', '.join(repr(f) for f in found)}; "
+            f"write it {BRAND!r}, with a capital Q and the rest lower case.",
+            code="brand_misspelled",
+            field="company",
+            found=found,
+        )
 
 
 def checked_vat(vat_id: str | None, country: str) -> str | None:
@@ -118,6 +132,7 @@ async def register(
             current_version=current.version,
         )
     email = contact_email.lower()
+    check_company_name(company)
     vat = checked_vat(vat_id, country)
     await _email_must_be_free(session, email)
     program = await program_repo.settings(session)
@@ -212,6 +227,8 @@ async def update_profile(
     ):
         if required in changes and changes[required] is None:
             raise Invalid(f"{required} cannot be emptied.", code="field_required", field=required)
+    if changes.get("company") is not None and changes["company"] != partner.company:
+        check_company_name(changes["company"])  # R20; a name that broke it before stays until changed
     if changes.get("vat_id") is not None:
         changes["vat_id"] = checked_vat(changes["vat_id"], changes.get("country") or partner.country)
     before = audit.snapshot(partner, PROFILE_FIELDS)

@@ -212,6 +212,14 @@ async def for_partner(
     return list(rows)
 
 
+async def get(session: AsyncSession, partner_id: uuid.UUID, registration_id: uuid.UUID) -> Registration:
+    """One of the partner's registrations; another partner's is not found, as if it did not exist."""
+    registration = await customers_repo.registration(session, registration_id)
+    if registration is None or registration.partner_id != partner_id:
+        raise NotFound(f"No registration {registration_id}.", code="registration_not_found")
+    return registration
+
+
 async def withdraw(
     session: AsyncSession, ctx: Context, partner_id: uuid.UUID, registration_id: uuid.UUID
 ) -> Registration:
