@@ -121,6 +121,11 @@ async def test_r18_filters_and_opt_out(program: Program) -> None:
         assert response.status_code == 200, response.text
         return [i["name"] for i in response.json()["items"]]
 
+    assert await names("q=reporting") == []  # R18: published once an admin approves it
+    queue = (await program.client.get("/v1/directory-reviews?status=pending", headers=program.api.admin)).json()
+    [review] = queue["items"]
+    approved = await program.client.post(f"/v1/directory-reviews/{review['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200, approved.text
     assert await names("country=fr") == ["Analytics Paris"]
     assert await names("language=de") == ["Berlin Reports"]
     assert await names("region=normandie") == ["Analytics Paris"]

@@ -551,3 +551,140 @@ async def test_a_partner_reads_its_registration_by_id_and_not_another_partners(p
     assert theirs.status_code == 404 and theirs.json()["code"] == "registration_not_found"
     foreign = await program.client.get(url, headers=program.api.bearer(other[1]))
     assert foreign.status_code == 404 and foreign.json()["code"] == "partner_not_found"
+
+
+# --- R18 directory moderation ------------------------------------------------------------------
+
+
+async def _directory(program: Program) -> list[tuple[str, str | None, list[str]]]:
+    response = await program.client.get("/v1/directory")
+    assert response.status_code == 200
+    return [(i["name"], i["description"], i["services"]) for i in response.json()["items"]]
+
+
+async def _pending(program: Program) -> list[dict[str, Any]]:
+    response = await program.client.get("/v1/directory-reviews?status=pending", headers=program.api.admin)
+    assert response.status_code == 200, response.text
+    assert response.json()["has_more"] is False
+    return list(response.json()["items"])
+
+
+async def test_r18_directory_text_is_published_after_an_admin_approves_it(program: Program) -> None:
+    program.at("2026-01-05T09:00:00Z")
+    partner, key = await program.api.register(company="Moderated SARL")
+    profile = f"/v1/partners/{partner['id']}/directory-profile"
+    auth = program.api.bearer(key)
+    sent = await program.client.patch(
+        profile, json={"description": "Certified Qalyptus partner in Lyon.", "services": ["training"]}, headers=auth
+    )
+    assert sent.status_code == 200
+    assert (sent.json()["description"], sent.json()["published_description"]) == (
+        "Certified Qalyptus partner in Lyon.",
+        None,
+    )
+    assert await _directory(program) == [("Moderated SARL", None, [])]
+    [review] = await _pending(program)
+    assert (review["kind"], review["description"], review["services"]) == (
+        "text",
+        "Certified Qalyptus partner in Lyon.",
+        ["training"],
+    )
+    program.at("2026-01-06T09:00:00Z")
+    approved = await program.client.post(f"/v1/directory-reviews/{review['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert await _directory(program) == [("Moderated SARL", "Certified Qalyptus partner in Lyon.", ["training"])]
+    # A misleading claim: rejected with a reason; the directory keeps the last approved text.
+    await program.client.patch(
+        profile, json={"description": "100% guaranteed ROI, official Qalyptus product."}, headers=auth
+    )
+    [claim] = await _pending(program)
+    rejected = await program.client.post(
+        f"/v1/directory-reviews/{claim['id']}/reject",
+        json={"reason": "No guaranteed results; the partner is not the vendor."},
+        headers=program.api.admin,
+    )
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert await _directory(program) == [("Moderated SARL", "Certified Qalyptus partner in Lyon.", ["training"])]
+    mine = (await program.client.get(f"/v1/partners/{partner['id']}/directory-reviews", headers=auth)).json()
+    assert [(r["status"], r["reason"]) for r in mine["items"]] == [
+        ("rejected", "No guaranteed results; the partner is not the vendor."),
+        ("approved", None),
+    ]
+    again = await program.client.post(f"/v1/directory-reviews/{claim['id']}/approve", headers=program.api.admin)
+    assert again.status_code == 409 and again.json()["code"] == "directory_review_decided"
+    assert program.api.connection is not None
+    decided = (
+        await program.api.connection.execute(
+            text("SELECT type, partner_id FROM domain_events WHERE type LIKE 'directory_text.%' ORDER BY id")
+        )
+    ).all()
+    assert [row[0] for row in decided] == ["directory_text.approved", "directory_text.rejected"]
+
+
+async def test_r18_a_newer_text_supersedes_a_pending_one(program: Program) -> None:
+    partner, key = await program.api.register(company="Twice SA")
+    profile = f"/v1/partners/{partner['id']}/directory-profile"
+    await program.client.patch(profile, json={"description": "First draft"}, headers=program.api.bearer(key))
+    await program.client.patch(profile, json={"description": "Second draft"}, headers=program.api.bearer(key))
+    assert [r["description"] for r in await _pending(program)] == ["Second draft"]
+    # Back to the published text (none): nothing left to review.
+    await program.client.patch(profile, json={"description": None}, headers=program.api.bearer(key))
+    assert await _pending(program) == []
+
+
+async def test_r18_an_admin_hides_a_partner_and_only_an_admin_shows_it_again(program: Program) -> None:
+    partner, key = await program.api.register(company="Hidden Ltd")
+    auth = program.api.bearer(key)
+    hide = await program.client.post(
+        f"/v1/partners/{partner['id']}/directory-hide", json={"reason": "misleading claims"}, headers=program.api.admin
+    )
+    assert hide.status_code == 200 and hide.json()["hidden_reason"] == "misleading claims"
+    assert await _directory(program) == []
+    # The partner's own opt-out and back does not undo it.
+    profile = f"/v1/partners/{partner['id']}/directory-profile"
+    assert (await program.client.patch(profile, json={"listed": False}, headers=auth)).status_code == 200
+    assert (await program.client.patch(profile, json={"listed": True}, headers=auth)).status_code == 200
+    assert await _directory(program) == []
+    forbidden = await program.client.post(
+        f"/v1/partners/{partner['id']}/directory-unhide", json={"reason": "please"}, headers=auth
+    )
+    assert forbidden.status_code == 403
+    shown = await program.client.post(
+        f"/v1/partners/{partner['id']}/directory-unhide", json={"reason": "fixed"}, headers=program.api.admin
+    )
+    assert shown.status_code == 200 and shown.json()["hidden_reason"] is None
+    assert await _directory(program) == [("Hidden Ltd", None, [])]
+    # Its own opt-out stays its own.
+    assert (await program.client.patch(profile, json={"listed": False}, headers=auth)).status_code == 200
+    assert await _directory(program) == []
+
+
+async def test_r20_a_company_name_registered_before_the_check_waits_in_the_review_queue(program: Program) -> None:
+    partner, key = await program.api.register(company="Qalyptus Experts Ltd")
+    assert program.api.connection is not None  # as the migration finds a name registered before R20
+    await program.api.connection.execute(
+        text("UPDATE partners SET company = 'QALYPTUS Experts Ltd' WHERE company = 'Qalyptus Experts Ltd'")
+    )
+    await program.api.connection.execute(
+        text(
+            "INSERT INTO directory_reviews (partner_id, kind, services, company, submitted_at, status) "
+            "SELECT id, 'company_name', '[]', company, created_at, 'pending' FROM partners"
+        )
+    )
+    [review] = await _pending(program)
+    assert (review["kind"], review["company"]) == ("company_name", "QALYPTUS Experts Ltd")
+    refused = await program.client.post(f"/v1/directory-reviews/{review['id']}/approve", headers=program.api.admin)
+    assert refused.status_code == 409 and refused.json()["code"] == "company_name_not_approvable"
+    # It stays until changed: other fields can still change.
+    auth = program.api.bearer(key)
+    kept = await program.client.patch(f"/v1/partners/{partner['id']}", json={"contact_name": "Jo"}, headers=auth)
+    assert kept.status_code == 200 and kept.json()["company"] == "QALYPTUS Experts Ltd"
+    renamed = await program.client.patch(
+        f"/v1/partners/{partner['id']}", json={"company": "Qalyptus Experts Ltd"}, headers=auth
+    )
+    assert renamed.status_code == 200
+    assert await _pending(program) == []
+    mine = (await program.client.get(f"/v1/partners/{partner['id']}/directory-reviews", headers=auth)).json()
+    assert [(r["status"], r["reason"]) for r in mine["items"]] == [
+        ("resolved", "the company name was changed to 'Qalyptus Experts Ltd'")
+    ]

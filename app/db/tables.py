@@ -60,12 +60,20 @@ class Partner(SQLModel, table=True):
     """Shown in the public directory while active (R18); the partner may opt out."""
     description: str | None = Field(default=None, max_length=2000)
     services: list[str] = Field(default_factory=list, sa_type=JSON)
+    """The partner's latest description and services; the directory shows the published ones (R18)."""
+    published_description: str | None = Field(default=None, max_length=2000)
+    published_services: list[str] = Field(default_factory=list, sa_type=JSON)
+    """The last description and services an admin approved: what the public directory shows (R18)."""
+    hidden_at: datetime | None = utc_column(nullable=True)
+    hidden_reason: str | None = Field(default=None, max_length=1000)
+    """Set when an admin took the partner out of the directory (R18); only an admin undoes it.
+    Separate from `listed`, the partner's own opt-out."""
     regions_served: list[str] = Field(default_factory=list, sa_type=JSON)
     latitude: float | None = None
     longitude: float | None = None
     """Where the partner is, for routing leads by distance (R19)."""
     search_text: str = Field(default="", sa_type=Text)
-    """Name, description and services, lower case, one per line: what the directory's `q` searches
+    """Name, published description and services, lower case, one per line: what the directory's `q` searches
     (derived; kept by `_derive_directory_text` on every ORM write)."""
     region_text: str = Field(default="", sa_type=Text)
     """Region and regions served, lower case, one per line: what the directory's `region` searches."""
@@ -90,7 +98,7 @@ def directory_text(*parts: str | list[str] | None) -> str:
 @event.listens_for(Partner, "before_insert")
 @event.listens_for(Partner, "before_update")
 def _derive_directory_text(_mapper: Any, _connection: Any, partner: Partner) -> None:
-    partner.search_text = directory_text(partner.company, partner.description, partner.services)
+    partner.search_text = directory_text(partner.company, partner.published_description, partner.published_services)
     partner.region_text = directory_text(partner.region, partner.regions_served)
 
 
@@ -482,6 +490,28 @@ class DiscountMismatch(SQLModel, table=True):
     reported_amount: int = Field(sa_type=BigInteger)
     reason: str = Field(max_length=200)
     recorded_at: datetime = utc_column()
+
+
+class DirectoryReview(SQLModel, table=True):
+    """Partner-written public text waiting for an admin (R18), or a company name registered before
+    R20 checked it (kept until the partner changes it)."""
+
+    __tablename__ = "directory_reviews"
+    __table_args__ = (Index(None, "status", "id"), Index(None, "partner_id", "id"))
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id")
+    kind: str = Field(max_length=16)
+    """`text` (description and services to publish) or `company_name` (R20)."""
+    description: str | None = Field(default=None, max_length=2000)
+    services: list[str] = Field(default_factory=list, sa_type=JSON)
+    company: str | None = Field(default=None, max_length=200)
+    submitted_at: datetime = utc_column()
+    status: str = Field(max_length=16)
+    """`pending`, then `approved`, `rejected`, `superseded` (newer text sent) or `resolved` (name changed)."""
+    decided_at: datetime | None = utc_column(nullable=True)
+    decided_by: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=1000)
 
 
 class OrderFlag(SQLModel, table=True):

@@ -107,6 +107,15 @@ class OrderFlagged(Payload):
     detail: str
 
 
+class DirectoryTextDecided(Payload):
+    review_id: int
+    partner_id: uuid.UUID
+    kind: str = Field(description="`text` (description and services) or `company_name` (R20).")
+    description: str | None = Field(description="The text now published (approved) or refused (rejected).")
+    services: list[str]
+    reason: str | None = Field(default=None, description="Why it was rejected.")
+
+
 class StatementFacts(Payload):
     statement_id: uuid.UUID
     partner_id: uuid.UUID
@@ -143,6 +152,8 @@ EventType = Literal[
     "lead.expired",
     "store_event.parked",
     "order.flagged",
+    "directory_text.approved",
+    "directory_text.rejected",
     "statement.ready",
     "statement.approved",
     "statement.paid",
@@ -291,6 +302,31 @@ CATALOGUE: dict[str, EventKind] = {
             "detail": "expected 20 %, applied 30 %",
         },
     ),
+    "directory_text.approved": EventKind(
+        DirectoryTextDecided,
+        "An admin approved a partner's directory text: the directory shows it now (R18).",
+        {
+            "review_id": 7,
+            "partner_id": _P,
+            "kind": "text",
+            "description": "Certified Qalyptus partner in Lyon.",
+            "services": ["training", "integration"],
+            "reason": None,
+        },
+    ),
+    "directory_text.rejected": EventKind(
+        DirectoryTextDecided,
+        "An admin rejected a partner's directory text, with the reason; the directory keeps the last "
+        "approved text (R18).",
+        {
+            "review_id": 8,
+            "partner_id": _P,
+            "kind": "text",
+            "description": "100% guaranteed ROI, official Qalyptus product.",
+            "services": [],
+            "reason": "No guarantees of results, and the partner is not the vendor.",
+        },
+    ),
     "statement.ready": EventKind(
         StatementFacts, "A quarter closed: the statement is ready (draft, R16).", _statement("draft")
     ),
@@ -309,7 +345,7 @@ CATALOGUE: dict[str, EventKind] = {
 }
 assert set(CATALOGUE) == set(EventType.__args__)  # type: ignore[attr-defined]
 
-PARTNER_FAMILIES = ("partner.", "registration.", "lead.", "statement.")
+PARTNER_FAMILIES = ("partner.", "registration.", "lead.", "statement.", "directory_text.")
 """Types a partner reads about itself; `terms.took_effect` is read by every partner."""
 PROGRAM_WIDE = ("terms.took_effect",)
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import agreements as agreements_repo
 from app.db.repositories import customers as customers_repo
+from app.db.repositories import directory as directory_repo
 from app.db.repositories import partners as repo
 from app.db.repositories import program as program_repo
 from app.db.tables import AgreementAcceptance, Partner, PartnerStatusChange
@@ -229,6 +230,9 @@ async def update_profile(
             raise Invalid(f"{required} cannot be emptied.", code="field_required", field=required)
     if changes.get("company") is not None and changes["company"] != partner.company:
         check_company_name(changes["company"])  # R20; a name that broke it before stays until changed
+        for review in await directory_repo.pending_reviews(session, partner.id, "company_name"):
+            review.status, review.decided_at, review.decided_by = "resolved", ctx.now, ctx.actor
+            review.reason = f"the company name was changed to {changes['company']!r}"
     if changes.get("vat_id") is not None:
         changes["vat_id"] = checked_vat(changes["vat_id"], changes.get("country") or partner.country)
     before = audit.snapshot(partner, PROFILE_FIELDS)

@@ -101,6 +101,13 @@ class Partner(BaseModel):
     listed: bool = True
     description: str | None = None
     services: list[str] = Field(default_factory=list)
+    published_description: str | None = Field(
+        default=None, description="The description the directory shows: the last one an admin approved (R18)."
+    )
+    published_services: list[str] = Field(default_factory=list)
+    hidden_reason: str | None = Field(
+        default=None, description="Why an admin took the partner out of the directory; null when it did not."
+    )
     regions_served: list[str] = Field(default_factory=list)
 
 
@@ -511,6 +518,36 @@ class ResolveRequest(RequestModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] = Field(
         examples=["Checked with the store: the partner bought for a subsidiary with its own VAT id."]
     )
+
+
+DirectoryReviewStatus = Literal["pending", "approved", "rejected", "superseded", "resolved"]
+DirectoryReviewKind = Literal["text", "company_name"]
+
+
+class DirectoryReview(BaseModel):
+    """Public text waiting for an admin, or a company name registered before R20 checked it."""
+
+    id: int
+    partner_id: uuid.UUID
+    kind: DirectoryReviewKind
+    description: str | None
+    services: list[str]
+    company: str | None
+    submitted_at: datetime
+    status: DirectoryReviewStatus
+    decided_at: datetime | None
+    decided_by: str | None
+    reason: str | None = Field(description="Why it was rejected (or how it was resolved).")
+
+
+class DirectoryReviewPage(BaseModel):
+    items: list[DirectoryReview]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool
+
+
+class ReasonRequest(RequestModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
 
 class QuoteCustomer(RequestModel):
