@@ -137,6 +137,7 @@ def create_app(
         app.state.engine = engine
         app.state.session_factory = session_factory or create_session_factory(engine)
         app.state.begin = core_transaction(engine, session_factory)
+        app.state.read = core_transaction(engine, session_factory, read_only=True)
         app.state.worker = Worker(app.state.session_factory, app.state.clock, settings)
         running = None
         if settings.worker == "on":
