@@ -790,7 +790,8 @@ class OfferDecline(RequestModel):
 class DomainEvent(BaseModel):
     id: int = Field(description="Increasing: events sort by id.")
     type: str = Field(
-        description="`noun.past_verb`; each type's payload is `components/schemas/EventPayload.<type>`, with an example."
+        description="`noun.past_verb`; each type's payload schema, with an example, is "
+        "`components/schemas/EventPayload.<type>`."
     )
     occurred_at: datetime
     recorded_at: datetime
