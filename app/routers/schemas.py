@@ -830,4 +830,6 @@ class StoreEventApplier(BaseModel):
 
 class JobList(BaseModel):
     items: list[Job]
+    next_cursor: str | None = Field(description="Always null: every job fits on one page.")
+    has_more: bool
     store_events: StoreEventApplier
