@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import directory as repo
 from app.db.repositories import partners as partners_repo
 from app.db.tables import DirectoryReview, NfrLicence, NfrViolation, Partner
-from app.domain import audit, events, terms
+from app.domain import audit, events, order_flags, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules.brand import BRAND, misspellings
@@ -353,6 +353,16 @@ def flag_nfr(
                 recorded_at=now,
             ),
         )
+        if order_id is not None:  # an order that tried to sell it: listed with the other flagged orders
+            order_flags.flag(
+                session,
+                kind="nfr_resale",
+                order_id=order_id,
+                order_line_id=None,
+                partner_id=licence.partner_id,
+                detail=f"not-for-resale licence {licence.licence_id} ({licence.sku}) sold",
+                now=now,
+            )
 
 
 async def violations(session: AsyncSession, limit: int = 200) -> Sequence[NfrViolation]:

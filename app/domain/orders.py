@@ -29,7 +29,7 @@ from app.db.tables import (
     Registration,
     Relationship,
 )
-from app.domain import customers, directory, order_flags, partners, terms
+from app.domain import customers, directory, order_flags, partners, registrations, terms
 from app.domain.errors import NotFound
 from app.domain.ledger import Ledger, Posting
 from app.domain.rules.identifiers import Identifier, strong_identifiers
@@ -145,6 +145,7 @@ def _establish(
     registration.state = "converted"
     registration.ended_at = order.placed_at
     registration.converted_order_id = order.order_id
+    registrations.record_ended(session, registration)
     return relationship
 
 
@@ -290,16 +291,6 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     nfr = await directory.nfr_in(session, [line.licence_id for line in data.lines])
     if nfr:  # R17: an order that tries to sell a not-for-resale licence earns nothing and is flagged
         directory.flag_nfr(session, nfr, source="order", order_id=data.order_id, now=now)
-        for licence in nfr:
-            order_flags.flag(
-                session,
-                kind="nfr_resale",
-                order_id=data.order_id,
-                order_line_id=None,
-                partner_id=licence.partner_id,
-                detail=f"not-for-resale licence {licence.licence_id} ({licence.sku}) sold",
-                now=now,
-            )
         attribution.outcome = "nfr_licence_sold"
         credited = None
     # Recorded once everything about it is known: one INSERT, no UPDATE. The order id's lock (taken
