@@ -261,9 +261,36 @@ def committing_database_url(backend: str, request: pytest.FixtureRequest) -> Ite
 
 
 @pytest.fixture
-async def live_api(committing_database_url: str, clock: MovableClock) -> AsyncIterator[Api]:
+def live_settings_overrides() -> dict[str, Any]:
+    """Settings of the app behind `live_api`."""
+    return {}
+
+
+@pytest.fixture
+def live_worker_settings() -> dict[str, Any]:
+    return {"worker": "on", "worker_poll_seconds": 0.02}
+
+
+@pytest.fixture
+async def live_worker_api(
+    committing_database_url: str, clock: MovableClock, live_worker_settings: dict[str, Any]
+) -> AsyncIterator[Api]:
+    """`live_api` with the in-process worker running, as `partners serve` runs it."""
+    async for api in _live(committing_database_url, clock, live_worker_settings):
+        yield api
+
+
+@pytest.fixture
+async def live_api(
+    committing_database_url: str, clock: MovableClock, live_settings_overrides: dict[str, Any]
+) -> AsyncIterator[Api]:
     """The app served by uvicorn on a free local port; requests through real sockets run at once."""
-    application = create_app(make_settings(committing_database_url), clock=clock)
+    async for api in _live(committing_database_url, clock, live_settings_overrides):
+        yield api
+
+
+async def _live(database_url: str, clock: MovableClock, overrides: dict[str, Any]) -> AsyncIterator[Api]:
+    application = create_app(make_settings(database_url, **overrides), clock=clock)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

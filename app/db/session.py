@@ -113,10 +113,12 @@ async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
 CoreTransaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
-def core_transaction(engine: AsyncEngine, session_factory: SessionFactory | None) -> CoreTransaction:
+def core_transaction(
+    engine: AsyncEngine, session_factory: SessionFactory | None, *, read_only: bool = False
+) -> CoreTransaction:
     """A Core connection in a transaction that commits when the block ends (routes that need no ORM
     session). Bound to the session factory's connection when it has one (the tests' outer
-    transaction), as a savepoint there."""
+    transaction), as a savepoint there. `read_only` on SQLite takes no writer lock."""
     bind = session_factory.kw.get("bind") if session_factory is not None else None
     if isinstance(bind, AsyncConnection):
         connection = bind
@@ -127,4 +129,14 @@ def core_transaction(engine: AsyncEngine, session_factory: SessionFactory | None
                 yield connection
 
         return nested
-    return engine.begin
+    if not read_only:
+        return engine.begin
+
+    @asynccontextmanager
+    async def reading() -> AsyncIterator[AsyncConnection]:
+        async with engine.connect() as connection:
+            connection = await connection.execution_options(sqlite_begin="DEFERRED")
+            async with connection.begin():
+                yield connection
+
+    return reading

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -17,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
+from app.db.session import CoreTransaction
 from app.db.tables import WebhookEvent
 from app.domain import audit, events, orders
 from app.domain.context import Context
-from app.domain.errors import Invalid, InvalidTransition, NotFound, Unauthenticated
+from app.domain.errors import Invalid, InvalidTransition, NotFound, Unauthenticated, Unavailable
 from app.domain.store_events import (
     KNOWN_TYPES,
     LicenceLapsed,
@@ -202,14 +204,28 @@ async def _apply_stored(session: AsyncSession, now: datetime, row: WebhookEvent)
     await _process(session, now, row, _EVENT.validate_json(row.body))
 
 
-async def pending_through(session: AsyncSession) -> int | None:
-    """The newest accepted event not yet applied: work that may still change levels."""
-    return await repo.newest_accepted_id(session)
-
-
-async def applied_through(session: AsyncSession, event_id: int) -> bool:
-    """Whether every event accepted up to `event_id` has been settled."""
-    return not await repo.any_accepted_up_to(session, event_id)
+async def wait_until_applied(read: CoreTransaction, *, within: float, poll: float = 0.02) -> None:
+    """Wait until every event accepted before now has been settled: work that may still change a
+    level (R12 prices by level). Raises Unavailable (`level_pending`) when that takes longer than
+    `within` seconds of wall time."""
+    async with read() as conn:
+        newest = await repo.newest_accepted_id(conn)
+    if newest is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        async with read() as conn:
+            if not await repo.any_accepted_up_to(conn, newest):
+                return
+        if loop.time() >= deadline:
+            raise Unavailable(
+                "Store events accepted before this request may still change the partner's level and are not "
+                "applied yet; ask again in a moment.",
+                code="level_pending",
+                retry_after=1,
+            )
+        await asyncio.sleep(poll)
 
 
 def _park(session: AsyncSession, row: WebhookEvent, park: orders.Park, now: datetime) -> None:

@@ -79,19 +79,19 @@ async def record_failure(session: AsyncSession, event_id: int, *, error: str, pa
     )
 
 
-async def newest_accepted_id(session: AsyncSession) -> int | None:
+async def newest_accepted_id(on: AsyncConnection | AsyncSession) -> int | None:
     stmt = select(func.max(WebhookEvent.id)).where(col(WebhookEvent.status) == "accepted")
-    value = (await session.execute(stmt)).scalar_one_or_none()
+    value = (await on.execute(stmt)).scalar_one_or_none()
     return int(value) if value is not None else None
 
 
-async def any_accepted_up_to(session: AsyncSession, event_id: int) -> bool:
+async def any_accepted_up_to(on: AsyncConnection | AsyncSession, event_id: int) -> bool:
     stmt = (
         select(col(WebhookEvent.id))
         .where(col(WebhookEvent.status) == "accepted", col(WebhookEvent.id) <= event_id)
         .limit(1)
     )
-    return (await session.execute(stmt)).first() is not None
+    return (await on.execute(stmt)).first() is not None
 
 
 async def backlog(session: AsyncSession) -> tuple[int, datetime | None]:
