@@ -397,7 +397,7 @@ async def test_e4_through_intake_the_quote_waits_for_accepted_events(live_worker
         "lines": [{"sku": "server-business", "quantity": 1, "kind": "new", "list_amount": 150000}],
     }
     # 158 points, accepted but not yet applied when the quote is asked for.
-    lines = [line("server-business", 39, 0, list_amount=1000, discount=0), line("desktop", 2, 0, list_amount=0)]
+    lines = [line("server-business", 39, 800, discount=200), line("desktop", 2, 0)]
     first = order_event(c, lines, placed_at=t("2026-01-20T09:00:00Z"), buyer=r[0])
     assert (await _post(program, first, "e4-1"))["status"] == "accepted"
     quote = await program.client.post("/v1/pricing/quote", json=quote_body, headers=store)
