@@ -15,7 +15,7 @@ from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, contex
 from app.routers.fields import UtcDatetime
 
 router = APIRouter(prefix="/v1")
-Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w.:\-]+$")]
+Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
 @router.get(
