@@ -10,7 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
@@ -190,20 +191,93 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database error: %s", exc)
+# SQLSTATEs that say "the database is not there right now", not "your statement is wrong":
+# connection exceptions (class 08), insufficient resources (53: too many connections, out of
+# memory or disk), operator intervention (57: shutting down, starting up, terminated by an admin),
+# lock not available (55P03) and system errors (58: I/O).
+_UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
+_UNAVAILABLE_STATES = frozenset({"55P03"})
+# Transactions that lost a race: retrying the same request succeeds.
+_RETRY_STATES = frozenset({"40001", "40P01"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, wherever the driver put it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str) and state:
+            return state
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+def database_fault(exc: BaseException) -> str | None:
+    """`"retry"` for a transaction that lost a race (deadlock, serialization failure),
+    `"unavailable"` for a database that cannot be used right now, None for anything else (a bug)."""
+    if isinstance(exc, SQLAlchemyTimeoutError):  # no connection free in the pool in time
+        return "unavailable"
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return "unavailable"
+    if not isinstance(exc, DBAPIError):
+        return None
+    state = _sqlstate(exc)
+    if state in _RETRY_STATES:
+        return "retry"
+    if state is not None and (state[:2] in _UNAVAILABLE_CLASSES or state in _UNAVAILABLE_STATES):
+        return "unavailable"
+    if exc.connection_invalidated:
+        return "unavailable"
+    if isinstance(exc, InterfaceError):
+        # asyncpg: connection closed or lost, "another operation is in progress" on a connection a
+        # cancelled request left behind; SQLAlchemy has invalidated it by now.
+        return "unavailable"
+    if isinstance(exc.orig, OSError | ConnectionError | TimeoutError):
+        return "unavailable"
+    # SQLite's "database is locked" (the busy timeout ran out), "unable to open database file":
+    # its operational errors are about the database file, not the statement.
+    if isinstance(exc, OperationalError):
+        return "unavailable"
+    return None
+
+
+RETRY_AFTER_SECONDS = 1
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
+def database_problem(request: Request, fault: str, exc: BaseException) -> JSONResponse:
+    if fault == "retry":
+        log.warning("transaction lost a race, answered 503 retry: %s", exc)
+        return problem_response(
+            request,
+            503,
+            code="retry",
+            title="Try again",
+            detail="The change collided with another one made at the same time and was rolled back; send it again.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    log.error("database unavailable: %s", exc)
     return problem_response(
         request,
         503,
         code="database_unavailable",
         title="Database unavailable",
-        detail="The database could not be reached or answered with an error; try again shortly.",
-        headers={"Retry-After": "5"},
+        detail="The database could not be reached or is restarting; nothing was changed. Try again shortly.",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error", exc_info=exc)
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    fault = database_fault(exc)
+    if fault is None:
+        return await unexpected_error(request, exc)
+    return database_problem(request, fault, exc)
+
+
+async def unexpected_error(request: Request, exc: BaseException) -> JSONResponse:
+    log.error("unexpected error", exc_info=exc)
     return problem_response(
         request,
         500,
@@ -218,8 +292,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
-    # Only a database that cannot be reached is "unavailable"; any other database error is ours (500).
-    app.add_exception_handler(OperationalError, _database_error)
-    app.add_exception_handler(InterfaceError, _database_error)
+    # A database that cannot be used now, or a transaction that lost a race, is a retryable 503;
+    # any other database error is ours (500).
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _database_error)
     app.add_exception_handler(OSError, _database_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # Any other exception is answered by `app.main.CatchAllMiddleware`: Starlette's own handler for
+    # `Exception` answers and then re-raises, and the server then drops the keep-alive connection.

@@ -6,7 +6,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
 from app.db.tables import RejectedWebhookEvent, WebhookEvent
-from app.domain import audit, orders
+from app.domain import audit, json_limits, orders
 from app.domain.context import Context
 from app.domain.errors import Invalid, InvalidTransition, NotFound, Unauthenticated
 from app.domain.store_events import (
@@ -101,7 +100,7 @@ async def receive(session: AsyncSession, ctx: Context, *, webhook_id: str, body:
     """Store a verified event and apply it, park it, or recognise it as a duplicate."""
     text = body.decode("utf-8", errors="replace")
     try:
-        payload = json.loads(body)
+        payload = json_limits.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         await _reject(session, ctx, webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}])
     event_type = payload.get("type") if isinstance(payload, dict) else None

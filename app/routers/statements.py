@@ -249,6 +249,7 @@ async def bulk_approve_statements(
 
     async def work() -> list[schemas.StatementOut]:
         ctx = context(request, admin, clock)
+        await statements.lock_for_bulk(session, approval.statement_ids)
         return [await _approve(session, ctx, sid) for sid in dict.fromkeys(approval.statement_ids)]
 
     return await idempotency.respond(session, 200, work)
@@ -269,6 +270,7 @@ async def bulk_mark_statements_paid(
 
     async def work() -> list[schemas.StatementOut]:
         ctx = context(request, admin, clock)
+        await statements.lock_for_bulk(session, [p.statement_id for p in payments.payments])
         return [await _pay(session, ctx, p.statement_id, p) for p in payments.payments]
 
     return await idempotency.respond(session, 200, work)
