@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.db import migrate
 from app.db.session import SessionFactory, create_engine, create_session_factory
 from app.domain.clock import Clock, SystemClock
+from app.domain.program import AuthThrottle
 from app.domain.store_events import StoreEvent
 from app.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -213,6 +214,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
+    app.state.auth_throttle = AuthThrottle()
     install_error_handlers(app)
     # Outermost last: the request id is known to every answer, the catch-all sees the limits' errors.
     app.add_middleware(RequestLimitsMiddleware, settings=settings)

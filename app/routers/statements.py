@@ -421,4 +421,5 @@ async def get_program_overview(
         discount_mismatches=o.discount_mismatches,
         top_partners_by_points=[schemas.TopPartner(**t) for t in o.top_partners_by_points],
         top_partners_by_commission=[schemas.TopPartner(**t) for t in o.top_partners_by_commission],
+        authentication_refusals=o.authentication_refusals,
     )
