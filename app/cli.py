@@ -104,6 +104,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         access_log=args.access_log,
         **proxy_options(os.environ.get("FORWARDED_ALLOW_IPS", "")),
+        # The h11 parser bounds what it buffers of a request head; the app refuses large headers too.
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
     return 0
 

@@ -59,9 +59,10 @@ RESPONSE_DESCRIPTIONS = {
     404: "No such object, or it belongs to another partner",
     405: "Method not allowed",
     409: "Conflicts with the current state",
+    413: "The request body is larger than this route accepts",
     422: "Invalid input: each bad field is listed",
     429: "Too many requests; see Retry-After",
-    503: "Database unavailable",
+    503: "Database unavailable, or a conflicting change at the same time (code `retry`); see Retry-After",
 }
 
 

@@ -135,6 +135,9 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("503", {"description": RESPONSE_DESCRIPTIONS[503]})
             if "requestBody" in operation:
                 responses.setdefault("400", {"description": RESPONSE_DESCRIPTIONS[400]})
+                responses.setdefault("413", {"description": RESPONSE_DESCRIPTIONS[413]})
+            if operation.get("security"):  # failed authentication is throttled per client address
+                responses.setdefault("429", {"description": RESPONSE_DESCRIPTIONS[429]})
             # Unknown query parameters are refused on every operation.
             responses.setdefault("422", {"description": RESPONSE_DESCRIPTIONS[422]})
             for code, response in responses.items():
