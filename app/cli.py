@@ -110,6 +110,34 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _work(settings: Settings) -> None:
+    import signal
+
+    from app.db.session import create_engine, create_session_factory
+    from app.domain.clock import SystemClock
+    from app.worker import Worker
+
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    worker = Worker(create_session_factory(engine), SystemClock(), settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # finish the pass under way, give the leases back
+        loop.add_signal_handler(sig, worker.stopping.set)
+    try:
+        await worker.run()
+    finally:
+        await engine.dispose()
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.db.migrate import upgrade
+
+    if settings.should_migrate_on_start:
+        upgrade(settings.database_url)
+    print("worker running: store events, scheduled jobs (SIGTERM stops it)", file=sys.stderr)
+    asyncio.run(_work(settings))
+    return 0
+
+
 def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> int:
     import json
 
@@ -212,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker", help="run a worker apart from the server: apply store events, run the scheduled jobs"
+    )
+    worker.set_defaults(handler=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=cmd_migrate)

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import migrate
-from app.db.session import SessionFactory, create_engine, create_session_factory
+from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.domain.program import AuthThrottle
 from app.domain.store_events import StoreEvent
@@ -35,6 +35,7 @@ from app.routers import (
     admin,
     customers,
     directory,
+    events,
     health,
     leads,
     partner_program,
@@ -45,6 +46,7 @@ from app.routers import (
 )
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
+from app.worker import Worker
 
 log = logging.getLogger("app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -180,9 +182,18 @@ def create_app(
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         app.state.engine = engine
         app.state.session_factory = session_factory or create_session_factory(engine)
+        app.state.begin = core_transaction(engine, session_factory)
+        app.state.read = core_transaction(engine, session_factory, read_only=True)
+        app.state.worker = Worker(app.state.session_factory, app.state.clock, settings)
+        running = None
+        if settings.worker == "on":
+            running = asyncio.create_task(app.state.worker.run(), name="worker")
         try:
             yield
         finally:
+            if running is not None:  # finish the pass under way and give the leases back
+                app.state.worker.stopping.set()
+                await running
             await engine.dispose()
 
     app = FastAPI(
@@ -212,6 +223,8 @@ def create_app(
             {"name": "nfr licences", "description": "Not-for-resale licences (R17)."},
             {"name": "leads", "description": "Leads routed to partners by location (R19)."},
             {"name": "program", "description": "Program terms and settings."},
+            {"name": "events", "description": "Domain events: what happened, in order."},
+            {"name": "jobs", "description": "The worker's scheduled jobs."},
             {"name": "health", "description": "Probes for the orchestrator."},
         ],
     )
@@ -236,6 +249,7 @@ def create_app(
         webhooks.router,
         program.router,
         admin.router,
+        events.router,
     ):
         app.include_router(router)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]

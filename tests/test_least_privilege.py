@@ -50,7 +50,7 @@ async def test_webhooks_quarter_close_and_replay_run_as_the_least_privilege_role
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 key = await _first_admin_key(application.state.session_factory, clock.now())
-                api = Api(client=client, connection=None, clock=clock, admin_key=key)
+                api = Api(client=client, connection=None, clock=clock, app=application, admin_key=key)
                 await _program_as_the_role(api)
         await _the_role_cannot(app_url.replace("postgresql+asyncpg://", "postgresql://", 1))
     finally:

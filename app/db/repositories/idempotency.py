@@ -85,6 +85,12 @@ async def release(session: AsyncSession, actor: str, key: str, token: str | None
     )
 
 
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    """Delete records created before `before` (a key is honoured for 24 hours)."""
+    result = await session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def _token_is(token: str | None) -> Any:
     column = col(IdempotencyRecord.claim_token)
     return column.is_(None) if token is None else column == token

@@ -6,7 +6,7 @@ SQLite drops a table's triggers when a batch migration rebuilds it: a later migr
 one of these tables must create its triggers again (tests/test_triggers.py checks them at the head).
 
 Revision ID: 067c8b39c459
-Revises: b7e1d3a9c512
+Revises: c4e2a7d91f06
 Create Date: 2026-11-30 19:50:00
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from app.db.types import UTCDateTime
 
 revision: str = "067c8b39c459"
-down_revision: str | None = "b7e1d3a9c512"
+down_revision: str | None = "c4e2a7d91f06"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
