@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain import status as status_domain
@@ -80,6 +82,47 @@ async def test_sqlite_database_locked_answers_503(api: Api, backend: str) -> Non
         response = await api.client.get("/v1/partners", headers=api.admin)
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
     assert response.json()["code"] == "database_unavailable"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SQLAlchemyTimeoutError("QueuePool limit of size 10 overflow 10 reached, connection timed out"),
+        ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"),
+        ConnectionResetError(104, "Connection reset by peer"),
+    ],
+    ids=["pool timeout", "connection refused", "connection reset"],
+)
+async def test_pool_timeout_and_lost_connections_answer_503(api: Api, error: Exception) -> None:
+    assert api.connection is not None
+    with failing_statements(api.connection, error):
+        response = await api.client.post("/v1/partners", json=api.registration(contact_email="lost@pool.example"))
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "database_unavailable" and response.headers["retry-after"] == "5"
+
+
+async def test_an_unexpected_error_is_a_500_logged_with_its_traceback(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    partner, key = await api.register()
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(status_domain, "status", broken)
+    app_logger = logging.getLogger("app")  # it does not propagate to the root logger caplog watches
+    app_logger.addHandler(caplog.handler)
+    try:
+        response = await api.client.get(
+            f"/v1/partners/{partner['id']}/status", headers={**api.bearer(key), "X-Request-ID": "req-bug"}
+        )
+    finally:
+        app_logger.removeHandler(caplog.handler)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "internal_error" and response.json()["request_id"] == "req-bug"
+    [record] = [r for r in caplog.records if r.exc_info is not None]
+    assert record.exc_info is not None and str(record.exc_info[1]) == "a bug"
 
 
 @pytest.mark.parametrize(
