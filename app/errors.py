@@ -152,7 +152,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "route_not_found", 405: "method_not_allowed", 400: "malformed_body"}
+    codes = {404: "route_not_found", 405: "method_not_allowed", 400: "malformed_body", 413: "body_too_large"}
     detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
     headers = dict(exc.headers) if exc.headers else {}
     if exc.status_code == 404:
@@ -167,7 +167,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         request,
         exc.status_code,
         code=codes.get(exc.status_code, "http_error"),
-        title={404: "Not found", 405: "Method not allowed"}.get(exc.status_code, detail),
+        title={404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(exc.status_code, detail),
         detail=detail,
         headers=headers or None,
     )

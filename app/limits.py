@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,8 +22,17 @@ LARGE_BODY_PREFIXES = ("/v1/customer-imports",)
 OWN_DEPTH_CHECK_PREFIXES = ("/v1/webhooks/",)
 
 
-class BodyTooLarge(Exception):
-    """Raised from `receive` once the body grows past the limit."""
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once the body grows past the limit. An HTTPException, so that FastAPI,
+    which turns other errors met while reading a body into 400, passes it on as it is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            detail=f"The request body exceeds {limit} bytes on this route.",
+            # The rest of the body is never read, so the connection cannot carry another request.
+            headers={"Connection": "close"},
+        )
 
 
 class RequestLimitsMiddleware:
@@ -65,7 +75,7 @@ class RequestLimitsMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -101,15 +111,15 @@ class RequestLimitsMiddleware:
             await self._too_large(scope, send, limit)
 
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
+        refusal = BodyTooLarge(limit)
         await self._refuse(
             scope,
             send,
             413,
             code="body_too_large",
             title="Request body too large",
-            detail=f"The request body exceeds {limit} bytes on this route.",
-            # The rest of the body is never read, so the connection cannot carry another request.
-            headers={"Connection": "close"},
+            detail=refusal.detail,
+            headers=dict(refusal.headers or {}),
         )
 
     async def _refuse(
