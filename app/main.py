@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import migrate
 from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
+from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
 from app.domain.program import AuthThrottle
 from app.domain.store_events import StoreEvent
@@ -158,6 +159,13 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
     store_event = TypeAdapter(StoreEvent).json_schema(ref_template="#/components/schemas/{model}")
     components.update(store_event.pop("$defs", {}))
     components["StoreEvent"] = store_event
+    # Each domain event type's payload, with an example, named after the type.
+    for event_type, kind in events_catalogue.CATALOGUE.items():
+        payload = kind.payload.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(payload.pop("$defs", {}))
+        payload["description"] = kind.description
+        payload["examples"] = [kind.example]
+        components[f"EventPayload.{event_type}"] = payload
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     app.openapi_schema = schema
