@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import migrate
+from app.db.faults import database_fault
 from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
 from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
@@ -24,7 +25,6 @@ from app.domain.store_events import StoreEvent
 from app.errors import (
     PROBLEM_MEDIA_TYPE,
     RESPONSE_DESCRIPTIONS,
-    database_fault,
     database_problem,
     install_error_handlers,
     unexpected_error,
