@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from app.settings import Settings
 
@@ -61,6 +62,15 @@ def cmd_create_admin_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def proxy_options(trusted: str) -> dict[str, Any]:
+    """No proxy is trusted until the operator names one: otherwise any client could pick its own
+    address with `X-Forwarded-For` and so escape every per-address limit."""
+    trusted = trusted.strip()
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -93,8 +103,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=settings.log_level,
         access_log=args.access_log,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        **proxy_options(os.environ.get("FORWARDED_ALLOW_IPS", "")),
+        # The h11 parser bounds what it buffers of a request head; the app refuses large headers too.
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
     return 0
 

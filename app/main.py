@@ -10,17 +10,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import migrate
+from app.db.faults import database_fault
 from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
 from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
+from app.domain.program import AuthThrottle
 from app.domain.store_events import StoreEvent
-from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
+from app.errors import (
+    PROBLEM_MEDIA_TYPE,
+    RESPONSE_DESCRIPTIONS,
+    database_problem,
+    install_error_handlers,
+    unexpected_error,
+)
+from app.limits import RequestLimitsMiddleware
 from app.log import configure as configure_logging
 from app.log import request_id_var
 from app.routers import (
@@ -70,6 +79,40 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+class CatchAllMiddleware:
+    """Answers any exception no handler took: 503 for a database fault, else 500 problem+json with
+    the request id, logged with its traceback. It does not re-raise (Starlette's own last-resort
+    handler does), so the server keeps the keep-alive connection open for the client's next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if response_started:  # half an answer is out: only closing the connection can end it
+                raise
+            request = Request(scope)
+            fault = database_fault(exc)
+            if fault is not None:
+                response = database_problem(request, fault, exc)
+            else:
+                response = await unexpected_error(request, exc)
+            await response(scope, receive, send)
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -95,6 +138,9 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("503", {"description": RESPONSE_DESCRIPTIONS[503]})
             if "requestBody" in operation:
                 responses.setdefault("400", {"description": RESPONSE_DESCRIPTIONS[400]})
+                responses.setdefault("413", {"description": RESPONSE_DESCRIPTIONS[413]})
+            if operation.get("security"):  # failed authentication is throttled per client address
+                responses.setdefault("429", {"description": RESPONSE_DESCRIPTIONS[429]})
             # Unknown query parameters are refused on every operation.
             responses.setdefault("422", {"description": RESPONSE_DESCRIPTIONS[422]})
             for code, response in responses.items():
@@ -192,7 +238,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
+    app.state.auth_throttle = AuthThrottle()
     install_error_handlers(app)
+    # Outermost last: the request id is known to every answer, the catch-all sees the limits' errors.
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
+    app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (
         health.router,

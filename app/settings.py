@@ -61,6 +61,20 @@ class Settings(BaseSettings):
     """Partner registrations accepted per client address and window."""
     registration_rate_window_seconds: int = Field(default=3600, ge=1)
 
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body accepted (413 beyond, answered before the rest is read)."""
+    max_import_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Largest body of `/v1/customer-imports*` (a CSV of the vendor's customers)."""
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    """Largest total size of a request's header names and values (431 beyond)."""
+
+    failed_auth_limit: int = Field(default=100, ge=1)
+    """Requests refused for a bad or missing API key per client address and minute (429 beyond)."""
+
+    idempotency_lease_seconds: int = Field(default=60, ge=1)
+    """How long an `Idempotency-Key` stays claimed by a request that never finished (a killed
+    worker); a retry after that takes the key over."""
+
     @field_validator("webhook_secrets", mode="before")
     @classmethod
     def _split_secrets(cls, value: object) -> object:

@@ -203,8 +203,28 @@ async def test_terminated_partner_cannot_get_new_keys(api: Api) -> None:
     rotated = await api.client.post(
         f"/v1/partners/{partner['id']}/api-keys/{keys[0]['id']}/rotate", headers=api.bearer(key)
     )
-    assert rotated.status_code == 409 and rotated.json()["code"] == "partner_terminated"
+    assert rotated.status_code == 403 and rotated.json()["code"] == "partner_terminated"
     created = await api.client.post(
         f"/v1/partners/{partner['id']}/api-keys", json={"name": "x"}, headers=api.bearer(key)
     )
-    assert created.status_code == 409
+    assert created.status_code == 403
+    assert created.json()["detail"] == "A terminated partner cannot create or rotate keys."
+
+
+async def test_suspended_partner_cannot_create_or_rotate_keys(api: Api) -> None:
+    partner, key = await api.register()
+    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()
+    suspended = await api.client.post(f"/v1/partners/{partner['id']}/suspend", json={"reason": "x"}, headers=api.admin)
+    assert suspended.status_code == 200, suspended.text
+    created = await api.client.post(
+        f"/v1/partners/{partner['id']}/api-keys", json={"name": "x"}, headers=api.bearer(key)
+    )
+    assert created.status_code == 403
+    assert created.json()["code"] == "partner_suspended"
+    assert created.json()["detail"] == "A suspended partner cannot create or rotate keys."
+    rotated = await api.client.post(
+        f"/v1/partners/{partner['id']}/api-keys/{keys[0]['id']}/rotate", headers=api.bearer(key)
+    )
+    assert rotated.status_code == 403 and rotated.json()["code"] == "partner_suspended"
+    listed = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()
+    assert [k["id"] for k in listed] == [keys[0]["id"]]

@@ -282,3 +282,27 @@ def test_migrate_key_and_sweep_commands_need_no_webhook_secret(environment: dict
             [*as_non_root(), *command], env=environment, cwd=workdir, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, result.stderr
+
+
+def test_no_proxy_is_trusted_by_default(
+    environment: dict[str, str], workdir: Path, request: pytest.FixtureRequest
+) -> None:
+    """Without FORWARDED_ALLOW_IPS, X-Forwarded-For is ignored: rotating it does not escape the
+    registration limit, which counts the socket's address."""
+    environment.pop("FORWARDED_ALLOW_IPS", None)
+    environment["PARTNERS_REGISTRATION_RATE_LIMIT"] = "2"
+    base, _ = request.getfixturevalue("server")
+    answers = []
+    for n in range(3):
+        registration = {
+            "company": f"Rotating {n} Ltd",
+            "country": "GB",
+            "contact_name": "Ops",
+            "contact_email": f"ops@rotating{n}.example",
+            "accepted_agreement_version": "2026-01",
+        }
+        response = httpx.post(
+            f"{base}/v1/partners", json=registration, headers={"X-Forwarded-For": f"203.0.113.{n}"}, timeout=10
+        )
+        answers.append(response.status_code)
+    assert answers == [201, 201, 429]

@@ -655,6 +655,10 @@ class ProgramOverview(BaseModel):
     discount_mismatches: int
     top_partners_by_points: list[TopPartner]
     top_partners_by_commission: list[TopPartner]
+    authentication_refusals: dict[str, int] = Field(
+        description="Requests refused over the last 30 days (not filtered by `from`/`to`): `failed` for a wrong "
+        "or missing API key, `throttled` for a 429 to an address past the limit of failures per minute."
+    )
 
 
 # --- directory and not-for-resale licences ---------------------------------------------------

@@ -249,6 +249,7 @@ async def bulk_approve_statements(
 
     async def work() -> list[schemas.StatementOut]:
         ctx = context(request, admin, clock)
+        await statements.lock_for_bulk(session, approval.statement_ids)
         return [await _approve(session, ctx, sid) for sid in dict.fromkeys(approval.statement_ids)]
 
     return await idempotency.respond(session, 200, work)
@@ -269,6 +270,7 @@ async def bulk_mark_statements_paid(
 
     async def work() -> list[schemas.StatementOut]:
         ctx = context(request, admin, clock)
+        await statements.lock_for_bulk(session, [p.statement_id for p in payments.payments])
         return [await _pay(session, ctx, p.statement_id, p) for p in payments.payments]
 
     return await idempotency.respond(session, 200, work)
@@ -419,4 +421,5 @@ async def get_program_overview(
         discount_mismatches=o.discount_mismatches,
         top_partners_by_points=[schemas.TopPartner(**t) for t in o.top_partners_by_points],
         top_partners_by_commission=[schemas.TopPartner(**t) for t in o.top_partners_by_commission],
+        authentication_refusals=o.authentication_refusals,
     )
