@@ -8,13 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
 
 from app.domain import errors as de
+from app.http_methods import allowed_methods, route_path
 
 log = logging.getLogger("app.errors")
 
@@ -171,12 +170,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE and isinstance(route, APIRoute | Route):
-            methods |= set(route.methods or ())
-    return sorted(methods)
+    return allowed_methods(request.app, route_path(request.scope))
 
 
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:

@@ -20,6 +20,7 @@ from app.db.session import SessionFactory, create_engine, create_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.domain.store_events import StoreEvent
 from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
+from app.http_methods import index_routes
 from app.log import configure as configure_logging
 from app.log import request_id_var
 from app.routers import (
@@ -173,7 +174,7 @@ def create_app(
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for router in (
+    routers = (
         health.router,
         partners.router,
         partner_program.router,
@@ -186,7 +187,9 @@ def create_app(
         webhooks.router,
         program.router,
         admin.router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
+    index_routes(app, routers)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     return app
