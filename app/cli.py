@@ -8,7 +8,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app.settings import Settings
+from pydantic import ValidationError
+
+from app.settings import Settings, refusal
 
 ADMIN_KEY_HINT = "uv run partners create-admin-key --name <who-it-is-for>"
 
@@ -90,7 +92,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         factory=True,
         host=host,
         port=port,
-        workers=args.workers,
+        workers=args.workers or settings.workers,
         log_level=settings.log_level,
         access_log=args.access_log,
         proxy_headers=True,
@@ -198,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="bind address (default: PARTNERS_HOST)")
     serve.add_argument("--port", type=int, help="port (default: PARTNERS_PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: PARTNERS_WORKERS, 1)")
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     serve.set_defaults(handler=cmd_serve)
 
@@ -231,8 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
-    except ValueError as exc:
-        print(f"configuration refused: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"configuration refused:\n{refusal(exc)}", file=sys.stderr)
         return 2
     code: int = args.handler(settings, args)
     return code
