@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
@@ -17,6 +15,7 @@ from app.domain.context import Context
 from app.domain.rules.quarters import Quarter
 from app.errors import problem_responses
 from app.routers import schemas
+from app.routers.csv_export import CSV_RESPONSE, csv_response
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
 from app.routers.fields import UtcDatetime
 from app.routers.idempotency import IdempotencyDep
@@ -36,9 +35,6 @@ CSV_LINE_COLUMNS = (
     "label",
     "explanation",
 )
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV"}
-}
 
 
 def _statement(row: tables.Statement, lines: list[statements.Line] | None = None) -> schemas.StatementOut:
@@ -76,13 +72,7 @@ def _statement(row: tables.Statement, lines: list[statements.Line] | None = None
 
 
 def _csv(rows: list[list[object]], header: tuple[str, ...], filename: str) -> PlainTextResponse:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return PlainTextResponse(
-        buffer.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+    return csv_response(header, rows, filename)
 
 
 def _parse_quarter(text: str) -> Quarter:
