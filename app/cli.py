@@ -201,7 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default: PARTNERS_HOST)")
     serve.add_argument("--port", type=int, help="port (default: PARTNERS_PORT)")
     serve.add_argument("--workers", type=int, help="worker processes (default: PARTNERS_WORKERS, 1)")
-    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="uvicorn's own access log too (off: the service logs each request itself)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")

@@ -197,7 +197,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error", exc_info=exc)
+    log.exception("unexpected error", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)})
     return problem_response(
         request,
         500,

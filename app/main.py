@@ -23,6 +23,7 @@ from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_
 from app.http_methods import index_routes
 from app.log import configure as configure_logging
 from app.log import request_id_var
+from app.request_log import RequestLogMiddleware
 from app.routers import (
     admin,
     customers,
@@ -127,7 +128,7 @@ def create_app(
     """Build the service. Tests pass their own clock and a session factory bound to their transaction."""
     settings = settings or Settings()
     settings.refuse_placeholder_secrets()
-    configure_logging(settings.log_level_number)
+    configure_logging(settings.log_level_number, settings.resolved_log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -174,6 +175,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     routers = (
         health.router,

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] | None = None
+    """`json` (one object per line) or `text`. Default: `json` in production, `text` otherwise."""
 
     migrate_on_start: bool | None = None
     """Apply migrations when the server starts. Default: yes on SQLite, no on Postgres."""
@@ -99,6 +101,12 @@ class Settings(BaseSettings):
         if self.migrate_on_start is not None:
             return self.migrate_on_start
         return self.is_sqlite
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def log_level_number(self) -> int:
