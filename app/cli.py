@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -64,6 +67,25 @@ def cmd_create_admin_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    # Set before prometheus_client is first imported (it reads the variable then): the workers share
+    # their metrics in this directory, emptied first so an earlier run's figures do not count again.
+    made_here = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if settings.metrics_dir is None:
+            made_here = tempfile.mkdtemp(prefix="partners-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir or made_here)
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # not app.metrics: importing it would write files of its own
+        stale.unlink()
+    try:
+        return _serve(settings, args)
+    finally:
+        if made_here:
+            shutil.rmtree(made_here, ignore_errors=True)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.db.migrate import upgrade

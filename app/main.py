@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
 from app.db import migrate
 from app.db.session import SessionFactory, create_engine, create_session_factory
 from app.domain.clock import Clock, SystemClock
@@ -23,6 +24,7 @@ from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_
 from app.http_methods import index_routes
 from app.log import configure as configure_logging
 from app.log import request_id_var
+from app.metrics import MetricsMiddleware
 from app.request_log import RequestLogMiddleware
 from app.routers import (
     admin,
@@ -37,6 +39,7 @@ from app.routers import (
     statements,
     webhooks,
 )
+from app.routers import metrics as metrics_router
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
 
@@ -133,6 +136,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        metrics.watch_pool(engine)
         if settings.should_migrate_on_start and session_factory is None:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         app.state.engine = engine
@@ -141,6 +145,7 @@ def create_app(
             yield
         finally:
             await engine.dispose()
+            metrics.worker_exited()
 
     app = FastAPI(
         title="Qalyptus partner program",
@@ -175,6 +180,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     routers = (
@@ -191,6 +197,7 @@ def create_app(
         webhooks.router,
         program.router,
         admin.router,
+        metrics_router.router,
     )
     for router in routers:
         app.include_router(router)

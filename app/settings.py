@@ -46,6 +46,12 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=10, ge=1, le=200)
 
+    metrics_token: SecretStr | None = None
+    """When set, `/metrics` answers only `Authorization: Bearer <this token>`."""
+
+    metrics_dir: Path | None = None
+    """Where the workers of `partners serve` share their metrics; default: a fresh temporary directory."""
+
     workers: int = Field(default=1, ge=1, le=64)
     """uvicorn worker processes of `partners serve` (its `--workers` overrides it)."""
 

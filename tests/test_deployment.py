@@ -247,6 +247,7 @@ def test_serve_takes_workers_and_port_from_the_environment(monkeypatch: pytest.M
     monkeypatch.setenv("PARTNERS_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/p.db")
     monkeypatch.setenv("PARTNERS_WORKERS", "3")
     monkeypatch.setenv("PARTNERS_PORT", "8123")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     assert cli.main(["serve", "--no-access-log"]) == 0
     assert (calls[0]["workers"], calls[0]["port"], calls[0]["access_log"]) == (3, 8123, False)
     assert cli.main(["serve", "--workers", "5"]) == 0

@@ -63,8 +63,11 @@ async def receive_store_event(
         body=body,
         now=now,
     )
+    # For the metrics (counted once answered): signed, so stored; "rejected" unless it gets further.
+    request.state.store_event_outcome = "rejected"
     ctx = context(request, Caller(kind="store"), clock)
     receipt = await webhooks.receive(session, ctx, webhook_id=event_id, body=body)
+    request.state.store_event_outcome = receipt.status
     if receipt.status == "parked":
         response.status_code = status.HTTP_202_ACCEPTED
     return schemas.WebhookReceipt(**receipt.__dict__)
