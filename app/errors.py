@@ -31,7 +31,9 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(default="about:blank", description="A URI naming the kind of problem.")
+    type: str = Field(
+        description="A URI reference naming the kind of problem, `/problems/<code>`: a page that explains it."
+    )
     title: str
     status: int
     detail: str = Field(description="What went wrong, in a sentence a person understands.")
@@ -80,7 +82,7 @@ def problem_response(
     errors: list[dict[str, str]] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": "about:blank",
+        "type": f"/problems/{code}",  # a page the service serves: what the code means and what to do
         "title": title,
         "status": status,
         "detail": detail,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,44 @@ def route_path(scope: Scope) -> str:
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """Every method some route serves at `path`, sorted."""
+    """Every method some route serves at `path` (HEAD wherever GET is), sorted."""
     methods: set[str] = set()
     for entry in getattr(app.state, "route_methods", []):
         if entry.pattern.match(path):
             methods |= entry.methods
+    if "GET" in methods:
+        methods.add("HEAD")
     return sorted(methods)
+
+
+class HeadMiddleware:
+    """HEAD on every path that answers GET: the GET's status and headers, without its body.
+
+    FastAPI routes answer only the methods they declare, so `HEAD /v1/directory` was a 405. The
+    request runs as the GET it stands for (same checks, same headers, `Content-Length` included);
+    only the body is dropped on the way out.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        if "GET" not in allowed_methods(scope["app"], route_path(scope)):
+            await self.app(scope, receive, without_body)  # a 404 or 405, its body dropped as well
+            return
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, without_body)
+        finally:
+            if "route" in as_get:  # for the request log and the metrics, which read the outer scope
+                scope["route"] = as_get["route"]

@@ -21,7 +21,7 @@ from app.db.session import SessionFactory, create_engine, create_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.domain.store_events import StoreEvent
 from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
-from app.http_methods import index_routes
+from app.http_methods import HeadMiddleware, index_routes
 from app.log import configure as configure_logging
 from app.log import request_id_var
 from app.metrics import MetricsMiddleware
@@ -40,6 +40,7 @@ from app.routers import (
     webhooks,
 )
 from app.routers import metrics as metrics_router
+from app.routers import problems as problems_router
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
 
@@ -180,6 +181,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -198,6 +200,7 @@ def create_app(
         program.router,
         admin.router,
         metrics_router.router,
+        problems_router.router,
     )
     for router in routers:
         app.include_router(router)
