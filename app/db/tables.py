@@ -458,7 +458,10 @@ class LevelChange(SQLModel, table=True):
     to_level: str = Field(max_length=16)
     points_after: int = Field(sa_type=BigInteger)
     changed_at: datetime = utc_column()
-    points_entry_id: int = Field(sa_type=BigIntId, foreign_key="points_entries.id")
+    points_entry_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="points_entries.id")
+    """The entry that moved the points across a threshold; null when new terms caused the change."""
+    terms_version: int | None = None
+    """The terms version whose taking effect changed the level (R03); null when an entry did."""
 
 
 class DiscountMismatch(SQLModel, table=True):
@@ -484,7 +487,7 @@ class WebhookEvent(SQLModel, table=True):
     """Every accepted store event, raw, stored in the transaction that applied or parked it."""
 
     __tablename__ = "webhook_events"
-    __table_args__ = (Index(None, "status", "received_at"), Index(None, "subject"))
+    __table_args__ = (Index(None, "status", "received_at"), Index(None, "subject"), Index(None, "status", "id"))
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     webhook_id: str = Field(max_length=255, unique=True)
@@ -494,13 +497,15 @@ class WebhookEvent(SQLModel, table=True):
     body: str = Field(sa_type=Text)
     received_at: datetime = utc_column()
     status: str = Field(max_length=16)
-    """`applied`, `duplicate` or `parked`."""
+    """`accepted` (stored, waiting for the applier), then `applied`, `duplicate` or `parked`."""
     reason_code: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, max_length=1000)
     applied_at: datetime | None = utc_column(nullable=True)
     attempts: int = 1
     waiting_for: str | None = Field(default=None, max_length=300, index=True)
     """A parked event that applies by itself when this arrives, e.g. `order:<id>`."""
+    failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Unexpected errors while applying it; after five it is parked as `apply_failed`."""
 
 
 class RejectedWebhookEvent(SQLModel, table=True):
@@ -670,3 +675,62 @@ class LeadOffer(SQLModel, table=True):
     offered_at: datetime = utc_column()
     deadline: datetime | None = utc_column(nullable=True)
     ended_at: datetime | None = utc_column(nullable=True)
+
+
+# --- domain events and the worker ------------------------------------------------------------
+
+
+class DomainEvent(SQLModel, table=True):
+    """What happened, written in the transaction of the change it records (the outbox).
+
+    Append-only: the worker reads it to run reactions (outbound webhooks) after commit."""
+
+    __tablename__ = "domain_events"
+    __table_args__ = (
+        Index(None, "type", "subject"),
+        Index(None, "partner_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    """Increasing: events sort by id, and a cursor is an id."""
+    type: str = Field(max_length=64)
+    """`noun.past_verb`, one of app.domain.events.CATALOGUE."""
+    occurred_at: datetime = utc_column()
+    recorded_at: datetime = utc_column()
+    partner_id: uuid.UUID | None = Field(default=None)
+    """The partner the event is about or belongs to; null for program-wide events."""
+    subject: str = Field(max_length=300)
+    """The main object, e.g. `registration:<uuid>`: with `type`, what makes a scheduled notice once-only."""
+    refs: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    """The ids it concerns, by name."""
+    version: int = 1
+    """Version of the payload schema of this type."""
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class WorkerLease(SQLModel, table=True):
+    """Work only one worker may do at a time (the store-event applier, each scheduled job run).
+
+    Held until `expires_at`; a worker that dies loses it when that passes, and another takes it."""
+
+    __tablename__ = "worker_leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str | None = Field(default=None, max_length=100)
+    expires_at: datetime | None = utc_column(nullable=True)
+
+
+class ScheduledJob(SQLModel, table=True):
+    """A job the worker runs at its moment, and what its last run did (GET /v1/jobs)."""
+
+    __tablename__ = "scheduled_jobs"
+
+    name: str = Field(primary_key=True, max_length=64)
+    next_run_at: datetime = utc_column()
+    last_started_at: datetime | None = utc_column(nullable=True)
+    last_finished_at: datetime | None = utc_column(nullable=True)
+    last_outcome: str | None = Field(default=None, max_length=16)
+    """`ok` or `failed`."""
+    last_counts: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    last_error: str | None = Field(default=None, max_length=2000)
+    runs: int = 0

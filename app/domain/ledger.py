@@ -12,6 +12,7 @@ from app.db.repositories import directory as directory_repo
 from app.db.repositories import ledgers as repo
 from app.db.repositories import statements as statements_repo
 from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PointsEntry
+from app.domain import events
 from app.domain.rules.quarters import Quarter
 from app.domain.rules.terms import Level, Terms
 
@@ -90,6 +91,22 @@ class Ledger:
                     changed_at=self.now,
                     points_entry_id=entry.id,
                 )
+            )
+            events.record(
+                self.session,
+                "partner.level_changed",
+                events.PartnerLevelChanged(
+                    partner_id=self.partner_id,
+                    from_level=before,
+                    to_level=self.balance.level,
+                    points=self.balance.points,
+                    changed_at=self.now,
+                    cause=events.LevelCause(points_entry_id=entry.id),
+                ),
+                occurred_at=self.now,
+                partner_id=self.partner_id,
+                subject=f"partner:{self.partner_id}",
+                refs={"points_entry_id": entry.id},
             )
         return entry
 

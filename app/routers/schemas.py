@@ -405,7 +405,10 @@ class LevelChange(BaseModel):
     to_level: Level
     points_after: int
     changed_at: datetime
-    points_entry_id: int
+    points_entry_id: int | None = Field(description="The entry that caused the change; null when new terms did.")
+    terms_version: int | None = Field(
+        default=None, description="The terms version whose taking effect caused the change (R03)."
+    )
 
 
 class Relationship(BaseModel):

@@ -1,0 +1,379 @@
+"""Domain events: what happened, recorded in the transaction of the change (the outbox).
+
+A use case calls `record()` next to the change it makes; a rolled-back request leaves no event. The
+worker reads events after commit (outbound webhooks). Each type has a payload model; a payload
+carries ids and the facts a receiver needs, never secrets or another partner's data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import events as repo
+from app.db.tables import DomainEvent
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PartnerRegistered(Payload):
+    partner_id: uuid.UUID
+    company: str
+    country: str
+    status: str = Field(description="`pending`, or `active` when the program approves partners automatically.")
+
+
+class PartnerStatusChanged(Payload):
+    partner_id: uuid.UUID
+    from_status: str
+    to_status: str
+    reason: str | None
+    by: str = Field(description="Who changed it: `admin:<key id>`, `system`...")
+
+
+class LevelCause(Payload):
+    points_entry_id: int | None = Field(default=None, description="The points entry whose effect changed the level.")
+    terms_version: int | None = Field(default=None, description="The terms version that took effect.")
+
+
+class PartnerLevelChanged(Payload):
+    partner_id: uuid.UUID
+    from_level: str
+    to_level: str
+    points: int
+    changed_at: datetime
+    cause: LevelCause
+
+
+class RegistrationFacts(Payload):
+    registration_id: uuid.UUID
+    partner_id: uuid.UUID
+    customer_id: uuid.UUID
+    company: str
+    country: str
+    state: str
+    registered_at: datetime
+    expires_at: datetime
+
+
+class RegistrationExpiring(Payload):
+    registration_id: uuid.UUID
+    partner_id: uuid.UUID
+    company: str
+    expires_at: datetime
+
+
+class RegistrationEnded(Payload):
+    registration_id: uuid.UUID
+    partner_id: uuid.UUID
+    company: str
+    state: str = Field(description="`converted`, `expired` or `withdrawn`.")
+    ended_at: datetime
+    order_id: str | None = Field(default=None, description="The order that converted it.")
+    reason: str | None = None
+
+
+class LeadOfferFacts(Payload):
+    lead_id: uuid.UUID
+    offer_id: uuid.UUID
+    partner_id: uuid.UUID
+    registration_id: uuid.UUID | None
+    company: str
+    country: str
+    deadline: datetime | None
+    reason: str | None = None
+
+
+class StoreEventParked(Payload):
+    event_id: int
+    webhook_id: str
+    event_type: str
+    reason_code: str | None
+    reason: str | None
+
+
+class OrderFlagged(Payload):
+    order_id: str
+    kind: str = Field(description="`discount_mismatch` or `nfr_resale`.")
+    partner_id: uuid.UUID | None
+    detail: str
+
+
+class StatementFacts(Payload):
+    statement_id: uuid.UUID
+    partner_id: uuid.UUID
+    quarter: str
+    currency: str
+    status: str
+    payable_amount: int = Field(description="Minor units of `currency`.")
+    payout_date: datetime
+    payment_reference: str | None = None
+
+
+class TermsTookEffect(Payload):
+    version: int
+    effective_from: datetime
+    partners_recomputed: int
+    levels_changed: int
+
+
+EventType = Literal[
+    "partner.registered",
+    "partner.approved",
+    "partner.suspended",
+    "partner.reinstated",
+    "partner.terminated",
+    "partner.level_changed",
+    "registration.created",
+    "registration.expiring",
+    "registration.expired",
+    "registration.converted",
+    "registration.withdrawn",
+    "lead.offered",
+    "lead.accepted",
+    "lead.declined",
+    "lead.expired",
+    "store_event.parked",
+    "order.flagged",
+    "statement.ready",
+    "statement.approved",
+    "statement.paid",
+    "statement.overdue",
+    "terms.took_effect",
+]
+
+
+@dataclass(frozen=True)
+class EventKind:
+    payload: type[Payload]
+    description: str
+    example: dict[str, Any]
+
+
+_P = "6f1c2a9e-3b7d-4c1e-9a55-1d2e3f4a5b6c"
+_R = "0b9e8d7c-6a5f-4e3d-8c2b-1a0f9e8d7c6b"
+_C = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
+_L = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+_O = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+_S = "3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a"
+_T = "2026-03-02T09:00:00Z"
+
+
+def _status(frm: str, to: str, reason: str | None) -> dict[str, Any]:
+    return {"partner_id": _P, "from_status": frm, "to_status": to, "reason": reason, "by": "admin:1"}
+
+
+def _registration(state: str) -> dict[str, Any]:
+    return {
+        "registration_id": _R,
+        "partner_id": _P,
+        "customer_id": _C,
+        "company": "Contoso SA",
+        "country": "FR",
+        "state": state,
+        "registered_at": _T,
+        "expires_at": "2026-05-01T09:00:00Z",
+    }
+
+
+def _ended(state: str, **extra: Any) -> dict[str, Any]:
+    return {"registration_id": _R, "partner_id": _P, "company": "Contoso SA", "state": state, "ended_at": _T} | extra
+
+
+def _offer(**extra: Any) -> dict[str, Any]:
+    return {
+        "lead_id": _L,
+        "offer_id": _O,
+        "partner_id": _P,
+        "registration_id": _R,
+        "company": "Fabrikam GmbH",
+        "country": "DE",
+        "deadline": "2026-03-07T09:00:00Z",
+    } | extra
+
+
+def _statement(status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "statement_id": _S,
+        "partner_id": _P,
+        "quarter": "2026-Q1",
+        "currency": "EUR",
+        "status": status,
+        "payable_amount": 79200,
+        "payout_date": "2026-04-25T00:00:00Z",
+    } | extra
+
+
+CATALOGUE: dict[str, EventKind] = {
+    "partner.registered": EventKind(
+        PartnerRegistered,
+        "A company registered as a partner and accepted the agreement.",
+        {"partner_id": _P, "company": "Acme Analytics SARL", "country": "FR", "status": "pending"},
+    ),
+    "partner.approved": EventKind(
+        PartnerStatusChanged, "An admin approved a pending partner.", _status("pending", "active", None)
+    ),
+    "partner.suspended": EventKind(
+        PartnerStatusChanged, "A partner was suspended (R04).", _status("active", "suspended", "unpaid invoices")
+    ),
+    "partner.reinstated": EventKind(
+        PartnerStatusChanged, "A suspended partner is active again.", _status("suspended", "active", "settled")
+    ),
+    "partner.terminated": EventKind(
+        PartnerStatusChanged, "A partner left the program.", _status("active", "terminated", "contract ended")
+    ),
+    "partner.level_changed": EventKind(
+        PartnerLevelChanged,
+        "A partner's level changed, by a points entry or by new terms taking effect (R03).",
+        {
+            "partner_id": _P,
+            "from_level": "silver",
+            "to_level": "gold",
+            "points": 162,
+            "changed_at": _T,
+            "cause": {"points_entry_id": 41, "terms_version": None},
+        },
+    ),
+    "registration.created": EventKind(
+        RegistrationFacts, "A partner registered a customer (R05-R07).", _registration("live")
+    ),
+    "registration.expiring": EventKind(
+        RegistrationExpiring,
+        "A live registration's window ends in 7 days.",
+        {"registration_id": _R, "partner_id": _P, "company": "Contoso SA", "expires_at": "2026-05-01T09:00:00Z"},
+    ),
+    "registration.expired": EventKind(
+        RegistrationEnded, "A registration's window ended without an order (R07).", _ended("expired")
+    ),
+    "registration.converted": EventKind(
+        RegistrationEnded,
+        "A qualifying order established the relationship (R07).",
+        _ended("converted", order_id="ord_1001"),
+    ),
+    "registration.withdrawn": EventKind(
+        RegistrationEnded,
+        "A registration was withdrawn (a declined or missed lead offer).",
+        _ended("withdrawn", reason="declined"),
+    ),
+    "lead.offered": EventKind(LeadOfferFacts, "A lead was offered to a partner, with a deadline (R19).", _offer()),
+    "lead.accepted": EventKind(LeadOfferFacts, "A partner accepted a lead offer.", _offer(deadline=None)),
+    "lead.declined": EventKind(LeadOfferFacts, "A partner declined a lead offer.", _offer(reason="no capacity")),
+    "lead.expired": EventKind(
+        LeadOfferFacts, "A lead offer's deadline passed unanswered.", _offer(reason="deadline passed")
+    ),
+    "store_event.parked": EventKind(
+        StoreEventParked,
+        "A store event could not be applied yet; an admin may fix the cause and replay it.",
+        {
+            "event_id": 12,
+            "webhook_id": "msg_1",
+            "event_type": "order.paid",
+            "reason_code": "unknown_sku",
+            "reason": "SKU x",
+        },
+    ),
+    "order.flagged": EventKind(
+        OrderFlagged,
+        "An order needs an admin's review: a discount other than expected (R12) or a not-for-resale resale (R17).",
+        {
+            "order_id": "ord_1001",
+            "kind": "discount_mismatch",
+            "partner_id": _P,
+            "detail": "expected 20 %, applied 30 %",
+        },
+    ),
+    "statement.ready": EventKind(
+        StatementFacts, "A quarter closed: the statement is ready (draft, R16).", _statement("draft")
+    ),
+    "statement.approved": EventKind(StatementFacts, "Finance approved a statement.", _statement("approved")),
+    "statement.paid": EventKind(
+        StatementFacts, "A statement was paid.", _statement("paid", payment_reference="SEPA-1")
+    ),
+    "statement.overdue": EventKind(
+        StatementFacts, "An approved statement is still unpaid after its payout date (R16).", _statement("approved")
+    ),
+    "terms.took_effect": EventKind(
+        TermsTookEffect,
+        "A program terms version took effect; levels were recomputed under it (R03).",
+        {"version": 2, "effective_from": _T, "partners_recomputed": 120, "levels_changed": 4},
+    ),
+}
+assert set(CATALOGUE) == set(EventType.__args__)  # type: ignore[attr-defined]
+
+PARTNER_FAMILIES = ("partner.", "registration.", "lead.", "statement.")
+"""Types a partner reads about itself; `terms.took_effect` is read by every partner."""
+PROGRAM_WIDE = ("terms.took_effect",)
+
+
+def partner_may_read(event_type: str) -> bool:
+    return event_type.startswith(PARTNER_FAMILIES) or event_type in PROGRAM_WIDE
+
+
+def record(
+    session: AsyncSession,
+    type: EventType,
+    payload: Payload,
+    *,
+    occurred_at: datetime,
+    recorded_at: datetime | None = None,
+    partner_id: uuid.UUID | None,
+    subject: str,
+    refs: dict[str, Any] | None = None,
+) -> DomainEvent:
+    """Add an event to the session: it is written with the change, or not at all."""
+    kind = CATALOGUE[type]
+    if not isinstance(payload, kind.payload):
+        raise TypeError(f"{type} takes a {kind.payload.__name__} payload, not {payload.__class__.__name__}")
+    event = DomainEvent(
+        type=type,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at or occurred_at,
+        partner_id=partner_id,
+        subject=subject,
+        refs={k: str(v) for k, v in (refs or {}).items()},
+        version=1,
+        payload=payload.model_dump(mode="json"),
+    )
+    session.add(event)
+    return event
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    types: Sequence[str] | None,
+    partner_id: uuid.UUID | None,
+    after_id: int | None,
+    limit: int,
+) -> Sequence[DomainEvent]:
+    """Events oldest first (an event log is read forward), filtered by type and partner."""
+    return await repo.search(session, types=types, partner_id=partner_id, after_id=after_id, limit=limit)
+
+
+async def for_partner(
+    session: AsyncSession, partner_id: uuid.UUID, *, types: Sequence[str] | None, after_id: int | None, limit: int
+) -> Sequence[DomainEvent]:
+    """What a partner may read: its own partner, registration, lead and statement events, and the
+    program-wide ones; never another partner's."""
+    return await repo.for_partner(
+        session,
+        partner_id,
+        families=PARTNER_FAMILIES,
+        program_wide=PROGRAM_WIDE,
+        types=types,
+        after_id=after_id,
+        limit=limit,
+    )
+
+
+async def exists(session: AsyncSession, type: EventType, subject: str) -> bool:
+    """Whether an event of this type was recorded about this subject (once-only notices)."""
+    return await repo.exists(session, type, subject)
