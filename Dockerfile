@@ -21,7 +21,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PARTNERS_ENVIRONMENT=production \
     PARTNERS_HOST=0.0.0.0 \
     PARTNERS_PORT=8000 \
-    PARTNERS_WORKERS=2
+    PARTNERS_SERVER_PROCESSES=2
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/partners --create-home partners
 COPY --from=build /opt/venv /opt/venv
 USER 10001
@@ -29,6 +29,6 @@ WORKDIR /var/lib/partners
 EXPOSE 8000
 # The probe asks the port the server listens on (PARTNERS_PORT), whatever it is set to at run time.
 HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:%s/health/ready' % os.environ.get('PARTNERS_PORT', '8000'), timeout=2).status != 200)"]
-# Port and workers come from PARTNERS_PORT and PARTNERS_WORKERS; the service writes its own
+# Port and workers come from PARTNERS_PORT and PARTNERS_SERVER_PROCESSES; the service writes its own
 # request log (one JSON line per request in production), so uvicorn's access log is off.
 CMD ["partners", "serve", "--no-access-log"]

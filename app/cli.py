@@ -114,12 +114,40 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         factory=True,
         host=host,
         port=port,
-        workers=args.workers or settings.workers,
+        workers=args.workers or settings.server_processes,
         log_level=settings.log_level,
         access_log=args.access_log,
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
     )
+    return 0
+
+
+async def _work(settings: Settings) -> None:
+    import signal
+
+    from app.db.session import create_engine, create_session_factory
+    from app.domain.clock import SystemClock
+    from app.worker import Worker
+
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    worker = Worker(create_session_factory(engine), SystemClock(), settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # finish the pass under way, give the leases back
+        loop.add_signal_handler(sig, worker.stopping.set)
+    try:
+        await worker.run()
+    finally:
+        await engine.dispose()
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.db.migrate import upgrade
+
+    if settings.should_migrate_on_start:
+        upgrade(settings.database_url)
+    print("worker running: store events, scheduled jobs (SIGTERM stops it)", file=sys.stderr)
+    asyncio.run(_work(settings))
     return 0
 
 
@@ -138,37 +166,25 @@ def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _sweep(settings: Settings, batch: int) -> tuple[int, int]:
+async def _sweep(settings: Settings) -> dict[str, dict[str, int]]:
     from app.db.session import create_engine, create_session_factory
-    from app.domain import leads, orders, registrations
     from app.domain.clock import SystemClock
-    from app.domain.context import Caller, Context
+    from app.worker.jobs import JOBS
 
     engine = create_engine(settings.database_url)
     factory = create_session_factory(engine)
-    lapsed = 0
+    results: dict[str, dict[str, int]] = {}
     try:
-        while True:  # one transaction per batch: a crash loses at most one batch's work, never half of one
-            async with factory.begin() as session:
-                done = await orders.sweep_lapses(session, now=SystemClock().now(), batch=batch)
-            lapsed += done
-            if done < batch:
-                break
-        async with factory.begin() as session:
-            expired = await registrations.expire_due(session, SystemClock().now())
-        async with factory.begin() as session:
-            ctx = Context(caller=Caller(kind="system"), now=SystemClock().now())
-            offers = await leads.expire_due(session, ctx)
-        if offers:
-            print(f"lead offers expired and passed on: {offers}", file=sys.stderr)
+        for job in JOBS:  # each job is idempotent: running it beside the workers' schedule is safe
+            results[job.name] = await job.run(factory, SystemClock().now())
     finally:
         await engine.dispose()
-    return lapsed, expired
+    return results
 
 
-def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
-    lapsed, expired = asyncio.run(_sweep(settings, args.batch))
-    print(f"licences lapsed: {lapsed}; registrations expired: {expired}", file=sys.stderr)
+def cmd_sweep(settings: Settings, _args: argparse.Namespace) -> int:
+    for name, counts in asyncio.run(_sweep(settings)).items():
+        print(f"{name}: {', '.join(f'{k} {v}' for k, v in counts.items()) or 'nothing due'}", file=sys.stderr)
     return 0
 
 
@@ -222,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="bind address (default: PARTNERS_HOST)")
     serve.add_argument("--port", type=int, help="port (default: PARTNERS_PORT)")
-    serve.add_argument("--workers", type=int, help="worker processes (default: PARTNERS_WORKERS, 1)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: PARTNERS_SERVER_PROCESSES, 1)")
     serve.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
@@ -230,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="uvicorn's own access log too (off: the service logs each request itself)",
     )
     serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker", help="run a worker apart from the server: apply store events, run the scheduled jobs"
+    )
+    worker.set_defaults(handler=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=cmd_migrate)
@@ -241,9 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     key.set_defaults(handler=cmd_create_admin_key)
 
     sweep = commands.add_parser(
-        "sweep", help="lapse licences overdue past their grace period (R10) and expire ended registrations"
+        "sweep", help="run every scheduled job now, once (the workers also run them at their moments)"
     )
-    sweep.add_argument("--batch", type=int, default=500, help="licences per transaction (default 500)")
     sweep.set_defaults(handler=cmd_sweep)
 
     close = commands.add_parser("close-quarter", help="close a quarter and produce its statements (R16)")

@@ -50,6 +50,7 @@ STATUS_FOR: list[tuple[type[de.DomainError], int]] = [
     (de.Unauthenticated, 401),
     (de.Forbidden, 403),
     (de.RateLimited, 429),
+    (de.Unavailable, 503),
 ]
 
 RESPONSE_DESCRIPTIONS = {
@@ -112,7 +113,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, de.DomainError)
     status = _status_for(exc)
     headers: dict[str, str] = {}
-    if isinstance(exc, de.RateLimited):
+    if isinstance(exc, de.RateLimited | de.Unavailable):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, de.Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"

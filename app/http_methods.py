@@ -73,6 +73,7 @@ class HeadMiddleware:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
+
         async def without_body(message: Message) -> None:
             if message["type"] == "http.response.body":
                 if message.get("more_body", False):

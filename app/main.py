@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
 from app.db import migrate
-from app.db.session import SessionFactory, create_engine, create_session_factory
+from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
+from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
 from app.domain.store_events import StoreEvent
 from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
@@ -30,6 +31,7 @@ from app.routers import (
     admin,
     customers,
     directory,
+    events,
     exports,
     health,
     leads,
@@ -43,6 +45,7 @@ from app.routers import metrics as metrics_router
 from app.routers import problems as problems_router
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
+from app.worker import Worker
 
 log = logging.getLogger("app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -117,6 +120,13 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
     store_event = TypeAdapter(StoreEvent).json_schema(ref_template="#/components/schemas/{model}")
     components.update(store_event.pop("$defs", {}))
     components["StoreEvent"] = store_event
+    # Each domain event type's payload, with an example, named after the type.
+    for event_type, kind in events_catalogue.CATALOGUE.items():
+        payload = kind.payload.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(payload.pop("$defs", {}))
+        payload["description"] = kind.description
+        payload["examples"] = [kind.example]
+        components[f"EventPayload.{event_type}"] = payload
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     app.openapi_schema = schema
@@ -142,9 +152,18 @@ def create_app(
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         app.state.engine = engine
         app.state.session_factory = session_factory or create_session_factory(engine)
+        app.state.begin = core_transaction(engine, session_factory)
+        app.state.read = core_transaction(engine, session_factory, read_only=True)
+        app.state.worker = Worker(app.state.session_factory, app.state.clock, settings)
+        running = None
+        if settings.worker == "on":
+            running = asyncio.create_task(app.state.worker.run(), name="worker")
         try:
             yield
         finally:
+            if running is not None:  # finish the pass under way and give the leases back
+                app.state.worker.stopping.set()
+                await running
             await engine.dispose()
             metrics.worker_exited()
 
@@ -175,6 +194,8 @@ def create_app(
             {"name": "nfr licences", "description": "Not-for-resale licences (R17)."},
             {"name": "leads", "description": "Leads routed to partners by location (R19)."},
             {"name": "program", "description": "Program terms and settings."},
+            {"name": "events", "description": "Domain events: what happened, in order."},
+            {"name": "jobs", "description": "The worker's scheduled jobs."},
             {"name": "health", "description": "Probes for the orchestrator."},
         ],
     )
@@ -199,6 +220,7 @@ def create_app(
         webhooks.router,
         program.router,
         admin.router,
+        events.router,
         metrics_router.router,
         problems_router.router,
     )

@@ -47,7 +47,7 @@ REQUESTS_IN_FLIGHT = Gauge(
 )
 STORE_EVENTS = Counter(
     "partners_store_events_total",
-    "Store webhook events received, by outcome (applied, duplicate, parked, rejected, ...).",
+    "Store webhook events received, by outcome: accepted, duplicate (webhook-id seen before), rejected (malformed).",
     ["outcome"],
 )
 PARKED_BACKLOG = Gauge(
@@ -78,7 +78,8 @@ DELIVERIES = Counter("partners_deliveries_total", "Outbound deliveries (webhooks
 
 
 def store_event(outcome: str) -> None:
-    """One store event received, with what became of it (`applied`, `duplicate`, `parked`, `rejected`)."""
+    """One store event received, with what became of it (`accepted`, `duplicate`, `rejected`; the worker
+    may record `applied`, `parked`, `apply_failed` as it applies them)."""
     STORE_EVENTS.labels(outcome=outcome).inc()
 
 

@@ -256,6 +256,18 @@ PROBLEMS: dict[str, ProblemKind] = {
     ),
     "webhook_event_not_found": ProblemKind(404, "No such stored event.", "List them with `GET /v1/webhook-events`."),
     "event_not_parked": ProblemKind(409, "Only parked events are replayed.", "None: the event was applied already."),
+    "level_pending": ProblemKind(
+        503,
+        "Store events accepted before this quote may still change the partner's level and are not applied yet "
+        "(R03a, R12): the service never quotes with a level about to change.",
+        "Ask again after the `Retry-After` seconds.",
+    ),
+    "unavailable": ProblemKind(503, "The service cannot answer this now.", "Retry after the `Retry-After` seconds."),
+    "event_type_not_for_partners": ProblemKind(
+        422,
+        "Partners read only their own events of the types listed in the operation's description.",
+        "Leave out the event types `detail` names.",
+    ),
     # --- statements and money (R16)
     "statement_not_found": ProblemKind(404, "No such statement of this partner.", "List the partner's statements."),
     "statement_not_draft": ProblemKind(409, "Only a draft statement can be approved.", "None: it is approved or paid."),

@@ -52,8 +52,21 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = None
     """Where the workers of `partners serve` share their metrics; default: a fresh temporary directory."""
 
-    workers: int = Field(default=1, ge=1, le=64)
+    server_processes: int = Field(default=1, ge=1, le=64)
     """uvicorn worker processes of `partners serve` (its `--workers` overrides it)."""
+
+    worker: Literal["on", "off"] = "on"
+    """`on`: each server process also runs a worker (store events, scheduled jobs); `off` when workers
+    run apart (`partners worker`) or in tests, which call `drain()`."""
+    apply_store_events: bool = True
+    """Whether this process's worker applies store events (off: intake only, e.g. to measure it)."""
+    worker_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    """How long an idle worker waits before looking for work again."""
+    worker_lease_seconds: int = Field(default=30, ge=1, le=3600)
+    """How long a worker's claim on the store-event applier lasts without renewal: after a crash,
+    another worker takes over once it has passed."""
+    worker_batch: int = Field(default=100, ge=1, le=5000)
+    """Store events applied per transaction (each in its own savepoint)."""
 
     registration_rate_limit: int = Field(default=10, ge=1)
     """Partner registrations accepted per client address and window."""

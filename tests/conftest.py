@@ -29,6 +29,7 @@ from app.domain import api_keys
 from app.domain.context import Caller, Context
 from app.main import create_app
 from app.settings import Settings
+from app.worker import drain
 from tests import databases
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -62,6 +63,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "webhook_secrets": [SecretStr(WEBHOOK_SECRET)],
         "registration_rate_limit": 10_000,
         "migrate_on_start": False,
+        "worker": "off",
     }
     values.update(overrides)
     return Settings(**values)
@@ -162,8 +164,27 @@ class Api:
     client: httpx.AsyncClient
     connection: AsyncConnection | None
     clock: MovableClock
+    app: Any = None
     admin_key: str = ""
     _emails: Iterator[int] = field(default_factory=itertools.count)
+
+    async def drain(self, *, scheduled: bool = True) -> int:
+        """Run the app's worker until it has nothing left to do (no test waits for it). Without
+        `scheduled`, only what was accepted is applied: the scheduled jobs keep their moments."""
+        return await drain(self.app.state.worker, scheduled=scheduled)
+
+    async def settled(self, response: httpx.Response) -> httpx.Response:
+        """A store webhook's answer once the worker has applied what it accepted: the stored event's
+        outcome, answered as the route did when it applied events itself (200 applied or duplicate,
+        202 parked); any other answer as it came."""
+        if response.status_code != 202 or response.json().get("status") != "accepted":
+            return response
+        await self.drain(scheduled=False)
+        stored = await self.client.get(response.json()["url"], headers=self.admin)
+        assert stored.status_code == 200, stored.text
+        event = stored.json()
+        outcome = {k: event[k] for k in ("status", "reason_code", "reason")} | {"event_id": event["id"]}
+        return httpx.Response(202 if event["status"] == "parked" else 200, json=outcome, request=response.request)
 
     @property
     def admin(self) -> dict[str, str]:
@@ -215,7 +236,7 @@ async def api(app: Any, connection: AsyncConnection, clock: MovableClock) -> Asy
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         key = await _first_admin_key(app.state.session_factory, clock.now())
-        yield Api(client=client, connection=connection, clock=clock, admin_key=key)
+        yield Api(client=client, connection=connection, clock=clock, app=app, admin_key=key)
 
 
 # --- a database that really commits, behind a real server ---------------------------------------
@@ -240,9 +261,36 @@ def committing_database_url(backend: str, request: pytest.FixtureRequest) -> Ite
 
 
 @pytest.fixture
-async def live_api(committing_database_url: str, clock: MovableClock) -> AsyncIterator[Api]:
+def live_settings_overrides() -> dict[str, Any]:
+    """Settings of the app behind `live_api`."""
+    return {}
+
+
+@pytest.fixture
+def live_worker_settings() -> dict[str, Any]:
+    return {"worker": "on", "worker_poll_seconds": 0.02}
+
+
+@pytest.fixture
+async def live_worker_api(
+    committing_database_url: str, clock: MovableClock, live_worker_settings: dict[str, Any]
+) -> AsyncIterator[Api]:
+    """`live_api` with the in-process worker running, as `partners serve` runs it."""
+    async for api in _live(committing_database_url, clock, live_worker_settings):
+        yield api
+
+
+@pytest.fixture
+async def live_api(
+    committing_database_url: str, clock: MovableClock, live_settings_overrides: dict[str, Any]
+) -> AsyncIterator[Api]:
     """The app served by uvicorn on a free local port; requests through real sockets run at once."""
-    application = create_app(make_settings(committing_database_url), clock=clock)
+    async for api in _live(committing_database_url, clock, live_settings_overrides):
+        yield api
+
+
+async def _live(database_url: str, clock: MovableClock, overrides: dict[str, Any]) -> AsyncIterator[Api]:
+    application = create_app(make_settings(database_url, **overrides), clock=clock)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -256,7 +304,7 @@ async def live_api(committing_database_url: str, clock: MovableClock) -> AsyncIt
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as client:
         key = await _first_admin_key(application.state.session_factory, clock.now())
-        yield Api(client=client, connection=None, clock=clock, admin_key=key)
+        yield Api(client=client, connection=None, clock=clock, app=application, admin_key=key)
     server.should_exit = True
     await task
     sock.close()

@@ -128,7 +128,7 @@ class Program:
             "content-type": "application/json",
         }
         self.sent.append(event)
-        return await self.client.post("/v1/webhooks/store", content=body, headers=headers)
+        return await self.api.settled(await self.client.post("/v1/webhooks/store", content=body, headers=headers))
 
     def _arrive_after(self, moment: datetime) -> None:
         if self.api.clock.now() < moment + timedelta(minutes=1):

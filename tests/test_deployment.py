@@ -245,7 +245,7 @@ def test_serve_takes_workers_and_port_from_the_environment(monkeypatch: pytest.M
     calls: list[dict[str, object]] = []
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: calls.append(kwargs))
     monkeypatch.setenv("PARTNERS_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/p.db")
-    monkeypatch.setenv("PARTNERS_WORKERS", "3")
+    monkeypatch.setenv("PARTNERS_SERVER_PROCESSES", "3")
     monkeypatch.setenv("PARTNERS_PORT", "8123")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     assert cli.main(["serve", "--no-access-log"]) == 0

@@ -116,7 +116,7 @@ def harness(database_url: str) -> Iterator[Harness]:
         transport = httpx.ASGITransport(app=app)
         client = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
         key = await _first_admin_key(factory, clock.now())
-        program = Program(Api(client=client, connection=connection, clock=clock, admin_key=key))
+        program = Program(Api(client=client, connection=connection, clock=clock, app=app, admin_key=key))
         partners = [await program.partner(_iso(BASE)), await program.partner(_iso(BASE))]
         return Harness(loop, program.api, partners, clock.now())
 

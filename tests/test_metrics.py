@@ -59,7 +59,7 @@ async def test_requests_are_timed_by_route_template_and_status(api: Api) -> None
     assert _value(after, "partners_http_requests_in_flight") == 1
 
 
-async def test_store_events_are_counted_by_outcome_and_the_backlog_read_from_the_database(api: Api) -> None:
+async def test_store_events_are_counted_by_intake_outcome_and_the_backlog_read_from_the_database(api: Api) -> None:
     program = Program(api)
     before = await _scrape(api.client)
     customer = Customer.new()
@@ -76,10 +76,12 @@ async def test_store_events_are_counted_by_outcome_and_the_backlog_read_from_the
     assert malformed.status_code == 422
     after = await _scrape(api.client)
     name = "partners_store_events_total"
+    # Counted when the webhook is answered: accepted (then applied or parked by the worker), a
+    # duplicate webhook-id, or signed but malformed.
     assert {
         outcome: _value(after, name, outcome=outcome) - _value(before, name, outcome=outcome)
-        for outcome in ("applied", "duplicate", "parked", "rejected")
-    } == {"applied": 2, "duplicate": 1, "parked": 1, "rejected": 1}
+        for outcome in ("accepted", "duplicate", "rejected")
+    } == {"accepted": 3, "duplicate": 1, "rejected": 1}
     assert _value(after, "partners_store_events_parked") == 1
 
 
@@ -147,7 +149,7 @@ def test_several_workers_add_up(tmp_path: Path) -> None:
         **os.environ,
         "PARTNERS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/partners.db",
         "PARTNERS_PORT": str(port),
-        "PARTNERS_WORKERS": "2",
+        "PARTNERS_SERVER_PROCESSES": "2",
         "PARTNERS_METRICS_DIR": str(directory),
     }
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -118,3 +119,35 @@ async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+CoreTransaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+
+def core_transaction(
+    engine: AsyncEngine, session_factory: SessionFactory | None, *, read_only: bool = False
+) -> CoreTransaction:
+    """A Core connection in a transaction that commits when the block ends (routes that need no ORM
+    session). Bound to the session factory's connection when it has one (the tests' outer
+    transaction), as a savepoint there. `read_only` on SQLite takes no writer lock."""
+    bind = session_factory.kw.get("bind") if session_factory is not None else None
+    if isinstance(bind, AsyncConnection):
+        connection = bind
+
+        @asynccontextmanager
+        async def nested() -> AsyncIterator[AsyncConnection]:
+            async with connection.begin_nested():
+                yield connection
+
+        return nested
+    if not read_only:
+        return engine.begin
+
+    @asynccontextmanager
+    async def reading() -> AsyncIterator[AsyncConnection]:
+        async with engine.connect() as connection:
+            connection = await connection.execution_options(sqlite_begin="DEFERRED")
+            async with connection.begin():
+                yield connection
+
+    return reading

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import directory as repo
 from app.db.repositories import partners as partners_repo
 from app.db.tables import NfrLicence, NfrViolation, Partner
-from app.domain import audit, terms
+from app.domain import audit, events, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules.brand import BRAND, misspellings
@@ -170,6 +170,21 @@ def flag_nfr(
                 recorded_at=now,
             ),
         )
+        if order_id is not None:
+            events.record(
+                session,
+                "order.flagged",
+                events.OrderFlagged(
+                    order_id=order_id,
+                    kind="nfr_resale",
+                    partner_id=licence.partner_id,
+                    detail=f"Not-for-resale licence {licence.licence_id} was sold ({source}).",
+                ),
+                occurred_at=now,
+                partner_id=licence.partner_id,
+                subject=f"order:{order_id}",
+                refs={"licence_id": licence.licence_id},
+            )
 
 
 async def violations(session: AsyncSession, limit: int = 200) -> Sequence[NfrViolation]:

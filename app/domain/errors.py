@@ -62,3 +62,14 @@ class RateLimited(DomainError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """Not now: the answer depends on work still under way; the caller asks again after `retry_after`."""
+
+    code = "unavailable"
+    title = "Try again shortly"
+
+    def __init__(self, detail: str, *, code: str, retry_after: int) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after

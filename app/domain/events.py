@@ -377,3 +377,9 @@ async def for_partner(
 async def exists(session: AsyncSession, type: EventType, subject: str) -> bool:
     """Whether an event of this type was recorded about this subject (once-only notices)."""
     return await repo.exists(session, type, subject)
+
+
+async def without(session: AsyncSession, type: EventType, subjects: Sequence[str]) -> list[str]:
+    """The subjects that have no event of this type yet, in the order given (once-only notices)."""
+    seen = await repo.subjects_with(session, type, subjects)
+    return [subject for subject in subjects if subject not in seen]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import leads as repo
 from app.db.tables import Lead, LeadOffer
-from app.domain import audit, registrations, terms
+from app.domain import audit, events, registrations, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, DomainError, InvalidTransition, NotFound
 from app.domain.rules.leads import Candidate, Prospect, Ranked, rank
@@ -134,7 +134,31 @@ async def _offer_to(session: AsyncSession, ctx: Context, lead: Lead, ranked: Ran
         object_id=lead.id,
         after={"partner_id": str(offer.partner_id), "deadline": deadline.isoformat(), "why": offer.rank_reason},
     )
+    _record(session, "lead.offered", lead, offer, ctx)
     return offer
+
+
+def _record(
+    session: AsyncSession, type: events.EventType, lead: Lead, offer: LeadOffer, ctx: Context, reason: str | None = None
+) -> None:
+    events.record(
+        session,
+        type,
+        events.LeadOfferFacts(
+            lead_id=lead.id,
+            offer_id=offer.id,
+            partner_id=offer.partner_id,
+            registration_id=offer.registration_id,
+            company=lead.company,
+            country=lead.country,
+            deadline=offer.deadline if offer.state == "offered" else None,
+            reason=reason,
+        ),
+        occurred_at=ctx.now,
+        partner_id=offer.partner_id,
+        subject=f"lead_offer:{offer.id}",
+        refs={"lead_id": lead.id},
+    )
 
 
 async def assign(session: AsyncSession, ctx: Context, lead_id: uuid.UUID, partner_id: uuid.UUID | None) -> LeadOffer:
@@ -211,6 +235,7 @@ async def accept(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, off
         object_id=lead.id,
         after={"partner_id": str(partner_id)},
     )
+    _record(session, "lead.accepted", lead, offer, ctx)
     return offer
 
 
@@ -226,8 +251,10 @@ async def decline(
 async def _end(session: AsyncSession, ctx: Context, offer: LeadOffer, state: str, reason: str | None) -> None:
     offer.state, offer.reason, offer.ended_at = state, reason, ctx.now
     if offer.registration_id is not None:
-        await registrations.withdraw_offered(session, offer.registration_id, ctx.now)
+        await registrations.withdraw_offered(session, offer.registration_id, ctx.now, reason=reason)
     lead = await get(session, offer.lead_id, for_update=True)
+    if state in ("declined", "expired"):
+        _record(session, "lead.declined" if state == "declined" else "lead.expired", lead, offer, ctx, reason)
     audit.record(
         session,
         ctx,

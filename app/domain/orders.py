@@ -27,7 +27,7 @@ from app.db.tables import (
     Registration,
     Relationship,
 )
-from app.domain import customers, directory, partners, terms
+from app.domain import customers, directory, events, partners, registrations, terms
 from app.domain.errors import NotFound
 from app.domain.ledger import Ledger, Posting
 from app.domain.rules.identifiers import strong_identifiers
@@ -143,6 +143,7 @@ def _establish(
     registration.state = "converted"
     registration.ended_at = order.placed_at
     registration.converted_order_id = order.order_id
+    registrations.record_ended(session, registration)
     return relationship
 
 
@@ -388,6 +389,21 @@ def _check_discount(
                 reason=why[:200],
                 recorded_at=now,
             )
+        )
+        events.record(
+            session,
+            "order.flagged",
+            events.OrderFlagged(
+                order_id=row.order_id,
+                kind="discount_mismatch",
+                partner_id=partner_id,
+                detail=f"Line {row.line_id}: expected a discount of {expected} at {rate_bp / 100:g} %, "
+                f"the store applied {row.discount_amount} ({why})"[:500],
+            ),
+            occurred_at=now,
+            partner_id=partner_id,
+            subject=f"order:{row.order_id}",
+            refs={"order_line_id": row.id},
         )
 
 

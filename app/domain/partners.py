@@ -16,7 +16,7 @@ from app.db.repositories import customers as customers_repo
 from app.db.repositories import partners as repo
 from app.db.repositories import program as program_repo
 from app.db.tables import AgreementAcceptance, Partner, PartnerStatusChange
-from app.domain import api_keys, audit
+from app.domain import api_keys, audit, events
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules.partner_status import (
@@ -136,6 +136,14 @@ async def register(
             **audit.snapshot(partner, AUDIT_FIELDS),
             "agreement_version": current.version,
         },
+    )
+    events.record(
+        session,
+        "partner.registered",
+        events.PartnerRegistered(partner_id=partner.id, company=company, country=country, status=status.value),
+        occurred_at=ctx.now,
+        partner_id=partner.id,
+        subject=f"partner:{partner.id}",
     )
     key = await api_keys.issue(session, ctx, kind="partner", name="default", partner_id=partner.id)
     return Registered(partner, key)
@@ -260,6 +268,23 @@ async def change_status(
         object_id=partner.id,
         before=before,
         after={"status": target.value, "reason": reason},
+    )
+    status_events: dict[StatusAction, events.EventType] = {
+        StatusAction.APPROVE: "partner.approved",
+        StatusAction.SUSPEND: "partner.suspended",
+        StatusAction.REINSTATE: "partner.reinstated",
+        StatusAction.TERMINATE: "partner.terminated",
+    }
+    events.record(
+        session,
+        status_events[action],
+        events.PartnerStatusChanged(
+            partner_id=partner.id, from_status=current.value, to_status=target.value, reason=reason, by=ctx.actor
+        ),
+        occurred_at=effective_at,
+        recorded_at=ctx.now,
+        partner_id=partner.id,
+        subject=f"partner:{partner.id}",
     )
     return partner
 

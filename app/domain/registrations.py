@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import customers as customers_repo
 from app.db.repositories import partners as partners_repo
 from app.db.tables import Registration, RegistrationRefusal
-from app.domain import audit, customers, terms
+from app.domain import audit, customers, events, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules.identifiers import strong_identifiers
@@ -126,7 +126,9 @@ async def register(
             f"{customer.sales_process_until.date().isoformat()}.",
             customer.id,
         )
-    await customers_repo.expire_due(session, ctx.now, customer.id)
+    for ended in await customers_repo.due_to_expire(session, ctx.now, customer_id=customer.id):
+        _expire(session, ended, ctx.now)
+    await session.flush()
     for open_registration in await customers_repo.open_registrations(session, customer.id):
         if open_registration.partner_id == partner_id:
             raise await refuse(
@@ -182,7 +184,61 @@ async def register(
             "expires_at": registration.expires_at.isoformat(),
         },
     )
+    events.record(
+        session,
+        "registration.created",
+        events.RegistrationFacts(
+            registration_id=registration.id,
+            partner_id=partner_id,
+            customer_id=customer.id,
+            company=registration.company,
+            country=registration.country,
+            state=registration.state,
+            registered_at=registration.registered_at,
+            expires_at=registration.expires_at,
+        ),
+        occurred_at=ctx.now,
+        partner_id=partner_id,
+        subject=subject(registration),
+        refs={"customer_id": customer.id},
+    )
     return registration
+
+
+def subject(registration: Registration) -> str:
+    return f"registration:{registration.id}"
+
+
+def record_ended(session: AsyncSession, registration: Registration, *, reason: str | None = None) -> None:
+    """`registration.converted`, `.expired` or `.withdrawn`, from the registration's new state."""
+    assert registration.ended_at is not None
+    kinds: dict[str, events.EventType] = {
+        "converted": "registration.converted",
+        "expired": "registration.expired",
+        "withdrawn": "registration.withdrawn",
+    }
+    events.record(
+        session,
+        kinds[registration.state],
+        events.RegistrationEnded(
+            registration_id=registration.id,
+            partner_id=registration.partner_id,
+            company=registration.company,
+            state=registration.state,
+            ended_at=registration.ended_at,
+            order_id=registration.converted_order_id,
+            reason=reason,
+        ),
+        occurred_at=registration.ended_at,
+        partner_id=registration.partner_id,
+        subject=subject(registration),
+        refs={"customer_id": registration.customer_id},
+    )
+
+
+def _expire(session: AsyncSession, registration: Registration, now: datetime) -> None:
+    registration.state, registration.ended_at = "expired", registration.expires_at
+    record_ended(session, registration)
 
 
 async def for_partner(
@@ -207,6 +263,7 @@ async def withdraw(
         raise InvalidTransition(f"A registration that is {state} cannot be withdrawn.", code="registration_not_open")
     registration.state = "withdrawn"
     registration.ended_at = ctx.now
+    record_ended(session, registration, reason="withdrawn by the partner")
     await session.flush()
     audit.record(
         session,
@@ -227,9 +284,40 @@ async def refusals(
     return await customers_repo.refusals(session, partner_id=partner_id, code=code, before_id=before_id, limit=limit)
 
 
-async def expire_due(session: AsyncSession, now: datetime) -> int:
-    """Write `expired` on live registrations whose window has ended (reads already treat them so)."""
-    return await customers_repo.expire_due(session, now)
+async def expire_due(session: AsyncSession, now: datetime, *, limit: int = 500) -> int:
+    """Write `expired` on live registrations whose window has ended (reads already treat them so),
+    with a `registration.expired` event each; returns how many."""
+    due = await customers_repo.due_to_expire(session, now, limit=limit)
+    for registration in due:
+        _expire(session, registration, now)
+    await session.flush()
+    return len(due)
+
+
+EXPIRING_NOTICE = timedelta(days=7)
+
+
+async def notify_expiring(session: AsyncSession, now: datetime, *, limit: int = 500) -> int:
+    """`registration.expiring` once for each live registration whose window ends within 7 days."""
+    candidates = await customers_repo.expiring(session, now, EXPIRING_NOTICE)
+    by_subject = {subject(r): r for r in candidates}
+    due = (await events.without(session, "registration.expiring", list(by_subject)))[:limit]
+    for key in due:
+        registration = by_subject[key]
+        events.record(
+            session,
+            "registration.expiring",
+            events.RegistrationExpiring(
+                registration_id=registration.id,
+                partner_id=registration.partner_id,
+                company=registration.company,
+                expires_at=registration.expires_at,
+            ),
+            occurred_at=now,
+            partner_id=registration.partner_id,
+            subject=key,
+        )
+    return len(due)
 
 
 async def accept_offered(session: AsyncSession, ctx: Context, registration_id: uuid.UUID) -> Registration:
@@ -244,8 +332,11 @@ async def accept_offered(session: AsyncSession, ctx: Context, registration_id: u
     return registration
 
 
-async def withdraw_offered(session: AsyncSession, registration_id: uuid.UUID, at: datetime) -> None:
+async def withdraw_offered(
+    session: AsyncSession, registration_id: uuid.UUID, at: datetime, *, reason: str | None = None
+) -> None:
     registration = await customers_repo.registration(session, registration_id, for_update=True)
     if registration is not None and registration.state == "offered":
         registration.state, registration.ended_at = "withdrawn", at
+        record_ended(session, registration, reason=reason)
         await session.flush()

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import statements as repo
 from app.db.tables import MoneyEntry, QuarterClose, Statement, StatementLine
-from app.domain import audit, partners, terms
+from app.domain import audit, events, partners, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.ledger import Ledger, Posting
@@ -130,6 +130,7 @@ async def _make_statements(
                 StatementLine(statement_id=statement.id, money_entry_id=entry.id, amount=entry.amount, label=label)
             )
         made.append(statement)
+        _record(session, "statement.ready", statement, ctx.now)
         if callable(progress):
             progress(index + 1, len(keys))
     await session.flush()
@@ -189,6 +190,7 @@ async def approve(session: AsyncSession, ctx: Context, statement_id: uuid.UUID) 
         before={"status": "draft"},
         after={"status": "approved"},
     )
+    _record(session, "statement.approved", statement, ctx.now)
     return statement
 
 
@@ -220,7 +222,37 @@ async def mark_paid(
         before={"status": "approved"},
         after={"status": "paid", "payment_reference": reference},
     )
+    _record(session, "statement.paid", statement, ctx.now)
     return statement
+
+
+def _record(session: AsyncSession, type: events.EventType, statement: Statement, now: datetime) -> None:
+    events.record(
+        session,
+        type,
+        events.StatementFacts(
+            statement_id=statement.id,
+            partner_id=statement.partner_id,
+            quarter=statement.quarter,
+            currency=statement.currency,
+            status=statement.status,
+            payable_amount=statement.payable_amount,
+            payout_date=statement.payout_date,
+            payment_reference=statement.payment_reference,
+        ),
+        occurred_at=now,
+        partner_id=statement.partner_id,
+        subject=f"statement:{statement.id}",
+    )
+
+
+async def notify_overdue(session: AsyncSession, now: datetime, *, limit: int = 500) -> int:
+    """R16: `statement.overdue` once for each approved statement still unpaid after its payout date."""
+    late = {f"statement:{s.id}": s for s in await repo.approved_unpaid_before(session, now)}
+    due = (await events.without(session, "statement.overdue", list(late)))[:limit]
+    for key in due:
+        _record(session, "statement.overdue", late[key], now)
+    return len(due)
 
 
 async def adjust(

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
-from app.db.tables import RejectedWebhookEvent, WebhookEvent
-from app.domain import audit, orders
+from app.db.session import CoreTransaction
+from app.db.tables import WebhookEvent
+from app.domain import audit, events, orders
 from app.domain.context import Context
-from app.domain.errors import Invalid, InvalidTransition, NotFound, Unauthenticated
+from app.domain.errors import Invalid, InvalidTransition, NotFound, Unauthenticated, Unavailable
 from app.domain.store_events import (
     KNOWN_TYPES,
     LicenceLapsed,
@@ -31,6 +33,7 @@ from app.domain.store_events import (
     subject_of,
 )
 
+log = logging.getLogger("app.webhooks")
 TOLERANCE = timedelta(minutes=5)
 _EVENT = TypeAdapter(StoreEvent)
 
@@ -91,71 +94,70 @@ class Receipt:
     reason_code: str | None = None
     reason: str | None = None
 
+    @property
+    def url(self) -> str:
+        return f"/v1/webhook-events/{self.event_id}"
+
 
 def _receipt(row: WebhookEvent) -> Receipt:
     assert row.id is not None
     return Receipt(row.id, row.status, row.reason_code, row.reason)
 
 
-async def receive(session: AsyncSession, ctx: Context, *, webhook_id: str, body: bytes) -> Receipt:
-    """Store a verified event and apply it, park it, or recognise it as a duplicate."""
+MAX_FAILURES = 5
+"""Unexpected errors an event may raise while applied before it is parked as `apply_failed`."""
+
+
+async def accept(conn: AsyncConnection, *, webhook_id: str, body: bytes, now: datetime) -> Receipt:
+    """Store a verified event for the applier (the intake): a duplicate, or `accepted`.
+
+    The lean path of the busiest route: a Core connection, one lookup and one INSERT. A `webhook-id`
+    seen before is a duplicate whatever its body says; a malformed body is kept and refused."""
+    original = await repo.id_for_webhook_id(conn, webhook_id)
+    if original is not None:
+        return _duplicate_of(original, webhook_id)
     text = body.decode("utf-8", errors="replace")
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        await _reject(session, ctx, webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}])
+        raise await _refuse(conn, webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}], now) from None
     event_type = payload.get("type") if isinstance(payload, dict) else None
     if isinstance(event_type, str) and event_type not in KNOWN_TYPES and len(event_type) <= 64:
-        row = await repo.claim(
-            session,
-            WebhookEvent(
-                webhook_id=webhook_id,
-                event_type=event_type,
-                subject=f"unknown:{webhook_id}",
-                body=text,
-                received_at=ctx.now,
-                status="parked",
-            ),
-        )
-        if row is None:
-            return await _duplicate(session, webhook_id)
-        _park(row, orders.Park("unknown_event_type", f"This service does not handle {event_type!r} events yet."))
-        return _receipt(row)
-    try:
-        # From the JSON text, strictly: a timestamp must be an RFC 3339 string, a number a JSON number
-        # (no Unix times, no numbers in strings); pydantic reads the text itself, once.
-        event = _EVENT.validate_json(body, strict=True)
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
-        ]
-        await _reject(session, ctx, webhook_id, text, errors)
-    row = await repo.claim(
-        session,
-        WebhookEvent(
-            webhook_id=webhook_id,
-            event_type=event.type,
-            subject=subject_of(event),
-            body=text,
-            received_at=ctx.now,
-            status="received",
-        ),
+        # Stored as it came: the applier parks it, so an admin sees it and can replay it later.
+        subject = f"unknown:{webhook_id}"
+    else:
+        try:
+            # From the JSON text, strictly: a timestamp must be an RFC 3339 string, a number a JSON number
+            # (no Unix times, no numbers in strings); pydantic reads the text itself, once.
+            event = _EVENT.validate_json(body, strict=True)
+        except ValidationError as exc:
+            errors = [
+                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+                for e in exc.errors()
+            ]
+            raise await _refuse(conn, webhook_id, text, errors, now) from None
+        event_type, subject = event.type, subject_of(event)
+    event_id = await repo.insert_accepted(
+        conn, webhook_id=webhook_id, event_type=event_type, subject=subject, body=text, received_at=now
     )
-    if row is None:
-        return await _duplicate(session, webhook_id)
-    await _process(session, ctx.now, row, event)
-    return _receipt(row)
+    if event_id is None:  # the same id, delivered at the same moment, won the insert
+        original = await repo.id_for_webhook_id(conn, webhook_id)
+        assert original is not None
+        return _duplicate_of(original, webhook_id)
+    return Receipt(event_id, "accepted")
 
 
-async def _reject(
-    session: AsyncSession, ctx: Context, webhook_id: str, text: str, errors: list[dict[str, str]]
-) -> NoReturn:
-    repo.add_rejected(
-        session, RejectedWebhookEvent(webhook_id=webhook_id, body=text, errors=errors, received_at=ctx.now)
-    )
-    await session.flush()
+def _duplicate_of(event_id: int, webhook_id: str) -> Receipt:
+    return Receipt(event_id, "duplicate", "same_webhook_id", f"Event {webhook_id} was received before.")
+
+
+async def _refuse(
+    conn: AsyncConnection, webhook_id: str, text: str, errors: list[dict[str, str]], now: datetime
+) -> Invalid:
+    """Keep a malformed body (the caller commits it) and say what is wrong with it."""
+    await repo.insert_rejected(conn, webhook_id=webhook_id, body=text, errors=errors, received_at=now)
     fields = ", ".join(sorted({e["field"] for e in errors}))
-    raise Invalid(
+    return Invalid(
         f"The event is signed but malformed ({fields}); it was kept and nothing was applied.",
         code="webhook_event_malformed",
         keep_writes=True,
@@ -163,17 +165,94 @@ async def _reject(
     )
 
 
-async def _duplicate(session: AsyncSession, webhook_id: str) -> Receipt:
-    original = await repo.by_webhook_id(session, webhook_id)
-    assert original is not None and original.id is not None
-    return Receipt(original.id, "duplicate", "same_webhook_id", f"Event {webhook_id} was received before.")
+async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) -> int:
+    """Apply accepted events in arrival order, each in a savepoint; return how many were settled.
+
+    The caller holds the applier's lease, so events apply one at a time across all workers. An event
+    whose application raises unexpectedly stops the batch (later events wait: the order matters) and
+    is tried again on the next pass; after MAX_FAILURES it is parked as `apply_failed`."""
+    settled = 0
+    for row in await repo.accepted(session, limit=limit):
+        assert row.id is not None
+        event_id, failures = row.id, row.failures
+        try:
+            async with session.begin_nested():
+                await _apply_stored(session, now, row)
+        except Exception as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
+            log.exception("store event %s failed to apply (failure %s)", event_id, failures + 1)
+            parked = failures + 1 >= MAX_FAILURES
+            await repo.record_failure(session, event_id, error=error[:1000], park=parked)
+            if not parked:
+                break
+            refreshed = await repo.get(session, event_id)
+            assert refreshed is not None
+            _record_parked(session, refreshed, now)
+        settled += 1
+    return settled
 
 
-def _park(row: WebhookEvent, park: orders.Park) -> None:
+async def _apply_stored(session: AsyncSession, now: datetime, row: WebhookEvent) -> None:
+    if row.event_type not in KNOWN_TYPES:
+        _park(
+            session,
+            row,
+            orders.Park("unknown_event_type", f"This service does not handle {row.event_type!r} events yet."),
+            now,
+        )
+        return
+    await _process(session, now, row, _EVENT.validate_json(row.body))
+
+
+async def wait_until_applied(read: CoreTransaction, *, within: float, poll: float = 0.02) -> None:
+    """Wait until every event accepted before now has been settled: work that may still change a
+    level (R12 prices by level). Raises Unavailable (`level_pending`) when that takes longer than
+    `within` seconds of wall time."""
+    async with read() as conn:
+        newest = await repo.newest_accepted_id(conn)
+    if newest is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        async with read() as conn:
+            if not await repo.any_accepted_up_to(conn, newest):
+                return
+        if loop.time() >= deadline:
+            raise Unavailable(
+                "Store events accepted before this request may still change the partner's level and are not "
+                "applied yet; ask again in a moment.",
+                code="level_pending",
+                retry_after=1,
+            )
+        await asyncio.sleep(poll)
+
+
+def _park(session: AsyncSession, row: WebhookEvent, park: orders.Park, now: datetime) -> None:
     row.status = "parked"
     row.reason_code = park.code
     row.reason = park.detail[:1000]
     row.waiting_for = park.waiting_for
+    _record_parked(session, row, now)
+
+
+def _record_parked(session: AsyncSession, row: WebhookEvent, now: datetime) -> None:
+    assert row.id is not None
+    events.record(
+        session,
+        "store_event.parked",
+        events.StoreEventParked(
+            event_id=row.id,
+            webhook_id=row.webhook_id,
+            event_type=row.event_type,
+            reason_code=row.reason_code,
+            reason=row.reason,
+        ),
+        occurred_at=now,
+        partner_id=None,
+        subject=f"webhook_event:{row.id}",
+        refs={"webhook_event_id": row.id},
+    )
 
 
 async def _process(session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent) -> None:
@@ -182,12 +261,12 @@ async def _process(session: AsyncSession, now: datetime, row: WebhookEvent, even
         async with session.begin_nested():
             outcome = await _apply(session, now, row, event)
     except orders.Park as park:
-        _park(row, park)
+        _park(session, row, park, now)
         return
     except orders.AlreadyRecorded:
         conflict = await _compare_with_recorded(session, event)
         if conflict is not None:
-            _park(row, conflict)
+            _park(session, row, conflict, now)
             return
         row.status, row.reason_code, row.reason = "duplicate", "same_content", "Recorded before under another id."
         row.waiting_for = None

@@ -163,3 +163,12 @@ async def _require_store(caller: CallerDep) -> Caller:
 
 
 StoreCaller = Annotated[Caller, Depends(_require_store)]
+
+
+async def _admin_read_or_store(caller: CallerDep) -> Caller:
+    if caller.kind == "store" and "store" in caller.scopes:
+        return caller
+    return await _require_admin("read")(caller)
+
+
+AdminReadOrStore = Annotated[Caller, Depends(_admin_read_or_store)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
-from app.domain import pricing, terms
+from app.domain import pricing, terms, webhooks
 from app.errors import problem_responses
 from app.routers import schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, StoreCaller, context
@@ -77,14 +77,29 @@ async def add_program_sku(
     return schemas.SkuAdded(sku=body.sku, points=body.points, amended_versions=list(amended))
 
 
+async def _levels_settled(request: Request) -> None:
+    # Before the key check opens the request's transaction: on SQLite that would hold the writer
+    # lock the worker needs to apply what the quote waits for.
+    await webhooks.wait_until_applied(request.app.state.read, within=QUOTE_WAIT_SECONDS)
+
+
+QUOTE_WAIT_SECONDS = 2.0
+LevelsSettled = Annotated[None, Depends(_levels_settled)]
+
+
 @router.post(
-    "/pricing/quote", tags=["pricing"], responses=problem_responses(401, 403, 404, 422), summary="Reseller price quote"
+    "/pricing/quote",
+    tags=["pricing"],
+    responses=problem_responses(401, 403, 404, 422, 503),
+    summary="Reseller price quote",
 )
 async def quote_reseller_price(
-    body: schemas.QuoteRequest, session: SessionDep, clock: ClockDep, _store: StoreCaller
+    _settled: LevelsSettled, body: schemas.QuoteRequest, session: SessionDep, clock: ClockDep, _store: StoreCaller
 ) -> schemas.QuoteResponse:
     """The store's key. R12: the partner's discount on these lines for this end customer, now — or
-    why none applies."""
+    why none applies. A quote never prices with a level that accepted store events are about to
+    change: it waits (up to 2 s) until what was accepted before it is applied, else answers 503
+    `level_pending` with `Retry-After`."""
     result = await pricing.quote(
         session,
         partner_id=body.partner_id,

@@ -424,12 +424,16 @@ class Relationship(BaseModel):
 # --- webhooks and pricing --------------------------------------------------------------------
 
 
-WebhookStatusName = Literal["applied", "duplicate", "parked"]
+WebhookStatusName = Literal["accepted", "applied", "duplicate", "parked"]
 
 
 class WebhookReceipt(BaseModel):
     event_id: int
-    status: Literal["applied", "duplicate", "parked"]
+    status: WebhookStatusName = Field(
+        description="`accepted` (stored; the worker applies it), `duplicate` (received before), or after a "
+        "replay `applied` / `parked`."
+    )
+    url: str = Field(description="Where the stored event and its outcome can be read.")
     reason_code: str | None = None
     reason: str | None = None
 
@@ -445,6 +449,7 @@ class WebhookEvent(BaseModel):
     reason: str | None
     applied_at: datetime | None
     attempts: int
+    failures: int = Field(description="Unexpected errors while applying it; at 5 it is parked as `apply_failed`.")
     waiting_for: str | None
     body: str
 
@@ -777,3 +782,54 @@ class LeadAssignment(RequestModel):
 
 class OfferDecline(RequestModel):
     reason: Reason | None = None
+
+
+# --- domain events and jobs --------------------------------------------------------------------
+
+
+class DomainEvent(BaseModel):
+    id: int = Field(description="Increasing: events sort by id.")
+    type: str = Field(
+        description="`noun.past_verb`; each type's payload schema, with an example, is "
+        "`components/schemas/EventPayload.<type>`."
+    )
+    occurred_at: datetime
+    recorded_at: datetime
+    partner_id: uuid.UUID | None
+    subject: str = Field(description="The main object, e.g. `registration:<id>`.")
+    refs: dict[str, str] = Field(description="Other ids it concerns, by name.")
+    version: int = Field(description="Version of this type's payload schema.")
+    payload: dict[str, object] = Field(description="The type's payload: `components/schemas/EventPayload.<type>`.")
+
+
+class DomainEventPage(BaseModel):
+    items: list[DomainEvent]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool
+
+
+class Job(BaseModel):
+    name: str
+    description: str
+    every_seconds: int
+    next_run_at: datetime
+    last_started_at: datetime | None
+    last_finished_at: datetime | None
+    last_outcome: Literal["ok", "failed"] | None
+    last_counts: dict[str, int]
+    last_error: str | None
+    runs: int
+
+
+class StoreEventApplier(BaseModel):
+    accepted: int = Field(description="Store events waiting to be applied.")
+    oldest_accepted_at: datetime | None = Field(description="When the oldest of them arrived (the worker's lag).")
+    holder: str | None = Field(description="The worker holding the applier's lease, if any.")
+    lease_expires_at: datetime | None
+
+
+class JobList(BaseModel):
+    items: list[Job]
+    next_cursor: str | None = Field(description="Always null: every job fits on one page.")
+    has_more: bool
+    store_events: StoreEventApplier

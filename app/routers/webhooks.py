@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from app.domain import pricing, webhooks
-from app.domain.context import Caller
+from app.domain.errors import DomainError
 from app.domain.store_events import EXAMPLES
 from app.errors import problem_responses
 from app.routers import convert, schemas
-from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, SettingsDep, context
+from app.routers.deps import AdminRead, AdminReadOrStore, AdminWrite, ClockDep, SessionDep, SettingsDep, context
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -31,8 +31,9 @@ EventId = Annotated[int, Path(ge=1, le=2**62)]
 
 @router.post(
     "/webhooks/store",
+    status_code=status.HTTP_202_ACCEPTED,
     responses={
-        202: {"model": schemas.WebhookReceipt, "description": "Stored and parked: it cannot be applied yet"},
+        200: {"model": schemas.WebhookReceipt, "description": "A duplicate: this `webhook-id` was received before"},
         **problem_responses(401, 422),
     },
     summary="Receive a store event",
@@ -41,7 +42,6 @@ EventId = Annotated[int, Path(ge=1, le=2**62)]
 async def receive_store_event(
     request: Request,
     response: Response,
-    session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     webhook_id: Annotated[str | None, Header(alias="webhook-id", max_length=255)] = None,
@@ -50,9 +50,11 @@ async def receive_store_event(
 ) -> schemas.WebhookReceipt:
     """Signed as in Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`
     (several space-separated signatures allowed during secret rotation); timestamps more than 5 minutes
-    off are refused. The answer comes after the event and its effects are committed: 200 when applied
-    or a duplicate, 202 when parked, 401 (nothing written) for a bad signature, 422 for a malformed
-    body (kept raw, nothing applied). Unknown fields are ignored."""
+    off are refused. The answer comes once the event is stored and committed: 202 `accepted` (the
+    worker applies accepted events in arrival order; follow `url` to see it `applied`, `parked` or
+    `duplicate`), 200 `duplicate` when this `webhook-id` was received before (whatever the body), 401
+    (nothing written) for a bad signature, 422 for a malformed body (kept raw, nothing applied).
+    Unknown fields are ignored."""
     body = await request.body()
     now = clock.now()
     event_id = webhooks.verify(
@@ -63,14 +65,31 @@ async def receive_store_event(
         body=body,
         now=now,
     )
-    # For the metrics (counted once answered): signed, so stored; "rejected" unless it gets further.
+    refused: DomainError | None = None
+    # For the metrics, counted once answered: signed, so kept; "rejected" unless accepted below.
     request.state.store_event_outcome = "rejected"
-    ctx = context(request, Caller(kind="store"), clock)
-    receipt = await webhooks.receive(session, ctx, webhook_id=event_id, body=body)
+    # The lean path: a Core connection and one transaction, no ORM session (the busiest route).
+    async with request.app.state.begin() as conn:
+        try:
+            receipt = await webhooks.accept(conn, webhook_id=event_id, body=body, now=now)
+        except DomainError as refusal:  # a malformed body is kept: leave the block, so it commits
+            refused = refusal
+    if refused is not None:
+        raise refused
     request.state.store_event_outcome = receipt.status
-    if receipt.status == "parked":
-        response.status_code = status.HTTP_202_ACCEPTED
-    return schemas.WebhookReceipt(**receipt.__dict__)
+    if receipt.status == "duplicate":
+        response.status_code = status.HTTP_200_OK
+    return _receipt(receipt)
+
+
+def _receipt(receipt: webhooks.Receipt) -> schemas.WebhookReceipt:
+    return schemas.WebhookReceipt(
+        event_id=receipt.event_id,
+        status=receipt.status,
+        url=receipt.url,
+        reason_code=receipt.reason_code,
+        reason=receipt.reason,
+    )
 
 
 def _event(row: Any) -> schemas.WebhookEvent:
@@ -96,8 +115,9 @@ async def list_webhook_events(
 @router.get(
     "/webhook-events/{event_id}", responses=problem_responses(401, 403, 404, 422), summary="Read a stored event"
 )
-async def get_webhook_event(event_id: EventId, session: SessionDep, _admin: AdminRead) -> schemas.WebhookEvent:
-    """Admin (read). With its raw body."""
+async def get_webhook_event(event_id: EventId, session: SessionDep, _caller: AdminReadOrStore) -> schemas.WebhookEvent:
+    """Admin (read) or the store's key. With its raw body: `accepted` until the worker applies it, then
+    `applied`, `parked` (with the reason) or `duplicate`."""
     return _event(await webhooks.get(session, event_id))
 
 
@@ -116,7 +136,7 @@ async def replay_webhook_event(
     receipt = await webhooks.replay(session, context(request, admin, clock), event_id)
     if receipt.status == "parked":
         response.status_code = status.HTTP_202_ACCEPTED
-    return schemas.WebhookReceipt(**receipt.__dict__)
+    return _receipt(receipt)
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,17 +75,31 @@ async def open_registrations(session: AsyncSession, customer_id: uuid.UUID) -> S
     return (await session.execute(stmt)).scalars().all()
 
 
-async def expire_due(session: AsyncSession, now: datetime, customer_id: uuid.UUID | None = None) -> int:
-    """Mark live registrations whose window has ended as expired; returns how many."""
-    stmt = (
-        update(Registration)
-        .where(col(Registration.state) == "live", col(Registration.expires_at) <= now)
-        .values(state="expired", ended_at=Registration.expires_at)
-    )
+async def due_to_expire(
+    session: AsyncSession, now: datetime, *, customer_id: uuid.UUID | None = None, limit: int | None = None
+) -> Sequence[Registration]:
+    """Live registrations whose window has ended, locked (skipping those another worker holds)."""
+    stmt = select(Registration).where(col(Registration.state) == "live", col(Registration.expires_at) <= now)
     if customer_id is not None:
         stmt = stmt.where(col(Registration.customer_id) == customer_id)
-    result = await session.execute(stmt)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    stmt = stmt.order_by(col(Registration.expires_at))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return (await session.execute(stmt.with_for_update(skip_locked=True))).scalars().all()
+
+
+async def expiring(session: AsyncSession, now: datetime, notice: timedelta) -> Sequence[Registration]:
+    """Live registrations whose window ends within `notice` from now."""
+    stmt = (
+        select(Registration)
+        .where(
+            col(Registration.state) == "live",
+            col(Registration.expires_at) > now,
+            col(Registration.expires_at) <= now + notice,
+        )
+        .order_by(col(Registration.expires_at))
+    )
+    return (await session.execute(stmt)).scalars().all()
 
 
 async def last_expired(session: AsyncSession, partner_id: uuid.UUID, customer_id: uuid.UUID) -> Registration | None:

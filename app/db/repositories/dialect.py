@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
-def insert(session: AsyncSession, table: Any) -> Any:
-    """An INSERT with `on_conflict_do_nothing` / `on_conflict_do_update` for the session's database."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+def insert(on: AsyncSession | AsyncConnection, table: Any) -> Any:
+    """An INSERT with `on_conflict_do_nothing` / `on_conflict_do_update` for the session's (or the
+    connection's) database."""
+    name = on.dialect.name if isinstance(on, AsyncConnection) else on.get_bind().dialect.name
+    dialect = postgresql if name == "postgresql" else sqlite
     return dialect.insert(table)

@@ -64,3 +64,13 @@ async def after(session: AsyncSession, after_id: int, *, limit: int) -> Sequence
     """Events past a position, oldest first: what a reader of the log has not seen yet."""
     stmt = select(DomainEvent).where(col(DomainEvent.id) > after_id).order_by(col(DomainEvent.id)).limit(limit)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def subjects_with(session: AsyncSession, type: str, subjects: Sequence[str]) -> set[str]:
+    """Which of these subjects already have an event of this type."""
+    if not subjects:
+        return set()
+    stmt = select(col(DomainEvent.subject)).where(
+        col(DomainEvent.type) == type, col(DomainEvent.subject).in_(list(subjects))
+    )
+    return set((await session.execute(stmt)).scalars().all())

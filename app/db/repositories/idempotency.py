@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -51,3 +52,9 @@ async def release(session: AsyncSession, actor: str, key: str) -> None:
             col(IdempotencyRecord.status) == "in_flight",
         )
     )
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    """Delete records created before `before` (a key is honoured for 24 hours)."""
+    result = await session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -146,3 +146,11 @@ async def standing_facts(session: AsyncSession, partner_id: uuid.UUID) -> Standi
         versions=[(int(r[4]), r[1], r[2], r[3]) for r in rows if r[0] == "version"],
         acceptances=[(int(r[4]), r[2]) for r in rows if r[0] == "accepted"],
     )
+
+
+async def ids_after(session: AsyncSession, after: uuid.UUID | None, *, limit: int) -> list[uuid.UUID]:
+    """Partner ids in id order, after `after` (a batch of a job that walks every partner)."""
+    stmt = select(col(Partner.id)).order_by(col(Partner.id)).limit(limit)
+    if after is not None:
+        stmt = stmt.where(col(Partner.id) > after)
+    return list((await session.execute(stmt)).scalars().all())

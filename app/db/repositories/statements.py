@@ -168,3 +168,13 @@ async def companies(session: AsyncSession, partner_ids: Sequence[uuid.UUID]) -> 
         return {}
     stmt = select(col(Partner.id), col(Partner.company)).where(col(Partner.id).in_(set(partner_ids)))
     return {r[0]: r[1] for r in (await session.execute(stmt)).all()}
+
+
+async def approved_unpaid_before(session: AsyncSession, moment: datetime) -> Sequence[Statement]:
+    """Approved statements whose payout date passed before `moment` without a payment (R16: overdue)."""
+    stmt = (
+        select(Statement)
+        .where(col(Statement.status) == "approved", col(Statement.payout_date) < moment)
+        .order_by(col(Statement.payout_date), col(Statement.id))
+    )
+    return (await session.execute(stmt)).scalars().all()

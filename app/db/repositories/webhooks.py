@@ -3,38 +3,102 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
 from app.db.tables import RejectedWebhookEvent, WebhookEvent
 
+_EVENTS = WebhookEvent.__table__  # type: ignore[attr-defined]
+_REJECTED = RejectedWebhookEvent.__table__  # type: ignore[attr-defined]
 
-async def claim(session: AsyncSession, event: WebhookEvent) -> WebhookEvent | None:
-    """Insert the event unless its webhook id is known; None when it is (a redelivery).
 
-    A concurrent delivery of the same id waits here for the first one to commit.
-    """
-    values = {
-        "webhook_id": event.webhook_id,
-        "event_type": event.event_type,
-        "subject": event.subject,
-        "body": event.body,
-        "received_at": event.received_at,
-        "status": event.status,
-        "attempts": 1,
-    }
-    # RETURNING the entity: the new row comes back as a session object in the same round trip.
+async def id_for_webhook_id(conn: AsyncConnection, webhook_id: str) -> int | None:
+    row = (await conn.execute(select(_EVENTS.c.id).where(_EVENTS.c.webhook_id == webhook_id))).first()
+    return int(row[0]) if row else None
+
+
+async def insert_accepted(
+    conn: AsyncConnection, *, webhook_id: str, event_type: str, subject: str, body: str, received_at: datetime
+) -> int | None:
+    """Insert an accepted event unless its webhook id is known; None when it is (a redelivery).
+
+    A concurrent delivery of the same id waits here for the first one to commit."""
     stmt = (
-        dialect.insert(session, WebhookEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[col(WebhookEvent.webhook_id)])
-        .returning(WebhookEvent)
+        dialect.insert(conn, _EVENTS)
+        .values(
+            webhook_id=webhook_id,
+            event_type=event_type,
+            subject=subject,
+            body=body,
+            received_at=received_at,
+            status="accepted",
+            attempts=0,
+            failures=0,
+        )
+        .on_conflict_do_nothing(index_elements=["webhook_id"])
+        .returning(_EVENTS.c.id)
     )
-    row: WebhookEvent | None = (await session.scalars(stmt)).one_or_none()
-    return row
+    row = (await conn.execute(stmt)).first()
+    return int(row[0]) if row else None
+
+
+async def insert_rejected(
+    conn: AsyncConnection, *, webhook_id: str, body: str, errors: list[dict[str, str]], received_at: datetime
+) -> None:
+    await conn.execute(
+        _REJECTED.insert().values(webhook_id=webhook_id, body=body, errors=errors, received_at=received_at)
+    )
+
+
+async def accepted(session: AsyncSession, *, limit: int) -> Sequence[WebhookEvent]:
+    """Events waiting for the applier, in arrival order."""
+    stmt = (
+        select(WebhookEvent)
+        .where(col(WebhookEvent.status) == "accepted")
+        .order_by(col(WebhookEvent.id))
+        .limit(limit)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def record_failure(session: AsyncSession, event_id: int, *, error: str, park: bool) -> None:
+    values: dict[str, Any] = {"failures": col(WebhookEvent.failures) + 1, "reason": error}
+    if park:
+        values |= {"status": "parked", "reason_code": "apply_failed"}
+    await session.execute(
+        update(WebhookEvent)
+        .where(col(WebhookEvent.id) == event_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def newest_accepted_id(on: AsyncConnection | AsyncSession) -> int | None:
+    stmt = select(func.max(WebhookEvent.id)).where(col(WebhookEvent.status) == "accepted")
+    value = (await on.execute(stmt)).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def any_accepted_up_to(on: AsyncConnection | AsyncSession, event_id: int) -> bool:
+    stmt = (
+        select(col(WebhookEvent.id))
+        .where(col(WebhookEvent.status) == "accepted", col(WebhookEvent.id) <= event_id)
+        .limit(1)
+    )
+    return (await on.execute(stmt)).first() is not None
+
+
+async def backlog(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many events wait for the applier, and when the oldest of them arrived."""
+    stmt = select(func.count(), func.min(WebhookEvent.received_at)).where(col(WebhookEvent.status) == "accepted")
+    count, oldest = (await session.execute(stmt)).one()
+    return int(count), oldest
 
 
 async def get(session: AsyncSession, event_id: int, *, for_update: bool = False) -> WebhookEvent | None:
@@ -42,11 +106,6 @@ async def get(session: AsyncSession, event_id: int, *, for_update: bool = False)
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
-
-
-async def by_webhook_id(session: AsyncSession, webhook_id: str) -> WebhookEvent | None:
-    stmt = select(WebhookEvent).where(col(WebhookEvent.webhook_id) == webhook_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def waiting_for(session: AsyncSession, subject: str) -> Sequence[WebhookEvent]:
@@ -71,10 +130,6 @@ async def search(
         stmt = stmt.where(col(WebhookEvent.id) < before_id)
     stmt = stmt.order_by(col(WebhookEvent.id).desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()
-
-
-def add_rejected(session: AsyncSession, row: RejectedWebhookEvent) -> None:
-    session.add(row)
 
 
 async def rejected(session: AsyncSession, *, limit: int) -> Sequence[RejectedWebhookEvent]:

@@ -1,0 +1,98 @@
+"""Domain events (admins: all; a partner: its own) and the worker's jobs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.db.tables import DomainEvent
+from app.domain import events, worker_status
+from app.domain.errors import Invalid
+from app.errors import problem_responses
+from app.routers import convert, schemas
+from app.routers.deps import AdminRead, PartnerOrAdminRead, SessionDep
+
+router = APIRouter(prefix="/v1")
+
+TypeFilter = Annotated[list[events.EventType] | None, Query(max_length=30, description="One or more event types.")]
+
+
+def _page(rows: Sequence[DomainEvent], limit: int) -> schemas.DomainEventPage:
+    page = rows[:limit]
+    return schemas.DomainEventPage(
+        items=[schemas.DomainEvent.model_validate(r, from_attributes=True) for r in page],
+        next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
+        has_more=len(rows) > limit,
+    )
+
+
+@router.get(
+    "/events",
+    tags=["events"],
+    responses=problem_responses(401, 403, 422),
+    summary="List domain events",
+)
+async def list_events(
+    session: SessionDep,
+    _admin: AdminRead,
+    type: TypeFilter = None,
+    partner_id: Annotated[uuid.UUID | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.DomainEventPage:
+    """Admin (read). Oldest first from the cursor, so a reader follows the log forward."""
+    rows = await events.search(
+        session,
+        types=type or None,
+        partner_id=partner_id,
+        after_id=convert.decode_int_cursor(cursor),
+        limit=limit + 1,
+    )
+    return _page(rows, limit)
+
+
+@router.get(
+    "/partners/{partner_id}/events",
+    tags=["events"],
+    responses=problem_responses(401, 403, 404, 422),
+    summary="List a partner's events",
+)
+async def list_partner_events(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    _caller: PartnerOrAdminRead,
+    type: TypeFilter = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.DomainEventPage:
+    """The partner (or an admin): its own `partner.*` events, its registrations', leads' and
+    statements' events, and `terms.took_effect`; never another partner's. Oldest first."""
+    refused = sorted(t for t in type or [] if not events.partner_may_read(t))
+    if refused:
+        raise Invalid(
+            f"Partners do not receive {', '.join(refused)} events.", code="event_type_not_for_partners", field="type"
+        )
+    rows = await events.for_partner(
+        session, partner_id, types=type or None, after_id=convert.decode_int_cursor(cursor), limit=limit + 1
+    )
+    return _page(rows, limit)
+
+
+@router.get("/jobs", tags=["jobs"], responses=problem_responses(401, 403, 422), summary="The worker's jobs")
+async def list_jobs(session: SessionDep, _admin: AdminRead) -> schemas.JobList:
+    """Admin (read). Each scheduled job's last run, outcome, counts and next run, and the store-event
+    applier's backlog."""
+    status = await worker_status.read(session)
+    items: list[dict[str, Any]] = [
+        {**job.__dict__, "description": spec.description, "every_seconds": int(spec.every.total_seconds())}
+        for job, spec in status.jobs
+    ]
+    return schemas.JobList(
+        items=[schemas.Job.model_validate(item) for item in items],
+        next_cursor=None,
+        has_more=False,
+        store_events=schemas.StoreEventApplier.model_validate(status.applier.__dict__),
+    )

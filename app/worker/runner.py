@@ -1,0 +1,150 @@
+"""The worker loop: one pass does every kind of work that is due; a pass that found nothing waits.
+
+Work is claimed under leases in the database, so workers in several processes and machines share it
+without a coordinator: the store-event applier is one lease (events apply one at a time, in arrival
+order), each scheduled job's due moment is claimed by exactly one worker. A worker that dies loses
+its leases when they expire; its uncommitted work rolls back with its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import webhooks as webhooks_repo
+from app.db.repositories import worker as repo
+from app.db.session import SessionFactory
+from app.domain import webhooks
+from app.domain.clock import Clock
+from app.settings import Settings
+from app.worker import jobs
+
+log = logging.getLogger("app.worker")
+
+APPLIER = "store_events"
+Task = Callable[["Worker"], Awaitable[int]]
+"""A kind of work beside the built-in ones: does what is due, returns how much it did (0: idle)."""
+TASKS: list[Task] = []
+
+
+class Worker:
+    def __init__(self, factory: SessionFactory, clock: Clock, settings: Settings, *, name: str | None = None) -> None:
+        self.factory = factory
+        self.clock = clock
+        self.settings = settings
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease = timedelta(seconds=settings.worker_lease_seconds)
+        self._jobs_known = False
+        self.stopping = asyncio.Event()
+
+    async def tick(self, *, scheduled: bool = True) -> int:
+        """One pass over every kind of work; returns how much was done (0 when idle). Without
+        `scheduled`, the scheduled jobs wait (a test that settles store events only)."""
+        done = await self.apply_store_events()
+        if scheduled:
+            done += await self.run_due_jobs()
+        for task in TASKS:
+            done += await task(self)
+        return done
+
+    async def apply_store_events(self) -> int:
+        """One batch of accepted store events, in one transaction, under the applier's lease."""
+        if not self.settings.apply_store_events:
+            return 0
+        async with self._reading() as session:  # an idle worker only reads: no write per poll
+            if await webhooks_repo.newest_accepted_id(session) is None:
+                return 0
+        now = self.clock.now()
+        async with self.factory() as session, session.begin():
+            if not await repo.take_lease(session, APPLIER, self.name, now, now + self.lease):
+                return 0
+            return await webhooks.apply_accepted(session, now, limit=self.settings.worker_batch)
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads (on SQLite without the writer lock)."""
+        async with self.factory() as session:
+            await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            yield session
+
+    async def run_due_jobs(self) -> int:
+        now = self.clock.now()
+        if not self._jobs_known:
+            async with self.factory() as session, session.begin():
+                await repo.ensure_jobs(session, [job.name for job in jobs.JOBS], now)
+            self._jobs_known = True
+        async with self._reading() as session:
+            due = await repo.due_job_names(session, now)
+        ran = 0
+        for job in jobs.JOBS:
+            if job.name not in due:
+                continue
+            async with self.factory() as session, session.begin():
+                claimed = await repo.claim_due_job(session, job.name, now, now + job.every)
+            if not claimed:
+                continue
+            ran += 1
+            counts: dict[str, Any] = {}
+            error: str | None = None
+            try:
+                counts = await job.run(self.factory, now)
+            except Exception as exc:
+                log.exception("job %s failed", job.name)
+                error = f"{exc.__class__.__name__}: {exc}"
+            async with self.factory() as session, session.begin():
+                await repo.finish_job(
+                    session,
+                    job.name,
+                    finished_at=self.clock.now(),
+                    outcome="failed" if error else "ok",
+                    counts=counts,
+                    error=error,
+                )
+            if error is None and any(counts.values()):
+                log.info("job %s: %s", job.name, counts)
+        return ran
+
+    async def run(self) -> None:
+        """Work until `stopping` is set; on the way out, give back what this worker holds."""
+        poll = self.settings.worker_poll_seconds
+        log.info("worker %s started", self.name)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    done = await self.tick()
+                except Exception:
+                    log.exception("worker pass failed; trying again")
+                    done = 0
+                if done == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), timeout=poll)
+        finally:
+            await self.release()
+            log.info("worker %s stopped", self.name)
+
+    async def release(self) -> None:
+        try:
+            async with self.factory() as session, session.begin():
+                await repo.release_lease(session, APPLIER, self.name)
+        except Exception:  # noqa: BLE001 - the lease then simply expires
+            log.warning("worker %s could not release its lease; it expires by itself", self.name)
+
+
+async def drain(worker: Worker, *, scheduled: bool = True, max_passes: int = 1000) -> int:
+    """Run passes until one finds nothing to do (tests call this instead of waiting)."""
+    total = 0
+    for _ in range(max_passes):
+        done = await worker.tick(scheduled=scheduled)
+        if done == 0:
+            return total
+        total += done
+    raise RuntimeError(f"the worker was still busy after {max_passes} passes")

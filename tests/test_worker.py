@@ -1,0 +1,442 @@
+"""The event backbone: the outbox, the worker that applies store events, and the scheduled jobs at
+their moments (the injected clock moves; no test sleeps)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from app.db.session import session_scope
+from app.domain import events, orders
+from app.domain.webhooks import sign
+from app.worker import Worker
+from tests.conftest import WEBHOOK_SECRET, Api
+from tests.program import Customer, Program, line, order_event, t
+
+
+@pytest.fixture
+def program(api: Api) -> Program:
+    return Program(api)
+
+
+async def _events(api: Api, **query: Any) -> list[dict[str, Any]]:
+    response = await api.client.get("/v1/events", params={"limit": 200, **query}, headers=api.admin)
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+async def _post(program: Program, event: dict[str, Any], webhook_id: str) -> dict[str, Any]:
+    """Deliver without settling: the raw intake answer."""
+    body = json.dumps(event).encode()
+    timestamp = str(int(program.api.clock.now().timestamp()))
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": sign(WEBHOOK_SECRET, webhook_id, timestamp, body),
+        "content-type": "application/json",
+    }
+    response = await program.client.post("/v1/webhooks/store", content=body, headers=headers)
+    assert response.status_code in (200, 202), response.text
+    return dict(response.json())
+
+
+async def _stored(program: Program, event_id: int) -> dict[str, Any]:
+    response = await program.client.get(f"/v1/webhook-events/{event_id}", headers=program.api.admin)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+# --- the outbox -----------------------------------------------------------------------------------
+
+
+async def test_outbox_event_is_written_with_its_change_and_never_without_it(api: Api) -> None:
+    factory = api.app.state.session_factory
+    payload = events.TermsTookEffect(
+        version=99, effective_from=api.clock.now(), partners_recomputed=0, levels_changed=0
+    )
+    with pytest.raises(RuntimeError):
+        async with session_scope(factory) as session:
+            events.record(
+                session, "terms.took_effect", payload, occurred_at=api.clock.now(), partner_id=None, subject="terms:99"
+            )
+            await session.flush()
+            raise RuntimeError("the change fails after its event was written")
+    async with session_scope(factory) as session:
+        assert not await events.exists(session, "terms.took_effect", "terms:99")
+    # Through the API: a registered partner has its event; a refused registration has none.
+    partner, _ = await api.register()
+    refused = await api.client.post("/v1/partners", json=api.registration(contact_email=partner["contact_email"]))
+    assert refused.status_code == 409
+    registered = await _events(api, type="partner.registered")
+    assert [(e["partner_id"], e["payload"]["company"]) for e in registered] == [(partner["id"], partner["company"])]
+
+
+async def test_partner_reads_only_its_own_events_and_the_program_wide_ones(program: Program) -> None:
+    a, a_key = await program.api.register(company="Alpha BI")
+    b, b_key = await program.api.register(company="Beta BI")
+    customer = Customer.new()
+    assert (await program.register((b["id"], b_key), customer)).status_code == 201
+    suspended = await program.client.post(
+        f"/v1/partners/{b['id']}/suspend", json={"reason": "unpaid"}, headers=program.api.admin
+    )
+    assert suspended.status_code == 200, suspended.text
+    own = await program.client.get(f"/v1/partners/{a['id']}/events", headers=program.api.bearer(a_key))
+    assert own.status_code == 200
+    assert [(e["type"], e["partner_id"]) for e in own.json()["items"]] == [("partner.registered", a["id"])]
+    b_events = (await program.client.get(f"/v1/partners/{b['id']}/events", headers=program.api.bearer(b_key))).json()
+    assert [e["type"] for e in b_events["items"]] == ["partner.registered", "registration.created", "partner.suspended"]
+    assert b_events["items"][2]["payload"] == {
+        "partner_id": b["id"],
+        "from_status": "active",
+        "to_status": "suspended",
+        "reason": "unpaid",
+        "by": b_events["items"][2]["payload"]["by"],
+    }
+    other = await program.client.get(f"/v1/partners/{b['id']}/events", headers=program.api.bearer(a_key))
+    assert other.status_code == 404
+    not_theirs = await program.client.get(
+        f"/v1/partners/{a['id']}/events", params={"type": "store_event.parked"}, headers=program.api.bearer(a_key)
+    )
+    assert not_theirs.status_code == 422 and not_theirs.json()["code"] == "event_type_not_for_partners"
+    # The admin's log, a page at a time, oldest first.
+    first = (await program.client.get("/v1/events", params={"limit": 2}, headers=program.api.admin)).json()
+    assert [e["type"] for e in first["items"]] == ["partner.registered", "partner.registered"]
+    assert first["has_more"] is True
+    rest = (
+        await program.client.get(
+            "/v1/events", params={"limit": 2, "cursor": first["next_cursor"]}, headers=program.api.admin
+        )
+    ).json()
+    assert [e["type"] for e in rest["items"]] == ["registration.created", "partner.suspended"]
+    assert rest["has_more"] is False and rest["next_cursor"] is None
+    by_partner = await _events(program.api, partner_id=a["id"])
+    assert [e["type"] for e in by_partner] == ["partner.registered"]
+
+
+# --- store events applied by the worker ---------------------------------------------------------
+
+
+async def test_intake_answers_202_then_the_worker_applies_and_the_store_reads_the_outcome(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    program.at("2026-02-01T10:01:00Z")
+    event = order_event(c, [line("desktop", 2, 96000)], placed_at=t("2026-02-01T10:00:00Z"))
+    receipt = await _post(program, event, "msg_intake")
+    assert receipt == {
+        "event_id": receipt["event_id"],
+        "status": "accepted",
+        "url": f"/v1/webhook-events/{receipt['event_id']}",
+        "reason_code": None,
+        "reason": None,
+    }
+    store = program.api.bearer(await program.api.issue_key("store", ["store"]))
+    before = (await program.client.get(receipt["url"], headers=store)).json()
+    assert before["status"] == "accepted" and before["applied_at"] is None
+    assert await program.total_points(p) == 0
+    # The same webhook-id again is a duplicate before its body is even read.
+    again = await _post(program, {"type": "order.paid", "data": "not an order"}, "msg_intake")
+    assert again["status"] == "duplicate" and again["event_id"] == receipt["event_id"]
+    await program.api.drain(scheduled=False)
+    after = (await program.client.get(receipt["url"], headers=store)).json()
+    assert after["status"] == "applied" and after["applied_at"] == "2026-02-01T10:01:00Z"
+    assert await program.total_points(p) == 2
+
+
+async def test_an_event_failing_unexpectedly_is_retried_then_parked_and_later_ones_wait(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = await program.partner()
+    bad, good = Customer.new("Bad"), Customer.new("Good")
+    await program.register(p, bad, at="2026-01-10T09:00:00Z")
+    await program.register(p, good, at="2026-01-10T09:00:00Z")
+    program.at("2026-02-01T10:01:00Z")
+    real = orders.apply_order
+
+    async def failing(session: Any, data: Any, **kwargs: Any) -> Any:
+        if data.order_id == "ord_bad":
+            raise RuntimeError("boom")
+        return await real(session, data, **kwargs)
+
+    monkeypatch.setattr(orders, "apply_order", failing)
+    first = await _post(
+        program,
+        order_event(bad, [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z"), order_id="ord_bad"),
+        "a",
+    )
+    second = await _post(
+        program, order_event(good, [line("desktop", 3, 100)], placed_at=t("2026-02-01T10:00:00Z")), "b"
+    )
+    for attempt in range(1, 5):
+        await program.api.drain(scheduled=False)
+        failing_event = await _stored(program, first["event_id"])
+        assert (failing_event["status"], failing_event["failures"]) == ("accepted", attempt)
+        assert failing_event["reason"] == "RuntimeError: boom"
+        assert (await _stored(program, second["event_id"]))["status"] == "accepted"  # in order: it waits
+    await program.api.drain(scheduled=False)
+    parked = await _stored(program, first["event_id"])
+    assert (parked["status"], parked["reason_code"], parked["failures"]) == ("parked", "apply_failed", 5)
+    assert (await _stored(program, second["event_id"]))["status"] == "applied"
+    assert await program.total_points(p) == 3
+    notices = await _events(program.api, type="store_event.parked")
+    assert [(n["payload"]["event_id"], n["payload"]["reason_code"]) for n in notices] == [
+        (first["event_id"], "apply_failed")
+    ]
+
+
+async def test_applier_lease_is_taken_over_only_once_it_has_expired(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    program.at("2026-02-01T10:01:00Z")
+    app = program.api.app
+    first = Worker(app.state.session_factory, program.api.clock, app.state.settings, name="first")
+    second = Worker(app.state.session_factory, program.api.clock, app.state.settings, name="second")
+    await _post(program, order_event(c, [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z")), "one")
+    assert await first.apply_store_events() == 1  # "first" holds the applier's lease now, then dies
+    event = await _post(program, order_event(c, [line("desktop", 2, 100)], placed_at=t("2026-02-01T10:00:00Z")), "two")
+    assert await second.apply_store_events() == 0
+    assert (await _stored(program, event["event_id"]))["status"] == "accepted"
+    program.api.clock.advance(seconds=app.state.settings.worker_lease_seconds + 1)
+    assert await second.apply_store_events() == 1
+    assert (await _stored(program, event["event_id"]))["status"] == "applied"
+    assert await program.total_points(p) == 3
+    jobs = (await program.client.get("/v1/jobs", headers=program.api.admin)).json()
+    assert jobs["store_events"]["holder"] == "second" and jobs["store_events"]["accepted"] == 0
+
+
+# --- scheduled jobs at their moments ------------------------------------------------------------
+
+
+async def test_r07_registration_expiring_notice_7_days_before_then_expiry(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    registered = await program.register(p, c, at="2026-03-02T09:00:00Z")
+    registration_id = registered.json()["id"]
+    program.at("2026-04-24T08:59:00Z")  # 7 days before 2026-05-01T09:00Z, less a minute
+    await program.api.drain()
+    assert await _events(program.api, type="registration.expiring") == []
+    program.at("2026-04-24T09:00:00Z")
+    await program.api.drain()
+    program.api.clock.advance(hours=1)
+    await program.api.drain()  # the job runs again: the notice is not sent twice
+    notices = await _events(program.api, type="registration.expiring")
+    assert [(n["payload"]["registration_id"], n["payload"]["expires_at"]) for n in notices] == [
+        (registration_id, "2026-05-01T09:00:00Z")
+    ]
+    program.at("2026-05-01T09:00:00Z")
+    await program.api.drain()
+    expired = await _events(program.api, type="registration.expired")
+    assert [(e["subject"], e["payload"]["state"], e["payload"]["ended_at"]) for e in expired] == [
+        (f"registration:{registration_id}", "expired", "2026-05-01T09:00:00Z")
+    ]
+    listed = (await program.client.get(f"/v1/partners/{p[0]}/registrations", headers=program.api.admin)).json()
+    assert listed[0]["state"] == "expired"
+    jobs = {j["name"]: j for j in (await program.client.get("/v1/jobs", headers=program.api.admin)).json()["items"]}
+    window = jobs["registration_windows"]
+    assert window["last_outcome"] == "ok" and window["last_counts"] == {"expiring_notices": 0, "expired": 1}
+    assert window["last_started_at"] == "2026-05-01T09:00:00Z" and window["next_run_at"] == "2026-05-01T09:05:00Z"
+
+
+async def test_r10_lapses_due_are_applied_by_the_worker_at_their_moment(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    lines = [line("server-business", 1, 1000, licence_id="lic-due", term_end=t("2026-06-01T00:00:00Z"))]
+    await program.order(c, lines, placed_at="2026-01-20T09:00:00Z", buyer=p[0])
+    program.at("2026-05-31T23:59:00Z")
+    await program.api.drain()
+    assert await program.total_points(p) == 4
+    program.at("2026-06-01T00:03:59Z")  # the job ran at 23:59 and runs every 5 minutes: not due yet
+    await program.api.drain()
+    assert await program.total_points(p) == 4
+    program.at("2026-06-01T00:04:00Z")
+    await program.api.drain()
+    points = await program.points(p)
+    assert [(e["rule"], e["points"], e["effective_at"]) for e in points] == [
+        ("R09", 4, "2026-01-20T09:00:00Z"),
+        ("R10", -4, "2026-06-01T00:00:00Z"),  # effective at the term's end, whenever it is noticed
+    ]
+
+
+async def test_r19_lead_offer_deadline_passes_the_lead_on_with_events(program: Program) -> None:
+    program.at("2026-02-01T09:00:00Z")
+    first, _ = await program.api.register(company="First BI", country="FR")
+    second, _ = await program.api.register(company="Second BI", country="FR")
+    body = {"company": "Prospect SAS", "country": "FR", "contact_name": "P", "contact_email": "p@prospect.example"}
+    lead = (await program.client.post("/v1/leads", json=body, headers=program.api.admin)).json()
+    offer = (await program.client.post(f"/v1/leads/{lead['id']}/assign", json={}, headers=program.api.admin)).json()
+    assert offer["deadline"] == "2026-02-06T09:00:00Z"
+    program.at("2026-02-06T08:59:00Z")
+    await program.api.drain()
+    assert await _events(program.api, type="lead.expired") == []
+    program.at("2026-02-06T09:00:00Z")
+    await program.api.drain()
+    expired = await _events(program.api, type="lead.expired")
+    offered = await _events(program.api, type="lead.offered")
+    assert [e["partner_id"] for e in expired] == [offer["partner_id"]]
+    assert [e["partner_id"] for e in offered] == [
+        offer["partner_id"],
+        ({first["id"], second["id"]} - {offer["partner_id"]}).pop(),
+    ]
+
+
+async def test_r16_overdue_statement_is_flagged_once_after_its_payout_date(program: Program) -> None:
+    p = await program.partner("2026-01-01T09:00:00Z")
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-02T09:00:00Z")
+    await program.order(c, [line("desktop", 1, 10000)], placed_at="2026-02-01T10:00:00Z")
+    program.at("2026-04-01T00:00:00Z")
+    closed = await program.client.post("/v1/quarters/2026-Q1/close", headers=program.api.admin)
+    statement = closed.json()["statements"][0]
+    approved = await program.client.post(f"/v1/statements/{statement['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200, approved.text
+    program.at("2026-04-25T00:00:00Z")
+    await program.api.drain()
+    assert await _events(program.api, type="statement.overdue") == []
+    program.at("2026-04-25T00:00:01Z")
+    await program.api.drain()
+    program.api.clock.advance(hours=2)
+    await program.api.drain()
+    overdue = await _events(program.api, type="statement.overdue")
+    assert [(e["payload"]["statement_id"], e["payload"]["payable_amount"]) for e in overdue] == [
+        (statement["id"], 2000)
+    ]
+    assert [e["type"] for e in await _events(program.api, partner_id=p[0]) if e["type"].startswith("statement.")] == [
+        "statement.ready",
+        "statement.approved",
+        "statement.overdue",
+    ]
+
+
+async def test_idempotency_records_are_pruned_after_24_hours(program: Program) -> None:
+    p = await program.partner()
+    body = {"kind": "points", "amount": 3, "reason": "goodwill"}
+    headers = {**program.api.admin, "Idempotency-Key": "adj-1"}
+    first = await program.client.post(f"/v1/partners/{p[0]}/adjustments", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    program.api.clock.advance(hours=23)
+    await program.api.drain()
+    replay = await program.client.post(f"/v1/partners/{p[0]}/adjustments", json=body, headers=headers)
+    assert replay.headers.get("idempotent-replayed") == "true"
+    program.api.clock.advance(hours=1, seconds=1)
+    await program.api.drain()
+    again = await program.client.post(f"/v1/partners/{p[0]}/adjustments", json=body, headers=headers)
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+    assert await program.total_points(p) == 6
+
+
+async def test_r03_new_terms_taking_effect_recompute_stored_levels_with_history(program: Program) -> None:
+    """A Gold partner at 200 points; new terms put Gold at 250 from a future date."""
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    await program.order(
+        c, [line("server-enterprise", 40, 0, list_amount=0)], placed_at="2026-01-20T09:00:00Z", buyer=p[0]
+    )
+    program.at("2026-03-02T09:00:00Z")
+    await program.api.drain()  # the first run takes the current terms into effect: nothing is stale
+    assert (await program.status(p))["level"] == "gold"
+    current = (await program.client.get("/v1/program/terms", headers=program.api.admin)).json()["terms"]
+    levels = [
+        {"level": "affiliate", "min_points": 0, "rate_bp": 0},
+        {"level": "silver", "min_points": 1, "rate_bp": 2000},
+        {"level": "gold", "min_points": 250, "rate_bp": 2500},
+        {"level": "platinum", "min_points": 400, "rate_bp": 3000},
+    ]
+    published = await program.client.post(
+        "/v1/program/terms",
+        json={"effective_from": "2026-04-01T00:00:00Z", "terms": {**current, "levels": levels}},
+        headers=program.api.admin,
+    )
+    assert published.status_code == 201, published.text
+    program.at("2026-03-31T23:59:00Z")
+    await program.api.drain()
+    directory = (await program.client.get("/v1/directory", params={"q": "Partner"})).json()
+    assert {e["id"]: e["level"] for e in directory["items"]}.get(p[0]) == "gold"
+    program.at("2026-04-01T00:00:00Z")
+    await program.api.drain()
+    assert (await program.status(p))["level"] == "silver"
+    directory = (await program.client.get("/v1/directory", params={"q": "Partner"})).json()
+    assert {e["id"]: e["level"] for e in directory["items"]}.get(p[0]) == "silver"
+    history = (await program.client.get(f"/v1/partners/{p[0]}/level-history", headers=program.api.bearer(p[1]))).json()
+    assert history[-1] == {
+        "from_level": "gold",
+        "to_level": "silver",
+        "points_after": 200,
+        "changed_at": "2026-04-01T00:00:00Z",
+        "points_entry_id": None,
+        "terms_version": 2,
+    }
+    changed = [
+        e for e in await _events(program.api, type="partner.level_changed") if e["payload"]["cause"]["terms_version"]
+    ]
+    assert [(e["partner_id"], e["payload"]["to_level"], e["occurred_at"]) for e in changed] == [
+        (p[0], "silver", "2026-04-01T00:00:00Z")
+    ]
+    took = await _events(program.api, type="terms.took_effect")
+    assert [(e["payload"]["version"], e["payload"]["levels_changed"]) for e in took] == [(1, 0), (2, 1)]
+    # A partner reads terms.took_effect too.
+    own = (await program.client.get(f"/v1/partners/{p[0]}/events", headers=program.api.bearer(p[1]))).json()["items"]
+    assert [e["payload"]["version"] for e in own if e["type"] == "terms.took_effect"] == [1, 2]
+
+
+async def test_e4_through_intake_the_quote_waits_for_accepted_events(live_worker_api: Api) -> None:
+    program = Program(live_worker_api)
+    r = await program.partner()
+    c = Customer.new()
+    await program.register(r, c, at="2026-01-10T09:00:00Z")
+    program.at("2026-01-20T09:01:00Z")
+    store = program.api.bearer(await program.api.issue_key("store", ["store"]))
+    quote_body = {
+        "partner_id": r[0],
+        "customer": c.store(),
+        "currency": "EUR",
+        "lines": [{"sku": "server-business", "quantity": 1, "kind": "new", "list_amount": 150000}],
+    }
+    # 158 points, accepted but not yet applied when the quote is asked for.
+    lines = [line("server-business", 39, 0, list_amount=1000, discount=0), line("desktop", 2, 0, list_amount=0)]
+    first = order_event(c, lines, placed_at=t("2026-01-20T09:00:00Z"), buyer=r[0])
+    assert (await _post(program, first, "e4-1"))["status"] == "accepted"
+    quote = await program.client.post("/v1/pricing/quote", json=quote_body, headers=store)
+    assert quote.status_code == 200, quote.text
+    assert quote.json()["rate_bp"] == 2000 and quote.json()["lines"][0]["discount_amount"] == 30000
+    program.at("2026-01-21T09:01:00Z")
+    second = order_event(
+        c, [line("server-business", 1, 120000, discount=30000)], placed_at=t("2026-01-21T09:00:00Z"), buyer=r[0]
+    )
+    assert (await _post(program, second, "e4-2"))["status"] == "accepted"
+    quote = await program.client.post("/v1/pricing/quote", json=quote_body, headers=store)
+    assert quote.status_code == 200, quote.text
+    assert quote.json()["level"] == "gold" and quote.json()["rate_bp"] == 2500
+    status = await program.status(r)
+    assert status["active_points"] == 162 and status["level"] == "gold"
+
+
+async def test_a_quote_answers_503_level_pending_when_nothing_applies_the_backlog(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    program.at("2026-02-01T10:01:00Z")
+    await _post(program, order_event(c, [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z")), "pending")
+    store = program.api.bearer(await program.api.issue_key("store", ["store"]))
+    body = {
+        "partner_id": p[0],
+        "customer": c.store(),
+        "currency": "EUR",
+        "lines": [{"sku": "desktop", "quantity": 1, "kind": "new", "list_amount": 48000}],
+    }
+    quote = await program.client.post("/v1/pricing/quote", json=body, headers=store)
+    assert quote.status_code == 503 and quote.json()["code"] == "level_pending"
+    assert quote.headers["retry-after"] == "1"
+    await program.api.drain(scheduled=False)
+    assert (await program.client.post("/v1/pricing/quote", json=body, headers=store)).status_code == 200
+
+
+def test_every_event_type_has_a_payload_model_whose_example_validates() -> None:
+    assert set(events.CATALOGUE) == set(events.EventType.__args__)  # type: ignore[attr-defined]
+    for event_type, kind in events.CATALOGUE.items():
+        assert kind.payload.model_validate(kind.example), event_type
+        assert event_type.count(".") == 1 and kind.description.endswith(".")
