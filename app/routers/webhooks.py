@@ -147,7 +147,7 @@ async def list_discount_mismatches(
     _admin: AdminRead,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[schemas.DiscountMismatch]:
+) -> schemas.DiscountMismatchPage:
     """Admin (read). R12: lines where the store applied another discount than the expected one."""
-    rows = await pricing.mismatches(session, limit=limit, before_id=convert.decode_int_cursor(cursor))
-    return [schemas.DiscountMismatch.model_validate(r, from_attributes=True) for r in rows]
+    rows = await pricing.mismatches(session, limit=limit + 1, before_id=convert.decode_int_cursor(cursor))
+    return schemas.DiscountMismatchPage(**convert.id_page(rows, limit, schemas.DiscountMismatch))
