@@ -100,26 +100,26 @@ async def test_r23_an_old_parked_body_without_tax_replays_and_its_order_redelive
     c = Customer.new()
     await program.register(p, c, at="2026-01-10T09:00:00Z")
     program.at("2026-02-01T10:01:00Z")
-    event = order_event(c, [line("desktop", 2, 96000, line_id="d")], placed_at=t("2026-02-01T10:00:00Z"))
-    event["data"]["buyer"] = {"type": "partner", "partner_id": "00000000-0000-0000-0000-000000000000"}
-    parked = await program.send(event)
-    assert parked.status_code == 202 and parked.json()["reason_code"] == "unknown_partner"
-    event_id = parked.json()["event_id"]
-    # The body as it was stored before this release: no tax_amount on its line.
-    old = json.loads(json.dumps(event))
-    old["data"]["buyer"] = {"type": "customer"}
-    del old["data"]["lines"][0]["tax_amount"]
-    assert program.api.connection is not None
-    await program.api.connection.execute(
-        text("UPDATE webhook_events SET body = :body WHERE id = :id"), {"body": json.dumps(old), "id": event_id}
-    )
+    old = order_event(c, [line("desktop", 2, 96000, line_id="d")], placed_at=t("2026-02-01T10:00:00Z"))
+    del old["data"]["lines"][0]["tax_amount"]  # as the store sent it before this release
+    assert program.api.connection is not None  # a parked event stored then (raw bodies are never edited)
+    event_id = (
+        await program.api.connection.execute(
+            text(
+                "INSERT INTO webhook_events (webhook_id, event_type, subject, body, received_at, status, "
+                "reason_code, reason, attempts, failures) VALUES ('msg_old', 'order.paid', :subject, :body, "
+                ":at, 'parked', 'unknown_sku', 'SKU desktop was unknown then', 1, 0) RETURNING id"
+            ),
+            {"subject": f"order:{old['data']['order_id']}", "body": json.dumps(old), "at": t("2026-02-01T10:00:30Z")},
+        )
+    ).scalar_one()
     replayed = await program.client.post(f"/v1/webhook-events/{event_id}/replay", headers=program.api.admin)
     assert replayed.status_code == 200 and replayed.json()["status"] == "applied", replayed.text
     assert await program.total_points(p) == 2 and await program.total_money(p) == 19200
-    assert (
-        await _scalar(program.api, "SELECT tax_amount FROM order_lines WHERE order_id = :o", o=old["data"]["order_id"])
-        == 0
+    tax = await _scalar(
+        program.api, "SELECT tax_amount FROM order_lines WHERE order_id = :o", o=old["data"]["order_id"]
     )
+    assert tax == 0
     again = json.loads(json.dumps(old))
     again["data"]["lines"][0]["tax_amount"] = 0
     duplicate = await program.send(again)
@@ -344,14 +344,14 @@ async def test_r16_an_approved_statement_unpaid_after_its_payout_date_is_overdue
         listed = await program.client.get("/v1/statements?overdue=true", headers=program.api.admin)
         assert listed.status_code == 200, listed.text
         overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
-        return [s["id"] for s in listed.json()], overview["overdue_statements"]
+        return [s["id"] for s in listed.json()["items"]], overview["overdue_statements"]
 
     program.at("2026-04-25T23:59:00Z")  # still its payout date: on time
     assert await overdue() == ([], 0)
     program.at("2026-04-26T00:00:00Z")
     assert await overdue() == ([statement["id"]], 1)
     on_time = await program.client.get("/v1/statements?overdue=false", headers=program.api.admin)
-    assert [s["id"] for s in on_time.json()] == []
+    assert [s["id"] for s in on_time.json()["items"]] == []
     paid = await program.client.post(
         f"/v1/statements/{statement['id']}/mark-paid", json={"payment_reference": "SEPA-R16"}, headers=program.api.admin
     )
@@ -498,7 +498,7 @@ async def test_r17_licences_issued_before_keep_a_null_purpose(program: Program) 
     assert taken.status_code == 201
     assert program.api.connection is not None  # as the migration leaves a licence issued before R17 asked
     await program.api.connection.execute(text("UPDATE nfr_licences SET purpose = NULL, acknowledged_at = NULL"))
-    listed = (await program.client.get(url, headers=program.api.bearer(p[1]))).json()
+    listed = (await program.client.get(url, headers=program.api.bearer(p[1]))).json()["items"]
     assert [(n["sku"], n["purpose"], n["acknowledged_at"]) for n in listed] == [("desktop", None, None)]
 
 

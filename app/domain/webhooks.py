@@ -7,7 +7,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
 from app.db.session import CoreTransaction
 from app.db.tables import WebhookEvent
-from app.domain import audit, events, orders
+from app.domain import audit, events, json_limits, orders
 from app.domain.context import Context
 from app.domain.errors import Invalid, InvalidTransition, NotFound, Unauthenticated, Unavailable
 from app.domain.store_events import (
@@ -117,7 +116,7 @@ async def accept(conn: AsyncConnection, *, webhook_id: str, body: bytes, now: da
     before it is refused); a malformed body is kept and refused."""
     text = body.decode("utf-8", errors="replace")
     try:
-        payload = json.loads(body)
+        payload = json_limits.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return await _refuse(conn, webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}], now)
     event_type = payload.get("type") if isinstance(payload, dict) else None

@@ -39,8 +39,7 @@ async def list_order_flags(
     rows = await order_flags.search(
         session, kind=kind, resolved=resolved, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    page = convert.id_page(rows, limit, schemas.OrderFlag)
-    return schemas.OrderFlagPage(**page, has_more=page["next_cursor"] is not None)
+    return schemas.OrderFlagPage(**convert.id_page(rows, limit, schemas.OrderFlag))
 
 
 @router.post(
@@ -64,8 +63,7 @@ async def resolve_order_flag(
 
 
 def _review_page(rows: Sequence[Any], limit: int) -> schemas.DirectoryReviewPage:
-    page = convert.id_page(rows, limit, schemas.DirectoryReview)
-    return schemas.DirectoryReviewPage(**page, has_more=page["next_cursor"] is not None)
+    return schemas.DirectoryReviewPage(**convert.id_page(rows, limit, schemas.DirectoryReview))
 
 
 @router.get(

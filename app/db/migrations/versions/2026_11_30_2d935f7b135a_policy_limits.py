@@ -9,7 +9,7 @@ no rewrite: the digest leaves a zero tax out, so an old order delivered again wi
 is still a duplicate.
 
 Revision ID: 2d935f7b135a
-Revises: c4e2a7d91f06
+Revises: 067c8b39c459
 Create Date: 2026-11-30 20:00:00
 """
 
@@ -24,7 +24,7 @@ from alembic import op
 import app.db.types
 
 revision: str = '2d935f7b135a'
-down_revision: str | None = 'c4e2a7d91f06'
+down_revision: str | None = '067c8b39c459'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
