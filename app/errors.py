@@ -8,15 +8,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
 
 from app.db.faults import database_fault
 from app.domain import errors as de
+from app.http_methods import allowed_methods, route_path
 
 log = logging.getLogger("app.errors")
 
@@ -34,7 +33,9 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(default="about:blank", description="A URI naming the kind of problem.")
+    type: str = Field(
+        description="A URI reference naming the kind of problem, `/problems/<code>`: a page that explains it."
+    )
     title: str
     status: int
     detail: str = Field(description="What went wrong, in a sentence a person understands.")
@@ -85,7 +86,7 @@ def problem_response(
     errors: list[dict[str, str]] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": "about:blank",
+        "type": f"/problems/{code}",  # a page the service serves: what the code means and what to do
         "title": title,
         "status": status,
         "detail": detail,
@@ -175,12 +176,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE and isinstance(route, APIRoute | Route):
-            methods |= set(route.methods or ())
-    return sorted(methods)
+    return allowed_methods(request.app, route_path(request.scope))
 
 
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
@@ -228,7 +224,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def unexpected_error(request: Request, exc: BaseException) -> JSONResponse:
-    log.error("unexpected error", exc_info=exc)
+    log.error("unexpected error", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)})
     return problem_response(
         request,
         500,

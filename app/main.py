@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
 from app.db import migrate
 from app.db.faults import database_fault
 from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
@@ -29,14 +30,18 @@ from app.errors import (
     install_error_handlers,
     unexpected_error,
 )
+from app.http_methods import HeadMiddleware, index_routes
 from app.limits import RequestLimitsMiddleware
 from app.log import configure as configure_logging
 from app.log import request_id_var
+from app.metrics import MetricsMiddleware
+from app.request_log import RequestLogMiddleware
 from app.routers import (
     admin,
     customers,
     directory,
     events,
+    exports,
     health,
     leads,
     partner_program,
@@ -45,6 +50,8 @@ from app.routers import (
     statements,
     webhooks,
 )
+from app.routers import metrics as metrics_router
+from app.routers import problems as problems_router
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
 from app.worker import Worker
@@ -181,11 +188,12 @@ def create_app(
     """Build the service. Tests pass their own clock and a session factory bound to their transaction."""
     settings = settings or Settings()
     settings.refuse_placeholder_secrets()
-    configure_logging(settings.log_level_number)
+    configure_logging(settings.log_level_number, settings.resolved_log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        metrics.watch_pool(engine)
         if settings.should_migrate_on_start and session_factory is None:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         app.state.engine = engine
@@ -203,6 +211,7 @@ def create_app(
                 app.state.worker.stopping.set()
                 await running
             await engine.dispose()
+            metrics.worker_exited()
 
     app = FastAPI(
         title="Qalyptus partner program",
@@ -240,11 +249,15 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.auth_throttle = AuthThrottle()
     install_error_handlers(app)
-    # Outermost last: the request id is known to every answer, the catch-all sees the limits' errors.
+    # Outermost last: the request id is known to every answer and log line, the log and the metrics
+    # see the catch-all's 500s, the catch-all sees the limits' errors.
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for router in (
+    routers = (
         health.router,
         partners.router,
         partner_program.router,
@@ -252,13 +265,18 @@ def create_app(
         customers.refusals_router,
         customers.imports_router,
         statements.router,
+        exports.router,
         directory.router,
         leads.router,
         webhooks.router,
         program.router,
         admin.router,
         events.router,
-    ):
+        metrics_router.router,
+        problems_router.router,
+    )
+    for router in routers:
         app.include_router(router)
+    index_routes(app, routers)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     return app
