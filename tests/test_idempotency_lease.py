@@ -37,7 +37,7 @@ async def test_a_claim_past_its_lease_is_taken_over_and_the_original_cannot_comp
     raw = json.dumps(BODY).encode()
     digest = hashlib.sha256(b"POST " + url.encode() + b"?\n" + raw).hexdigest()
     app = api.client._transport.app  # type: ignore[attr-defined]
-    admin_key_id = (await api.client.get("/v1/api-keys", headers=api.admin)).json()[0]["id"]
+    admin_key_id = (await api.client.get("/v1/api-keys", headers=api.admin)).json()["items"][0]["id"]
     actor = f"admin:{admin_key_id}"
     # A worker claimed the key, then was killed: its claim stays behind.
     async with app.state.session_factory.begin() as session:
