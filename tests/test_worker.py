@@ -442,3 +442,16 @@ def test_every_event_type_has_a_payload_model_whose_example_validates() -> None:
     for event_type, kind in events.CATALOGUE.items():
         assert kind.payload.model_validate(kind.example), event_type
         assert event_type.count(".") == 1 and kind.description.endswith(".")
+
+
+async def test_a_parked_event_is_told_once_however_often_it_is_replayed_unchanged(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    parked = await program.order(c, [line("cloud-premium", 2, 100000)], placed_at="2026-01-20T09:00:00Z", expect=202)
+    event_id = parked["receipt"]["event_id"]
+    for _ in range(2):
+        replay = await program.client.post(f"/v1/webhook-events/{event_id}/replay", headers=program.api.admin)
+        assert replay.status_code == 202 and replay.json()["reason_code"] == "unknown_sku", replay.text
+    notices = await _events(program.api, type="store_event.parked")
+    assert [(n["payload"]["event_id"], n["payload"]["reason_code"]) for n in notices] == [(event_id, "unknown_sku")]

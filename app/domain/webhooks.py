@@ -236,11 +236,15 @@ async def wait_until_applied(read: CoreTransaction, *, within: float, poll: floa
 
 
 def _park(session: AsyncSession, row: WebhookEvent, park: orders.Park, now: datetime) -> None:
+    """Park the event; tell it (`store_event.parked`) unless it was parked for that reason already (a
+    replay or a due-lapse run that finds the cause unchanged)."""
+    told = row.status == "parked" and row.reason_code == park.code
     row.status = "parked"
     row.reason_code = park.code
     row.reason = park.detail[:1000]
     row.waiting_for = park.waiting_for
-    _record_parked(session, row, now)
+    if not told:
+        _record_parked(session, row, now)
 
 
 def _record_parked(session: AsyncSession, row: WebhookEvent, now: datetime) -> None:
