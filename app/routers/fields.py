@@ -24,6 +24,19 @@ def _no_control(value: str) -> str:
     return value
 
 
+def strip(value: str) -> str:
+    """Surrounding white space is dropped after the length was checked on the value as sent, so the
+    server never accepts a longer value than the OpenAPI document allows."""
+    return value.strip()
+
+
+def strip_nonblank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
 def _one_line(value: str) -> str:
     if "\n" in value or "\r" in value:
         raise ValueError("must be a single line")
@@ -32,34 +45,38 @@ def _one_line(value: str) -> str:
 
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(strip_nonblank),
     AfterValidator(_no_control),
     AfterValidator(_one_line),
 ]
 Reason = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
+    StringConstraints(min_length=1, max_length=1000),
+    AfterValidator(strip_nonblank),
     AfterValidator(_no_control),
 ]
 SearchText = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=200),
+    StringConstraints(max_length=200),
+    AfterValidator(strip),
     AfterValidator(_no_control),
 ]
 Label = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    StringConstraints(min_length=1, max_length=100),
+    AfterValidator(strip_nonblank),
     AfterValidator(_no_control),
     AfterValidator(_one_line),
 ]
 VersionName = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True,
         min_length=1,
         max_length=50,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
     ),
+    AfterValidator(strip),
 ]
 
 

@@ -28,6 +28,8 @@ from app.routers.fields import (
     Reason,
     UtcDatetime,
     VersionName,
+    strip,
+    strip_nonblank,
 )
 
 PartnerStatusName = Literal["pending", "active", "suspended", "terminated"]
@@ -43,7 +45,7 @@ def _url_fits(url: HttpUrl) -> HttpUrl:
 
 Website = Annotated[HttpUrl, AfterValidator(_url_fits)]
 VatId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 .\-]+$")
+    str, StringConstraints(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 .\-]+$"), AfterValidator(strip)
 ]
 
 
@@ -282,10 +284,11 @@ class SkuAdded(BaseModel):
 
 Domain = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"),
+    StringConstraints(min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"),
+    AfterValidator(strip),
 ]
 StoreCustomerId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"), AfterValidator(strip)
 ]
 
 
@@ -526,7 +529,7 @@ class OrderFlagPage(BaseModel):
 
 
 class ResolveRequest(RequestModel):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] = Field(
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(strip_nonblank)] = Field(
         examples=["Checked with the store: the partner bought for a subsidiary with its own VAT id."]
     )
 
@@ -558,7 +561,7 @@ class DirectoryReviewPage(BaseModel):
 
 
 class ReasonRequest(RequestModel):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(strip_nonblank)]
 
 
 class QuoteCustomer(RequestModel):
@@ -675,7 +678,7 @@ class QuarterOut(BaseModel):
 
 class Payment(RequestModel):
     payment_reference: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
+        str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$"), AfterValidator(strip)
     ]
     paid_on: date | None = Field(default=None, description="Default: today.")
 
@@ -761,10 +764,10 @@ class ProgramOverview(BaseModel):
 # --- directory and not-for-resale licences ---------------------------------------------------
 
 ShortText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(strip)
 ]
 Description = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")
+    str, StringConstraints(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"), AfterValidator(strip)
 ]
 
 
