@@ -33,6 +33,7 @@ from app.routers import (
     partners,
     program,
     statements,
+    webhook_subscriptions,
     webhooks,
 )
 from app.routers.deps import reject_unknown_query_parameters
@@ -148,6 +149,8 @@ def create_app(
             if running is not None:  # finish the pass under way and give the leases back
                 app.state.worker.stopping.set()
                 await running
+            else:  # a worker that tests drained may hold an HTTP client
+                await app.state.worker.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -179,6 +182,11 @@ def create_app(
             {"name": "program", "description": "Program terms and settings."},
             {"name": "events", "description": "Domain events: what happened, in order."},
             {"name": "jobs", "description": "The worker's scheduled jobs."},
+            {
+                "name": "outbound webhooks",
+                "description": "Domain events POSTed to subscribers, signed per Standard Webhooks, with retries "
+                "and a delivery log.",
+            },
             {"name": "health", "description": "Probes for the orchestrator."},
         ],
     )
@@ -200,6 +208,7 @@ def create_app(
         program.router,
         admin.router,
         events.router,
+        webhook_subscriptions.router,
     ):
         app.include_router(router)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]

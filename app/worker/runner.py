@@ -31,6 +31,8 @@ APPLIER = "store_events"
 Task = Callable[["Worker"], Awaitable[int]]
 """A kind of work beside the built-in ones: does what is due, returns how much it did (0: idle)."""
 TASKS: list[Task] = []
+ON_STOP: list[Callable[[Worker], Awaitable[None]]] = []
+"""What a task kind gives back when its worker stops (an HTTP client)."""
 
 
 class Worker:
@@ -112,7 +114,16 @@ class Worker:
                         await asyncio.wait_for(self.stopping.wait(), timeout=poll)
         finally:
             await self.release()
+            await self.close()
             log.info("worker %s stopped", self.name)
+
+    async def close(self) -> None:
+        """Let each kind of work give back what it holds outside the database."""
+        for hook in ON_STOP:
+            try:
+                await hook(self)
+            except Exception:
+                log.warning("worker %s: a stop hook failed", self.name, exc_info=True)
 
     async def release(self) -> None:
         try:
