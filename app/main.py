@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import migrate
 from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
+from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
 from app.domain.store_events import StoreEvent
 from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
@@ -113,10 +114,48 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
     store_event = TypeAdapter(StoreEvent).json_schema(ref_template="#/components/schemas/{model}")
     components.update(store_event.pop("$defs", {}))
     components["StoreEvent"] = store_event
+    _outbound_webhooks(schema, components)
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     app.openapi_schema = schema
     return schema
+
+
+def _outbound_webhooks(schema: dict[str, Any], components: dict[str, Any]) -> None:
+    """Each domain event a subscriber may receive, as an OpenAPI webhook: the body
+    `{"type", "timestamp", "data"}` with the type's payload schema and an example."""
+    webhooks: dict[str, Any] = {}
+    for event_type, kind in events_catalogue.CATALOGUE.items():
+        payload = kind.payload.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(payload.pop("$defs", {}))
+        components[kind.payload.__name__] = payload
+        example = {"type": event_type, "timestamp": "2026-03-02T09:00:00Z", "data": kind.example}
+        body = {
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"const": event_type},
+                "timestamp": {"type": "string", "format": "date-time", "description": "When it happened."},
+                "data": {"$ref": f"#/components/schemas/{kind.payload.__name__}"},
+            },
+        }
+        webhooks[event_type] = {
+            "post": {
+                "summary": kind.description,
+                "description": "Sent to subscribers signed per Standard Webhooks (`webhook-id`: the event id, "
+                "the same on every attempt; `webhook-timestamp`; `webhook-signature`). Any 2xx answer "
+                "within 10 s delivers it; anything else is retried.",
+                "operationId": f"event_{event_type.replace('.', '_')}",
+                "tags": ["outbound webhooks"],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": body, "example": example}},
+                },
+                "responses": {"2XX": {"description": "Received."}},
+            }
+        }
+    schema["webhooks"] = webhooks
+    schema["x-event-types"] = sorted(events_catalogue.CATALOGUE)
 
 
 def create_app(

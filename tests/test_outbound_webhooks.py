@@ -366,3 +366,15 @@ async def test_production_checks_the_address_connected_to_at_each_attempt(
 def test_retry_schedule_is_the_documented_one() -> None:
     assert [int(d.total_seconds()) for d in subscriptions.RETRY_AFTER] == [5, 300, 1800, 7200, 18000, 36000, 36000]
     assert timedelta(days=5) == subscriptions.DISABLE_AFTER
+
+
+async def test_the_servers_own_worker_delivers_without_drain(live_worker_api: Api) -> None:
+    """`partners serve` runs a worker in each process: a committed change reaches the receiver by
+    itself, over real sockets, from a database that commits."""
+    api = live_worker_api
+    async with serve(api.clock) as receiver:
+        await _subscribe(api, receiver, ["partner.registered"])
+        partner, _ = await api.register()
+        await asyncio.wait_for(receiver.arrived.wait(), timeout=30)
+        (received,) = receiver.received
+        assert received.json["data"]["partner_id"] == partner["id"] and received.verified_with
