@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
@@ -384,7 +385,7 @@ class Call:
     body: str
     url: str
     secrets: tuple[str, ...]
-    """Signing secrets, newest first (two during a rotation)."""
+    """Signing secrets, newest first (two during a rotation); none when they cannot be opened."""
 
 
 async def claim(session: AsyncSession, settings: Settings, now: datetime, *, worker: str, limit: int) -> list[Call]:
@@ -396,10 +397,13 @@ async def claim(session: AsyncSession, settings: Settings, now: datetime, *, wor
         subscription = subscriptions.get(row.subscription_id) or await repo.get(session, row.subscription_id)
         assert subscription is not None
         subscriptions[subscription.id] = subscription
-        keys = [sealed.open_sealed(settings, subscription.secret)]
-        expires = subscription.previous_secret_expires_at
-        if subscription.previous_secret and expires is not None and now < expires:
-            keys.append(sealed.open_sealed(settings, subscription.previous_secret))
+        try:
+            keys = [sealed.open_sealed(settings, subscription.secret)]
+            expires = subscription.previous_secret_expires_at
+            if subscription.previous_secret and expires is not None and now < expires:
+                keys.append(sealed.open_sealed(settings, subscription.previous_secret))
+        except InvalidToken:  # sealed with a key no longer in PARTNERS_SECRETS_KEY: an attempt that fails
+            keys = []
         calls.append(Call(row.id, row.message_id, row.body, subscription.url, tuple(keys)))
     return calls
 

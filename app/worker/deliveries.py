@@ -57,6 +57,8 @@ async def send_due(worker: Worker) -> int:
     allow_private = worker.settings.allow_private_targets
 
     async def call(one: subscriptions.Call) -> outbound.Outcome:
+        if not one.secrets:  # never sent unsigned
+            return outbound.Outcome(None, 0, "not sent: the secret cannot be opened with PARTNERS_SECRETS_KEY", None)
         headers = subscriptions.headers(one, worker.clock.now())
         return await outbound.post(http, one.url, headers=headers, body=one.body.encode(), allow_private=allow_private)
 
