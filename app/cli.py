@@ -147,37 +147,25 @@ def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _sweep(settings: Settings, batch: int) -> tuple[int, int]:
+async def _sweep(settings: Settings) -> dict[str, dict[str, int]]:
     from app.db.session import create_engine, create_session_factory
-    from app.domain import leads, orders, registrations
     from app.domain.clock import SystemClock
-    from app.domain.context import Caller, Context
+    from app.worker.jobs import JOBS
 
     engine = create_engine(settings.database_url)
     factory = create_session_factory(engine)
-    lapsed = 0
+    results: dict[str, dict[str, int]] = {}
     try:
-        while True:  # one transaction per batch: a crash loses at most one batch's work, never half of one
-            async with factory.begin() as session:
-                done = await orders.sweep_lapses(session, now=SystemClock().now(), batch=batch)
-            lapsed += done
-            if done < batch:
-                break
-        async with factory.begin() as session:
-            expired = await registrations.expire_due(session, SystemClock().now())
-        async with factory.begin() as session:
-            ctx = Context(caller=Caller(kind="system"), now=SystemClock().now())
-            offers = await leads.expire_due(session, ctx)
-        if offers:
-            print(f"lead offers expired and passed on: {offers}", file=sys.stderr)
+        for job in JOBS:  # each job is idempotent: running it beside the workers' schedule is safe
+            results[job.name] = await job.run(factory, SystemClock().now())
     finally:
         await engine.dispose()
-    return lapsed, expired
+    return results
 
 
-def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
-    lapsed, expired = asyncio.run(_sweep(settings, args.batch))
-    print(f"licences lapsed: {lapsed}; registrations expired: {expired}", file=sys.stderr)
+def cmd_sweep(settings: Settings, _args: argparse.Namespace) -> int:
+    for name, counts in asyncio.run(_sweep(settings)).items():
+        print(f"{name}: {', '.join(f'{k} {v}' for k, v in counts.items()) or 'nothing due'}", file=sys.stderr)
     return 0
 
 
@@ -250,9 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     key.set_defaults(handler=cmd_create_admin_key)
 
     sweep = commands.add_parser(
-        "sweep", help="lapse licences overdue past their grace period (R10) and expire ended registrations"
+        "sweep", help="run every scheduled job now, once (the workers also run them at their moments)"
     )
-    sweep.add_argument("--batch", type=int, default=500, help="licences per transaction (default 500)")
     sweep.set_defaults(handler=cmd_sweep)
 
     close = commands.add_parser("close-quarter", help="close a quarter and produce its statements (R16)")

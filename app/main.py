@@ -114,21 +114,25 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
     store_event = TypeAdapter(StoreEvent).json_schema(ref_template="#/components/schemas/{model}")
     components.update(store_event.pop("$defs", {}))
     components["StoreEvent"] = store_event
-    _outbound_webhooks(schema, components)
+    # Each domain event type's payload, with an example, named after the type.
+    for event_type, kind in events_catalogue.CATALOGUE.items():
+        payload = kind.payload.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(payload.pop("$defs", {}))
+        payload["description"] = kind.description
+        payload["examples"] = [kind.example]
+        components[f"EventPayload.{event_type}"] = payload
+    _outbound_webhooks(schema)
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     app.openapi_schema = schema
     return schema
 
 
-def _outbound_webhooks(schema: dict[str, Any], components: dict[str, Any]) -> None:
+def _outbound_webhooks(schema: dict[str, Any]) -> None:
     """Each domain event a subscriber may receive, as an OpenAPI webhook: the body
     `{"type", "timestamp", "data"}` with the type's payload schema and an example."""
     webhooks: dict[str, Any] = {}
     for event_type, kind in events_catalogue.CATALOGUE.items():
-        payload = kind.payload.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(payload.pop("$defs", {}))
-        components[kind.payload.__name__] = payload
         example = {"type": event_type, "timestamp": "2026-03-02T09:00:00Z", "data": kind.example}
         body = {
             "type": "object",
@@ -136,7 +140,7 @@ def _outbound_webhooks(schema: dict[str, Any], components: dict[str, Any]) -> No
             "properties": {
                 "type": {"const": event_type},
                 "timestamp": {"type": "string", "format": "date-time", "description": "When it happened."},
-                "data": {"$ref": f"#/components/schemas/{kind.payload.__name__}"},
+                "data": {"$ref": f"#/components/schemas/EventPayload.{event_type}"},
             },
         }
         webhooks[event_type] = {

@@ -433,3 +433,10 @@ async def test_a_quote_answers_503_level_pending_when_nothing_applies_the_backlo
     assert quote.headers["retry-after"] == "1"
     await program.api.drain(scheduled=False)
     assert (await program.client.post("/v1/pricing/quote", json=body, headers=store)).status_code == 200
+
+
+def test_every_event_type_has_a_payload_model_whose_example_validates() -> None:
+    assert set(events.CATALOGUE) == set(events.EventType.__args__)  # type: ignore[attr-defined]
+    for event_type, kind in events.CATALOGUE.items():
+        assert kind.payload.model_validate(kind.example), event_type
+        assert event_type.count(".") == 1 and kind.description.endswith(".")

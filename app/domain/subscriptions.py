@@ -335,6 +335,16 @@ class Holes:
         return wall - self.seen_at >= self.grace
 
 
+async def fan_out_due(session: AsyncSession) -> bool:
+    """Whether the fan-out has anything to look at (a read: an idle worker writes nothing)."""
+    start = await repo.fan_out_start(session)
+    return start is not None and await repo.newest_event_id(session) > start
+
+
+async def any_due(session: AsyncSession, now: datetime) -> bool:
+    return await repo.any_due(session, now)
+
+
 async def fan_out(session: AsyncSession, now: datetime, holes: Holes, wall: float, *, limit: int = 500) -> int:
     """Turn new domain events into deliveries for the enabled subscriptions that want them (the
     caller holds the fan-out's lease). Returns how many deliveries are new plus how far the cursor

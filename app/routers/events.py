@@ -92,5 +92,7 @@ async def list_jobs(session: SessionDep, _admin: AdminRead) -> schemas.JobList:
     ]
     return schemas.JobList(
         items=[schemas.Job.model_validate(item) for item in items],
+        next_cursor=None,
+        has_more=False,
         store_events=schemas.StoreEventApplier.model_validate(status.applier.__dict__),
     )

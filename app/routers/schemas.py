@@ -789,14 +789,17 @@ class OfferDecline(RequestModel):
 
 class DomainEvent(BaseModel):
     id: int = Field(description="Increasing: events sort by id.")
-    type: str = Field(description="`noun.past_verb`; the catalogue is in the README and under `x-event-types`.")
+    type: str = Field(
+        description="`noun.past_verb`; each type's payload schema, with an example, is "
+        "`components/schemas/EventPayload.<type>`."
+    )
     occurred_at: datetime
     recorded_at: datetime
     partner_id: uuid.UUID | None
     subject: str = Field(description="The main object, e.g. `registration:<id>`.")
     refs: dict[str, str] = Field(description="Other ids it concerns, by name.")
     version: int = Field(description="Version of this type's payload schema.")
-    payload: dict[str, object] = Field(description="The type's payload (see `components/schemas/<Payload>`).")
+    payload: dict[str, object] = Field(description="The type's payload: `components/schemas/EventPayload.<type>`.")
 
 
 class DomainEventPage(BaseModel):
@@ -827,6 +830,8 @@ class StoreEventApplier(BaseModel):
 
 class JobList(BaseModel):
     items: list[Job]
+    next_cursor: str | None = Field(description="Always null: every job fits on one page.")
+    has_more: bool
     store_events: StoreEventApplier
 
 

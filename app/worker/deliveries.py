@@ -6,6 +6,7 @@ then sends the delivery again, with the same `webhook-id` (at least once)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from app.db.repositories import worker as leases
 from app.domain import outbound, subscriptions
 from app.worker.runner import ON_STOP, TASKS, Worker
 
+log = logging.getLogger("app.worker")
 BATCH = 50
 """Deliveries claimed and sent (concurrently) per pass."""
 
@@ -36,6 +38,9 @@ def _state(worker: Worker) -> _State:
 
 
 async def fan_out(worker: Worker) -> int:
+    async with worker.reading() as session:  # an idle worker only reads
+        if not await subscriptions.fan_out_due(session):
+            return 0
     now = worker.clock.now()
     wall = asyncio.get_running_loop().time()
     async with worker.factory() as session, session.begin():
@@ -46,6 +51,9 @@ async def fan_out(worker: Worker) -> int:
 
 async def send_due(worker: Worker) -> int:
     now = worker.clock.now()
+    async with worker.reading() as session:
+        if not await subscriptions.any_due(session, now):
+            return 0
     async with worker.factory() as session, session.begin():
         calls = await subscriptions.claim(session, worker.settings, now, worker=worker.name, limit=BATCH)
     if not calls:
@@ -71,7 +79,12 @@ async def send_due(worker: Worker) -> int:
 
 
 async def close(worker: Worker) -> None:
-    """Close the worker's HTTP client (when it stops)."""
+    """Give back the fan-out's lease and close the worker's HTTP client (when it stops)."""
+    try:
+        async with worker.factory() as session, session.begin():
+            await leases.release_lease(session, subscriptions.FANOUT, worker.name)
+    except Exception:  # noqa: BLE001 - the lease then simply expires
+        log.warning("worker %s could not release the fan-out lease; it expires by itself", worker.name)
     state = _states.pop(worker, None)
     if state is not None and state.http is not None:
         await state.http.aclose()

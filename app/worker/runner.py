@@ -14,10 +14,13 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories import worker as repo
 from app.db.session import SessionFactory
 from app.domain import webhooks
@@ -59,11 +62,21 @@ class Worker:
         """One batch of accepted store events, in one transaction, under the applier's lease."""
         if not self.settings.apply_store_events:
             return 0
+        async with self.reading() as session:  # an idle worker only reads: no write per poll
+            if await webhooks_repo.newest_accepted_id(session) is None:
+                return 0
         now = self.clock.now()
         async with self.factory() as session, session.begin():
             if not await repo.take_lease(session, APPLIER, self.name, now, now + self.lease):
                 return 0
             return await webhooks.apply_accepted(session, now, limit=self.settings.worker_batch)
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads (on SQLite without the writer lock)."""
+        async with self.factory() as session:
+            await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            yield session
 
     async def run_due_jobs(self) -> int:
         now = self.clock.now()
@@ -71,8 +84,12 @@ class Worker:
             async with self.factory() as session, session.begin():
                 await repo.ensure_jobs(session, [job.name for job in jobs.JOBS], now)
             self._jobs_known = True
+        async with self.reading() as session:
+            due = await repo.due_job_names(session, now)
         ran = 0
         for job in jobs.JOBS:
+            if job.name not in due:
+                continue
             async with self.factory() as session, session.begin():
                 claimed = await repo.claim_due_job(session, job.name, now, now + job.every)
             if not claimed:

@@ -73,6 +73,21 @@ async def cursor(session: AsyncSession, name: str) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def read_cursor(session: AsyncSession, name: str) -> int:
+    stmt = select(col(EventCursor.position)).where(col(EventCursor.name) == name)
+    return int((await session.execute(stmt)).scalar_one_or_none() or 0)
+
+
+async def fan_out_start(session: AsyncSession) -> int | None:
+    """Where the fan-out resumes (its cursor, or the oldest enabled subscription's start if later);
+    None without an enabled subscription."""
+    stmt = select(func.min(col(WebhookSubscription.after_event_id))).where(col(WebhookSubscription.enabled).is_(True))
+    oldest = (await session.execute(stmt)).scalar_one_or_none()
+    if oldest is None:
+        return None
+    return max(int(oldest), await read_cursor(session, "webhook_fanout"))
+
+
 async def move_cursor(session: AsyncSession, name: str, position: int) -> None:
     await session.execute(
         update(EventCursor)
@@ -99,22 +114,28 @@ async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
 # --- deliveries ----------------------------------------------------------------------------------
 
 
+def _due(now: datetime) -> Any:
+    live = select(col(WebhookSubscription.id)).where(col(WebhookSubscription.enabled).is_(True))
+    return col(WebhookDelivery.subscription_id).in_(live) & or_(
+        (col(WebhookDelivery.status) == "pending") & (col(WebhookDelivery.next_attempt_at) <= now),
+        (col(WebhookDelivery.status) == "sending") & (col(WebhookDelivery.claimed_until) < now),
+    )
+
+
+async def any_due(session: AsyncSession, now: datetime) -> bool:
+    stmt = select(col(WebhookDelivery.id)).where(_due(now)).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def claim(
     session: AsyncSession, now: datetime, *, worker: str, until: datetime, limit: int
 ) -> Sequence[WebhookDelivery]:
     """Claim due deliveries of enabled subscriptions: pending ones whose time has come, and those a
     worker claimed and never finished (its claim expired: it died mid-call). Skips rows another
     worker is claiming at this moment (Postgres); SQLite's writer lock serialises the claims."""
-    live = select(col(WebhookSubscription.id)).where(col(WebhookSubscription.enabled).is_(True))
     due = (
         select(col(WebhookDelivery.id))
-        .where(
-            col(WebhookDelivery.subscription_id).in_(live),
-            or_(
-                (col(WebhookDelivery.status) == "pending") & (col(WebhookDelivery.next_attempt_at) <= now),
-                (col(WebhookDelivery.status) == "sending") & (col(WebhookDelivery.claimed_until) < now),
-            ),
-        )
+        .where(_due(now))
         .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -65,6 +65,11 @@ async def ensure_jobs(session: AsyncSession, names: Sequence[str], now: datetime
         )
 
 
+async def due_job_names(session: AsyncSession, now: datetime) -> set[str]:
+    stmt = select(col(ScheduledJob.name)).where(col(ScheduledJob.next_run_at) <= now)
+    return set((await session.execute(stmt)).scalars().all())
+
+
 async def claim_due_job(session: AsyncSession, name: str, now: datetime, next_run_at: datetime) -> bool:
     """Claim the job's due moment: exactly one worker's UPDATE matches, and moves the moment on."""
     result = await session.execute(
