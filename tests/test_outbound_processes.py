@@ -23,6 +23,10 @@ pytestmark = pytest.mark.slow
 PARTNERS = str(Path(sys.executable).parent / "partners")
 
 
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([PARTNERS, "worker"], env=env, stderr=subprocess.DEVNULL)
+
+
 @pytest.fixture
 def clock() -> MovableClock:
     """The worker process signs with the wall clock: the service's clock starts there too."""
@@ -52,7 +56,7 @@ async def test_a_worker_process_killed_mid_delivery_is_taken_over_with_the_same_
             "PARTNERS_WORKER_POLL_SECONDS": "0.05",
             "PARTNERS_LOG_LEVEL": "warning",
         }
-        process = subprocess.Popen([PARTNERS, "worker"], env=env, stderr=subprocess.DEVNULL)
+        process = _start_worker(env)
         try:
             await asyncio.wait_for(receiver.arrived.wait(), timeout=60)
             process.send_signal(signal.SIGKILL)  # mid-call: its claim stays, nothing of the attempt is recorded
