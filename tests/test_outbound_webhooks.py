@@ -67,6 +67,11 @@ async def test_a_subscription_shows_its_secret_once_and_stores_it_encrypted(api:
     assert patched.status_code == 200, patched.text
     assert patched.json()["event_types"] == ["lead.offered"] and patched.json()["enabled"] is False
     assert "secret" not in patched.json()
+    unchanged = await api.client.patch(
+        f"/v1/webhook-subscriptions/{sid}", json={"url": None, "event_types": None}, headers=api.admin
+    )
+    assert unchanged.status_code == 200 and unchanged.json()["url"] == receiver.url
+    assert unchanged.json()["event_types"] == ["lead.offered"]
     deleted = await api.client.delete(f"/v1/webhook-subscriptions/{sid}", headers=api.admin)
     assert deleted.status_code == 204
     gone = await api.client.get(f"/v1/webhook-subscriptions/{sid}", headers=api.admin)

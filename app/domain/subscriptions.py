@@ -171,6 +171,8 @@ async def update(
 ) -> WebhookSubscription:
     row = await get(session, scope, subscription_id, for_update=True)
     before = audit.snapshot(row, AUDITED)
+    # null leaves a field as it is, except the description, which it clears
+    changes = {k: v for k, v in changes.items() if v is not None or k == "description"}
     if "url" in changes:
         row.url = _check_url(changes["url"], settings)
     if "event_types" in changes:

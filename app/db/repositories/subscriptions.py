@@ -100,15 +100,18 @@ async def move_cursor(session: AsyncSession, name: str, position: int) -> None:
 async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """Insert deliveries; one that exists already (same subscription and event) is left as it is.
     Returns how many are new."""
-    if not rows:
-        return 0
-    stmt = (
-        dialect.insert(session, WebhookDelivery)
-        .values(list(rows))
-        .on_conflict_do_nothing(index_elements=[col(WebhookDelivery.subscription_id), col(WebhookDelivery.event_id)])
-        .returning(col(WebhookDelivery.id))
-    )
-    return len((await session.execute(stmt)).all())
+    added = 0
+    for start in range(0, len(rows), 500):  # within the databases' limits on bound parameters
+        stmt = (
+            dialect.insert(session, WebhookDelivery)
+            .values(list(rows[start : start + 500]))
+            .on_conflict_do_nothing(
+                index_elements=[col(WebhookDelivery.subscription_id), col(WebhookDelivery.event_id)]
+            )
+            .returning(col(WebhookDelivery.id))
+        )
+        added += len((await session.execute(stmt)).all())
+    return added
 
 
 # --- deliveries ----------------------------------------------------------------------------------
