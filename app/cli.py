@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from app.settings import Settings
+from pydantic import ValidationError
+
+from app.settings import Settings, refusal
 
 ADMIN_KEY_HINT = "uv run partners create-admin-key --name <who-it-is-for>"
 
@@ -61,7 +67,35 @@ def cmd_create_admin_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def proxy_options(trusted: str) -> dict[str, Any]:
+    """No proxy is trusted until the operator names one: otherwise any client could pick its own
+    address with `X-Forwarded-For` and so escape every per-address limit."""
+    trusted = trusted.strip()
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    # Set before prometheus_client is first imported (it reads the variable then): the workers share
+    # their metrics in this directory, emptied first so an earlier run's figures do not count again.
+    made_here = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if settings.metrics_dir is None:
+            made_here = tempfile.mkdtemp(prefix="partners-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir or made_here)
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # not app.metrics: importing it would write files of its own
+        stale.unlink()
+    try:
+        return _serve(settings, args)
+    finally:
+        if made_here:
+            shutil.rmtree(made_here, ignore_errors=True)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.db.migrate import upgrade
@@ -90,11 +124,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         factory=True,
         host=host,
         port=port,
-        workers=args.workers,
+        workers=args.workers or settings.server_processes,
         log_level=settings.log_level,
         access_log=args.access_log,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        **proxy_options(os.environ.get("FORWARDED_ALLOW_IPS", "")),
+        # The h11 parser bounds what it buffers of a request head; the app refuses large headers too.
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
     return 0
 
@@ -219,8 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="bind address (default: PARTNERS_HOST)")
     serve.add_argument("--port", type=int, help="port (default: PARTNERS_PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.add_argument("--workers", type=int, help="worker processes (default: PARTNERS_SERVER_PROCESSES, 1)")
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="uvicorn's own access log too (off: the service logs each request itself)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     worker = commands.add_parser(
@@ -256,8 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
-    except ValueError as exc:
-        print(f"configuration refused: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"configuration refused:\n{refusal(exc)}", file=sys.stderr)
         return 2
     code: int = args.handler(settings, args)
     return code

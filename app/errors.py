@@ -8,13 +8,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
 
+from app.db.faults import database_fault
 from app.domain import errors as de
+from app.http_methods import allowed_methods, route_path
 
 log = logging.getLogger("app.errors")
 
@@ -32,7 +33,9 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(default="about:blank", description="A URI naming the kind of problem.")
+    type: str = Field(
+        description="A URI reference naming the kind of problem, `/problems/<code>`: a page that explains it."
+    )
     title: str
     status: int
     detail: str = Field(description="What went wrong, in a sentence a person understands.")
@@ -59,9 +62,10 @@ RESPONSE_DESCRIPTIONS = {
     404: "No such object, or it belongs to another partner",
     405: "Method not allowed",
     409: "Conflicts with the current state",
+    413: "The request body is larger than this route accepts",
     422: "Invalid input: each bad field is listed",
     429: "Too many requests; see Retry-After",
-    503: "Database unavailable",
+    503: "Database unavailable, or a conflicting change at the same time (code `retry`); see Retry-After",
 }
 
 
@@ -82,7 +86,7 @@ def problem_response(
     errors: list[dict[str, str]] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": "about:blank",
+        "type": f"/problems/{code}",  # a page the service serves: what the code means and what to do
         "title": title,
         "status": status,
         "detail": detail,
@@ -150,7 +154,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "route_not_found", 405: "method_not_allowed", 400: "malformed_body"}
+    codes = {404: "route_not_found", 405: "method_not_allowed", 400: "malformed_body", 413: "body_too_large"}
     detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
     headers = dict(exc.headers) if exc.headers else {}
     if exc.status_code == 404:
@@ -165,19 +169,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         request,
         exc.status_code,
         code=codes.get(exc.status_code, "http_error"),
-        title={404: "Not found", 405: "Method not allowed"}.get(exc.status_code, detail),
+        title={404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(exc.status_code, detail),
         detail=detail,
         headers=headers or None,
     )
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE and isinstance(route, APIRoute | Route):
-            methods |= set(route.methods or ())
-    return sorted(methods)
+    return allowed_methods(request.app, route_path(request.scope))
 
 
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
@@ -191,20 +190,41 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database error: %s", exc)
+RETRY_AFTER_SECONDS = 1
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
+def database_problem(request: Request, fault: str, exc: BaseException) -> JSONResponse:
+    if fault == "retry":
+        log.warning("transaction lost a race, answered 503 retry: %s", exc)
+        return problem_response(
+            request,
+            503,
+            code="retry",
+            title="Try again",
+            detail="The change collided with another one made at the same time and was rolled back; send it again.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    log.error("database unavailable: %s", exc)
     return problem_response(
         request,
         503,
         code="database_unavailable",
         title="Database unavailable",
-        detail="The database could not be reached or answered with an error; try again shortly.",
-        headers={"Retry-After": "5"},
+        detail="The database could not be reached or is restarting; nothing was changed. Try again shortly.",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error", exc_info=exc)
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    fault = database_fault(exc)
+    if fault is None:
+        return await unexpected_error(request, exc)
+    return database_problem(request, fault, exc)
+
+
+async def unexpected_error(request: Request, exc: BaseException) -> JSONResponse:
+    log.error("unexpected error", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)})
     return problem_response(
         request,
         500,
@@ -219,8 +239,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
-    # Only a database that cannot be reached is "unavailable"; any other database error is ours (500).
-    app.add_exception_handler(OperationalError, _database_error)
-    app.add_exception_handler(InterfaceError, _database_error)
+    # A database that cannot be used now, or a transaction that lost a race, is a retryable 503;
+    # any other database error is ours (500).
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _database_error)
     app.add_exception_handler(OSError, _database_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # Any other exception is answered by `app.main.CatchAllMiddleware`: Starlette's own handler for
+    # `Exception` answers and then re-raises, and the server then drops the keep-alive connection.

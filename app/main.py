@@ -10,24 +10,38 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
 from app.db import migrate
+from app.db.faults import database_fault
 from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
 from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
+from app.domain.program import AuthThrottle
 from app.domain.store_events import StoreEvent
-from app.errors import PROBLEM_MEDIA_TYPE, RESPONSE_DESCRIPTIONS, install_error_handlers
+from app.errors import (
+    PROBLEM_MEDIA_TYPE,
+    RESPONSE_DESCRIPTIONS,
+    database_problem,
+    install_error_handlers,
+    unexpected_error,
+)
+from app.http_methods import HeadMiddleware, index_routes
+from app.limits import RequestLimitsMiddleware
 from app.log import configure as configure_logging
 from app.log import request_id_var
+from app.metrics import MetricsMiddleware
+from app.request_log import RequestLogMiddleware
 from app.routers import (
     admin,
     customers,
     directory,
     events,
+    exports,
     health,
     leads,
     partner_program,
@@ -37,6 +51,8 @@ from app.routers import (
     webhook_subscriptions,
     webhooks,
 )
+from app.routers import metrics as metrics_router
+from app.routers import problems as problems_router
 from app.routers.deps import reject_unknown_query_parameters
 from app.settings import Settings
 from app.worker import Worker
@@ -71,6 +87,40 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+class CatchAllMiddleware:
+    """Answers any exception no handler took: 503 for a database fault, else 500 problem+json with
+    the request id, logged with its traceback. It does not re-raise (Starlette's own last-resort
+    handler does), so the server keeps the keep-alive connection open for the client's next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if response_started:  # half an answer is out: only closing the connection can end it
+                raise
+            request = Request(scope)
+            fault = database_fault(exc)
+            if fault is not None:
+                response = database_problem(request, fault, exc)
+            else:
+                response = await unexpected_error(request, exc)
+            await response(scope, receive, send)
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -96,6 +146,9 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("503", {"description": RESPONSE_DESCRIPTIONS[503]})
             if "requestBody" in operation:
                 responses.setdefault("400", {"description": RESPONSE_DESCRIPTIONS[400]})
+                responses.setdefault("413", {"description": RESPONSE_DESCRIPTIONS[413]})
+            if operation.get("security"):  # failed authentication is throttled per client address
+                responses.setdefault("429", {"description": RESPONSE_DESCRIPTIONS[429]})
             # Unknown query parameters are refused on every operation.
             responses.setdefault("422", {"description": RESPONSE_DESCRIPTIONS[422]})
             for code, response in responses.items():
@@ -171,11 +224,12 @@ def create_app(
     """Build the service. Tests pass their own clock and a session factory bound to their transaction."""
     settings = settings or Settings()
     settings.refuse_placeholder_secrets()
-    configure_logging(settings.log_level_number)
+    configure_logging(settings.log_level_number, settings.resolved_log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        metrics.watch_pool(engine)
         if settings.should_migrate_on_start and session_factory is None:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         app.state.engine = engine
@@ -195,6 +249,7 @@ def create_app(
             else:  # a worker that tests drained may hold an HTTP client
                 await app.state.worker.close()
             await engine.dispose()
+            metrics.worker_exited()
 
     app = FastAPI(
         title="Qalyptus partner program",
@@ -235,9 +290,17 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
+    app.state.auth_throttle = AuthThrottle()
     install_error_handlers(app)
+    # Outermost last: the request id is known to every answer and log line, the log and the metrics
+    # see the catch-all's 500s, the catch-all sees the limits' errors.
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
+    app.add_middleware(HeadMiddleware)
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for router in (
+    routers = (
         health.router,
         partners.router,
         partner_program.router,
@@ -245,6 +308,7 @@ def create_app(
         customers.refusals_router,
         customers.imports_router,
         statements.router,
+        exports.router,
         directory.router,
         leads.router,
         webhooks.router,
@@ -252,7 +316,11 @@ def create_app(
         admin.router,
         events.router,
         webhook_subscriptions.router,
-    ):
+        metrics_router.router,
+        problems_router.router,
+    )
+    for router in routers:
         app.include_router(router)
+    index_routes(app, routers)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     return app

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-webhook-secret"})
@@ -38,11 +38,22 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] | None = None
+    """`json` (one object per line) or `text`. Default: `json` in production, `text` otherwise."""
 
     migrate_on_start: bool | None = None
     """Apply migrations when the server starts. Default: yes on SQLite, no on Postgres."""
 
     db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    metrics_token: SecretStr | None = None
+    """When set, `/metrics` answers only `Authorization: Bearer <this token>`."""
+
+    metrics_dir: Path | None = None
+    """Where the workers of `partners serve` share their metrics; default: a fresh temporary directory."""
+
+    server_processes: int = Field(default=1, ge=1, le=64)
+    """uvicorn worker processes of `partners serve` (its `--workers` overrides it)."""
 
     worker: Literal["on", "off"] = "on"
     """`on`: each server process also runs a worker (store events, scheduled jobs); `off` when workers
@@ -68,6 +79,39 @@ class Settings(BaseSettings):
     registration_rate_limit: int = Field(default=10, ge=1)
     """Partner registrations accepted per client address and window."""
     registration_rate_window_seconds: int = Field(default=3600, ge=1)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body accepted (413 beyond, answered before the rest is read)."""
+    max_import_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Largest body of `/v1/customer-imports*` (a CSV of the vendor's customers)."""
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    """Largest total size of a request's header names and values (431 beyond)."""
+
+    failed_auth_limit: int = Field(default=100, ge=1)
+    """Requests refused for a bad or missing API key per client address and minute (429 beyond)."""
+
+    idempotency_lease_seconds: int = Field(default=60, ge=1)
+    """How long an `Idempotency-Key` stays claimed by a request that never finished (a killed
+    worker); a retry after that takes the key over."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        scheme = value.partition("://")[0].lower()
+        if scheme in {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}:
+            raise ValueError(
+                f"`{scheme}://` is not a driver the service runs on; write the same URL as "
+                "postgresql+asyncpg://user:password@host:5432/db"
+            )
+        if scheme == "sqlite":
+            raise ValueError(
+                "`sqlite://` is not a driver the service runs on; write sqlite+aiosqlite:///path/to/file.db"
+            )
+        if scheme not in {"postgresql+asyncpg", "sqlite+aiosqlite"}:
+            raise ValueError(
+                "write postgresql+asyncpg://user:password@host:5432/db or sqlite+aiosqlite:///path/to/file.db"
+            )
+        return value
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod
@@ -142,5 +186,33 @@ class Settings(BaseSettings):
         return self.is_sqlite
 
     @property
+    def resolved_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
+
+    @property
     def log_level_number(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level.upper()]
+
+
+# Settings whose value is never echoed back: secrets, and URLs that may hold a password.
+WITHHELD_SETTINGS = frozenset({"webhook_secrets", "metrics_token", "database_url"})
+
+
+def refusal(exc: ValidationError) -> str:
+    """Each refused setting as `PARTNERS_X: what is wrong; the fix`, one per line, values of secrets withheld."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        variable = f"PARTNERS_{field.upper()}" if field else "the environment"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        given = "" if field in WITHHELD_SETTINGS or "input" not in error else f" (given {error['input']!r})"
+        fix = (
+            ""
+            if error["type"] == "value_error"  # the service's own validators say the fix themselves
+            else f" Fix: set {variable} to a value that meets this, or unset it for the default"
+            " (README, Configuration)."
+        )
+        lines.append(f"{variable}{given}: {message[0].lower()}{message[1:]}.{fix}")
+    return "\n".join(lines)

@@ -72,6 +72,7 @@ async def capture(database_url: str, secret: str, warmups: Sequence[HttpCall], p
         webhook_secrets=[SecretStr(secret)],
         migrate_on_start=False,
         log_level="warning",
+        worker="off",  # only the request's own statements: accepted events are applied by workers
     )
     application = create_app(settings)
     recorded: list[Statement] = []

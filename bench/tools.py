@@ -409,3 +409,78 @@ def high_water_marks_mb(server_pid: int) -> dict[int, float]:
         if hwm is not None:
             marks[pid] = hwm / 1024
     return marks
+
+
+# --- a fixed-rate sender of pre-built requests ------------------------------------------------------
+
+
+@dataclass
+class Paced:
+    """What `send_paced` did: requests sent and answered, answers by status, the rate it held."""
+
+    sent: int
+    statuses: dict[int, int]
+    errors: int
+    duration_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.duration_s if self.duration_s > 0 else 0.0
+
+
+async def _read_answer(reader: Any) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+def send_paced(
+    host: str, port: int, requests: Sequence[bytes], *, rate: float, duration: float, connections: int
+) -> Paced:
+    """Open loop: request n leaves at start + n / rate (or as soon as a connection is free after that),
+    over `connections` keep-alive connections, for `duration` seconds or until the list runs out.
+    wrk has no fixed rate and hey takes one request, so signed webhooks at a fixed rate go this way."""
+    import asyncio
+
+    statuses: dict[int, int] = {}
+    errors = 0
+    next_index = 0
+    start = time.monotonic()
+    total = min(len(requests), max(1, int(rate * duration)))
+
+    async def connection() -> None:
+        nonlocal next_index, errors
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while next_index < total:
+                n = next_index
+                next_index += 1
+                delay = start + n / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                try:
+                    writer.write(requests[n])
+                    await writer.drain()
+                    status = await _read_answer(reader)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    errors += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                    continue
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        await asyncio.gather(*(connection() for _ in range(max(1, connections))))
+
+    asyncio.run(main())
+    return Paced(total, statuses, errors, max(time.monotonic() - start, 1e-9))

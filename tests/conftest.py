@@ -63,6 +63,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "webhook_secrets": [SecretStr(WEBHOOK_SECRET)],
         "registration_rate_limit": 10_000,
+        "failed_auth_limit": 100_000,
         "migrate_on_start": False,
         "worker": "off",
     }

@@ -9,7 +9,7 @@ async def test_current_agreement_is_public(api: Api) -> None:
     response = await api.client.get("/v1/agreements/current")
     assert response.status_code == 200
     assert response.json()["version"] == "2026-01"
-    assert [v["version"] for v in (await api.client.get("/v1/agreements")).json()] == ["2026-01"]
+    assert [v["version"] for v in (await api.client.get("/v1/agreements")).json()["items"]] == ["2026-01"]
 
 
 async def test_publish_new_version_and_partner_accepts(api: Api) -> None:
@@ -42,7 +42,7 @@ async def test_publish_new_version_and_partner_accepts(api: Api) -> None:
     )
     assert again.status_code == 200 and again.json()["accepted_at"] == "2026-03-05T09:00:00Z"
     listed = await api.client.get(f"/v1/partners/{partner['id']}/agreement-acceptances", headers=api.admin)
-    assert [a["version"] for a in listed.json()] == ["2026-01", "2026-07"]
+    assert [a["version"] for a in listed.json()["items"]] == ["2026-01", "2026-07"]
 
 
 async def test_publishing_is_admin_write_and_checked(api: Api) -> None:

@@ -50,7 +50,7 @@ async def test_partner_cannot_revoke_another_partners_key(api: Api) -> None:
     mine, my_key = await api.register()
     theirs, their_key = await api.register()
     their_keys = await api.client.get(f"/v1/partners/{theirs['id']}/api-keys", headers=api.bearer(their_key))
-    their_key_id = their_keys.json()[0]["id"]
+    their_key_id = their_keys.json()["items"][0]["id"]
     response = await api.client.delete(f"/v1/partners/{mine['id']}/api-keys/{their_key_id}", headers=api.bearer(my_key))
     assert response.status_code == 404
     assert response.json()["code"] == "api_key_not_found"
@@ -120,7 +120,7 @@ async def test_listing_shows_prefix_and_never_the_key(api: Api) -> None:
     admin_key = await api.issue_key("admin", ["read"])
     response = await api.client.get("/v1/api-keys", headers=api.admin)
     assert response.status_code == 200
-    listed = {k["prefix"]: k for k in response.json()}
+    listed = {k["prefix"]: k for k in response.json()["items"]}
     assert admin_key[:12] in listed
     assert "key" not in listed[admin_key[:12]]
     assert admin_key not in response.text
@@ -131,7 +131,7 @@ async def test_last_used_is_written_at_most_once_a_minute(api: Api) -> None:
     reader = await api.issue_key("admin", ["read"])
 
     async def last_used() -> str | None:
-        keys = (await api.client.get("/v1/api-keys", headers=api.admin)).json()
+        keys = (await api.client.get("/v1/api-keys", headers=api.admin)).json()["items"]
         return next(k["last_used_at"] for k in keys if reader.startswith(k["prefix"]))
 
     assert await last_used() is None
@@ -148,7 +148,7 @@ async def test_last_used_is_written_at_most_once_a_minute(api: Api) -> None:
 
 async def test_revoked_key_is_refused(api: Api) -> None:
     other = await api.issue_key("admin")
-    keys = (await api.client.get("/v1/api-keys", headers=api.admin)).json()
+    keys = (await api.client.get("/v1/api-keys", headers=api.admin)).json()["items"]
     key_id = next(k["id"] for k in keys if other.startswith(k["prefix"]))
     revoked = await api.client.delete(f"/v1/api-keys/{key_id}", headers=api.admin)
     assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
@@ -156,15 +156,15 @@ async def test_revoked_key_is_refused(api: Api) -> None:
     assert again.json()["revoked_at"] == revoked.json()["revoked_at"]
     response = await api.client.get("/v1/partners", headers=api.bearer(other))
     assert response.status_code == 401
-    listed = (await api.client.get("/v1/api-keys", headers=api.admin)).json()
+    listed = (await api.client.get("/v1/api-keys", headers=api.admin)).json()["items"]
     assert key_id not in {k["id"] for k in listed}
-    with_revoked = (await api.client.get("/v1/api-keys?include_revoked=true", headers=api.admin)).json()
+    with_revoked = (await api.client.get("/v1/api-keys?include_revoked=true", headers=api.admin)).json()["items"]
     assert key_id in {k["id"] for k in with_revoked}
 
 
 async def test_partner_rotates_its_key(api: Api) -> None:
     partner, key = await api.register()
-    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()
+    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()["items"]
     assert len(keys) == 1
     rotated = await api.client.post(
         f"/v1/partners/{partner['id']}/api-keys/{keys[0]['id']}/rotate", headers=api.bearer(key)
@@ -198,13 +198,33 @@ async def test_admin_cannot_create_partner_keys_for_a_partner(api: Api) -> None:
 
 async def test_terminated_partner_cannot_get_new_keys(api: Api) -> None:
     partner, key = await api.register()
-    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()
+    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()["items"]
     await api.client.post(f"/v1/partners/{partner['id']}/terminate", json={"reason": "x"}, headers=api.admin)
     rotated = await api.client.post(
         f"/v1/partners/{partner['id']}/api-keys/{keys[0]['id']}/rotate", headers=api.bearer(key)
     )
-    assert rotated.status_code == 409 and rotated.json()["code"] == "partner_terminated"
+    assert rotated.status_code == 403 and rotated.json()["code"] == "partner_terminated"
     created = await api.client.post(
         f"/v1/partners/{partner['id']}/api-keys", json={"name": "x"}, headers=api.bearer(key)
     )
-    assert created.status_code == 409
+    assert created.status_code == 403
+    assert created.json()["detail"] == "A terminated partner cannot create or rotate keys."
+
+
+async def test_suspended_partner_cannot_create_or_rotate_keys(api: Api) -> None:
+    partner, key = await api.register()
+    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()
+    suspended = await api.client.post(f"/v1/partners/{partner['id']}/suspend", json={"reason": "x"}, headers=api.admin)
+    assert suspended.status_code == 200, suspended.text
+    created = await api.client.post(
+        f"/v1/partners/{partner['id']}/api-keys", json={"name": "x"}, headers=api.bearer(key)
+    )
+    assert created.status_code == 403
+    assert created.json()["code"] == "partner_suspended"
+    assert created.json()["detail"] == "A suspended partner cannot create or rotate keys."
+    rotated = await api.client.post(
+        f"/v1/partners/{partner['id']}/api-keys/{keys[0]['id']}/rotate", headers=api.bearer(key)
+    )
+    assert rotated.status_code == 403 and rotated.json()["code"] == "partner_suspended"
+    listed = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()
+    assert [k["id"] for k in listed] == [keys[0]["id"]]

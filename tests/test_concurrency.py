@@ -37,7 +37,9 @@ async def test_one_suspension_wins_when_admins_race(live_api: Api) -> None:
         *(live_api.client.post(url, json={"reason": f"admin {i}"}, headers=live_api.admin) for i in range(10))
     )
     assert Counter(r.status_code for r in responses) == {200: 1, 409: 9}
-    history = (await live_api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=live_api.admin)).json()
+    history = (
+        await live_api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=live_api.admin)
+    ).json()["items"]
     assert [h["to_status"] for h in history] == ["active", "suspended"]
     audit = await live_api.client.get(
         f"/v1/audit-events?action=partner.suspend&object_id={partner['id']}", headers=live_api.admin
@@ -51,10 +53,10 @@ async def test_key_use_under_load_records_last_use_once(live_api: Api) -> None:
         *(live_api.client.get(f"/v1/partners/{partner['id']}", headers=live_api.bearer(key)) for _ in range(20))
     )
     assert {r.status_code for r in responses} == {200}
-    keys = (await live_api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=live_api.admin)).json()
+    keys = (await live_api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=live_api.admin)).json()["items"]
     first_use = live_api.clock.now()
     assert keys[0]["last_used_at"] == first_use.isoformat().replace("+00:00", "Z")
     live_api.clock.advance(seconds=30)
     await live_api.client.get(f"/v1/partners/{partner['id']}", headers=live_api.bearer(key))
-    keys = (await live_api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=live_api.admin)).json()
+    keys = (await live_api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=live_api.admin)).json()["items"]
     assert keys[0]["last_used_at"] == first_use.isoformat().replace("+00:00", "Z")  # not rewritten within a minute

@@ -71,8 +71,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def image_bin() -> Iterator[Path]:
-    """The installed project, as the image's build stage makes it: a fresh venv and
-    `uv pip install .`. As root, the venv is built on a system Python, since a Python under
+    """The installed project, as the image's build stage makes it: `uv sync --no-dev --no-editable`
+    into a fresh venv, from a copy of the files the image copies (so the pins, not a local uv.lock,
+    choose the versions). As root, the venv is built on a system Python, since a Python under
     root's home is out of the non-root user's reach."""
     if os.geteuid() != 0:
         yield VENV_BIN
@@ -83,13 +84,17 @@ def image_bin() -> Iterator[Path]:
         pytest.fail("building the image's venv needs uv and a system python3")
     target = Path(tempfile.mkdtemp(prefix="partners-image-"))
     target.chmod(0o755)
-    venv = target / "venv"
-    subprocess.run([uv, "venv", "-q", "--python", python, str(venv)], check=True, timeout=120)
+    source, venv = target / "src", target / "venv"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("app", "bench"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "results"))
     subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(ROOT)],
+        [uv, "sync", "-q", "--no-dev", "--no-editable", "--python", python, "--directory", str(source)],
         check=True,
         timeout=600,
-        env={**os.environ, "UV_LINK_MODE": "copy"},
+        env={**os.environ, "UV_LINK_MODE": "copy", "UV_PROJECT_ENVIRONMENT": str(venv)},
     )
     yield venv / "bin"
     shutil.rmtree(target, ignore_errors=True)
@@ -230,6 +235,49 @@ def test_start_up_refuses_a_whsec_secret_that_is_not_base64_and_production_witho
         assert "configuration refused" in result.stderr and variable in result.stderr
 
 
+def dockerfile_healthcheck() -> list[str]:
+    checks = [line for line in _final_stage() if line.upper().startswith("HEALTHCHECK ")]
+    assert checks, "the Dockerfile has no HEALTHCHECK"
+    return list(json.loads(checks[-1].split(" CMD ", 1)[1]))
+
+
+def test_the_health_check_probes_the_port_the_server_listens_on(
+    server: tuple[str, dict[str, str]], workdir: Path
+) -> None:
+    """The server listens on a free port, not 8000: the image's probe must follow PARTNERS_PORT."""
+    _, environment = server
+    assert environment["PARTNERS_PORT"] != "8000"
+    probe = subprocess.run(
+        [*as_non_root(), *dockerfile_healthcheck()], env=environment, cwd=workdir, capture_output=True, timeout=30
+    )
+    assert probe.returncode == 0, probe.stderr
+
+
+def test_the_image_runs_the_tests_python_with_dependencies_in_their_own_layer() -> None:
+    lines = [line for line in DOCKERFILE.read_text().splitlines() if not line.startswith("#")]
+    images = [line.split()[1] for line in lines if line.upper().startswith("FROM ")]
+    assert images == [f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"] * 2
+    first_code_copy = next(i for i, line in enumerate(lines) if line.startswith("COPY app"))
+    dependencies = next(i for i, line in enumerate(lines) if "--no-install-project" in line)
+    assert dependencies < first_code_copy
+    assert [line for line in lines[:dependencies] if line.startswith("COPY")] == ["COPY pyproject.toml README.md ./"]
+
+
+def test_serve_takes_workers_and_port_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from app import cli
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("PARTNERS_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/p.db")
+    monkeypatch.setenv("PARTNERS_SERVER_PROCESSES", "3")
+    monkeypatch.setenv("PARTNERS_PORT", "8123")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    assert cli.main(["serve", "--no-access-log"]) == 0
+    assert (calls[0]["workers"], calls[0]["port"], calls[0]["access_log"]) == (3, 8123, False)
+    assert cli.main(["serve", "--workers", "5"]) == 0
+    assert calls[1]["workers"] == 5
+
+
 def test_dockerfile_passes_hadolint() -> None:
     hadolint = VENV_BIN / "hadolint"
     if not hadolint.exists():
@@ -306,3 +354,27 @@ def test_migrate_key_and_sweep_commands_need_no_webhook_secret(environment: dict
             [*as_non_root(), *command], env=environment, cwd=workdir, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, result.stderr
+
+
+def test_no_proxy_is_trusted_by_default(
+    environment: dict[str, str], workdir: Path, request: pytest.FixtureRequest
+) -> None:
+    """Without FORWARDED_ALLOW_IPS, X-Forwarded-For is ignored: rotating it does not escape the
+    registration limit, which counts the socket's address."""
+    environment.pop("FORWARDED_ALLOW_IPS", None)
+    environment["PARTNERS_REGISTRATION_RATE_LIMIT"] = "2"
+    base, _ = request.getfixturevalue("server")
+    answers = []
+    for n in range(3):
+        registration = {
+            "company": f"Rotating {n} Ltd",
+            "country": "GB",
+            "contact_name": "Ops",
+            "contact_email": f"ops@rotating{n}.example",
+            "accepted_agreement_version": "2026-01",
+        }
+        response = httpx.post(
+            f"{base}/v1/partners", json=registration, headers={"X-Forwarded-For": f"203.0.113.{n}"}, timeout=10
+        )
+        answers.append(response.status_code)
+    assert answers == [201, 201, 429]

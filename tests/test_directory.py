@@ -212,13 +212,13 @@ async def test_r17_free_licences_earn_nothing_and_cannot_be_sold(program: Progra
         headers=store,
     )
     assert quote.json()["rate_bp"] == 0 and quote.json()["no_discount_reason"] == "nfr_licence"
-    flagged = (await program.client.get("/v1/nfr-violations", headers=program.api.admin)).json()
+    flagged = (await program.client.get("/v1/nfr-violations", headers=program.api.admin)).json()["items"]
     assert sorted(v["source"] for v in flagged) == ["order", "quote"]
     revoked = await program.client.post(
         f"/v1/nfr-licences/{first.json()['id']}/revoke", json={"reason": "left"}, headers=program.api.admin
     )
     assert revoked.json()["revoked_at"] is not None
-    listed = (await program.client.get(url, headers=program.api.bearer(p[1]))).json()
+    listed = (await program.client.get(url, headers=program.api.bearer(p[1]))).json()["items"]
     assert [n["sku"] for n in listed] == ["server-enterprise"]
     assert t("2026-01-20T09:00:00Z")
 

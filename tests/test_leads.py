@@ -95,7 +95,7 @@ async def test_r19_ranking_is_explained_and_assignment_offers_a_registration(pro
     assert offer["deadline"] == "2026-02-06T09:00:00Z"
     registrations = (
         await program.client.get(f"/v1/partners/{breton['id']}/registrations", headers=program.api.bearer(breton_key))
-    ).json()
+    ).json()["items"]
     assert registrations[0]["state"] == "offered"
     # While offered, nobody else can register the prospect.
     taken = await program.client.post(
@@ -109,7 +109,9 @@ async def test_r19_ranking_is_explained_and_assignment_offers_a_registration(pro
         f"/v1/partners/{breton['id']}/lead-offers/{offer['id']}/accept", headers=program.api.bearer(breton_key)
     )
     assert accepted.json()["state"] == "accepted"
-    live = (await program.client.get(f"/v1/partners/{breton['id']}/registrations", headers=program.api.admin)).json()[0]
+    live = (await program.client.get(f"/v1/partners/{breton['id']}/registrations", headers=program.api.admin)).json()[
+        "items"
+    ][0]
     assert live["state"] == "live" and live["registered_at"] == "2026-02-02T09:00:00Z" and live["days_left"] == 60
     # The R07 window started at acceptance: an order now credits the partner.
     c = Customer(company="Prospect SAS", domain="prospect.example")
@@ -137,7 +139,9 @@ async def test_r19_declined_offer_passes_to_the_next_partner_and_history_is_kept
         (second["id"], "offered"),
     ]
     assert detail["status"] == "offered"
-    mine = (await program.client.get(f"/v1/partners/{first['id']}/registrations", headers=program.api.admin)).json()
+    mine = (await program.client.get(f"/v1/partners/{first['id']}/registrations", headers=program.api.admin)).json()[
+        "items"
+    ]
     assert mine[0]["state"] == "withdrawn"
 
 
@@ -193,5 +197,5 @@ async def test_r19_refusal_is_shown_and_suspension_passes_offers_on(program: Pro
     ]
     offers = (
         await program.client.get(f"/v1/partners/{second['id']}/lead-offers?state=offered", headers=program.api.admin)
-    ).json()
+    ).json()["items"]
     assert [(o["lead_id"], o["partner_id"]) for o in offers] == [(lead["id"], second["id"])]

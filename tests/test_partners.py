@@ -27,9 +27,13 @@ async def test_registration_returns_partner_and_key_once(api: Api) -> None:
 async def test_registration_records_agreement_acceptance_and_status_history(api: Api) -> None:
     partner, key = await api.register()
     acceptances = await api.client.get(f"/v1/partners/{partner['id']}/agreement-acceptances", headers=api.bearer(key))
-    assert acceptances.json() == [{"version": "2026-01", "accepted_at": "2026-03-02T09:00:00Z"}]
+    assert acceptances.json() == {
+        "items": [{"version": "2026-01", "accepted_at": "2026-03-02T09:00:00Z"}],
+        "next_cursor": None,
+        "has_more": False,
+    }
     history = await api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=api.admin)
-    assert [(h["from_status"], h["to_status"]) for h in history.json()] == [(None, "active")]
+    assert [(h["from_status"], h["to_status"]) for h in history.json()["items"]] == [(None, "active")]
 
 
 async def test_registration_must_accept_the_current_agreement(api: Api) -> None:
@@ -108,7 +112,9 @@ async def test_admin_approval_when_auto_approve_is_off(api: Api) -> None:
         headers=api.admin,
     )
     assert approved.status_code == 200 and approved.json()["status"] == "active"
-    history = (await api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=api.bearer(key))).json()
+    history = (await api.client.get(f"/v1/partners/{partner['id']}/status-history", headers=api.bearer(key))).json()[
+        "items"
+    ]
     assert [(h["from_status"], h["to_status"], h["reason"]) for h in history] == [
         (None, "pending", "registered"),
         ("pending", "active", "Checked the company register"),
@@ -132,7 +138,7 @@ async def test_suspend_reinstate_terminate_each_with_a_reason(api: Api) -> None:
         )
         assert response.status_code == 200, response.text
         assert response.json()["status"] == expected
-    history = (await api.client.get(f"/v1/partners/{pid}/status-history", headers=api.admin)).json()
+    history = (await api.client.get(f"/v1/partners/{pid}/status-history", headers=api.admin)).json()["items"]
     assert [h["to_status"] for h in history] == ["active", "suspended", "active", "suspended", "terminated"]
     assert [h["reason"] for h in history[1:]] == [f"{a} now" for a, _ in steps]
 

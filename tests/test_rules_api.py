@@ -88,7 +88,9 @@ async def test_r03_balance_is_the_sum_of_entries_and_level_changes_are_kept(prog
     entries = await program.points(p)
     assert [e["points"] for e in entries] == [5, -5]
     assert (await program.status(p))["active_points"] == sum(e["points"] for e in entries) == 0
-    history = (await program.client.get(f"/v1/partners/{p[0]}/level-history", headers=program.api.admin)).json()
+    history = (await program.client.get(f"/v1/partners/{p[0]}/level-history", headers=program.api.admin)).json()[
+        "items"
+    ]
     assert [(h["from_level"], h["to_level"]) for h in history] == [("affiliate", "silver"), ("silver", "affiliate")]
     assert history[1]["points_entry_id"] == entries[1]["id"]
 
@@ -134,7 +136,9 @@ async def test_r04_terminated_partner_loses_its_relationships(program: Program) 
     await program.client.post(f"/v1/partners/{p[0]}/terminate", json={"reason": "breach"}, headers=program.api.admin)
     await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-02-05T09:00:00Z")
     assert await program.total_points(p) == 1
-    relationships = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()
+    relationships = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()[
+        "items"
+    ]
     assert relationships[0]["ended_at"] == "2026-02-01T00:00:00Z"
 
 
@@ -250,7 +254,9 @@ async def test_r07_window_days_left_and_withdrawal(program: Program) -> None:
     assert created["state"] == "live" and created["days_left"] == 60
     assert created["expires_at"] == "2026-03-11T09:00:00Z"
     program.at("2026-02-09T10:00:00Z")
-    listed = (await program.client.get(f"/v1/partners/{p[0]}/registrations", headers=program.api.bearer(p[1]))).json()
+    listed = (await program.client.get(f"/v1/partners/{p[0]}/registrations", headers=program.api.bearer(p[1]))).json()[
+        "items"
+    ]
     assert listed[0]["days_left"] == 30
     withdrawn = await program.client.post(
         f"/v1/partners/{p[0]}/registrations/{created['id']}/withdraw", headers=program.api.bearer(p[1])
@@ -264,7 +270,7 @@ async def test_r07_window_days_left_and_withdrawal(program: Program) -> None:
     program.at("2026-04-01T00:00:00Z")
     states = (
         await program.client.get(f"/v1/partners/{p[0]}/registrations?state=expired", headers=program.api.admin)
-    ).json()
+    ).json()["items"]
     assert [r["company"] for r in states] == [other.company]
 
 
@@ -306,10 +312,10 @@ async def test_r08_referral_becomes_resale_with_the_first_resale_order(program: 
     p = await program.partner()
     c = Customer.new()
     await _established(program, p, c, "2026-01-20T09:00:00Z")
-    rel = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()[0]
+    rel = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()["items"][0]
     assert rel["mode"] == "referral"
     await program.order(c, [line("desktop", 1, 38400, discount=9600)], placed_at="2026-02-20T09:00:00Z", buyer=p[0])
-    rel = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()[0]
+    rel = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()["items"][0]
     assert rel["mode"] == "resale" and rel["resale_since"] == "2026-02-20T09:00:00Z"
     # A later direct purchase earns lifetime commission (R13) at the level rate, not referral.
     await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-03-20T09:00:00Z")
@@ -449,7 +455,7 @@ async def test_r12_quote_and_mismatch_flag(program: Program) -> None:
     ).status_code == 403
     # The store applied 10 % instead of 20 %: flagged, never corrected.
     await program.order(c, [line("desktop", 2, 86400, discount=9600)], placed_at="2026-01-20T09:00:00Z", buyer=p[0])
-    mismatches = (await program.client.get("/v1/discount-mismatches", headers=program.api.admin)).json()
+    mismatches = (await program.client.get("/v1/discount-mismatches", headers=program.api.admin)).json()["items"]
     assert [(m["expected_amount"], m["reported_amount"], m["expected_rate_bp"]) for m in mismatches] == [
         (19200, 9600, 2000)
     ]

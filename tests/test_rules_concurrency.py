@@ -86,7 +86,7 @@ async def test_twenty_orders_for_one_partner_at_once_credit_exact_points(live_ap
     assert await program.total_points(p) == expected
     status = await program.status(p)
     assert status["active_points"] == expected and status["level"] == "gold"
-    history = (await program.client.get(f"/v1/partners/{p[0]}/level-history", headers=live_api.admin)).json()
+    history = (await program.client.get(f"/v1/partners/{p[0]}/level-history", headers=live_api.admin)).json()["items"]
     assert [h["to_level"] for h in history] == ["silver", "gold"]
 
 
@@ -178,7 +178,7 @@ async def test_closing_a_quarter_twice_at_once_gives_one_set_of_statements(live_
     assert sorted(r.json()["closed_now"] for r in responses) == [False] * 5 + [True]
     ids = {frozenset(s["id"] for s in r.json()["statements"]) for r in responses}
     assert len(ids) == 1 and len(next(iter(ids))) == 5
-    listed = (await program.client.get("/v1/statements?quarter=2026-Q1", headers=live_api.admin)).json()
+    listed = (await program.client.get("/v1/statements?quarter=2026-Q1", headers=live_api.admin)).json()["items"]
     assert len(listed) == 5
 
 

@@ -51,7 +51,9 @@ async def test_e2_order_on_day_60_earns_nothing_one_minute_before_does(program: 
     assert await program.total_points(p) == 0
     await program.order(in_time, [line("desktop", 1, 48000)], placed_at="2026-03-10T23:59:00Z")
     assert await program.total_points(p) == 1
-    relationships = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()
+    relationships = (await program.client.get(f"/v1/partners/{p[0]}/relationships", headers=program.api.admin)).json()[
+        "items"
+    ]
     assert [r["company"] for r in relationships] == [in_time.company]
 
 
@@ -102,11 +104,13 @@ async def test_e4_reseller_crosses_into_gold_and_gets_the_gold_rate_next(program
     )
     status = await program.status(r)
     assert status["active_points"] == 162 and status["level"] == "gold" and status["discount_rate_bp"] == 2500
-    history = (await program.client.get(f"/v1/partners/{r[0]}/level-history", headers=program.api.bearer(r[1]))).json()
+    history = (await program.client.get(f"/v1/partners/{r[0]}/level-history", headers=program.api.bearer(r[1]))).json()[
+        "items"
+    ]
     assert [(h["from_level"], h["to_level"]) for h in history] == [("affiliate", "silver"), ("silver", "gold")]
     # The next purchase is priced at 25 %; the store applied it, so no mismatch is flagged.
     await program.order(c, [line("desktop", 1, 36000, discount=12000)], placed_at="2026-01-22T09:00:00Z", buyer=r[0])
-    mismatches = (await program.client.get("/v1/discount-mismatches", headers=program.api.admin)).json()
+    mismatches = (await program.client.get("/v1/discount-mismatches", headers=program.api.admin)).json()["items"]
     assert [m for m in mismatches if m["partner_id"] == r[0] and m["reported_amount"] == 12000] == []
 
 
@@ -162,7 +166,7 @@ async def test_e6_gold_reseller_renewal_gets_25_percent_and_no_points(program: P
         buyer=reseller[0],
     )
     assert (await program.status(reseller))["active_points"] == 200
-    mismatches = (await program.client.get("/v1/discount-mismatches", headers=program.api.admin)).json()
+    mismatches = (await program.client.get("/v1/discount-mismatches", headers=program.api.admin)).json()["items"]
     renewal = [m for m in mismatches if m["partner_id"] == reseller[0] and m["reported_amount"] == 50000]
     assert renewal == []  # 25 % of 200000 = 50000: what the store applied
 

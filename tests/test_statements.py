@@ -45,7 +45,7 @@ async def _close(program: Program, quarter: str, **headers: str) -> Any:
 async def _mine(program: Program, p: tuple[str, str]) -> list[dict[str, Any]]:
     response = await program.client.get(f"/v1/partners/{p[0]}/statements", headers=program.api.bearer(p[1]))
     assert response.status_code == 200, response.text
-    return list(response.json())
+    return list(response.json()["items"])
 
 
 async def test_e9_first_quarter_commissions_are_paid_on_25_april(program: Program) -> None:
@@ -220,7 +220,7 @@ async def test_idempotency_key_replays_refuses_other_bodies_and_in_flight(progra
     raw = json.dumps(body).encode()
     digest = hashlib.sha256(b"POST " + url.encode() + b"?\n" + raw).hexdigest()
     app = program.api.client._transport.app  # type: ignore[attr-defined]
-    admin_key_id = (await program.client.get("/v1/api-keys", headers=program.api.admin)).json()[0]["id"]
+    admin_key_id = (await program.client.get("/v1/api-keys", headers=program.api.admin)).json()["items"][0]["id"]
     async with app.state.session_factory.begin() as session:
         await repo.claim(
             session,
@@ -304,7 +304,7 @@ async def test_partner_sees_the_next_payout(program: Program) -> None:
     program.at("2026-03-01T00:00:00Z")
     forecast = (
         await program.client.get(f"/v1/partners/{p[0]}/payout-forecast", headers=program.api.bearer(p[1]))
-    ).json()
+    ).json()["items"]
     assert forecast == [
         {
             "currency": "EUR",
@@ -319,7 +319,7 @@ async def test_partner_sees_the_next_payout(program: Program) -> None:
     await program.order(c, [line("desktop", 1, 5000)], placed_at="2026-04-05T00:00:00Z")
     forecast = (
         await program.client.get(f"/v1/partners/{p[0]}/payout-forecast", headers=program.api.bearer(p[1]))
-    ).json()
+    ).json()["items"]
     assert forecast[0]["payout_date"] == "2026-04-25" and forecast[0]["expected_amount"] == 2000
     assert forecast[0]["accruing"] == 1000 and len(forecast[0]["unpaid_statements"]) == 1
 

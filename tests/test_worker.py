@@ -232,7 +232,7 @@ async def test_r07_registration_expiring_notice_7_days_before_then_expiry(progra
     assert [(e["subject"], e["payload"]["state"], e["payload"]["ended_at"]) for e in expired] == [
         (f"registration:{registration_id}", "expired", "2026-05-01T09:00:00Z")
     ]
-    listed = (await program.client.get(f"/v1/partners/{p[0]}/registrations", headers=program.api.admin)).json()
+    listed = (await program.client.get(f"/v1/partners/{p[0]}/registrations", headers=program.api.admin)).json()["items"]
     assert listed[0]["state"] == "expired"
     jobs = {j["name"]: j for j in (await program.client.get("/v1/jobs", headers=program.api.admin)).json()["items"]}
     window = jobs["registration_windows"]
@@ -361,7 +361,9 @@ async def test_r03_new_terms_taking_effect_recompute_stored_levels_with_history(
     assert (await program.status(p))["level"] == "silver"
     directory = (await program.client.get("/v1/directory", params={"q": "Partner"})).json()
     assert {e["id"]: e["level"] for e in directory["items"]}.get(p[0]) == "silver"
-    history = (await program.client.get(f"/v1/partners/{p[0]}/level-history", headers=program.api.bearer(p[1]))).json()
+    history = (await program.client.get(f"/v1/partners/{p[0]}/level-history", headers=program.api.bearer(p[1]))).json()[
+        "items"
+    ]
     assert history[-1] == {
         "from_level": "gold",
         "to_level": "silver",

@@ -90,6 +90,17 @@ async def reads_only(session: AsyncSession) -> None:
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+async def long_read(session: AsyncSession) -> None:
+    """For a read that takes a while (a streamed export): no transaction held across its queries on
+    Postgres, and a deferred one on SQLite, which takes no writer lock, so writers are not held up."""
+    bind = session.bind
+    if isinstance(bind, AsyncEngine):
+        if bind.dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        else:
+            await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+
+
 @asynccontextmanager
 async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     """Yield a session; commit if the caller finished, roll back if it raised."""

@@ -602,6 +602,11 @@ class IdempotencyRecord(SQLModel, table=True):
     response_status: int | None = None
     response_body: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = utc_column()
+    claim_token: str | None = Field(default=None, max_length=32)
+    """The request that holds the key now. A request commits its answer (and its work) only while
+    its own token is still here: once a retry has taken the key over, the original's work rolls back."""
+    claimed_at: datetime | None = utc_column(nullable=True)
+    """When the holder claimed the key; past the lease, a retry may take it over (a killed worker)."""
 
 
 class NfrLicence(SQLModel, table=True):

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import dashboards as repo
+from app.domain import program as program_domain
 from app.domain import terms
 from app.domain.rules.quarters import Quarter
 
@@ -25,6 +26,7 @@ class Overview:
     discount_mismatches: int
     top_partners_by_points: list[dict[str, Any]]
     top_partners_by_commission: list[dict[str, Any]]
+    authentication_refusals: dict[str, int]
 
 
 async def overview(
@@ -73,4 +75,5 @@ async def overview(
             {"partner_id": p, "company": c, "value": v, "currency": cur}
             for p, c, v, cur in await repo.top_by_commission(session, top)
         ],
+        authentication_refusals=await program_domain.authentication_refusals(session, now),
     )

@@ -59,8 +59,8 @@ class RateLimited(DomainError):
     code = "rate_limited"
     title = "Too many requests"
 
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, *, retry_after: int, keep_writes: bool = False) -> None:
+        super().__init__(detail, keep_writes=keep_writes)
         self.retry_after = retry_after
 
 

@@ -18,7 +18,7 @@ from app.db.repositories import program as program_repo
 from app.db.tables import AgreementAcceptance, Partner, PartnerStatusChange
 from app.domain import api_keys, audit, events
 from app.domain.context import Context
-from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
+from app.domain.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from app.domain.rules.partner_status import (
     Acceptance,
     AgreementBinding,
@@ -322,19 +322,23 @@ async def standing_at(session: AsyncSession, partner_id: uuid.UUID, at: datetime
     return Standing(at, status, binding)
 
 
-async def issue_key(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, *, name: str) -> api_keys.IssuedKey:
-    """Another key for the partner; a terminated partner gets none."""
-    partner = await get(session, partner_id)
+def _refuse_new_keys(partner: Partner) -> None:
+    """A suspended partner must not widen its access while suspended; a terminated one never again."""
+    if partner.status == PartnerStatus.SUSPENDED:
+        raise Forbidden("A suspended partner cannot create or rotate keys.", code="partner_suspended")
     if partner.status == PartnerStatus.TERMINATED:
-        raise InvalidTransition("A terminated partner cannot create keys.", code="partner_terminated")
+        raise Forbidden("A terminated partner cannot create or rotate keys.", code="partner_terminated")
+
+
+async def issue_key(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, *, name: str) -> api_keys.IssuedKey:
+    """Another key for the partner; a suspended or terminated partner gets none."""
+    _refuse_new_keys(await get(session, partner_id))
     return await api_keys.issue(session, ctx, kind="partner", name=name, partner_id=partner_id)
 
 
 async def rotate_key(
     session: AsyncSession, ctx: Context, partner_id: uuid.UUID, key_id: uuid.UUID
 ) -> api_keys.IssuedKey:
-    """Replace one of the partner's keys; a terminated partner gets no new key."""
-    partner = await get(session, partner_id)
-    if partner.status == PartnerStatus.TERMINATED:
-        raise InvalidTransition("A terminated partner cannot create keys.", code="partner_terminated")
+    """Replace one of the partner's keys; a suspended or terminated partner gets no new key."""
+    _refuse_new_keys(await get(session, partner_id))
     return await api_keys.rotate(session, ctx, key_id, partner_id=partner_id)

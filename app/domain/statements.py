@@ -170,6 +170,11 @@ async def lines(session: AsyncSession, statement_ids: Sequence[uuid.UUID]) -> di
     return result
 
 
+async def lock_for_bulk(session: AsyncSession, statement_ids: Sequence[uuid.UUID]) -> None:
+    """Take the row locks a bulk call needs up front, always in the same (id) order."""
+    await repo.lock(session, statement_ids)
+
+
 async def approve(session: AsyncSession, ctx: Context, statement_id: uuid.UUID) -> Statement:
     """Finance approves a draft statement; approving twice changes nothing."""
     statement = await repo.get(session, statement_id, for_update=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from app.domain.clock import supported
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -19,19 +20,12 @@ def _clean(value: str) -> str:
     return value
 
 
-def _utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("is out of range") from exc
-
-
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_clean)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_clean)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), AfterValidator(str.upper)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-Time = Annotated[AwareDatetime, AfterValidator(_utc)]
+Time = Annotated[AwareDatetime, AfterValidator(supported)]
 Amount = Annotated[StrictInt, Field(ge=0, le=10**13)]
 
 

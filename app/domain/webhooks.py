@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
 from app.db.session import CoreTransaction
 from app.db.tables import WebhookEvent
-from app.domain import audit, events, orders
+from app.domain import audit, events, json_limits, orders
 from app.domain.context import Context
 from app.domain.errors import Invalid, InvalidTransition, NotFound, Unauthenticated, Unavailable
 from app.domain.store_events import (
@@ -143,16 +142,14 @@ MAX_FAILURES = 5
 async def accept(conn: AsyncConnection, *, webhook_id: str, body: bytes, now: datetime) -> Receipt:
     """Store a verified event for the applier (the intake): a duplicate, or `accepted`.
 
-    The lean path of the busiest route: a Core connection, one lookup and one INSERT. A `webhook-id`
-    seen before is a duplicate whatever its body says; a malformed body is kept and refused."""
-    original = await repo.id_for_webhook_id(conn, webhook_id)
-    if original is not None:
-        return _duplicate_of(original, webhook_id)
+    The lean path of the busiest route: a Core connection and, for a new event, one INSERT. A
+    `webhook-id` seen before is a duplicate whatever its body says (a malformed body is looked up
+    before it is refused); a malformed body is kept and refused."""
     text = body.decode("utf-8", errors="replace")
     try:
-        payload = json.loads(body)
+        payload = json_limits.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise await _refuse(conn, webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}], now) from None
+        return await _refuse(conn, webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}], now)
     event_type = payload.get("type") if isinstance(payload, dict) else None
     if isinstance(event_type, str) and event_type not in KNOWN_TYPES and len(event_type) <= 64:
         # Stored as it came: the applier parks it, so an admin sees it and can replay it later.
@@ -167,12 +164,12 @@ async def accept(conn: AsyncConnection, *, webhook_id: str, body: bytes, now: da
                 {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
                 for e in exc.errors()
             ]
-            raise await _refuse(conn, webhook_id, text, errors, now) from None
+            return await _refuse(conn, webhook_id, text, errors, now)
         event_type, subject = event.type, subject_of(event)
     event_id = await repo.insert_accepted(
         conn, webhook_id=webhook_id, event_type=event_type, subject=subject, body=text, received_at=now
     )
-    if event_id is None:  # the same id, delivered at the same moment, won the insert
+    if event_id is None:  # received before (or the same id, delivered at the same moment, won the insert)
         original = await repo.id_for_webhook_id(conn, webhook_id)
         assert original is not None
         return _duplicate_of(original, webhook_id)
@@ -185,11 +182,15 @@ def _duplicate_of(event_id: int, webhook_id: str) -> Receipt:
 
 async def _refuse(
     conn: AsyncConnection, webhook_id: str, text: str, errors: list[dict[str, str]], now: datetime
-) -> Invalid:
-    """Keep a malformed body (the caller commits it) and say what is wrong with it."""
+) -> Receipt:
+    """A duplicate when this webhook id was received before; otherwise keep the malformed body (the
+    caller commits it) and raise what is wrong with it."""
+    original = await repo.id_for_webhook_id(conn, webhook_id)
+    if original is not None:
+        return _duplicate_of(original, webhook_id)
     await repo.insert_rejected(conn, webhook_id=webhook_id, body=text, errors=errors, received_at=now)
     fields = ", ".join(sorted({e["field"] for e in errors}))
-    return Invalid(
+    raise Invalid(
         f"The event is signed but malformed ({fields}); it was kept and nothing was applied.",
         code="webhook_event_malformed",
         keep_writes=True,

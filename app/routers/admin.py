@@ -15,7 +15,7 @@ from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, contex
 from app.routers.fields import UtcDatetime
 
 router = APIRouter(prefix="/v1")
-Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w.:\-]+$")]
+Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
 @router.get(
@@ -24,10 +24,10 @@ Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w.:\-]+$"
     responses=problem_responses(401, 403, 422),
     summary="List admin and store keys",
 )
-async def list_api_keys(session: SessionDep, _admin: AdminRead, include_revoked: bool = False) -> list[schemas.ApiKey]:
+async def list_api_keys(session: SessionDep, _admin: AdminRead, include_revoked: bool = False) -> schemas.ApiKeyList:
     """Admin (read). Partner keys are listed under their partner."""
     rows = await api_keys.listing(session, kinds=["admin", "store"], include_revoked=include_revoked)
-    return [convert.api_key(r) for r in rows]
+    return schemas.ApiKeyList(items=[convert.api_key(r) for r in rows])
 
 
 @router.post(
@@ -74,9 +74,9 @@ async def revoke_api_key(
 
 
 @router.get("/agreements", tags=["agreements"], summary="List agreement versions")
-async def list_agreements(session: SessionDep) -> list[schemas.Agreement]:
+async def list_agreements(session: SessionDep) -> schemas.AgreementList:
     """Public. Every published version, oldest first."""
-    return [convert.agreement(v) for v in await agreements.versions(session)]
+    return schemas.AgreementList(items=[convert.agreement(v) for v in await agreements.versions(session)])
 
 
 @router.get(

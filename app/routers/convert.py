@@ -98,4 +98,5 @@ def id_page(rows: Sequence[Any], limit: int, schema: type[BaseModel]) -> dict[st
     return {
         "items": [schema.model_validate(r, from_attributes=True) for r in page],
         "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
+        "has_more": len(rows) > limit,
     }

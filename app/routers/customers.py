@@ -154,6 +154,7 @@ async def list_customers(
     return schemas.CustomerPage(
         items=[await _customer(session, r) for r in page],
         next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
+        has_more=len(rows) > limit,
     )
 
 

@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import reads_only, session_scope
-from app.domain import api_keys
+from app.domain import api_keys, program
 from app.domain.clock import Clock
 from app.domain.context import Caller, Context
 from app.domain.errors import Forbidden, NotFound, Unauthenticated
@@ -60,12 +60,28 @@ async def _caller(
     clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    if credentials is None:
-        raise Unauthenticated(
-            "Send an API key in the header `Authorization: Bearer <key>`.",
-            code="missing_api_key",
+    client = request.client.host if request.client else "unknown"
+    throttle: program.AuthThrottle = request.app.state.auth_throttle
+    now = clock.now()
+    # Refusals are counted in the request's own transaction and kept (`keep_writes`) when it ends.
+    if (retry_after := throttle.retry_after(client, now)) is not None:
+        raise await program.throttled_authentication(session, retry_after=retry_after, now=now)
+    try:
+        if credentials is None:
+            raise Unauthenticated(
+                "Send an API key in the header `Authorization: Bearer <key>`.",
+                code="missing_api_key",
+            )
+        caller = await api_keys.authenticate(session, credentials.credentials, now)
+    except Unauthenticated as refused:
+        settings: Settings = request.app.state.settings
+        throttled = await program.failed_authentication(
+            session, throttle, client=client, now=now, limit=settings.failed_auth_limit
         )
-    caller = await api_keys.authenticate(session, credentials.credentials, clock.now())
+        if throttled is not None:
+            raise throttled from None
+        refused.keep_writes = True
+        raise
     request.state.caller = caller
     return caller
 

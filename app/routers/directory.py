@@ -58,12 +58,13 @@ async def list_directory(
         language=language,
         q=q or None,
         offset=(page - 1) * per_page,
-        limit=per_page,
+        limit=per_page + 1,  # one more, to tell whether another page follows
     )
     body = schemas.DirectoryPage(
-        items=[schemas.DirectoryEntry.model_validate(p, from_attributes=True) for p in rows],
+        items=[schemas.DirectoryEntry.model_validate(p, from_attributes=True) for p in rows[:per_page]],
         page=page,
         per_page=per_page,
+        has_more=len(rows) > per_page,
     )
     payload = body.model_dump_json().encode()  # pydantic's own encoder: one pass, no dict in between
     etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
@@ -125,22 +126,26 @@ async def request_nfr_licence(
 )
 async def list_partner_nfr_licences(
     partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
-) -> list[schemas.NfrLicenceOut]:
-    return [
-        schemas.NfrLicenceOut.model_validate(r, from_attributes=True)
-        for r in await directory.nfr_licences(session, partner_id)
-    ]
+) -> schemas.NfrLicenceList:
+    return schemas.NfrLicenceList(
+        items=[
+            schemas.NfrLicenceOut.model_validate(r, from_attributes=True)
+            for r in await directory.nfr_licences(session, partner_id)
+        ]
+    )
 
 
 @router.get(
     "/nfr-licences", tags=["nfr licences"], responses=problem_responses(401, 403), summary="All not-for-resale licences"
 )
-async def list_nfr_licences(session: SessionDep, _admin: AdminRead) -> list[schemas.NfrLicenceOut]:
+async def list_nfr_licences(session: SessionDep, _admin: AdminRead) -> schemas.NfrLicenceList:
     """Admin (read)."""
-    return [
-        schemas.NfrLicenceOut.model_validate(r, from_attributes=True)
-        for r in await directory.nfr_licences(session, None)
-    ]
+    return schemas.NfrLicenceList(
+        items=[
+            schemas.NfrLicenceOut.model_validate(r, from_attributes=True)
+            for r in await directory.nfr_licences(session, None)
+        ]
+    )
 
 
 @router.post(
@@ -168,8 +173,10 @@ async def revoke_nfr_licence(
     responses=problem_responses(401, 403),
     summary="Attempts to sell NFR licences",
 )
-async def list_nfr_violations(session: SessionDep, _admin: AdminRead) -> list[schemas.NfrViolationOut]:
+async def list_nfr_violations(session: SessionDep, _admin: AdminRead) -> schemas.NfrViolationList:
     """Admin (read). Orders and quotes that tried to sell a not-for-resale licence (R17)."""
-    return [
-        schemas.NfrViolationOut.model_validate(r, from_attributes=True) for r in await directory.violations(session)
-    ]
+    return schemas.NfrViolationList(
+        items=[
+            schemas.NfrViolationOut.model_validate(r, from_attributes=True) for r in await directory.violations(session)
+        ]
+    )

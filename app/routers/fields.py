@@ -7,11 +7,13 @@ of control characters (Postgres refuses NUL bytes, and nobody means to send them
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import pycountry
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+
+from app.domain.clock import supported
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -83,13 +85,6 @@ CountryCode = Annotated[
 LanguageCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_language)]
 
 
-def _utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("is out of the supported range") from exc
-
-
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -102,5 +97,6 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
-"""An RFC 3339 timestamp with an offset, converted to UTC. Naive times are refused."""
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(supported)]
+"""An RFC 3339 timestamp with an offset, converted to UTC. Naive times and times outside
+1900..8999 are refused."""

@@ -4,12 +4,19 @@ The same key with the same request replays the stored answer; the same key with 
 422; a key whose first request is still running is 409. The answer is stored in the transaction
 that did the work, so a replay never describes work that was rolled back; a request that failed
 frees its key.
+
+A claim that outlives its request (a worker killed mid-request) is taken over by a retry once the
+lease has passed: the retry writes a new claim token, and a request stores its answer (and so
+commits its work) only while its own token still holds, so a slow original and the retry that took
+its key over never both apply.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Header, Request
@@ -21,6 +28,7 @@ from app.db.repositories import idempotency as repo
 from app.db.tables import IdempotencyRecord
 from app.domain.errors import Conflict, Invalid
 from app.routers.deps import CallerDep, ClockDep, SessionDep
+from app.settings import Settings
 
 T = TypeVar("T")
 
@@ -28,6 +36,7 @@ T = TypeVar("T")
 class Idempotency:
     def __init__(self, actor: str, key: str | None) -> None:
         self.actor, self.key = actor, key
+        self.token = uuid.uuid4().hex
         self.stored: IdempotencyRecord | None = None
 
     def replay(self) -> JSONResponse | None:
@@ -40,8 +49,13 @@ class Idempotency:
 
     async def complete(self, session: AsyncSession, status: int, body: Any) -> None:
         """Keep the answer with the work, in the same transaction."""
-        if self.key is not None:
-            await repo.complete(session, self.actor, self.key, status, body)
+        if self.key is not None and not await repo.complete(session, self.actor, self.key, self.token, status, body):
+            # Raising rolls this request's work back: the request that took the key over applies it.
+            raise Conflict(
+                "This request outlived its claim on the Idempotency-Key and another request with the "
+                "same key took it over; nothing was applied here. Send it again for that request's answer.",
+                code="idempotency_claim_lost",
+            )
 
     async def respond(self, session: AsyncSession, status: int, work: Callable[[], Awaitable[T]]) -> T:
         """The stored answer when this is a replay; otherwise do the work and keep its answer."""
@@ -77,6 +91,7 @@ async def _idempotency(
     digest = hashlib.sha256(
         request.method.encode() + b" " + request.url.path.encode() + b"?" + request.url.query.encode() + b"\n" + body
     ).hexdigest()
+    now = clock.now()
     claimed = await repo.claim(
         session,
         IdempotencyRecord(
@@ -86,10 +101,19 @@ async def _idempotency(
             path=request.url.path,
             request_hash=digest,
             status="in_flight",
-            created_at=clock.now(),
+            created_at=now,
+            claim_token=handle.token,
+            claimed_at=now,
         ),
     )
     existing = None if claimed else await repo.get(session, caller.actor, key)
+    if existing is not None and existing.request_hash == digest and existing.status == "in_flight":
+        settings: Settings = request.app.state.settings
+        since = existing.claimed_at or existing.created_at
+        if now - since >= timedelta(seconds=settings.idempotency_lease_seconds) and await repo.take_over(
+            session, caller.actor, key, old_token=existing.claim_token, new_token=handle.token, now=now
+        ):
+            existing = None  # this request holds the key now
     # The one commit outside the session dependency: the in-flight marker must be visible to a
     # concurrent request with the same key before the work starts (the work runs in a new transaction).
     await session.commit()
@@ -108,7 +132,7 @@ async def _idempotency(
         yield handle
     except BaseException:
         await session.rollback()  # the work failed: free the key for a corrected retry
-        await repo.release(session, caller.actor, key)
+        await repo.release(session, caller.actor, key, handle.token)
         await session.commit()
         raise
 

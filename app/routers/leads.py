@@ -108,9 +108,9 @@ async def list_lead_offers(
     session: SessionDep,
     _caller: PartnerOrAdminRead,
     state: Annotated[list[OfferState] | None, Query()] = None,  # type: ignore[valid-type]
-) -> list[schemas.LeadOfferOut]:
+) -> schemas.LeadOfferList:
     """The partner itself or an admin (read). Newest first."""
-    return [_offer(o) for o in await leads.partner_offers(session, partner_id, state)]
+    return schemas.LeadOfferList(items=[_offer(o) for o in await leads.partner_offers(session, partner_id, state)])
 
 
 @router.post(

@@ -70,11 +70,11 @@ async def list_registrations(
     clock: ClockDep,
     _caller: PartnerOrAdminRead,
     state: Annotated[list[schemas.RegistrationStateName] | None, Query()] = None,
-) -> list[schemas.Registration]:
+) -> schemas.RegistrationList:
     """The partner itself or an admin (read). Newest first, with the days left in each window."""
     now = clock.now()
     rows = await registrations.for_partner(session, partner_id, states=state, now=now)
-    return [_registration(r, now) for r in rows]
+    return schemas.RegistrationList(items=[_registration(r, now) for r in rows])
 
 
 @router.post(
@@ -143,26 +143,28 @@ async def list_money_entries(
 @router.get("/level-history", responses=problem_responses(*READ_ERRORS), summary="Level changes")
 async def list_level_changes(
     partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
-) -> list[schemas.LevelChange]:
+) -> schemas.LevelChangeList:
     """Every change of level, oldest first, with the entry that caused it (R03)."""
     rows = await status_domain.level_history(session, partner_id)
-    return [schemas.LevelChange.model_validate(r, from_attributes=True) for r in rows]
+    return schemas.LevelChangeList(items=[schemas.LevelChange.model_validate(r, from_attributes=True) for r in rows])
 
 
 @router.get("/relationships", responses=problem_responses(*READ_ERRORS), summary="Established customers")
 async def list_relationships(
     partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
-) -> list[schemas.Relationship]:
+) -> schemas.RelationshipList:
     """Customers whose first qualifying order established a relationship (R08)."""
-    return [
-        schemas.Relationship(
-            customer_id=r.customer_id,
-            company=company,
-            mode=r.mode,
-            first_order_at=r.first_order_at,
-            established_by_order_id=r.established_by_order_id,
-            resale_since=r.resale_since,
-            ended_at=r.ended_at,
-        )
-        for r, company in await status_domain.relationships(session, partner_id)
-    ]
+    return schemas.RelationshipList(
+        items=[
+            schemas.Relationship(
+                customer_id=r.customer_id,
+                company=company,
+                mode=r.mode,
+                first_order_at=r.first_order_at,
+                established_by_order_id=r.established_by_order_id,
+                resale_since=r.resale_since,
+                ended_at=r.ended_at,
+            )
+            for r, company in await status_domain.relationships(session, partner_id)
+        ]
+    )

@@ -104,7 +104,9 @@ async def list_partners(
     )
     page = rows[:limit]
     next_cursor = convert.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
-    return schemas.PartnerPage(items=[convert.partner(p) for p in page], next_cursor=next_cursor)
+    return schemas.PartnerPage(
+        items=[convert.partner(p) for p in page], next_cursor=next_cursor, has_more=next_cursor is not None
+    )
 
 
 @router.get(
@@ -174,10 +176,10 @@ for _action in StatusAction:
 )
 async def get_partner_status_history(
     partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
-) -> list[schemas.StatusChange]:
+) -> schemas.StatusChangeList:
     """Every status the partner has had, oldest first."""
     rows = await partners.status_history(session, partner_id)
-    return [schemas.StatusChange.model_validate(r, from_attributes=True) for r in rows]
+    return schemas.StatusChangeList(items=[schemas.StatusChange.model_validate(r, from_attributes=True) for r in rows])
 
 
 @router.get(
@@ -211,13 +213,15 @@ async def get_partner_standing(
 )
 async def list_agreement_acceptances(
     partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
-) -> list[schemas.AgreementAcceptance]:
+) -> schemas.AgreementAcceptanceList:
     """Every version the partner accepted, with when."""
     await partners.get(session, partner_id)
-    return [
-        schemas.AgreementAcceptance(version=name, accepted_at=row.accepted_at)
-        for row, name in await agreements.acceptances(session, partner_id)
-    ]
+    return schemas.AgreementAcceptanceList(
+        items=[
+            schemas.AgreementAcceptance(version=name, accepted_at=row.accepted_at)
+            for row, name in await agreements.acceptances(session, partner_id)
+        ]
+    )
 
 
 @router.post(
@@ -261,7 +265,7 @@ async def list_partner_api_keys(
     session: SessionDep,
     _caller: PartnerOrAdminRead,
     include_revoked: bool = False,
-) -> list[schemas.ApiKey]:
+) -> schemas.ApiKeyList:
     """Prefix, name, created and last used; never the key itself."""
     await partners.get(session, partner_id)
     rows = await api_keys.listing(
@@ -270,7 +274,7 @@ async def list_partner_api_keys(
         partner_id=partner_id,
         include_revoked=include_revoked,
     )
-    return [convert.api_key(r) for r in rows]
+    return schemas.ApiKeyList(items=[convert.api_key(r) for r in rows])
 
 
 @router.post(

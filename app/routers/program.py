@@ -38,9 +38,9 @@ async def get_program_terms(
     responses=problem_responses(401, 403, 422),
     summary="All terms versions",
 )
-async def list_program_terms(session: SessionDep, _admin: AdminRead) -> list[schemas.TermsVersion]:
+async def list_program_terms(session: SessionDep, _admin: AdminRead) -> schemas.TermsVersionList:
     """Admin (read). Oldest first."""
-    return [_version(v) for v in await terms.versions(session)]
+    return schemas.TermsVersionList(items=[_version(v) for v in await terms.versions(session)])
 
 
 @router.post(

@@ -117,6 +117,7 @@ class RegisteredPartner(BaseModel):
 class PartnerPage(BaseModel):
     items: list[Partner]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 
 
 class StatusChangeRequest(RequestModel):
@@ -202,6 +203,7 @@ class AuditEvent(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditEvent]
     next_cursor: str | None
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 
 
 class ProgramSettings(BaseModel):
@@ -337,6 +339,7 @@ class Customer(BaseModel):
 class CustomerPage(BaseModel):
     items: list[Customer]
     next_cursor: str | None
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 
 
 class SalesProcessFlag(RequestModel):
@@ -393,11 +396,13 @@ class MoneyEntry(BaseModel):
 class PointsEntryPage(BaseModel):
     items: list[PointsEntry]
     next_cursor: str | None
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 
 
 class MoneyEntryPage(BaseModel):
     items: list[MoneyEntry]
     next_cursor: str | None
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 
 
 class LevelChange(BaseModel):
@@ -457,6 +462,7 @@ class WebhookEvent(BaseModel):
 class WebhookEventPage(BaseModel):
     items: list[WebhookEvent]
     next_cursor: str | None
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 
 
 class DiscountMismatch(BaseModel):
@@ -530,6 +536,7 @@ class RegistrationRefusal(BaseModel):
 class RegistrationRefusalPage(BaseModel):
     items: list[RegistrationRefusal]
     next_cursor: str | None
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 
 
 # --- statements, payouts, adjustments, dashboards --------------------------------------------
@@ -655,6 +662,10 @@ class ProgramOverview(BaseModel):
     discount_mismatches: int
     top_partners_by_points: list[TopPartner]
     top_partners_by_commission: list[TopPartner]
+    authentication_refusals: dict[str, int] = Field(
+        description="Requests refused over the last 30 days (not filtered by `from`/`to`): `failed` for a wrong "
+        "or missing API key, `throttled` for a 429 to an address past the limit of failures per minute."
+    )
 
 
 # --- directory and not-for-resale licences ---------------------------------------------------
@@ -698,6 +709,7 @@ class DirectoryPage(BaseModel):
     items: list[DirectoryEntry]
     page: int
     per_page: int
+    has_more: bool = Field(description="Whether page `page + 1` holds more partners.")
 
 
 class NfrRequest(RequestModel):
@@ -833,6 +845,84 @@ class JobList(BaseModel):
     next_cursor: str | None = Field(description="Always null: every job fits on one page.")
     has_more: bool
     store_events: StoreEventApplier
+
+
+# --- the list shape: every admin and partner list answers `items`, `next_cursor`, `has_more` -------
+
+
+class _OnePage(BaseModel):
+    """A list that always fits on one page: the shape of every list, with nothing more to fetch."""
+
+    next_cursor: str | None = Field(default=None, description="Always null: the whole list is on this page.")
+    has_more: bool = Field(default=False, description="Always false: the whole list is on this page.")
+
+
+class ApiKeyList(_OnePage):
+    items: list[ApiKey]
+
+
+class AgreementList(_OnePage):
+    items: list[Agreement]
+
+
+class AgreementAcceptanceList(_OnePage):
+    items: list[AgreementAcceptance]
+
+
+class StatusChangeList(_OnePage):
+    items: list[StatusChange]
+
+
+class RegistrationList(_OnePage):
+    items: list[Registration]
+
+
+class LevelChangeList(_OnePage):
+    items: list[LevelChange]
+
+
+class RelationshipList(_OnePage):
+    items: list[Relationship]
+
+
+class TermsVersionList(_OnePage):
+    items: list[TermsVersion]
+
+
+class QuarterList(_OnePage):
+    items: list[QuarterOut]
+
+
+class StatementList(_OnePage):
+    items: list[StatementOut]
+
+
+class PayoutForecastList(_OnePage):
+    items: list[PayoutForecast]
+
+
+class NfrLicenceList(_OnePage):
+    items: list[NfrLicenceOut]
+
+
+class NfrViolationList(_OnePage):
+    items: list[NfrViolationOut]
+
+
+class LeadOfferList(_OnePage):
+    items: list[LeadOfferOut]
+
+
+class StatementSearch(BaseModel):
+    items: list[StatementOut]
+    next_cursor: str | None = Field(default=None, description="Always null: narrow the filters or raise `limit`.")
+    has_more: bool = Field(description="Whether more statements match than `limit`.")
+
+
+class DiscountMismatchPage(BaseModel):
+    items: list[DiscountMismatch]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 
 
 # --- outbound webhooks ---------------------------------------------------------------------------

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
@@ -17,6 +15,7 @@ from app.domain.context import Context
 from app.domain.rules.quarters import Quarter
 from app.errors import problem_responses
 from app.routers import schemas
+from app.routers.csv_export import CSV_RESPONSE, csv_response
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
 from app.routers.fields import UtcDatetime
 from app.routers.idempotency import IdempotencyDep
@@ -36,9 +35,6 @@ CSV_LINE_COLUMNS = (
     "label",
     "explanation",
 )
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV"}
-}
 
 
 def _statement(row: tables.Statement, lines: list[statements.Line] | None = None) -> schemas.StatementOut:
@@ -76,13 +72,7 @@ def _statement(row: tables.Statement, lines: list[statements.Line] | None = None
 
 
 def _csv(rows: list[list[object]], header: tuple[str, ...], filename: str) -> PlainTextResponse:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return PlainTextResponse(
-        buffer.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+    return csv_response(header, rows, filename)
 
 
 def _parse_quarter(text: str) -> Quarter:
@@ -119,9 +109,11 @@ async def close_quarter(
 
 
 @router.get("/quarters", responses=problem_responses(401, 403), summary="Closed quarters")
-async def list_quarters(session: SessionDep, _admin: AdminRead) -> list[schemas.QuarterOut]:
+async def list_quarters(session: SessionDep, _admin: AdminRead) -> schemas.QuarterList:
     """Admin (read). Oldest first."""
-    return [schemas.QuarterOut.model_validate(c, from_attributes=True) for c in await statements.closes(session)]
+    return schemas.QuarterList(
+        items=[schemas.QuarterOut.model_validate(c, from_attributes=True) for c in await statements.closes(session)]
+    )
 
 
 @router.get(
@@ -172,10 +164,10 @@ async def list_statements(
     status: Annotated[schemas.StatementStatusName | None, Query()] = None,
     partner_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
-) -> list[schemas.StatementOut]:
+) -> schemas.StatementSearch:
     """Admin (read). Newest quarter first."""
-    rows = await statements.search(session, partner_id=partner_id, quarter=quarter, status=status, limit=limit)
-    return [_statement(r) for r in rows]
+    rows = await statements.search(session, partner_id=partner_id, quarter=quarter, status=status, limit=limit + 1)
+    return schemas.StatementSearch(items=[_statement(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
 
 async def _approve(session: AsyncSession, ctx: Context, statement_id: uuid.UUID) -> schemas.StatementOut:
@@ -249,6 +241,7 @@ async def bulk_approve_statements(
 
     async def work() -> list[schemas.StatementOut]:
         ctx = context(request, admin, clock)
+        await statements.lock_for_bulk(session, approval.statement_ids)
         return [await _approve(session, ctx, sid) for sid in dict.fromkeys(approval.statement_ids)]
 
     return await idempotency.respond(session, 200, work)
@@ -269,6 +262,7 @@ async def bulk_mark_statements_paid(
 
     async def work() -> list[schemas.StatementOut]:
         ctx = context(request, admin, clock)
+        await statements.lock_for_bulk(session, [p.statement_id for p in payments.payments])
         return [await _pay(session, ctx, p.statement_id, p) for p in payments.payments]
 
     return await idempotency.respond(session, 200, work)
@@ -284,9 +278,9 @@ async def bulk_mark_statements_paid(
 )
 async def list_partner_statements(
     partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
-) -> list[schemas.StatementOut]:
+) -> schemas.StatementList:
     """The partner itself or an admin (read). Newest first, without lines."""
-    return [_statement(r) for r in await statements.search(session, partner_id=partner_id)]
+    return schemas.StatementList(items=[_statement(r) for r in await statements.search(session, partner_id=partner_id)])
 
 
 @router.get(
@@ -340,18 +334,20 @@ async def get_partner_statement_csv(
 )
 async def get_payout_forecast(
     partner_id: uuid.UUID, session: SessionDep, clock: ClockDep, _caller: PartnerOrAdminRead
-) -> list[schemas.PayoutForecast]:
+) -> schemas.PayoutForecastList:
     """Per currency: the next payout date and the amount expected then."""
-    return [
-        schemas.PayoutForecast(
-            currency=f.currency,
-            payout_date=f.payout_date,
-            expected_amount=f.amount,
-            unpaid_statements=[s.id for s in f.statements],
-            accruing=f.accruing,
-        )
-        for f in await statements.forecast(session, partner_id, clock.now())
-    ]
+    return schemas.PayoutForecastList(
+        items=[
+            schemas.PayoutForecast(
+                currency=f.currency,
+                payout_date=f.payout_date,
+                expected_amount=f.amount,
+                unpaid_statements=[s.id for s in f.statements],
+                accruing=f.accruing,
+            )
+            for f in await statements.forecast(session, partner_id, clock.now())
+        ]
+    )
 
 
 @router.post(
@@ -419,4 +415,5 @@ async def get_program_overview(
         discount_mismatches=o.discount_mismatches,
         top_partners_by_points=[schemas.TopPartner(**t) for t in o.top_partners_by_points],
         top_partners_by_commission=[schemas.TopPartner(**t) for t in o.top_partners_by_commission],
+        authentication_refusals=o.authentication_refusals,
     )

@@ -66,6 +66,8 @@ async def receive_store_event(
         now=now,
     )
     refused: DomainError | None = None
+    # For the metrics, counted once answered: signed, so kept; "rejected" unless accepted below.
+    request.state.store_event_outcome = "rejected"
     # The lean path: a Core connection and one transaction, no ORM session (the busiest route).
     async with request.app.state.begin() as conn:
         try:
@@ -74,6 +76,7 @@ async def receive_store_event(
             refused = refusal
     if refused is not None:
         raise refused
+    request.state.store_event_outcome = receipt.status
     if receipt.status == "duplicate":
         response.status_code = status.HTTP_200_OK
     return _receipt(receipt)
@@ -144,7 +147,7 @@ async def list_discount_mismatches(
     _admin: AdminRead,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[schemas.DiscountMismatch]:
+) -> schemas.DiscountMismatchPage:
     """Admin (read). R12: lines where the store applied another discount than the expected one."""
-    rows = await pricing.mismatches(session, limit=limit, before_id=convert.decode_int_cursor(cursor))
-    return [schemas.DiscountMismatch.model_validate(r, from_attributes=True) for r in rows]
+    rows = await pricing.mismatches(session, limit=limit + 1, before_id=convert.decode_int_cursor(cursor))
+    return schemas.DiscountMismatchPage(**convert.id_page(rows, limit, schemas.DiscountMismatch))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -29,3 +29,11 @@ async def hit(session: AsyncSession, key: str, expires_at: datetime, now: dateti
         .returning(col(RateLimitBucket.hits))
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def counts_by_prefix(session: AsyncSession, prefixes: tuple[str, ...]) -> dict[str, int]:
+    """Bucket key -> hits, for the buckets whose key starts with one of `prefixes`."""
+    stmt = select(col(RateLimitBucket.key), col(RateLimitBucket.hits)).where(
+        or_(*(col(RateLimitBucket.key).startswith(prefix, autoescape=True) for prefix in prefixes))
+    )
+    return {key: int(hits) for key, hits in (await session.execute(stmt)).all()}

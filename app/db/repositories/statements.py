@@ -112,6 +112,20 @@ async def get(session: AsyncSession, statement_id: uuid.UUID, *, for_update: boo
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def lock(session: AsyncSession, statement_ids: Sequence[uuid.UUID]) -> None:
+    """Lock these statements in id order, so two bulk calls naming them in any order queue up
+    instead of deadlocking each other (each would otherwise hold one and wait for the other)."""
+    if not statement_ids:
+        return
+    stmt = (
+        select(col(Statement.id))
+        .where(col(Statement.id).in_(sorted(set(statement_ids))))
+        .order_by(col(Statement.id))
+        .with_for_update()
+    )
+    await session.execute(stmt)
+
+
 async def search(
     session: AsyncSession,
     *,

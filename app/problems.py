@@ -1,0 +1,351 @@
+"""What each problem `code` means and what to do about it: the pages `type` points to (`/problems/<code>`)."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    status: int
+    meaning: str
+    action: str
+
+
+_KEY = "Send `Authorization: Bearer <key>` with a key created for this caller"
+
+PROBLEMS: dict[str, ProblemKind] = {
+    # --- requests the service cannot read or route
+    "validation_failed": ProblemKind(
+        422,
+        "One or more values of the request are missing or invalid; `errors` lists each field, where it is "
+        "(`body.country`, `query.limit`) and what is wrong. Unknown query parameters and body fields are refused too.",
+        "Correct the listed fields (the OpenAPI document at /openapi.json gives each one's format) and send again.",
+    ),
+    "malformed_body": ProblemKind(
+        400,
+        "The body could not be read: not UTF-8, not JSON, or not the declared media type.",
+        "Send a UTF-8 JSON body with `Content-Type: application/json` (CSV routes: `text/csv`).",
+    ),
+    "route_not_found": ProblemKind(404, "No route has this path.", "Check the path against /openapi.json."),
+    "method_not_allowed": ProblemKind(
+        405,
+        "The path exists but does not answer this method.",
+        "Use one of the methods the `Allow` header lists.",
+    ),
+    "http_error": ProblemKind(400, "The HTTP request was refused before reaching the service.", "Read `detail`."),
+    "internal_error": ProblemKind(
+        500,
+        "Something failed inside the service; nothing the request changed was kept.",
+        "Retry later; if it persists, report the `request_id` of the answer, which names the failure in the logs.",
+    ),
+    "database_unavailable": ProblemKind(
+        503,
+        "The database could not be reached or failed; nothing the request changed was kept.",
+        "Retry after the `Retry-After` seconds.",
+    ),
+    "conflict": ProblemKind(
+        409,
+        "The change clashed with data written at the same moment (a unique value taken in between).",
+        "Read the object again and retry the change if it still applies.",
+    ),
+    "rate_limited": ProblemKind(
+        429,
+        "Too many requests of this kind came from this address within the window.",
+        "Wait the `Retry-After` seconds before trying again.",
+    ),
+    "invalid_cursor": ProblemKind(
+        422, "The `cursor` is not one this service issued.", "Pass back the `next_cursor` of a previous page as it is."
+    ),
+    "not_found": ProblemKind(404, "The object does not exist.", "Check its id."),
+    "invalid": ProblemKind(422, "A rule refused the input.", "Read `detail`, correct the request and send again."),
+    "invalid_transition": ProblemKind(
+        409, "The object's current state does not allow this action.", "Read the object's state first."
+    ),
+    # --- who is calling
+    "missing_api_key": ProblemKind(401, "The request carries no API key.", _KEY + "."),
+    "invalid_api_key": ProblemKind(
+        401, "The API key is unknown or revoked.", _KEY + "; ask an admin for a new key if yours was revoked."
+    ),
+    "unauthenticated": ProblemKind(401, "The request is not authenticated.", _KEY + "."),
+    "admin_key_required": ProblemKind(
+        403, "The route is for admins and the key is not an admin key.", "Use an admin key."
+    ),
+    "scope_missing": ProblemKind(
+        403,
+        "The admin key lacks the scope the route needs (`read` or `write`).",
+        "Use a key with that scope; an admin with `write` can create one (`POST /v1/api-keys`).",
+    ),
+    "partner_key_required": ProblemKind(
+        403, "The route is for the partner itself.", "Call it with the partner's own key."
+    ),
+    "store_key_required": ProblemKind(
+        403, "The route is for the web store.", "Call it with a store key (`partners create-admin-key --kind store`)."
+    ),
+    "forbidden": ProblemKind(403, "The key may not do this.", "Use a key of the right kind and scope."),
+    "metrics_token_required": ProblemKind(
+        401,
+        "`/metrics` is protected by a token (PARTNERS_METRICS_TOKEN) and the request did not send it.",
+        "Configure the scraper with `Authorization: Bearer <the token>`.",
+    ),
+    # --- API keys
+    "api_key_not_found": ProblemKind(
+        404, "No such key, or it belongs to someone else.", "List your keys for their ids."
+    ),
+    "api_key_revoked": ProblemKind(
+        422, "A revoked key cannot be rotated.", "Create a new key instead (`POST .../api-keys`)."
+    ),
+    "unknown_scope": ProblemKind(
+        422, "A scope named does not exist for this kind of key.", "Use the scopes `detail` lists as allowed."
+    ),
+    "invalid_key_owner": ProblemKind(
+        422, "Partner keys, and only they, belong to a partner.", "Give `partner_id` for a partner key, none otherwise."
+    ),
+    # --- partners and agreements
+    "partner_not_found": ProblemKind(
+        404,
+        "No partner has this id, or the key belongs to another partner (which must not learn that it exists).",
+        "Check the id; a partner reads only itself.",
+    ),
+    "partner_already_registered": ProblemKind(
+        409, "A partner with this contact e-mail is registered already.", "Use that partner's key, or another e-mail."
+    ),
+    "partner_not_active": ProblemKind(
+        409,
+        "The partner is not active, and the action needs an active partner (R04).",
+        "Have an admin approve or reinstate it.",
+    ),
+    "partner_terminated": ProblemKind(
+        409, "The partner is terminated; it can no longer act.", "Nothing: termination is final."
+    ),
+    "invalid_status_transition": ProblemKind(
+        409,
+        "The partner's status does not allow this change (e.g. reinstating an active partner).",
+        "Read the partner's status; the allowed changes are approve, suspend, reinstate and terminate.",
+    ),
+    "field_not_editable": ProblemKind(422, "The field cannot be changed.", "Leave it out of the request."),
+    "field_required": ProblemKind(422, "The field cannot be emptied.", "Give it a value, or leave it out."),
+    "no_agreement": ProblemKind(
+        404, "No partner agreement has been published yet.", "An admin publishes one (`POST /v1/agreements`)."
+    ),
+    "agreement_version_not_found": ProblemKind(
+        404, "No published agreement has this version.", "Read `GET /v1/agreements` for the versions."
+    ),
+    "agreement_version_not_current": ProblemKind(
+        422,
+        "A registration accepts the current agreement version only.",
+        "Read `GET /v1/agreements/current` and accept that version.",
+    ),
+    "agreement_version_exists": ProblemKind(
+        409, "This agreement version exists already.", "Publish under a new version."
+    ),
+    "accept_by_in_past": ProblemKind(422, "`accept_by` lies in the past.", "Give a date in the future."),
+    "accept_by_before_previous": ProblemKind(
+        422, "`accept_by` comes before that of the previous version.", "Give a later date."
+    ),
+    "brand_misspelled": ProblemKind(
+        422,
+        'The text spells the vendor\'s name otherwise than "Qalyptus" (R20).',
+        'Write it "Qalyptus": capital Q, the rest lower case.',
+    ),
+    # --- registrations and customers (R05, R06, R07)
+    "strong_identifier_missing": ProblemKind(
+        422,
+        "A registration needs a strong identifier of the customer (R05).",
+        "Give `vat_id`, the company's own e-mail domain, or `store_customer_id`.",
+    ),
+    "free_mail_domain_only": ProblemKind(
+        422,
+        "The only identifier given is a free-mail domain, which does not identify a company (R05).",
+        "Give `vat_id`, the company's own domain or `store_customer_id`.",
+    ),
+    "identifier_invalid": ProblemKind(422, "An identifier is not valid.", "Correct the VAT id, domain or store id."),
+    "already_a_customer": ProblemKind(
+        409,
+        "The customer has bought from the vendor already; only new customers can be registered (R06).",
+        "None: the customer is not new.",
+    ),
+    "in_active_sales_process": ProblemKind(
+        409,
+        "The vendor is in an active sales process with this customer (R06).",
+        "Try again after the date `detail` gives.",
+    ),
+    "already_registered_by_you": ProblemKind(
+        409, "You have a live registration for this customer already.", "Use it: its window is still open."
+    ),
+    "registered_by_another_partner": ProblemKind(
+        409, "Another partner has a live registration for this customer (R06).", "None while it is live."
+    ),
+    "cool_off": ProblemKind(
+        409,
+        "Your earlier registration of this customer expired unconverted; you may register it again after "
+        "the cool-off (R06).",
+        "Try again after the date `detail` gives.",
+    ),
+    "registration_not_found": ProblemKind(
+        404, "No such registration of this partner.", "List the partner's registrations."
+    ),
+    "registration_not_open": ProblemKind(409, "The registration is no longer live or offered.", "None: it has ended."),
+    "customer_not_found": ProblemKind(404, "No such customer.", "Check the id."),
+    "customer_busy": ProblemKind(409, "The customer changed while the request ran.", "Send the request again."),
+    "identifiers_match_several_customers": ProblemKind(
+        409, "The identifiers given belong to different known customers.", "Give identifiers of one customer only."
+    ),
+    "until_in_past": ProblemKind(422, "`until` lies in the past.", "Give a date in the future."),
+    "csv_too_large": ProblemKind(422, "The CSV is larger than 5 MB.", "Split it into several imports."),
+    "csv_unreadable": ProblemKind(422, "The body is not readable CSV in UTF-8.", "Save the file as UTF-8 CSV."),
+    "csv_empty": ProblemKind(422, "The CSV has no rows.", "Add rows under the header."),
+    "csv_header_invalid": ProblemKind(
+        422,
+        "The CSV header must name company and country, and may name vat_id, domain, store_customer_id.",
+        "Fix the header row.",
+    ),
+    "csv_row_invalid": ProblemKind(422, "A CSV line holds invalid values; `line` names it.", "Correct that line."),
+    # --- leads (R19) and not-for-resale licences (R17)
+    "lead_not_found": ProblemKind(404, "No such lead.", "Check the id."),
+    "lead_not_open": ProblemKind(409, "The lead is offered or accepted already.", "Read its history."),
+    "lead_exhausted": ProblemKind(409, "No partner could take the lead.", "Read its history for the reasons."),
+    "lead_offer_not_found": ProblemKind(404, "No such lead offer for this partner.", "List the partner's offers."),
+    "lead_offer_refused": ProblemKind(
+        409, "The partner chosen cannot take the lead; `detail` says why.", "Choose another partner."
+    ),
+    "offer_not_open": ProblemKind(409, "The offer was accepted, declined or expired already.", "None: it is closed."),
+    "nfr_not_found": ProblemKind(404, "No such not-for-resale licence.", "Check the id."),
+    "nfr_limit_reached": ProblemKind(
+        409,
+        "The partner holds the most not-for-resale licences of this product the program gives (R17).",
+        "Return one first.",
+    ),
+    # --- program terms
+    "no_terms": ProblemKind(
+        404, "No program terms were in force at that moment.", "Ask for a moment covered by a terms version."
+    ),
+    "effective_from_not_in_future": ProblemKind(
+        422, "New terms must take effect in the future; past orders keep their terms.", "Give a later `effective_from`."
+    ),
+    "terms_version_overlap": ProblemKind(
+        409, "A terms version already takes effect at or after that moment.", "Give a later `effective_from`."
+    ),
+    "sku_exists": ProblemKind(409, "The SKU is in every terms version already.", "Nothing to add."),
+    "unknown_sku": ProblemKind(
+        422, "An SKU is not in the program terms.", "Add it (`POST /v1/program/skus`) or correct it."
+    ),
+    # --- store webhooks
+    "webhook_signature_missing": ProblemKind(
+        401,
+        "A webhook needs the headers webhook-id, webhook-timestamp and webhook-signature; nothing was written.",
+        "Sign the event as the README's Store webhooks section shows.",
+    ),
+    "webhook_signature_invalid": ProblemKind(
+        401,
+        "No signature matches a configured secret; nothing was written.",
+        "Sign with a secret in PARTNERS_WEBHOOK_SECRETS.",
+    ),
+    "webhook_timestamp_invalid": ProblemKind(401, "webhook-timestamp is not Unix seconds.", "Send Unix seconds."),
+    "webhook_timestamp_stale": ProblemKind(
+        401,
+        "webhook-timestamp is more than 5 minutes from the service's clock.",
+        "Send events promptly; check the clocks.",
+    ),
+    "webhook_event_malformed": ProblemKind(
+        422,
+        "The event is signed but does not follow the schema; its raw body was kept and nothing applied.",
+        "Fix the fields `errors` lists and send it again under a new webhook-id.",
+    ),
+    "webhook_event_not_found": ProblemKind(404, "No such stored event.", "List them with `GET /v1/webhook-events`."),
+    "event_not_parked": ProblemKind(409, "Only parked events are replayed.", "None: the event was applied already."),
+    "level_pending": ProblemKind(
+        503,
+        "Store events accepted before this quote may still change the partner's level and are not applied yet "
+        "(R03a, R12): the service never quotes with a level about to change.",
+        "Ask again after the `Retry-After` seconds.",
+    ),
+    "unavailable": ProblemKind(503, "The service cannot answer this now.", "Retry after the `Retry-After` seconds."),
+    "event_type_not_for_partners": ProblemKind(
+        422,
+        "Partners read only their own events of the types listed in the operation's description.",
+        "Leave out the event types `detail` names.",
+    ),
+    # --- outbound webhooks
+    "unknown_event_type": ProblemKind(
+        422, "No domain event has this type.", "Pick types from the catalogue (README, `webhooks` in /openapi.json)."
+    ),
+    "no_event_types": ProblemKind(422, "A subscription needs at least one event type.", "Give `event_types`."),
+    "webhook_url_invalid": ProblemKind(
+        422, "The target is not an absolute http(s) URL without credentials.", "Give a URL like https://host/path."
+    ),
+    "webhook_target_not_global": ProblemKind(
+        422,
+        "In production, webhooks go only to globally routable addresses: this target is a loopback, private, "
+        "link-local or local name.",
+        "Give a public https endpoint (PARTNERS_OUTBOUND_ALLOW_PRIVATE=true lifts the rule, e.g. in development).",
+    ),
+    "webhook_target_not_https": ProblemKind(
+        422, "In production, webhook targets must use https.", "Give an https URL."
+    ),
+    "webhook_target_unresolved": ProblemKind(
+        422, "The target's name does not resolve.", "Check the host name, then try again."
+    ),
+    "webhook_subscription_not_found": ProblemKind(
+        404, "No such webhook subscription (of this partner).", "List the subscriptions."
+    ),
+    "webhook_subscription_disabled": ProblemKind(
+        409,
+        "The subscription is disabled (by a caller, or after 5 days of failed deliveries).",
+        "Fix the receiver, then `PATCH` it with `enabled: true`.",
+    ),
+    "webhook_delivery_not_found": ProblemKind(
+        404, "No such delivery of this subscription.", "Read the subscription's delivery log."
+    ),
+    "webhook_delivery_in_flight": ProblemKind(
+        409, "The delivery is being sent right now.", "Read the log in a moment; retry it then if it failed."
+    ),
+    # --- statements and money (R16)
+    "statement_not_found": ProblemKind(404, "No such statement of this partner.", "List the partner's statements."),
+    "statement_not_draft": ProblemKind(409, "Only a draft statement can be approved.", "None: it is approved or paid."),
+    "statement_not_approved": ProblemKind(409, "Only an approved statement can be marked paid.", "Approve it first."),
+    "statement_already_paid": ProblemKind(
+        409, "The statement was paid already under another payment reference.", "Check the reference."
+    ),
+    "quarter_not_over": ProblemKind(409, "The quarter has not ended yet.", "Close it after the moment `detail` gives."),
+    "previous_quarter_open": ProblemKind(
+        409, "Quarters close in order; an earlier one is open.", "Close that quarter first."
+    ),
+    "adjustment_zero": ProblemKind(422, "An adjustment of 0 changes nothing.", "Give a non-zero amount."),
+    "currency_missing": ProblemKind(422, "A money adjustment needs its currency.", "Give `currency`."),
+    "idempotency_key_reused": ProblemKind(
+        422, "This Idempotency-Key was used with another request body.", "Use a new key for a new request."
+    ),
+    "idempotency_in_flight": ProblemKind(
+        409, "A request with this Idempotency-Key is still in progress.", "Retry in a moment with the same key."
+    ),
+}
+
+
+def page(code: str) -> str:
+    """The HTML page of one problem code."""
+    kind = PROBLEMS[code]
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<title>{code}</title><h1><code>{code}</code></h1>"
+        f"<p>HTTP status {kind.status}.</p><h2>What it means</h2><p>{_html(kind.meaning)}</p>"
+        f"<h2>What to do</h2><p>{_html(kind.action)}</p>"
+        '<p><a href="/problems">Every problem code</a></p></html>'
+    )
+
+
+def index() -> str:
+    items = "".join(
+        f'<li><a href="/problems/{code}"><code>{code}</code></a> ({k.status})' for code, k in PROBLEMS.items()
+    )
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Problem codes</title>"
+        f"<h1>Problem codes</h1><ul>{items}</ul></html>"
+    )
+
+
+def _html(text: str) -> str:
+    escaped = html.escape(text, quote=False)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)

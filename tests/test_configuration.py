@@ -1,0 +1,84 @@
+"""A bad setting stops every command with "configuration refused", the setting, the fix and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "explanation"),
+    [
+        (
+            "PARTNERS_DATABASE_URL",
+            "postgres://partners:secret@db:5432/partners",
+            "PARTNERS_DATABASE_URL: `postgres://` is not a driver the service runs on; write the same URL as "
+            "postgresql+asyncpg://user:password@host:5432/db.",
+        ),
+        (
+            "PARTNERS_DATABASE_URL",
+            "sqlite:///data/partners.db",
+            "PARTNERS_DATABASE_URL: `sqlite://` is not a driver the service runs on; write "
+            "sqlite+aiosqlite:///path/to/file.db.",
+        ),
+        (
+            "PARTNERS_PORT",
+            "eighty",
+            "PARTNERS_PORT (given 'eighty'): input should be a valid integer, unable to parse string as an "
+            "integer. Fix: set PARTNERS_PORT to a value that meets this, or unset it for the default (README, "
+            "Configuration).",
+        ),
+        (
+            "PARTNERS_DB_POOL_SIZE",
+            "0",
+            "PARTNERS_DB_POOL_SIZE (given '0'): input should be greater than or equal to 1. Fix: set "
+            "PARTNERS_DB_POOL_SIZE to a value that meets this, or unset it for the default (README, Configuration).",
+        ),
+        (
+            "PARTNERS_LOG_LEVEL",
+            "verbose",
+            "PARTNERS_LOG_LEVEL (given 'verbose'): input should be 'debug', 'info', 'warning' or 'error'. Fix: set "
+            "PARTNERS_LOG_LEVEL to a value that meets this, or unset it for the default (README, Configuration).",
+        ),
+    ],
+)
+def test_a_bad_setting_is_refused_with_its_fix(
+    variable: str, value: str, explanation: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert cli.main(["migrate"]) == 2
+    assert capsys.readouterr().err == f"configuration refused:\n{explanation}\n"
+
+
+def test_the_database_password_is_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PARTNERS_DATABASE_URL", "postgres://partners:hunter2@db/partners")
+    assert cli.main(["serve"]) == 2
+    assert "hunter2" not in capsys.readouterr().err
+
+
+def test_the_command_prints_no_traceback(tmp_path: Path) -> None:
+    environment = {**os.environ, "PARTNERS_DATABASE_URL": "postgres://partners@db:5432/partners"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "configuration refused:\nPARTNERS_DATABASE_URL: `postgres://` is not a driver the service runs on; write "
+        "the same URL as postgresql+asyncpg://user:password@host:5432/db.\n"
+    )
