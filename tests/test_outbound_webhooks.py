@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from app.domain import events, outbound, subscriptions
 from app.worker import Worker, drain
-from tests.conftest import Api
+from tests.conftest import SECRETS_KEY, Api
 from tests.program import Customer, Program
 from tests.receiver import Receiver, serve
 
@@ -57,10 +57,7 @@ async def test_a_subscription_shows_its_secret_once_and_stores_it_encrypted(api:
     assert api.connection is not None
     stored = (await api.connection.execute(text("SELECT secret FROM webhook_subscriptions"))).scalar_one()
     assert created["secret"] not in stored
-    key = api.app.state.settings  # the development key seals it in tests
-    from app.domain import sealed
-
-    assert sealed.open_sealed(key, stored) == created["secret"]
+    assert Fernet(SECRETS_KEY.encode()).decrypt(stored.encode()).decode() == created["secret"]
     patched = await api.client.patch(
         f"/v1/webhook-subscriptions/{sid}", json={"event_types": ["lead.offered"], "enabled": False}, headers=api.admin
     )
@@ -315,7 +312,7 @@ async def test_a_subscription_failing_for_5_days_is_disabled_with_an_event(api: 
 
 # --- safety ---------------------------------------------------------------------------------------
 
-PRODUCTION = {"environment": "production", "secrets_key": [Fernet.generate_key().decode()]}
+PRODUCTION = {"environment": "production"}
 
 
 @pytest.mark.parametrize("settings_overrides", [PRODUCTION], ids=["production"])
