@@ -77,10 +77,10 @@ DELIVERIES = Counter("partners_deliveries_total", "Outbound deliveries (webhooks
 # --- what the rest of the code calls ------------------------------------------------------------
 
 
-def store_event(outcome: str) -> None:
-    """One store event received, with what became of it (`accepted`, `duplicate`, `rejected`; the worker
-    may record `applied`, `parked`, `apply_failed` as it applies them)."""
-    STORE_EVENTS.labels(outcome=outcome).inc()
+def store_event(outcome: str, count: int = 1) -> None:
+    """Store events received, with what became of them: at intake `accepted`, `duplicate`, `rejected`;
+    as the worker settles them `applied`, `parked`, `duplicate`, `apply_failed`."""
+    STORE_EVENTS.labels(outcome=outcome).inc(count)
 
 
 def parked_backlog(count: int) -> None:

@@ -46,6 +46,26 @@ PROBLEMS: dict[str, ProblemKind] = {
         "The database could not be reached or failed; nothing the request changed was kept.",
         "Retry after the `Retry-After` seconds.",
     ),
+    "retry": ProblemKind(
+        503,
+        "The request's transaction lost a race with another one (a deadlock or serialization failure); "
+        "nothing it changed was kept.",
+        "Send the same request again after the `Retry-After` seconds.",
+    ),
+    "body_too_large": ProblemKind(
+        413,
+        "The request body is larger than the service accepts (PARTNERS_MAX_BODY_BYTES; customer imports "
+        "have a larger limit); nothing was read or changed.",
+        "Send a smaller body; split a large import into several.",
+    ),
+    "headers_too_large": ProblemKind(
+        431,
+        "The request's headers together exceed the limit (PARTNERS_MAX_HEADER_BYTES).",
+        "Send fewer or shorter headers.",
+    ),
+    "json_too_deep": ProblemKind(
+        422, "The JSON body nests deeper than the service reads; nothing was changed.", "Send a flatter document."
+    ),
     "conflict": ProblemKind(
         409,
         "The change clashed with data written at the same moment (a unique value taken in between).",
@@ -108,6 +128,11 @@ PROBLEMS: dict[str, ProblemKind] = {
         404,
         "No partner has this id, or the key belongs to another partner (which must not learn that it exists).",
         "Check the id; a partner reads only itself.",
+    ),
+    "partner_suspended": ProblemKind(
+        403,
+        "A suspended partner cannot create or rotate API keys while it is suspended.",
+        "Wait until an admin reinstates the partner.",
     ),
     "partner_already_registered": ProblemKind(
         409, "A partner with this contact e-mail is registered already.", "Use that partner's key, or another e-mail."
@@ -317,6 +342,12 @@ PROBLEMS: dict[str, ProblemKind] = {
     "currency_missing": ProblemKind(422, "A money adjustment needs its currency.", "Give `currency`."),
     "idempotency_key_reused": ProblemKind(
         422, "This Idempotency-Key was used with another request body.", "Use a new key for a new request."
+    ),
+    "idempotency_claim_lost": ProblemKind(
+        409,
+        "This request outlived its claim on the Idempotency-Key and another request with the same key took it "
+        "over; nothing was applied by this one.",
+        "Send the request again with the same key to get the answer of the request that applied it.",
     ),
     "idempotency_in_flight": ProblemKind(
         409, "A request with this Idempotency-Key is still in progress.", "Retry in a moment with the same key."

@@ -213,7 +213,7 @@ async def test_terminated_partner_cannot_get_new_keys(api: Api) -> None:
 
 async def test_suspended_partner_cannot_create_or_rotate_keys(api: Api) -> None:
     partner, key = await api.register()
-    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()
+    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()["items"]
     suspended = await api.client.post(f"/v1/partners/{partner['id']}/suspend", json={"reason": "x"}, headers=api.admin)
     assert suspended.status_code == 200, suspended.text
     created = await api.client.post(
@@ -227,4 +227,4 @@ async def test_suspended_partner_cannot_create_or_rotate_keys(api: Api) -> None:
     )
     assert rotated.status_code == 403 and rotated.json()["code"] == "partner_suspended"
     listed = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.bearer(key))).json()
-    assert [k["id"] for k in listed] == [keys[0]["id"]]
+    assert [k["id"] for k in listed["items"]] == [keys[0]["id"]]

@@ -47,8 +47,6 @@ def _free_port() -> int:
 
 @pytest.fixture
 def service(backend: str, committing_database_url: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    if backend != "postgres":
-        pytest.skip("the faults are Postgres's")
     port = _free_port()
     env = {
         **os.environ,
@@ -168,6 +166,7 @@ async def _terminate_connections(dsn: str, times: int, every: float) -> int:
     return terminated
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_webhooks_survive_terminated_connections_and_a_killed_worker(
     service: tuple[str, subprocess.Popen[str]], committing_database_url: str
 ) -> None:

@@ -60,10 +60,9 @@ SERVER_GONE = {
 }
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
 @pytest.mark.parametrize("kind", sorted(SERVER_GONE))
 async def test_postgres_restart_errors_answer_503_with_retry_after(api: Api, backend: str, kind: str) -> None:
-    if backend != "postgres":
-        pytest.skip("asyncpg's errors; SQLite's lock is tested below")
     assert api.connection is not None
     with failing_statements(api.connection, asyncpg_error(SERVER_GONE[kind])):
         response = await api.client.get("/v1/partners", headers=api.admin)
@@ -74,9 +73,8 @@ async def test_postgres_restart_errors_answer_503_with_retry_after(api: Api, bac
     assert (await api.client.get("/v1/partners", headers=api.admin)).status_code == 200
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 async def test_sqlite_database_locked_answers_503(api: Api, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("SQLite's error")
     assert api.connection is not None
     with failing_statements(api.connection, api.connection.dialect.loaded_dbapi.OperationalError("database is locked")):
         response = await api.client.get("/v1/partners", headers=api.admin)
@@ -133,9 +131,8 @@ async def test_an_unexpected_error_is_a_500_logged_with_its_traceback(
     ],
     ids=["deadlock", "serialization"],
 )
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_deadlock_and_serialization_failure_answer_503_retry(api: Api, backend: str, error: Exception) -> None:
-    if backend != "postgres":
-        pytest.skip("Postgres's errors")
     assert api.connection is not None
     with failing_statements(api.connection, asyncpg_error(error)):
         response = await api.client.post("/v1/partners", json=api.registration(contact_email="lost@race.example"))
@@ -144,9 +141,8 @@ async def test_deadlock_and_serialization_failure_answer_503_retry(api: Api, bac
     assert (await api.client.get("/v1/partners?q=lost@race", headers=api.admin)).json()["items"] == []
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_an_unexpected_database_error_is_a_500_with_the_request_id(api: Api, backend: str) -> None:
-    if backend != "postgres":
-        pytest.skip("asyncpg's errors")
     assert api.connection is not None
     with failing_statements(api.connection, asyncpg_error(asyncpg.exceptions.DivisionByZeroError("division by zero"))):
         response = await api.client.get("/v1/partners", headers={**api.admin, "X-Request-ID": "req-500"})

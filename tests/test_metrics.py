@@ -4,6 +4,7 @@ adding up."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,7 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import metrics
 from app.db.session import create_engine
-from tests.conftest import Api
+from app.domain.webhooks import sign
+from tests.conftest import WEBHOOK_SECRET, Api
 from tests.program import Customer, Program, line, order_event, t
 
 VENV_BIN = Path(sys.executable).parent
@@ -120,19 +122,42 @@ async def test_connections_in_use_are_counted_while_checked_out(database_url: st
 
 
 async def test_the_worker_figures_are_exposed(api: Api) -> None:
+    """Job runs and settled store events as the worker counts them; its lag from the oldest event
+    still waiting, at the moment of the scrape."""
+    program = Program(api)
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    program.at("2026-02-01T10:01:00Z")
     before = await _scrape(api.client)
-    metrics.job_run("sweep", "ok")
-    metrics.job_run("sweep", "ok")
-    metrics.job_run("relay", "failed")
-    metrics.delivery("delivered")
-    metrics.worker_lag(42.5)
+    event = order_event(c, [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z"))
+    body = json.dumps(event).encode()
+    stamp = str(int(api.clock.now().timestamp()))
+    headers = {
+        "webhook-id": "lag",
+        "webhook-timestamp": stamp,
+        "webhook-signature": sign(WEBHOOK_SECRET, "lag", stamp, body),
+    }
+    assert (await api.client.post("/v1/webhooks/store", content=body, headers=headers)).status_code == 202
+    api.clock.advance(seconds=42.5)
+    waiting = await _scrape(api.client)
+    assert _value(waiting, "partners_worker_lag_seconds") == 42.5
+    await api.drain()
     after = await _scrape(api.client)
+    assert _value(after, "partners_worker_lag_seconds") == 0
+    events = "partners_store_events_total"
+    assert _value(after, events, outcome="accepted") - _value(before, events, outcome="accepted") == 1
+    assert _value(after, events, outcome="applied") - _value(before, events, outcome="applied") == 1
     runs = "partners_job_runs_total"
-    assert _value(after, runs, job="sweep", outcome="ok") - _value(before, runs, job="sweep", outcome="ok") == 2
-    assert _value(after, runs, job="relay", outcome="failed") - _value(before, runs, job="relay", outcome="failed") == 1
+    for job in ("terms_taking_effect", "lapses_due", "registration_windows", "prune_idempotency"):
+        assert _value(after, runs, job=job, outcome="ok") - _value(before, runs, job=job, outcome="ok") == 1, job
+    metrics.delivery("delivered")
     deliveries = "partners_deliveries_total"
-    assert _value(after, deliveries, outcome="delivered") - _value(before, deliveries, outcome="delivered") == 1
-    assert _value(after, "partners_worker_lag_seconds") == 42.5
+    assert (
+        _value(await _scrape(api.client), deliveries, outcome="delivered")
+        - _value(after, deliveries, outcome="delivered")
+        == 1
+    )
 
 
 def _free_port() -> int:

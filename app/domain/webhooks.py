@@ -7,6 +7,7 @@ import base64
 import binascii
 import hmac
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from standardwebhooks import Webhook
 
+from app.db.faults import database_fault
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
 from app.db.session import CoreTransaction
@@ -198,13 +200,14 @@ async def _refuse(
     )
 
 
-async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) -> int:
+async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) -> Counter[str]:
     """Apply accepted events in arrival order, each in a savepoint; return how many were settled.
 
     The caller holds the applier's lease, so events apply one at a time across all workers. An event
     whose application raises unexpectedly stops the batch (later events wait: the order matters) and
-    is tried again on the next pass; after MAX_FAILURES it is parked as `apply_failed`."""
-    settled = 0
+    is tried again on the next pass; after MAX_FAILURES it is parked as `apply_failed`. Returns how
+    many settled, by outcome (`applied`, `parked`, `duplicate`, `apply_failed`)."""
+    settled: Counter[str] = Counter()
     for row in await repo.accepted(session, limit=limit):
         assert row.id is not None
         event_id, failures = row.id, row.failures
@@ -212,6 +215,8 @@ async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) ->
             async with session.begin_nested():
                 await _apply_stored(session, now, row)
         except Exception as exc:
+            if database_fault(exc) is not None:
+                raise  # the database's fault, not the event's: the batch rolls back and runs again
             error = f"{exc.__class__.__name__}: {exc}"
             log.exception("store event %s failed to apply (failure %s)", event_id, failures + 1)
             parked = failures + 1 >= MAX_FAILURES
@@ -221,7 +226,9 @@ async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) ->
             refreshed = await repo.get(session, event_id)
             assert refreshed is not None
             _record_parked(session, refreshed, now)
-        settled += 1
+            settled["apply_failed"] += 1
+            continue
+        settled[row.status] += 1
     return settled
 
 

@@ -110,10 +110,17 @@ async def _idempotency(
     if existing is not None and existing.request_hash == digest and existing.status == "in_flight":
         settings: Settings = request.app.state.settings
         since = existing.claimed_at or existing.created_at
-        if now - since >= timedelta(seconds=settings.idempotency_lease_seconds) and await repo.take_over(
-            session, caller.actor, key, old_token=existing.claim_token, new_token=handle.token, now=now
-        ):
-            existing = None  # this request holds the key now
+        if now - since >= timedelta(seconds=settings.idempotency_lease_seconds):
+            if await repo.take_over(
+                session, caller.actor, key, old_token=existing.claim_token, new_token=handle.token, now=now
+            ):
+                existing = None  # this request holds the key now
+            else:  # finished, freed or taken over meanwhile: answer from what it is now
+                existing = await repo.get(session, caller.actor, key)
+                if existing is None:
+                    raise Conflict(
+                        "The request with this Idempotency-Key just ended; send it again.", code="idempotency_in_flight"
+                    )
     # The one commit outside the session dependency: the in-flight marker must be visible to a
     # concurrent request with the same key before the work starts (the work runs in a new transaction).
     await session.commit()

@@ -10,8 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app import metrics
 from app.db.repositories import operations
+from app.db.repositories import webhooks as webhooks_repo
 from app.domain.errors import Unauthenticated
-from app.routers.deps import SessionDep, SettingsDep
+from app.routers.deps import ClockDep, SessionDep, SettingsDep
 
 router = APIRouter()
 _bearer = HTTPBearer(auto_error=False)
@@ -21,6 +22,7 @@ _bearer = HTTPBearer(auto_error=False)
 async def get_metrics(
     session: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Response:
     """Prometheus text format. With `PARTNERS_METRICS_TOKEN` set, only for `Authorization: Bearer <token>`."""
@@ -33,5 +35,7 @@ async def get_metrics(
                 code="metrics_token_required",
             )
     metrics.parked_backlog(await operations.parked_backlog(session))
+    _, oldest = await webhooks_repo.backlog(session)  # the worker's lag: the oldest event still waiting
+    metrics.worker_lag(max(0.0, (clock.now() - oldest).total_seconds()) if oldest else 0.0)
     body, media_type = metrics.exposition()
     return Response(body, media_type=media_type)

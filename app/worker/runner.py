@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories import worker as repo
 from app.db.session import SessionFactory
@@ -69,7 +70,10 @@ class Worker:
         async with self.factory() as session, session.begin():
             if not await repo.take_lease(session, APPLIER, self.name, now, now + self.lease):
                 return 0
-            return await webhooks.apply_accepted(session, now, limit=self.settings.worker_batch)
+            outcomes = await webhooks.apply_accepted(session, now, limit=self.settings.worker_batch)
+        for outcome, count in outcomes.items():  # counted once committed
+            metrics.store_event(outcome, count)
+        return sum(outcomes.values())
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -102,6 +106,7 @@ class Worker:
             except Exception as exc:
                 log.exception("job %s failed", job.name)
                 error = f"{exc.__class__.__name__}: {exc}"
+            metrics.job_run(job.name, "failed" if error else "ok")
             async with self.factory() as session, session.begin():
                 await repo.finish_job(
                     session,
