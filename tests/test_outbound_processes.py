@@ -15,7 +15,7 @@ import pytest
 
 from app.domain import subscriptions
 from app.worker import Worker, drain
-from tests.conftest import WEBHOOK_SECRET, Api, MovableClock
+from tests.conftest import SECRETS_KEY, WEBHOOK_SECRET, Api, MovableClock
 from tests.receiver import serve
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ PARTNERS = str(Path(sys.executable).parent / "partners")
 
 
 def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([PARTNERS, "worker"], env=env, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([PARTNERS, "worker"], env=env, stderr=subprocess.PIPE)
 
 
 @pytest.fixture
@@ -52,13 +52,19 @@ async def test_a_worker_process_killed_mid_delivery_is_taken_over_with_the_same_
             "PARTNERS_ENVIRONMENT": "development",
             "PARTNERS_DATABASE_URL": committing_database_url,
             "PARTNERS_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+            "PARTNERS_SECRETS_KEY": SECRETS_KEY,  # the key the service sealed the subscription's secret with
             "PARTNERS_MIGRATE_ON_START": "false",
             "PARTNERS_WORKER_POLL_SECONDS": "0.05",
             "PARTNERS_LOG_LEVEL": "warning",
         }
         process = _start_worker(env)
         try:
-            await asyncio.wait_for(receiver.arrived.wait(), timeout=60)
+            try:
+                await asyncio.wait_for(receiver.arrived.wait(), timeout=60)
+            except TimeoutError:
+                process.kill()
+                _, err = process.communicate(timeout=10)
+                pytest.fail(f"the worker process sent nothing within 60 s:\n{err.decode()[-4000:]}")
             process.send_signal(signal.SIGKILL)  # mid-call: its claim stays, nothing of the attempt is recorded
             process.wait(timeout=10)
         finally:
