@@ -175,6 +175,47 @@ PROBLEMS: dict[str, ProblemKind] = {
         'The text spells the vendor\'s name otherwise than "Qalyptus" (R20).',
         'Write it "Qalyptus": capital Q, the rest lower case.',
     ),
+    # --- the policy's limits (R16-R18, R20, R22)
+    "vat_id_invalid": ProblemKind(
+        422,
+        "The VAT id does not follow its country's rules (checked with python-stdnum); `detail` says why.",
+        "Correct the VAT id (with or without its country prefix) or leave it out.",
+    ),
+    "own_company": ProblemKind(
+        422,
+        "The customer is the partner's own company: its VAT id, or its e-mail or website domain (or a subdomain "
+        "of it), is the partner's own (R22). A partner's own company is never its customer.",
+        "None for this customer; a licence for the partner's own use is a not-for-resale licence (R17).",
+    ),
+    "order_flag_not_found": ProblemKind(404, "No such order flag.", "List them with `GET /v1/order-flags`."),
+    "order_flag_resolved": ProblemKind(
+        409, "The order flag was resolved already; `detail` gives its resolution.", "None: it is closed."
+    ),
+    "nfr_purpose_invalid": ProblemKind(
+        422,
+        "A not-for-resale licence is for demonstration, training or evaluation only (R17).",
+        "Name one of those purposes.",
+    ),
+    "nfr_acknowledgement_missing": ProblemKind(
+        422,
+        "A not-for-resale licence needs the partner's acknowledgement that it is not for its production needs "
+        "nor for use inside a product or service sold (R17).",
+        "Send `acknowledged: true`.",
+    ),
+    "directory_review_not_found": ProblemKind(
+        404, "No such directory review.", "List them with `GET /v1/directory-reviews`."
+    ),
+    "directory_review_decided": ProblemKind(
+        409,
+        "The directory review is no longer pending: it was decided, or a newer text superseded it (R18).",
+        "Review the partner's pending text, if any.",
+    ),
+    "company_name_not_approvable": ProblemKind(
+        409,
+        'A company name that spells the vendor\'s name otherwise than "Qalyptus" cannot be approved (R20); it '
+        "leaves the queue when the partner changes it.",
+        "Ask the partner to correct its company name; meanwhile hide it from the directory if needed.",
+    ),
     # --- registrations and customers (R05, R06, R07)
     "strong_identifier_missing": ProblemKind(
         422,

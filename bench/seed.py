@@ -282,6 +282,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "term_end",
         "list_amount",
         "discount_amount",
+        "tax_amount",
         "paid_amount",
         "refunded_amount",
     ),
@@ -476,7 +477,21 @@ class _Builder:
                         licence = f"{order_id}-l{n + 1}"
                         term_end = placed + timedelta(days=365)
                         t["order_lines"].append(
-                            (line_id, order_id, f"l{n + 1}", sku, quantity, "new", licence, term_end, paid, 0, paid, 0)
+                            (
+                                line_id,
+                                order_id,
+                                f"l{n + 1}",
+                                sku,
+                                quantity,
+                                "new",
+                                licence,
+                                term_end,
+                                paid,
+                                0,
+                                0,
+                                paid,
+                                0,
+                            )
                         )
                         t["licences"].append((licence, pid, cid, sku, quantity, per_unit, term_end, "active", line_id))
                         points = quantity * per_unit
@@ -599,9 +614,10 @@ async def seed(conn: asyncpg.Connection, scale: Scale, *, fast: bool = True) -> 
     return SeedResult(builder.targets, program, counts, time.monotonic() - started)
 
 
-def expected_per_order(program: Program, lines: Sequence[tuple[str, int, int]]) -> tuple[int, int]:
-    """(points, commission) one webhook order of `lines` (sku, quantity, paid) should earn for a partner
-    whose customer is in an established referral relationship within its window (R09, R11)."""
-    points = sum(quantity * program.points_per_sku[sku] for sku, quantity, _paid in lines)
-    money = sum(commission(paid, program.referral_rate_bp) for _sku, _quantity, paid in lines)
+def expected_per_order(program: Program, lines: Sequence[tuple[str, int, int, int]]) -> tuple[int, int]:
+    """(points, commission) one webhook order of `lines` (sku, quantity, net, tax) should earn for a
+    partner whose customer is in an established referral relationship within its window (R09, R11):
+    commission on the amount net of tax (R23)."""
+    points = sum(quantity * program.points_per_sku[sku] for sku, quantity, _net, _tax in lines)
+    money = sum(commission(net, program.referral_rate_bp) for _sku, _quantity, net, _tax in lines)
     return points, money

@@ -14,8 +14,12 @@ from pathlib import Path
 from bench.seed import Target
 
 WEBHOOK_PATH = "/v1/webhooks/store"
-# (sku, quantity, paid) of the two lines of every benchmark order: new licences, no discount.
-ORDER_LINES: tuple[tuple[str, int, int], ...] = (("desktop", 2, 96000), ("server-business", 1, 250000))
+# (sku, quantity, net, tax) of the two lines of every benchmark order: new licences, no discount, 20 %
+# tax; the store's `paid_amount` is net + tax, and commission is computed on the net (R23).
+ORDER_LINES: tuple[tuple[str, int, int, int], ...] = (
+    ("desktop", 2, 96000, 19200),
+    ("server-business", 1, 250000, 50000),
+)
 
 
 def sign(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
@@ -69,11 +73,12 @@ def order_event(order_id: str, target: Target, placed_at: datetime) -> bytes:
                     "kind": "new",
                     "licence_id": f"{order_id}-l{n + 1}",
                     "term_end": iso(term_end),
-                    "list_amount": paid,
+                    "list_amount": net,
                     "discount_amount": 0,
-                    "paid_amount": paid,
+                    "tax_amount": tax,
+                    "paid_amount": net + tax,
                 }
-                for n, (sku, quantity, paid) in enumerate(ORDER_LINES)
+                for n, (sku, quantity, net, tax) in enumerate(ORDER_LINES)
             ],
         },
     }

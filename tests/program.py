@@ -72,19 +72,22 @@ def line(
     term_end: datetime | None = None,
     list_amount: int | None = None,
     discount: int = 0,
+    tax: int = 0,
     line_id: str | None = None,
 ) -> dict[str, Any]:
+    """An order line; `paid` includes `tax` (R23), and each line names a licence (its own unless given)."""
+    n = next(_ids)
     body: dict[str, Any] = {
-        "line_id": line_id or f"l{next(_ids)}",
+        "line_id": line_id or f"l{n}",
         "sku": sku,
         "quantity": quantity,
         "kind": kind,
-        "list_amount": list_amount if list_amount is not None else paid + discount,
+        "licence_id": licence_id or f"lic_{n}",
+        "list_amount": list_amount if list_amount is not None else paid - tax + discount,
         "discount_amount": discount,
+        "tax_amount": tax,
         "paid_amount": paid,
     }
-    if licence_id:
-        body["licence_id"] = licence_id
     if term_end:
         body["term_end"] = iso(term_end)
     return body

@@ -43,7 +43,7 @@ async def test_csv_import_marks_a_registered_prospect_as_existing(program: Progr
     csv = (
         "company,country,vat_id,domain,store_customer_id\n"
         f"{prospect.company},FR,,{prospect.domain},\n"
-        "Gamma Ltd,GB,GB123456789,,\n"
+        "Gamma Ltd,GB,GB980780684,,\n"
     )
     imported_at = iso(program.api.clock.now())
     response = await program.client.post(

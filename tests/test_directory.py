@@ -21,6 +21,9 @@ PUBLIC_FIELDS = {
 }
 
 
+NFR = {"purpose": "demonstration", "acknowledged": True}
+
+
 @pytest.fixture
 def program(api: Api) -> Program:
     return Program(api)
@@ -118,6 +121,11 @@ async def test_r18_filters_and_opt_out(program: Program) -> None:
         assert response.status_code == 200, response.text
         return [i["name"] for i in response.json()["items"]]
 
+    assert await names("q=reporting") == []  # R18: published once an admin approves it
+    queue = (await program.client.get("/v1/directory-reviews?status=pending", headers=program.api.admin)).json()
+    [review] = queue["items"]
+    approved = await program.client.post(f"/v1/directory-reviews/{review['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200, approved.text
     assert await names("country=fr") == ["Analytics Paris"]
     assert await names("language=de") == ["Berlin Reports"]
     assert await names("region=normandie") == ["Analytics Paris"]
@@ -180,9 +188,9 @@ async def test_r20_brand_must_be_spelt_qalyptus(program: Program) -> None:
 async def test_r17_free_licences_earn_nothing_and_cannot_be_sold(program: Program) -> None:
     p = await program.partner()
     url = f"/v1/partners/{p[0]}/nfr-licences"
-    first = await program.client.post(url, json={"sku": "server-enterprise"}, headers=program.api.bearer(p[1]))
+    first = await program.client.post(url, json=NFR | {"sku": "server-enterprise"}, headers=program.api.bearer(p[1]))
     assert first.status_code == 201, first.text
-    again = await program.client.post(url, json={"sku": "server-enterprise"}, headers=program.api.bearer(p[1]))
+    again = await program.client.post(url, json=NFR | {"sku": "server-enterprise"}, headers=program.api.bearer(p[1]))
     assert again.status_code == 409 and again.json()["code"] == "nfr_limit_reached"
     nfr_id = first.json()["licence_id"]
     c = Customer.new()
@@ -227,11 +235,11 @@ async def test_r17_only_active_partners_take_free_licences(program: Program) -> 
     p = await program.partner()
     await program.client.post(f"/v1/partners/{p[0]}/suspend", json={"reason": "x"}, headers=program.api.admin)
     response = await program.client.post(
-        f"/v1/partners/{p[0]}/nfr-licences", json={"sku": "desktop"}, headers=program.api.bearer(p[1])
+        f"/v1/partners/{p[0]}/nfr-licences", json=NFR | {"sku": "desktop"}, headers=program.api.bearer(p[1])
     )
     assert response.status_code == 409 and response.json()["code"] == "partner_not_active"
     active = await program.partner()
     unknown = await program.client.post(
-        f"/v1/partners/{active[0]}/nfr-licences", json={"sku": "nothing"}, headers=program.api.bearer(active[1])
+        f"/v1/partners/{active[0]}/nfr-licences", json=NFR | {"sku": "nothing"}, headers=program.api.bearer(active[1])
     )
     assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_sku"

@@ -81,7 +81,7 @@ async def test_e4_reseller_crosses_into_gold_and_gets_the_gold_rate_next(program
     # 158 points: 39 Server Business (156) + 2 Desktop (2), bought for its customer.
     await program.order(
         c,
-        [line("server-business", 39, 0, list_amount=1000, discount=0), line("desktop", 2, 0, list_amount=0)],
+        [line("server-business", 39, 800, discount=200), line("desktop", 2, 0)],
         placed_at="2026-01-20T09:00:00Z",
         buyer=r[0],
     )
@@ -204,3 +204,23 @@ async def test_e8_full_refund_after_payment_reverses_commission_and_points(progr
     points = await program.points(p)
     assert points[-1]["points"] == -5 and points[-1]["rule"] == "R14"
     assert await program.total_points(p) == 2 and await program.total_money(p) == 19200
+
+
+async def test_e10_commission_on_the_amount_net_of_tax_and_a_refund_reverses_its_share(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    # list 1,000.00, discount 200.00, tax 160.00: paid 960.00, of which 800.00 net of tax.
+    order = await program.order(
+        c,
+        [line("server-business", 1, 96000, discount=20000, tax=16000, list_amount=100000, line_id="sb")],
+        placed_at="2026-02-01T10:00:00Z",
+    )
+    money = await program.money(p)
+    assert [(e["rule"], e["amount"]) for e in money] == [("R11", 16000)]  # 20 % of 800.00 = 160.00
+    assert "80000 paid net of tax" in money[0]["explanation"]
+    await program.refund(order["event"]["data"]["order_id"], [("sb", 48000)], at="2026-02-10T10:00:00Z")
+    money = await program.money(p)
+    assert [(e["rule"], e["amount"]) for e in money] == [("R11", 16000), ("R14", -8000)]  # half: -80.00
+    assert await program.total_money(p) == 8000
+    assert await program.total_points(p) == 4  # floor(480 x 1 / 960) = 0 licences refunded: points stand

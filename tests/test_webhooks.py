@@ -113,7 +113,7 @@ async def test_unknown_fields_are_ignored(program: Program) -> None:
     await program.register(p, c, at="2026-01-10T09:00:00Z")
     event = order_event(c, [line("desktop", 1, 48000)], placed_at=t("2026-01-20T09:00:00Z"))
     event["data"]["loyalty_tier"] = "gold"
-    event["data"]["lines"][0]["tax_amount"] = 9600
+    event["data"]["lines"][0]["coupon_code"] = "WINTER"
     event["data"]["customer"]["phone"] = "+33 1 23 45 67 89"
     program.at("2026-01-20T09:01:00Z")
     response = await program.send(event)

@@ -293,10 +293,10 @@ async def test_r16_overdue_statement_is_flagged_once_after_its_payout_date(progr
     statement = closed.json()["statements"][0]
     approved = await program.client.post(f"/v1/statements/{statement['id']}/approve", headers=program.api.admin)
     assert approved.status_code == 200, approved.text
-    program.at("2026-04-25T00:00:00Z")
+    program.at("2026-04-25T23:59:59Z")  # paid on its payout date would be on time
     await program.api.drain()
     assert await _events(program.api, type="statement.overdue") == []
-    program.at("2026-04-25T00:00:01Z")
+    program.at("2026-04-26T00:00:00Z")
     await program.api.drain()
     program.api.clock.advance(hours=2)
     await program.api.drain()
@@ -399,7 +399,7 @@ async def test_e4_through_intake_the_quote_waits_for_accepted_events(live_worker
         "lines": [{"sku": "server-business", "quantity": 1, "kind": "new", "list_amount": 150000}],
     }
     # 158 points, accepted but not yet applied when the quote is asked for.
-    lines = [line("server-business", 39, 0, list_amount=1000, discount=0), line("desktop", 2, 0, list_amount=0)]
+    lines = [line("server-business", 39, 800, discount=200), line("desktop", 2, 0)]
     first = order_event(c, lines, placed_at=t("2026-01-20T09:00:00Z"), buyer=r[0])
     assert (await _post(program, first, "e4-1"))["status"] == "accepted"
     quote = await program.client.post("/v1/pricing/quote", json=quote_body, headers=store)
@@ -442,3 +442,16 @@ def test_every_event_type_has_a_payload_model_whose_example_validates() -> None:
     for event_type, kind in events.CATALOGUE.items():
         assert kind.payload.model_validate(kind.example), event_type
         assert event_type.count(".") == 1 and kind.description.endswith(".")
+
+
+async def test_a_parked_event_is_told_once_however_often_it_is_replayed_unchanged(program: Program) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    parked = await program.order(c, [line("cloud-premium", 2, 100000)], placed_at="2026-01-20T09:00:00Z", expect=202)
+    event_id = parked["receipt"]["event_id"]
+    for _ in range(2):
+        replay = await program.client.post(f"/v1/webhook-events/{event_id}/replay", headers=program.api.admin)
+        assert replay.status_code == 202 and replay.json()["reason_code"] == "unknown_sku", replay.text
+    notices = await _events(program.api, type="store_event.parked")
+    assert [(n["payload"]["event_id"], n["payload"]["reason_code"]) for n in notices] == [(event_id, "unknown_sku")]

@@ -46,6 +46,8 @@ class Partner(SQLModel, table=True):
     contact_email: str = Field(max_length=320, unique=True)
     """Lower-cased; one partner per contact address."""
     website: str | None = Field(default=None, max_length=2083)
+    vat_id: str | None = Field(default=None, max_length=64)
+    """Normalised (R05), valid for its country: one of the partner's own identifiers (R22)."""
     languages: list[str] = Field(default_factory=list, sa_type=JSON)
     """ISO 639-1 codes."""
     status: str = Field(max_length=16, index=True)
@@ -58,12 +60,20 @@ class Partner(SQLModel, table=True):
     """Shown in the public directory while active (R18); the partner may opt out."""
     description: str | None = Field(default=None, max_length=2000)
     services: list[str] = Field(default_factory=list, sa_type=JSON)
+    """The partner's latest description and services; the directory shows the published ones (R18)."""
+    published_description: str | None = Field(default=None, max_length=2000)
+    published_services: list[str] = Field(default_factory=list, sa_type=JSON)
+    """The last description and services an admin approved: what the public directory shows (R18)."""
+    hidden_at: datetime | None = utc_column(nullable=True)
+    hidden_reason: str | None = Field(default=None, max_length=1000)
+    """Set when an admin took the partner out of the directory (R18); only an admin undoes it.
+    Separate from `listed`, the partner's own opt-out."""
     regions_served: list[str] = Field(default_factory=list, sa_type=JSON)
     latitude: float | None = None
     longitude: float | None = None
     """Where the partner is, for routing leads by distance (R19)."""
     search_text: str = Field(default="", sa_type=Text)
-    """Name, description and services, lower case, one per line: what the directory's `q` searches
+    """Name, published description and services, lower case, one per line: what the directory's `q` searches
     (derived; kept by `_derive_directory_text` on every ORM write)."""
     region_text: str = Field(default="", sa_type=Text)
     """Region and regions served, lower case, one per line: what the directory's `region` searches."""
@@ -88,7 +98,7 @@ def directory_text(*parts: str | list[str] | None) -> str:
 @event.listens_for(Partner, "before_insert")
 @event.listens_for(Partner, "before_update")
 def _derive_directory_text(_mapper: Any, _connection: Any, partner: Partner) -> None:
-    partner.search_text = directory_text(partner.company, partner.description, partner.services)
+    partner.search_text = directory_text(partner.company, partner.published_description, partner.published_services)
     partner.region_text = directory_text(partner.region, partner.regions_served)
 
 
@@ -345,6 +355,8 @@ class OrderLine(SQLModel, table=True):
     term_end: datetime | None = utc_column(nullable=True)
     list_amount: int = Field(sa_type=BigInteger)
     discount_amount: int = Field(sa_type=BigInteger)
+    tax_amount: int = Field(default=0, sa_type=BigInteger)
+    """R23: the tax included in `paid_amount`; lines recorded before it existed have 0."""
     paid_amount: int = Field(sa_type=BigInteger)
     refunded_amount: int = Field(default=0, sa_type=BigInteger)
     """Running total of this line's refunds, kept with the refund entries (R14)."""
@@ -478,6 +490,48 @@ class DiscountMismatch(SQLModel, table=True):
     reported_amount: int = Field(sa_type=BigInteger)
     reason: str = Field(max_length=200)
     recorded_at: datetime = utc_column()
+
+
+class DirectoryReview(SQLModel, table=True):
+    """Partner-written public text waiting for an admin (R18), or a company name registered before
+    R20 checked it (kept until the partner changes it)."""
+
+    __tablename__ = "directory_reviews"
+    __table_args__ = (Index(None, "status", "id"), Index(None, "partner_id", "id"))
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id")
+    kind: str = Field(max_length=16)
+    """`text` (description and services to publish) or `company_name` (R20)."""
+    description: str | None = Field(default=None, max_length=2000)
+    services: list[str] = Field(default_factory=list, sa_type=JSON)
+    company: str | None = Field(default=None, max_length=200)
+    submitted_at: datetime = utc_column()
+    status: str = Field(max_length=16)
+    """`pending`, then `approved`, `rejected`, `superseded` (newer text sent) or `resolved` (name changed)."""
+    decided_at: datetime | None = utc_column(nullable=True)
+    decided_by: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class OrderFlag(SQLModel, table=True):
+    """An order an admin should review: a discount other than expected (R12), a not-for-resale licence
+    sold (R17), or a partner's own company as its customer (R22). Resolved with a reason, never deleted."""
+
+    __tablename__ = "order_flags"
+    __table_args__ = (Index(None, "kind", "id"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    kind: str = Field(max_length=32)
+    """`discount_mismatch`, `nfr_resale` or `own_company`."""
+    order_id: str = Field(max_length=255, index=True)
+    order_line_id: int | None = Field(default=None, sa_type=BigIntId)
+    partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id", index=True)
+    detail: str = Field(max_length=500)
+    recorded_at: datetime = utc_column()
+    resolved_at: datetime | None = utc_column(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=100)
+    resolution: str | None = Field(default=None, max_length=1000)
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -620,6 +674,10 @@ class NfrLicence(SQLModel, table=True):
     licence_id: str = Field(max_length=255, unique=True)
     """The identifier the store knows the licence by."""
     issued_at: datetime = utc_column()
+    purpose: str | None = Field(default=None, max_length=32)
+    """`demonstration`, `training` or `evaluation` (R17); null for licences issued before it was asked."""
+    acknowledged_at: datetime | None = utc_column(nullable=True)
+    """When the partner acknowledged the licence is not for its production needs nor for resale (R17)."""
     revoked_at: datetime | None = utc_column(nullable=True)
     revoked_reason: str | None = Field(default=None, max_length=1000)
 

@@ -15,7 +15,7 @@ from app.db.tables import Customer, CustomerIdentifier
 from app.domain import audit
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, NotFound
-from app.domain.rules.identifiers import Identifier, strong_identifiers
+from app.domain.rules.identifiers import Identifier, strong_identifiers, vat_problem
 
 
 class AmbiguousCustomer(Conflict):
@@ -125,6 +125,9 @@ async def import_existing(session: AsyncSession, ctx: Context, rows: Sequence[Im
             errors.append(
                 {"row": index, "detail": "no strong identifier (vat_id, business domain or store_customer_id)"}
             )
+            continue
+        if row.vat_id and (problem := vat_problem(row.vat_id, row.country)):
+            errors.append({"row": index, "detail": f"vat_id {row.vat_id} {problem}"})
             continue
         try:
             customer, new = await _resolve(

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import dashboards as repo
+from app.db.repositories import order_flags as flags_repo
 from app.domain import program as program_domain
-from app.domain import terms
+from app.domain import statements, terms
 from app.domain.rules.quarters import Quarter
 
 
@@ -24,6 +25,8 @@ class Overview:
     refusals_by_reason: dict[str, int]
     parked_webhook_events: dict[str, int]
     discount_mismatches: int
+    order_flags: dict[str, int]
+    overdue_statements: int
     top_partners_by_points: list[dict[str, Any]]
     top_partners_by_commission: list[dict[str, Any]]
     authentication_refusals: dict[str, int]
@@ -68,6 +71,8 @@ async def overview(
         refusals_by_reason=await repo.refusals_by_reason(session, start, end),
         parked_webhook_events=await repo.parked_events(session, start, end),
         discount_mismatches=await repo.mismatch_count(session, start, end),
+        order_flags=await flags_repo.open_by_kind(session, start, end),
+        overdue_statements=await statements.overdue_count(session, now),
         top_partners_by_points=[
             {"partner_id": p, "company": c, "value": v} for p, c, v in await repo.top_by_points(session, top)
         ],

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import directory as repo
 from app.db.repositories import partners as partners_repo
-from app.db.tables import NfrLicence, NfrViolation, Partner
-from app.domain import audit, events, terms
+from app.db.tables import DirectoryReview, NfrLicence, NfrViolation, Partner
+from app.domain import audit, events, order_flags, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules.brand import BRAND, misspellings
@@ -68,6 +68,8 @@ async def update_profile(
     after = audit.snapshot(partner, PROFILE_FIELDS)
     if after != before:
         partner.updated_at = ctx.now
+        if {"description", "services"} & set(changes):
+            await _submit_text(session, partner, ctx.now)
         await session.flush()
         audit.record(
             session,
@@ -77,6 +79,161 @@ async def update_profile(
             object_id=partner.id,
             before=before,
             after=after,
+        )
+    return partner
+
+
+async def _submit_text(session: AsyncSession, partner: Partner, now: datetime) -> None:
+    """R18: new public text waits for an admin; the directory keeps the last approved text meanwhile.
+    A newer text supersedes one still pending; going back to the published text needs no review."""
+    for pending in await repo.pending_reviews(session, partner.id, "text"):
+        pending.status, pending.decided_at = "superseded", now
+    if partner.description == partner.published_description and list(partner.services) == list(
+        partner.published_services
+    ):
+        return
+    repo.add_review(
+        session,
+        DirectoryReview(
+            partner_id=partner.id,
+            kind="text",
+            description=partner.description,
+            services=list(partner.services),
+            submitted_at=now,
+            status="pending",
+        ),
+    )
+
+
+async def reviews(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    kind: str | None,
+    partner_id: uuid.UUID | None,
+    before_id: int | None,
+    limit: int,
+) -> Sequence[DirectoryReview]:
+    """R18/R20: the review queue (or a partner's own reviews), newest first."""
+    return await repo.reviews(
+        session, status=status, kind=kind, partner_id=partner_id, before_id=before_id, limit=limit
+    )
+
+
+async def _pending_review(session: AsyncSession, review_id: int) -> DirectoryReview:
+    review = await repo.review(session, review_id, for_update=True)
+    if review is None:
+        raise NotFound(f"No directory review {review_id}.", code="directory_review_not_found")
+    if review.status != "pending":
+        raise InvalidTransition(
+            f"Directory review {review_id} is {review.status}, no longer pending.", code="directory_review_decided"
+        )
+    return review
+
+
+def _decided(review: DirectoryReview, ctx: Context, status: str, reason: str | None) -> None:
+    review.status, review.decided_at, review.decided_by, review.reason = status, ctx.now, ctx.actor, reason
+
+
+async def approve_review(session: AsyncSession, ctx: Context, review_id: int) -> DirectoryReview:
+    """R18: publish the reviewed text in the directory."""
+    review = await _pending_review(session, review_id)
+    if review.kind != "text":
+        raise InvalidTransition(
+            f"A company name that spells the vendor's name other than {BRAND!r} cannot be approved (R20): the "
+            "partner corrects it; meanwhile an admin may hide the partner from the directory.",
+            code="company_name_not_approvable",
+        )
+    partner = await partners_repo.get(session, review.partner_id, for_update=True)
+    assert partner is not None
+    partner.published_description, partner.published_services = review.description, list(review.services)
+    partner.updated_at = ctx.now
+    _decided(review, ctx, "approved", None)
+    await session.flush()
+    _record_decision(session, ctx, review, "directory_text.approved")
+    return review
+
+
+async def reject_review(session: AsyncSession, ctx: Context, review_id: int, *, reason: str) -> DirectoryReview:
+    """R18: refuse the text with a reason for the partner; the directory keeps the last approved text."""
+    review = await _pending_review(session, review_id)
+    _decided(review, ctx, "rejected", reason)
+    await session.flush()
+    _record_decision(session, ctx, review, "directory_text.rejected")
+    return review
+
+
+def _record_decision(
+    session: AsyncSession,
+    ctx: Context,
+    review: DirectoryReview,
+    type: Literal["directory_text.approved", "directory_text.rejected"],
+) -> None:
+    assert review.id is not None
+    events.record(
+        session,
+        type,
+        events.DirectoryTextDecided(
+            review_id=review.id,
+            partner_id=review.partner_id,
+            kind=review.kind,
+            description=review.description if review.kind == "text" else review.company,
+            services=list(review.services),
+            reason=review.reason,
+        ),
+        occurred_at=ctx.now,
+        partner_id=review.partner_id,
+        subject=f"directory_review:{review.id}",
+        refs={"review_id": review.id},
+    )
+    audit.record(
+        session,
+        ctx,
+        action=type.replace("directory_text", "directory_review"),
+        object_type="directory_review",
+        object_id=review.id,
+        before={"status": "pending"},
+        after={"status": review.status, "reason": review.reason},
+    )
+
+
+async def hide(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, *, reason: str) -> Partner:
+    """R18: an admin takes a partner out of the directory; only an admin puts it back."""
+    partner = await partners_repo.get(session, partner_id, for_update=True)
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+    before = audit.snapshot(partner, ("hidden_at", "hidden_reason"))
+    partner.hidden_at, partner.hidden_reason, partner.updated_at = partner.hidden_at or ctx.now, reason, ctx.now
+    await session.flush()
+    audit.record(
+        session,
+        ctx,
+        action="partner.directory_hidden",
+        object_type="partner",
+        object_id=partner.id,
+        before=before,
+        after=audit.snapshot(partner, ("hidden_at", "hidden_reason")),
+    )
+    return partner
+
+
+async def unhide(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, *, reason: str) -> Partner:
+    """R18: an admin undoes its hiding (the partner's own opt-out, `listed`, is untouched)."""
+    partner = await partners_repo.get(session, partner_id, for_update=True)
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+    if partner.hidden_at is not None:
+        before = audit.snapshot(partner, ("hidden_at", "hidden_reason"))
+        partner.hidden_at, partner.hidden_reason, partner.updated_at = None, None, ctx.now
+        await session.flush()
+        audit.record(
+            session,
+            ctx,
+            action="partner.directory_unhidden",
+            object_type="partner",
+            object_id=partner.id,
+            before=before,
+            after={"hidden_at": None, "reason": reason},
         )
     return partner
 
@@ -98,8 +255,27 @@ async def listed(
     )
 
 
-async def request_nfr(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, sku: str) -> NfrLicence:
-    """R17: an active partner takes a free licence of a product for itself (one per product by default)."""
+NFR_PURPOSES = ("demonstration", "training", "evaluation")
+
+
+async def request_nfr(
+    session: AsyncSession, ctx: Context, partner_id: uuid.UUID, sku: str, *, purpose: str, acknowledged: bool
+) -> NfrLicence:
+    """R17: an active partner takes a free licence of a product for demonstration, training or
+    evaluation (one per product by default), acknowledging it is not for production use nor resale."""
+    if purpose not in NFR_PURPOSES:
+        raise Invalid(
+            f"A not-for-resale licence is for {', '.join(NFR_PURPOSES)}, not {purpose!r}.",
+            code="nfr_purpose_invalid",
+            field="purpose",
+        )
+    if not acknowledged:
+        raise Invalid(
+            "Acknowledge that a not-for-resale licence is not for your company's production needs nor for use "
+            "inside a product or service sold to customers (acknowledged: true).",
+            code="nfr_acknowledgement_missing",
+            field="acknowledged",
+        )
     partner = await partners_repo.get(session, partner_id, for_update=True)
     if partner is None:
         raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
@@ -114,7 +290,14 @@ async def request_nfr(session: AsyncSession, ctx: Context, partner_id: uuid.UUID
             f"You hold {len(held)} not-for-resale licence(s) of {sku}, the most the program gives.",
             code="nfr_limit_reached",
         )
-    licence = NfrLicence(partner_id=partner_id, sku=sku, licence_id=f"nfr-{uuid.uuid4().hex}", issued_at=ctx.now)
+    licence = NfrLicence(
+        partner_id=partner_id,
+        sku=sku,
+        licence_id=f"nfr-{uuid.uuid4().hex}",
+        issued_at=ctx.now,
+        purpose=purpose,
+        acknowledged_at=ctx.now,
+    )
     session.add(licence)
     await session.flush()
     audit.record(
@@ -123,7 +306,7 @@ async def request_nfr(session: AsyncSession, ctx: Context, partner_id: uuid.UUID
         action="nfr.issued",
         object_type="nfr_licence",
         object_id=licence.id,
-        after={"partner_id": str(partner_id), "sku": sku, "licence_id": licence.licence_id},
+        after={"partner_id": str(partner_id), "sku": sku, "licence_id": licence.licence_id, "purpose": purpose},
     )
     return licence
 
@@ -170,20 +353,15 @@ def flag_nfr(
                 recorded_at=now,
             ),
         )
-        if order_id is not None:
-            events.record(
+        if order_id is not None:  # an order that tried to sell it: listed with the other flagged orders
+            order_flags.flag(
                 session,
-                "order.flagged",
-                events.OrderFlagged(
-                    order_id=order_id,
-                    kind="nfr_resale",
-                    partner_id=licence.partner_id,
-                    detail=f"Not-for-resale licence {licence.licence_id} was sold ({source}).",
-                ),
-                occurred_at=now,
+                kind="nfr_resale",
+                order_id=order_id,
+                order_line_id=None,
                 partner_id=licence.partner_id,
-                subject=f"order:{order_id}",
-                refs={"licence_id": licence.licence_id},
+                detail=f"not-for-resale licence {licence.licence_id} ({licence.sku}) sold",
+                now=now,
             )
 
 

@@ -102,9 +102,18 @@ class StoreEventParked(Payload):
 
 class OrderFlagged(Payload):
     order_id: str
-    kind: str = Field(description="`discount_mismatch` or `nfr_resale`.")
+    kind: str = Field(description="`discount_mismatch` (R12), `nfr_resale` (R17) or `own_company` (R22).")
     partner_id: uuid.UUID | None
     detail: str
+
+
+class DirectoryTextDecided(Payload):
+    review_id: int
+    partner_id: uuid.UUID
+    kind: str = Field(description="`text` (description and services) or `company_name` (R20).")
+    description: str | None = Field(description="The text now published (approved) or refused (rejected).")
+    services: list[str]
+    reason: str | None = Field(default=None, description="Why it was rejected.")
 
 
 class StatementFacts(Payload):
@@ -151,6 +160,8 @@ EventType = Literal[
     "lead.expired",
     "store_event.parked",
     "order.flagged",
+    "directory_text.approved",
+    "directory_text.rejected",
     "statement.ready",
     "statement.approved",
     "statement.paid",
@@ -291,12 +302,38 @@ CATALOGUE: dict[str, EventKind] = {
     ),
     "order.flagged": EventKind(
         OrderFlagged,
-        "An order needs an admin's review: a discount other than expected (R12) or a not-for-resale resale (R17).",
+        "An order needs an admin's review (listed under /v1/order-flags): a discount other than expected (R12), "
+        "a not-for-resale licence sold (R17), or the partner's own company as its customer (R22).",
         {
             "order_id": "ord_1001",
             "kind": "discount_mismatch",
             "partner_id": _P,
             "detail": "expected 20 %, applied 30 %",
+        },
+    ),
+    "directory_text.approved": EventKind(
+        DirectoryTextDecided,
+        "An admin approved a partner's directory text: the directory shows it now (R18).",
+        {
+            "review_id": 7,
+            "partner_id": _P,
+            "kind": "text",
+            "description": "Certified Qalyptus partner in Lyon.",
+            "services": ["training", "integration"],
+            "reason": None,
+        },
+    ),
+    "directory_text.rejected": EventKind(
+        DirectoryTextDecided,
+        "An admin rejected a partner's directory text, with the reason; the directory keeps the last "
+        "approved text (R18).",
+        {
+            "review_id": 8,
+            "partner_id": _P,
+            "kind": "text",
+            "description": "100% guaranteed ROI, official Qalyptus product.",
+            "services": [],
+            "reason": "No guarantees of results, and the partner is not the vendor.",
         },
     ),
     "statement.ready": EventKind(
@@ -328,7 +365,7 @@ CATALOGUE: dict[str, EventKind] = {
 }
 assert set(CATALOGUE) == set(EventType.__args__)  # type: ignore[attr-defined]
 
-PARTNER_FAMILIES = ("partner.", "registration.", "lead.", "statement.")
+PARTNER_FAMILIES = ("partner.", "registration.", "lead.", "statement.", "directory_text.")
 """Types a partner reads about itself; `terms.took_effect` is read by every partner."""
 PROGRAM_WIDE = ("terms.took_effect",)
 

@@ -7,6 +7,7 @@ be applied yet; the webhook use case then rolls back the savepoint and parks the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,14 +24,15 @@ from app.db.tables import (
     Licence,
     Order,
     OrderLine,
+    Partner,
     Refund,
     Registration,
     Relationship,
 )
-from app.domain import customers, directory, events, partners, registrations, terms
+from app.domain import customers, directory, order_flags, partners, registrations, terms
 from app.domain.errors import NotFound
 from app.domain.ledger import Ledger, Posting
-from app.domain.rules.identifiers import strong_identifiers
+from app.domain.rules.identifiers import Identifier, strong_identifiers
 from app.domain.rules.money import (
     add_months_clamped,
     commission,
@@ -184,6 +186,24 @@ async def _attribute(
     )
 
 
+async def _own_company(
+    session: AsyncSession, buyer: Partner | None, attributed: uuid.UUID | None, identifiers: Sequence[Identifier]
+) -> tuple[uuid.UUID, str] | None:
+    """R22: the buying or attributed partner whose own company the end customer is, and what matched."""
+    candidates = [buyer] if buyer is not None else []
+    if (
+        attributed is not None
+        and (buyer is None or attributed != buyer.id)
+        and (partner := await partners_repo.get(session, attributed)) is not None
+    ):
+        candidates.append(partner)
+    for partner in candidates:
+        matched = partners.own_identifiers(partner).matches(identifiers)
+        if matched is not None:
+            return partner.id, matched
+    return None
+
+
 async def _claim_order(session: AsyncSession, order: Order) -> Order:
     recorded = await repo.insert_order(session, order)
     if recorded is None:
@@ -213,12 +233,14 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             "then replay this event.",
         )
     buyer_partner_id: uuid.UUID | None = None
+    buyer: Partner | None = None
     if data.buyer.type == "partner":
         try:
             buyer_partner_id = uuid.UUID(data.buyer.partner_id or "")
         except ValueError:
             buyer_partner_id = None
-        if buyer_partner_id is None or await partners_repo.get(session, buyer_partner_id) is None:
+        buyer = await partners_repo.get(session, buyer_partner_id) if buyer_partner_id is not None else None
+        if buyer is None:
             raise Park("unknown_partner", f"The buying partner {data.buyer.partner_id!r} is not known.")
     check = strong_identifiers(
         country=data.customer.country,
@@ -252,6 +274,20 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         if not standing.eligible:
             attribution.outcome = "partner_not_eligible"
             credited = None
+    own = await _own_company(session, buyer, attribution.partner_id, check.identifiers)
+    if own is not None:  # R22: a partner's own company is never its customer: nothing earned, flagged
+        own_partner, matched = own
+        order_flags.flag(
+            session,
+            kind="own_company",
+            order_id=data.order_id,
+            order_line_id=None,
+            partner_id=own_partner,
+            detail=f"the end customer is the partner's own company ({matched})",
+            now=now,
+        )
+        attribution.outcome = "own_company"
+        credited = None
     nfr = await directory.nfr_in(session, [line.licence_id for line in data.lines])
     if nfr:  # R17: an order that tries to sell a not-for-resale licence earns nothing and is flagged
         directory.flag_nfr(session, nfr, source="order", order_id=data.order_id, now=now)
@@ -290,6 +326,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             term_end=line.term_end,
             list_amount=line.list_amount,
             discount_amount=line.discount_amount,
+            tax_amount=line.tax_amount,
             paid_amount=line.paid_amount,
         )
         for line in data.lines
@@ -322,37 +359,38 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             if buyer_partner_id is not None:
                 _check_discount(session, row, buyer_partner_id, 0, "no discount applies: " + attribution.outcome, now)
             continue
+        net = line.paid_amount - line.tax_amount  # R23: commission never on the tax
         if buyer_partner_id is not None:  # R12: the partner bought at its discount
             _check_discount(session, row, buyer_partner_id, program.resale_rate_bp(level), f"level {level.value}", now)
         elif rel.mode == "referral":  # R11
             window_end = add_months_clamped(rel.first_order_at.astimezone(program.zone), program.referral_window_months)
             if data.placed_at < window_end:
                 await credited.money(
-                    commission(line.paid_amount, program.referral_rate_bp),
+                    commission(net, program.referral_rate_bp),
                     data.currency,
                     _with(
                         posting,
                         "R11",
                         f"referral commission {program.referral_rate_bp / 100:g} % of "
-                        f"{line.paid_amount} paid for {line.quantity} x {line.sku} (window until "
+                        f"{net} paid net of tax for {line.quantity} x {line.sku} (window until "
                         f"{window_end.date().isoformat()})",
                     ),
                     rate_bp=program.referral_rate_bp,
-                    base=line.paid_amount,
+                    base=net,
                 )
         elif LEVEL_ORDER.index(level) >= LEVEL_ORDER.index(Level.SILVER):  # R13
             rate = program.rate_bp(level)
             await credited.money(
-                commission(line.paid_amount, rate),
+                commission(net, rate),
                 data.currency,
                 _with(
                     posting,
                     "R13",
                     f"lifetime commission {rate / 100:g} % ({level.value}) of "
-                    f"{line.paid_amount} paid directly for {line.quantity} x {line.sku}",
+                    f"{net} paid net of tax directly for {line.quantity} x {line.sku}",
                 ),
                 rate_bp=rate,
-                base=line.paid_amount,
+                base=net,
             )
     await ledgers.settle()
     await session.flush()
@@ -390,20 +428,15 @@ def _check_discount(
                 recorded_at=now,
             )
         )
-        events.record(
+        order_flags.flag(
             session,
-            "order.flagged",
-            events.OrderFlagged(
-                order_id=row.order_id,
-                kind="discount_mismatch",
-                partner_id=partner_id,
-                detail=f"Line {row.line_id}: expected a discount of {expected} at {rate_bp / 100:g} %, "
-                f"the store applied {row.discount_amount} ({why})"[:500],
-            ),
-            occurred_at=now,
+            kind="discount_mismatch",
+            order_id=row.order_id,
+            order_line_id=row.id,
             partner_id=partner_id,
-            subject=f"order:{row.order_id}",
-            refs={"order_line_id": row.id},
+            detail=f"line {row.line_id}: expected a discount of {expected} ({rate_bp / 100:g} %, {why}), "
+            f"the store applied {row.discount_amount}",
+            now=now,
         )
 
 
@@ -601,13 +634,26 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
         )
     if licence.status == "lapsed":
         return "already_lapsed"
-    if lapsed_at is not None and licence.term_end is not None and licence.term_end > lapsed_at:
-        return "renewed_since"  # a stale lapse: the licence was renewed past that moment
+    if (
+        lapsed_at is not None
+        and licence.term_end is not None
+        and licence.term_end > lapsed_at
+        and await repo.renewed_past(session, licence_id, lapsed_at)
+    ):
+        return "renewed_since"  # a stale lapse: a renewal moved the term end past that moment
     term_end = licence.term_end or lapsed_at or now
     grace = (await terms.in_force(session, term_end)).terms.lapse_grace_days
     effective = term_end + timedelta(days=grace)
     if effective > now:
-        raise Park("lapse_not_due", f"Licence {licence_id} lapses only at {effective.isoformat()} (grace period).")
+        # Never applied early (R10): it applies by itself at `effective` (the due-lapses job), unless a
+        # renewal of the licence arrives first.
+        raise Park(
+            "lapse_not_due",
+            f"Licence {licence_id} lapses only at {effective.isoformat()} (its term end"
+            + (f" plus {grace} day(s) of grace" if grace else "")
+            + "); this lapse applies by itself then, unless the licence is renewed first.",
+            waiting_for=f"licence:{licence_id}",
+        )
     licence.status = "lapsed"
     if licence.partner_id is not None:
         standing = await ledgers_repo.points_for_licence(session, licence_id)

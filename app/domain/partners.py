@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import agreements as agreements_repo
 from app.db.repositories import customers as customers_repo
+from app.db.repositories import directory as directory_repo
 from app.db.repositories import partners as repo
 from app.db.repositories import program as program_repo
 from app.db.tables import AgreementAcceptance, Partner, PartnerStatusChange
 from app.domain import api_keys, audit, events
 from app.domain.context import Context
 from app.domain.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
+from app.domain.rules.brand import BRAND, misspellings
+from app.domain.rules.identifiers import OwnCompany, normalise_vat, own_company, vat_problem
 from app.domain.rules.partner_status import (
     Acceptance,
     AgreementBinding,
@@ -37,6 +40,7 @@ PROFILE_FIELDS = (
     "contact_name",
     "contact_email",
     "website",
+    "vat_id",
     "languages",
 )
 AUDIT_FIELDS = (*PROFILE_FIELDS, "status")
@@ -48,12 +52,42 @@ class Registered:
     key: api_keys.IssuedKey
 
 
+def own_identifiers(partner: Partner) -> OwnCompany:
+    """R22: the partner's own company's identifiers."""
+    return own_company(
+        country=partner.country, vat_id=partner.vat_id, website=partner.website, contact_email=partner.contact_email
+    )
+
+
 async def get(session: AsyncSession, partner_id: uuid.UUID) -> Partner:
     """One partner, or NotFound."""
     partner = await repo.get(session, partner_id)
     if partner is None:
         raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
     return partner
+
+
+def check_company_name(company: str) -> None:
+    """R20: the company name spells the vendor's name "Qalyptus", like the directory text."""
+    found = misspellings(company)
+    if found:
+        raise Invalid(
+            f"company spells the vendor's name as {', '.join(repr(f) for f in found)}; "
+            f"write it {BRAND!r}, with a capital Q and the rest lower case.",
+            code="brand_misspelled",
+            field="company",
+            found=found,
+        )
+
+
+def checked_vat(vat_id: str | None, country: str) -> str | None:
+    """R22: a partner's or customer's VAT id, normalised, or Invalid naming why it is not valid."""
+    if vat_id is None:
+        return None
+    problem = vat_problem(vat_id, country)
+    if problem is not None:
+        raise Invalid(f"vat_id {vat_id} {problem}", code="vat_id_invalid", field="vat_id")
+    return normalise_vat(vat_id, country)
 
 
 async def _email_must_be_free(session: AsyncSession, email: str) -> None:
@@ -86,6 +120,7 @@ async def register(
     website: str | None,
     languages: Sequence[str],
     agreement_version: str,
+    vat_id: str | None = None,
 ) -> Registered:
     """Register a partner who accepts the current agreement; return it with its first key."""
     current = await agreements_repo.current(session, ctx.now)
@@ -98,6 +133,8 @@ async def register(
             current_version=current.version,
         )
     email = contact_email.lower()
+    check_company_name(company)
+    vat = checked_vat(vat_id, country)
     await _email_must_be_free(session, email)
     program = await program_repo.settings(session)
     status = PartnerStatus.ACTIVE if program.auto_approve else PartnerStatus.PENDING
@@ -107,6 +144,7 @@ async def register(
         contact_name=contact_name,
         contact_email=email,
         website=website,
+        vat_id=vat,
         languages=list(languages),
         status=status,
         created_at=ctx.now,
@@ -198,6 +236,13 @@ async def update_profile(
     ):
         if required in changes and changes[required] is None:
             raise Invalid(f"{required} cannot be emptied.", code="field_required", field=required)
+    if changes.get("company") is not None and changes["company"] != partner.company:
+        check_company_name(changes["company"])  # R20; a name that broke it before stays until changed
+        for review in await directory_repo.pending_reviews(session, partner.id, "company_name"):
+            review.status, review.decided_at, review.decided_by = "resolved", ctx.now, ctx.actor
+            review.reason = f"the company name was changed to {changes['company']!r}"
+    if changes.get("vat_id") is not None:
+        changes["vat_id"] = checked_vat(changes["vat_id"], changes.get("country") or partner.country)
     before = audit.snapshot(partner, PROFILE_FIELDS)
     for name, value in changes.items():
         setattr(partner, name, list(value) if name == "languages" else value)

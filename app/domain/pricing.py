@@ -63,7 +63,7 @@ async def quote(
     now: datetime,
 ) -> Quote:
     """The discount the partner gets now on these lines for this end customer, or why none."""
-    await partners.get(session, partner_id)
+    partner = await partners.get(session, partner_id)
     in_force = await terms.in_force(session, now)
     program = in_force.terms
     unknown = sorted({line.sku for line in lines} - set(program.points_per_sku))
@@ -84,7 +84,9 @@ async def quote(
             country=country, vat_id=vat_id, email=email, domain=None, store_customer_id=store_customer_id
         )
         ids = await customers_repo.customer_ids_for(session, check.identifiers)
-        if len(ids) > 1:
+        if partners.own_identifiers(partner).matches(check.identifiers) is not None:
+            reason = "own_company"  # R22: a partner's own company is never its customer
+        elif len(ids) > 1:
             reason = "customer_ambiguous"
         else:
             customer = await customers_repo.get(session, ids[0]) if ids else None

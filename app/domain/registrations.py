@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import customers as customers_repo
 from app.db.repositories import partners as partners_repo
 from app.db.tables import Registration, RegistrationRefusal
-from app.domain import audit, customers, events, terms
+from app.domain import audit, customers, events, partners, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules.identifiers import strong_identifiers
@@ -92,6 +92,7 @@ async def register(
             code="strong_identifier_missing",
             missing=["vat_id", "domain", "store_customer_id"],
         )
+    partners.checked_vat(prospect.vat_id, prospect.country)
     in_force = await terms.in_force(session, ctx.now)
     labels = [f"{i.kind}:{i.value}" for i in check.identifiers]
 
@@ -111,6 +112,22 @@ async def register(
         await session.flush()
         return RegistrationRefused(detail, code=code, keep_writes=True)
 
+    own = partners.own_identifiers(partner).matches(check.identifiers)
+    if own is not None:  # R22: checked before the customer is looked up, so no customer row is made
+        detail = f"This is your own company ({own}): a partner's own company is never its customer."
+        customers_repo.add_refusal(
+            session,
+            RegistrationRefusal(
+                partner_id=partner_id,
+                code="own_company",
+                detail=detail,
+                company=prospect.company,
+                identifiers=labels,
+                refused_at=ctx.now,
+            ),
+        )
+        await session.flush()
+        raise Invalid(detail, code="own_company", keep_writes=True)
     try:
         customer = await customers.resolve(
             session, company=prospect.company, country=prospect.country, identifiers=check.identifiers, now=ctx.now
@@ -249,6 +266,14 @@ async def for_partner(
     if states:
         rows = [r for r in rows if effective_state(r, now) in states]
     return list(rows)
+
+
+async def get(session: AsyncSession, partner_id: uuid.UUID, registration_id: uuid.UUID) -> Registration:
+    """One of the partner's registrations; another partner's is not found, as if it did not exist."""
+    registration = await customers_repo.registration(session, registration_id)
+    if registration is None or registration.partner_id != partner_id:
+        raise NotFound(f"No registration {registration_id}.", code="registration_not_found")
+    return registration
 
 
 async def withdraw(

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,7 +49,16 @@ async def close_quarter(
         closes = await repo.closes(session)
         previous = str(quarter.previous())
         if closes and previous not in {c.quarter for c in closes} and previous > min(c.quarter for c in closes):
-            raise InvalidTransition(f"Close {previous} first: quarters close in order.", code="previous_quarter_open")
+            raise InvalidTransition(
+                f"Close {previous} first: quarters close in order.", code="previous_quarter_open", quarter=previous
+            )
+        earlier = await _earlier_open_quarter(session, quarter, {c.quarter for c in closes}, zone)
+        if earlier is not None:
+            raise InvalidTransition(
+                f"Close {earlier} first: it holds commission entries and is still open (quarters close in order).",
+                code="previous_quarter_open",
+                quarter=str(earlier),
+            )
         close = QuarterClose(
             quarter=str(quarter),
             time_zone=in_force.terms.time_zone,
@@ -73,6 +83,40 @@ async def close_quarter(
             return CloseResult(quarter, True, made)
     statements = await repo.search(session, partner_id=None, quarter=str(quarter), status=None, limit=1_000_000)
     return CloseResult(quarter, False, list(statements))
+
+
+async def _earlier_open_quarter(
+    session: AsyncSession, quarter: Quarter, closed: set[str], zone: ZoneInfo
+) -> Quarter | None:
+    """R16: the first quarter before `quarter` that is open and holds entries no statement took yet.
+
+    Entries on hold in a closed quarter wait for the next statement; they do not make it open."""
+    since: datetime | None = None
+    start = quarter.start(zone)
+    while (found := await repo.first_unsettled_at(session, since, start)) is not None:
+        own = Quarter.of(found, zone)
+        if str(own) not in closed:
+            return own
+        since = own.end(zone)
+    return None
+
+
+OVERDUE_AFTER = timedelta(days=1)
+"""A statement paid on its payout date is on time; it is overdue once that day has passed (UTC)."""
+
+
+async def overdue(
+    session: AsyncSession, now: datetime, *, limit: int, partner_id: uuid.UUID | None = None
+) -> Sequence[Statement]:
+    """R16: approved statements not marked paid by their payout date, newest quarter first."""
+    return await repo.search(
+        session, partner_id=partner_id, quarter=None, status="approved", limit=limit, payout_by=now - OVERDUE_AFTER
+    )
+
+
+async def overdue_count(session: AsyncSession, now: datetime) -> int:
+    """R16: how many statements are overdue (the overview's figure)."""
+    return await repo.count_approved_due(session, now - OVERDUE_AFTER)
 
 
 async def _make_statements(
@@ -252,8 +296,9 @@ def _record(session: AsyncSession, type: events.EventType, statement: Statement,
 
 
 async def notify_overdue(session: AsyncSession, now: datetime, *, limit: int = 500) -> int:
-    """R16: `statement.overdue` once for each approved statement still unpaid after its payout date."""
-    late = {f"statement:{s.id}": s for s in await repo.approved_unpaid_before(session, now)}
+    """R16: `statement.overdue` once for each approved statement still unpaid after its payout date
+    (the same statements `overdue` lists: paid on the payout date is on time)."""
+    late = {f"statement:{s.id}": s for s in await repo.approved_unpaid_before(session, now - OVERDUE_AFTER)}
     due = (await events.without(session, "statement.overdue", list(late)))[:limit]
     for key in due:
         _record(session, "statement.overdue", late[key], now)

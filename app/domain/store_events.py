@@ -7,7 +7,19 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+import pycountry
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    model_validator,
+)
 
 from app.domain.clock import supported
 
@@ -27,6 +39,21 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Time = Annotated[AwareDatetime, AfterValidator(supported)]
 Amount = Annotated[StrictInt, Field(ge=0, le=10**13)]
+
+
+DELIVERY: dict[str, bool] = {"delivery": True}
+"""Validation context of a new delivery: R23's checks apply. A stored body is read again (a replay, a
+refund waiting for its order) without it: bodies recorded before `tax_amount` existed count as tax 0,
+and what was accepted once stays readable."""
+
+
+def _delivering(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("delivery"))
+
+
+def currency_exists(code: str) -> bool:
+    """R23: an ISO 4217 code that exists (not just three capital letters)."""
+    return pycountry.currencies.get(alpha_3=code) is not None
 
 
 class StoreModel(BaseModel):
@@ -55,7 +82,27 @@ class StoreOrderLine(StoreModel):
     term_end: Time | None = None
     list_amount: Amount
     discount_amount: Amount = 0
+    tax_amount: Amount
+    """R23: the tax in `paid_amount`; commission is computed on `paid_amount - tax_amount`."""
     paid_amount: Amount
+
+    @model_validator(mode="after")
+    def _amounts_add_up(self, info: ValidationInfo) -> StoreOrderLine:
+        if not _delivering(info):
+            return self
+        if self.licence_id is None:
+            raise ValueError(f"line {self.line_id}: licence_id is required")
+        if self.discount_amount > self.list_amount:
+            raise ValueError(
+                f"line {self.line_id}: discount_amount {self.discount_amount} is above list_amount {self.list_amount}"
+            )
+        expected = self.list_amount - self.discount_amount + self.tax_amount
+        if self.paid_amount != expected:
+            raise ValueError(
+                f"line {self.line_id}: paid_amount {self.paid_amount} is not list_amount - discount_amount + "
+                f"tax_amount = {expected}"
+            )
+        return self
 
 
 class OrderPaidData(StoreModel):
@@ -65,6 +112,17 @@ class OrderPaidData(StoreModel):
     buyer: Buyer
     customer: StoreCustomer
     lines: list[StoreOrderLine] = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> OrderPaidData:
+        if not _delivering(info):
+            return self
+        if not currency_exists(self.currency):
+            raise ValueError(f"currency {self.currency} is not an ISO 4217 code")
+        for line in self.lines:
+            if line.term_end is not None and line.term_end <= self.placed_at:
+                raise ValueError(f"line {line.line_id}: term_end {line.term_end.isoformat()} is not after placed_at")
+        return self
 
 
 class RefundLine(StoreModel):
@@ -104,11 +162,41 @@ class LicenceLapsed(StoreModel):
 
 StoreEvent = Annotated[OrderPaid | OrderRefunded | LicenceLapsed, Field(discriminator="type")]
 KNOWN_TYPES = ("order.paid", "order.refunded", "licence.lapsed")
+STORE_EVENT: TypeAdapter[OrderPaid | OrderRefunded | LicenceLapsed] = TypeAdapter(StoreEvent)
+
+
+def parse_delivery(body: bytes) -> OrderPaid | OrderRefunded | LicenceLapsed:
+    """A new delivery, from the JSON text, strictly: a timestamp must be an RFC 3339 string, a number a
+    JSON number (no Unix times, no numbers in strings); R23's checks apply. Raises ValidationError."""
+    return STORE_EVENT.validate_json(body, strict=True, context=DELIVERY)
+
+
+def parse_stored(body: str | bytes) -> OrderPaid | OrderRefunded | LicenceLapsed:
+    """A body stored when it was accepted, read again (a replay, a refund waiting for its order).
+
+    Lines recorded before `tax_amount` existed count as tax 0 (R23); R23's other checks are not
+    applied again, so a body accepted once stays readable."""
+    payload = json.loads(body)
+    if isinstance(payload, dict) and payload.get("type") == "order.paid":
+        data = payload.get("data")
+        for line in data.get("lines", []) if isinstance(data, dict) else []:
+            if isinstance(line, dict):
+                line.setdefault("tax_amount", 0)
+    return STORE_EVENT.validate_python(payload)
 
 
 def content_hash(data: StoreModel) -> str:
-    """A digest of what the event says, ignoring fields this service does not read."""
-    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """A digest of what the event says, ignoring fields this service does not read.
+
+    A line's zero tax is left out, so an order recorded before `tax_amount` existed (tax 0, R23) and
+    the same order delivered again with `"tax_amount": 0` have one digest: a duplicate, not a conflict.
+    """
+    dumped = data.model_dump(mode="json")
+    if isinstance(data, OrderPaidData):
+        for line in dumped["lines"]:
+            if line["tax_amount"] == 0:
+                del line["tax_amount"]
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -146,7 +234,8 @@ EXAMPLES: dict[str, Any] = {
                     "term_end": "2027-02-01T10:00:00Z",
                     "list_amount": 96000,
                     "discount_amount": 0,
-                    "paid_amount": 96000,
+                    "tax_amount": 19200,
+                    "paid_amount": 115200,
                 }
             ],
         },

@@ -112,9 +112,17 @@ async def request_nfr_licence(
     clock: ClockDep,
     caller: PartnerSelf,
 ) -> schemas.NfrLicenceOut:
-    """The partner's own key. R17: one free licence per product (a program term) for the partner's
-    own use; it earns nothing and cannot be sold."""
-    row = await directory.request_nfr(session, context(request, caller, clock), partner_id, body.sku)
+    """The partner's own key. R17: one free licence per product (a program term) for demonstration,
+    training or evaluation, with the partner's acknowledgement that it is not for its production needs
+    nor for resale (422 without it); it earns nothing and cannot be sold."""
+    row = await directory.request_nfr(
+        session,
+        context(request, caller, clock),
+        partner_id,
+        body.sku,
+        purpose=body.purpose,
+        acknowledged=body.acknowledged,
+    )
     return schemas.NfrLicenceOut.model_validate(row, from_attributes=True)
 
 

@@ -77,6 +77,21 @@ async def list_registrations(
     return schemas.RegistrationList(items=[_registration(r, now) for r in rows])
 
 
+@router.get(
+    "/registrations/{registration_id}", responses=problem_responses(*READ_ERRORS), summary="Read a registration"
+)
+async def get_registration(
+    partner_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    session: SessionDep,
+    clock: ClockDep,
+    _caller: PartnerOrAdminRead,
+) -> schemas.Registration:
+    """The partner itself or an admin (read). Another partner's registration is 404
+    `registration_not_found`, as if it did not exist."""
+    return _registration(await registrations.get(session, partner_id, registration_id), clock.now())
+
+
 @router.post(
     "/registrations/{registration_id}/withdraw",
     responses=problem_responses(401, 403, 404, 409, 422),

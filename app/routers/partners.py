@@ -66,6 +66,7 @@ async def register_partner(
         contact_name=body.contact_name,
         contact_email=str(body.contact_email),
         website=str(body.website) if body.website else None,
+        vat_id=body.vat_id,
         languages=body.languages,
         agreement_version=body.accepted_agreement_version,
     )

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from app.domain.rules.terms import Level, Terms
+from app.domain.store_events import currency_exists
 from app.routers.fields import (
     CountryCode,
     Label,
@@ -41,6 +42,9 @@ def _url_fits(url: HttpUrl) -> HttpUrl:
 
 
 Website = Annotated[HttpUrl, AfterValidator(_url_fits)]
+VatId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 .\-]+$")
+]
 
 
 class RequestModel(BaseModel):
@@ -58,6 +62,12 @@ class PartnerRegistration(RequestModel):
     contact_name: Name = Field(examples=["Jeanne Martin"])
     contact_email: Email = Field(examples=["jeanne@acme-analytics.fr"])
     website: Website | None = Field(default=None, examples=["https://acme-analytics.fr"])
+    vat_id: VatId | None = Field(
+        default=None,
+        description="The company's VAT id, checked against its country's rules; it identifies the partner's own "
+        "company, which can never be its customer (R22).",
+        examples=["FR40303265045"],
+    )
     languages: list[LanguageCode] = Field(default_factory=list, max_length=20, examples=[["fr", "en"]])
     accepted_agreement_version: VersionName = Field(
         description="The version of the partner agreement the partner accepts; must be the current one.",
@@ -71,6 +81,7 @@ class PartnerProfileUpdate(RequestModel):
     contact_name: Name | None = None
     contact_email: Email | None = None
     website: Website | None = None
+    vat_id: VatId | None = None
     languages: list[LanguageCode] | None = Field(default=None, max_length=20)
 
 
@@ -81,6 +92,7 @@ class Partner(BaseModel):
     contact_name: str
     contact_email: str
     website: str | None
+    vat_id: str | None = None
     languages: list[str]
     status: PartnerStatusName
     created_at: datetime
@@ -89,6 +101,13 @@ class Partner(BaseModel):
     listed: bool = True
     description: str | None = None
     services: list[str] = Field(default_factory=list)
+    published_description: str | None = Field(
+        default=None, description="The description the directory shows: the last one an admin approved (R18)."
+    )
+    published_services: list[str] = Field(default_factory=list)
+    hidden_reason: str | None = Field(
+        default=None, description="Why an admin took the partner out of the directory; null when it did not."
+    )
     regions_served: list[str] = Field(default_factory=list)
 
 
@@ -225,7 +244,15 @@ class Health(BaseModel):
 # --- program terms ----------------------------------------------------------------------------
 
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _existing_currency(code: str) -> str:
+    if not currency_exists(code):
+        raise ValueError(f"{code} is not an ISO 4217 currency code")
+    return code
+
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_existing_currency)]
 Money = Annotated[StrictInt, Field(ge=0, le=10**13)]
 
 
@@ -253,9 +280,6 @@ class SkuAdded(BaseModel):
 
 # --- customers and registrations -------------------------------------------------------------
 
-VatId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 .\-]+$")
-]
 Domain = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"),
@@ -477,6 +501,66 @@ class DiscountMismatch(BaseModel):
     recorded_at: datetime
 
 
+OrderFlagKind = Literal["discount_mismatch", "nfr_resale", "own_company"]
+
+
+class OrderFlag(BaseModel):
+    """An order an admin should review (R12, R17, R22)."""
+
+    id: int
+    kind: OrderFlagKind
+    order_id: str
+    order_line_id: int | None
+    partner_id: uuid.UUID | None
+    detail: str
+    recorded_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+
+
+class OrderFlagPage(BaseModel):
+    items: list[OrderFlag]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool
+
+
+class ResolveRequest(RequestModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] = Field(
+        examples=["Checked with the store: the partner bought for a subsidiary with its own VAT id."]
+    )
+
+
+DirectoryReviewStatus = Literal["pending", "approved", "rejected", "superseded", "resolved"]
+DirectoryReviewKind = Literal["text", "company_name"]
+
+
+class DirectoryReview(BaseModel):
+    """Public text waiting for an admin, or a company name registered before R20 checked it."""
+
+    id: int
+    partner_id: uuid.UUID
+    kind: DirectoryReviewKind
+    description: str | None
+    services: list[str]
+    company: str | None
+    submitted_at: datetime
+    status: DirectoryReviewStatus
+    decided_at: datetime | None
+    decided_by: str | None
+    reason: str | None = Field(description="Why it was rejected (or how it was resolved).")
+
+
+class DirectoryReviewPage(BaseModel):
+    items: list[DirectoryReview]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool
+
+
+class ReasonRequest(RequestModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
 class QuoteCustomer(RequestModel):
     company: Name
     country: CountryCode
@@ -517,7 +601,7 @@ class QuoteResponse(BaseModel):
     lines: list[QuotedLine]
     no_discount_reason: str | None = Field(
         description="Why no discount applies: `customer_not_registered`, `customer_of_another_partner`, "
-        "`partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`, `nfr_licence`."
+        "`partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`, `nfr_licence`, `own_company` (R22)."
     )
     terms_version: int
 
@@ -660,6 +744,12 @@ class ProgramOverview(BaseModel):
     refusals_by_reason: dict[str, int]
     parked_webhook_events: dict[str, int]
     discount_mismatches: int
+    order_flags: dict[str, int] = Field(
+        description="Unresolved order flags by kind: `discount_mismatch`, `nfr_resale`, `own_company`."
+    )
+    overdue_statements: int = Field(
+        description="Approved statements not marked paid by their payout date (R16), whatever `from`/`to`."
+    )
     top_partners_by_points: list[TopPartner]
     top_partners_by_commission: list[TopPartner]
     authentication_refusals: dict[str, int] = Field(
@@ -712,8 +802,17 @@ class DirectoryPage(BaseModel):
     has_more: bool = Field(description="Whether page `page + 1` holds more partners.")
 
 
+NfrPurpose = Literal["demonstration", "training", "evaluation"]
+
+
 class NfrRequest(RequestModel):
     sku: Sku
+    purpose: NfrPurpose = Field(description="What the free licence is for (R17).", examples=["demonstration"])
+    acknowledged: StrictBool = Field(
+        description="Must be true: the partner acknowledges the licence is not for its company's production "
+        "needs nor for use inside a product or service sold to customers (OEM, API).",
+        examples=[True],
+    )
 
 
 class NfrLicenceOut(BaseModel):
@@ -722,6 +821,8 @@ class NfrLicenceOut(BaseModel):
     sku: str
     licence_id: str
     issued_at: datetime
+    purpose: NfrPurpose | None = Field(description="Null for licences issued before a purpose was asked.")
+    acknowledged_at: datetime | None
     revoked_at: datetime | None
     revoked_reason: str | None
 

@@ -159,14 +159,33 @@ async def export_quarter_csv(quarter: QuarterPath, session: SessionDep, _admin: 
 @router.get("/statements", responses=problem_responses(401, 403, 422), summary="Find statements")
 async def list_statements(
     session: SessionDep,
+    clock: ClockDep,
     _admin: AdminRead,
     quarter: Annotated[schemas.QuarterName | None, Query()] = None,
     status: Annotated[schemas.StatementStatusName | None, Query()] = None,
     partner_id: uuid.UUID | None = None,
+    overdue: Annotated[
+        bool | None,
+        Query(description="true: approved statements not marked paid by their payout date (R16)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> schemas.StatementSearch:
     """Admin (read). Newest quarter first."""
+    if overdue:
+        if status not in (None, "approved"):
+            return schemas.StatementSearch(items=[], has_more=False)  # only approved statements are overdue
+        late = [
+            r
+            for r in await statements.overdue(session, clock.now(), limit=limit + 1, partner_id=partner_id)
+            if quarter is None or r.quarter == quarter
+        ]
+        return schemas.StatementSearch(items=[_statement(r) for r in late[:limit]], has_more=len(late) > limit)
     rows = await statements.search(session, partner_id=partner_id, quarter=quarter, status=status, limit=limit + 1)
+    if overdue is False:
+        overdue_ids = {
+            s.id for s in await statements.overdue(session, clock.now(), limit=10_000, partner_id=partner_id)
+        }
+        rows = [r for r in rows if r.id not in overdue_ids]
     return schemas.StatementSearch(items=[_statement(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
 
@@ -413,6 +432,8 @@ async def get_program_overview(
         refusals_by_reason=o.refusals_by_reason,
         parked_webhook_events=o.parked_webhook_events,
         discount_mismatches=o.discount_mismatches,
+        order_flags=o.order_flags,
+        overdue_statements=o.overdue_statements,
         top_partners_by_points=[schemas.TopPartner(**t) for t in o.top_partners_by_points],
         top_partners_by_commission=[schemas.TopPartner(**t) for t in o.top_partners_by_commission],
         authentication_refusals=o.authentication_refusals,

@@ -140,7 +140,11 @@ async def replay_webhook_event(
 
 
 @router.get(
-    "/discount-mismatches", tags=["pricing"], responses=problem_responses(401, 403, 422), summary="Discount mismatches"
+    "/discount-mismatches",
+    tags=["pricing"],
+    responses=problem_responses(401, 403, 422),
+    summary="Discount mismatches (deprecated: use /v1/order-flags?kind=discount_mismatch)",
+    deprecated=True,
 )
 async def list_discount_mismatches(
     session: SessionDep,
@@ -148,6 +152,7 @@ async def list_discount_mismatches(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.DiscountMismatchPage:
-    """Admin (read). R12: lines where the store applied another discount than the expected one."""
+    """Admin (read). R12: lines where the store applied another discount than the expected one. Kept
+    for one release: `GET /v1/order-flags?kind=discount_mismatch` lists them with the other flags."""
     rows = await pricing.mismatches(session, limit=limit + 1, before_id=convert.decode_int_cursor(cursor))
     return schemas.DiscountMismatchPage(**convert.id_page(rows, limit, schemas.DiscountMismatch))

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import idempotency as idempotency_repo
 from app.db.session import SessionFactory
-from app.domain import leads, levels, orders, registrations, statements
+from app.domain import leads, levels, registrations, statements, webhooks
 from app.domain.context import Caller, Context
 
 Counts = dict[str, int]
@@ -39,7 +39,8 @@ async def _batches(factory: SessionFactory, step: Callable[[AsyncSession], Await
 
 
 async def lapses_due(factory: SessionFactory, now: datetime) -> Counts:
-    return {"lapsed": await _batches(factory, lambda s: orders.sweep_lapses(s, now=now, batch=BATCH))}
+    # R10: lapses reported early and parked until their moment, then licences overdue without any event.
+    return {"lapsed": await _batches(factory, lambda s: webhooks.apply_due_lapses(s, now, batch=BATCH))}
 
 
 async def registration_windows(factory: SessionFactory, now: datetime) -> Counts:
@@ -88,7 +89,12 @@ JOBS: list[Job] = [
         "Recompute levels when a terms version takes effect (R03).",
         terms_taking_effect,
     ),
-    Job("lapses_due", timedelta(minutes=5), "Lapse licences overdue past their grace period (R10).", lapses_due),
+    Job(
+        "lapses_due",
+        timedelta(minutes=5),
+        "Apply lapses parked until their moment and lapse licences overdue past their grace period (R10).",
+        lapses_due,
+    ),
     Job(
         "registration_windows",
         timedelta(minutes=5),

@@ -10,7 +10,7 @@ from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.tables import NfrLicence, NfrViolation, Partner
+from app.db.tables import DirectoryReview, NfrLicence, NfrViolation, Partner
 
 LEVEL_RANK = {"platinum": 0, "gold": 1, "silver": 2, "affiliate": 3}
 
@@ -67,10 +67,14 @@ async def listed(
         col(Partner.region),
         col(Partner.website),
         col(Partner.languages),
-        col(Partner.services),
+        col(Partner.published_services),
         col(Partner.regions_served),
-        col(Partner.description),
-    ).where(col(Partner.status) == "active", col(Partner.listed) == True)  # noqa: E712 - SQL, matches the index
+        col(Partner.published_description),
+    ).where(
+        col(Partner.status) == "active",
+        col(Partner.listed) == True,  # noqa: E712 - SQL, matches the index
+        col(Partner.hidden_at).is_(None),  # R18: hidden by an admin
+    )
     if country:
         stmt = stmt.where(col(Partner.country) == country)
     if region:
@@ -125,4 +129,51 @@ def add_violation(session: AsyncSession, violation: NfrViolation) -> None:
 
 async def violations(session: AsyncSession, limit: int) -> Sequence[NfrViolation]:
     stmt = select(NfrViolation).order_by(col(NfrViolation.id).desc()).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+def add_review(session: AsyncSession, review: DirectoryReview) -> None:
+    session.add(review)
+
+
+async def review(session: AsyncSession, review_id: int, *, for_update: bool = False) -> DirectoryReview | None:
+    stmt = select(DirectoryReview).where(col(DirectoryReview.id) == review_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def pending_reviews(session: AsyncSession, partner_id: uuid.UUID, kind: str) -> Sequence[DirectoryReview]:
+    stmt = (
+        select(DirectoryReview)
+        .where(
+            col(DirectoryReview.partner_id) == partner_id,
+            col(DirectoryReview.kind) == kind,
+            col(DirectoryReview.status) == "pending",
+        )
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def reviews(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    kind: str | None,
+    partner_id: uuid.UUID | None,
+    before_id: int | None,
+    limit: int,
+) -> Sequence[DirectoryReview]:
+    """Newest first."""
+    stmt = select(DirectoryReview)
+    if status is not None:
+        stmt = stmt.where(col(DirectoryReview.status) == status)
+    if kind is not None:
+        stmt = stmt.where(col(DirectoryReview.kind) == kind)
+    if partner_id is not None:
+        stmt = stmt.where(col(DirectoryReview.partner_id) == partner_id)
+    if before_id is not None:
+        stmt = stmt.where(col(DirectoryReview.id) < before_id)
+    stmt = stmt.order_by(col(DirectoryReview.id).desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -42,6 +42,27 @@ async def licence(session: AsyncSession, licence_id: str, *, for_update: bool = 
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def renewed_past(session: AsyncSession, licence_id: str, moment: datetime) -> bool:
+    """R10: whether a renewal moved the licence's term end past `moment`: a renewal line ending after
+    it and after every new-licence line of the licence (a renewal that ends no later moved nothing)."""
+    first_term = (
+        select(func.max(col(OrderLine.term_end)))
+        .where(col(OrderLine.licence_id) == licence_id, col(OrderLine.kind) == "new")
+        .scalar_subquery()
+    )
+    stmt = select(
+        select(col(OrderLine.id))
+        .where(
+            col(OrderLine.licence_id) == licence_id,
+            col(OrderLine.kind) == "renewal",
+            col(OrderLine.term_end) > moment,
+            or_(first_term.is_(None), col(OrderLine.term_end) > first_term),
+        )
+        .exists()
+    )
+    return bool((await session.execute(stmt)).scalar_one())
 
 
 async def licences_for_update(session: AsyncSession, licence_ids: Sequence[str]) -> dict[str, Licence]:

@@ -133,6 +133,7 @@ async def search(
     quarter: str | None,
     status: str | None,
     limit: int,
+    payout_by: datetime | None = None,
 ) -> Sequence[Statement]:
     stmt = select(Statement)
     if partner_id is not None:
@@ -141,8 +142,33 @@ async def search(
         stmt = stmt.where(col(Statement.quarter) == quarter)
     if status is not None:
         stmt = stmt.where(col(Statement.status) == status)
+    if payout_by is not None:
+        stmt = stmt.where(col(Statement.payout_date) <= payout_by)
     stmt = stmt.order_by(col(Statement.quarter).desc(), col(Statement.currency), col(Statement.id)).limit(limit)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def count_approved_due(session: AsyncSession, payout_by: datetime) -> int:
+    """Approved statements whose payout date is at or before `payout_by`."""
+    stmt = (
+        select(func.count())
+        .select_from(Statement)
+        .where(col(Statement.status) == "approved", col(Statement.payout_date) <= payout_by)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def first_unsettled_at(session: AsyncSession, since: datetime | None, before: datetime) -> datetime | None:
+    """The earliest effective time, in [since, before), of a money entry no statement holds yet."""
+    stmt = (
+        select(func.min(col(MoneyEntry.effective_at)))
+        .outerjoin(StatementLine, col(StatementLine.money_entry_id) == col(MoneyEntry.id))
+        .where(col(StatementLine.id).is_(None), col(MoneyEntry.effective_at) < before)
+    )
+    if since is not None:
+        stmt = stmt.where(col(MoneyEntry.effective_at) >= since)
+    found: datetime | None = (await session.execute(stmt)).scalar_one_or_none()  # min() keeps the UTC type
+    return found
 
 
 async def lines(
@@ -185,10 +211,10 @@ async def companies(session: AsyncSession, partner_ids: Sequence[uuid.UUID]) -> 
 
 
 async def approved_unpaid_before(session: AsyncSession, moment: datetime) -> Sequence[Statement]:
-    """Approved statements whose payout date passed before `moment` without a payment (R16: overdue)."""
+    """Approved statements whose payout date is at or before `moment`, without a payment."""
     stmt = (
         select(Statement)
-        .where(col(Statement.status) == "approved", col(Statement.payout_date) < moment)
+        .where(col(Statement.status) == "approved", col(Statement.payout_date) <= moment)
         .order_by(col(Statement.payout_date), col(Statement.id))
     )
     return (await session.execute(stmt)).scalars().all()

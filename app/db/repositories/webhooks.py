@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
-from app.db.tables import RejectedWebhookEvent, WebhookEvent
+from app.db.tables import Licence, RejectedWebhookEvent, WebhookEvent
+
+LICENCE_PREFIX = "licence:"
 
 _EVENTS = WebhookEvent.__table__  # type: ignore[attr-defined]
 _REJECTED = RejectedWebhookEvent.__table__  # type: ignore[attr-defined]
@@ -114,6 +116,28 @@ async def waiting_for(session: AsyncSession, subject: str) -> Sequence[WebhookEv
         .where(col(WebhookEvent.waiting_for) == subject, col(WebhookEvent.status) == "parked")
         .order_by(col(WebhookEvent.id))
         .with_for_update()
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def due_lapses(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookEvent]:
+    """Lapses parked as not due (R10) whose licence's term has ended by `now`, oldest first, skipping
+    those another worker holds (the grace period is checked when each is applied)."""
+    stmt = (
+        select(WebhookEvent)
+        .join(
+            Licence,
+            col(Licence.licence_id) == func.substr(col(WebhookEvent.waiting_for), len(LICENCE_PREFIX) + 1),
+        )
+        .where(
+            col(WebhookEvent.status) == "parked",
+            col(WebhookEvent.reason_code) == "lapse_not_due",
+            col(WebhookEvent.waiting_for).startswith(LICENCE_PREFIX),
+            or_(col(Licence.term_end).is_(None), col(Licence.term_end) <= now),
+        )
+        .order_by(col(WebhookEvent.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=WebhookEvent)
     )
     return (await session.execute(stmt)).scalars().all()
 

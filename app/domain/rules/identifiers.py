@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from stdnum import get_cc_module
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError
 
 FREE_MAIL_DOMAINS = frozenset(
     {
@@ -110,3 +117,66 @@ def strong_identifiers(
     if store_customer_id and (store := normalise_store_id(store_customer_id)):
         found.add(Identifier("store_id", store))
     return IdentifierCheck(tuple(sorted(found)), free)
+
+
+_EU_VAT_PREFIXES = frozenset({"EL"} | {code.upper() for code in eu_vat.MEMBER_STATES} - {"GR"})
+"""Prefixes of EU VAT ids (Greece's is EL), checked by python-stdnum's EU rules."""
+
+
+def vat_problem(vat_id: str, country: str) -> str | None:
+    """Why a VAT id is not valid for its country (R22, python-stdnum), or None when it is.
+
+    The id's own prefix, or else the company's country, says whose rules apply; a country python-stdnum
+    has no VAT rules for accepts any id of the normalised form.
+    """
+    value = normalise_vat(vat_id, country)
+    if value is None:
+        return "is too short to be a VAT id."
+    prefix = value[:2]
+    module: Any
+    if prefix in _EU_VAT_PREFIXES:
+        module = eu_vat
+    else:
+        module = get_cc_module(prefix.lower(), "vat")
+        if module is None:
+            return None
+    first: ValidationError | None = None
+    for candidate in (value, value[2:]):  # some countries' rules want the prefix, some do not
+        try:
+            module.validate(candidate)
+            return None
+        except ValidationError as exc:
+            first = first or exc
+    assert first is not None
+    return f"is not a valid {prefix} VAT id: {first}"
+
+
+@dataclass(frozen=True)
+class OwnCompany:
+    """R22: what identifies a partner's own company: its VAT id and its domains."""
+
+    vat: str | None
+    domains: frozenset[str]
+
+    def matches(self, identifiers: Iterable[Identifier]) -> str | None:
+        """What of the customer's identifiers is the partner's own, or None."""
+        for identifier in identifiers:
+            if identifier.kind == "vat" and identifier.value == self.vat:
+                return f"VAT id {identifier.value}"
+            if identifier.kind == "domain":
+                for own in self.domains:
+                    if identifier.value == own or identifier.value.endswith("." + own):
+                        return f"domain {identifier.value}"
+        return None
+
+
+def own_company(*, country: str, vat_id: str | None, website: str | None, contact_email: str) -> OwnCompany:
+    """R22: the partner's VAT id (when given), its website's host without `www.` and its contact
+    e-mail's domain; free-mail domains are not the company's."""
+    domains: set[str] = set()
+    host = urlsplit(website).hostname if website else None
+    for source in (host, contact_email):
+        if source and (normal := normalise_domain(source)) and not is_free_mail(normal):
+            domains.add(normal)
+    vat = normalise_vat(vat_id, country) if vat_id else None
+    return OwnCompany(vat, frozenset(domains))

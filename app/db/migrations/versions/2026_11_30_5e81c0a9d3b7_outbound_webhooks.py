@@ -1,7 +1,7 @@
 """Outbound webhooks: subscriptions (secrets encrypted), deliveries and their attempts, the fan-out's cursor.
 
 Revision ID: 5e81c0a9d3b7
-Revises: 067c8b39c459
+Revises: 2d935f7b135a
 Create Date: 2026-11-30 20:05:59.135053
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import app.db.types
 
 revision: str = '5e81c0a9d3b7'
-down_revision: str | None = '067c8b39c459'
+down_revision: str | None = '2d935f7b135a'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,191 @@
+"""What an admin should review: flagged orders (R12, R17, R22) and directory text (R18, R20)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from app.domain import directory, order_flags
+from app.errors import problem_responses
+from app.routers import convert, schemas
+from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
+
+router = APIRouter(prefix="/v1")
+
+FlagId = Annotated[int, Path(ge=1, le=2**62)]
+ReviewId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def _flag(row: object) -> schemas.OrderFlag:
+    return schemas.OrderFlag.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/order-flags", tags=["order flags"], responses=problem_responses(401, 403, 422), summary="List order flags"
+)
+async def list_order_flags(
+    session: SessionDep,
+    _admin: AdminRead,
+    kind: Annotated[schemas.OrderFlagKind | None, Query()] = None,
+    resolved: Annotated[bool | None, Query(description="false: only those still to review.")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.OrderFlagPage:
+    """Admin (read). Every order an admin should review, newest first: `discount_mismatch` (R12),
+    `nfr_resale` (R17), `own_company` (R22)."""
+    rows = await order_flags.search(
+        session, kind=kind, resolved=resolved, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
+    )
+    return schemas.OrderFlagPage(**convert.id_page(rows, limit, schemas.OrderFlag))
+
+
+@router.post(
+    "/order-flags/{flag_id}/resolve",
+    tags=["order flags"],
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Resolve an order flag",
+)
+async def resolve_order_flag(
+    flag_id: FlagId,
+    body: schemas.ResolveRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+) -> schemas.OrderFlag:
+    """Admin (write). Closes the flag with the reason (kept with who and when); 409 when resolved already.
+    Nothing is re-rated: what the order earned stays as it was."""
+    row = await order_flags.resolve(session, context(request, admin, clock), flag_id, reason=body.reason)
+    return _flag(row)
+
+
+def _review_page(rows: Sequence[Any], limit: int) -> schemas.DirectoryReviewPage:
+    return schemas.DirectoryReviewPage(**convert.id_page(rows, limit, schemas.DirectoryReview))
+
+
+@router.get(
+    "/directory-reviews",
+    tags=["directory"],
+    responses=problem_responses(401, 403, 422),
+    summary="The directory review queue",
+)
+async def list_directory_reviews(
+    session: SessionDep,
+    _admin: AdminRead,
+    status: Annotated[schemas.DirectoryReviewStatus | None, Query()] = None,
+    kind: Annotated[schemas.DirectoryReviewKind | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.DirectoryReviewPage:
+    """Admin (read). R18: partner-written text waiting to be published (`kind=text`), and company names
+    registered before R20 checked them (`kind=company_name`, until the partner changes the name);
+    `status=pending` is the queue. Newest first."""
+    rows = await directory.reviews(
+        session,
+        status=status,
+        kind=kind,
+        partner_id=None,
+        before_id=convert.decode_int_cursor(cursor),
+        limit=limit + 1,
+    )
+    return _review_page(rows, limit)
+
+
+@router.post(
+    "/directory-reviews/{review_id}/approve",
+    tags=["directory"],
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Approve directory text",
+)
+async def approve_directory_review(
+    review_id: ReviewId, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
+) -> schemas.DirectoryReview:
+    """Admin (write). R18: the directory shows this text from now on; 409 when no longer pending or
+    for a company name (the partner corrects it)."""
+    row = await directory.approve_review(session, context(request, admin, clock), review_id)
+    return schemas.DirectoryReview.model_validate(row, from_attributes=True)
+
+
+@router.post(
+    "/directory-reviews/{review_id}/reject",
+    tags=["directory"],
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Reject directory text",
+)
+async def reject_directory_review(
+    review_id: ReviewId,
+    body: schemas.ReasonRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+) -> schemas.DirectoryReview:
+    """Admin (write). R18: the reason goes to the partner; the directory keeps the last approved text."""
+    row = await directory.reject_review(session, context(request, admin, clock), review_id, reason=body.reason)
+    return schemas.DirectoryReview.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/partners/{partner_id}/directory-reviews",
+    tags=["directory"],
+    responses=problem_responses(401, 403, 404, 422),
+    summary="A partner's directory reviews",
+)
+async def list_partner_directory_reviews(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    _caller: PartnerOrAdminRead,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.DirectoryReviewPage:
+    """The partner itself or an admin (read). Its submitted texts, what was decided and why; newest first."""
+    rows = await directory.reviews(
+        session,
+        status=None,
+        kind=None,
+        partner_id=partner_id,
+        before_id=convert.decode_int_cursor(cursor),
+        limit=limit + 1,
+    )
+    return _review_page(rows, limit)
+
+
+@router.post(
+    "/partners/{partner_id}/directory-hide",
+    tags=["directory"],
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Hide a partner from the directory",
+)
+async def hide_from_directory(
+    partner_id: uuid.UUID,
+    body: schemas.ReasonRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+) -> schemas.Partner:
+    """Admin (write). R18: sticky: the partner cannot put itself back (its `listed` opt-out is separate)."""
+    row = await directory.hide(session, context(request, admin, clock), partner_id, reason=body.reason)
+    return convert.partner(row)
+
+
+@router.post(
+    "/partners/{partner_id}/directory-unhide",
+    tags=["directory"],
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Show a hidden partner in the directory again",
+)
+async def unhide_in_directory(
+    partner_id: uuid.UUID,
+    body: schemas.ReasonRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: AdminWrite,
+) -> schemas.Partner:
+    """Admin (write). Undoes an admin's hiding; the partner's own opt-out stays as it is."""
+    row = await directory.unhide(session, context(request, admin, clock), partner_id, reason=body.reason)
+    return convert.partner(row)
