@@ -155,9 +155,14 @@ async def _work(settings: Settings) -> None:
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
     from app.db.migrate import upgrade
 
+    try:
+        settings.refuse_placeholder_secrets()
+    except ValueError as exc:
+        print(f"configuration refused: {exc}", file=sys.stderr)
+        return 2
     if settings.should_migrate_on_start:
         upgrade(settings.database_url)
-    print("worker running: store events, scheduled jobs (SIGTERM stops it)", file=sys.stderr)
+    print("worker running: store events, scheduled jobs, outbound webhooks (SIGTERM stops it)", file=sys.stderr)
     asyncio.run(_work(settings))
     return 0
 

@@ -49,6 +49,7 @@ from app.routers import (
     program,
     reviews,
     statements,
+    webhook_subscriptions,
     webhooks,
 )
 from app.routers import metrics as metrics_router
@@ -174,10 +175,45 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
         payload["description"] = kind.description
         payload["examples"] = [kind.example]
         components[f"EventPayload.{event_type}"] = payload
+    _outbound_webhooks(schema)
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     app.openapi_schema = schema
     return schema
+
+
+def _outbound_webhooks(schema: dict[str, Any]) -> None:
+    """Each domain event a subscriber may receive, as an OpenAPI webhook: the body
+    `{"type", "timestamp", "data"}` with the type's payload schema and an example."""
+    webhooks: dict[str, Any] = {}
+    for event_type, kind in events_catalogue.CATALOGUE.items():
+        example = {"type": event_type, "timestamp": "2026-03-02T09:00:00Z", "data": kind.example}
+        body = {
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"const": event_type},
+                "timestamp": {"type": "string", "format": "date-time", "description": "When it happened."},
+                "data": {"$ref": f"#/components/schemas/EventPayload.{event_type}"},
+            },
+        }
+        webhooks[event_type] = {
+            "post": {
+                "summary": kind.description,
+                "description": "Sent to subscribers signed per Standard Webhooks (`webhook-id`: the event id, "
+                "the same on every attempt; `webhook-timestamp`; `webhook-signature`). Any 2xx answer "
+                "within 10 s delivers it; anything else is retried.",
+                "operationId": f"event_{event_type.replace('.', '_')}",
+                "tags": ["outbound webhooks"],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": body, "example": example}},
+                },
+                "responses": {"2XX": {"description": "Received."}},
+            }
+        }
+    schema["webhooks"] = webhooks
+    schema["x-event-types"] = sorted(events_catalogue.CATALOGUE)
 
 
 def create_app(
@@ -211,6 +247,8 @@ def create_app(
             if running is not None:  # finish the pass under way and give the leases back
                 app.state.worker.stopping.set()
                 await running
+            else:  # a worker that tests drained may hold an HTTP client
+                await app.state.worker.close()
             await engine.dispose()
             metrics.worker_exited()
 
@@ -243,6 +281,11 @@ def create_app(
             {"name": "program", "description": "Program terms and settings."},
             {"name": "events", "description": "Domain events: what happened, in order."},
             {"name": "jobs", "description": "The worker's scheduled jobs."},
+            {
+                "name": "outbound webhooks",
+                "description": "Domain events POSTed to subscribers, signed per Standard Webhooks, with retries "
+                "and a delivery log.",
+            },
             {"name": "health", "description": "Probes for the orchestrator."},
         ],
     )
@@ -274,6 +317,7 @@ def create_app(
         reviews.router,
         admin.router,
         events.router,
+        webhook_subscriptions.router,
         metrics_router.router,
         problems_router.router,
     )

@@ -334,6 +334,40 @@ PROBLEMS: dict[str, ProblemKind] = {
         "Partners read only their own events of the types listed in the operation's description.",
         "Leave out the event types `detail` names.",
     ),
+    # --- outbound webhooks
+    "unknown_event_type": ProblemKind(
+        422, "No domain event has this type.", "Pick types from the catalogue (README, `webhooks` in /openapi.json)."
+    ),
+    "no_event_types": ProblemKind(422, "A subscription needs at least one event type.", "Give `event_types`."),
+    "webhook_url_invalid": ProblemKind(
+        422, "The target is not an absolute http(s) URL without credentials.", "Give a URL like https://host/path."
+    ),
+    "webhook_target_not_global": ProblemKind(
+        422,
+        "In production, webhooks go only to globally routable addresses: this target is a loopback, private, "
+        "link-local or local name.",
+        "Give a public https endpoint (PARTNERS_OUTBOUND_ALLOW_PRIVATE=true lifts the rule, e.g. in development).",
+    ),
+    "webhook_target_not_https": ProblemKind(
+        422, "In production, webhook targets must use https.", "Give an https URL."
+    ),
+    "webhook_target_unresolved": ProblemKind(
+        422, "The target's name does not resolve.", "Check the host name, then try again."
+    ),
+    "webhook_subscription_not_found": ProblemKind(
+        404, "No such webhook subscription (of this partner).", "List the subscriptions."
+    ),
+    "webhook_subscription_disabled": ProblemKind(
+        409,
+        "The subscription is disabled (by a caller, or after 5 days of failed deliveries).",
+        "Fix the receiver, then `PATCH` it with `enabled: true`.",
+    ),
+    "webhook_delivery_not_found": ProblemKind(
+        404, "No such delivery of this subscription.", "Read the subscription's delivery log."
+    ),
+    "webhook_delivery_in_flight": ProblemKind(
+        409, "The delivery is being sent right now.", "Read the log in a moment; retry it then if it failed."
+    ),
     # --- statements and money (R16)
     "statement_not_found": ProblemKind(404, "No such statement of this partner.", "List the partner's statements."),
     "statement_not_draft": ProblemKind(409, "Only a draft statement can be approved.", "None: it is approved or paid."),

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     worker_batch: int = Field(default=100, ge=1, le=5000)
     """Store events applied per transaction (each in its own savepoint)."""
 
+    secrets_key: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Fernet keys (`Fernet.generate_key()`), comma-separated, that encrypt stored secrets (webhook
+    subscriptions'); the first encrypts, every one decrypts (key rotation). Required in production;
+    elsewhere a fixed development key is used when none is set."""
+    outbound_allow_private: bool | None = None
+    """Let outbound webhooks go to `http` and to addresses that are not globally routable (loopback,
+    private networks). Default: yes in development and test (a local receiver), no in production."""
+
     registration_rate_limit: int = Field(default=10, ge=1)
     """Partner registrations accepted per client address and window."""
     registration_rate_window_seconds: int = Field(default=3600, ge=1)
@@ -112,6 +120,46 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("secrets_key", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _whsec_is_base64(cls, value: list[SecretStr]) -> list[SecretStr]:
+        """A `whsec_` secret is base64 by the standard; one that is not would be read differently by
+        the reference library and by this service: refused at start-up instead."""
+        from app.domain.webhooks import whsec_problem
+
+        for secret in value:
+            problem = whsec_problem(secret.get_secret_value())
+            if problem:
+                raise ValueError(f"PARTNERS_WEBHOOK_SECRETS holds a `whsec_` secret that {problem}")
+        return value
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        from cryptography.fernet import Fernet
+
+        for key in value:
+            try:
+                Fernet(key.get_secret_value().encode())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "PARTNERS_SECRETS_KEY must hold Fernet keys (32 url-safe base64-encoded bytes), comma-separated"
+                ) from None
+        return value
+
+    @property
+    def allow_private_targets(self) -> bool:
+        if self.outbound_allow_private is not None:
+            return self.outbound_allow_private
+        return self.environment != "production"
+
     def refuse_placeholder_secrets(self) -> None:
         """Production serves only with real webhook secrets; other commands (migrate, keys) need none."""
         if self.environment == "production":
@@ -124,6 +172,8 @@ class Settings(BaseSettings):
                         "PARTNERS_WEBHOOK_SECRETS holds a placeholder or a secret shorter than "
                         "24 characters; production refuses to start with it"
                     )
+            if not self.secrets_key:
+                raise ValueError("PARTNERS_SECRETS_KEY must be set in production (it encrypts stored secrets)")
 
     @property
     def is_sqlite(self) -> bool:

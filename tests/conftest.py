@@ -35,7 +35,10 @@ from tests import databases
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ["sqlite", "postgres"]
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-WEBHOOK_SECRET = "whsec_test_0123456789abcdefghijklmnop"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"""A Standard Webhooks secret: base64 after `whsec_`, as the reference library reads it."""
+SECRETS_KEY = "rMpqJ1kqBdqg3vzq6dJ0nC2bB1GZXK4fQm0Sm6yGq8A="
+"""The Fernet key that seals stored secrets in tests (production refuses to start without one)."""
 
 hypothesis_settings.register_profile("ci", derandomize=True, max_examples=50, deadline=None)
 hypothesis_settings.register_profile("dev", max_examples=50, deadline=None)
@@ -61,6 +64,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "environment": "test",
         "database_url": database_url,
         "webhook_secrets": [SecretStr(WEBHOOK_SECRET)],
+        "secrets_key": [SecretStr(SECRETS_KEY)],
         "registration_rate_limit": 10_000,
         "failed_auth_limit": 100_000,
         "migrate_on_start": False,

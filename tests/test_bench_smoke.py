@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_DSN = os.environ.get("PARTNERS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -52,7 +53,9 @@ def test_benchmark_smoke_run_measures_every_scenario_next_to_its_baseline(tmp_pa
         "--results-dir",
         str(tmp_path),
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=840, check=False)
+    # The service it starts runs in production, which needs the key that seals stored secrets.
+    env = {**os.environ, "PARTNERS_SECRETS_KEY": Fernet.generate_key().decode()}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=840, check=False)
     output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-6000:]}"
     if result.returncode == 3:
         pytest.fail(

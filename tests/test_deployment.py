@@ -24,6 +24,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 VENV_BIN = Path(sys.executable).parent
 NOBODY = 65534
 SECRET = "whsec_" + "k" * 40
+SECRETS_KEY = "rMpqJ1kqBdqg3vzq6dJ0nC2bB1GZXK4fQm0Sm6yGq8A="
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +120,7 @@ def environment(backend: str, request: pytest.FixtureRequest, workdir: Path, ima
     env.update(
         PARTNERS_DATABASE_URL=database_url,
         PARTNERS_WEBHOOK_SECRETS=SECRET,
+        PARTNERS_SECRETS_KEY=SECRETS_KEY,
         PARTNERS_HOST="127.0.0.1",
         PARTNERS_PORT=str(_free_port()),
         HOME=str(workdir),
@@ -209,6 +211,28 @@ def test_production_refuses_a_placeholder_secret(environment: dict[str, str], wo
     )
     assert result.returncode != 0
     assert "PARTNERS_WEBHOOK_SECRETS" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PARTNERS_WEBHOOK_SECRETS", "whsec_test_0123456789abcdefghijklmnop"),
+        ("PARTNERS_SECRETS_KEY", ""),
+    ],
+)
+def test_start_up_refuses_a_whsec_secret_that_is_not_base64_and_production_without_a_secrets_key(
+    environment: dict[str, str], workdir: Path, variable: str, value: str
+) -> None:
+    """The reference library would read such a secret leniently and sign with other bytes than a
+    strict reader: refused, naming the setting. Production also needs the key that encrypts the
+    subscriptions' secrets."""
+    environment[variable] = value
+    for command in (dockerfile_cmd(), ["partners", "worker"]):
+        result = subprocess.run(
+            [*as_non_root(), *command], env=environment, cwd=workdir, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2, result.stderr
+        assert "configuration refused" in result.stderr and variable in result.stderr
 
 
 def dockerfile_healthcheck() -> list[str]:

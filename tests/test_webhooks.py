@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from app.domain.webhooks import sign
-from tests.conftest import Api
+from tests.conftest import WEBHOOK_SECRET, Api
 from tests.program import Customer, Program, iso, line, order_event, refund_event, t
 
 
@@ -38,16 +38,16 @@ async def test_bad_missing_or_stale_signatures_are_401_and_write_nothing(program
     ).encode()
     now = int(program.api.clock.now().timestamp())
     cases = {
-        "wrong secret": _headers("whsec_other", "m1", now, body),
-        "stale": _headers("whsec_test_0123456789abcdefghijklmnop", "m2", now - 301, body),
-        "future": _headers("whsec_test_0123456789abcdefghijklmnop", "m3", now + 301, body),
+        "wrong secret": _headers("whsec_b3RoZXI=", "m1", now, body),
+        "stale": _headers(WEBHOOK_SECRET, "m2", now - 301, body),
+        "future": _headers(WEBHOOK_SECRET, "m3", now + 301, body),
         "missing": {"content-type": "application/json"},
         "not a number": {
-            **_headers("whsec_test_0123456789abcdefghijklmnop", "m4", now, body),
+            **_headers(WEBHOOK_SECRET, "m4", now, body),
             "webhook-timestamp": "soon",
         },
     }
-    tampered = _headers("whsec_test_0123456789abcdefghijklmnop", "m5", now, body)
+    tampered = _headers(WEBHOOK_SECRET, "m5", now, body)
     for name, headers in cases.items():
         response = await program.client.post("/v1/webhooks/store", content=body, headers=headers)
         assert response.status_code == 401, name
@@ -65,8 +65,8 @@ async def test_several_signatures_allow_secret_rotation(program: Program) -> Non
         order_event(Customer.new(), [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z"))
     ).encode()
     now = int(program.api.clock.now().timestamp())
-    good = _headers("whsec_test_0123456789abcdefghijklmnop", "rot", now, body)["webhook-signature"]
-    old = sign("whsec_retired", "rot", str(now), body)
+    good = _headers(WEBHOOK_SECRET, "rot", now, body)["webhook-signature"]
+    old = sign("whsec_cmV0aXJlZA==", "rot", str(now), body)
     headers = {**_headers("x", "rot", now, body), "webhook-signature": f"{old} {good}"}
     response = await program.client.post("/v1/webhooks/store", content=body, headers=headers)
     assert response.status_code == 202, response.text
@@ -88,9 +88,7 @@ async def test_malformed_signed_body_is_422_kept_raw_and_applies_nothing(program
     not_json = await program.client.post(
         "/v1/webhooks/store",
         content=b"{oops",
-        headers=_headers(
-            "whsec_test_0123456789abcdefghijklmnop", "bad", int(program.api.clock.now().timestamp()), b"{oops"
-        ),
+        headers=_headers(WEBHOOK_SECRET, "bad", int(program.api.clock.now().timestamp()), b"{oops"),
     )
     assert not_json.status_code == 422 and await _count(program.api, "rejected_webhook_events") == 2
 
@@ -246,3 +244,51 @@ async def test_refund_before_order_and_order_then_refund_end_in_the_same_state(p
         results.append((points, money))
     assert results[0] == results[1]
     assert results[0][0] == [("R09", 12, "2026-01-20T09:00:00Z"), ("R14", -4, "2026-01-21T09:00:00Z")]
+
+
+async def test_an_event_signed_by_the_reference_library_is_accepted(program: Program) -> None:
+    """The store signs with `standardwebhooks`: `whsec_` + base64, decoded by the library."""
+    from standardwebhooks import Webhook
+
+    program.at("2026-02-01T10:01:00Z")
+    body = json.dumps(order_event(Customer.new(), [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z")))
+    moment = program.api.clock.now()
+    headers = {
+        "webhook-id": "lib-1",
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": Webhook(WEBHOOK_SECRET).sign("lib-1", moment, body),
+        "content-type": "application/json",
+    }
+    response = await program.client.post("/v1/webhooks/store", content=body.encode(), headers=headers)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "accepted"
+
+
+async def test_what_the_library_refuses_to_read_is_401_never_500(program: Program) -> None:
+    program.at("2026-02-01T10:01:00Z")
+    now = int(program.api.clock.now().timestamp())
+    body = b'{"type": "order.paid"}'
+    good = _headers(WEBHOOK_SECRET, "m1", now, body)
+    cases = {
+        "no comma": ({**good, "webhook-signature": "v1"}, body),
+        "three parts": ({**good, "webhook-signature": "v1,a,b"}, body),
+        "not base64": ({**good, "webhook-signature": "v1,%%%="}, body),
+        "not UTF-8": (good, b"\xff\xfe" + body),
+    }
+    for name, (headers, content) in cases.items():
+        response = await program.client.post("/v1/webhooks/store", content=content, headers=headers)
+        assert response.status_code == 401, (name, response.text)
+        assert response.json()["code"] == "webhook_signature_invalid", name
+    assert await _count(program.api, "webhook_events") == 0
+    assert await _count(program.api, "rejected_webhook_events") == 0
+
+
+def test_a_whsec_secret_that_is_not_base64_is_refused_naming_the_setting() -> None:
+    from pydantic import SecretStr
+
+    from app.settings import Settings
+
+    with pytest.raises(ValueError, match="PARTNERS_WEBHOOK_SECRETS holds a `whsec_` secret that is not valid base64"):
+        Settings(webhook_secrets=[SecretStr("whsec_test_0123456789abcdefghijklmnop")])
+    plain = Settings(webhook_secrets=[SecretStr("a plain secret, used as its bytes")])
+    assert [s.get_secret_value() for s in plain.webhook_secrets] == ["a plain secret, used as its bytes"]

@@ -134,6 +134,14 @@ class TermsTookEffect(Payload):
     levels_changed: int
 
 
+class WebhookSubscriptionDisabled(Payload):
+    subscription_id: uuid.UUID
+    partner_id: uuid.UUID | None = Field(description="The partner whose subscription it is, if any.")
+    url: str
+    failing_since: datetime
+    reason: str
+
+
 EventType = Literal[
     "partner.registered",
     "partner.approved",
@@ -159,6 +167,7 @@ EventType = Literal[
     "statement.paid",
     "statement.overdue",
     "terms.took_effect",
+    "webhook_subscription.disabled",
 ]
 
 
@@ -341,6 +350,17 @@ CATALOGUE: dict[str, EventKind] = {
         TermsTookEffect,
         "A program terms version took effect; levels were recomputed under it (R03).",
         {"version": 2, "effective_from": _T, "partners_recomputed": 120, "levels_changed": 4},
+    ),
+    "webhook_subscription.disabled": EventKind(
+        WebhookSubscriptionDisabled,
+        "An outbound webhook subscription failed every delivery for 5 days and was disabled.",
+        {
+            "subscription_id": _S,
+            "partner_id": _P,
+            "url": "https://crm.example.com/hooks/qalyptus",
+            "failing_since": _T,
+            "reason": "every delivery failed for 5 days; last: answered 503",
+        },
     ),
 }
 assert set(CATALOGUE) == set(EventType.__args__)  # type: ignore[attr-defined]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import hmac
 import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from standardwebhooks import Webhook
 
 from app.db.faults import database_fault
 from app.db.repositories import orders as orders_repo
@@ -38,22 +38,44 @@ from app.domain.store_events import (
 
 log = logging.getLogger("app.webhooks")
 TOLERANCE = timedelta(minutes=5)
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the standard prefix, not a secret
 
 
-def _key(secret: str) -> bytes:
-    """Standard Webhooks secrets are `whsec_` + base64; any other string is used as it is."""
-    if secret.startswith("whsec_"):
-        try:
-            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-        except (binascii.Error, ValueError):
-            pass
-    return secret.encode()
+def signer(secret: str) -> Webhook:
+    """The reference library's signer for a secret: a `whsec_` secret is the base64 after the prefix
+    (decoded by the library, as every Standard Webhooks sender does); any other string is its UTF-8
+    bytes, as it is."""
+    if secret.startswith(SECRET_PREFIX):
+        return Webhook(secret)
+    return Webhook(secret.encode())
+
+
+def whsec_problem(secret: str) -> str | None:
+    """Why a `whsec_` secret is unusable (not valid base64, or empty), or None. Such a secret would be
+    read one way by the reference library and another by a careful reader: it is refused outright."""
+    if not secret.startswith(SECRET_PREFIX):
+        return None
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return "is not valid base64 after `whsec_`"
+    return None if key else "is empty after `whsec_`"
 
 
 def sign(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
-    """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (Standard Webhooks)."""
-    digest = hmac.new(_key(secret), f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, computed by the `standardwebhooks` library.
+    The body must be UTF-8 (the library signs text)."""
+    moment = datetime.fromtimestamp(int(timestamp), tz=UTC)
+    return signer(secret).sign(webhook_id, moment, body.decode("utf-8"))
+
+
+def _matches(expected: str, offered: str) -> bool:
+    """Compare one offered `v1,<base64>` signature as the reference library does (decoded bytes);
+    other versions never match. Raises on a malformed entry, as the library does."""
+    version, signature = offered.split(",")
+    if version != "v1":
+        return False
+    return hmac.compare_digest(base64.b64decode(expected.split(",")[1]), base64.b64decode(signature))
 
 
 def verify(
@@ -65,7 +87,11 @@ def verify(
     body: bytes,
     now: datetime,
 ) -> str:
-    """Check the signature headers; return the webhook id. Raises Unauthenticated, writing nothing."""
+    """Check the signature headers; return the webhook id. Raises Unauthenticated, writing nothing.
+
+    The signature is computed by the reference library; the timestamp is checked against this
+    service's clock (the library would read the wall clock). Anything the library raises (a malformed
+    signature header, a body that is not UTF-8) is a 401, never a 500."""
     if not webhook_id or not timestamp or not signature:
         raise Unauthenticated(
             "Webhooks need the headers webhook-id, webhook-timestamp and webhook-signature.",
@@ -82,10 +108,16 @@ def verify(
             "webhook-timestamp is more than 5 minutes away from this service's clock.", code="webhook_timestamp_stale"
         )
     offered = [part for part in signature.split(" ") if part]
-    for secret in secrets:
-        expected = sign(secret, webhook_id, timestamp, body)
-        if any(hmac.compare_digest(expected, candidate) for candidate in offered):
-            return webhook_id
+    try:
+        for secret in secrets:
+            expected = sign(secret, webhook_id, timestamp, body)
+            if any(_matches(expected, candidate) for candidate in offered):
+                return webhook_id
+    except Exception as exc:  # noqa: BLE001 - whatever the library or base64 refuses in what was sent
+        raise Unauthenticated(
+            f"The webhook signature could not be checked ({exc.__class__.__name__}).",
+            code="webhook_signature_invalid",
+        ) from None
     raise Unauthenticated("The webhook signature does not match.", code="webhook_signature_invalid")
 
 

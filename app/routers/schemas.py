@@ -1027,3 +1027,108 @@ class DiscountMismatchPage(BaseModel):
     items: list[DiscountMismatch]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
     has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
+
+
+# --- outbound webhooks ---------------------------------------------------------------------------
+
+SubscriptionEventTypes = Annotated[
+    list[str],
+    Field(
+        min_length=1,
+        max_length=50,
+        description="Event types to receive (the catalogue: `GET /v1/events` types, README). "
+        "A partner's subscription takes only the types a partner may read.",
+        examples=[["partner.approved", "lead.offered"]],
+    ),
+]
+TargetUrl = Annotated[
+    str,
+    StringConstraints(min_length=8, max_length=2083),
+    Field(
+        description="Where deliveries are POSTed. In production: `https`, resolving only to globally routable "
+        "addresses.",
+        examples=["https://crm.example.com/hooks/qalyptus"],
+    ),
+]
+SubscriptionDescription = Annotated[str, StringConstraints(max_length=500)]
+
+
+class WebhookSubscriptionCreate(RequestModel):
+    url: TargetUrl
+    event_types: SubscriptionEventTypes
+    partner_id: uuid.UUID | None = Field(
+        default=None, description="Admins: only this partner's events. Ignored under a partner's route."
+    )
+    description: SubscriptionDescription | None = None
+
+
+class PartnerWebhookSubscriptionCreate(RequestModel):
+    url: TargetUrl
+    event_types: SubscriptionEventTypes
+    description: SubscriptionDescription | None = None
+
+
+class WebhookSubscriptionUpdate(RequestModel):
+    url: TargetUrl | None = None
+    event_types: SubscriptionEventTypes | None = None
+    enabled: StrictBool | None = Field(
+        default=None, description="`true` re-enables: events from then on are sent (not those missed)."
+    )
+    description: SubscriptionDescription | None = None
+
+
+class WebhookSubscription(BaseModel):
+    id: uuid.UUID
+    owner: Literal["admin", "partner"] = Field(description="Who made it: an admin, or the partner for itself.")
+    partner_id: uuid.UUID | None
+    url: str
+    event_types: list[str]
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    previous_secret_expires_at: datetime | None = Field(
+        description="After a rotation, until when the previous secret also signs."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookSubscriptionWithSecret(WebhookSubscription):
+    secret: str = Field(
+        description="The signing secret (`whsec_` + base64), shown only now: verify deliveries with it.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+
+class WebhookSubscriptionPage(BaseModel):
+    items: list[WebhookSubscription]
+    next_cursor: str | None
+    has_more: bool
+
+
+class WebhookAttempt(BaseModel):
+    attempted_at: datetime
+    status_code: int | None = Field(description="The target's HTTP status; null when no answer came.")
+    latency_ms: int
+    error: str | None = Field(description="Why it failed: a non-2xx answer, a timeout, a refused target...")
+    response_body: str | None = Field(description="The first 1 KiB of the answer.")
+
+
+class WebhookDelivery(BaseModel):
+    id: int
+    subscription_id: uuid.UUID
+    event_id: int | None = Field(description="The domain event sent; null for a `ping`.")
+    event_type: str
+    webhook_id: str = Field(description="The `webhook-id` header: the same on every attempt.")
+    status: Literal["pending", "sending", "delivered", "failed"]
+    attempt_count: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+    attempts: list[WebhookAttempt] = Field(description="Each attempt, oldest first.")
+
+
+class WebhookDeliveryPage(BaseModel):
+    items: list[WebhookDelivery]
+    next_cursor: str | None
+    has_more: bool

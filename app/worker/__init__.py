@@ -1,6 +1,7 @@
 """The worker: applies accepted store events, runs the program's scheduled jobs, and whatever else
-must happen between requests. Several may run at once, on several machines."""
+must happen between requests (outbound webhooks). Several may run at once, on several machines."""
 
+from app.worker import deliveries as _deliveries  # noqa: F401 - registers the outbound-webhook tasks
 from app.worker.runner import Worker, drain
 
 __all__ = ["Worker", "drain"]

@@ -35,6 +35,8 @@ APPLIER = "store_events"
 Task = Callable[["Worker"], Awaitable[int]]
 """A kind of work beside the built-in ones: does what is due, returns how much it did (0: idle)."""
 TASKS: list[Task] = []
+ON_STOP: list[Callable[[Worker], Awaitable[None]]] = []
+"""What a task kind gives back when its worker stops (an HTTP client)."""
 
 
 class Worker:
@@ -61,7 +63,7 @@ class Worker:
         """One batch of accepted store events, in one transaction, under the applier's lease."""
         if not self.settings.apply_store_events:
             return 0
-        async with self._reading() as session:  # an idle worker only reads: no write per poll
+        async with self.reading() as session:  # an idle worker only reads: no write per poll
             if await webhooks_repo.newest_accepted_id(session) is None:
                 return 0
         now = self.clock.now()
@@ -74,7 +76,7 @@ class Worker:
         return sum(outcomes.values())
 
     @contextlib.asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncSession]:
+    async def reading(self) -> AsyncIterator[AsyncSession]:
         """A session that only reads (on SQLite without the writer lock)."""
         async with self.factory() as session:
             await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
@@ -86,7 +88,7 @@ class Worker:
             async with self.factory() as session, session.begin():
                 await repo.ensure_jobs(session, [job.name for job in jobs.JOBS], now)
             self._jobs_known = True
-        async with self._reading() as session:
+        async with self.reading() as session:
             due = await repo.due_job_names(session, now)
         ran = 0
         for job in jobs.JOBS:
@@ -134,7 +136,16 @@ class Worker:
                         await asyncio.wait_for(self.stopping.wait(), timeout=poll)
         finally:
             await self.release()
+            await self.close()
             log.info("worker %s stopped", self.name)
+
+    async def close(self) -> None:
+        """Let each kind of work give back what it holds outside the database."""
+        for hook in ON_STOP:
+            try:
+                await hook(self)
+            except Exception:
+                log.warning("worker %s: a stop hook failed", self.name, exc_info=True)
 
     async def release(self) -> None:
         try:
