@@ -40,6 +40,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make `bench` and `app` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cryptography.fernet import Fernet
+
 from bench import capture as capture_mod
 from bench import check, seed, traffic
 from bench.database import ROOT, BenchDatabase, server_info
@@ -179,12 +181,15 @@ class Service:
     def __init__(self, plan: Plan, db: BenchDatabase, secret: str, log_path: Path) -> None:
         self.plan, self.db, self.secret, self.log_path = plan, db, secret, log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.secrets_key = Fernet.generate_key().decode()
         self.apply_store_events = True
         """Whether the workers inside the server processes apply accepted store events (the default);
         off while webhook intake is measured alone."""
 
     def env(self) -> dict[str, str]:
         return {
+            # Production needs a key for subscription secrets; a run makes its own unless given one.
+            "PARTNERS_SECRETS_KEY": self.secrets_key,
             **os.environ,
             "PARTNERS_ENVIRONMENT": "production",
             "PARTNERS_DATABASE_URL": self.db.sqlalchemy_url,
