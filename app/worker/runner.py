@@ -123,17 +123,25 @@ class Worker:
     async def run(self) -> None:
         """Work until `stopping` is set; on the way out, give back what this worker holds."""
         poll = self.settings.worker_poll_seconds
+        failures = 0
         log.info("worker %s started", self.name)
         try:
             while not self.stopping.is_set():
                 try:
                     done = await self.tick()
-                except Exception:
-                    log.exception("worker pass failed; trying again")
+                    failures = 0
+                except Exception as exc:
+                    # The database may be away for a while: wait longer after each failed pass (up to
+                    # a minute), and log the traceback once, not twice a second.
+                    failures += 1
+                    log.error("worker pass failed (%s in a row); trying again", failures, exc_info=failures == 1)
+                    if failures > 1:
+                        log.debug("worker pass failure: %s", exc)
                     done = 0
                 if done == 0:
+                    wait = min(poll * 2 ** min(failures, 10), 60.0) if failures else poll
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), timeout=poll)
+                        await asyncio.wait_for(self.stopping.wait(), timeout=wait)
         finally:
             await self.release()
             await self.close()
