@@ -34,8 +34,7 @@ from app.http_methods import HeadMiddleware, index_routes
 from app.limits import RequestLimitsMiddleware
 from app.log import configure as configure_logging
 from app.log import request_id_var
-from app.metrics import MetricsMiddleware
-from app.request_log import RequestLogMiddleware
+from app.observe import ObserveMiddleware
 from app.routers import (
     admin,
     customers,
@@ -298,8 +297,7 @@ def create_app(
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(HeadMiddleware)
     app.add_middleware(CatchAllMiddleware)
-    app.add_middleware(MetricsMiddleware)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(ObserveMiddleware)
     app.add_middleware(RequestIdMiddleware)
     routers = (
         health.router,

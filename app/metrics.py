@@ -12,7 +12,6 @@ request no route matched is `unmatched`.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from prometheus_client import (
@@ -27,7 +26,7 @@ from prometheus_client import (
 )
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.request_log import route_template
 
@@ -141,36 +140,18 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-class MetricsMiddleware:
-    """Times every HTTP request and counts those in flight and those refused for authentication."""
+def request_started() -> None:
+    REQUESTS_IN_FLIGHT.inc()
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        REQUESTS_IN_FLIGHT.inc()
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            REQUESTS_IN_FLIGHT.dec()
-            route = route_template(scope)
-            REQUEST_DURATION.labels(method=scope["method"], route=route or UNMATCHED, status=str(status)).observe(
-                time.perf_counter() - started
-            )
-            if status == 401:
-                authentication_failed(route)
-            outcome = scope.get("state", {}).get("store_event_outcome")
-            if outcome is not None and status < 500:
-                store_event(outcome)
+def request_answered(scope: Scope, status: int, seconds: float) -> None:
+    """An HTTP request answered: its duration by route template and status; a refused key; the
+    store event it accepted (counted only once the answer is not an error)."""
+    REQUESTS_IN_FLIGHT.dec()
+    route = route_template(scope)
+    REQUEST_DURATION.labels(method=scope["method"], route=route or UNMATCHED, status=str(status)).observe(seconds)
+    if status == 401:
+        authentication_failed(route)
+    outcome = scope.get("state", {}).get("store_event_outcome")
+    if outcome is not None and status < 500:
+        store_event(outcome)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 log = logging.getLogger("app.request")
 
@@ -36,30 +35,7 @@ def request_fields(scope: Scope, status: int, duration: float) -> dict[str, Any]
     }
 
 
-class RequestLogMiddleware:
-    """Logs each HTTP request once it has been answered (or has failed: status 500).
-
-    Installed inside the request-id middleware, so the line carries the request's id.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            fields = request_fields(scope, status, time.perf_counter() - started)
-            log.info("%s %s %s", fields["method"], fields["path"], status, extra=fields)
+def log_request(scope: Scope, status: int, seconds: float) -> None:
+    """One line for an answered request (or a failed one: status 500)."""
+    fields = request_fields(scope, status, seconds)
+    log.info("%s %s %s", fields["method"], fields["path"], status, extra=fields)

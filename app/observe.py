@@ -1,0 +1,39 @@
+"""One look at each HTTP request: its duration and status, for the request log and the metrics."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import metrics
+from app.request_log import log_request
+
+
+class ObserveMiddleware:
+    """Times each request once it has been answered (or has failed: status 500), then logs it and
+    records its metrics. Installed inside the request-id middleware, so the line carries the id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        metrics.request_started()
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.request_answered(scope, status, seconds)
+            log_request(scope, status, seconds)
