@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers import wait_until_ready
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 VENV_BIN = Path(sys.executable).parent
@@ -149,18 +151,7 @@ def server(environment: dict[str, str], workdir: Path) -> Iterator[tuple[str, di
     )
     base = f"http://127.0.0.1:{environment['PARTNERS_PORT']}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                output, _ = process.communicate(timeout=10)
-                pytest.fail(f"the server did not become ready:\n{output}")
-            time.sleep(0.2)
+        wait_until_ready(base, process)
         yield base, environment
     finally:
         process.terminate()

@@ -29,6 +29,7 @@ import pytest
 from app.domain.webhooks import sign
 from tests.conftest import WEBHOOK_SECRET
 from tests.program import Customer, line, order_event
+from tests.servers import wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -70,17 +71,7 @@ def service(backend: str, committing_database_url: str) -> Iterator[tuple[str, s
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the service did not start:\n{process.communicate(timeout=10)[1]}")
-            time.sleep(0.2)
+        wait_until_ready(base, process)
         yield base, process
     finally:
         process.terminate()

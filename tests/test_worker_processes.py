@@ -23,6 +23,7 @@ from app.domain.webhooks import sign
 from tests.conftest import WEBHOOK_SECRET, Api
 from tests.databases import POSTGRES_ADMIN_DSN
 from tests.program import Customer, Program, line, order_event, t
+from tests.servers import wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -77,15 +78,8 @@ def test_serve_on_sqlite_applies_a_store_event_without_drain(tmp_path: Path) -> 
     server = subprocess.Popen([PARTNERS, "serve"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{env['PARTNERS_PORT']}"
     try:
+        wait_until_ready(base, server, within=DEADLINE_SECONDS)
         deadline = time.monotonic() + DEADLINE_SECONDS
-        while True:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
         key = subprocess.run(
             [PARTNERS, "create-admin-key", "--kind", "store", "--scopes", "store", "--name", "store"],
             env=env,
