@@ -799,6 +799,22 @@ class ScheduledJob(SQLModel, table=True):
     runs: int = 0
 
 
+class SchemaCompatibility(SQLModel, table=True):
+    """One row per applied migration, written by the migration run itself (`app/db/compatibility.py`):
+    the oldest application revision whose code still works against the schema after it (expand/contract).
+
+    A build that does not know a migration reads it here, so an older build can tell whether it may
+    keep serving and applying events once the database is ahead of it. Never changed incompatibly."""
+
+    __tablename__ = "schema_compatibility"
+
+    revision: str = Field(primary_key=True, max_length=32)
+    oldest_compatible_revision: str = Field(max_length=32)
+    down_revision: str | None = Field(default=None, max_length=200)
+    """The revision(s) it follows, comma-separated; null for the first."""
+    applied_at: datetime = utc_column()
+
+
 class WebhookSubscription(SQLModel, table=True):
     """Where the worker sends domain events: a URL, the types it wants, whose events (outbound webhooks)."""
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.compatibility import SchemaState, read_state
 from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories import worker as repo
 from app.db.tables import ScheduledJob
@@ -26,6 +27,8 @@ class Applier:
 class Status:
     jobs: list[tuple[ScheduledJob, jobs.Job]]
     applier: Applier
+    schema: SchemaState
+    """Whether this build's workers may apply anything (they pause while it is not ready)."""
 
 
 async def read(session: AsyncSession) -> Status:
@@ -33,6 +36,7 @@ async def read(session: AsyncSession) -> Status:
     leases = {lease.name: lease for lease in await repo.leases(session)}
     accepted, oldest = await webhooks_repo.backlog(session)
     lease = leases.get(APPLIER)
+    schema = await (await session.connection()).run_sync(read_state)
     return Status(
         jobs=[(rows[job.name], job) for job in jobs.JOBS if job.name in rows],
         applier=Applier(
@@ -41,4 +45,5 @@ async def read(session: AsyncSession) -> Status:
             holder=lease.holder if lease else None,
             lease_expires_at=lease.expires_at if lease else None,
         ),
+        schema=schema,
     )

@@ -83,9 +83,11 @@ async def list_partner_events(
 
 @router.get("/jobs", tags=["jobs"], responses=problem_responses(401, 403, 422), summary="The worker's jobs")
 async def list_jobs(session: SessionDep, _admin: AdminRead) -> schemas.JobList:
-    """Admin (read). Each scheduled job's last run, outcome, counts and next run, and the store-event
-    applier's backlog."""
+    """Admin (read). Each scheduled job's last run, outcome, counts and next run, the store-event
+    applier's backlog, and whether this build's workers apply anything (`applier`: paused while the
+    database's schema does not fit this build, with the reason)."""
     status = await worker_status.read(session)
+    schema = status.schema
     items: list[dict[str, Any]] = [
         {**job.__dict__, "description": spec.description, "every_seconds": int(spec.every.total_seconds())}
         for job, spec in status.jobs
@@ -95,4 +97,12 @@ async def list_jobs(session: SessionDep, _admin: AdminRead) -> schemas.JobList:
         next_cursor=None,
         has_more=False,
         store_events=schemas.StoreEventApplier.model_validate(status.applier.__dict__),
+        applier=schemas.WorkerApplier(
+            state="running" if schema.ready else "paused",
+            reason=None if schema.ready else schema.code,
+            detail=schema.explain() if schema.ahead or not schema.ready else None,
+            schema_revision=schema.schema_revision,
+            build_revision=schema.build_revision,
+            oldest_compatible_revision=schema.oldest_compatible_revision,
+        ),
     )

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
-from app.db.migrate import current_revision, head_revision
+from app.db.compatibility import schema_state
+from app.db.migrate import head_revision
 from app.routers import schemas
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -24,22 +25,29 @@ async def liveness() -> schemas.Health:
     "/ready",
     summary="Readiness",
     response_model=schemas.Health,
-    responses={503: {"model": schemas.Health, "description": "Database unreachable or not migrated"}},
+    responses={
+        503: {
+            "model": schemas.Health,
+            "description": "Database unreachable, behind this build (`not_migrated`), or at a later migration "
+            "that does not declare this build compatible (`schema_incompatible`)",
+        }
+    },
 )
 async def readiness(request: Request) -> Any:
-    """The database answers and its schema is at the latest migration."""
+    """The database answers and its schema is at this build's latest migration, or at a later one that
+    declares this build compatible (an expand-only migration run ahead of a rolling deploy)."""
     expected = head_revision()
     try:
-        revision = await current_revision(request.app.state.engine)
+        state = await schema_state(request.app.state.engine)
     except (DBAPIError, OSError):
         body = schemas.Health(status="unavailable", database="unreachable", expected_revision=expected)
         return JSONResponse(body.model_dump(), status_code=503)
-    if revision != expected:
-        body = schemas.Health(
-            status="unavailable",
-            database="not_migrated",
-            schema_revision=revision,
-            expected_revision=expected,
-        )
-        return JSONResponse(body.model_dump(), status_code=503)
-    return schemas.Health(status="ok", database="ok", schema_revision=revision, expected_revision=expected)
+    body = schemas.Health(
+        status="ok" if state.ready else "unavailable",
+        database=state.code,
+        schema_revision=state.schema_revision,
+        expected_revision=state.build_revision,
+        oldest_compatible_revision=state.oldest_compatible_revision,
+        detail=state.explain() if state.ahead or not state.ready else None,
+    )
+    return body if state.ready else JSONResponse(body.model_dump(), status_code=503)

@@ -238,9 +238,19 @@ class ProgramSettingsUpdate(RequestModel):
 
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
-    database: Literal["ok", "unreachable", "not_migrated"] | None = None
-    schema_revision: str | None = None
-    expected_revision: str | None = None
+    database: Literal["ok", "unreachable", "not_migrated", "schema_incompatible"] | None = Field(
+        default=None,
+        description="`not_migrated`: the database is behind this build (run `partners migrate`); "
+        "`schema_incompatible`: it is at a later migration that does not declare this build compatible.",
+    )
+    schema_revision: str | None = Field(default=None, description="The database's migration revision.")
+    expected_revision: str | None = Field(default=None, description="This build's latest migration revision.")
+    oldest_compatible_revision: str | None = Field(
+        default=None,
+        description="When the database is at a revision this build does not know: the oldest application "
+        "revision that revision declares compatible.",
+    )
+    detail: str | None = Field(default=None, description="Why, in a sentence, when the database is not simply current.")
 
 
 # --- program terms ----------------------------------------------------------------------------
@@ -944,11 +954,30 @@ class StoreEventApplier(BaseModel):
     lease_expires_at: datetime | None
 
 
+class WorkerApplier(BaseModel):
+    """Whether this build's workers apply store events and run jobs on the database as it stands."""
+
+    state: Literal["running", "paused"] = Field(
+        description="`paused`: the schema does not fit this build, so its workers apply nothing (see `reason`)."
+    )
+    reason: Literal["not_migrated", "schema_incompatible"] | None = Field(
+        description="`not_migrated`: the database is behind this build; `schema_incompatible`: it is at a later "
+        "migration that does not declare this build compatible. Null while running."
+    )
+    detail: str | None = Field(description="Why, in a sentence, when paused or when the database is ahead.")
+    schema_revision: str | None = Field(description="The database's migration revision.")
+    build_revision: str = Field(description="This build's latest migration revision.")
+    oldest_compatible_revision: str | None = Field(
+        description="When the database is ahead: the oldest application revision its revision declares compatible."
+    )
+
+
 class JobList(BaseModel):
     items: list[Job]
     next_cursor: str | None = Field(description="Always null: every job fits on one page.")
     has_more: bool
     store_events: StoreEventApplier
+    applier: WorkerApplier
 
 
 # --- the list shape: every admin and partner list answers `items`, `next_cursor`, `has_more` -------

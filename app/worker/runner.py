@@ -28,6 +28,7 @@ from app.domain import webhooks
 from app.domain.clock import Clock
 from app.settings import Settings
 from app.worker import jobs
+from app.worker.schema_gate import SchemaGate
 
 log = logging.getLogger("app.worker")
 
@@ -48,10 +49,14 @@ class Worker:
         self.lease = timedelta(seconds=settings.worker_lease_seconds)
         self._jobs_known = False
         self.stopping = asyncio.Event()
+        self.schema = SchemaGate(clock, self.name)
 
     async def tick(self, *, scheduled: bool = True) -> int:
         """One pass over every kind of work; returns how much was done (0 when idle). Without
-        `scheduled`, the scheduled jobs wait (a test that settles store events only)."""
+        `scheduled`, the scheduled jobs wait (a test that settles store events only). Nothing at all
+        while the database's schema does not fit this build (`schema_gate`)."""
+        if not await self.schema.open(self.reading):
+            return 0
         done = await self.apply_store_events()
         if scheduled:
             done += await self.run_due_jobs()

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel.sql.sqltypes import AutoString
 
+from app.db.compatibility import record_step
 from app.db.migrate import include_object
 from app.db.session import create_engine
 from app.db.tables import metadata
@@ -31,6 +32,7 @@ def _run(connection: Connection) -> None:
         compare_type=True,
         render_item=_render_item,
         include_object=include_object,
+        on_version_apply=record_step,  # each migration's compatibility, for older builds to read
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -18,6 +18,11 @@ revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+# The oldest application revision that still works against the schema after this migration (see
+# "Deploys and migrations" in README.md): itself for a contract change (a column dropped, renamed or
+# made required, data rewritten for new rules); for an expand-only one (a table, a nullable column,
+# an index), the `compatible_with` of the migration before it.
+compatible_with: str = ${repr(up_revision)}
 
 
 def upgrade() -> None:
