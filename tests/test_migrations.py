@@ -7,11 +7,15 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from app.db import migrate
 from app.db.session import create_engine
 from app.db.tables import metadata
+
+RECORDS_COMPATIBILITY = "13c327b4c51c"
+"""The migration that created `schema_compatibility`; those before it declared nothing."""
 
 
 async def _diff(url: str) -> list[Any]:
@@ -49,3 +53,23 @@ def test_downgrade_to_base_and_upgrade_again(committing_database_url: str) -> No
     assert asyncio.run(_count(committing_database_url, "agreement_versions")) == 1
     assert asyncio.run(_count(committing_database_url, "program_settings")) == 1
     assert asyncio.run(_diff(committing_database_url)) == []
+
+
+def test_every_migration_declares_the_oldest_application_revision_it_stays_compatible_with() -> None:
+    """From the migration that records compatibility on, each declares `compatible_with`: itself (a
+    contract step) or, for an expand-only step, a revision before it no older than its parent's."""
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    chain = list(reversed(list(script.walk_revisions())))
+    first = next(i for i, rev in enumerate(chain) if rev.revision == RECORDS_COMPATIBILITY)
+    position = {rev.revision: i for i, rev in enumerate(chain)}
+    previous = position[chain[first - 1].revision]
+    for rev in chain[first:]:
+        declared = getattr(rev.module, "compatible_with", None)
+        assert declared, f"{rev.revision} ({rev.path}) declares no compatible_with"
+        assert declared in position and position[declared] <= position[rev.revision], (
+            f"{rev.revision}: compatible_with {declared!r} is neither itself nor a migration before it"
+        )
+        assert position[declared] >= previous, (
+            f"{rev.revision}: compatible_with {declared!r} is older than the migration before it declares"
+        )
+        previous = position[declared]
