@@ -182,7 +182,9 @@ def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _sweep(settings: Settings) -> dict[str, dict[str, int]]:
+async def _sweep(settings: Settings) -> dict[str, dict[str, int]] | str:
+    """What each job did; or why none ran (the schema does not fit this build, as for the workers)."""
+    from app.db.compatibility import schema_state
     from app.db.session import create_engine, create_session_factory
     from app.domain.clock import SystemClock
     from app.worker.jobs import JOBS
@@ -191,6 +193,9 @@ async def _sweep(settings: Settings) -> dict[str, dict[str, int]]:
     factory = create_session_factory(engine)
     results: dict[str, dict[str, int]] = {}
     try:
+        state = await schema_state(engine)
+        if not state.ready:
+            return f"{state.code}: {state.explain()}"
         for job in JOBS:  # each job is idempotent: running it beside the workers' schedule is safe
             results[job.name] = await job.run(factory, SystemClock().now())
     finally:
@@ -199,7 +204,11 @@ async def _sweep(settings: Settings) -> dict[str, dict[str, int]]:
 
 
 def cmd_sweep(settings: Settings, _args: argparse.Namespace) -> int:
-    for name, counts in asyncio.run(_sweep(settings)).items():
+    results = asyncio.run(_sweep(settings))
+    if isinstance(results, str):
+        print(f"sweep refused: {results}", file=sys.stderr)
+        return 1
+    for name, counts in results.items():
         print(f"{name}: {', '.join(f'{k} {v}' for k, v in counts.items()) or 'nothing due'}", file=sys.stderr)
     return 0
 

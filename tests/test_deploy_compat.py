@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+from argparse import Namespace
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
+from app import cli
 from app.db import compatibility, migrate
 from app.db.session import create_engine
 from app.domain.webhooks import sign
@@ -174,7 +176,11 @@ async def test_a_later_expand_migration_keeps_the_build_ready_and_applying(api: 
 
 
 async def test_a_later_contract_migration_makes_the_build_unready_and_pauses_its_worker(
-    api: Api, later_build: Config, worker_log: pytest.LogCaptureFixture
+    api: Api,
+    later_build: Config,
+    committing_database_url: str,
+    worker_log: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     program = Program(api)
     partner, url = await _accepted_order(program)
@@ -198,6 +204,9 @@ async def test_a_later_contract_migration_makes_the_build_unready_and_pauses_its
     assert applier["oldest_compatible_revision"] == CONTRACT
     [paused] = _worker_lines(worker_log)
     assert "paused (schema_incompatible)" in paused and CONTRACT in paused and HEAD in paused
+    # Nor does `partners sweep` of this build run the jobs by hand.
+    assert await asyncio.to_thread(cli.cmd_sweep, make_settings(committing_database_url), Namespace()) == 1
+    assert "sweep refused: schema_incompatible" in capsys.readouterr().err
 
     # Looking again within RECHECK says nothing more; the pause is logged once.
     api.clock.advance(seconds=RECHECK.total_seconds())
