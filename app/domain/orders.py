@@ -205,10 +205,9 @@ async def _own_company(
 
 
 async def _claim_order(session: AsyncSession, order: Order) -> Order:
-    recorded = await repo.insert_order(session, order)
-    if recorded is None:
+    if not await repo.insert_order(session, order):
         raise AlreadyRecorded(order.order_id)
-    return recorded
+    return order
 
 
 async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: datetime, event_id: int | None) -> Order:

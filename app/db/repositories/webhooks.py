@@ -120,6 +120,16 @@ async def waiting_for(session: AsyncSession, subject: str) -> Sequence[WebhookEv
     return (await session.execute(stmt)).scalars().all()
 
 
+async def any_waiting_for(session: AsyncSession, subjects: Sequence[str]) -> bool:
+    """Whether a parked event waits for one of these subjects."""
+    stmt = select(
+        select(col(WebhookEvent.id))
+        .where(col(WebhookEvent.waiting_for).in_(subjects), col(WebhookEvent.status) == "parked")
+        .exists()
+    )
+    return bool((await session.execute(stmt)).scalar_one())
+
+
 async def due_lapses(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookEvent]:
     """Lapses parked as not due (R10) whose licence's term has ended by `now`, oldest first, skipping
     those another worker holds (the grace period is checked when each is applied)."""
