@@ -24,6 +24,7 @@ from app.domain.webhooks import sign
 from app.main import create_app
 from tests.conftest import WEBHOOK_SECRET, Api, make_settings
 from tests.program import Customer, Program, line, order_event, t
+from tests.receiver import serve
 
 OTEL_VARIABLES = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -170,6 +171,34 @@ async def test_scheduled_jobs_run_under_their_own_spans_and_idle_polls_make_none
     exporter.clear()
     assert await api.drain() == 0  # nothing due: the polls read, untraced
     assert exporter.get_finished_spans() == ()
+
+
+async def test_each_outbound_delivery_has_a_span_with_its_post_under_it(
+    api: Api, exporter: InMemorySpanExporter
+) -> None:
+    async with serve(api.clock) as receiver:
+        response = await api.client.post(
+            "/v1/webhook-subscriptions",
+            json={"url": receiver.url, "event_types": ["partner.registered"]},
+            headers=api.admin,
+        )
+        assert response.status_code == 201, response.text
+        receiver.secrets.append(response.json()["secret"])
+        await api.register()
+        exporter.clear()
+        await api.drain(scheduled=False)
+    [delivered] = receiver.received
+    spans = exporter.get_finished_spans()
+    [sending] = [s for s in spans if s.name == "webhook_delivery.send"]
+    assert (sending.attributes or {})["webhook.id"] == delivered.webhook_id
+    assert (sending.attributes or {})["webhook_delivery.delivered"] is True
+    [post] = [s for s in spans if s.kind is SpanKind.CLIENT and s.name == "POST"]
+    assert post.parent is not None and post.parent.span_id == sending.context.span_id
+    assert delivered.headers["traceparent"].split("-")[1:3] == [
+        f"{post.context.trace_id:032x}",
+        f"{post.context.span_id:016x}",
+    ]
+    assert delivered.verified_with == receiver.secrets  # the signature does not cover the added header
 
 
 # --- off unless asked for -------------------------------------------------------------------------
