@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from standardwebhooks import Webhook
 
+from app import tracing
 from app.db.faults import database_fault
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
@@ -168,7 +169,13 @@ async def accept(conn: AsyncConnection, *, webhook_id: str, body: bytes, now: da
             return await _refuse(conn, webhook_id, text, errors, now)
         event_type, subject = event.type, subject_of(event)
     event_id = await repo.insert_accepted(
-        conn, webhook_id=webhook_id, event_type=event_type, subject=subject, body=text, received_at=now
+        conn,
+        webhook_id=webhook_id,
+        event_type=event_type,
+        subject=subject,
+        body=text,
+        received_at=now,
+        traceparent=tracing.current_traceparent(),  # the worker's span applying it links to this request
     )
     if event_id is None:  # received before (or the same id, delivered at the same moment, won the insert)
         original = await repo.id_for_webhook_id(conn, webhook_id)
@@ -233,15 +240,21 @@ async def _apply_directly(session: AsyncSession, now: datetime, row: WebhookEven
     if row.event_type not in KNOWN_TYPES:
         raise _Careful
     event = parse_stored(row.body)
-    try:
-        outcome = await _apply(session, now, row, event)
-    except Exception as exc:
-        if database_fault(exc) is not None:
-            raise
-        raise _Careful from exc
-    if outcome == "already_lapsed" or await _anything_waits(session, event):
-        raise _Careful
-    _applied(row, outcome, now)
+    with tracing.span(
+        "store_event.apply",
+        {"store_event.id": row.id or 0, "store_event.type": row.event_type},
+        linked_to=row.traceparent,
+    ) as span:
+        try:
+            outcome = await _apply(session, now, row, event)
+        except Exception as exc:
+            if database_fault(exc) is not None:
+                raise
+            raise _Careful from exc
+        if outcome == "already_lapsed" or await _anything_waits(session, event):
+            raise _Careful
+        _applied(row, outcome, now)
+        span.set_attribute("store_event.status", row.status)
 
 
 async def _apply_each(session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]) -> Counter[str]:
@@ -252,7 +265,13 @@ async def _apply_each(session: AsyncSession, now: datetime, rows: Sequence[Webho
         try:
             # One savepoint per event, taken by _process around the rules: what raises in there
             # leaves no effect and this row untouched.
-            await _apply_stored(session, now, row)
+            with tracing.span(  # linked to the request that accepted it
+                "store_event.apply",
+                {"store_event.id": event_id, "store_event.type": row.event_type},
+                linked_to=row.traceparent,
+            ) as span:
+                await _apply_stored(session, now, row)
+                span.set_attribute("store_event.status", row.status)
         except Exception as exc:
             if database_fault(exc) is not None:
                 raise  # the database's fault, not the event's: the batch rolls back and runs again

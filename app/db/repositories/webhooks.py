@@ -25,7 +25,14 @@ async def id_for_webhook_id(conn: AsyncConnection, webhook_id: str) -> int | Non
 
 
 async def insert_accepted(
-    conn: AsyncConnection, *, webhook_id: str, event_type: str, subject: str, body: str, received_at: datetime
+    conn: AsyncConnection,
+    *,
+    webhook_id: str,
+    event_type: str,
+    subject: str,
+    body: str,
+    received_at: datetime,
+    traceparent: str | None = None,
 ) -> int | None:
     """Insert an accepted event unless its webhook id is known; None when it is (a redelivery).
 
@@ -41,6 +48,7 @@ async def insert_accepted(
             status="accepted",
             attempts=0,
             failures=0,
+            traceparent=traceparent,
         )
         .on_conflict_do_nothing(index_elements=["webhook_id"])
         .returning(_EVENTS.c.id)
