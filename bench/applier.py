@@ -57,7 +57,7 @@ async def _drain(db: BenchDatabase, batch: int, show: seed.Target | None = None)
     from app.settings import Settings
     from app.worker.runner import Worker
 
-    settings = Settings(environment="development", database_url=db.sqlalchemy_url, worker="off", worker_batch=batch)  # type: ignore[call-arg]
+    settings = Settings(environment="development", database_url=db.sqlalchemy_url, worker="off", worker_batch=batch)
     engine = create_engine(db.sqlalchemy_url)
     try:
         worker = Worker(create_session_factory(engine), SystemClock(), settings, name="applier-bench")
