@@ -26,3 +26,9 @@ def per_dialect(build: Callable[[Any], Any]) -> dict[str, Any]:
 def pick(on: AsyncSession | AsyncConnection, statements: dict[str, Any]) -> Any:
     name = on.dialect.name if isinstance(on, AsyncConnection) else on.get_bind().dialect.name
     return statements["postgresql" if name == "postgresql" else "sqlite"]
+
+
+def table_of(model: Any) -> Any:
+    """The model's Core table: statements on it skip the ORM's handling (an ORM bulk INSERT, say,
+    leaves out NULL columns and so compiles a statement per combination of them)."""
+    return model.__table__

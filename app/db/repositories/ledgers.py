@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
+from app.db.repositories.dialect import table_of
 from app.db.tables import LevelChange, MoneyEntry, Partner, PartnerBalance, PartnerMoneyBalance, PointsEntry
 
 
@@ -39,7 +40,7 @@ def _lock_balance_stmt(dialect_module: Any) -> Any:
 
 
 def _add_money_stmt(dialect_module: Any) -> Any:
-    stmt = dialect_module.insert(PartnerMoneyBalance)
+    stmt = dialect_module.insert(table_of(PartnerMoneyBalance))
     return stmt.on_conflict_do_update(
         index_elements=[col(PartnerMoneyBalance.partner_id), col(PartnerMoneyBalance.currency)],
         set_={"amount": col(PartnerMoneyBalance.amount) + stmt.excluded.amount},

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
+from app.db.repositories.dialect import table_of
 from app.db.tables import DiscountMismatch, Licence, Order, OrderLine, Refund
 
 
@@ -28,7 +29,7 @@ _ORDER_HASH = select(col(Order.content_hash)).where(col(Order.order_id) == bindp
 
 def _insert_order_stmt(dialect_module: Any) -> Any:
     return (
-        dialect_module.insert(Order)
+        dialect_module.insert(table_of(Order))
         .on_conflict_do_nothing(index_elements=[col(Order.order_id)])
         .returning(col(Order.order_id))
     )

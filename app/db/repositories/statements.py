@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
+from app.db.repositories.dialect import table_of
 from app.db.tables import (
     Customer,
     MoneyEntry,
@@ -190,7 +191,7 @@ async def lines(
 
 
 def _add_accrued_stmt(dialect_module: Any) -> Any:
-    stmt = dialect_module.insert(PartnerQuarterMoney)
+    stmt = dialect_module.insert(table_of(PartnerQuarterMoney))
     return stmt.on_conflict_do_update(
         index_elements=[
             col(PartnerQuarterMoney.partner_id),
