@@ -226,35 +226,46 @@ async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) ->
     if len(rows) > 1:
         try:
             async with session.begin_nested():
-                for row in rows:
-                    await _apply_directly(session, now, row)
+                await _apply_together(session, now, rows)
             return Counter({"applied": len(rows)})
         except _Careful:
             rows = await repo.accepted(session, limit=limit)  # their state was rolled back with the savepoint
     return await _apply_each(session, now, rows)
 
 
-async def _apply_directly(session: AsyncSession, now: datetime, row: WebhookEvent) -> None:
-    """Apply one event of a batch in the batch's savepoint; anything but a plain `applied` raises
-    _Careful (a fault of the database is raised as it is)."""
-    if row.event_type not in KNOWN_TYPES:
-        raise _Careful
-    event = parse_stored(row.body)
-    with tracing.span(
-        "store_event.apply",
-        {"store_event.id": row.id or 0, "store_event.type": row.event_type},
-        linked_to=row.traceparent,
-    ) as span:
-        try:
-            outcome = await _apply(session, now, row, event)
-        except Exception as exc:
-            if database_fault(exc) is not None:
-                raise
-            raise _Careful from exc
-        if outcome == "already_lapsed" or await _anything_waits(session, event):
+async def _apply_together(session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]) -> None:
+    """Apply a batch in the caller's savepoint; anything but every event plainly `applied` raises
+    _Careful (a fault of the database is raised as it is). The rows' new status is written at the
+    end, one UPDATE per outcome."""
+    outcomes: dict[str | None, list[int]] = {}
+    subjects: list[str] = []
+    for row in rows:
+        assert row.id is not None
+        if row.event_type not in KNOWN_TYPES:
             raise _Careful
-        _applied(row, outcome, now)
-        span.set_attribute("store_event.status", row.status)
+        event = parse_stored(row.body)
+        with tracing.span(
+            "store_event.apply",
+            {"store_event.id": row.id, "store_event.type": row.event_type},
+            linked_to=row.traceparent,
+        ) as span:
+            try:
+                outcome = await _apply(session, now, row, event)
+            except Exception as exc:
+                if database_fault(exc) is not None:
+                    raise
+                raise _Careful from exc
+            if outcome == "already_lapsed":
+                raise _Careful
+            span.set_attribute("store_event.status", "applied")
+        outcomes.setdefault(outcome, []).append(row.id)
+        subjects += _waited_for(event)
+    # Parked events that wait for what this batch applied are applied after it, one by one: checked
+    # once, here, after every order's lock was taken (a refund parked meanwhile is seen).
+    if subjects and await repo.any_waiting_for(session, sorted(set(subjects))):
+        raise _Careful
+    for outcome, ids in outcomes.items():
+        await repo.mark_applied(session, ids, reason_code=outcome, applied_at=now)
 
 
 async def _apply_each(session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]) -> Counter[str]:
@@ -408,11 +419,6 @@ def _waited_for(event: StoreEvent) -> list[str]:
         {f"licence:{ln.licence_id}" for ln in event.data.lines if ln.kind == "renewal" and ln.licence_id}
     )
     return subjects
-
-
-async def _anything_waits(session: AsyncSession, event: StoreEvent) -> bool:
-    subjects = _waited_for(event)
-    return bool(subjects) and await repo.any_waiting_for(session, subjects)
 
 
 async def _settle_recorded(session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent) -> None:

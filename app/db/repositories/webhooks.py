@@ -128,6 +128,18 @@ async def waiting_for(session: AsyncSession, subject: str) -> Sequence[WebhookEv
     return (await session.execute(stmt)).scalars().all()
 
 
+async def mark_applied(
+    session: AsyncSession, ids: Sequence[int], *, reason_code: str | None, applied_at: datetime
+) -> None:
+    """Events of a batch applied together, with the same outcome."""
+    await session.execute(
+        update(WebhookEvent)
+        .where(col(WebhookEvent.id).in_(ids))
+        .values(status="applied", reason_code=reason_code, reason=None, waiting_for=None, applied_at=applied_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def any_waiting_for(session: AsyncSession, subjects: Sequence[str]) -> bool:
     """Whether a parked event waits for one of these subjects."""
     stmt = select(
