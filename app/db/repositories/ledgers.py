@@ -28,7 +28,7 @@ from app.db.repositories.dialect import table_of
 from app.db.tables import LevelChange, MoneyEntry, Partner, PartnerBalance, PartnerMoneyBalance, PointsEntry
 
 
-def _lock_balance_stmt(dialect_module: Any) -> Any:
+def _upsert_balance(dialect_module: Any) -> Any:
     # One statement: the upsert creates a missing row and, on conflict, locks the existing one (a
     # no-op update) and returns it.
     stmt = dialect_module.insert(PartnerBalance).values(
@@ -36,7 +36,11 @@ def _lock_balance_stmt(dialect_module: Any) -> Any:
     )
     return stmt.on_conflict_do_update(
         index_elements=[col(PartnerBalance.partner_id)], set_={"partner_id": col(PartnerBalance.partner_id)}
-    ).returning(PartnerBalance)
+    )
+
+
+def _lock_balance_stmt(dialect_module: Any) -> Any:
+    return _upsert_balance(dialect_module).returning(PartnerBalance)
 
 
 def _add_money_stmt(dialect_module: Any) -> Any:
@@ -47,9 +51,20 @@ def _add_money_stmt(dialect_module: Any) -> Any:
     )
 
 
+def _lock_balance_with_points_before_stmt(dialect_module: Any) -> Any:
+    # The same, and in the same round trip the sum `points_before` reads (R03a).
+    points_before = (
+        select(func.coalesce(func.sum(PointsEntry.points), 0))
+        .where(col(PointsEntry.partner_id) == bindparam("partner_id"), col(PointsEntry.effective_at) < bindparam("at"))
+        .scalar_subquery()
+    )
+    return _upsert_balance(dialect_module).returning(PartnerBalance, points_before)
+
+
 # Built once: the crediting path runs them for every event, and a statement built per call costs
 # more to build and to find in the compiled cache than to run.
 _LOCK_BALANCE = dialect.per_dialect(_lock_balance_stmt)
+_LOCK_BALANCE_WITH_POINTS = dialect.per_dialect(_lock_balance_with_points_before_stmt)
 _ADD_MONEY = dialect.per_dialect(_add_money_stmt)
 _POINTS_BEFORE = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
     col(PointsEntry.partner_id) == bindparam("partner_id"), col(PointsEntry.effective_at) < bindparam("at")
@@ -80,6 +95,20 @@ async def money_balances(session: AsyncSession, partner_id: uuid.UUID) -> Sequen
         .order_by(col(PartnerMoneyBalance.currency))
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+async def lock_balance_with_points_before(
+    session: AsyncSession, partner_id: uuid.UUID, now: datetime, at: datetime
+) -> tuple[PartnerBalance, int]:
+    """`lock_balance`, and `points_before(at)` read in the same statement."""
+    row = (
+        await session.execute(
+            dialect.pick(session, _LOCK_BALANCE_WITH_POINTS),
+            {"partner_id": partner_id, "now": now, "at": at},
+            execution_options={"populate_existing": True},
+        )
+    ).one()
+    return row[0], int(row[1])
 
 
 async def add_money_to_balance(session: AsyncSession, partner_id: uuid.UUID, currency: str, amount: int) -> None:
