@@ -5,8 +5,8 @@ env.py); this one records those before it, each compatible only with itself (non
 Expand-only: the build before it never reads the table, so it keeps that build's revision.
 
 Revision ID: 13c327b4c51c
-Revises: 5e81c0a9d3b7
-Create Date: 2026-11-30 22:30:00
+Revises: e3b9a4c7d120
+Create Date: 2026-12-01 10:00:00
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from alembic import op
 import app.db.types
 
 revision: str = "13c327b4c51c"
-down_revision: str | None = "5e81c0a9d3b7"
+down_revision: str | None = "e3b9a4c7d120"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-compatible_with: str = "5e81c0a9d3b7"
+compatible_with: str = "e3b9a4c7d120"
 
 EARLIER: list[tuple[str, str | None]] = [
     ("7c1e0f7cad11", None),
@@ -40,6 +40,7 @@ EARLIER: list[tuple[str, str | None]] = [
     ("067c8b39c459", "c4e2a7d91f06"),
     ("2d935f7b135a", "067c8b39c459"),
     ("5e81c0a9d3b7", "2d935f7b135a"),
+    ("e3b9a4c7d120", "5e81c0a9d3b7"),
 ]
 
 
