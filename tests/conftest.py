@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.session import create_engine, create_session_factory
 from app.domain import api_keys
 from app.domain.context import Caller, Context
+from app.domain.webhooks import sign
 from app.main import create_app
 from app.settings import Settings
 from app.worker import drain
@@ -177,6 +179,18 @@ class Api:
         """Run the app's worker until it has nothing left to do (no test waits for it). Without
         `scheduled`, only what was accepted is applied: the scheduled jobs keep their moments."""
         return await drain(self.app.state.worker, scheduled=scheduled)
+
+    async def deliver(self, event: dict[str, Any], webhook_id: str) -> httpx.Response:
+        """Post a store event signed as the store signs it, at the clock's time; not settled."""
+        body = json.dumps(event).encode()
+        timestamp = str(int(self.clock.now().timestamp()))
+        headers = {
+            "webhook-id": webhook_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": sign(WEBHOOK_SECRET, webhook_id, timestamp, body),
+            "content-type": "application/json",
+        }
+        return await self.client.post("/v1/webhooks/store", content=body, headers=headers)
 
     async def settled(self, response: httpx.Response) -> httpx.Response:
         """A store webhook's answer once the worker has applied what it accepted: the stored event's

@@ -20,9 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import tracing
-from app.domain.webhooks import sign
 from app.main import create_app
-from tests.conftest import WEBHOOK_SECRET, Api, make_settings
+from tests.conftest import Api, make_settings
 from tests.program import Customer, Program, line, order_event, t
 from tests.receiver import serve
 
@@ -61,15 +60,7 @@ def settings_overrides() -> dict[str, Any]:
 
 async def _post(api: Api, event: dict[str, Any], webhook_id: str) -> dict[str, Any]:
     """Deliver a signed event without settling it: the intake's answer."""
-    body = json.dumps(event).encode()
-    timestamp = str(int(api.clock.now().timestamp()))
-    headers = {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": sign(WEBHOOK_SECRET, webhook_id, timestamp, body),
-        "content-type": "application/json",
-    }
-    response = await api.client.post("/v1/webhooks/store", content=body, headers=headers)
+    response = await api.deliver(event, webhook_id)
     assert response.status_code == 202, response.text
     return dict(response.json())
 

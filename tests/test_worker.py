@@ -3,16 +3,14 @@ their moments (the injected clock moves; no test sleeps)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from app.db.session import session_scope
 from app.domain import events, orders
-from app.domain.webhooks import sign
 from app.worker import Worker
-from tests.conftest import WEBHOOK_SECRET, Api
+from tests.conftest import Api
 from tests.program import Customer, Program, line, order_event, refund_event, t
 
 
@@ -29,15 +27,7 @@ async def _events(api: Api, **query: Any) -> list[dict[str, Any]]:
 
 async def _post(program: Program, event: dict[str, Any], webhook_id: str) -> dict[str, Any]:
     """Deliver without settling: the raw intake answer."""
-    body = json.dumps(event).encode()
-    timestamp = str(int(program.api.clock.now().timestamp()))
-    headers = {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": sign(WEBHOOK_SECRET, webhook_id, timestamp, body),
-        "content-type": "application/json",
-    }
-    response = await program.client.post("/v1/webhooks/store", content=body, headers=headers)
+    response = await program.api.deliver(event, webhook_id)
     assert response.status_code in (200, 202), response.text
     return dict(response.json())
 
