@@ -9,7 +9,6 @@ directory and run against the test's own database through the service's migratio
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from argparse import Namespace
@@ -27,10 +26,9 @@ from sqlalchemy import text
 from app import cli
 from app.db import compatibility, migrate
 from app.db.session import create_engine
-from app.domain.webhooks import sign
 from app.main import create_app
 from app.worker.schema_gate import RECHECK
-from tests.conftest import WEBHOOK_SECRET, Api, MovableClock, _first_admin_key, make_settings
+from tests.conftest import Api, MovableClock, _first_admin_key, make_settings
 from tests.program import Customer, Program, line, order_event, t
 
 HEAD = migrate.head_revision()
@@ -127,15 +125,8 @@ async def _accepted_order(program: Program) -> tuple[tuple[str, str], str]:
     customer = Customer.new()
     assert (await program.register(partner, customer, at="2026-01-10T09:00:00Z")).status_code == 201
     program.at("2026-02-01T10:01:00Z")
-    body = json.dumps(order_event(customer, [line("desktop", 2, 96000)], placed_at=t("2026-02-01T10:00:00Z")))
-    timestamp = str(int(program.api.clock.now().timestamp()))
-    headers = {
-        "webhook-id": "msg_deploy",
-        "webhook-timestamp": timestamp,
-        "webhook-signature": sign(WEBHOOK_SECRET, "msg_deploy", timestamp, body.encode()),
-        "content-type": "application/json",
-    }
-    response = await program.client.post("/v1/webhooks/store", content=body, headers=headers)
+    event = order_event(customer, [line("desktop", 2, 96000)], placed_at=t("2026-02-01T10:00:00Z"))
+    response = await program.api.deliver(event, "msg_deploy")
     assert response.status_code == 202 and response.json()["status"] == "accepted", response.text
     return partner, str(response.json()["url"])
 
