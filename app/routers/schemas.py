@@ -835,6 +835,7 @@ class NfrRequest(RequestModel):
     sku: Sku
     purpose: NfrPurpose = Field(description="What the free licence is for (R17).", examples=["demonstration"])
     acknowledged: StrictBool = Field(
+        json_schema_extra={"const": True},
         description="Must be true: the partner acknowledges the licence is not for its company's production "
         "needs nor for use inside a product or service sold to customers (OEM, API).",
         examples=[True],
