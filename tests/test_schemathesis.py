@@ -33,7 +33,7 @@ from tests.conftest import IN_CI, START, _first_admin_key, make_settings
 
 pytestmark = pytest.mark.slow
 
-MAX_EXAMPLES = {"sqlite": 12, "postgres": 12}
+MAX_EXAMPLES = {"sqlite": 20, "postgres": 20}
 """Examples per operation in the fuzzing phase; with the coverage phase's own cases and the
 stateful phase on Postgres the run stays within a few minutes on each database."""
 STATEFUL_ON = {"postgres"}
