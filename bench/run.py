@@ -817,7 +817,7 @@ CAPTURE_PROLOGUE = [
 
 
 def capture_service_sql(
-    db: BenchDatabase, secret: str, target: seed.Target, out_dir: Path, stamp: str
+    db: BenchDatabase, secret: str, secrets_key: str, target: seed.Target, out_dir: Path, stamp: str
 ) -> dict[str, dict[str, Any]]:
     """The statements of one webhook and one status read, as pgbench scripts (see bench/capture.py)."""
     result: dict[str, dict[str, Any]] = {}
@@ -859,7 +859,9 @@ def capture_service_sql(
         if name == "directory":
             warmups = [directory_call, directory_call]
         try:
-            captured = asyncio.run(capture_mod.capture(db.sqlalchemy_url, secret, warmups, probe))
+            captured = asyncio.run(
+                capture_mod.capture(db.sqlalchemy_url, secret, warmups, probe, secrets_key=secrets_key)
+            )
         except capture_mod.NotServed:
             if name == "directory":
                 continue  # the service has no directory (yet)
