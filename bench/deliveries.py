@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +173,25 @@ def registration_requests(*, host: str, targets: Sequence[Target], prefix: str, 
         headers = [("Authorization", f"Bearer {target.key}"), ("Content-Type", "application/json")]
         requests.append(raw_request("POST", f"/v1/partners/{target.partner_id}/registrations", host, headers, body))
     return requests
+
+
+def record_events(
+    database_url: str, partners: Sequence[uuid.UUID], rate: float, duration: float, connections: int
+) -> dict[str, float]:
+    """bench/event_sender.py in a process of its own: `registration.created` events written at `rate`
+    per second for `duration` seconds; what it did (`sent`, `duration_s`, `late`)."""
+    command = [sys.executable, str(BENCH_DIR / "event_sender.py"), "--rate", str(rate), "--duration", str(duration)]
+    command += ["--connections", str(connections)]
+    for partner in partners[:50]:
+        command += ["--partner", str(partner)]
+    env = {**os.environ, "PARTNERS_DATABASE_URL": database_url}
+    result = subprocess.run(  # noqa: S603 - our own script
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=duration + 120, check=False
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"the event sender failed ({result.returncode}): {result.stderr[-2000:]}")
+    return {k: float(v) for k, v in json.loads(lines[-1]).items()}
 
 
 def first_arrivals(records: Sequence[tuple[str, float, bool | None]]) -> dict[str, float]:
