@@ -137,10 +137,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 async def _work(settings: Settings) -> None:
     import signal
 
+    from app import tracing
     from app.db.session import create_engine, create_session_factory
     from app.domain.clock import SystemClock
     from app.worker import Worker
 
+    tracing.from_environment()  # before the engine, so its statements are traced too
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     worker = Worker(create_session_factory(engine), SystemClock(), settings)
     loop = asyncio.get_running_loop()
@@ -150,6 +152,7 @@ async def _work(settings: Settings) -> None:
         await worker.run()
     finally:
         await engine.dispose()
+        tracing.stop()  # sends what is still buffered
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics
+from app import metrics, tracing
 from app.db import migrate
 from app.db.faults import database_fault
 from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
@@ -299,6 +299,9 @@ def create_app(
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(ObserveMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    traced = tracing.from_environment()  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+    if traced is not None:
+        traced.instrument_app(app)
     routers = (
         health.router,
         partners.router,

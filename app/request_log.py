@@ -7,6 +7,8 @@ from typing import Any
 
 from starlette.types import Scope
 
+from app import tracing
+
 log = logging.getLogger("app.request")
 
 
@@ -38,4 +40,7 @@ def request_fields(scope: Scope, status: int, duration: float) -> dict[str, Any]
 def log_request(scope: Scope, status: int, seconds: float) -> None:
     """One line for an answered request (or a failed one: status 500)."""
     fields = request_fields(scope, status, seconds)
+    traceparent = tracing.current_traceparent()  # the request's span, when tracing is on
+    if traceparent is not None:
+        fields["traceparent"] = traceparent
     log.info("%s %s %s", fields["method"], fields["path"], status, extra=fields)

@@ -13,7 +13,7 @@ from app.domain import events, orders
 from app.domain.webhooks import sign
 from app.worker import Worker
 from tests.conftest import WEBHOOK_SECRET, Api
-from tests.program import Customer, Program, line, order_event, t
+from tests.program import Customer, Program, line, order_event, refund_event, t
 
 
 @pytest.fixture
@@ -183,6 +183,66 @@ async def test_an_event_failing_unexpectedly_is_retried_then_parked_and_later_on
     notices = await _events(program.api, type="store_event.parked")
     assert [(n["payload"]["event_id"], n["payload"]["reason_code"]) for n in notices] == [
         (first["event_id"], "apply_failed")
+    ]
+
+
+async def test_a_batch_of_plain_orders_applies_together_with_each_outcome_recorded(program: Program) -> None:
+    """Several events in one pass: applied in one go, each row keeps its own outcome."""
+    p = await program.partner()
+    known, unknown = Customer.new("Known"), Customer.new("Nobody")
+    await program.register(p, known, at="2026-01-10T09:00:00Z")
+    program.at("2026-02-01T10:01:00Z")
+    placed = t("2026-02-01T10:00:00Z")
+    receipts = [
+        await _post(program, order_event(known, [line("desktop", 2, 96000)], placed_at=placed), "batch-1"),
+        await _post(program, order_event(unknown, [line("desktop", 1, 48000)], placed_at=placed), "batch-2"),
+        await _post(program, order_event(known, [line("server-business", 1, 250000)], placed_at=placed), "batch-3"),
+    ]
+    assert await program.api.drain(scheduled=False) >= 3
+    stored = [await _stored(program, r["event_id"]) for r in receipts]
+    assert [(e["status"], e["reason_code"], e["applied_at"]) for e in stored] == [
+        ("applied", "credited", "2026-02-01T10:01:00Z"),
+        ("applied", "no_match", "2026-02-01T10:01:00Z"),
+        ("applied", "credited", "2026-02-01T10:01:00Z"),
+    ]
+    assert await program.total_points(p) == 2 * 1 + 1 * 4  # R01: desktop 1, server-business 4
+
+
+async def test_a_batch_with_a_park_a_duplicate_and_a_waiting_refund_keeps_each_outcome(program: Program) -> None:
+    """One event of the batch parks, one repeats an order under another webhook id, and a refund
+    that arrived before its order waits for it: the batch is applied again one event at a time, and
+    each ends as it would alone; nothing of the parked one is credited."""
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    program.at("2026-02-01T10:01:00Z")
+    placed = t("2026-02-01T10:00:00Z")
+    first = order_event(c, [line("desktop", 2, 96000, line_id="l1")], placed_at=placed, order_id="ord_first")
+    refund = refund_event("ord_later", [("k1", 48000)], at=t("2026-02-01T10:00:30Z"))
+    later = order_event(c, [line("desktop", 3, 144000, line_id="k1")], placed_at=placed, order_id="ord_later")
+    unknown_sku = order_event(c, [line("no-such-sku", 1, 100)], placed_at=placed, order_id="ord_bad_sku")
+    receipts = [
+        await _post(program, first, "w1"),
+        await _post(program, refund, "w2"),
+        await _post(program, unknown_sku, "w3"),
+        await _post(program, first, "w4"),  # the same order under another webhook id
+        await _post(program, later, "w5"),
+    ]
+    # The refund arrives before its order: parked waiting for it, in the first pass.
+    await program.api.drain(scheduled=False)
+    stored = [await _stored(program, r["event_id"]) for r in receipts]
+    assert [(e["status"], e["reason_code"]) for e in stored] == [
+        ("applied", "credited"),
+        ("applied", "refunded"),  # applied once its order was
+        ("parked", "unknown_sku"),
+        ("duplicate", "same_content"),
+        ("applied", "credited"),
+    ]
+    points = await program.points(p)
+    assert sorted((e["order_id"], e["points"]) for e in points) == [
+        ("ord_first", 2),
+        ("ord_later", -1),
+        ("ord_later", 3),
     ]
 
 

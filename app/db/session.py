@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app import tracing
 from app.domain.errors import DomainError
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -58,11 +59,18 @@ def ensure_sqlite_directory(url: str) -> None:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An engine for the URL; its statements are traced when tracing is on (app/tracing.py)."""
     if make_url(url).get_backend_name() == "sqlite":
         ensure_sqlite_directory(url)
         engine = create_async_engine(url)
         _configure_sqlite(engine)
-        return engine
+    else:
+        engine = _postgres_engine(url, pool_size)
+    tracing.instrument_engine(engine)
+    return engine
+
+
+def _postgres_engine(url: str, pool_size: int) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,

@@ -560,6 +560,9 @@ class WebhookEvent(SQLModel, table=True):
     """A parked event that applies by itself when this arrives, e.g. `order:<id>`."""
     failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     """Unexpected errors while applying it; after five it is parked as `apply_failed`."""
+    traceparent: str | None = Field(default=None, max_length=64)
+    """The accepting request's span context (W3C `traceparent`) when tracing is on: the worker's span
+    applying the event links to it."""
 
 
 class RejectedWebhookEvent(SQLModel, table=True):

@@ -58,16 +58,14 @@ async def _resolve(
 ) -> tuple[Customer, bool]:
     """`resolve`, and whether it created the customer."""
     for _ in range(3):
-        matches = await repo.identifier_matches(session, identifiers)
-        ids = sorted({customer_id for customer_id, _, _ in matches})
-        if len(ids) > 1:
+        matches, found = await repo.matching(session, identifiers, lock=lock)
+        if len(found) > 1:
             raise AmbiguousCustomer(
                 "These identifiers belong to several customers the vendor knows apart; an admin must "
                 "decide which one is meant.",
             )
-        if ids:
-            customer = await repo.get(session, ids[0], for_update=lock)
-            assert customer is not None
+        if found:
+            (customer,) = found.values()
             # An identifier that matched nobody is the customer's to add (one customer matched).
             known = {(kind, value) for _, kind, value in matches}
             missing = [i for i in identifiers if (i.kind, i.value) not in known]

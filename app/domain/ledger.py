@@ -38,13 +38,30 @@ class Ledger:
         self.balance = balance
         self.now = now
         self.terms_now = terms_now
+        self._points_before: tuple[datetime, int] | None = None
+        """(moment, points effective before it), read with the lock when the caller asked for it."""
         self._pending: dict[tuple[str, str], int] = {}
         """Money totals (balance per currency, accrual per quarter) waiting for `settle()`: one upsert
         each per event instead of one per entry."""
 
     @classmethod
-    async def open(cls, session: AsyncSession, partner_id: uuid.UUID, now: datetime, terms_now: Terms) -> Ledger:
-        return cls(session, await repo.lock_balance(session, partner_id, now), now, terms_now)
+    async def open(
+        cls,
+        session: AsyncSession,
+        partner_id: uuid.UUID,
+        now: datetime,
+        terms_now: Terms,
+        *,
+        level_at: datetime | None = None,
+    ) -> Ledger:
+        """The partner's ledger, its balance locked; `level_at`: a moment `level_at` will be asked
+        about, whose points are read with the lock (one round trip for both)."""
+        if level_at is None:
+            return cls(session, await repo.lock_balance(session, partner_id, now), now, terms_now)
+        balance, before = await repo.lock_balance_with_points_before(session, partner_id, now, level_at)
+        ledger = cls(session, balance, now, terms_now)
+        ledger._points_before = (level_at, before)
+        return ledger
 
     @property
     def partner_id(self) -> uuid.UUID:
@@ -52,6 +69,8 @@ class Ledger:
 
     async def level_at(self, at: datetime, terms: Terms) -> Level:
         """R03a: the level from entries effective before `at`."""
+        if self._points_before is not None and self._points_before[0] == at:
+            return terms.level_for(self._points_before[1])
         return terms.level_for(await repo.points_before(self.session, self.partner_id, at))
 
     async def points(self, points: int, posting: Posting) -> PointsEntry | None:

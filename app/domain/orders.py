@@ -75,9 +75,11 @@ class Ledgers:
         self.session, self.now, self.terms_now = session, now, terms_now
         self._open: dict[uuid.UUID, Ledger] = {}
 
-    async def of(self, partner_id: uuid.UUID) -> Ledger:
+    async def of(self, partner_id: uuid.UUID, *, level_at: datetime | None = None) -> Ledger:
         if partner_id not in self._open:
-            self._open[partner_id] = await Ledger.open(self.session, partner_id, self.now, self.terms_now)
+            self._open[partner_id] = await Ledger.open(
+                self.session, partner_id, self.now, self.terms_now, level_at=level_at
+            )
         return self._open[partner_id]
 
     async def settle(self) -> None:
@@ -205,10 +207,9 @@ async def _own_company(
 
 
 async def _claim_order(session: AsyncSession, order: Order) -> Order:
-    recorded = await repo.insert_order(session, order)
-    if recorded is None:
+    if not await repo.insert_order(session, order):
         raise AlreadyRecorded(order.order_id)
-    return recorded
+    return order
 
 
 async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: datetime, event_id: int | None) -> Order:
@@ -269,7 +270,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     level: Level | None = None
     if attribution.partner_id is not None:
         standing = await partners.standing_at(session, attribution.partner_id, data.placed_at, known=True)
-        credited = await ledgers.of(attribution.partner_id)
+        credited = await ledgers.of(attribution.partner_id, level_at=data.placed_at)
         level = await credited.level_at(data.placed_at, program)  # R03a, fixed now and never re-rated
         if not standing.eligible:
             attribution.outcome = "partner_not_eligible"

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from app import tracing
+
 TIMEOUT_SECONDS = 10.0
 KEPT_ANSWER_BYTES = 1024
 _LOCAL_NAMES = ("localhost", ".localhost", ".localdomain", ".local", ".internal", ".home.arpa")
@@ -123,12 +125,14 @@ class Outcome:
 def client() -> httpx.AsyncClient:
     """10 s timeout, no redirects followed, no proxies from the environment (they would connect
     elsewhere than the checked address)."""
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         timeout=TIMEOUT_SECONDS,
         follow_redirects=False,
         trust_env=False,
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )
+    tracing.instrument_client(client)  # when tracing is on: a span per call, `traceparent` sent along
+    return client
 
 
 async def post(

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from standardwebhooks import Webhook
 
+from app import tracing
 from app.db.faults import database_fault
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
@@ -168,7 +169,13 @@ async def accept(conn: AsyncConnection, *, webhook_id: str, body: bytes, now: da
             return await _refuse(conn, webhook_id, text, errors, now)
         event_type, subject = event.type, subject_of(event)
     event_id = await repo.insert_accepted(
-        conn, webhook_id=webhook_id, event_type=event_type, subject=subject, body=text, received_at=now
+        conn,
+        webhook_id=webhook_id,
+        event_type=event_type,
+        subject=subject,
+        body=text,
+        received_at=now,
+        traceparent=tracing.current_traceparent(),  # the worker's span applying it links to this request
     )
     if event_id is None:  # received before (or the same id, delivered at the same moment, won the insert)
         original = await repo.id_for_webhook_id(conn, webhook_id)
@@ -199,20 +206,83 @@ async def _refuse(
     )
 
 
-async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) -> Counter[str]:
-    """Apply accepted events in arrival order, each in a savepoint; return how many were settled.
+class _Careful(Exception):
+    """An event of a batch applied in one go did not simply apply: the batch is done again, one
+    savepoint per event."""
 
-    The caller holds the applier's lease, so events apply one at a time across all workers. An event
-    whose application raises unexpectedly stops the batch (later events wait: the order matters) and
-    is tried again on the next pass; after MAX_FAILURES it is parked as `apply_failed`. Returns how
-    many settled, by outcome (`applied`, `parked`, `duplicate`, `apply_failed`)."""
+
+async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) -> Counter[str]:
+    """Apply accepted events in arrival order; return how many were settled.
+
+    The caller holds the applier's lease, so events apply one at a time across all workers. A batch
+    of several events is first applied in one savepoint, which is what almost every batch needs:
+    when one of its events parks, turns out a duplicate or raises, that savepoint is rolled back
+    and the batch is applied again with a savepoint per event, so that event's outcome is kept
+    without any partial effect. An event whose application raises unexpectedly stops the batch
+    (later events wait: the order matters) and is tried again on the next pass; after MAX_FAILURES
+    it is parked as `apply_failed`. Returns how many settled, by outcome (`applied`, `parked`,
+    `duplicate`, `apply_failed`)."""
+    rows = await repo.accepted(session, limit=limit)
+    if len(rows) > 1:
+        try:
+            async with session.begin_nested():
+                await _apply_together(session, now, rows)
+            return Counter({"applied": len(rows)})
+        except _Careful:
+            rows = await repo.accepted(session, limit=limit)  # their state was rolled back with the savepoint
+    return await _apply_each(session, now, rows)
+
+
+async def _apply_together(session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]) -> None:
+    """Apply a batch in the caller's savepoint; anything but every event plainly `applied` raises
+    _Careful (a fault of the database is raised as it is). The rows' new status is written at the
+    end, one UPDATE per outcome."""
+    outcomes: dict[str | None, list[int]] = {}
+    subjects: list[str] = []
+    for row in rows:
+        assert row.id is not None
+        if row.event_type not in KNOWN_TYPES:
+            raise _Careful
+        event = parse_stored(row.body)
+        with tracing.span(
+            "store_event.apply",
+            {"store_event.id": row.id, "store_event.type": row.event_type},
+            linked_to=row.traceparent,
+        ) as span:
+            try:
+                outcome = await _apply(session, now, row, event)
+            except Exception as exc:
+                if database_fault(exc) is not None:
+                    raise
+                raise _Careful from exc
+            if outcome == "already_lapsed":
+                raise _Careful
+            span.set_attribute("store_event.status", "applied")
+        outcomes.setdefault(outcome, []).append(row.id)
+        subjects += _waited_for(event)
+    # Parked events that wait for what this batch applied are applied after it, one by one: checked
+    # once, here, after every order's lock was taken (a refund parked meanwhile is seen).
+    if subjects and await repo.any_waiting_for(session, sorted(set(subjects))):
+        raise _Careful
+    for outcome, ids in outcomes.items():
+        await repo.mark_applied(session, ids, reason_code=outcome, applied_at=now)
+
+
+async def _apply_each(session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]) -> Counter[str]:
     settled: Counter[str] = Counter()
-    for row in await repo.accepted(session, limit=limit):
+    for row in rows:
         assert row.id is not None
         event_id, failures = row.id, row.failures
         try:
-            async with session.begin_nested():
+            # One savepoint per event, taken by _process around the rules: what raises in there
+            # leaves no effect and this row untouched.
+            with tracing.span(  # linked to the request that accepted it
+                "store_event.apply",
+                {"store_event.id": event_id, "store_event.type": row.event_type},
+                linked_to=row.traceparent,
+            ) as span:
                 await _apply_stored(session, now, row)
+                span.set_attribute("store_event.status", row.status)
         except Exception as exc:
             if database_fault(exc) is not None:
                 raise  # the database's fault, not the event's: the batch rolls back and runs again
@@ -304,34 +374,62 @@ async def _process(session: AsyncSession, now: datetime, row: WebhookEvent, even
         async with session.begin_nested():
             outcome = await _apply(session, now, row, event)
     except orders.Park as park:
+        if isinstance(event, OrderPaid) and await orders_repo.order_hash(session, event.data.order_id) is not None:
+            await _settle_recorded(session, now, row, event)  # a duplicate is one, whatever else it would meet
+            return
         _park(session, row, park, now)
         return
     except orders.AlreadyRecorded:
-        conflict = await _compare_with_recorded(session, event)
-        if conflict is not None:
-            _park(session, row, conflict, now)
-            return
-        row.status, row.reason_code, row.reason = "duplicate", "same_content", "Recorded before under another id."
-        row.waiting_for = None
+        await _settle_recorded(session, now, row, event)
         return
     if outcome == "already_lapsed":  # the same lapse again: no new effect
         row.status, row.reason_code, row.reason = "duplicate", outcome, "The licence had lapsed already."
         return
+    _applied(row, outcome, now)
+    for subject in _waited_for(event):  # parked refunds waiting for this order apply now
+        for waiting in await repo.waiting_for(session, subject):
+            waiting.attempts += 1
+            try:
+                await _process(session, now, waiting, parse_stored(waiting.body))
+            except Exception as exc:
+                if database_fault(exc) is not None:
+                    raise
+                # This event applied; the one that waited for it fails on its own: parked with
+                # the error, for an admin's replay, instead of undoing this one.
+                log.exception("store event %s, waiting for %s, failed to apply", waiting.id, subject)
+                error = f"{exc.__class__.__name__}: {exc}"
+                _park(session, waiting, orders.Park("apply_failed", error), now)
+
+
+def _applied(row: WebhookEvent, outcome: str | None, now: datetime) -> None:
     row.status = "applied"
     row.reason_code = outcome
     row.reason = None
     row.waiting_for = None
     row.applied_at = now
-    if isinstance(event, OrderPaid):  # parked refunds waiting for this order apply now
-        subjects = [f"order:{event.data.order_id}"]
-        # R10: an early lapse parked until its licence's term end is decided by a renewal arriving first.
-        subjects += sorted(
-            {f"licence:{ln.licence_id}" for ln in event.data.lines if ln.kind == "renewal" and ln.licence_id}
-        )
-        for subject in subjects:
-            for waiting in await repo.waiting_for(session, subject):
-                waiting.attempts += 1
-                await _process(session, now, waiting, parse_stored(waiting.body))
+
+
+def _waited_for(event: StoreEvent) -> list[str]:
+    """The subjects parked events may wait for that this event, applied, settles."""
+    if not isinstance(event, OrderPaid):
+        return []
+    subjects = [f"order:{event.data.order_id}"]
+    # R10: an early lapse parked until its licence's term end is decided by a renewal arriving first.
+    subjects += sorted(
+        {f"licence:{ln.licence_id}" for ln in event.data.lines if ln.kind == "renewal" and ln.licence_id}
+    )
+    return subjects
+
+
+async def _settle_recorded(session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent) -> None:
+    """The order or refund was recorded before: a duplicate when it says the same, a conflict to park
+    otherwise."""
+    conflict = await _compare_with_recorded(session, event)
+    if conflict is not None:
+        _park(session, row, conflict, now)
+        return
+    row.status, row.reason_code, row.reason = "duplicate", "same_content", "Recorded before under another id."
+    row.waiting_for = None
 
 
 async def apply_due_lapses(session: AsyncSession, now: datetime, *, batch: int = 500) -> int:
@@ -351,9 +449,8 @@ async def apply_due_lapses(session: AsyncSession, now: datetime, *, batch: int =
 
 async def _apply(session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent) -> str | None:
     if isinstance(event, OrderPaid):
-        existing = await orders_repo.get_order(session, event.data.order_id)
-        if existing is not None:
-            raise orders.AlreadyRecorded(event.data.order_id)
+        # No look-up first: the order's INSERT finds one recorded before (AlreadyRecorded), and a
+        # park on the way there is checked against the recorded orders (_process).
         order = await orders.apply_order(session, event.data, now=now, event_id=row.id)
         return order.outcome
     if isinstance(event, OrderRefunded):
@@ -368,8 +465,8 @@ async def _apply(session: AsyncSession, now: datetime, row: WebhookEvent, event:
 async def _compare_with_recorded(session: AsyncSession, event: StoreEvent) -> orders.Park | None:
     """None when the recorded order or refund says the same; a conflict to park otherwise (R08)."""
     if isinstance(event, OrderPaid):
-        recorded = await orders_repo.get_order(session, event.data.order_id)
-        if recorded is not None and recorded.content_hash == content_hash(event.data):
+        recorded_hash = await orders_repo.order_hash(session, event.data.order_id)
+        if recorded_hash is not None and recorded_hash == content_hash(event.data):
             return None
         return orders.Park(
             "order_content_conflict",

@@ -9,9 +9,11 @@ import asyncio
 import logging
 import weakref
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import httpx
 
+from app import tracing
 from app.db.repositories import worker as leases
 from app.domain import outbound, subscriptions
 from app.worker.runner import ON_STOP, TASKS, Worker
@@ -43,10 +45,11 @@ async def fan_out(worker: Worker) -> int:
             return 0
     now = worker.clock.now()
     wall = asyncio.get_running_loop().time()
-    async with worker.factory() as session, session.begin():
-        if not await leases.take_lease(session, subscriptions.FANOUT, worker.name, now, now + worker.lease):
-            return 0
-        return await subscriptions.fan_out(session, now, _state(worker).holes, wall)
+    with tracing.span("domain_events.fan_out"):
+        async with worker.factory() as session, session.begin():
+            if not await leases.take_lease(session, subscriptions.FANOUT, worker.name, now, now + worker.lease):
+                return 0
+            return await subscriptions.fan_out(session, now, _state(worker).holes, wall)
 
 
 async def send_due(worker: Worker) -> int:
@@ -54,6 +57,11 @@ async def send_due(worker: Worker) -> int:
     async with worker.reading() as session:
         if not await subscriptions.any_due(session, now):
             return 0
+    with tracing.span("webhook_deliveries.send"):  # one span per delivery inside, its POST's below it
+        return await _send_due(worker, now)
+
+
+async def _send_due(worker: Worker, now: datetime) -> int:
     async with worker.factory() as session, session.begin():
         calls = await subscriptions.claim(session, worker.settings, now, worker=worker.name, limit=BATCH)
     if not calls:
@@ -68,7 +76,14 @@ async def send_due(worker: Worker) -> int:
         if not one.secrets:  # never sent unsigned
             return outbound.Outcome(None, 0, "not sent: the secret cannot be opened with PARTNERS_SECRETS_KEY", None)
         headers = subscriptions.headers(one, worker.clock.now())
-        return await outbound.post(http, one.url, headers=headers, body=one.body.encode(), allow_private=allow_private)
+        with tracing.span(
+            "webhook_delivery.send", {"webhook_delivery.id": one.delivery_id, "webhook.id": one.message_id}
+        ) as span:
+            outcome = await outbound.post(
+                http, one.url, headers=headers, body=one.body.encode(), allow_private=allow_private
+            )
+            span.set_attribute("webhook_delivery.delivered", outcome.delivered)
+            return outcome
 
     outcomes = await asyncio.gather(*(call(one) for one in calls))
     async with worker.factory() as session, session.begin():

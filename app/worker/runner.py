@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import metrics
+from app import metrics, tracing
 from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories import worker as repo
 from app.db.session import SessionFactory
@@ -67,20 +67,22 @@ class Worker:
             if await webhooks_repo.newest_accepted_id(session) is None:
                 return 0
         now = self.clock.now()
-        async with self.factory() as session, session.begin():
-            if not await repo.take_lease(session, APPLIER, self.name, now, now + self.lease):
-                return 0
-            outcomes = await webhooks.apply_accepted(session, now, limit=self.settings.worker_batch)
+        with tracing.span("store_events.batch"):  # each event's own span inside, linked to its intake
+            async with self.factory() as session, session.begin():
+                if not await repo.take_lease(session, APPLIER, self.name, now, now + self.lease):
+                    return 0
+                outcomes = await webhooks.apply_accepted(session, now, limit=self.settings.worker_batch)
         for outcome, count in outcomes.items():  # counted once committed
             metrics.store_event(outcome, count)
         return sum(outcomes.values())
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A session that only reads (on SQLite without the writer lock)."""
-        async with self.factory() as session:
-            await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
-            yield session
+        """A session that only reads (on SQLite without the writer lock); its polls are not traced."""
+        with tracing.untraced():
+            async with self.factory() as session:
+                await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+                yield session
 
     async def run_due_jobs(self) -> int:
         now = self.clock.now()
@@ -102,7 +104,8 @@ class Worker:
             counts: dict[str, Any] = {}
             error: str | None = None
             try:
-                counts = await job.run(self.factory, now)
+                with tracing.span(f"job.{job.name}"):
+                    counts = await job.run(self.factory, now)
             except Exception as exc:
                 log.exception("job %s failed", job.name)
                 error = f"{exc.__class__.__name__}: {exc}"

@@ -36,6 +36,29 @@ async def identifier_matches(
     return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
 
 
+async def matching(
+    session: AsyncSession, identifiers: Sequence[Identifier], *, lock: bool
+) -> tuple[list[tuple[uuid.UUID, str, str]], dict[uuid.UUID, Customer]]:
+    """`identifier_matches` and the customers they name, in one round trip; `lock`: those customers
+    locked until the transaction ends."""
+    if not identifiers:
+        return [], {}
+    clauses = [
+        (col(CustomerIdentifier.kind) == i.kind) & (col(CustomerIdentifier.value) == i.value) for i in identifiers
+    ]
+    stmt = (
+        select(
+            col(CustomerIdentifier.customer_id), col(CustomerIdentifier.kind), col(CustomerIdentifier.value), Customer
+        )
+        .join(Customer, col(Customer.id) == col(CustomerIdentifier.customer_id))
+        .where(or_(*clauses))
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=Customer).execution_options(populate_existing=True)
+    rows = (await session.execute(stmt)).all()
+    return [(r[0], r[1], r[2]) for r in rows], {r[3].id: r[3] for r in rows}
+
+
 async def get(session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None:
     stmt = select(Customer).where(col(Customer.id) == customer_id)
     if for_update:

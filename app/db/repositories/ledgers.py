@@ -24,7 +24,51 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
+from app.db.repositories.dialect import table_of
 from app.db.tables import LevelChange, MoneyEntry, Partner, PartnerBalance, PartnerMoneyBalance, PointsEntry
+
+
+def _upsert_balance(dialect_module: Any) -> Any:
+    # One statement: the upsert creates a missing row and, on conflict, locks the existing one (a
+    # no-op update) and returns it.
+    stmt = dialect_module.insert(PartnerBalance).values(
+        partner_id=bindparam("partner_id"), points=0, level="affiliate", updated_at=bindparam("now")
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[col(PartnerBalance.partner_id)], set_={"partner_id": col(PartnerBalance.partner_id)}
+    )
+
+
+def _lock_balance_stmt(dialect_module: Any) -> Any:
+    return _upsert_balance(dialect_module).returning(PartnerBalance)
+
+
+def _add_money_stmt(dialect_module: Any) -> Any:
+    stmt = dialect_module.insert(table_of(PartnerMoneyBalance))
+    return stmt.on_conflict_do_update(
+        index_elements=[col(PartnerMoneyBalance.partner_id), col(PartnerMoneyBalance.currency)],
+        set_={"amount": col(PartnerMoneyBalance.amount) + stmt.excluded.amount},
+    )
+
+
+def _lock_balance_with_points_before_stmt(dialect_module: Any) -> Any:
+    # The same, and in the same round trip the sum `points_before` reads (R03a).
+    points_before = (
+        select(func.coalesce(func.sum(PointsEntry.points), 0))
+        .where(col(PointsEntry.partner_id) == bindparam("partner_id"), col(PointsEntry.effective_at) < bindparam("at"))
+        .scalar_subquery()
+    )
+    return _upsert_balance(dialect_module).returning(PartnerBalance, points_before)
+
+
+# Built once: the crediting path runs them for every event, and a statement built per call costs
+# more to build and to find in the compiled cache than to run.
+_LOCK_BALANCE = dialect.per_dialect(_lock_balance_stmt)
+_LOCK_BALANCE_WITH_POINTS = dialect.per_dialect(_lock_balance_with_points_before_stmt)
+_ADD_MONEY = dialect.per_dialect(_add_money_stmt)
+_POINTS_BEFORE = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+    col(PointsEntry.partner_id) == bindparam("partner_id"), col(PointsEntry.effective_at) < bindparam("at")
+)
 
 
 async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: datetime) -> PartnerBalance:
@@ -33,19 +77,14 @@ async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: dateti
     Every write to a partner's ledgers goes through this lock, so concurrent orders for one
     partner apply one after the other.
     """
-    # One statement: the upsert creates a missing row and, on conflict, locks the existing one (a
-    # no-op update) and returns it.
-    stmt = (
-        dialect.insert(session, PartnerBalance)
-        .values(partner_id=partner_id, points=0, level="affiliate", updated_at=now)
-        .on_conflict_do_update(
-            index_elements=[col(PartnerBalance.partner_id)],
-            set_={"partner_id": col(PartnerBalance.partner_id)},
-        )
-        .returning(PartnerBalance)
-    )
     # populate_existing: a balance object this session loaded earlier takes the locked row's values.
-    balance: PartnerBalance = (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+    balance: PartnerBalance = (
+        await session.scalars(
+            dialect.pick(session, _LOCK_BALANCE),
+            {"partner_id": partner_id, "now": now},
+            execution_options={"populate_existing": True},
+        )
+    ).one()
     return balance
 
 
@@ -58,21 +97,29 @@ async def money_balances(session: AsyncSession, partner_id: uuid.UUID) -> Sequen
     return (await session.execute(stmt)).scalars().all()
 
 
+async def lock_balance_with_points_before(
+    session: AsyncSession, partner_id: uuid.UUID, now: datetime, at: datetime
+) -> tuple[PartnerBalance, int]:
+    """`lock_balance`, and `points_before(at)` read in the same statement."""
+    row = (
+        await session.execute(
+            dialect.pick(session, _LOCK_BALANCE_WITH_POINTS),
+            {"partner_id": partner_id, "now": now, "at": at},
+            execution_options={"populate_existing": True},
+        )
+    ).one()
+    return row[0], int(row[1])
+
+
 async def add_money_to_balance(session: AsyncSession, partner_id: uuid.UUID, currency: str, amount: int) -> None:
-    stmt = dialect.insert(session, PartnerMoneyBalance).values(partner_id=partner_id, currency=currency, amount=amount)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[col(PartnerMoneyBalance.partner_id), col(PartnerMoneyBalance.currency)],
-        set_={"amount": col(PartnerMoneyBalance.amount) + amount},
+    await session.execute(
+        dialect.pick(session, _ADD_MONEY), {"partner_id": partner_id, "currency": currency, "amount": amount}
     )
-    await session.execute(stmt)
 
 
 async def points_before(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> int:
     """Sum of the partner's points entries effective strictly before `at` (R03a)."""
-    stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
-        col(PointsEntry.partner_id) == partner_id, col(PointsEntry.effective_at) < at
-    )
-    return int((await session.execute(stmt)).scalar_one())
+    return int((await session.execute(_POINTS_BEFORE, {"partner_id": partner_id, "at": at})).scalar_one())
 
 
 async def points_for_licence(session: AsyncSession, licence_id: str) -> int:

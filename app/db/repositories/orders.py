@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
+from app.db.repositories.dialect import table_of
 from app.db.tables import DiscountMismatch, Licence, Order, OrderLine, Refund
 
 
@@ -17,17 +19,29 @@ async def get_order(session: AsyncSession, order_id: str) -> Order | None:
     return (await session.execute(select(Order).where(col(Order.order_id) == order_id))).scalar_one_or_none()
 
 
-async def insert_order(session: AsyncSession, order: Order) -> Order | None:
-    """Record the order unless its id is recorded already (then None); the row comes back as a
-    session object."""
-    stmt = (
-        dialect.insert(session, Order)
-        .values(**order.model_dump())
+async def order_hash(session: AsyncSession, order_id: str) -> str | None:
+    """The content hash of the recorded order with this id, or None when none is recorded."""
+    return (await session.execute(_ORDER_HASH, {"order_id": order_id})).scalar_one_or_none()
+
+
+_ORDER_HASH = select(col(Order.content_hash)).where(col(Order.order_id) == bindparam("order_id"))
+
+
+def _insert_order_stmt(dialect_module: Any) -> Any:
+    return (
+        dialect_module.insert(table_of(Order))
         .on_conflict_do_nothing(index_elements=[col(Order.order_id)])
-        .returning(Order)
+        .returning(col(Order.order_id))
     )
-    recorded: Order | None = (await session.scalars(stmt)).one_or_none()
-    return recorded
+
+
+_INSERT_ORDER = dialect.per_dialect(_insert_order_stmt)  # built once: every order runs it
+
+
+async def insert_order(session: AsyncSession, order: Order) -> bool:
+    """Record the order unless its id is recorded already; whether it was recorded now."""
+    recorded = (await session.execute(dialect.pick(session, _INSERT_ORDER), order.model_dump())).first()
+    return recorded is not None
 
 
 async def line(session: AsyncSession, order_id: str, line_id: str, *, for_update: bool = False) -> OrderLine | None:

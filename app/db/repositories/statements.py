@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
+from app.db.repositories.dialect import table_of
 from app.db.tables import (
     Customer,
     MoneyEntry,
@@ -188,19 +190,26 @@ async def lines(
     return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
 
 
-async def add_accrued(session: AsyncSession, partner_id: uuid.UUID, quarter: str, currency: str, amount: int) -> None:
-    stmt = dialect.insert(session, PartnerQuarterMoney).values(
-        partner_id=partner_id, quarter=quarter, currency=currency, accrued=amount
-    )
-    stmt = stmt.on_conflict_do_update(
+def _add_accrued_stmt(dialect_module: Any) -> Any:
+    stmt = dialect_module.insert(table_of(PartnerQuarterMoney))
+    return stmt.on_conflict_do_update(
         index_elements=[
             col(PartnerQuarterMoney.partner_id),
             col(PartnerQuarterMoney.quarter),
             col(PartnerQuarterMoney.currency),
         ],
-        set_={"accrued": col(PartnerQuarterMoney.accrued) + amount},
+        set_={"accrued": col(PartnerQuarterMoney.accrued) + stmt.excluded.accrued},
     )
-    await session.execute(stmt)
+
+
+_ADD_ACCRUED = dialect.per_dialect(_add_accrued_stmt)  # built once: every credited event runs it
+
+
+async def add_accrued(session: AsyncSession, partner_id: uuid.UUID, quarter: str, currency: str, amount: int) -> None:
+    await session.execute(
+        dialect.pick(session, _ADD_ACCRUED),
+        {"partner_id": partner_id, "quarter": quarter, "currency": currency, "accrued": amount},
+    )
 
 
 async def companies(session: AsyncSession, partner_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:

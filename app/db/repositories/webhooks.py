@@ -25,7 +25,14 @@ async def id_for_webhook_id(conn: AsyncConnection, webhook_id: str) -> int | Non
 
 
 async def insert_accepted(
-    conn: AsyncConnection, *, webhook_id: str, event_type: str, subject: str, body: str, received_at: datetime
+    conn: AsyncConnection,
+    *,
+    webhook_id: str,
+    event_type: str,
+    subject: str,
+    body: str,
+    received_at: datetime,
+    traceparent: str | None = None,
 ) -> int | None:
     """Insert an accepted event unless its webhook id is known; None when it is (a redelivery).
 
@@ -41,6 +48,7 @@ async def insert_accepted(
             status="accepted",
             attempts=0,
             failures=0,
+            traceparent=traceparent,
         )
         .on_conflict_do_nothing(index_elements=["webhook_id"])
         .returning(_EVENTS.c.id)
@@ -118,6 +126,28 @@ async def waiting_for(session: AsyncSession, subject: str) -> Sequence[WebhookEv
         .with_for_update()
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+async def mark_applied(
+    session: AsyncSession, ids: Sequence[int], *, reason_code: str | None, applied_at: datetime
+) -> None:
+    """Events of a batch applied together, with the same outcome."""
+    await session.execute(
+        update(WebhookEvent)
+        .where(col(WebhookEvent.id).in_(ids))
+        .values(status="applied", reason_code=reason_code, reason=None, waiting_for=None, applied_at=applied_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def any_waiting_for(session: AsyncSession, subjects: Sequence[str]) -> bool:
+    """Whether a parked event waits for one of these subjects."""
+    stmt = select(
+        select(col(WebhookEvent.id))
+        .where(col(WebhookEvent.waiting_for).in_(subjects), col(WebhookEvent.status) == "parked")
+        .exists()
+    )
+    return bool((await session.execute(stmt)).scalar_one())
 
 
 async def due_lapses(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookEvent]:
