@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.tables import Customer, CustomerIdentifier, Registration, RegistrationRefusal, Relationship
+from app.db.tables import Customer, CustomerIdentifier, Partner, Registration, RegistrationRefusal, Relationship
 from app.domain.rules.identifiers import Identifier
 
 OPEN_STATES = ("live", "offered")
@@ -177,8 +177,16 @@ def add_refusal(session: AsyncSession, refusal: RegistrationRefusal) -> None:
 
 
 async def relationship_for(session: AsyncSession, customer_id: uuid.UUID) -> Relationship | None:
-    stmt = select(Relationship).where(col(Relationship.customer_id) == customer_id).with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    """The customer's relationship, locked; its partner is loaded with it (into the session, where
+    `session.get` finds it without another round trip)."""
+    stmt = (
+        select(Relationship, Partner)
+        .join(Partner, col(Partner.id) == col(Relationship.partner_id))
+        .where(col(Relationship.customer_id) == customer_id)
+        .with_for_update(of=Relationship)
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else row[0]
 
 
 async def partner_relationships(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[Relationship]:
