@@ -61,8 +61,11 @@ class NotServed(RuntimeError):
     """The service answers 404 or 405 on the route: it does not serve it (yet)."""
 
 
-async def capture(database_url: str, secret: str, warmups: Sequence[HttpCall], probe: HttpCall) -> Captured:
-    """Serve `warmups` (connections, statement caches, first-use queries), then record `probe`."""
+async def capture(
+    database_url: str, secret: str, warmups: Sequence[HttpCall], probe: HttpCall, *, secrets_key: str
+) -> Captured:
+    """Serve `warmups` (connections, statement caches, first-use queries), then record `probe`.
+    `secrets_key`: the Fernet key(s) production needs for stored secrets, as the served service has."""
     from app.main import create_app
     from app.settings import Settings
 
@@ -70,6 +73,7 @@ async def capture(database_url: str, secret: str, warmups: Sequence[HttpCall], p
         environment="production",
         database_url=database_url,
         webhook_secrets=[SecretStr(secret)],
+        secrets_key=[SecretStr(key) for key in secrets_key.split(",") if key.strip()],
         migrate_on_start=False,
         log_level="warning",
         worker="off",  # only the request's own statements: accepted events are applied by workers

@@ -43,7 +43,7 @@ if __package__ in (None, ""):  # run as a file: make `bench` and `app` importabl
 from cryptography.fernet import Fernet
 
 from bench import capture as capture_mod
-from bench import check, seed, traffic
+from bench import check, deliveries, seed, traffic
 from bench.database import ROOT, BenchDatabase, server_info
 from bench.tools import (
     Measure,
@@ -72,7 +72,10 @@ TARGETS = {
     "peak_rss_mb_per_worker": 200.0,
     "large_vs_small_status_throughput": 0.90,
     "directory_p99_ms_at_60pct": 50.0,
+    "delivery_p99_ms_at_50_per_s": 2000.0,
 }
+DELIVERY_LATENCY_RATE = 50.0
+"""Events per second while the event -> delivered latency is measured (issue 12)."""
 
 
 # --- configuration --------------------------------------------------------------------------------
@@ -125,7 +128,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         help="webhooks pre-signed per second of run (default 1500; raise it if the run says the list ran out)",
     )
     parser.add_argument(
-        "--only", default="", help="comma-separated scenarios to run (health,webhooks,status,directory,mix)"
+        "--only", default="", help="comma-separated scenarios to run (health,webhooks,status,directory,mix,deliveries)"
     )
     parser.add_argument("--keep-database", action="store_true", help="do not drop the database at the end")
     parser.add_argument(
@@ -185,6 +188,9 @@ class Service:
         self.apply_store_events = True
         """Whether the workers inside the server processes apply accepted store events (the default);
         off while webhook intake is measured alone."""
+        self.worker = True
+        """Whether each server process runs a worker (production's default); off while the deliveries
+        scenario builds its backlog of events."""
 
     def env(self) -> dict[str, str]:
         return {
@@ -198,14 +204,20 @@ class Service:
             "PARTNERS_PORT": str(self.plan.port),
             "PARTNERS_MIGRATE_ON_START": "false",
             "PARTNERS_APPLY_STORE_EVENTS": "true" if self.apply_store_events else "false",
+            "PARTNERS_WORKER": "on" if self.worker else "off",
+            # The deliveries scenario's receiver listens on 127.0.0.1 over http, which production
+            # refuses as a webhook target; nothing else the benchmark measures sends outbound calls.
+            "PARTNERS_OUTBOUND_ALLOW_PRIVATE": "true",
         }
 
-    def restart(self, *, apply_store_events: bool) -> None:
-        """The service again, with its workers' applier on or off (no-op when it already runs so)."""
-        if self.process is not None and self.process.poll() is None and apply_store_events == self.apply_store_events:
+    def restart(self, *, apply_store_events: bool, worker: bool = True) -> None:
+        """The service again, with its workers (or their store-event applier) on or off (no-op when it
+        already runs so)."""
+        running = self.process is not None and self.process.poll() is None
+        if running and (apply_store_events, worker) == (self.apply_store_events, self.worker):
             return
         self.stop()
-        self.apply_store_events = apply_store_events
+        self.apply_store_events, self.worker = apply_store_events, worker
         self.start()
 
     @property
@@ -594,6 +606,210 @@ class Run:
         measure.peak_rss_mb = monitor.peak_mb()
         return measure
 
+    def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of one query on the benchmark database (a connection of its own)."""
+
+        async def read() -> list[Any]:
+            conn = await self.db.connect()
+            try:
+                return list(await conn.fetch(sql, *args))
+            finally:
+                await conn.close()
+
+        return asyncio.run(read())
+
+    def last_domain_event_id(self) -> int:
+        return int(self.fetch("SELECT COALESCE(max(id), 0) AS id FROM domain_events")[0]["id"])
+
+    def domain_events_after(self, mark: int) -> dict[str, float]:
+        """The subscribed events committed after `mark`: `webhook-id` (the event id) -> occurred_at (epoch s)."""
+        rows = self.fetch(
+            "SELECT id, extract(epoch FROM occurred_at)::float8 AS at FROM domain_events WHERE id > $1 AND type = $2",
+            mark,
+            deliveries.EVENT_TYPE,
+        )
+        return {str(r["id"]): float(r["at"]) for r in rows}
+
+    def wait_for_arrivals(self, receiver: deliveries.ReceiverProcess, count: int, timeout: float) -> int:
+        """Poll the receiver until it has received `count` deliveries in all (or the time is up)."""
+        deadline = time.monotonic() + timeout
+        received = receiver.count()["received"]
+        while received < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+            received = receiver.count()["received"]
+        return int(received)
+
+    def delivery_figures(self, subscription: deliveries.Subscription, event_ids: set[str]) -> dict[str, Any]:
+        """What the service's own tables say of these deliveries: failed attempts, and where the time went
+        (occurred -> fanned out -> attempted -> recorded as delivered), per event, in ms."""
+        query = (
+            "SELECT d.message_id, d.status, d.attempts, "
+            "1000 * extract(epoch FROM d.created_at - e.occurred_at)::float8 AS to_fanout, "
+            "1000 * extract(epoch FROM d.delivered_at - d.created_at)::float8 AS to_recorded, "
+            "extract(epoch FROM d.delivered_at)::float8 AS delivered_at, "
+            "extract(epoch FROM d.created_at)::float8 AS fanned_out_at, "
+            "(SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id AND "
+            " (a.status_code IS NULL OR a.status_code NOT BETWEEN 200 AND 299)) AS failed "
+            "FROM webhook_deliveries d JOIN domain_events e ON e.id = d.event_id WHERE d.subscription_id = $1::uuid"
+        )
+        rows = self.fetch(query, subscription.id)
+        mine = [r for r in rows if r["message_id"] in event_ids]
+        deadline = time.monotonic() + 30
+        while any(r["status"] != "delivered" for r in mine) and time.monotonic() < deadline:
+            # The receiver has them; the worker's transaction that records the batch may not have committed.
+            time.sleep(0.2)
+            rows = self.fetch(query, subscription.id)
+            mine = [r for r in rows if r["message_id"] in event_ids]
+        to_fanout = sorted(r["to_fanout"] for r in mine)
+        to_recorded = sorted(r["to_recorded"] for r in mine if r["to_recorded"] is not None)
+        recorded = sorted(r["delivered_at"] for r in mine if r["delivered_at"] is not None)
+        fanned_out = sorted(r["fanned_out_at"] for r in mine)
+        return {
+            "delivery_rows": len(mine),
+            "delivered_rows": sum(r["status"] == "delivered" for r in mine),
+            "failed_attempts": sum(int(r["failed"]) for r in mine),
+            "occurred_to_fanned_out_ms_p50_p99": [
+                _round(percentile(to_fanout, 50), 1),
+                _round(percentile(to_fanout, 99), 1),
+            ],
+            "fanned_out_to_recorded_ms_p50_p99": [
+                _round(percentile(to_recorded, 50), 1),
+                _round(percentile(to_recorded, 99), 1),
+            ],
+            "fanned_out_first_to_last_s": _round(fanned_out[-1] - fanned_out[0], 3) if len(fanned_out) >= 2 else None,
+            "recorded_first_to_last_s": _round(recorded[-1] - recorded[0], 3) if len(recorded) >= 2 else None,
+        }
+
+    def delivery_drain(self, receiver: deliveries.ReceiverProcess, subscription: deliveries.Subscription) -> Measure:
+        """A backlog of subscribed events made while no worker runs, then the service restarted with its
+        workers (one per server process, as in production) delivering it with nothing else sent; the rate
+        from the receiver's arrival times (deliveries after the first ÷ first to last arrival), which
+        leaves out the restart."""
+        count = 100 if self.plan.smoke else max(500, math.ceil(100 * self.plan.duration))
+        prefix = f"bench-{self.run_id}-dlv"
+        requests = deliveries.registration_requests(
+            host=self.service.host, targets=self.targets, prefix=prefix, count=count
+        )
+        mark = self.last_domain_event_id()
+        before = receiver.count()["received"]
+        connections = min(self.plan.connections, 16)
+        self.log(f"deliveries: {count:,} customer registrations (the backlog), the service's workers off")
+        made = send_paced("127.0.0.1", self.plan.port, requests, rate=1e9, duration=1.0, connections=connections)
+        events = self.domain_events_after(mark)
+        refused = sum(n for status, n in made.statuses.items() if status != 201)
+        self.log(
+            f"deliveries: {len(events):,} events in {made.duration_s:.1f} s ({made.rate:,.0f} registrations/s; "
+            f"answers {dict(sorted(made.statuses.items()))}); the service restarts with its workers delivering"
+        )
+        t0 = time.monotonic()
+        self.service.restart(apply_store_events=True, worker=True)
+        with RssMonitor(self.service.pid) as monitor, profiler(self.service.pid, self.plan, "deliveries", True):
+            received = self.wait_for_arrivals(receiver, before + len(events), max(120.0, len(events) / 5))
+        elapsed = time.monotonic() - t0
+        arrivals = deliveries.first_arrivals([r for r in receiver.records() if r[0] in events])
+        times = sorted(arrivals.values())
+        missing = len(events) - len(arrivals)
+        if len(times) >= 2 and times[-1] > times[0]:
+            rate = (len(times) - 1) / (times[-1] - times[0])
+            how = "deliveries after the first ÷ time from the first arrival to the last (the receiver's clock)"
+        else:
+            rate = len(times) / elapsed
+            how = "too few arrivals: deliveries ÷ time from the restart to the last (restart included)"
+        figures = self.delivery_figures(subscription, set(events))
+        measure = Measure(
+            scenario="deliveries",
+            kind="service",
+            tool="worker",
+            rps=rate,
+            p50_ms=None,
+            p99_ms=None,
+            errors=missing + refused + figures["failed_attempts"],
+            requests=len(arrivals),
+            duration_s=elapsed,
+            concurrency=self.plan.workers,
+            notes=[
+                f"backlog of {len(events):,} {deliveries.EVENT_TYPE} events made with the workers off "
+                f"({made.rate:,.0f} registrations/s over {connections} connections), then delivered by the "
+                f"service's {self.plan.workers} workers (fan-out included); {how}",
+                f"receiver: {received - before:,} deliveries received, {missing} events never delivered",
+            ],
+            extra={"service_tables": figures},
+        )
+        measure.peak_rss_mb = monitor.peak_mb()
+        return measure
+
+    def delivery_latency(
+        self, receiver: deliveries.ReceiverProcess, subscription: deliveries.Subscription, *, through_api: bool
+    ) -> Measure:
+        """Events at a fixed rate (open loop) while the service's workers deliver them; the latency of each
+        from its `occurred_at` to its first arrival at the receiver. `through_api`: customer registrations
+        sent to the service (the whole path, the requests' load included); otherwise events written
+        straight to the database by bench/event_sender.py (the delivery path alone)."""
+        rate, duration = DELIVERY_LATENCY_RATE, self.plan.duration
+        mark = self.last_domain_event_id()
+        before = receiver.count()["received"]
+        source = "registrations through the API" if through_api else "events recorded straight to the database"
+        self.log(f"deliveries: {rate:g} {source}/s for {duration:g} s, the workers delivering their events")
+        name = "deliveries-latency" if through_api else "deliveries-latency-recorded"
+        profiling = self.plan.profile_dir is not None
+        notes: list[str] = []
+        with RssMonitor(self.service.pid) as monitor, profiler(self.service.pid, self.plan, name, profiling):
+            if through_api:
+                requests = deliveries.registration_requests(
+                    host=self.service.host,
+                    targets=self.targets,
+                    prefix=f"bench-{self.run_id}-dlvlat",
+                    count=max(1, math.ceil(rate * duration)),
+                )
+                # Open loop: enough connections that a slow answer never holds the next request back (a
+                # registration took 150 ms on the loaded machine: 4 connections held only 26/s).
+                connections = max(1, min(self.plan.connections, 16))
+                paced = send_paced(
+                    "127.0.0.1", self.plan.port, requests, rate=rate, duration=duration, connections=connections
+                )
+                sent, sent_in, refused = paced.sent, paced.duration_s, paced.errors
+                refused += sum(n for status, n in paced.statuses.items() if status != 201)
+                notes.append(f"answers {dict(sorted(paced.statuses.items()))}")
+            else:
+                connections = 4
+                result = deliveries.record_events(
+                    self.db.sqlalchemy_url, [t.partner_id for t in self.targets], rate, duration, connections
+                )
+                sent, sent_in, refused = int(result["sent"]), float(result["duration_s"]), 0
+                if result["late"]:
+                    notes.append(f"{int(result['late'])} events written more than 100 ms after their moment")
+        events = self.domain_events_after(mark)
+        self.wait_for_arrivals(receiver, before + len(events), 120.0)
+        arrivals = deliveries.first_arrivals([r for r in receiver.records() if r[0] in events])
+        latencies = sorted(1000 * (arrivals[i] - events[i]) for i in arrivals)
+        missing = len(events) - len(arrivals)
+        figures = self.delivery_figures(subscription, set(events))
+        poll = os.environ.get("PARTNERS_WORKER_POLL_SECONDS", "0.5")
+        held = sent / sent_in if sent_in > 0 else 0.0
+        measure = Measure(
+            scenario="deliveries",
+            kind="service-50eps" if through_api else "recorded-50eps",
+            tool="paced" if through_api else "record",
+            rps=held,
+            p50_ms=percentile(latencies, 50),
+            p99_ms=percentile(latencies, 99),
+            errors=refused + missing + figures["failed_attempts"],
+            requests=len(arrivals),
+            duration_s=sent_in,
+            concurrency=connections,
+            notes=[
+                f"event -> delivered latency, {source}: the receiver's first arrival - the event's "
+                f"occurred_at, the service's own workers delivering; poll interval {poll} s",
+                f"{len(events):,} events, {missing} never delivered",
+                *notes,
+            ],
+            extra={"service_tables": figures},
+        )
+        if held < 0.9 * rate:
+            measure.notes.append(f"the sender held {held:,.1f}/s of {rate:,.1f}/s")
+        measure.peak_rss_mb = monitor.peak_mb()
+        return measure
+
     def webhook_count(self, duration: float) -> int:
         return max(200, math.ceil(self.plan.webhook_rate_cap * duration) + 4 * self.plan.connections)
 
@@ -772,12 +988,43 @@ def scenario_mix(run: Run) -> None:
     run.add(run.pgbench("mix", "baseline", scripts))
 
 
+def scenario_deliveries(run: Run) -> None:
+    """Outbound webhooks (issue 12): an admin subscription of `registration.created` to a receiver in a
+    process of its own; the rate at which the workers deliver a backlog, then the event -> delivered
+    latency while registrations arrive at a fixed 50/s."""
+    run.service.restart(apply_store_events=True, worker=False)  # nothing delivers while the backlog is made
+    admin_key = deliveries.create_admin_key(run.service.env(), f"bench {run.run_id} deliveries")
+    port = _free_port()
+    subscription = deliveries.subscribe(run.service.base_url, admin_key, f"http://127.0.0.1:{port}/hooks/{run.run_id}")
+    run.log(f"deliveries: subscription {subscription.id} to the receiver on 127.0.0.1:{port}")
+    has_webhook_baseline = any(r.measure.scenario == "webhooks" and r.measure.kind == "baseline" for r in run.rows)
+    baseline = "webhooks" if has_webhook_baseline else "deliveries"
+    try:
+        with deliveries.ReceiverProcess(port, subscription.secret, run.work / "receiver.log") as receiver:
+            run.add(run.delivery_drain(receiver, subscription), baseline=baseline)
+            run.add(run.delivery_latency(receiver, subscription, through_api=True))
+            run.add(run.delivery_latency(receiver, subscription, through_api=False))
+            counts = receiver.count()
+            if counts["refused"] or not counts["verified"]:
+                raise RuntimeError(
+                    f"the receiver verified {counts['verified']} deliveries and refused {counts['refused']} "
+                    "(bad signature): the benchmark would not be measuring valid deliveries"
+                )
+            run.log(f"deliveries: the receiver verified {counts['verified']:,} signatures, refused none")
+    finally:
+        run.service.restart(apply_store_events=True, worker=True)
+        deliveries.unsubscribe(run.service.base_url, admin_key, subscription)
+    if not has_webhook_baseline:  # the same fixed write transaction the webhooks scenario compares with
+        run.add(run.pgbench("deliveries", "baseline", [(PGBENCH_DIR / "webhook.sql", 1)]))
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("health", "GET /health/live (minimal endpoint)", scenario_health),
     Scenario("webhooks", "order.paid webhooks, signed, 2 lines, registered customers", scenario_webhooks),
     Scenario("status", "partner status reads with partner keys", scenario_status),
     Scenario("directory", "public directory pages and filters", scenario_directory, directory_unavailable),
     Scenario("mix", "20 % webhooks, 60 % status, 20 % directory", scenario_mix),
+    Scenario("deliveries", "outbound webhooks: backlog drain and event -> delivered at 50/s", scenario_deliveries),
 ]
 
 
@@ -817,7 +1064,7 @@ CAPTURE_PROLOGUE = [
 
 
 def capture_service_sql(
-    db: BenchDatabase, secret: str, target: seed.Target, out_dir: Path, stamp: str
+    db: BenchDatabase, secret: str, secrets_key: str, target: seed.Target, out_dir: Path, stamp: str
 ) -> dict[str, dict[str, Any]]:
     """The statements of one webhook and one status read, as pgbench scripts (see bench/capture.py)."""
     result: dict[str, dict[str, Any]] = {}
@@ -859,7 +1106,9 @@ def capture_service_sql(
         if name == "directory":
             warmups = [directory_call, directory_call]
         try:
-            captured = asyncio.run(capture_mod.capture(db.sqlalchemy_url, secret, warmups, probe))
+            captured = asyncio.run(
+                capture_mod.capture(db.sqlalchemy_url, secret, warmups, probe, secrets_key=secrets_key)
+            )
         except capture_mod.NotServed:
             if name == "directory":
                 continue  # the service has no directory (yet)
@@ -984,6 +1233,10 @@ LABELS = {
     ("directory", "service-sql"): "  service SQL (captured)",
     ("mix", "service"): "mix  webhooks/status/dir.",
     ("mix", "baseline"): "  baseline same weights",
+    ("deliveries", "service"): "deliveries  backlog drain",
+    ("deliveries", "service-50eps"): "  event->delivered 50/s API",
+    ("deliveries", "recorded-50eps"): "  event->delivered 50/s DB",
+    ("deliveries", "baseline"): "  baseline webhook.sql",
 }
 
 
@@ -1052,6 +1305,17 @@ def evaluate_targets(report_rows: list[dict[str, Any]], results_dir: Path, scale
         if fixed:
             goal = TARGETS[f"{name}_p99_ms_at_60pct"]
             out.append(_target(f"{name} p99 ms at 60 % of max (hey)", fixed["p99_ms"], "<", goal))
+    drained = find("deliveries", "service")
+    if drained and "ratios" in drained:
+        name = "deliveries ÷ baseline req/s"
+        out.append({"target": name, "value": drained["ratios"]["requests_per_s"], "goal": "-", "met": None})
+    for kind, source in (("service-50eps", "API"), ("recorded-50eps", "DB")):
+        delivered = find("deliveries", kind)
+        if delivered:
+            name = f"delivery event->delivered p50 ms at {DELIVERY_LATENCY_RATE:g}/s {source}"
+            out.append({"target": name, "value": delivered["p50_ms"], "goal": "-", "met": None})
+            name = f"delivery event->delivered p99 ms at {DELIVERY_LATENCY_RATE:g}/s {source}"
+            out.append(_target(name, delivered["p99_ms"], "<", TARGETS["delivery_p99_ms_at_50_per_s"]))
     peaks = [r["peak_rss_mb_per_worker"] for r in report_rows if r.get("peak_rss_mb_per_worker") is not None]
     if peaks:
         out.append(_target("peak RSS MB per worker", max(peaks), "<", TARGETS["peak_rss_mb_per_worker"]))
@@ -1158,7 +1422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = Run(plan, tools, db, service, seeded, work, secrets.token_hex(4), secret)
             t0 = time.monotonic()
             try:
-                run.captured = capture_service_sql(db, secret, seeded.targets[0], plan.results_dir, stamp)
+                run.captured = capture_service_sql(
+                    db, secret, service.env()["PARTNERS_SECRETS_KEY"], seeded.targets[0], plan.results_dir, stamp
+                )
             except Exception as exc:  # noqa: BLE001 - the benchmark goes on without the service-SQL rows
                 # ... but fails at the end: those rows separate database cost from Python cost.
                 run.log(f"could not capture the service's statements: {exc!r}")

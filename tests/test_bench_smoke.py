@@ -96,8 +96,20 @@ def test_benchmark_smoke_run_measures_every_scenario_next_to_its_baseline(tmp_pa
     latency = rows.get(("webhooks", "service-60pct"))
     assert latency is not None and latency["requests"] > 0 and latency["errors"] == 0, latency
     assert latency["p50_ms"] is not None and latency["p99_ms"] is not None, latency
+    # Outbound deliveries: a backlog delivered by the workers to the benchmark's receiver (its rate divided
+    # by the webhook baseline), then event -> delivered at a fixed 50 events/s; values not asserted.
+    drained = rows.get(("deliveries", "service"))
+    assert drained is not None and drained["tool"] == "worker", sorted(rows)
+    assert drained["requests"] > 0 and drained["errors"] == 0, drained
+    assert drained["ratios"]["requests_per_s"] is not None, drained
+    for kind in ("service-50eps", "recorded-50eps"):  # events from API requests, and written straight
+        delivered = rows.get(("deliveries", kind))
+        assert delivered is not None and delivered["requests"] > 0 and delivered["errors"] == 0, (kind, delivered)
+        assert delivered["p50_ms"] is not None and delivered["p99_ms"] is not None, delivered
     targets = {t["target"] for t in report["targets"]}
     assert {"webhook intake ÷ baseline req/s", "webhook application ÷ baseline req/s"} <= targets, targets
+    delivery_targets = {f"delivery event->delivered p99 ms at 50/s {source}" for source in ("API", "DB")}
+    assert {"deliveries ÷ baseline req/s", *delivery_targets} <= targets, targets
     for scenario in [s for s in compared if s != "mix"]:  # the service's own SQL, replayed by pgbench
         replay = rows.get((scenario, "service-sql"))
         assert replay is not None and replay["requests_per_s"] > 0 and replay["errors"] == 0, (scenario, replay)

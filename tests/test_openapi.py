@@ -58,3 +58,18 @@ async def test_unknown_query_parameters_are_refused() -> None:
     assert response.json()["errors"] == [
         {"field": "query.verbose", "message": "Unknown query parameter", "type": "extra_forbidden"}
     ]
+
+
+def test_links_name_operations_and_their_parameters() -> None:
+    """Every OpenAPI link targets an operation of the document and fills only parameters it has."""
+    operations = {op["operationId"]: op for _, _, op in _operations()}
+    count = 0
+    for path, method, operation in _operations():
+        for status, response in operation["responses"].items():
+            for name, link in response.get("links", {}).items():
+                count += 1
+                target = operations.get(link["operationId"])
+                assert target is not None, (method, path, status, name)
+                accepted = {p["name"] for p in target.get("parameters", [])}
+                assert set(link["parameters"]) <= accepted, (method, path, status, name)
+    assert count, "the document has no links"

@@ -196,8 +196,8 @@ async def _own_company(
     if (
         attributed is not None
         and (buyer is None or attributed != buyer.id)
-        # Usually loaded already, with the relationship that attributed the order: no round trip.
-        and (partner := await session.get(Partner, attributed)) is not None
+        # Usually read already, with the relationship that attributed the order: no round trip.
+        and (partner := await partners_repo.known(session, attributed)) is not None
     ):
         candidates.append(partner)
     for partner in candidates:

@@ -12,7 +12,8 @@ from app.domain import agreements, api_keys, audit, program
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, context
-from app.routers.fields import UtcDatetime
+from app.routers.fields import Cursor, UtcDatetime
+from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1")
 Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -34,7 +35,10 @@ async def list_api_keys(session: SessionDep, _admin: AdminRead, include_revoked:
     "/api-keys",
     status_code=status.HTTP_201_CREATED,
     tags=["api keys"],
-    responses=problem_responses(401, 403, 422),
+    responses={
+        **problem_responses(401, 403, 422),
+        **links(201, revoke_api_key=link("revoke_api_key", key_id="$response.body#/id")),
+    },
     summary="Create an admin or store key",
 )
 async def create_api_key(
@@ -134,7 +138,7 @@ async def list_audit_events(
     object_id: Annotated[Filter | None, Query()] = None,
     since: Annotated[UtcDatetime | None, Query()] = None,
     until: Annotated[UtcDatetime | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.AuditPage:
     """Admin (read). Newest first; filters combine."""

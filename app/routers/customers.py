@@ -17,7 +17,7 @@ from app.domain.rules.identifiers import Identifier, normalise_domain, normalise
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, context
-from app.routers.fields import SearchText
+from app.routers.fields import Cursor, SearchText
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 imports_router = APIRouter(prefix="/v1/customer-imports", tags=["customers"])
@@ -134,7 +134,7 @@ async def list_customers(
     domain: Annotated[str | None, Query(max_length=253)] = None,
     store_customer_id: Annotated[str | None, Query(max_length=255)] = None,
     country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$", description="For a VAT id without its prefix.")] = "XX",
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.CustomerPage:
     """Admin (read). By name, or by one normalised identifier."""
@@ -206,7 +206,7 @@ async def list_registration_refusals(
     _admin: AdminRead,
     partner_id: uuid.UUID | None = None,
     code: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.RegistrationRefusalPage:
     """Admin (read). R06: every refused registration, who, which customer and why; newest first."""

@@ -24,6 +24,7 @@ from app.routers.deps import (
     context,
 )
 from app.routers.fields import CountryCode, LanguageCode, SearchText
+from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1", tags=["directory"])
 
@@ -101,7 +102,10 @@ async def update_directory_profile(
     "/partners/{partner_id}/nfr-licences",
     status_code=status.HTTP_201_CREATED,
     tags=["nfr licences"],
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses={
+        **problem_responses(401, 403, 404, 409, 422),
+        **links(201, revoke_nfr_licence=link("revoke_nfr_licence", nfr_id="$response.body#/id")),
+    },
     summary="Take a not-for-resale licence",
 )
 async def request_nfr_licence(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import WithJsonSchema
 
 from app.db.tables import DomainEvent
 from app.domain import events, worker_status
@@ -14,10 +15,23 @@ from app.domain.errors import Invalid
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, PartnerOrAdminRead, SessionDep
+from app.routers.fields import Cursor
 
 router = APIRouter(prefix="/v1")
 
 TypeFilter = Annotated[list[events.EventType] | None, Query(max_length=30, description="One or more event types.")]
+_PARTNER_TYPES = sorted(t for t in events.CATALOGUE if events.partner_may_read(t))
+PartnerTypeFilter = Annotated[
+    Annotated[
+        list[events.EventType],
+        WithJsonSchema({"type": "array", "items": {"type": "string", "enum": _PARTNER_TYPES}, "maxItems": 30}),
+    ]
+    | None,
+    Query(
+        max_length=30,
+        description="One or more event types a partner may read (others: `event_type_not_for_partners`).",
+    ),
+]
 
 
 def _page(rows: Sequence[DomainEvent], limit: int) -> schemas.DomainEventPage:
@@ -40,7 +54,7 @@ async def list_events(
     _admin: AdminRead,
     type: TypeFilter = None,
     partner_id: Annotated[uuid.UUID | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.DomainEventPage:
     """Admin (read). Oldest first from the cursor, so a reader follows the log forward."""
@@ -64,8 +78,8 @@ async def list_partner_events(
     partner_id: uuid.UUID,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
-    type: TypeFilter = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    type: PartnerTypeFilter = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.DomainEventPage:
     """The partner (or an admin): its own `partner.*` events, its registrations', leads' and

@@ -1,21 +1,45 @@
 """Validated input types shared by the API schemas.
 
 Every string that reaches the database goes through one of these: bounded in length and free
-of control characters (Postgres refuses NUL bytes, and nobody means to send them).
+of control characters (Postgres refuses NUL bytes, and nobody means to send them). Each type's
+JSON Schema says what the server checks (its `pattern`, bounds and formats), so that a client,
+or a fuzzer, reading the OpenAPI document knows which values the server takes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+from fastapi import Query
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints, WithJsonSchema
 
 from app.domain.clock import supported
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+SPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""The characters `str.strip()` removes (`str.isspace()`), as the body of a regex class: written out,
+because `\\s` means other sets in Python, Rust and ECMA-262 regexes."""
+_VISIBLE = r"[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+"""One character that is neither white space nor a control character."""
+
+
+def _nonblank(allowed: str) -> str:
+    """A pattern for text of `allowed` characters with at least one that is not white space."""
+    return f"^{allowed}*{_VISIBLE}{allowed}*$"
+
+
+TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+"""One character of multi-line text: no control character but tab, line feed and carriage return."""
+LINE = r"[^\x00-\x08\x0a-\x1f\x7f]"
+"""One character of a single line: no control character but tab."""
+TEXT_PATTERN = f"^{TEXT}*$"
+NONBLANK_TEXT_PATTERN = _nonblank(TEXT)
+NONBLANK_LINE_PATTERN = _nonblank(LINE)
 
 
 def _no_control(value: str) -> str:
@@ -45,26 +69,26 @@ def _one_line(value: str) -> str:
 
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=200),
+    StringConstraints(min_length=1, max_length=200, pattern=NONBLANK_LINE_PATTERN),
     AfterValidator(strip_nonblank),
     AfterValidator(_no_control),
     AfterValidator(_one_line),
 ]
 Reason = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=1000),
+    StringConstraints(min_length=1, max_length=1000, pattern=NONBLANK_TEXT_PATTERN),
     AfterValidator(strip_nonblank),
     AfterValidator(_no_control),
 ]
 SearchText = Annotated[
     str,
-    StringConstraints(max_length=200),
+    StringConstraints(max_length=200, pattern=TEXT_PATTERN),
     AfterValidator(strip),
     AfterValidator(_no_control),
 ]
 Label = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100),
+    StringConstraints(min_length=1, max_length=100, pattern=NONBLANK_LINE_PATTERN),
     AfterValidator(strip_nonblank),
     AfterValidator(_no_control),
     AfterValidator(_one_line),
@@ -80,29 +104,74 @@ VersionName = Annotated[
 ]
 
 
+def either_case(codes: Iterable[str]) -> str:
+    """A pattern that matches exactly `codes`, in upper or lower case (grouped by first letter)."""
+    by_first: dict[str, list[str]] = {}
+    for code in sorted({c.upper() for c in codes}):
+        by_first.setdefault(code[0], []).append(code[1:])
+
+    def letters(chars: str) -> str:
+        return "".join(f"[{c}{c.lower()}]" if c.isalpha() else re.escape(c) for c in chars)
+
+    groups = []
+    for first, rests in by_first.items():
+        if all(len(r) == 1 for r in rests):
+            tail = "[" + "".join(r + r.lower() for r in rests) + "]"
+        else:
+            tail = "(?:" + "|".join(letters(r) for r in rests) + ")"
+        groups.append(f"[{first}{first.lower()}]{tail}")
+    return "^(?:" + "|".join(groups) + ")$"
+
+
+COUNTRY_PATTERN = either_case(c.alpha_2 for c in pycountry.countries)
+LANGUAGE_PATTERN = either_case(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
+
+
 def _country(value: str) -> str:
-    code = value.strip().upper()
-    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+    code = value.upper()
+    if pycountry.countries.get(alpha_2=code) is None:
         raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
     return code
 
 
 def _language(value: str) -> str:
-    code = value.strip().lower()
-    if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
+    code = value.lower()
+    if pycountry.languages.get(alpha_2=code) is None:
         raise ValueError(f"{value!r} is not an ISO 639-1 language code")
     return code
 
 
 CountryCode = Annotated[
     str,
-    StringConstraints(min_length=2, max_length=2),
+    StringConstraints(min_length=2, max_length=2, pattern=COUNTRY_PATTERN),
     AfterValidator(_country),
 ]
-LanguageCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_language)]
+"""An ISO 3166-1 alpha-2 code, in either case; upper case once read."""
+LanguageCode = Annotated[
+    str, StringConstraints(min_length=2, max_length=2, pattern=LANGUAGE_PATTERN), AfterValidator(_language)
+]
+"""An ISO 639-1 code, in either case; lower case once read."""
+
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+Cursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        pattern=CURSOR_PATTERN,
+        description="The `next_cursor` of the previous page, as it was given (refused with `invalid_cursor` "
+        "when this service did not issue it).",
+    ),
+]
+"""The `cursor` query parameter of every paged list."""
 
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
+RFC3339_PATTERN = (
+    r"^(?:19|[2-8][0-9])[0-9][0-9]-[0-9][0-9]-[0-9][0-9][Tt][0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+    r"(?:\.[0-9]{1,6})?(?:[Zz]|[+-][0-9][0-9]:[0-9][0-9])$"
+)
+"""An RFC 3339 date-time with an offset, in the years the service accepts (1900-8999)."""
+_RFC3339 = re.compile(RFC3339_PATTERN)
 
 
 def _rfc3339(value: object) -> object:
@@ -114,6 +183,11 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(supported)]
+UtcDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(supported),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}),
+]
 """An RFC 3339 timestamp with an offset, converted to UTC. Naive times and times outside
 1900..8999 are refused."""

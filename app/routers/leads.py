@@ -12,6 +12,7 @@ from app.domain import leads
 from app.errors import problem_responses
 from app.routers import schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, PartnerSelf, SessionDep, context
+from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 OfferState = schemas.LeadOfferOut.model_fields["state"].annotation
@@ -50,7 +51,14 @@ async def _lead(session: SessionDep, lead: tables.Lead) -> schemas.LeadOut:
 @router.post(
     "/leads",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 422),
+    responses={
+        **problem_responses(401, 403, 422),
+        **links(
+            201,
+            get_lead=link("get_lead", lead_id="$response.body#/id"),
+            assign_lead=link("assign_lead", lead_id="$response.body#/id"),
+        ),
+    },
     summary="Post an inbound prospect",
 )
 async def create_lead(

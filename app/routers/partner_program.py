@@ -15,7 +15,8 @@ from app.domain.registrations import Prospect, days_left, effective_state
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import ClockDep, PartnerOrAdminRead, PartnerSelf, SessionDep, context
-from app.routers.fields import UtcDatetime
+from app.routers.fields import Cursor, UtcDatetime
+from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1/partners/{partner_id}", tags=["partner program"])
 READ_ERRORS = (401, 403, 404, 422)
@@ -31,7 +32,19 @@ def _registration(row: tables.Registration, now: datetime) -> schemas.Registrati
 @router.post(
     "/registrations",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses={
+        **problem_responses(401, 403, 404, 409, 422),
+        **links(
+            201,
+            get_registration=link(
+                "get_registration", partner_id="$request.path.partner_id", registration_id="$response.body#/id"
+            ),
+            withdraw_registration=link(
+                "withdraw_registration", partner_id="$request.path.partner_id", registration_id="$response.body#/id"
+            ),
+            get_customer=link("get_customer", customer_id="$response.body#/customer_id"),
+        ),
+    },
     summary="Register a prospective customer",
 )
 async def create_registration(
@@ -130,7 +143,7 @@ async def list_points_entries(
     partner_id: uuid.UUID,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> schemas.PointsEntryPage:
     """Newest first; each entry names its rule, order line and terms version (R21)."""
@@ -145,7 +158,7 @@ async def list_money_entries(
     partner_id: uuid.UUID,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> schemas.MoneyEntryPage:
     """Newest first; amounts in minor units of each entry's currency (R15, R21)."""

@@ -23,7 +23,8 @@ from app.routers.deps import (
     context,
     public_context,
 )
-from app.routers.fields import CountryCode, SearchText, UtcDatetime
+from app.routers.fields import CountryCode, Cursor, SearchText, UtcDatetime
+from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
 AUTH_ERRORS = (401, 403, 404)
@@ -32,7 +33,20 @@ AUTH_ERRORS = (401, 403, 404)
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422, 429),
+    responses={
+        **problem_responses(409, 422, 429),
+        **links(
+            201,
+            get_partner=link("get_partner", partner_id="$response.body#/partner/id"),
+            update_partner=link("update_partner", partner_id="$response.body#/partner/id"),
+            approve_partner=link("approve_partner", partner_id="$response.body#/partner/id"),
+            get_partner_standing=link("get_partner_standing", partner_id="$response.body#/partner/id"),
+            list_partner_api_keys=link("list_partner_api_keys", partner_id="$response.body#/partner/id"),
+            revoke_partner_api_key=link(
+                "revoke_partner_api_key", partner_id="$response.body#/partner/id", key_id="$response.body#/api_key/id"
+            ),
+        ),
+    },
     summary="Register a partner",
 )
 async def register_partner(
@@ -89,7 +103,7 @@ async def list_partners(
     ] = None,
     created_from: Annotated[UtcDatetime | None, Query()] = None,
     created_to: Annotated[UtcDatetime | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.PartnerPage:
     """Admin (read). Newest first; filters combine."""
@@ -281,7 +295,18 @@ async def list_partner_api_keys(
 @router.post(
     "/{partner_id}/api-keys",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(*AUTH_ERRORS, 409, 422),
+    responses={
+        **problem_responses(*AUTH_ERRORS, 409, 422),
+        **links(
+            201,
+            rotate_partner_api_key=link(
+                "rotate_partner_api_key", partner_id="$request.path.partner_id", key_id="$response.body#/id"
+            ),
+            revoke_partner_api_key=link(
+                "revoke_partner_api_key", partner_id="$request.path.partner_id", key_id="$response.body#/id"
+            ),
+        ),
+    },
     summary="Create a partner key",
 )
 async def create_partner_api_key(

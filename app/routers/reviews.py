@@ -12,6 +12,7 @@ from app.domain import directory, order_flags
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
+from app.routers.fields import Cursor
 
 router = APIRouter(prefix="/v1")
 
@@ -31,7 +32,7 @@ async def list_order_flags(
     _admin: AdminRead,
     kind: Annotated[schemas.OrderFlagKind | None, Query()] = None,
     resolved: Annotated[bool | None, Query(description="false: only those still to review.")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.OrderFlagPage:
     """Admin (read). Every order an admin should review, newest first: `discount_mismatch` (R12),
@@ -77,7 +78,7 @@ async def list_directory_reviews(
     _admin: AdminRead,
     status: Annotated[schemas.DirectoryReviewStatus | None, Query()] = None,
     kind: Annotated[schemas.DirectoryReviewKind | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.DirectoryReviewPage:
     """Admin (read). R18: partner-written text waiting to be published (`kind=text`), and company names
@@ -138,7 +139,7 @@ async def list_partner_directory_reviews(
     partner_id: uuid.UUID,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.DirectoryReviewPage:
     """The partner itself or an admin (read). Its submitted texts, what was decided and why; newest first."""

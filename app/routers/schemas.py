@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
+import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -14,10 +15,11 @@ from pydantic import (
     Field,
     HttpUrl,
     StrictBool,
-    StrictInt,
     StringConstraints,
 )
 
+from app.domain.events import CATALOGUE, partner_may_read
+from app.domain.rules.numbers import NUMBER, WholeInt
 from app.domain.rules.terms import Level, Terms
 from app.domain.store_events import currency_exists
 from app.routers.fields import (
@@ -29,11 +31,18 @@ from app.routers.fields import (
     UtcDatetime,
     VersionName,
     strip,
-    strip_nonblank,
 )
 
 PartnerStatusName = Literal["pending", "active", "suspended", "terminated"]
-Email = Annotated[EmailStr, StringConstraints(max_length=320)]
+_SPECIAL_USE = "|".join(
+    "".join(f"[{c.upper()}{c}]" for c in name) for name in ("arpa", "invalid", "local", "localhost", "onion", "test")
+)
+Email = Annotated[
+    EmailStr,
+    StringConstraints(max_length=320),
+    Field(json_schema_extra={"not": {"pattern": f"@(?:.*\\.)?(?:{_SPECIAL_USE})\\.?$"}}),
+]
+"""An e-mail address; domains reserved for special use (RFC 6761: `.test`, `.localhost`...) are refused."""
 
 
 def _url_fits(url: HttpUrl) -> HttpUrl:
@@ -264,8 +273,14 @@ def _existing_currency(code: str) -> str:
     return code
 
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_existing_currency)]
-Money = Annotated[StrictInt, Field(ge=0, le=10**13)]
+CURRENCY_PATTERN = "^(?:" + "|".join(sorted(c.alpha_3 for c in pycountry.currencies)) + ")$"
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=CURRENCY_PATTERN),
+    AfterValidator(_existing_currency),
+    Field(description="An ISO 4217 currency code."),
+]
+Money = Annotated[WholeInt, Field(ge=0, le=10**13)]
 
 
 class TermsVersion(BaseModel):
@@ -281,7 +296,7 @@ class TermsPublication(RequestModel):
 
 class SkuAddition(RequestModel):
     sku: Sku = Field(examples=["cloud-premium"])
-    points: StrictInt = Field(ge=0, le=10_000, examples=[6])
+    points: WholeInt = Field(ge=0, le=10_000, examples=[6])
 
 
 class SkuAdded(BaseModel):
@@ -539,7 +554,7 @@ class OrderFlagPage(BaseModel):
 
 
 class ResolveRequest(RequestModel):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(strip_nonblank)] = Field(
+    reason: Reason = Field(
         examples=["Checked with the store: the partner bought for a subsidiary with its own VAT id."]
     )
 
@@ -571,7 +586,7 @@ class DirectoryReviewPage(BaseModel):
 
 
 class ReasonRequest(RequestModel):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(strip_nonblank)]
+    reason: Reason
 
 
 class QuoteCustomer(RequestModel):
@@ -585,7 +600,7 @@ class QuoteCustomer(RequestModel):
 class QuoteLineIn(RequestModel):
     licence_id: StoreCustomerId | None = Field(default=None, description="For a renewal: the licence renewed.")
     sku: Sku
-    quantity: StrictInt = Field(ge=1, le=1_000_000)
+    quantity: WholeInt = Field(ge=1, le=1_000_000)
     kind: Literal["new", "renewal"]
     list_amount: Money
 
@@ -707,7 +722,12 @@ class BulkPayment(RequestModel):
 
 class Adjustment(RequestModel):
     kind: Literal["points", "money"]
-    amount: StrictInt = Field(ge=-(10**9), le=10**9, description="Points, or minor units; negative to take away.")
+    amount: WholeInt = Field(
+        ge=-(10**9),
+        le=10**9,
+        description="Points, or minor units; negative to take away. Never 0.",
+        json_schema_extra={"not": {"const": 0}},
+    )
     currency: Currency | None = None
     reason: Reason
 
@@ -773,6 +793,9 @@ class ProgramOverview(BaseModel):
 
 # --- directory and not-for-resale licences ---------------------------------------------------
 
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False), NUMBER]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False), NUMBER]
+
 ShortText = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(strip)
 ]
@@ -789,8 +812,8 @@ class DirectoryProfileUpdate(RequestModel):
     listed: StrictBool | None = Field(default=None, description="False takes the partner out of the directory.")
     website: Website | None = None
     languages: list[LanguageCode] | None = Field(default=None, max_length=20)
-    latitude: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
-    longitude: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
 
 
 class DirectoryEntry(BaseModel):
@@ -822,6 +845,7 @@ class NfrRequest(RequestModel):
     sku: Sku
     purpose: NfrPurpose = Field(description="What the free licence is for (R17).", examples=["demonstration"])
     acknowledged: StrictBool = Field(
+        json_schema_extra={"const": True},
         description="Must be true: the partner acknowledges the licence is not for its company's production "
         "needs nor for use inside a product or service sold to customers (OEM, API).",
         examples=[True],
@@ -857,8 +881,8 @@ class LeadCreate(RequestModel):
     country: CountryCode
     region: ShortText | None = None
     city: ShortText | None = None
-    latitude: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
-    longitude: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
     products: list[Sku] = Field(default_factory=list, max_length=20)
     contact_name: Name
     contact_email: Email
@@ -1060,8 +1084,14 @@ class DiscountMismatchPage(BaseModel):
 
 # --- outbound webhooks ---------------------------------------------------------------------------
 
+EventTypeName = Annotated[str, Field(json_schema_extra={"enum": sorted(CATALOGUE)})]
+"""An event type of the catalogue; others are refused with `unknown_event_type`."""
+PartnerEventTypeName = Annotated[
+    str, Field(json_schema_extra={"enum": sorted(t for t in CATALOGUE if partner_may_read(t))})
+]
+"""An event type a partner may read; others are refused with `event_type_not_for_partners`."""
 SubscriptionEventTypes = Annotated[
-    list[str],
+    list[EventTypeName],
     Field(
         min_length=1,
         max_length=50,
@@ -1070,9 +1100,22 @@ SubscriptionEventTypes = Annotated[
         examples=[["partner.approved", "lead.offered"]],
     ),
 ]
+PartnerSubscriptionEventTypes = Annotated[
+    list[PartnerEventTypeName],
+    Field(
+        min_length=1,
+        max_length=50,
+        description="Event types to receive: those a partner may read (the catalogue: `GET /v1/events` types, README).",
+        examples=[["partner.approved", "lead.offered"]],
+    ),
+]
 TargetUrl = Annotated[
     str,
-    StringConstraints(min_length=8, max_length=2083),
+    StringConstraints(
+        min_length=8,
+        max_length=2083,
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]",
+    ),
     Field(
         description="Where deliveries are POSTed. In production: `https`, resolving only to globally routable "
         "addresses.",
@@ -1093,13 +1136,22 @@ class WebhookSubscriptionCreate(RequestModel):
 
 class PartnerWebhookSubscriptionCreate(RequestModel):
     url: TargetUrl
-    event_types: SubscriptionEventTypes
+    event_types: PartnerSubscriptionEventTypes
     description: SubscriptionDescription | None = None
 
 
 class WebhookSubscriptionUpdate(RequestModel):
     url: TargetUrl | None = None
     event_types: SubscriptionEventTypes | None = None
+    enabled: StrictBool | None = Field(
+        default=None, description="`true` re-enables: events from then on are sent (not those missed)."
+    )
+    description: SubscriptionDescription | None = None
+
+
+class PartnerWebhookSubscriptionUpdate(RequestModel):
+    url: TargetUrl | None = None
+    event_types: PartnerSubscriptionEventTypes | None = None
     enabled: StrictBool | None = Field(
         default=None, description="`true` re-enables: events from then on are sent (not those missed)."
     )

@@ -24,10 +24,11 @@ from app.routers.deps import (
     SettingsDep,
     context,
 )
+from app.routers.fields import Cursor
+from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1", tags=["outbound webhooks"])
 
-Cursor = Annotated[str | None, Query(max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 ADMIN_BASE = "/webhook-subscriptions"
 PARTNER_BASE = "/partners/{partner_id}/webhook-subscriptions"
@@ -104,7 +105,18 @@ async def _create(
 @router.post(
     ADMIN_BASE,
     status_code=201,
-    responses=problem_responses(401, 403, 404, 422),
+    responses={
+        **problem_responses(401, 403, 404, 422),
+        **links(
+            201,
+            get_webhook_subscription=link("get_webhook_subscription", subscription_id="$response.body#/id"),
+            update_webhook_subscription=link("update_webhook_subscription", subscription_id="$response.body#/id"),
+            delete_webhook_subscription=link("delete_webhook_subscription", subscription_id="$response.body#/id"),
+            rotate_webhook_secret=link("rotate_webhook_secret", subscription_id="$response.body#/id"),
+            ping_webhook_subscription=link("ping_webhook_subscription", subscription_id="$response.body#/id"),
+            list_webhook_deliveries=link("list_webhook_deliveries", subscription_id="$response.body#/id"),
+        ),
+    },
     summary="Subscribe to domain events",
 )
 async def create_webhook_subscription(
@@ -269,7 +281,37 @@ async def _deliveries(
 @router.post(
     PARTNER_BASE,
     status_code=201,
-    responses=problem_responses(401, 403, 404, 422),
+    responses={
+        **problem_responses(401, 403, 404, 422),
+        **links(
+            201,
+            get_partner_webhook_subscription=link(
+                "get_partner_webhook_subscription",
+                partner_id="$request.path.partner_id",
+                subscription_id="$response.body#/id",
+            ),
+            update_partner_webhook_subscription=link(
+                "update_partner_webhook_subscription",
+                partner_id="$request.path.partner_id",
+                subscription_id="$response.body#/id",
+            ),
+            delete_partner_webhook_subscription=link(
+                "delete_partner_webhook_subscription",
+                partner_id="$request.path.partner_id",
+                subscription_id="$response.body#/id",
+            ),
+            rotate_partner_webhook_secret=link(
+                "rotate_partner_webhook_secret",
+                partner_id="$request.path.partner_id",
+                subscription_id="$response.body#/id",
+            ),
+            ping_partner_webhook_subscription=link(
+                "ping_partner_webhook_subscription",
+                partner_id="$request.path.partner_id",
+                subscription_id="$response.body#/id",
+            ),
+        ),
+    },
     summary="Subscribe a partner to its events",
 )
 async def create_partner_webhook_subscription(
@@ -316,7 +358,7 @@ async def update_partner_webhook_subscription(
     request: Request,
     partner_id: uuid.UUID,
     subscription_id: uuid.UUID,
-    body: schemas.WebhookSubscriptionUpdate,
+    body: schemas.PartnerWebhookSubscriptionUpdate,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,

@@ -12,6 +12,7 @@ from app.domain.store_events import EXAMPLES
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminReadOrStore, AdminWrite, ClockDep, SessionDep, SettingsDep, context
+from app.routers.fields import Cursor
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -102,7 +103,7 @@ async def list_webhook_events(
     _admin: AdminRead,
     status: Annotated[schemas.WebhookStatusName | None, Query()] = None,
     reason_code: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.WebhookEventPage:
     """Admin (read). Newest first; `status=parked` lists what waits for a fix or a replay."""
@@ -149,7 +150,7 @@ async def replay_webhook_event(
 async def list_discount_mismatches(
     session: SessionDep,
     _admin: AdminRead,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.DiscountMismatchPage:
     """Admin (read). R12: lines where the store applied another discount than the expected one. Kept

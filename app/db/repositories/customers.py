@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import partners as partners_repo
 from app.db.tables import Customer, CustomerIdentifier, Partner, Registration, RegistrationRefusal, Relationship
 from app.domain.rules.identifiers import Identifier
 
@@ -177,8 +178,8 @@ def add_refusal(session: AsyncSession, refusal: RegistrationRefusal) -> None:
 
 
 async def relationship_for(session: AsyncSession, customer_id: uuid.UUID) -> Relationship | None:
-    """The customer's relationship, locked; its partner is loaded with it (into the session, where
-    `session.get` finds it without another round trip)."""
+    """The customer's relationship, locked; its partner is read with it and kept in the session
+    (`partners.known` finds it without another round trip)."""
     stmt = (
         select(Relationship, Partner)
         .join(Partner, col(Partner.id) == col(Relationship.partner_id))
@@ -186,7 +187,10 @@ async def relationship_for(session: AsyncSession, customer_id: uuid.UUID) -> Rel
         .with_for_update(of=Relationship)
     )
     row = (await session.execute(stmt)).first()
-    return None if row is None else row[0]
+    if row is None:
+        return None
+    partners_repo.keep(session, row[1])
+    return row[0]
 
 
 async def partner_relationships(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[Relationship]:

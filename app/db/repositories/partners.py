@@ -14,6 +14,7 @@ from sqlalchemy import (
     CompoundSelect,
     bindparam,
     func,
+    inspect,
     literal_column,
     null,
     or_,
@@ -34,6 +35,24 @@ async def get(session: AsyncSession, partner_id: uuid.UUID, *, for_update: bool 
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+_KEPT = "partners.kept"
+
+
+def keep(session: AsyncSession, partner: Partner) -> None:
+    """Hold on to a partner read along with something else, for `known` later in this session (the
+    session's identity map holds its objects weakly: it would forget it)."""
+    session.info.setdefault(_KEPT, {})[partner.id] = partner
+
+
+async def known(session: AsyncSession, partner_id: uuid.UUID) -> Partner | None:
+    """The partner as kept by this session, else read."""
+    kept: dict[uuid.UUID, Partner] = session.info.get(_KEPT, {})
+    partner = kept.get(partner_id)
+    if partner is not None and not inspect(partner).expired_attributes:  # not since rolled back
+        return partner
+    return await get(session, partner_id)
 
 
 async def email_taken(session: AsyncSession, email: str) -> bool:

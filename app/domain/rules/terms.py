@@ -6,9 +6,12 @@ Rates are basis points (2000 = 20 %) so no float ever touches money.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from app.domain.rules.numbers import WHOLE, WholeInt
 
 
 class Level(StrEnum):
@@ -21,12 +24,17 @@ class Level(StrEnum):
 LEVEL_ORDER = [Level.AFFILIATE, Level.SILVER, Level.GOLD, Level.PLATINUM]
 
 
+SkuName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+SkuPoints = Annotated[int, Field(strict=True, ge=0, le=10_000), WHOLE]
+TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$"
+
+
 class LevelTerm(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     level: Level
-    min_points: StrictInt = Field(ge=0, le=10_000_000)
-    rate_bp: StrictInt = Field(ge=0, le=10_000, description="Discount and lifetime-commission rate, basis points.")
+    min_points: WholeInt = Field(ge=0, le=10_000_000)
+    rate_bp: WholeInt = Field(ge=0, le=10_000, description="Discount and lifetime-commission rate, basis points.")
 
 
 class Terms(BaseModel):
@@ -34,30 +42,27 @@ class Terms(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    points_per_sku: dict[str, StrictInt] = Field(description="R01: points per licence of each SKU.")
-    levels: list[LevelTerm] = Field(description="R02: thresholds and rates, Affiliate to Platinum.")
-    referral_rate_bp: StrictInt = Field(ge=0, le=10_000, description="R11: referral commission rate.")
-    registration_window_days: StrictInt = Field(ge=1, le=3650, description="R07: how long a registration is valid.")
-    registration_cooloff_days: StrictInt = Field(ge=0, le=3650, description="R06: wait before re-registering.")
-    referral_window_months: StrictInt = Field(ge=1, le=120, description="R11: commission window after the first order.")
-    lapse_grace_days: StrictInt = Field(ge=0, le=365, description="R10: a licence lapses at term end plus this.")
-    hold_days: StrictInt = Field(ge=0, le=365, description="R16: hold before a commission is payable.")
-    time_zone: str = Field(description="IANA name; quarters and the referral window are counted in it.")
-    points_at_risk_days: StrictInt = Field(
-        default=60, ge=1, le=3650, description="Status: licences ending within this."
+    points_per_sku: dict[SkuName, SkuPoints] = Field(
+        description="R01: points per licence of each SKU.", json_schema_extra={"additionalProperties": False}
     )
-    nfr_licences_per_product: StrictInt = Field(default=1, ge=0, le=100, description="R17: free licences per SKU.")
-    lead_offer_days: StrictInt = Field(default=5, ge=1, le=60, description="R19: days to accept an offered lead.")
-
-    @field_validator("points_per_sku")
-    @classmethod
-    def _skus(cls, value: dict[str, StrictInt]) -> dict[str, StrictInt]:
-        for sku, points in value.items():
-            if not sku or len(sku) > 64 or not all(c.isalnum() or c in "-_." for c in sku):
-                raise ValueError(f"SKU {sku!r} must be 1-64 letters, digits, '-', '_' or '.'")
-            if not 0 <= points <= 10_000:
-                raise ValueError(f"points of {sku!r} must be between 0 and 10000")
-        return value
+    levels: list[LevelTerm] = Field(
+        min_length=4, max_length=4, description="R02: thresholds and rates, Affiliate to Platinum, in that order."
+    )
+    referral_rate_bp: WholeInt = Field(ge=0, le=10_000, description="R11: referral commission rate.")
+    registration_window_days: WholeInt = Field(ge=1, le=3650, description="R07: how long a registration is valid.")
+    registration_cooloff_days: WholeInt = Field(ge=0, le=3650, description="R06: wait before re-registering.")
+    referral_window_months: WholeInt = Field(ge=1, le=120, description="R11: commission window after the first order.")
+    lapse_grace_days: WholeInt = Field(ge=0, le=365, description="R10: a licence lapses at term end plus this.")
+    hold_days: WholeInt = Field(ge=0, le=365, description="R16: hold before a commission is payable.")
+    time_zone: str = Field(
+        max_length=64,
+        pattern=TIME_ZONE_PATTERN,
+        description="IANA name; quarters and the referral window are counted in it.",
+        examples=["Europe/Paris"],
+    )
+    points_at_risk_days: WholeInt = Field(default=60, ge=1, le=3650, description="Status: licences ending within this.")
+    nfr_licences_per_product: WholeInt = Field(default=1, ge=0, le=100, description="R17: free licences per SKU.")
+    lead_offer_days: WholeInt = Field(default=5, ge=1, le=60, description="R19: days to accept an offered lead.")
 
     @field_validator("time_zone")
     @classmethod
