@@ -329,6 +329,13 @@ PROBLEMS: dict[str, ProblemKind] = {
         "Ask again after the `Retry-After` seconds.",
     ),
     "unavailable": ProblemKind(503, "The service cannot answer this now.", "Retry after the `Retry-After` seconds."),
+    "schema_incompatible": ProblemKind(
+        503,
+        "The database is at a migration this build does not fit (behind it, or a later one that does not "
+        "declare it compatible): this instance applies no rules to it.",
+        "Send the request to an instance of the build the database was migrated for (`/health/ready` says "
+        "which revisions), or run `partners migrate` when the database is behind.",
+    ),
     "event_type_not_for_partners": ProblemKind(
         422,
         "Partners read only their own events of the types listed in the operation's description.",

@@ -198,6 +198,12 @@ async def test_a_later_contract_migration_makes_the_build_unready_and_pauses_its
     # Nor does `partners sweep` of this build run the jobs by hand.
     assert await asyncio.to_thread(cli.cmd_sweep, make_settings(committing_database_url), Namespace()) == 1
     assert "sweep refused: schema_incompatible" in capsys.readouterr().err
+    # Nor an admin's replay through this build (it would apply the event in the request).
+    event_id = int(url.rsplit("/", 1)[1])
+    replay = await api.client.post(f"/v1/webhook-events/{event_id}/replay", headers=api.admin)
+    assert replay.status_code == 503, replay.text
+    assert replay.json()["code"] == "schema_incompatible" and CONTRACT in replay.json()["detail"]
+    assert replay.headers["retry-after"] == "30"
 
     # Looking again within RECHECK says nothing more; the pause is logged once.
     api.clock.advance(seconds=RECHECK.total_seconds())

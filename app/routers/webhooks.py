@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
+from app.db.compatibility import schema_state
 from app.domain import pricing, webhooks
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, Unavailable
 from app.domain.store_events import EXAMPLES
 from app.errors import problem_responses
 from app.routers import convert, schemas
@@ -126,14 +127,19 @@ async def get_webhook_event(event_id: EventId, session: SessionDep, _caller: Adm
     "/webhook-events/{event_id}/replay",
     responses={
         202: {"model": schemas.WebhookReceipt, "description": "Still parked"},
-        **problem_responses(401, 403, 404, 409, 422),
+        **problem_responses(401, 403, 404, 409, 422, 503),
     },
     summary="Replay a parked event",
 )
 async def replay_webhook_event(
     event_id: EventId, request: Request, response: Response, session: SessionDep, clock: ClockDep, admin: AdminWrite
 ) -> schemas.WebhookReceipt:
-    """Admin (write). After fixing the cause (e.g. adding a SKU); 200 when it applied, 202 when still parked."""
+    """Admin (write). After fixing the cause (e.g. adding a SKU); 200 when it applied, 202 when still parked.
+    503 `schema_incompatible` from an instance whose build does not fit the database's schema (its
+    worker is paused for the same reason): an old build never applies rules to a newer schema."""
+    state = await schema_state(request.app.state.engine)
+    if not state.ready:
+        raise Unavailable(state.explain(), code="schema_incompatible", retry_after=30)
     receipt = await webhooks.replay(session, context(request, admin, clock), event_id)
     if receipt.status == "parked":
         response.status_code = status.HTTP_202_ACCEPTED
