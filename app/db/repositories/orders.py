@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -42,6 +42,19 @@ async def insert_order(session: AsyncSession, order: Order) -> bool:
     """Record the order unless its id is recorded already; whether it was recorded now."""
     recorded = (await session.execute(dialect.pick(session, _INSERT_ORDER), order.model_dump())).first()
     return recorded is not None
+
+
+_INSERT_LINES = insert(table_of(OrderLine)).returning(
+    table_of(OrderLine).c.id, sort_by_parameter_order=True
+)  # built once: every order runs it
+
+
+async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> None:
+    """Record an order's lines in one statement and give each its id (Core: no unit of work; the
+    objects stay outside the session, to be read, not changed)."""
+    ids = (await session.execute(_INSERT_LINES, [line.model_dump(exclude={"id"}) for line in lines])).scalars().all()
+    for line, line_id in zip(lines, ids, strict=True):
+        line.id = line_id
 
 
 async def line(session: AsyncSession, order_id: str, line_id: str, *, for_update: bool = False) -> OrderLine | None:
