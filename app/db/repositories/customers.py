@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -177,16 +177,18 @@ def add_refusal(session: AsyncSession, refusal: RegistrationRefusal) -> None:
     session.add(refusal)
 
 
+_RELATIONSHIP_FOR = (  # built once: every order runs it
+    select(Relationship, Partner)
+    .join(Partner, col(Partner.id) == col(Relationship.partner_id))
+    .where(col(Relationship.customer_id) == bindparam("customer_id"))
+    .with_for_update(of=Relationship)
+)
+
+
 async def relationship_for(session: AsyncSession, customer_id: uuid.UUID) -> Relationship | None:
     """The customer's relationship, locked; its partner is read with it and kept in the session
     (`partners.known` finds it without another round trip)."""
-    stmt = (
-        select(Relationship, Partner)
-        .join(Partner, col(Partner.id) == col(Relationship.partner_id))
-        .where(col(Relationship.customer_id) == customer_id)
-        .with_for_update(of=Relationship)
-    )
-    row = (await session.execute(stmt)).first()
+    row = (await session.execute(_RELATIONSHIP_FOR, {"customer_id": customer_id})).first()
     if row is None:
         return None
     partners_repo.keep(session, row[1])

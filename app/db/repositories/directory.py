@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import String, bindparam, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -115,8 +115,11 @@ async def nfr_licences(session: AsyncSession, partner_id: uuid.UUID | None) -> S
 async def nfr_by_licence_ids(session: AsyncSession, licence_ids: Sequence[str]) -> Sequence[NfrLicence]:
     if not licence_ids:
         return []
-    stmt = select(NfrLicence).where(col(NfrLicence.licence_id).in_(set(licence_ids)))
-    return (await session.execute(stmt)).scalars().all()
+    return (await session.execute(_NFR_BY_LICENCE_IDS, {"ids": sorted(set(licence_ids))})).scalars().all()
+
+
+# Built once: every order runs it (R17).
+_NFR_BY_LICENCE_IDS = select(NfrLicence).where(col(NfrLicence.licence_id).in_(bindparam("ids", expanding=True)))
 
 
 async def nfr(session: AsyncSession, nfr_id: uuid.UUID) -> NfrLicence | None:

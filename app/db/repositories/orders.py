@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select
+from sqlalchemy import String, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -96,14 +96,17 @@ async def licences_for_update(session: AsyncSession, licence_ids: Sequence[str])
     """The licences among these ids that exist, locked, by id."""
     if not licence_ids:
         return {}
-    stmt = (
-        select(Licence)
-        .where(col(Licence.licence_id).in_(sorted(set(licence_ids))))
-        .order_by(col(Licence.licence_id))  # one lock order for every transaction: no deadlock
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {licence.licence_id: licence for licence in (await session.execute(stmt)).scalars()}
+    rows = await session.execute(_LICENCES_FOR_UPDATE, {"ids": sorted(set(licence_ids))})
+    return {licence.licence_id: licence for licence in rows.scalars()}
+
+
+_LICENCES_FOR_UPDATE = (  # built once: every order runs it
+    select(Licence)
+    .where(col(Licence.licence_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(Licence.licence_id))  # one lock order for every transaction: no deadlock
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 async def get_refund(session: AsyncSession, refund_id: str) -> Refund | None:
@@ -137,4 +140,7 @@ async def lock_order_id(session: AsyncSession, order_id: str) -> None:
     order would never learn that a refund waits for it. SQLite transactions are serial already.
     """
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"order:{order_id}", 0))))
+        await session.execute(_LOCK_ORDER_ID, {"key": f"order:{order_id}"})
+
+
+_LOCK_ORDER_ID = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key", type_=String()), 0)))
