@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,15 +39,13 @@ async def identifier_matches(
     return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
 
 
-async def matching(
-    session: AsyncSession, identifiers: Sequence[Identifier], *, lock: bool
-) -> tuple[list[tuple[uuid.UUID, str, str]], dict[uuid.UUID, Customer]]:
-    """`identifier_matches` and the customers they name, in one round trip; `lock`: those customers
-    locked until the transaction ends."""
-    if not identifiers:
-        return [], {}
+@functools.cache
+def _matching_stmt(count: int, lock: bool) -> Any:
+    """Built once per number of identifiers (one to four) and locking: every order runs it."""
     clauses = [
-        (col(CustomerIdentifier.kind) == i.kind) & (col(CustomerIdentifier.value) == i.value) for i in identifiers
+        (col(CustomerIdentifier.kind) == bindparam(f"kind{n}"))
+        & (col(CustomerIdentifier.value) == bindparam(f"value{n}"))
+        for n in range(count)
     ]
     stmt = (
         select(
@@ -56,7 +56,20 @@ async def matching(
     )
     if lock:
         stmt = stmt.with_for_update(of=Customer).execution_options(populate_existing=True)
-    rows = (await session.execute(stmt)).all()
+    return stmt
+
+
+async def matching(
+    session: AsyncSession, identifiers: Sequence[Identifier], *, lock: bool
+) -> tuple[list[tuple[uuid.UUID, str, str]], dict[uuid.UUID, Customer]]:
+    """`identifier_matches` and the customers they name, in one round trip; `lock`: those customers
+    locked until the transaction ends."""
+    if not identifiers:
+        return [], {}
+    params: dict[str, str] = {}
+    for n, ident in enumerate(identifiers):
+        params[f"kind{n}"], params[f"value{n}"] = ident.kind, ident.value
+    rows = (await session.execute(_matching_stmt(len(identifiers), lock), params)).all()
     return [(r[0], r[1], r[2]) for r in rows], {r[3].id: r[3] for r in rows}
 
 
