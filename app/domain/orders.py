@@ -333,7 +333,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         )
         for line in data.lines
     ]
-    await repo.insert_lines(session, rows)  # every line in one INSERT; their ids are needed by the entries
+    await repo.insert_lines(session, rows)  # their ids are needed by the entries
     # Every licence the order names, locked in one read; lines that create one add it here.
     licences = await repo.licences_for_update(session, [line.licence_id for line in data.lines if line.licence_id])
     seen_licences: set[str] = set()

@@ -216,19 +216,23 @@ async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) ->
 
     The caller holds the applier's lease, so events apply one at a time across all workers. A batch
     of several events is first applied in one savepoint, which is what almost every batch needs:
-    when one of its events parks, turns out a duplicate or raises, that savepoint is rolled back
-    and the batch is applied again with a savepoint per event, so that event's outcome is kept
-    without any partial effect. An event whose application raises unexpectedly stops the batch
-    (later events wait: the order matters) and is tried again on the next pass; after MAX_FAILURES
-    it is parked as `apply_failed`. Returns how many settled, by outcome (`applied`, `parked`,
-    `duplicate`, `apply_failed`)."""
+    when one of its events parks, turns out a duplicate, raises, or settles a parked event that
+    waited for it, that savepoint is rolled back and the batch is applied again with a savepoint
+    per event, so that event's outcome is kept without any partial effect. An event whose
+    application raises unexpectedly stops the batch (later events wait: the order matters) and is
+    tried again on the next pass; after MAX_FAILURES it is parked as `apply_failed`. A parked event
+    that waited for this one and then raises is parked `apply_failed` at once, with the error, and
+    this one stays applied (an admin replays it). A fault of the database rolls the whole batch
+    back. Returns how many settled, by outcome (`applied`, `parked`, `duplicate`, `apply_failed`)."""
     rows = await repo.accepted(session, limit=limit)
     if len(rows) > 1:
         try:
             async with session.begin_nested():
                 await _apply_together(session, now, rows)
             return Counter({"applied": len(rows)})
-        except _Careful:
+        except Exception as exc:  # _Careful, or anything else: the per-event pass decides what it is
+            if database_fault(exc) is not None:
+                raise
             rows = await repo.accepted(session, limit=limit)  # their state was rolled back with the savepoint
     return await _apply_each(session, now, rows)
 
@@ -249,12 +253,8 @@ async def _apply_together(session: AsyncSession, now: datetime, rows: Sequence[W
             {"store_event.id": row.id, "store_event.type": row.event_type},
             linked_to=row.traceparent,
         ) as span:
-            try:
-                outcome = await _apply(session, now, row, event)
-            except Exception as exc:
-                if database_fault(exc) is not None:
-                    raise
-                raise _Careful from exc
+            # A recorded order is found by its INSERT here (AlreadyRecorded): no look-up first.
+            outcome = await _apply(session, now, row, event, look_up_recorded=False)
             if outcome == "already_lapsed":
                 raise _Careful
             span.set_attribute("store_event.status", "applied")
@@ -274,14 +274,13 @@ async def _apply_each(session: AsyncSession, now: datetime, rows: Sequence[Webho
         assert row.id is not None
         event_id, failures = row.id, row.failures
         try:
-            # One savepoint per event, taken by _process around the rules: what raises in there
-            # leaves no effect and this row untouched.
             with tracing.span(  # linked to the request that accepted it
                 "store_event.apply",
                 {"store_event.id": event_id, "store_event.type": row.event_type},
                 linked_to=row.traceparent,
             ) as span:
-                await _apply_stored(session, now, row)
+                async with session.begin_nested():  # what raises leaves no effect, and the transaction usable
+                    await _apply_stored(session, now, row)
                 span.set_attribute("store_event.status", row.status)
         except Exception as exc:
             if database_fault(exc) is not None:
@@ -374,9 +373,6 @@ async def _process(session: AsyncSession, now: datetime, row: WebhookEvent, even
         async with session.begin_nested():
             outcome = await _apply(session, now, row, event)
     except orders.Park as park:
-        if isinstance(event, OrderPaid) and await orders_repo.order_hash(session, event.data.order_id) is not None:
-            await _settle_recorded(session, now, row, event)  # a duplicate is one, whatever else it would meet
-            return
         _park(session, row, park, now)
         return
     except orders.AlreadyRecorded:
@@ -447,10 +443,15 @@ async def apply_due_lapses(session: AsyncSession, now: datetime, *, batch: int =
     return lapsed + await orders.sweep_lapses(session, now=now, batch=batch)
 
 
-async def _apply(session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent) -> str | None:
+async def _apply(
+    session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent, *, look_up_recorded: bool = True
+) -> str | None:
+    """Apply one event's rules. `look_up_recorded`: an order recorded before is looked up first, so a
+    duplicate is one whatever its rules would meet now; without, only its INSERT finds it (a batch
+    applied together, which any surprise sends back through the careful pass)."""
     if isinstance(event, OrderPaid):
-        # No look-up first: the order's INSERT finds one recorded before (AlreadyRecorded), and a
-        # park on the way there is checked against the recorded orders (_process).
+        if look_up_recorded and await orders_repo.order_hash(session, event.data.order_id) is not None:
+            raise orders.AlreadyRecorded(event.data.order_id)
         order = await orders.apply_order(session, event.data, now=now, event_id=row.id)
         return order.outcome
     if isinstance(event, OrderRefunded):

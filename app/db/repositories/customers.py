@@ -53,6 +53,7 @@ def _matching_stmt(count: int, lock: bool) -> Any:
         )
         .join(Customer, col(Customer.id) == col(CustomerIdentifier.customer_id))
         .where(or_(*clauses))
+        .order_by(col(Customer.id))  # several customers (then ambiguous) are locked in one order
     )
     if lock:
         stmt = stmt.with_for_update(of=Customer).execution_options(populate_existing=True)

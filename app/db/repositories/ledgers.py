@@ -52,7 +52,8 @@ def _add_money_stmt(dialect_module: Any) -> Any:
 
 
 def _lock_balance_with_points_before_stmt(dialect_module: Any) -> Any:
-    # The same, and in the same round trip the sum `points_before` reads (R03a).
+    # The same, and in the same round trip the sum `points_before` reads (R03a); SQLite only (see
+    # lock_balance_with_points_before).
     points_before = (
         select(func.coalesce(func.sum(PointsEntry.points), 0))
         .where(col(PointsEntry.partner_id) == bindparam("partner_id"), col(PointsEntry.effective_at) < bindparam("at"))
@@ -100,7 +101,15 @@ async def money_balances(session: AsyncSession, partner_id: uuid.UUID) -> Sequen
 async def lock_balance_with_points_before(
     session: AsyncSession, partner_id: uuid.UUID, now: datetime, at: datetime
 ) -> tuple[PartnerBalance, int]:
-    """`lock_balance`, and `points_before(at)` read in the same statement."""
+    """`lock_balance`, and `points_before(at)`.
+
+    On SQLite, in the same statement (its transactions run one at a time). Not on Postgres: a
+    statement reads the snapshot taken when it started, so when the upsert waits for the lock of a
+    transaction that is adding this partner's points, its RETURNING would not see those points; the
+    sum is read after the lock, by a statement of its own."""
+    if session.get_bind().dialect.name == "postgresql":
+        balance = await lock_balance(session, partner_id, now)
+        return balance, await points_before(session, partner_id, at)
     row = (
         await session.execute(
             dialect.pick(session, _LOCK_BALANCE_WITH_POINTS),

@@ -50,8 +50,8 @@ _INSERT_LINES = insert(table_of(OrderLine)).returning(
 
 
 async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> None:
-    """Record an order's lines in one statement and give each its id (Core: no unit of work; the
-    objects stay outside the session, to be read, not changed)."""
+    """Record an order's lines and give each its id (Core: no unit of work; the objects stay outside
+    the session, to be read, not changed). One INSERT on Postgres; SQLite runs one per line."""
     ids = (await session.execute(_INSERT_LINES, [line.model_dump(exclude={"id"}) for line in lines])).scalars().all()
     for line, line_id in zip(lines, ids, strict=True):
         line.id = line_id

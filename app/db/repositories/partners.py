@@ -47,10 +47,11 @@ def keep(session: AsyncSession, partner: Partner) -> None:
 
 
 async def known(session: AsyncSession, partner_id: uuid.UUID) -> Partner | None:
-    """The partner as kept by this session, else read."""
+    """The partner as kept by this session, else read. Kept for the session's life: for what does not
+    change while a batch is applied (the own-company identifiers, R22), not for its level rank."""
     kept: dict[uuid.UUID, Partner] = session.info.get(_KEPT, {})
     partner = kept.get(partner_id)
-    if partner is not None and not inspect(partner).expired_attributes:  # not since rolled back
+    if partner is not None and not inspect(partner).expired_attributes:  # not expired by a rollback
         return partner
     return await get(session, partner_id)
 
