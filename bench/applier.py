@@ -24,10 +24,8 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import cProfile  # noqa: E402
 import io  # noqa: E402
-import os  # noqa: E402
 import pstats  # noqa: E402
 import secrets  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 
@@ -112,8 +110,7 @@ def main() -> int:
     db = BenchDatabase(f"bench_applier_{secrets.token_hex(4)}")
     asyncio.run(db.create())
     try:
-        env = {**os.environ, "PARTNERS_DATABASE_URL": db.sqlalchemy_url}
-        subprocess.run([sys.executable, "-m", "app.cli", "migrate"], check=True, env=env, capture_output=True)
+        db.migrate()
 
         async def do_seed() -> seed.SeedResult:
             conn = await db.connect()

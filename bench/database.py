@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +11,7 @@ from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
-from bench.tools import PgTarget
+from bench.tools import PgTarget, partners_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_DSN = os.environ.get("PARTNERS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -67,15 +65,7 @@ class BenchDatabase:
         """`partners migrate`, as an operator runs it; returns the seconds it took."""
         started = time.monotonic()
         env = {**os.environ, "PARTNERS_DATABASE_URL": self.sqlalchemy_url}
-        result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "migrate"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        result = partners_cli(["migrate"], env=env, timeout=300)
         if result.returncode != 0:
             raise RuntimeError(f"partners migrate failed:\n{result.stderr[-3000:]}")
         return time.monotonic() - started

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.seed import Target
+from bench.tools import partners_cli, stop_process
 from bench.traffic import raw_request
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -49,17 +49,7 @@ def _call(
 
 def create_admin_key(env: dict[str, str], name: str) -> str:
     """A new admin key, made as an operator would: `partners create-admin-key` (printed once)."""
-    script = Path(sys.executable).parent / "partners"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
-    result = subprocess.run(  # noqa: S603 - our own CLI
-        [*command, "create-admin-key", "--name", name],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = partners_cli(["create-admin-key", "--name", name], env=env, timeout=60)
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
         raise RuntimeError(f"partners create-admin-key failed ({result.returncode}): {result.stderr[-1000:]}")
@@ -141,16 +131,7 @@ class ReceiverProcess:
             return [(str(i), float(t), v) for i, t, v in json.loads(answer.read())]
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.kill(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        stop_process(self.process)
 
 
 def registration_requests(*, host: str, targets: Sequence[Target], prefix: str, count: int) -> list[bytes]:

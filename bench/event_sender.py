@@ -29,6 +29,7 @@ if __package__ in (None, ""):  # run as a file: make `app` importable
 
 from app.db.session import create_engine, create_session_factory
 from app.domain import events
+from bench.tools import Schedule
 
 
 async def send(
@@ -36,21 +37,10 @@ async def send(
 ) -> dict[str, float]:
     engine = create_engine(url, pool_size=connections)
     factory = create_session_factory(engine)
-    total = max(1, int(rate * duration))
-    next_index = 0
-    late = 0
-    start = time.monotonic()
+    schedule = Schedule(max(1, int(rate * duration)), rate)
 
     async def writer() -> None:
-        nonlocal next_index, late
-        while next_index < total:
-            n = next_index
-            next_index += 1
-            delay = start + n / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -0.1:
-                late += 1
+        while (n := await schedule.take()) is not None:
             now = datetime.now(UTC)
             partner = partners[n % len(partners)]
             registration = uuid.uuid4()
@@ -77,7 +67,7 @@ async def send(
         await asyncio.gather(*(writer() for _ in range(max(1, connections))))
     finally:
         await engine.dispose()
-    return {"sent": total, "duration_s": time.monotonic() - start, "late": late}
+    return {"sent": schedule.total, "duration_s": time.monotonic() - schedule.start, "late": schedule.late}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,7 @@ from bench.tools import (
     run_pgbench,
     run_wrk,
     send_paced,
+    stop_process,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -271,16 +272,7 @@ class Service:
         return self.process.pid
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        stop_process(self.process, group=True, grace=20)
 
 
 @contextmanager

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +23,57 @@ WRK_SCRIPT = BENCH_DIR / "wrk.lua"
 
 # tool -> Debian package that brings it
 PACKAGES = {"wrk": "wrk", "hey": "hey", "pgbench": "postgresql-client"}
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def partners_cli(args: Sequence[str], *, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """The service's own command, `partners ...`, as an operator runs it (its output captured)."""
+    script = Path(sys.executable).parent / "partners"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [*command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def stop_process(process: subprocess.Popen[Any] | None, *, group: bool = False, grace: float = 10) -> None:
+    """SIGTERM (to its process group with `group`), then SIGKILL if it has not ended after `grace`."""
+    if process is None or process.poll() is not None:
+        return
+    kill = os.killpg if group else os.kill
+    try:
+        kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+class Schedule:
+    """Open-loop slots shared by concurrent senders: slot n is due at start + n / rate, whether or not
+    the slots before it were answered. `take` waits for the next slot's moment and returns its
+    number, or None once `total` were taken; `late` counts slots taken more than 0.1 s late."""
+
+    def __init__(self, total: int, rate: float) -> None:
+        self.total, self.rate = total, rate
+        self.start = time.monotonic()
+        self.late = 0
+        self._next = 0
+
+    async def take(self) -> int | None:
+        if self._next >= self.total:
+            return None
+        n = self._next
+        self._next += 1
+        delay = self.start + n / self.rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -0.1:
+            self.late += 1
+        return n
 
 
 class ToolMissing(RuntimeError):
@@ -448,24 +501,15 @@ def send_paced(
     """Open loop: request n leaves at start + n / rate (or as soon as a connection is free after that),
     over `connections` keep-alive connections, for `duration` seconds or until the list runs out.
     wrk has no fixed rate and hey takes one request, so signed webhooks at a fixed rate go this way."""
-    import asyncio
-
     statuses: dict[int, int] = {}
     errors = 0
-    next_index = 0
-    start = time.monotonic()
-    total = min(len(requests), max(1, int(rate * duration)))
+    schedule = Schedule(min(len(requests), max(1, int(rate * duration))), rate)
 
     async def connection() -> None:
-        nonlocal next_index, errors
+        nonlocal errors
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            while next_index < total:
-                n = next_index
-                next_index += 1
-                delay = start + n / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            while (n := await schedule.take()) is not None:
                 try:
                     writer.write(requests[n])
                     await writer.drain()
@@ -483,4 +527,4 @@ def send_paced(
         await asyncio.gather(*(connection() for _ in range(max(1, connections))))
 
     asyncio.run(main())
-    return Paced(total, statuses, errors, max(time.monotonic() - start, 1e-9))
+    return Paced(schedule.total, statuses, errors, max(time.monotonic() - schedule.start, 1e-9))
