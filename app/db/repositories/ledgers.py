@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -65,7 +66,7 @@ def _lock_balance_with_points_before_stmt(dialect_module: Any) -> Any:
 # Built once: the crediting path runs them for every event, and a statement built per call costs
 # more to build and to find in the compiled cache than to run.
 _LOCK_BALANCE = dialect.per_dialect(_lock_balance_stmt)
-_LOCK_BALANCE_WITH_POINTS = dialect.per_dialect(_lock_balance_with_points_before_stmt)
+_LOCK_BALANCE_WITH_POINTS = _lock_balance_with_points_before_stmt(sqlite)  # SQLite only
 _ADD_MONEY = dialect.per_dialect(_add_money_stmt)
 _POINTS_BEFORE = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
     col(PointsEntry.partner_id) == bindparam("partner_id"), col(PointsEntry.effective_at) < bindparam("at")
@@ -112,7 +113,7 @@ async def lock_balance_with_points_before(
         return balance, await points_before(session, partner_id, at)
     row = (
         await session.execute(
-            dialect.pick(session, _LOCK_BALANCE_WITH_POINTS),
+            _LOCK_BALANCE_WITH_POINTS,
             {"partner_id": partner_id, "now": now, "at": at},
             execution_options={"populate_existing": True},
         )
