@@ -66,6 +66,11 @@ async def prefetch(session: AsyncSession, orders: Sequence[OrderReads], now: dat
             held.relationships[relationship.customer_id] = relationship
             partners_repo.keep(session, partner)
 
+    buyers = sorted({o.buyer_partner_id for o in orders if o.buyer_partner_id is not None})
+    if buyers:  # kept for `partners.known`, as the relationships' partners are
+        for partner in await session.scalars(_PARTNERS, {"ids": buyers}):
+            partners_repo.keep(session, partner)
+
     # The partner each order will most likely credit: its buyer, or the relationship of its customer.
     credits: list[tuple[uuid.UUID, datetime]] = []
     for order in orders:
@@ -133,6 +138,8 @@ _CUSTOMERS = (
     .with_for_update(of=Customer)
     .execution_options(populate_existing=True)
 )
+
+_PARTNERS = select(Partner).where(col(Partner.id).in_(bindparam("ids", expanding=True)))
 
 _RELATIONSHIPS = (
     select(Relationship, Partner)
