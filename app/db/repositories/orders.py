@@ -41,7 +41,10 @@ _INSERT_ORDER = dialect.per_dialect(_insert_order_stmt)  # built once: every ord
 
 async def insert_order(session: AsyncSession, order: Order) -> bool:
     """Record the order unless its id is recorded already; whether it was recorded now."""
-    recorded = (await session.execute(dialect.pick(session, _INSERT_ORDER), order.model_dump())).first()
+    # Never flushes first: a batch flushes what its events add once, when it ends (an order depends on
+    # none of that: a customer it creates is flushed when created).
+    with session.no_autoflush:
+        recorded = (await session.execute(dialect.pick(session, _INSERT_ORDER), order.model_dump())).first()
     return recorded is not None
 
 
@@ -76,7 +79,8 @@ async def insert_lines(session: AsyncSession, lines: Sequence[NewLine]) -> None:
     """Record an order's lines and give each its id (Core: no unit of work, no ORM object). One
     INSERT on Postgres; SQLite runs one per line."""
     rows = [{name: getattr(line, name) for name in _LINE_COLUMNS} for line in lines]
-    ids = (await session.execute(_INSERT_LINES, rows)).scalars().all()
+    with session.no_autoflush:  # as the order's INSERT
+        ids = (await session.execute(_INSERT_LINES, rows)).scalars().all()
     for line, line_id in zip(lines, ids, strict=True):
         line.id = line_id
 
