@@ -49,7 +49,7 @@ async def _accept(db: BenchDatabase, targets: list[seed.Target], count: int, now
         await engine.dispose()
 
 
-async def _drain(db: BenchDatabase, batch: int, show: seed.Target | None = None) -> tuple[int, float, float]:
+async def _drain(db: BenchDatabase, batch: int, show: list[seed.Target] | None = None) -> tuple[int, float, float]:
     from app.db.session import create_engine, create_session_factory
     from app.domain.clock import SystemClock
     from app.settings import Settings
@@ -65,15 +65,15 @@ async def _drain(db: BenchDatabase, batch: int, show: seed.Target | None = None)
         while (n := await worker.apply_store_events()) > 0:
             done += n
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        if show is not None:
+        if show:
             await _show_statements(db, show, engine, worker)
         return done, wall, cpu
     finally:
         await engine.dispose()
 
 
-async def _show_statements(db: BenchDatabase, target: seed.Target, engine: Any, worker: Any) -> None:
-    """Apply one more event and print every statement it issued."""
+async def _show_statements(db: BenchDatabase, targets: list[seed.Target], engine: Any, worker: Any) -> None:
+    """Apply one more batch of events (one per target) and print every statement it issued."""
     from sqlalchemy import event
 
     from app.db.session import create_engine
@@ -88,14 +88,15 @@ async def _show_statements(db: BenchDatabase, target: seed.Target, engine: Any, 
         async with accept_engine.begin() as conn:
             from app.domain import webhooks
 
-            body = traffic.order_event("prof-show", target, datetime.now(UTC) - timedelta(minutes=1))
-            await webhooks.accept(conn, webhook_id="msg-prof-show", body=body, now=datetime.now(UTC))
+            for n, target in enumerate(targets):
+                body = traffic.order_event(f"prof-show-{n}", target, datetime.now(UTC) - timedelta(minutes=1))
+                await webhooks.accept(conn, webhook_id=f"msg-prof-show-{n}", body=body, now=datetime.now(UTC))
     finally:
         await accept_engine.dispose()
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     await worker.apply_store_events()
     event.remove(engine.sync_engine, "before_cursor_execute", record)
-    print(f"{len(statements)} statements for one event (with the batch's own):")
+    print(f"{len(statements)} statements for a batch of {len(targets)} event(s):")
     for n, text in enumerate(statements, 1):
         print(f"{n:3} {text}")
 
@@ -104,7 +105,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--statements", action="store_true", help="print the statements one event issues")
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then print the statements a batch of N events issues (1: the one-event path)",
+    )
     parser.add_argument("--profile", type=Path, help="write a cProfile of the drain to PATH.prof and PATH.txt")
     args = parser.parse_args()
     db = BenchDatabase(f"bench_applier_{secrets.token_hex(4)}")
@@ -125,7 +132,7 @@ def main() -> int:
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
-        done, wall, cpu = asyncio.run(_drain(db, args.batch, seeded.targets[1] if args.statements else None))
+        done, wall, cpu = asyncio.run(_drain(db, args.batch, seeded.targets[1 : 1 + args.statements]))
         if profiler:
             profiler.disable()
             profiler.dump_stats(str(args.profile) + ".prof")

@@ -525,3 +525,72 @@ async def test_a_parked_event_is_told_once_however_often_it_is_replayed_unchange
         assert replay.status_code == 202 and replay.json()["reason_code"] == "unknown_sku", replay.text
     notices = await _events(program.api, type="store_event.parked")
     assert [(n["payload"]["event_id"], n["payload"]["reason_code"]) for n in notices] == [(event_id, "unknown_sku")]
+
+
+async def _mixed_batch(program: Program, batch: int, careful: list[int]) -> dict[str, Any]:
+    """Partners, customers and a batch of eight events that lean on one another (a relationship
+    established by one order and used by the next, a level crossed mid-batch, a renewal of a licence
+    the batch created, a refund of an order of the batch, referral turned resale); applied by a
+    worker taking `batch` events per pass (`careful` lists its per-event passes). Returns what it
+    left, without the run's own ids."""
+    program.api.app.state.worker.settings.worker_batch = batch
+    a, b = await program.partner(), await program.partner()
+    c1, c2, c3, stranger = Customer.new("One"), Customer.new("Two"), Customer.new("Three"), Customer.new("Nobody")
+    for partner, customer in ((a, c1), (a, c2), (b, c3)):
+        await program.register(partner, customer, at="2026-01-10T09:00:00Z")
+    await program.order(c3, [line("desktop", 1, 48000)], placed_at="2026-02-01T10:00:00Z")  # b's, by referral
+    program.at("2026-03-01T10:05:00Z")
+
+    def placed(second: int) -> Any:
+        return t(f"2026-03-01T10:00:{second:02d}Z")
+
+    first_licence = line("server-enterprise", 6, 60000)
+    resold = line("desktop", 2, 96000, line_id="r1")
+    batch_events = [
+        order_event(c1, [first_licence], placed_at=placed(1)),  # establishes a's relationship with c1
+        order_event(c1, [line("server-enterprise", 6, 60000)], placed_at=placed(2)),  # uses it; a levels up
+        order_event(c2, [line("desktop", 2, 96000)], placed_at=placed(3)),  # at a's new level
+        order_event(c3, [resold], placed_at=placed(4), buyer=b[0], order_id=f"resale-{batch}"),  # now resale
+        order_event(stranger, [line("desktop", 1, 48000)], placed_at=placed(5)),  # nobody's
+        order_event(
+            c1,
+            [line("server-enterprise", 4, 40000, kind="renewal", licence_id=first_licence["licence_id"])],
+            placed_at=placed(6),
+        ),  # renews 4 of the 6 licences the batch's first order created
+        refund_event(f"resale-{batch}", [("r1", 48000)], at=placed(30)),
+        order_event(c3, [line("desktop", 1, 48000)], placed_at=placed(7)),  # b's, resale since the 4th
+    ]
+    receipts = [await _post(program, event, f"mixed-{batch}-{n}") for n, event in enumerate(batch_events)]
+    careful.clear()
+    await program.api.drain(scheduled=False)
+    outcomes = [(e["status"], e["reason_code"]) for e in [await _stored(program, r["event_id"]) for r in receipts]]
+
+    async def left(partner: tuple[str, str]) -> dict[str, Any]:
+        history = await program.client.get(f"/v1/partners/{partner[0]}/level-history", headers=program.api.admin)
+        status = await program.status(partner)
+        return {
+            "points": sorted((e["rule"], e["points"], e["effective_at"]) for e in await program.points(partner)),
+            "money": sorted(
+                (e["rule"], e["amount"], e["currency"], e["rate_bp"], e["base_amount"])
+                for e in await program.money(partner)
+            ),
+            "status": {k: v for k, v in status.items() if k != "partner_id"},
+            "levels": [h["to_level"] for h in history.json()["items"]],
+        }
+
+    return {"outcomes": outcomes, "a": await left(a), "b": await left(b)}
+
+
+async def test_a_batch_applied_together_leaves_what_its_events_leave_one_by_one(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch path reads up front and writes at the end; whatever its events' dependencies on one
+    another, it must leave exactly what applying them one at a time leaves."""
+    careful = _count_careful_passes(monkeypatch)
+    one_by_one = await _mixed_batch(program, 1, careful)
+    assert careful == [1] * 8  # each event alone
+    together = await _mixed_batch(program, 100, careful)
+    assert careful == []  # applied together, in one pass
+    assert together == one_by_one
+    assert together["a"]["levels"] and together["outcomes"][4] == ("applied", "no_match")
+    assert all(status == "applied" for status, _ in together["outcomes"])

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import customers as repo
+from app.db.repositories import memo
 from app.db.tables import Customer, CustomerIdentifier
 from app.domain import audit
 from app.domain.context import Context
@@ -70,6 +71,7 @@ async def _resolve(
             known = {(kind, value) for _, kind, value in matches}
             missing = [i for i in identifiers if (i.kind, i.value) not in known]
             if missing:
+                memo.forget_identifiers(session, [(i.kind, i.value) for i in missing])
                 try:
                     async with session.begin_nested():
                         for ident in missing:
@@ -78,6 +80,7 @@ async def _resolve(
                     continue  # an identifier was taken meanwhile: look again
             return customer, False
         customer = Customer(company=company, country=country, created_at=now)
+        memo.forget_identifiers(session, [(i.kind, i.value) for i in identifiers])
         try:
             async with session.begin_nested():
                 session.add(customer)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import directory as directory_repo
 from app.db.repositories import ledgers as repo
+from app.db.repositories import memo
 from app.db.repositories import statements as statements_repo
 from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PointsEntry
 from app.domain import events
@@ -93,6 +94,7 @@ class Ledger:
             terms_version=posting.terms_version,
         )
         self.session.add(entry)
+        memo.note_points(self.session, self.partner_id, posting.effective_at, points)
         before = self.balance.level
         self.balance.points += points
         self.balance.level = self.terms_now.level_for(self.balance.points)
@@ -157,6 +159,12 @@ class Ledger:
     async def settle(self) -> None:
         """Write the money totals of the entries made so far; call it once they are all made."""
         pending, self._pending = self._pending, {}
+        held = memo.of(self.session)
+        if held is not None:  # a batch writes its totals once, when it ends
+            for (currency, quarter), amount in pending.items():
+                key = (self.partner_id, quarter, currency)
+                held.money[key] = held.money.get(key, 0) + amount
+            return
         by_currency: dict[str, int] = {}
         for (currency, quarter), amount in sorted(pending.items()):
             by_currency[currency] = by_currency.get(currency, 0) + amount

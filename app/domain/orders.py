@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.repositories import batch as batch_repo
 from app.db.repositories import customers as customers_repo
 from app.db.repositories import ledgers as ledgers_repo
+from app.db.repositories import memo
 from app.db.repositories import orders as repo
 from app.db.repositories import partners as partners_repo
 from app.db.tables import (
@@ -32,7 +34,7 @@ from app.db.tables import (
 from app.domain import customers, directory, order_flags, partners, registrations, terms
 from app.domain.errors import NotFound
 from app.domain.ledger import Ledger, Posting
-from app.domain.rules.identifiers import Identifier, strong_identifiers
+from app.domain.rules.identifiers import Identifier, IdentifierCheck, strong_identifiers
 from app.domain.rules.money import (
     add_months_clamped,
     commission,
@@ -144,6 +146,7 @@ def _establish(
         resale_since=order.placed_at if mode == "resale" else None,
     )
     session.add(relationship)
+    memo.forget_relationship(session, customer.id)
     registration.state = "converted"
     registration.ended_at = order.placed_at
     registration.converted_order_id = order.order_id
@@ -213,6 +216,36 @@ async def _claim_order(session: AsyncSession, order: Order) -> Order:
     return order
 
 
+def _buyer_partner_id(data: OrderPaidData) -> uuid.UUID | None:
+    if data.buyer.type != "partner":
+        return None
+    try:
+        return uuid.UUID(data.buyer.partner_id or "")
+    except ValueError:
+        return None
+
+
+def _identifiers(data: OrderPaidData) -> IdentifierCheck:
+    return strong_identifiers(
+        country=data.customer.country,
+        vat_id=data.customer.vat_id,
+        email=data.customer.email,
+        domain=None,
+        store_customer_id=data.customer.store_customer_id,
+    )
+
+
+def reads_of(data: OrderPaidData) -> batch_repo.OrderReads:
+    """What `apply_order` will read for this order, for a batch to read up front."""
+    return batch_repo.OrderReads(
+        order_id=data.order_id,
+        placed_at=data.placed_at,
+        identifiers=[(i.kind, i.value) for i in _identifiers(data).identifiers],
+        buyer_partner_id=_buyer_partner_id(data),
+        licence_ids=[line.licence_id for line in data.lines if line.licence_id],
+    )
+
+
 async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: datetime, event_id: int | None) -> Order:
     """Record an order and credit what it earns."""
     await repo.lock_order_id(session, data.order_id)
@@ -234,23 +267,13 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             f"SKU {', '.join(unknown)} is not in the program terms (version {in_force.version}); add it, "
             "then replay this event.",
         )
-    buyer_partner_id: uuid.UUID | None = None
+    buyer_partner_id = _buyer_partner_id(data)
     buyer: Partner | None = None
     if data.buyer.type == "partner":
-        try:
-            buyer_partner_id = uuid.UUID(data.buyer.partner_id or "")
-        except ValueError:
-            buyer_partner_id = None
         buyer = await partners_repo.get(session, buyer_partner_id) if buyer_partner_id is not None else None
         if buyer is None:
             raise Park("unknown_partner", f"The buying partner {data.buyer.partner_id!r} is not known.")
-    check = strong_identifiers(
-        country=data.customer.country,
-        vat_id=data.customer.vat_id,
-        email=data.customer.email,
-        domain=None,
-        store_customer_id=data.customer.store_customer_id,
-    )
+    check = _identifiers(data)
     try:
         customer = await customers.resolve(
             session,
@@ -394,7 +417,8 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
                 base=net,
             )
     await ledgers.settle()
-    await session.flush()
+    if memo.of(session) is None:  # a batch's objects are written together when it ends
+        await session.flush()
     return order
 
 
@@ -469,6 +493,7 @@ async def _new_licence(
                 order_line_id=row.id,
             )
             session.add(licences[row.licence_id])
+            memo.forget_licence(session, row.licence_id)
         else:  # an up-sell of extra licences on the same subscription
             licence.quantity += row.quantity
             _extend_term(licence, row.term_end)

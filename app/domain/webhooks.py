@@ -18,6 +18,8 @@ from standardwebhooks import Webhook
 
 from app import tracing
 from app.db.faults import database_fault
+from app.db.repositories import batch as batch_repo
+from app.db.repositories import memo
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
 from app.db.session import CoreTransaction
@@ -270,14 +272,27 @@ async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) ->
 async def _apply_together(session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]) -> None:
     """Apply a batch in the caller's savepoint; anything but every event plainly `applied` raises
     _Careful (a fault of the database is raised as it is). The rows' new status is written at the
-    end, one UPDATE per outcome."""
-    outcomes: dict[str | None, list[int]] = {}
-    subjects: list[str] = []
+    end, one UPDATE per outcome. What the batch's orders read is read first, for all of them at once
+    (`app.db.repositories.batch`), and answered from memory while the batch applies."""
+    parsed: list[StoreEvent] = []
     for row in rows:
-        assert row.id is not None
         if row.event_type not in KNOWN_TYPES:
             raise _Careful
-        event = parse_stored(row.body)
+        parsed.append(parse_stored(row.body))
+    await batch_repo.prefetch(session, [orders.reads_of(e.data) for e in parsed if isinstance(e, OrderPaid)], now)
+    try:
+        await _apply_in_memory(session, now, rows, parsed)
+    finally:
+        memo.drop(session)
+
+
+async def _apply_in_memory(
+    session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent], parsed: Sequence[StoreEvent]
+) -> None:
+    outcomes: dict[str | None, list[int]] = {}
+    subjects: list[str] = []
+    for row, event in zip(rows, parsed, strict=True):
+        assert row.id is not None
         with tracing.span(
             "store_event.apply",
             {"store_event.id": row.id, "store_event.type": row.event_type},
@@ -290,6 +305,10 @@ async def _apply_together(session: AsyncSession, now: datetime, rows: Sequence[W
             span.set_attribute("store_event.status", "applied")
         outcomes.setdefault(outcome, []).append(row.id)
         subjects += _waited_for(event)
+    held = memo.of(session)
+    if held is not None:
+        await batch_repo.write_money(session, held)
+    await session.flush()  # what the batch's events added, together
     # Parked events that wait for what this batch applied are applied after it, one by one: checked
     # once, here, after every order's lock was taken (a refund parked meanwhile is seen).
     if subjects and await repo.any_waiting_for(session, sorted(set(subjects))):

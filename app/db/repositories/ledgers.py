@@ -24,7 +24,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import dialect
+from app.db.repositories import dialect, memo
 from app.db.repositories.dialect import table_of
 from app.db.tables import LevelChange, MoneyEntry, Partner, PartnerBalance, PartnerMoneyBalance, PointsEntry
 
@@ -79,6 +79,14 @@ async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: dateti
     Every write to a partner's ledgers goes through this lock, so concurrent orders for one
     partner apply one after the other.
     """
+    held = memo.of(session)
+    if held is not None:
+        if partner_id in held.balances:
+            locked: PartnerBalance = held.balances[partner_id]  # locked with the rest of its batch
+            return locked
+        # A batch writes its objects when it ends, and an INSERT does not flush them first: this
+        # one would read the row without what the batch added, and overwrite the object with it.
+        await session.flush()
     # populate_existing: a balance object this session loaded earlier takes the locked row's values.
     balance: PartnerBalance = (
         await session.scalars(
@@ -108,6 +116,8 @@ async def lock_balance_with_points_before(
     statement reads the snapshot taken when it started, so when the upsert waits for the lock of a
     transaction that is adding this partner's points, its RETURNING would not see those points; the
     sum is read after the lock, by a statement of its own."""
+    if memo.of(session) is not None:  # in a batch: from what it read up front, or flushed first
+        return await lock_balance(session, partner_id, now), await points_before(session, partner_id, at)
     if session.get_bind().dialect.name == "postgresql":
         balance = await lock_balance(session, partner_id, now)
         return balance, await points_before(session, partner_id, at)
@@ -127,8 +137,16 @@ async def add_money_to_balance(session: AsyncSession, partner_id: uuid.UUID, cur
     )
 
 
+async def add_money_to_balances(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """`add_money_to_balance` for several (partner, currency): one statement, run for each row."""
+    await session.execute(dialect.pick(session, _ADD_MONEY), list(rows))
+
+
 async def points_before(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> int:
     """Sum of the partner's points entries effective strictly before `at` (R03a)."""
+    held = memo.of(session)
+    if held is not None and (read := memo.points_before(held, partner_id, at)) is not None:
+        return read
     return int((await session.execute(_POINTS_BEFORE, {"partner_id": partner_id, "at": at})).scalar_one())
 
 

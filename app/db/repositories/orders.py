@@ -10,7 +10,7 @@ from sqlalchemy import String, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import dialect
+from app.db.repositories import dialect, memo
 from app.db.repositories.dialect import table_of
 from app.db.tables import DiscountMismatch, Licence, Order, OrderLine, Refund
 
@@ -96,6 +96,9 @@ async def licences_for_update(session: AsyncSession, licence_ids: Sequence[str])
     """The licences among these ids that exist, locked, by id."""
     if not licence_ids:
         return {}
+    held = memo.of(session)
+    if held is not None and held.licences_asked.issuperset(licence_ids):
+        return {i: held.licences[i] for i in sorted(set(licence_ids)) if i in held.licences}
     rows = await session.execute(_LICENCES_FOR_UPDATE, {"ids": sorted(set(licence_ids))})
     return {licence.licence_id: licence for licence in rows.scalars()}
 
@@ -139,6 +142,9 @@ async def lock_order_id(session: AsyncSession, order_id: str) -> None:
     Without it, a refund could find no order and park while the order commits unseen, and the
     order would never learn that a refund waits for it. SQLite transactions are serial already.
     """
+    held = memo.of(session)
+    if held is not None and order_id in held.locked_orders:
+        return  # locked with the rest of its batch
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(_LOCK_ORDER_ID, {"key": f"order:{order_id}"})
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     CompoundSelect,
+    Uuid,
     bindparam,
     func,
     inspect,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import memo
 from app.db.tables import AgreementAcceptance, AgreementVersion, Partner, PartnerStatusChange
 from app.db.types import UTCDateTime
 
@@ -123,8 +125,14 @@ class StandingFacts:
     """(agreement_version_id, accepted_at), oldest first."""
 
 
-def _standing_facts_query() -> CompoundSelect[Any]:
-    partner: BindParameter[Any] = bindparam("partner")
+def _standing_facts_query(several: bool) -> CompoundSelect[Any]:
+    """One partner's facts (`partner`), or several partners' (`partners`, expanding), each row
+    with its partner (None for the agreement versions, which are everyone's)."""
+    partner: BindParameter[Any] = bindparam("partners", expanding=True) if several else bindparam("partner")
+
+    def of(column: Any) -> Any:
+        return column.in_(partner) if several else column == partner
+
     no_time = type_coerce(null(), UTCDateTime())
     return union_all(
         select(
@@ -134,7 +142,8 @@ def _standing_facts_query() -> CompoundSelect[Any]:
             no_time.label("t2"),
             type_coerce(null(), BigInteger()).label("n"),
             col(PartnerStatusChange.id).label("ord"),
-        ).where(col(PartnerStatusChange.partner_id) == partner),
+            col(PartnerStatusChange.partner_id).label("partner"),
+        ).where(of(col(PartnerStatusChange.partner_id))),
         select(
             literal_column("'version'"),
             col(AgreementVersion.version),
@@ -142,6 +151,7 @@ def _standing_facts_query() -> CompoundSelect[Any]:
             col(AgreementVersion.accept_by),
             col(AgreementVersion.id),
             col(AgreementVersion.id),
+            type_coerce(null(), Uuid()),
         ),
         select(
             literal_column("'accepted'"),
@@ -150,22 +160,40 @@ def _standing_facts_query() -> CompoundSelect[Any]:
             null(),
             col(AgreementAcceptance.agreement_version_id),
             col(AgreementAcceptance.id),
-        ).where(col(AgreementAcceptance.partner_id) == partner),
+            col(AgreementAcceptance.partner_id),
+        ).where(of(col(AgreementAcceptance.partner_id))),
     )
 
 
-_STANDING_FACTS = _standing_facts_query()
+_STANDING_FACTS = _standing_facts_query(several=False)
+_STANDING_FACTS_OF_SEVERAL = _standing_facts_query(several=True)
 
 
-async def standing_facts(session: AsyncSession, partner_id: uuid.UUID) -> StandingFacts:
-    """The three in one round trip (the eligibility check runs for every credited order)."""
-    rows = [tuple(r) for r in await session.execute(_STANDING_FACTS, {"partner": partner_id})]
+def _facts(rows: list[tuple[Any, ...]]) -> StandingFacts:
     rows.sort(key=lambda r: (r[2], r[5]))  # by time, then id: the order of the separate queries
     return StandingFacts(
         statuses=[(r[1], r[2]) for r in rows if r[0] == "status"],
         versions=[(int(r[4]), r[1], r[2], r[3]) for r in rows if r[0] == "version"],
         acceptances=[(int(r[4]), r[2]) for r in rows if r[0] == "accepted"],
     )
+
+
+async def standing_facts(session: AsyncSession, partner_id: uuid.UUID) -> StandingFacts:
+    """The three in one round trip (the eligibility check runs for every credited order)."""
+    held = memo.of(session)
+    if held is not None and partner_id in held.facts:
+        facts: StandingFacts = held.facts[partner_id]
+        return facts
+    return _facts([tuple(r) for r in await session.execute(_STANDING_FACTS, {"partner": partner_id})])
+
+
+async def standing_facts_of(session: AsyncSession, partner_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StandingFacts]:
+    """`standing_facts` of several partners, in one round trip."""
+    if not partner_ids:
+        return {}
+    rows = [tuple(r) for r in await session.execute(_STANDING_FACTS_OF_SEVERAL, {"partners": list(partner_ids)})]
+    shared = [r for r in rows if r[0] == "version"]
+    return {p: _facts([*shared, *(r for r in rows if r[6] == p)]) for p in partner_ids}
 
 
 async def ids_after(session: AsyncSession, after: uuid.UUID | None, *, limit: int) -> list[uuid.UUID]:

@@ -212,6 +212,11 @@ async def add_accrued(session: AsyncSession, partner_id: uuid.UUID, quarter: str
     )
 
 
+async def add_accrued_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """`add_accrued` for several (partner, quarter, currency): one statement, run for each row."""
+    await session.execute(dialect.pick(session, _ADD_ACCRUED), list(rows))
+
+
 async def companies(session: AsyncSession, partner_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not partner_ids:
         return {}

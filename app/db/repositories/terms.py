@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import memo
 from app.db.tables import ProgramTermsVersion
 
 _IN_FORCE_REF = (
@@ -26,8 +27,21 @@ _IN_FORCE_REF = (
 
 async def in_force_ref(session: AsyncSession, at: datetime) -> tuple[int, datetime, str] | None:
     """Version, start and digest of the terms in force at `at`, without the terms themselves."""
+    held = memo.of(session)
+    if held is not None and held.terms_refs is not None:
+        return next((ref for ref in held.terms_refs if ref[1] <= at), None)
     row = (await session.execute(_IN_FORCE_REF, {"at": at})).first()
     return None if row is None else (row[0], row[1], row[2])
+
+
+async def all_refs(session: AsyncSession) -> list[tuple[int, datetime, str]]:
+    """(version, effective_from, digest) of every version, latest first (as `in_force_ref` picks)."""
+    return [(r[0], r[1], r[2]) for r in await session.execute(_ALL_REFS)]
+
+
+_ALL_REFS = select(  # every version, in the order `in_force_ref` picks from
+    col(ProgramTermsVersion.version), col(ProgramTermsVersion.effective_from), col(ProgramTermsVersion.digest)
+).order_by(col(ProgramTermsVersion.effective_from).desc(), col(ProgramTermsVersion.version).desc())
 
 
 async def terms_of(session: AsyncSession, version: int) -> dict[str, Any]:
