@@ -159,17 +159,17 @@ class Ledger:
     async def settle(self) -> None:
         """Write the money totals of the entries made so far; call it once they are all made."""
         pending, self._pending = self._pending, {}
-        held = memo.of(self.session)
-        if held is not None:  # a batch writes its totals once, when it ends
-            for (currency, quarter), amount in pending.items():
-                key = (self.partner_id, quarter, currency)
-                held.money[key] = held.money.get(key, 0) + amount
-            return
+        held = memo.of(self.session)  # in a batch: written once, when it ends
         by_currency: dict[str, int] = {}
         for (currency, quarter), amount in sorted(pending.items()):
             by_currency[currency] = by_currency.get(currency, 0) + amount
-            if amount:
+            if amount and held is not None:
+                key = (self.partner_id, quarter, currency)
+                held.accrued[key] = held.accrued.get(key, 0) + amount
+            elif amount:
                 await statements_repo.add_accrued(self.session, self.partner_id, quarter, currency, amount)
         for currency, amount in by_currency.items():
-            if amount:
+            if amount and held is not None:
+                held.money[(self.partner_id, currency)] = held.money.get((self.partner_id, currency), 0) + amount
+            elif amount:
                 await repo.add_money_to_balance(self.session, self.partner_id, currency, amount)

@@ -270,7 +270,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     buyer_partner_id = _buyer_partner_id(data)
     buyer: Partner | None = None
     if data.buyer.type == "partner":
-        buyer = await partners_repo.get(session, buyer_partner_id) if buyer_partner_id is not None else None
+        buyer = await partners_repo.known(session, buyer_partner_id) if buyer_partner_id is not None else None
         if buyer is None:
             raise Park("unknown_partner", f"The buying partner {data.buyer.partner_id!r} is not known.")
     check = _identifiers(data)
@@ -341,7 +341,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
 
     rel = attribution.relationship
     rows = [
-        OrderLine(
+        repo.NewLine(
             order_id=data.order_id,
             line_id=line.line_id,
             sku=line.sku,
@@ -435,7 +435,7 @@ def _with(posting: Posting, rule: str, explanation: str) -> Posting:
 
 
 def _check_discount(
-    session: AsyncSession, row: OrderLine, partner_id: uuid.UUID, rate_bp: int, why: str, now: datetime
+    session: AsyncSession, row: repo.NewLine, partner_id: uuid.UUID, rate_bp: int, why: str, now: datetime
 ) -> None:
     """R12: a discount other than the expected one is kept for review, never corrected."""
     expected = commission(row.list_amount, rate_bp)
@@ -467,7 +467,7 @@ def _check_discount(
 
 async def _new_licence(
     session: AsyncSession,
-    row: OrderLine,
+    row: repo.NewLine,
     sku: str,
     customer: Customer,
     credited: Ledger | None,
@@ -512,7 +512,7 @@ def _extend_term(licence: Licence, term_end: datetime | None) -> None:
 
 async def _renewal(
     session: AsyncSession,
-    row: OrderLine,
+    row: repo.NewLine,
     ledgers: Ledgers,
     at: datetime,
     posting: Posting,

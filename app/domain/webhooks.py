@@ -279,10 +279,14 @@ async def _apply_together(session: AsyncSession, now: datetime, rows: Sequence[W
         if row.event_type not in KNOWN_TYPES:
             raise _Careful
         parsed.append(parse_stored(row.body))
-    await batch_repo.prefetch(session, [orders.reads_of(e.data) for e in parsed if isinstance(e, OrderPaid)], now)
+    await batch_repo.prefetch(session, [orders.reads_of(e.data) for e in parsed if isinstance(e, OrderPaid)])
+    # The events' objects are flushed when the batch ends, not after each event: a read the memo does
+    # not answer flushes them first (as every read of the one-by-one path sees its predecessors').
+    autoflush, session.sync_session.autoflush = session.sync_session.autoflush, True
     try:
         await _apply_in_memory(session, now, rows, parsed)
     finally:
+        session.sync_session.autoflush = autoflush
         memo.drop(session)
 
 

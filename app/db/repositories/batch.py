@@ -12,9 +12,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import dialect, memo
 from app.db.repositories import directory as directory_repo
 from app.db.repositories import ledgers as ledgers_repo
+from app.db.repositories import memo
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import partners as partners_repo
 from app.db.repositories import statements as statements_repo
@@ -34,7 +34,7 @@ class OrderReads:
     licence_ids: Sequence[str]
 
 
-async def prefetch(session: AsyncSession, orders: Sequence[OrderReads], now: datetime) -> memo.BatchMemo:
+async def prefetch(session: AsyncSession, orders: Sequence[OrderReads]) -> memo.BatchMemo:
     """Read and lock what these orders need, in a few statements, and install it as the session's
     memo (the caller drops it when the batch ends). Locks are taken in one order per kind (order
     ids, customers, relationships, balances, licences, each sorted), as the orders one at a time
@@ -66,6 +66,11 @@ async def prefetch(session: AsyncSession, orders: Sequence[OrderReads], now: dat
             held.relationships[relationship.customer_id] = relationship
             partners_repo.keep(session, partner)
 
+    buyers = sorted({o.buyer_partner_id for o in orders if o.buyer_partner_id is not None})
+    if buyers:  # kept for `partners.known`, as the relationships' partners are
+        for partner in await session.scalars(_PARTNERS, {"ids": buyers}):
+            partners_repo.keep(session, partner)
+
     # The partner each order will most likely credit: its buyer, or the relationship of its customer.
     credits: list[tuple[uuid.UUID, datetime]] = []
     for order in orders:
@@ -79,16 +84,10 @@ async def prefetch(session: AsyncSession, orders: Sequence[OrderReads], now: dat
     partner_ids = sorted({p for p, _ in credits})
     if partner_ids:
         held.facts = await partners_repo.standing_facts_of(session, partner_ids)
-        stmt = dialect.insert(session, PartnerBalance)
-        stmt = stmt.values(
-            [{"partner_id": p, "points": 0, "level": "affiliate", "updated_at": now} for p in partner_ids]
-        ).on_conflict_do_update(
-            index_elements=[col(PartnerBalance.partner_id)], set_={"partner_id": stmt.excluded.partner_id}
-        )
-        balances = await session.scalars(stmt.returning(PartnerBalance), execution_options={"populate_existing": True})
-        held.balances = {b.partner_id: b for b in balances}
+        # Only balances that exist: one an order creates is created as one event at a time would.
+        held.balances = {b.partner_id: b for b in await session.scalars(_BALANCES, {"ids": partner_ids})}
         if postgres:  # after the locks: this statement's snapshot sees what their holders committed
-            wanted = sorted(set(credits))
+            wanted = sorted(pair for pair in set(credits) if pair[0] in held.balances)
             sums = await session.execute(
                 _POINTS_BEFORE, {"partners": [p for p, _ in wanted], "moments": [at for _, at in wanted]}
             )
@@ -104,18 +103,14 @@ async def prefetch(session: AsyncSession, orders: Sequence[OrderReads], now: dat
 
 async def write_money(session: AsyncSession, held: memo.BatchMemo) -> None:
     """The money balances and quarter accruals of the batch's commission entries: two statements."""
-    pending, held.money = held.money, {}
     accrued = [
         {"partner_id": p, "quarter": quarter, "currency": currency, "accrued": amount}
-        for (p, quarter, currency), amount in sorted(pending.items())
-        if amount
+        for (p, quarter, currency), amount in sorted(held.accrued.items())
     ]
-    balances: dict[tuple[uuid.UUID, str], int] = {}
-    for (p, _quarter, currency), amount in pending.items():
-        balances[(p, currency)] = balances.get((p, currency), 0) + amount
+    moved = [{"partner_id": p, "currency": c, "amount": a} for (p, c), a in sorted(held.money.items())]
+    held.accrued, held.money = {}, {}
     if accrued:
         await statements_repo.add_accrued_many(session, accrued)
-    moved = [{"partner_id": p, "currency": c, "amount": a} for (p, c), a in sorted(balances.items()) if a]
     if moved:
         await ledgers_repo.add_money_to_balances(session, moved)
 
@@ -133,6 +128,16 @@ _CUSTOMERS = (
     .with_for_update(of=Customer)
     .execution_options(populate_existing=True)
 )
+
+_BALANCES = (
+    select(PartnerBalance)
+    .where(col(PartnerBalance.partner_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(PartnerBalance.partner_id))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+_PARTNERS = select(Partner).where(col(Partner.id).in_(bindparam("ids", expanding=True)))
 
 _RELATIONSHIPS = (
     select(Relationship, Partner)

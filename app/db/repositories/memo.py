@@ -54,9 +54,12 @@ class BatchMemo:
     licences_asked: set[str] = field(default_factory=set)
     licences: dict[str, Any] = field(default_factory=dict)
     """The licences among `licences_asked` that exist, locked."""
-    money: dict[tuple[uuid.UUID, str, str], int] = field(default_factory=dict)
-    """Commission the batch's entries add, by (partner, quarter, currency), not yet in the money
-    balances and quarter accruals: written once, when the batch ends (`batch.write_money`)."""
+    accrued: dict[tuple[uuid.UUID, str, str], int] = field(default_factory=dict)
+    """Commission the batch's events accrued, by (partner, quarter, currency), and
+    `money`: what they moved, by (partner, currency); neither written yet. Written once, when the
+    batch ends (`batch.write_money`), every key an event touched, even one whose total came to 0 (one
+    event at a time, its row would exist)."""
+    money: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)
 
 
 def of(session: AsyncSession) -> BatchMemo | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,10 +50,33 @@ _INSERT_LINES = insert(table_of(OrderLine)).returning(
 )  # built once: every order runs it
 
 
-async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> None:
-    """Record an order's lines and give each its id (Core: no unit of work; the objects stay outside
-    the session, to be read, not changed). One INSERT on Postgres; SQLite runs one per line."""
-    ids = (await session.execute(_INSERT_LINES, [line.model_dump(exclude={"id"}) for line in lines])).scalars().all()
+@dataclass(slots=True)
+class NewLine:
+    """An order line about to be recorded: a plain object, read by the rules, never changed."""
+
+    order_id: str
+    line_id: str
+    sku: str
+    quantity: int
+    kind: str
+    licence_id: str | None
+    term_end: datetime | None
+    list_amount: int
+    discount_amount: int
+    tax_amount: int
+    paid_amount: int
+    refunded_amount: int = 0
+    id: int | None = None
+
+
+_LINE_COLUMNS = [name for name in NewLine.__dataclass_fields__ if name != "id"]
+
+
+async def insert_lines(session: AsyncSession, lines: Sequence[NewLine]) -> None:
+    """Record an order's lines and give each its id (Core: no unit of work, no ORM object). One
+    INSERT on Postgres; SQLite runs one per line."""
+    rows = [{name: getattr(line, name) for name in _LINE_COLUMNS} for line in lines]
+    ids = (await session.execute(_INSERT_LINES, rows)).scalars().all()
     for line, line_id in zip(lines, ids, strict=True):
         line.id = line_id
 

@@ -1,0 +1,235 @@
+"""A batch of store events applied together (its reads done up front, its writes at its end) leaves
+exactly what the same events applied one at a time leave, however they depend on one another.
+
+Each test runs one scenario twice on fresh partners and customers: with a worker taking one event
+per pass (every event alone, in a savepoint of its own), then with a worker taking them all in one
+pass, which must apply them together (no per-event pass), and compares what each left."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.db.tables import Customer as CustomerRow
+from app.db.tables import CustomerIdentifier, Licence, Order, PartnerMoneyBalance
+from app.domain import webhooks
+from tests.conftest import Api
+from tests.program import Customer, Program, line, order_event, refund_event, t
+
+Scenario = Callable[[Program, int, str], Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def program(api: Api) -> Program:
+    return Program(api)
+
+
+_PASSES: list[int] = []
+"""How many events each per-event pass of the applier was given, since the last `_apply` began."""
+
+
+async def _equivalent(program: Program, monkeypatch: pytest.MonkeyPatch, scenario: Scenario) -> dict[str, Any]:
+    real = webhooks._apply_each
+
+    async def counted(session: Any, now: Any, rows: Any) -> Any:
+        _PASSES.append(len(rows))
+        return await real(session, now, rows)
+
+    monkeypatch.setattr(webhooks, "_apply_each", counted)
+    one_by_one = await scenario(program, 1, "alone")
+    assert _PASSES and set(_PASSES) == {1}  # every event alone
+    together = await scenario(program, 100, "together")
+    assert _PASSES == []  # applied together, in one pass
+    assert together == one_by_one
+    return together
+
+
+async def _apply(program: Program, batch: int, events: list[dict[str, Any]], tag: str) -> list[tuple[str, str]]:
+    """Deliver the events, then let a worker taking `batch` per pass apply them; their outcomes."""
+    program.api.app.state.worker.settings.worker_batch = batch
+    ids = []
+    for n, event in enumerate(events):
+        response = await program.api.deliver(event, f"{tag}-{n}-{uuid.uuid4().hex[:8]}")
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["event_id"])
+    _PASSES.clear()
+    await program.api.drain(scheduled=False)
+    outcomes = []
+    for event_id in ids:
+        stored = (await program.client.get(f"/v1/webhook-events/{event_id}", headers=program.api.admin)).json()
+        outcomes.append((stored["status"], stored["reason_code"]))
+    return outcomes
+
+
+async def _rows(program: Program, stmt: Any) -> list[Any]:
+    async with program.api.app.state.session_factory() as session:
+        return list((await session.execute(stmt)).all())
+
+
+async def _points(program: Program, partner: tuple[str, str]) -> list[tuple[str, int]]:
+    return sorted((e["rule"], e["points"]) for e in await program.points(partner))
+
+
+async def _renewal_then_stale_lapse(program: Program, batch: int, tag: str) -> dict[str, Any]:
+    a = await program.partner()
+    c = Customer.new("Lapse")
+    await program.register(a, c, at="2026-01-10T09:00:00Z")
+    licence = f"lic-{tag}-{uuid.uuid4().hex[:6]}"
+    first_term = t("2026-02-15T00:00:00Z")
+    await program.order(
+        c,
+        [line("server-enterprise", 2, 20000, licence_id=licence, term_end=first_term)],
+        placed_at="2026-01-20T10:00:00Z",
+    )
+    program.at("2026-03-01T10:00:00Z")
+    renewal = line(
+        "server-enterprise", 2, 20000, kind="renewal", licence_id=licence, term_end=t("2027-02-15T00:00:00Z")
+    )
+    lapse = {
+        "type": "licence.lapsed",
+        "occurred_at": "2026-02-15T00:00:00Z",
+        "data": {"licence_id": licence, "lapsed_at": "2026-02-15T00:00:00Z"},
+    }
+    outcomes = await _apply(
+        program, batch, [order_event(c, [renewal], placed_at=t("2026-02-14T10:00:00Z")), lapse], tag
+    )
+    status, term_end = (
+        await _rows(program, select(Licence.status, Licence.term_end).where(Licence.licence_id == licence))
+    )[0]
+    return {"outcomes": outcomes, "points": await _points(program, a), "licence": (status, term_end.isoformat())}
+
+
+async def test_r10_a_renewal_then_a_stale_lapse_of_its_licence(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lapse reads the licence the renewal just extended: it is stale, nothing lapses."""
+    left = await _equivalent(program, monkeypatch, _renewal_then_stale_lapse)
+    assert left["outcomes"][1] == ("applied", "renewed_since") and left["licence"][0] == "active"
+
+
+async def _new_then_renewed(program: Program, batch: int, tag: str) -> dict[str, Any]:
+    a = await program.partner()
+    c = Customer.new("Renew")
+    await program.register(a, c, at="2026-01-10T09:00:00Z")
+    await program.order(
+        c, [line("desktop", 1, 10000)], placed_at="2026-01-20T10:00:00Z"
+    )  # its balance is read up front
+    program.at("2026-03-01T10:05:00Z")
+    licence = f"lic-{tag}-{uuid.uuid4().hex[:6]}"
+    events = [
+        order_event(c, [line("server-enterprise", 6, 60000, licence_id=licence)], placed_at=t("2026-03-01T10:00:01Z")),
+        order_event(
+            c,
+            [line("server-enterprise", 4, 40000, kind="renewal", licence_id=licence)],
+            placed_at=t("2026-03-01T10:00:02Z"),
+        ),
+    ]
+    outcomes = await _apply(program, batch, events, tag)
+    (quantity,) = (await _rows(program, select(Licence.quantity).where(Licence.licence_id == licence)))[0]
+    return {"outcomes": outcomes, "points": await _points(program, a), "quantity": quantity}
+
+
+async def test_r10_a_licence_made_and_renewed_for_fewer_in_one_batch(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    left = await _equivalent(program, monkeypatch, _new_then_renewed)
+    assert left["quantity"] == 4 and ("R10", -10) in left["points"]
+
+
+async def _established_then_bought_by_another(program: Program, batch: int, tag: str) -> dict[str, Any]:
+    a, b = await program.partner(), await program.partner()
+    d, c = Customer.new("Dee"), Customer.new("Cee")
+    await program.register(a, d, at="2026-01-10T09:00:00Z")
+    await program.register(a, c, at="2026-01-10T09:00:00Z")
+    await program.order(
+        d, [line("desktop", 1, 10000)], placed_at="2026-01-20T10:00:00Z"
+    )  # a's balance is read up front
+    program.at("2026-03-01T10:05:00Z")
+    c.vat_id = "FR40303265045" if tag == "alone" else "FR40303265046"  # an identifier the second order adds
+    events = [
+        order_event(d, [line("desktop", 1, 10000)], placed_at=t("2026-03-01T10:00:01Z")),
+        order_event(c, [line("desktop", 1, 10000)], placed_at=t("2026-03-01T10:00:02Z")),  # establishes a-c
+        order_event(c, [line("desktop", 1, 10000)], placed_at=t("2026-03-01T10:00:03Z"), buyer=b[0]),
+    ]
+    outcomes = await _apply(program, batch, events, tag)
+    (customer_id,) = (
+        await _rows(
+            program,
+            select(CustomerIdentifier.customer_id).where(
+                CustomerIdentifier.kind == "store_id", CustomerIdentifier.value == c.store_customer_id
+            ),
+        )
+    )[0]
+    (first,) = (await _rows(program, select(CustomerRow.first_purchase_at).where(CustomerRow.id == customer_id)))[0]
+    return {"outcomes": outcomes, "first_purchase_at": first.isoformat(), "points": await _points(program, a)}
+
+
+async def test_r08_a_relationship_made_in_the_batch_holds_against_another_partner(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    left = await _equivalent(program, monkeypatch, _established_then_bought_by_another)
+    assert left["outcomes"][2] == ("applied", "customer_of_another_partner")
+
+
+async def _order_and_full_refund(program: Program, batch: int, tag: str) -> dict[str, Any]:
+    a = await program.partner()
+    c = Customer.new("Refund")
+    await program.register(a, c, at="2026-01-10T09:00:00Z")
+    program.at("2026-03-01T10:05:00Z")
+    order_id = f"ord-{tag}-{uuid.uuid4().hex[:6]}"
+    events = [
+        order_event(
+            c, [line("desktop", 1, 10000, line_id="x1")], placed_at=t("2026-03-01T10:00:01Z"), order_id=order_id
+        ),
+        refund_event(order_id, [("x1", 10000)], at=t("2026-03-01T10:00:30Z")),
+    ]
+    outcomes = await _apply(program, batch, events, tag)
+    balances = await _rows(
+        program,
+        select(PartnerMoneyBalance.currency, PartnerMoneyBalance.amount).where(
+            PartnerMoneyBalance.partner_id == uuid.UUID(a[0])
+        ),
+    )
+    status = await program.status(a)
+    return {"outcomes": outcomes, "balances": [tuple(r) for r in balances], "status": status["commission_balances"]}
+
+
+async def test_r14_an_order_and_its_full_refund_leave_a_balance_of_zero(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    left = await _equivalent(program, monkeypatch, _order_and_full_refund)
+    assert left["balances"] == [("EUR", 0)]
+
+
+async def _late_orders(program: Program, batch: int, tag: str) -> dict[str, Any]:
+    a = await program.partner()
+    d, c = Customer.new("Late"), Customer.new("Later")
+    await program.register(a, d, at="2026-01-10T09:00:00Z")
+    await program.register(a, c, at="2026-01-10T09:00:00Z")
+    await program.order(d, [line("desktop", 1, 10000)], placed_at="2026-02-20T10:00:00Z", buyer=a[0])  # resale
+    program.at("2026-03-01T10:05:00Z")
+    ids = [f"o{n}-{tag}-{uuid.uuid4().hex[:6]}" for n in range(3)]
+    events = [
+        order_event(d, [line("desktop", 1, 10000)], placed_at=t("2026-02-01T10:00:00Z"), order_id=ids[0]),
+        order_event(d, [line("desktop", 1, 10000)], placed_at=t("2026-02-02T10:00:00Z"), order_id=ids[1]),
+        order_event(c, [line("desktop", 1, 10000)], placed_at=t("2026-02-03T10:00:00Z"), order_id=ids[2]),
+    ]
+    outcomes = await _apply(program, batch, events, tag)
+    levels = await _rows(program, select(Order.order_id, Order.level).where(Order.order_id.in_(ids)))
+    return {
+        "outcomes": outcomes,
+        "levels": sorted((ids.index(r[0]), r[1]) for r in levels),
+        "money": sorted((e["rule"], e["amount"]) for e in await program.money(a)),
+    }
+
+
+async def test_r03a_late_orders_take_the_level_earlier_ones_of_the_batch_gave(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Orders placed before the partner's only points: each one's level counts the points of the
+    earlier ones, whether read up front (the first two) or not (a relationship the batch makes)."""
+    await _equivalent(program, monkeypatch, _late_orders)
