@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,15 +37,17 @@ class BodyTooLarge(HTTPException):
         )
 
 
+def body_limit(settings: Settings, path: str) -> int:
+    """The largest body a request to this path may send."""
+    if path.startswith(LARGE_BODY_PREFIXES):
+        return settings.max_import_body_bytes
+    return settings.max_body_bytes
+
+
 class RequestLimitsMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-
-    def body_limit(self, path: str) -> int:
-        if path.startswith(LARGE_BODY_PREFIXES):
-            return self.settings.max_import_body_bytes
-        return self.settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,7 +64,7 @@ class RequestLimitsMiddleware:
                 detail=f"The request's headers exceed {self.settings.max_header_bytes} bytes.",
             )
             return
-        limit = self.body_limit(scope["path"])
+        limit = body_limit(self.settings, scope["path"])
         declared = _content_length(headers)
         if declared is not None and declared > limit:
             await self._too_large(scope, send, limit)
@@ -175,13 +179,17 @@ async def _read_all(receive: Receive) -> bytes | None:
 
 def _replay(body: bytes, receive: Receive) -> Receive:
     """Hand the already-read body to the application once, then pass on what the server sends."""
-    sent = False
+    return replay([{"type": "http.request", "body": body, "more_body": False}], receive)
 
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+
+def replay(messages: list[Message], receive: Receive) -> Receive:
+    """Hand the messages already received to the application again, in their order, then pass on
+    what the server sends."""
+    pending = deque(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.popleft()
         return await receive()
 
-    return replay
+    return replayed

@@ -31,6 +31,7 @@ from app.errors import (
     unexpected_error,
 )
 from app.http_methods import HeadMiddleware, index_routes
+from app.intake import IntakeFastPath
 from app.limits import RequestLimitsMiddleware
 from app.log import configure as configure_logging
 from app.log import request_id_var
@@ -297,6 +298,9 @@ def create_app(
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(HeadMiddleware)
     app.add_middleware(CatchAllMiddleware)
+    # The store's storable webhooks are answered here, past the request id, the log and the metrics;
+    # anything else goes on to the catch-all and what it wraps (app/intake.py).
+    app.add_middleware(IntakeFastPath)
     app.add_middleware(ObserveMiddleware)
     app.add_middleware(RequestIdMiddleware)
     traced = tracing.from_environment()  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set

@@ -180,17 +180,20 @@ class Api:
         `scheduled`, only what was accepted is applied: the scheduled jobs keep their moments."""
         return await drain(self.app.state.worker, scheduled=scheduled)
 
-    async def deliver(self, event: dict[str, Any], webhook_id: str) -> httpx.Response:
-        """Post a store event signed as the store signs it, at the clock's time; not settled."""
-        body = json.dumps(event).encode()
+    def signed(self, webhook_id: str, body: bytes) -> dict[str, str]:
+        """The headers of a store webhook with this body, signed as the store signs it at the clock's time."""
         timestamp = str(int(self.clock.now().timestamp()))
-        headers = {
+        return {
             "webhook-id": webhook_id,
             "webhook-timestamp": timestamp,
             "webhook-signature": sign(WEBHOOK_SECRET, webhook_id, timestamp, body),
             "content-type": "application/json",
         }
-        return await self.client.post("/v1/webhooks/store", content=body, headers=headers)
+
+    async def deliver(self, event: dict[str, Any], webhook_id: str) -> httpx.Response:
+        """Post a store event signed as the store signs it, at the clock's time; not settled."""
+        body = json.dumps(event).encode()
+        return await self.client.post("/v1/webhooks/store", content=body, headers=self.signed(webhook_id, body))
 
     async def settled(self, response: httpx.Response) -> httpx.Response:
         """A store webhook's answer once the worker has applied what it accepted: the stored event's

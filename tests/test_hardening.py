@@ -17,8 +17,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain import status as status_domain
-from app.domain.webhooks import sign
-from tests.conftest import WEBHOOK_SECRET, Api
+from tests.conftest import Api
 from tests.program import Customer, Program, line
 
 
@@ -218,19 +217,9 @@ async def test_store_event_times_out_of_range_are_malformed(api: Api) -> None:
     assert [e["field"] for e in response.json()["errors"]] == ["licence.lapsed.data.lapsed_at"]
 
 
-def _signed(api: Api, webhook_id: str, body: bytes) -> dict[str, str]:
-    timestamp = str(int(api.clock.now().timestamp()))
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": sign(WEBHOOK_SECRET, webhook_id, timestamp, body),
-        "content-type": "application/json",
-    }
-
-
 async def test_deeply_nested_signed_webhook_is_422_and_its_raw_body_kept(api: Api) -> None:
     body = b"[" * 1000 + b"]" * 1000
-    response = await api.client.post("/v1/webhooks/store", content=body, headers=_signed(api, "deep", body))
+    response = await api.client.post("/v1/webhooks/store", content=body, headers=api.signed("deep", body))
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "webhook_event_malformed"
     assert api.connection is not None

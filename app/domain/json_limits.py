@@ -28,6 +28,13 @@ class JsonTooDeep(ValueError):
 def check_depth(body: bytes, max_depth: int = MAX_DEPTH) -> None:
     """Raise JsonTooDeep when `body` nests arrays or objects more than `max_depth` deep.
     Brackets inside strings do not count; the document need not be valid JSON."""
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return  # no more openers than the bound, wherever they are: it cannot nest deeper
+    _scan(body, max_depth)
+
+
+def _scan(body: bytes, max_depth: int) -> None:
+    """The depth count itself: one pass over the structural characters (a Python loop)."""
     depth = 0
     in_string = False
     skip_to = -1  # the position after an escaped character inside a string

@@ -145,44 +145,75 @@ MAX_FAILURES = 5
 """Unexpected errors an event may raise while applied before it is parked as `apply_failed`."""
 
 
+@dataclass(frozen=True)
+class Storable:
+    """A signed body to store as `accepted`: a known event that validates, or a well-formed event of a
+    type this service does not know yet (stored as it came; the applier parks it)."""
+
+    webhook_id: str
+    event_type: str
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A signed body that is not a storable event: kept raw with what is wrong with it, and refused."""
+
+    webhook_id: str
+    text: str
+    errors: list[dict[str, str]]
+
+
+def read_delivery(webhook_id: str, body: bytes) -> Storable | Malformed:
+    """What a verified delivery is, before the database is asked anything: the intake's rules."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        payload = json_limits.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Malformed(webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}])
+    event_type = payload.get("type") if isinstance(payload, dict) else None
+    if isinstance(event_type, str) and event_type not in KNOWN_TYPES and len(event_type) <= 64:
+        # Stored as it came: the applier parks it, so an admin sees it and can replay it later.
+        return Storable(webhook_id, event_type, f"unknown:{webhook_id}", text)
+    try:
+        event = parse_delivery(body)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        return Malformed(webhook_id, text, errors)
+    return Storable(webhook_id, event.type, subject_of(event), text)
+
+
 async def accept(conn: AsyncConnection, *, webhook_id: str, body: bytes, now: datetime) -> Receipt:
     """Store a verified event for the applier (the intake): a duplicate, or `accepted`.
 
     The lean path of the busiest route: a Core connection and, for a new event, one INSERT. A
     `webhook-id` seen before is a duplicate whatever its body says (a malformed body is looked up
     before it is refused); a malformed body is kept and refused."""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        payload = json_limits.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return await _refuse(conn, webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}], now)
-    event_type = payload.get("type") if isinstance(payload, dict) else None
-    if isinstance(event_type, str) and event_type not in KNOWN_TYPES and len(event_type) <= 64:
-        # Stored as it came: the applier parks it, so an admin sees it and can replay it later.
-        subject = f"unknown:{webhook_id}"
-    else:
-        try:
-            event = parse_delivery(body)
-        except ValidationError as exc:
-            errors = [
-                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
-                for e in exc.errors()
-            ]
-            return await _refuse(conn, webhook_id, text, errors, now)
-        event_type, subject = event.type, subject_of(event)
+    delivery = read_delivery(webhook_id, body)
+    if isinstance(delivery, Malformed):
+        return await _refuse(conn, delivery, now)
+    return await store(conn, delivery, now)
+
+
+async def store(conn: AsyncConnection, delivery: Storable, now: datetime) -> Receipt:
+    """Store a storable delivery as `accepted`, or answer it as a duplicate of the event stored
+    under its `webhook-id` before."""
     event_id = await repo.insert_accepted(
         conn,
-        webhook_id=webhook_id,
-        event_type=event_type,
-        subject=subject,
-        body=text,
+        webhook_id=delivery.webhook_id,
+        event_type=delivery.event_type,
+        subject=delivery.subject,
+        body=delivery.text,
         received_at=now,
         traceparent=tracing.current_traceparent(),  # the worker's span applying it links to this request
     )
     if event_id is None:  # received before (or the same id, delivered at the same moment, won the insert)
-        original = await repo.id_for_webhook_id(conn, webhook_id)
+        original = await repo.id_for_webhook_id(conn, delivery.webhook_id)
         assert original is not None
-        return _duplicate_of(original, webhook_id)
+        return _duplicate_of(original, delivery.webhook_id)
     return Receipt(event_id, "accepted")
 
 
@@ -190,15 +221,14 @@ def _duplicate_of(event_id: int, webhook_id: str) -> Receipt:
     return Receipt(event_id, "duplicate", "same_webhook_id", f"Event {webhook_id} was received before.")
 
 
-async def _refuse(
-    conn: AsyncConnection, webhook_id: str, text: str, errors: list[dict[str, str]], now: datetime
-) -> Receipt:
+async def _refuse(conn: AsyncConnection, delivery: Malformed, now: datetime) -> Receipt:
     """A duplicate when this webhook id was received before; otherwise keep the malformed body (the
     caller commits it) and raise what is wrong with it."""
+    webhook_id, errors = delivery.webhook_id, delivery.errors
     original = await repo.id_for_webhook_id(conn, webhook_id)
     if original is not None:
         return _duplicate_of(original, webhook_id)
-    await repo.insert_rejected(conn, webhook_id=webhook_id, body=text, errors=errors, received_at=now)
+    await repo.insert_rejected(conn, webhook_id=webhook_id, body=delivery.text, errors=errors, received_at=now)
     fields = ", ".join(sorted({e["field"] for e in errors}))
     raise Invalid(
         f"The event is signed but malformed ({fields}); it was kept and nothing was applied.",

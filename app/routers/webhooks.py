@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
@@ -14,6 +15,7 @@ from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminReadOrStore, AdminWrite, ClockDep, SessionDep, SettingsDep, context
 from app.routers.fields import Cursor
+from app.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -29,6 +31,10 @@ WEBHOOK_BODY: dict[str, Any] = {
     }
 }
 EventId = Annotated[int, Path(ge=1, le=2**62)]
+MAX_WEBHOOK_ID = 255
+MAX_WEBHOOK_TIMESTAMP = 20
+MAX_WEBHOOK_SIGNATURE = 2000
+"""The longest value each signature header may have (longer: 422); app/intake.py reads them too."""
 
 
 @router.post(
@@ -46,9 +52,13 @@ async def receive_store_event(
     response: Response,
     clock: ClockDep,
     settings: SettingsDep,
-    webhook_id: Annotated[str | None, Header(alias="webhook-id", max_length=255)] = None,
-    webhook_timestamp: Annotated[str | None, Header(alias="webhook-timestamp", max_length=20)] = None,
-    webhook_signature: Annotated[str | None, Header(alias="webhook-signature", max_length=2000)] = None,
+    webhook_id: Annotated[str | None, Header(alias="webhook-id", max_length=MAX_WEBHOOK_ID)] = None,
+    webhook_timestamp: Annotated[
+        str | None, Header(alias="webhook-timestamp", max_length=MAX_WEBHOOK_TIMESTAMP)
+    ] = None,
+    webhook_signature: Annotated[
+        str | None, Header(alias="webhook-signature", max_length=MAX_WEBHOOK_SIGNATURE)
+    ] = None,
 ) -> schemas.WebhookReceipt:
     """Signed as in Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`
     (several space-separated signatures allowed during secret rotation); timestamps more than 5 minutes
@@ -59,14 +69,7 @@ async def receive_store_event(
     Unknown fields are ignored."""
     body = await request.body()
     now = clock.now()
-    event_id = webhooks.verify(
-        [s.get_secret_value() for s in settings.webhook_secrets],
-        webhook_id=webhook_id,
-        timestamp=webhook_timestamp,
-        signature=webhook_signature,
-        body=body,
-        now=now,
-    )
+    event_id = verify(settings, webhook_id, webhook_timestamp, webhook_signature, body, now)
     refused: DomainError | None = None
     # For the metrics, counted once answered: signed, so kept; "rejected" unless accepted below.
     request.state.store_event_outcome = "rejected"
@@ -79,12 +82,25 @@ async def receive_store_event(
     if refused is not None:
         raise refused
     request.state.store_event_outcome = receipt.status
-    if receipt.status == "duplicate":
-        response.status_code = status.HTTP_200_OK
-    return _receipt(receipt)
+    response.status_code = intake_status(receipt)
+    return receipt_model(receipt)
 
 
-def _receipt(receipt: webhooks.Receipt) -> schemas.WebhookReceipt:
+def verify(
+    settings: Settings, webhook_id: str | None, timestamp: str | None, signature: str | None, body: bytes, now: datetime
+) -> str:
+    """`webhooks.verify` with the configured secrets: the webhook id, or Unauthenticated."""
+    secrets = [s.get_secret_value() for s in settings.webhook_secrets]
+    return webhooks.verify(secrets, webhook_id=webhook_id, timestamp=timestamp, signature=signature, body=body, now=now)
+
+
+def intake_status(receipt: webhooks.Receipt) -> int:
+    """The intake's status: 202 for an event stored now, 200 for a duplicate (its webhook-id was
+    received before)."""
+    return status.HTTP_200_OK if receipt.status == "duplicate" else status.HTTP_202_ACCEPTED
+
+
+def receipt_model(receipt: webhooks.Receipt) -> schemas.WebhookReceipt:
     return schemas.WebhookReceipt(
         event_id=receipt.event_id,
         status=receipt.status,
@@ -143,7 +159,7 @@ async def replay_webhook_event(
     receipt = await webhooks.replay(session, context(request, admin, clock), event_id)
     if receipt.status == "parked":
         response.status_code = status.HTTP_202_ACCEPTED
-    return _receipt(receipt)
+    return receipt_model(receipt)
 
 
 @router.get(
