@@ -18,13 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import metrics, tracing
 from app.db import migrate
 from app.db.faults import database_fault
-from app.db.session import (
-    SessionFactory,
-    core_autocommit,
-    core_transaction,
-    create_engine,
-    create_session_factory,
-)
+from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
 from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
 from app.domain.program import AuthThrottle
@@ -242,7 +236,6 @@ def create_app(
         app.state.engine = engine
         app.state.session_factory = session_factory or create_session_factory(engine)
         app.state.begin = core_transaction(engine, session_factory)
-        app.state.autocommit = core_autocommit(engine, session_factory)
         app.state.read = core_transaction(engine, session_factory, read_only=True)
         app.state.worker = Worker(app.state.session_factory, app.state.clock, settings)
         running = None

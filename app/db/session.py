@@ -132,23 +132,6 @@ async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
 CoreTransaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
-def core_autocommit(engine: AsyncEngine, session_factory: SessionFactory | None) -> CoreTransaction:
-    """A Core connection whose statements each commit by themselves, for a use case that writes
-    with one statement (the store webhook's intake): on Postgres no BEGIN and COMMIT round trips,
-    and the statement has committed when it returns. SQLite, and a session factory bound to a
-    connection (the tests' outer transaction), get `core_transaction` instead."""
-    bind = session_factory.kw.get("bind") if session_factory is not None else None
-    if isinstance(bind, AsyncConnection) or engine.dialect.name != "postgresql":
-        return core_transaction(engine, session_factory)
-
-    @asynccontextmanager
-    async def autocommit() -> AsyncIterator[AsyncConnection]:
-        async with engine.connect() as connection:
-            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
-
-    return autocommit
-
-
 def core_transaction(
     engine: AsyncEngine, session_factory: SessionFactory | None, *, read_only: bool = False
 ) -> CoreTransaction:
