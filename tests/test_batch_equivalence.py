@@ -233,3 +233,45 @@ async def test_r03a_late_orders_take_the_level_earlier_ones_of_the_batch_gave(
     """Orders placed before the partner's only points: each one's level counts the points of the
     earlier ones, whether read up front (the first two) or not (a relationship the batch makes)."""
     await _equivalent(program, monkeypatch, _late_orders)
+
+
+async def _lapse_among_orders(program: Program, batch: int, tag: str) -> dict[str, Any]:
+    a = await program.partner()
+    c, d = Customer.new("Lapsing"), Customer.new("Ordering")
+    await program.register(a, c, at="2026-01-10T09:00:00Z")
+    await program.register(a, d, at="2026-01-10T09:00:00Z")
+    licence = f"lic-{tag}-{uuid.uuid4().hex[:6]}"
+    await program.order(
+        c,
+        [line("server-enterprise", 3, 30000, licence_id=licence, term_end=t("2026-02-15T00:00:00Z"))],
+        placed_at="2026-01-20T10:00:00Z",
+    )
+    program.at("2026-05-01T10:05:00Z")
+    lapse = {
+        "type": "licence.lapsed",
+        "occurred_at": "2026-02-15T00:00:00Z",
+        "data": {"licence_id": licence, "lapsed_at": "2026-02-15T00:00:00Z"},
+    }
+    events = [
+        order_event(d, [line("server-enterprise", 2, 20000)], placed_at=t("2026-05-01T10:00:01Z")),
+        lapse,
+        order_event(d, [line("desktop", 1, 10000)], placed_at=t("2026-05-01T10:00:02Z")),
+    ]
+    outcomes = await _apply(program, batch, events, tag)
+    (status, lapse_entry) = (
+        await _rows(program, select(Licence.status, Licence.lapse_entry_id).where(Licence.licence_id == licence))
+    )[0]
+    lapsed_by = [e for e in await program.points(a) if e["id"] == lapse_entry]
+    return {
+        "outcomes": outcomes,
+        "points": await _points(program, a),
+        "licence": status,
+        "lapsed_by": [(e["rule"], e["points"]) for e in lapsed_by],
+    }
+
+
+async def test_r10_a_lapse_among_orders_names_the_entry_that_revoked_its_points(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    left = await _equivalent(program, monkeypatch, _lapse_among_orders)
+    assert left["outcomes"][1] == ("applied", "lapsed") and left["lapsed_by"] == [("R10", -15)]

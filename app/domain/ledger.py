@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,31 +75,42 @@ class Ledger:
             return terms.level_for(self._points_before[1])
         return terms.level_for(await repo.points_before(self.session, self.partner_id, at))
 
-    async def points(self, points: int, posting: Posting) -> PointsEntry | None:
+    async def points(self, points: int, posting: Posting, *, need_id: bool = False) -> PointsEntry | None:
         """Append a points entry; update the balance and record a level change if any.
 
         The entry is written at the session's next flush (with the others of the request, in one
-        INSERT); callers that need its id flush first."""
+        INSERT); callers that need its id flush first. In a batch applied together (a memo on the
+        session), an entry nobody needs the id of (`need_id`, a level change) is a plain row the
+        batch writes with the others, before anything reads the ledgers; None is returned then."""
         if points == 0:
             return None
-        entry = PointsEntry(
-            partner_id=self.partner_id,
-            points=points,
-            effective_at=posting.effective_at,
-            recorded_at=self.now,
-            rule=posting.rule,
-            explanation=posting.explanation[:500],
-            order_id=posting.order_id,
-            order_line_id=posting.order_line_id,
-            licence_id=posting.licence_id,
-            terms_version=posting.terms_version,
-        )
-        self.session.add(entry)
+        values: dict[str, Any] = {
+            "partner_id": self.partner_id,
+            "points": points,
+            "effective_at": posting.effective_at,
+            "recorded_at": self.now,
+            "rule": posting.rule,
+            "explanation": posting.explanation[:500],
+            "order_id": posting.order_id,
+            "order_line_id": posting.order_line_id,
+            "licence_id": posting.licence_id,
+            "terms_version": posting.terms_version,
+        }
         memo.note_points(self.session, self.partner_id, posting.effective_at, points)
         before = self.balance.level
         self.balance.points += points
         self.balance.level = self.terms_now.level_for(self.balance.points)
         self.balance.updated_at = self.now
+        held = memo.of(self.session)
+        if held is not None:
+            if not need_id and self.balance.level == before:
+                held.points_rows.append(values)
+                return None
+            await repo.write_pending_entries(self.session)  # the entries before it keep the lower ids
+        entry = PointsEntry(**values)
+        self.session.add(entry)
+        if need_id:
+            await self.session.flush()
         if self.balance.level != before:
             await directory_repo.set_level_rank(self.session, self.partner_id, self.balance.level)
             await self.session.flush()  # the entry's id, for the level change; otherwise it waits
@@ -137,23 +149,28 @@ class Ledger:
         """Append a commission (or reversal) entry; its balance and quarter accrual move at `settle()`."""
         if amount == 0:
             return None
-        entry = MoneyEntry(
-            partner_id=self.partner_id,
-            currency=currency,
-            amount=amount,
-            effective_at=posting.effective_at,
-            recorded_at=self.now,
-            rule=posting.rule,
-            explanation=posting.explanation[:500],
-            order_id=posting.order_id,
-            order_line_id=posting.order_line_id,
-            rate_bp=rate_bp,
-            base_amount=base,
-            terms_version=posting.terms_version,
-        )
-        self.session.add(entry)
+        values: dict[str, Any] = {
+            "partner_id": self.partner_id,
+            "currency": currency,
+            "amount": amount,
+            "effective_at": posting.effective_at,
+            "recorded_at": self.now,
+            "rule": posting.rule,
+            "explanation": posting.explanation[:500],
+            "order_id": posting.order_id,
+            "order_line_id": posting.order_line_id,
+            "rate_bp": rate_bp,
+            "base_amount": base,
+            "terms_version": posting.terms_version,
+        }
         quarter = str(Quarter.of(posting.effective_at, self.terms_now.zone))
         self._pending[(currency, quarter)] = self._pending.get((currency, quarter), 0) + amount
+        held = memo.of(self.session)
+        if held is not None:  # in a batch: a plain row, written with the others (see `points`)
+            held.money_rows.append(values)
+            return None
+        entry = MoneyEntry(**values)
+        self.session.add(entry)
         return entry
 
     async def settle(self) -> None:

@@ -697,9 +697,9 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
                     order_line_id=licence.order_line_id,
                     licence_id=licence_id,
                 ),
+                need_id=True,  # the licence names the entry that lapsed it
             )
             if entry is not None:
-                await session.flush()  # the entry's id
                 licence.lapse_entry_id = entry.id
     await session.flush()
     return "lapsed"

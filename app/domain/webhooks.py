@@ -311,7 +311,7 @@ async def _apply_in_memory(
         subjects += _waited_for(event)
     held = memo.of(session)
     if held is not None:
-        await batch_repo.write_money(session, held)
+        await batch_repo.write_pending(session, held)
     await session.flush()  # what the batch's events added, together
     # Parked events that wait for what this batch applied are applied after it, one by one: checked
     # once, here, after every order's lock was taken (a refund parked meanwhile is seen).

@@ -101,8 +101,10 @@ async def prefetch(session: AsyncSession, orders: Sequence[OrderReads]) -> memo.
     return held
 
 
-async def write_money(session: AsyncSession, held: memo.BatchMemo) -> None:
-    """The money balances and quarter accruals of the batch's commission entries: two statements."""
+async def write_pending(session: AsyncSession, held: memo.BatchMemo) -> None:
+    """What the batch's events made and did not write yet: their ledger entries, then the money
+    balances and quarter accruals of their commission, one statement each."""
+    await ledgers_repo.write_pending_entries(session)
     accrued = [
         {"partner_id": p, "quarter": quarter, "currency": currency, "accrued": amount}
         for (p, quarter, currency), amount in sorted(held.accrued.items())

@@ -142,20 +142,48 @@ async def add_money_to_balances(session: AsyncSession, rows: Sequence[dict[str, 
     await session.execute(dialect.pick(session, _ADD_MONEY), list(rows))
 
 
+async def write_pending_entries(session: AsyncSession) -> None:
+    """Write the ledger entries a batch made so far (see `memo`), in the order made: one statement
+    per ledger. The session flushes its objects first (an entry names its licence)."""
+    held = memo.of(session)
+    if held is None:
+        return
+    points, held.points_rows = held.points_rows, []
+    money, held.money_rows = held.money_rows, []
+    if points:
+        await session.execute(_INSERT_POINTS, points)
+    if money:
+        await session.execute(_INSERT_MONEY, money)
+
+
+_INSERT_POINTS = table_of(PointsEntry).insert()
+_INSERT_MONEY = table_of(MoneyEntry).insert()
+
+
+async def _entries_written(session: AsyncSession) -> None:
+    """Before a read of the ledgers: what a batch made so far is in them."""
+    held = memo.of(session)
+    if held is not None and (held.points_rows or held.money_rows):
+        await write_pending_entries(session)
+
+
 async def points_before(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> int:
     """Sum of the partner's points entries effective strictly before `at` (R03a)."""
     held = memo.of(session)
     if held is not None and (read := memo.points_before(held, partner_id, at)) is not None:
         return read
+    await _entries_written(session)
     return int((await session.execute(_POINTS_BEFORE, {"partner_id": partner_id, "at": at})).scalar_one())
 
 
 async def points_for_licence(session: AsyncSession, licence_id: str) -> int:
+    await _entries_written(session)
     stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(col(PointsEntry.licence_id) == licence_id)
     return int((await session.execute(stmt)).scalar_one())
 
 
 async def points_for_line(session: AsyncSession, line_id: int, rules: Sequence[str]) -> int:
+    await _entries_written(session)
     stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
         col(PointsEntry.order_line_id) == line_id, col(PointsEntry.rule).in_(rules)
     )
@@ -163,6 +191,7 @@ async def points_for_line(session: AsyncSession, line_id: int, rules: Sequence[s
 
 
 async def money_for_line(session: AsyncSession, line_id: int, rules: Sequence[str]) -> int:
+    await _entries_written(session)
     stmt = select(func.coalesce(func.sum(MoneyEntry.amount), 0)).where(
         col(MoneyEntry.order_line_id) == line_id, col(MoneyEntry.rule).in_(rules)
     )
@@ -170,6 +199,7 @@ async def money_for_line(session: AsyncSession, line_id: int, rules: Sequence[st
 
 
 async def money_partner_for_line(session: AsyncSession, line_id: int) -> tuple[uuid.UUID, str] | None:
+    await _entries_written(session)
     stmt = (
         select(col(MoneyEntry.partner_id), col(MoneyEntry.currency))
         .where(col(MoneyEntry.order_line_id) == line_id)
@@ -180,18 +210,21 @@ async def money_partner_for_line(session: AsyncSession, line_id: int) -> tuple[u
 
 
 async def points_partner_for_line(session: AsyncSession, line_id: int) -> uuid.UUID | None:
+    await _entries_written(session)
     stmt = select(col(PointsEntry.partner_id)).where(col(PointsEntry.order_line_id) == line_id).limit(1)
     row = (await session.execute(stmt)).first()
     return row[0] if row else None
 
 
 async def get_points_entry(session: AsyncSession, entry_id: int) -> PointsEntry | None:
+    await _entries_written(session)
     return await session.get(PointsEntry, entry_id)
 
 
 async def points_entries(
     session: AsyncSession, partner_id: uuid.UUID, *, before_id: int | None, limit: int
 ) -> Sequence[PointsEntry]:
+    await _entries_written(session)
     stmt = select(PointsEntry).where(col(PointsEntry.partner_id) == partner_id)
     if before_id is not None:
         stmt = stmt.where(col(PointsEntry.id) < before_id)
@@ -202,6 +235,7 @@ async def points_entries(
 async def money_entries(
     session: AsyncSession, partner_id: uuid.UUID, *, before_id: int | None, limit: int
 ) -> Sequence[MoneyEntry]:
+    await _entries_written(session)
     stmt = select(MoneyEntry).where(col(MoneyEntry.partner_id) == partner_id)
     if before_id is not None:
         stmt = stmt.where(col(MoneyEntry.id) < before_id)
@@ -216,6 +250,7 @@ async def level_history(session: AsyncSession, partner_id: uuid.UUID) -> Sequenc
 
 async def money_before(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> dict[str, int]:
     """Sum of the partner's money entries effective strictly before `at`, per currency."""
+    await _entries_written(session)
     stmt = (
         select(col(MoneyEntry.currency), func.sum(MoneyEntry.amount))
         .where(col(MoneyEntry.partner_id) == partner_id, col(MoneyEntry.effective_at) < at)
@@ -274,6 +309,7 @@ _STANDING = _standing_query()
 async def standing(session: AsyncSession, partner_id: uuid.UUID, start: datetime, end: datetime) -> Standing | None:
     """A partner's points, money balances and points at risk (licences ending in [start, end)), in
     one round trip; None when there is no such partner."""
+    await _entries_written(session)
     result = await session.execute(_STANDING, {"partner": partner_id, "start": start, "end": end})
     rows: list[tuple[str, str | None, int | None]] = [(r[0], r[1], r[2]) for r in result]
     if not any(kind == "partner" for kind, _, _ in rows):
@@ -286,11 +322,13 @@ async def standing(session: AsyncSession, partner_id: uuid.UUID, start: datetime
 
 async def points_at_risk(session: AsyncSession, partner_id: uuid.UUID, start: datetime, end: datetime) -> int:
     """Standing points of the partner's active licences whose term ends in [start, end), in one query."""
+    await _entries_written(session)
     return int((await session.execute(_at_risk_query(partner_id, start, end))).scalar_one())
 
 
 async def credited_points_for_line(session: AsyncSession, line_id: int) -> int:
     """Points the line credited: its R09 entries and the positive R10 entries of a renewal."""
+    await _entries_written(session)
     stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
         col(PointsEntry.order_line_id) == line_id,
         (col(PointsEntry.rule) == "R09") | ((col(PointsEntry.rule) == "R10") & (col(PointsEntry.points) > 0)),

@@ -57,9 +57,13 @@ class BatchMemo:
     accrued: dict[tuple[uuid.UUID, str, str], int] = field(default_factory=dict)
     """Commission the batch's events accrued, by (partner, quarter, currency), and
     `money`: what they moved, by (partner, currency); neither written yet. Written once, when the
-    batch ends (`batch.write_money`), every key an event touched, even one whose total came to 0 (one
+    batch ends (`batch.write_pending`), every key an event touched, even one whose total came to 0 (one
     event at a time, its row would exist)."""
     money: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)
+    points_rows: list[dict[str, Any]] = field(default_factory=list)
+    money_rows: list[dict[str, Any]] = field(default_factory=list)
+    """Ledger entries the batch made, not yet written: `ledgers.write_pending_entries` writes them,
+    in the order they were made, before any read of the ledgers and when the batch ends."""
 
 
 def of(session: AsyncSession) -> BatchMemo | None:
