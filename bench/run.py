@@ -125,8 +125,8 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     parser.add_argument(
         "--webhook-rate-cap",
         type=float,
-        default=1500.0,
-        help="webhooks pre-signed per second of run (default 1500; raise it if the run says the list ran out)",
+        default=3000.0,
+        help="webhooks pre-signed per second of run (default 3000; raise it if the run says the list ran out)",
     )
     parser.add_argument(
         "--only", default="", help="comma-separated scenarios to run (health,webhooks,status,directory,mix,deliveries)"
