@@ -2,6 +2,7 @@
 
     uv run python bench/applier.py                 # 300 events on a small seed, CPU ms per event
     uv run python bench/applier.py --profile out   # and a cProfile of the drain in out.prof / out.txt
+    uv run python bench/applier.py --statements 3  # and the statements a batch of 3 events issues
 
 It creates a database of its own (dropped at the end), migrates and seeds it as bench/run.py does,
 stores N signed-order events as the intake does, then drains them with one in-process worker and
