@@ -75,6 +75,20 @@ class Ledger:
             return terms.level_for(self._points_before[1])
         return terms.level_for(await repo.points_before(self.session, self.partner_id, at))
 
+    def _entry(self, posting: Posting, **own: Any) -> dict[str, Any]:
+        """An entry's columns: the partner's, the posting's (R21), and the ledger's `own`."""
+        return {
+            "partner_id": self.partner_id,
+            "effective_at": posting.effective_at,
+            "recorded_at": self.now,
+            "rule": posting.rule,
+            "explanation": posting.explanation[:500],
+            "order_id": posting.order_id,
+            "order_line_id": posting.order_line_id,
+            "terms_version": posting.terms_version,
+            **own,
+        }
+
     async def points(self, points: int, posting: Posting, *, need_id: bool = False) -> PointsEntry | None:
         """Append a points entry; update the balance and record a level change if any.
 
@@ -84,18 +98,7 @@ class Ledger:
         batch writes with the others, before anything reads the ledgers; None is returned then."""
         if points == 0:
             return None
-        values: dict[str, Any] = {
-            "partner_id": self.partner_id,
-            "points": points,
-            "effective_at": posting.effective_at,
-            "recorded_at": self.now,
-            "rule": posting.rule,
-            "explanation": posting.explanation[:500],
-            "order_id": posting.order_id,
-            "order_line_id": posting.order_line_id,
-            "licence_id": posting.licence_id,
-            "terms_version": posting.terms_version,
-        }
+        values = self._entry(posting, points=points, licence_id=posting.licence_id)
         memo.note_points(self.session, self.partner_id, posting.effective_at, points)
         before = self.balance.level
         self.balance.points += points
@@ -149,20 +152,7 @@ class Ledger:
         """Append a commission (or reversal) entry; its balance and quarter accrual move at `settle()`."""
         if amount == 0:
             return None
-        values: dict[str, Any] = {
-            "partner_id": self.partner_id,
-            "currency": currency,
-            "amount": amount,
-            "effective_at": posting.effective_at,
-            "recorded_at": self.now,
-            "rule": posting.rule,
-            "explanation": posting.explanation[:500],
-            "order_id": posting.order_id,
-            "order_line_id": posting.order_line_id,
-            "rate_bp": rate_bp,
-            "base_amount": base,
-            "terms_version": posting.terms_version,
-        }
+        values = self._entry(posting, currency=currency, amount=amount, rate_bp=rate_bp, base_amount=base)
         quarter = str(Quarter.of(posting.effective_at, self.terms_now.zone))
         self._pending[(currency, quarter)] = self._pending.get((currency, quarter), 0) + amount
         held = memo.of(self.session)
