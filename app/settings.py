@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     migrate_on_start: bool | None = None
     """Apply migrations when the server starts. Default: yes on SQLite, no on Postgres."""
 
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
 
     metrics_token: SecretStr | None = None
     """When set, `/metrics` answers only `Authorization: Bearer <this token>`."""
