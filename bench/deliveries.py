@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.seed import Target
-from bench.tools import partners_cli, stop_process
+from bench.tools import log_tail, partners_cli, start_until_ready, stop_process
 from bench.traffic import raw_request
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -97,30 +96,22 @@ class ReceiverProcess:
         command = [sys.executable, str(BENCH_DIR / "receiver.py"), "--port", str(self.port)]
         command += ["--verify-every", str(self.verify_every)]
         env = {**os.environ, "BENCH_RECEIVER_SECRET": self.secret}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own script
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the receiver exited at start ({self.process.returncode}): {self.log_tail()}")
-            try:
-                self.count()
-                return self
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"the receiver was not ready within 30 s: {self.log_tail()}")
+        self.process = start_until_ready(
+            command,
+            env=env,
+            log_path=self.log_path,
+            ready=lambda: self.count() is not None,
+            what="the receiver",
+            timeout=30,
+            poll=0.05,
+        )
+        return self
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
     def log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, 2000)
 
     def count(self) -> dict[str, int]:
         with urllib.request.urlopen(f"{self.url}/_bench/count", timeout=10) as answer:  # noqa: S310

@@ -51,11 +51,14 @@ from bench.tools import (
     ToolMissing,
     ensure_tools,
     high_water_marks_mb,
+    log_tail,
+    partners_command,
     percentile,
     run_hey,
     run_pgbench,
     run_wrk,
     send_paced,
+    start_until_ready,
     stop_process,
 )
 
@@ -230,27 +233,16 @@ class Service:
         return f"127.0.0.1:{self.plan.port}"
 
     def start(self) -> None:
-        script = Path(sys.executable).parent / "partners"
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
-        command += ["serve", "--workers", str(self.plan.workers), "--no-access-log"]
+        command = [*partners_command(), "serve", "--workers", str(self.plan.workers), "--no-access-log"]
         command += ["--host", "127.0.0.1", "--port", str(self.plan.port)]
-        env = self.env()
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own CLI
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the service exited at start ({self.process.returncode}):\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/health/ready", timeout=2) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"the service was not ready within 90 s:\n{self.log_tail()}")
+
+        def ready() -> bool:
+            with urllib.request.urlopen(f"{self.base_url}/health/ready", timeout=2) as answer:  # noqa: S310
+                return bool(answer.status == 200)
+
+        self.process = start_until_ready(
+            command, env=self.env(), log_path=self.log_path, ready=ready, what="the service", timeout=90, poll=0.25
+        )
 
     def paths(self) -> set[str]:
         """The paths of the service's OpenAPI document."""
@@ -261,10 +253,7 @@ class Service:
             return set()
 
     def log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path)
 
     @property
     def pid(self) -> int:
@@ -489,8 +478,7 @@ class Run:
         the last one's, which leaves out the process's start. One batch only: events ÷ time until the
         backlog was empty."""
         backlog = self.backlog()
-        script = Path(sys.executable).parent / "partners"
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+        command = partners_command()
         env = {**self.service.env(), "PARTNERS_APPLY_STORE_EVENTS": "true"}
         self.log(f"webhooks: a partners worker drains the backlog of {backlog:,} accepted events (no intake)")
         log_path = self.work / "worker.log"

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,55 @@ PACKAGES = {"wrk": "wrk", "hey": "hey", "pgbench": "postgresql-client"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def partners_cli(args: Sequence[str], *, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """The service's own command, `partners ...`, as an operator runs it (its output captured)."""
+def partners_command() -> list[str]:
+    """The service's own command, `partners`, as this environment runs it."""
     script = Path(sys.executable).parent / "partners"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+
+
+def partners_cli(args: Sequence[str], *, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """`partners ...`, as an operator runs it (its output captured)."""
     return subprocess.run(  # noqa: S603 - our own CLI
-        [*command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [*partners_command(), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def log_tail(path: Path, size: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
+
+
+def start_until_ready(
+    command: Sequence[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float,
+    poll: float,
+) -> subprocess.Popen[bytes]:
+    """Start one of our own processes in a session of its own, its output appended to `log_path`,
+    and return it once `ready()` says so (an OSError, a refused connection say, means not yet).
+    Raises if it exits first, or stops it and raises if it is not ready within `timeout` s."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own CLI or script
+            list(command), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited at start ({process.returncode}):\n{log_tail(log_path)}")
+        try:
+            if ready():
+                return process
+        except OSError:
+            pass
+        time.sleep(poll)
+    stop_process(process, group=True)
+    raise RuntimeError(f"{what} was not ready within {timeout:g} s:\n{log_tail(log_path)}")
 
 
 def stop_process(process: subprocess.Popen[Any] | None, *, group: bool = False, grace: float = 10) -> None:
