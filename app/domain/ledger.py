@@ -166,17 +166,21 @@ class Ledger:
     async def settle(self) -> None:
         """Write the money totals of the entries made so far; call it once they are all made."""
         pending, self._pending = self._pending, {}
-        held = memo.of(self.session)  # in a batch: written once, when it ends
-        by_currency: dict[str, int] = {}
-        for (currency, quarter), amount in sorted(pending.items()):
-            by_currency[currency] = by_currency.get(currency, 0) + amount
-            if amount and held is not None:
+        accrued = {(quarter, currency): amount for (currency, quarter), amount in sorted(pending.items()) if amount}
+        moved: dict[str, int] = {}
+        for (currency, _quarter), amount in pending.items():
+            moved[currency] = moved.get(currency, 0) + amount
+        held = memo.of(self.session)
+        if held is not None:  # a batch writes the totals once, when it ends (every key touched here)
+            for (quarter, currency), amount in accrued.items():
                 key = (self.partner_id, quarter, currency)
                 held.accrued[key] = held.accrued.get(key, 0) + amount
-            elif amount:
-                await statements_repo.add_accrued(self.session, self.partner_id, quarter, currency, amount)
-        for currency, amount in by_currency.items():
-            if amount and held is not None:
-                held.money[(self.partner_id, currency)] = held.money.get((self.partner_id, currency), 0) + amount
-            elif amount:
+            for currency, amount in moved.items():
+                if amount:
+                    held.money[(self.partner_id, currency)] = held.money.get((self.partner_id, currency), 0) + amount
+            return
+        for (quarter, currency), amount in accrued.items():
+            await statements_repo.add_accrued(self.session, self.partner_id, quarter, currency, amount)
+        for currency, amount in moved.items():
+            if amount:
                 await repo.add_money_to_balance(self.session, self.partner_id, currency, amount)

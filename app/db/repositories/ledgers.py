@@ -80,13 +80,11 @@ async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: dateti
     partner apply one after the other.
     """
     held = memo.of(session)
-    if held is not None:
-        if partner_id in held.balances:
-            locked: PartnerBalance = held.balances[partner_id]  # locked with the rest of its batch
-            return locked
-        # A batch writes its objects when it ends, and an INSERT does not flush them first: this
-        # one would read the row without what the batch added, and overwrite the object with it.
-        await session.flush()
+    if held is not None and partner_id in held.balances:
+        locked: PartnerBalance = held.balances[partner_id]  # locked with the rest of its batch
+        return locked
+    # (In a batch the session autoflushes: what the batch added to this balance is written before the
+    # upsert reads the row back into the same object.)
     # populate_existing: a balance object this session loaded earlier takes the locked row's values.
     balance: PartnerBalance = (
         await session.scalars(
@@ -116,7 +114,7 @@ async def lock_balance_with_points_before(
     statement reads the snapshot taken when it started, so when the upsert waits for the lock of a
     transaction that is adding this partner's points, its RETURNING would not see those points; the
     sum is read after the lock, by a statement of its own."""
-    if memo.of(session) is not None:  # in a batch: from what it read up front, or flushed first
+    if memo.of(session) is not None:  # in a batch: each from what it read up front, else as below
         return await lock_balance(session, partner_id, now), await points_before(session, partner_id, at)
     if session.get_bind().dialect.name == "postgresql":
         balance = await lock_balance(session, partner_id, now)

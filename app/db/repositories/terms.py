@@ -13,16 +13,10 @@ from sqlmodel import col
 from app.db.repositories import memo
 from app.db.tables import ProgramTermsVersion
 
-_IN_FORCE_REF = (
-    select(
-        col(ProgramTermsVersion.version),
-        col(ProgramTermsVersion.effective_from),
-        col(ProgramTermsVersion.digest),
-    )
-    .where(col(ProgramTermsVersion.effective_from) <= bindparam("at"))
-    .order_by(col(ProgramTermsVersion.effective_from).desc(), col(ProgramTermsVersion.version).desc())
-    .limit(1)
-)
+_ALL_REFS = select(  # every version, latest first: the order `in_force_ref` picks from
+    col(ProgramTermsVersion.version), col(ProgramTermsVersion.effective_from), col(ProgramTermsVersion.digest)
+).order_by(col(ProgramTermsVersion.effective_from).desc(), col(ProgramTermsVersion.version).desc())
+_IN_FORCE_REF = _ALL_REFS.where(col(ProgramTermsVersion.effective_from) <= bindparam("at")).limit(1)
 
 
 async def in_force_ref(session: AsyncSession, at: datetime) -> tuple[int, datetime, str] | None:
@@ -37,11 +31,6 @@ async def in_force_ref(session: AsyncSession, at: datetime) -> tuple[int, dateti
 async def all_refs(session: AsyncSession) -> list[tuple[int, datetime, str]]:
     """(version, effective_from, digest) of every version, latest first (as `in_force_ref` picks)."""
     return [(r[0], r[1], r[2]) for r in await session.execute(_ALL_REFS)]
-
-
-_ALL_REFS = select(  # every version, in the order `in_force_ref` picks from
-    col(ProgramTermsVersion.version), col(ProgramTermsVersion.effective_from), col(ProgramTermsVersion.digest)
-).order_by(col(ProgramTermsVersion.effective_from).desc(), col(ProgramTermsVersion.version).desc())
 
 
 async def terms_of(session: AsyncSession, version: int) -> dict[str, Any]:
