@@ -173,6 +173,23 @@ async def test_r05_registration_needs_a_strong_identifier(program: Program) -> N
     assert with_vat.status_code == 201, with_vat.text
 
 
+async def test_r05_a_registrations_vat_id_is_checked_per_country(program: Program) -> None:
+    p = await program.partner()
+    body = {"company": "Brauhaus Kiel GmbH", "country": "DE", "contact_name": "B", "contact_email": "b@gmail.com"}
+    bad = await program.client.post(
+        f"/v1/partners/{p[0]}/registrations", json={**body, "vat_id": "DE136695977"}, headers=program.api.bearer(p[1])
+    )
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "vat_id_invalid"
+    assert "DE136695977 is not a valid DE VAT id" in bad.json()["detail"]
+    good = await program.client.post(
+        f"/v1/partners/{p[0]}/registrations",
+        json={**body, "vat_id": "de 136 695 976"},
+        headers=program.api.bearer(p[1]),
+    )
+    assert good.status_code == 201, good.text
+
+
 async def test_r05_identifiers_are_compared_normalised(program: Program) -> None:
     p, q = await program.partner(), await program.partner()
     body = {
