@@ -38,6 +38,7 @@ from app.log import request_id_var
 from app.observe import ObserveMiddleware
 from app.routers import (
     admin,
+    api_docs,
     customers,
     directory,
     events,
@@ -262,6 +263,10 @@ def create_app(
             "`code`."
         ),
         lifespan=lifespan,
+        # Served by app/routers/api_docs.py with packaged assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect",
         dependencies=[Depends(reject_unknown_query_parameters)],
         generate_unique_id_function=_operation_id,
         openapi_tags=[
@@ -328,6 +333,7 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    api_docs.install(app)
     index_routes(app, routers)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,30 @@ async def test_openapi_and_docs_are_served() -> None:
         docs = await client.get("/docs")
     assert document.status_code == 200 and document.json() == json.loads(COMMITTED.read_text())
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_docs_pages_load_every_asset_from_the_service_itself() -> None:
+    """Swagger UI and ReDoc work without internet: the pages name no other host, and every script,
+    style and icon they load is served by the app."""
+    app = create_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for page, marker in (("/docs", "SwaggerUIBundle"), ("/redoc", "<redoc ")):
+            response = await client.get(page)
+            assert response.status_code == 200 and marker in response.text
+            html = response.text
+            assert re.findall(r"(?:https?:)?//[^\s\"'<>]+", html) == [], f"{page} names another host"
+            assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+            assert assets, f"{page} loads no asset"
+            for asset in assets:
+                assert asset.startswith("/"), asset
+                loaded = await client.get(asset)
+                assert loaded.status_code == 200 and len(loaded.content) > 1000, asset
+            # The document the page reads is the one the app serves.
+            assert "/openapi.json" in html
+        redirect = await client.get("/docs/oauth2-redirect")
+        assert redirect.status_code == 200
+        missing = await client.get("/docs/assets/nothing.js")
+        assert missing.status_code == 404
 
 
 def _operations() -> list[tuple[str, str, dict[str, Any]]]:
