@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-webhook-secret"})
 DEFAULT_DATA_DIR = Path("data")
+
+
+class Withheld:
+    """Marks a setting that is not a `SecretStr` but whose value may hold one (a URL with a password):
+    its value is never echoed back, like a secret's."""
+
+
+WITHHELD = Withheld()
 
 
 def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
@@ -27,7 +35,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = "development"
     """`production` refuses placeholder secrets and does not migrate a Postgres database on start."""
 
-    database_url: str = Field(default_factory=default_database_url)
+    database_url: Annotated[str, WITHHELD] = Field(default_factory=default_database_url)
     """SQLAlchemy async URL: `sqlite+aiosqlite:///path.db` or `postgresql+asyncpg://user@host/db`."""
 
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
@@ -196,8 +204,18 @@ class Settings(BaseSettings):
         return logging.getLevelNamesMapping()[self.log_level.upper()]
 
 
-# Settings whose value is never echoed back: secrets, and URLs that may hold a password.
-WITHHELD_SETTINGS = frozenset({"webhook_secrets", "metrics_token", "database_url"})
+def _holds_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or any(_holds_secret(argument) for argument in get_args(annotation))
+
+
+def withheld(field: str) -> bool:
+    """Whether a setting's value is never echoed back: a secret by its type (`SecretStr`, alone or in a
+    list or an optional), or a value marked `Withheld`. A secret added later is withheld with no list to
+    keep up."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return True  # not a setting of ours: nothing says it is harmless to print
+    return _holds_secret(info.annotation) or any(isinstance(meta, Withheld) for meta in info.metadata)
 
 
 def refusal(exc: ValidationError) -> str:
@@ -207,12 +225,15 @@ def refusal(exc: ValidationError) -> str:
         field = str(error["loc"][0]) if error["loc"] else ""
         variable = f"PARTNERS_{field.upper()}" if field else "the environment"
         message = str(error["msg"]).removeprefix("Value error, ")
-        given = "" if field in WITHHELD_SETTINGS or "input" not in error else f" (given {error['input']!r})"
+        given = "" if withheld(field) or "input" not in error else f" (given {error['input']!r})"
         fix = (
             ""
             if error["type"] == "value_error"  # the service's own validators say the fix themselves
             else f" Fix: set {variable} to a value that meets this, or unset it for the default"
             " (README, Configuration)."
         )
-        lines.append(f"{variable}{given}: {message[0].lower()}{message[1:]}.{fix}")
+        message = message.removeprefix(f"{variable} ")  # the variable leads the line already
+        if message[:1].isupper() and message[1:2].islower():  # a sentence, not a name such as PARTNERS_X
+            message = message[0].lower() + message[1:]
+        lines.append(f"{variable}{given}: {message}.{fix}")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app import cli
+from app.settings import Settings, withheld
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,6 +65,42 @@ def test_the_database_password_is_never_echoed(
     monkeypatch.setenv("PARTNERS_DATABASE_URL", "postgres://partners:hunter2@db/partners")
     assert cli.main(["serve"]) == 2
     assert "hunter2" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "explanation"),
+    [
+        (
+            "PARTNERS_SECRETS_KEY",
+            "k3y-that-is-not-fernet-0123456789abcdef",
+            "PARTNERS_SECRETS_KEY: must hold Fernet keys (32 url-safe base64-encoded bytes), comma-separated.",
+        ),
+        (
+            "PARTNERS_WEBHOOK_SECRETS",
+            "whsec_not*base64*at*all",
+            "PARTNERS_WEBHOOK_SECRETS: holds a `whsec_` secret that",
+        ),
+    ],
+)
+def test_a_refused_secret_is_never_echoed(
+    variable: str, value: str, explanation: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert cli.main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"configuration refused:\n{explanation}")
+    for fragment in (value, value[1:], value[:-1], value[6:]):  # nor most of it
+        assert fragment not in err
+
+
+def test_every_secret_setting_is_withheld_by_its_type() -> None:
+    secrets = {
+        name
+        for name, info in Settings.model_fields.items()
+        if "SecretStr" in str(info.annotation) or name == "database_url"
+    }
+    assert secrets >= {"webhook_secrets", "secrets_key", "metrics_token", "database_url"}
+    assert {name for name in Settings.model_fields if withheld(name)} == secrets
 
 
 def test_the_command_prints_no_traceback(tmp_path: Path) -> None:
