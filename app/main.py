@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics, tracing
+from app.cors import PublicCorsMiddleware
 from app.db import migrate
 from app.db.faults import database_fault
 from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
@@ -306,6 +307,8 @@ def create_app(
     # The store's storable webhooks are answered here, past the request id, the log and the metrics;
     # anything else goes on to the catch-all and what it wraps (app/intake.py).
     app.add_middleware(IntakeFastPath)
+    # Inside the log and the metrics, so preflights are seen; outside the 405 a preflight would get.
+    app.add_middleware(PublicCorsMiddleware, origins=settings.cors_origins)
     app.add_middleware(ObserveMiddleware)
     app.add_middleware(RequestIdMiddleware)
     traced = tracing.from_environment()  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set

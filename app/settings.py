@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     """Partner registrations accepted per client address and window."""
     registration_rate_window_seconds: int = Field(default=3600, ge=1)
 
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins (`https://www.example.com`) whose pages may read the public directory, comma-separated,
+    or `*` for any; none by default."""
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body accepted (413 beyond, answered before the rest is read)."""
     max_import_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -126,6 +130,29 @@ class Settings(BaseSettings):
     def _split_secrets(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        """An origin is a scheme, a host and maybe a port; a browser sends it without a path, so one
+        written with a path (or a trailing slash) would never match."""
+        for origin in value:
+            if origin == "*":
+                continue
+            scheme, separator, rest = origin.partition("://")
+            if scheme not in {"http", "https"} or not separator or not rest or "/" in rest or "*" in rest:
+                raise ValueError(
+                    f"{origin!r} is not an origin; write each as scheme://host[:port] with no path, "
+                    "e.g. https://www.example.com, comma-separated, or * for any"
+                )
         return value
 
     @field_validator("secrets_key", mode="before")
