@@ -2,7 +2,11 @@
 #   docker run --rm -e PARTNERS_DATABASE_URL=... IMAGE partners migrate
 # Python 3.11, as in the tests. The versions installed are the pins of pyproject.toml
 # ([tool.uv] constraint-dependencies), which `uv sync` applies; uv.lock is not part of the context.
-FROM python:3.11-slim AS build
+# The base image is a build argument: pin it by digest for a reproducible build, e.g.
+#   docker build --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:<digest> .
+# (`docker buildx imagetools inspect python:3.11-slim` prints the digest).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy \
     UV_PROJECT_ENVIRONMENT=/opt/venv UV_PYTHON_DOWNLOADS=never
 RUN pip install --no-cache-dir "uv>=0.5,<1"
@@ -11,10 +15,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 RUN uv sync --no-dev --no-install-project --no-cache
 COPY app ./app
-COPY bench ./bench
 RUN uv sync --no-dev --no-editable --no-cache
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

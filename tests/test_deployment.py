@@ -90,7 +90,7 @@ def image_bin() -> Iterator[Path]:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for package in ("app", "bench"):
+    for package in ("app",):  # what the Dockerfile copies: the benchmark stays out of the image
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "results"))
     subprocess.run(
         [uv, "sync", "-q", "--no-dev", "--no-editable", "--python", python, "--directory", str(source)],
@@ -246,12 +246,23 @@ def test_the_health_check_probes_the_port_the_server_listens_on(
 
 def test_the_image_runs_the_tests_python_with_dependencies_in_their_own_layer() -> None:
     lines = [line for line in DOCKERFILE.read_text().splitlines() if not line.startswith("#")]
+    # The base image is a build argument (to pin it by digest) whose default is the tests' Python.
+    arguments = dict(line.split()[1].split("=", 1) for line in lines if line.startswith("ARG ") and "=" in line)
     images = [line.split()[1] for line in lines if line.upper().startswith("FROM ")]
-    assert images == [f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"] * 2
+    assert images == ["${PYTHON_IMAGE}"] * 2
+    assert arguments["PYTHON_IMAGE"] == f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+    assert "--build-arg PYTHON_IMAGE=python:3.11-slim@sha256:" in DOCKERFILE.read_text()
     first_code_copy = next(i for i, line in enumerate(lines) if line.startswith("COPY app"))
     dependencies = next(i for i, line in enumerate(lines) if "--no-install-project" in line)
     assert dependencies < first_code_copy
     assert [line for line in lines[:dependencies] if line.startswith("COPY")] == ["COPY pyproject.toml README.md ./"]
+
+
+def test_the_image_leaves_the_benchmark_and_the_tests_out() -> None:
+    copied = [line.split()[1] for line in DOCKERFILE.read_text().splitlines() if line.startswith("COPY ")]
+    assert not any(source.startswith(("bench", "tests")) for source in copied), copied
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"bench", "tests", ".git"} <= set(ignored)
 
 
 def test_serve_takes_workers_and_port_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
