@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
+from app import deprecation
 from app.db.compatibility import schema_state
 from app.domain import pricing, webhooks
 from app.domain.errors import DomainError, Unavailable
@@ -168,6 +169,7 @@ async def replay_webhook_event(
     responses=problem_responses(401, 403, 422),
     summary="Discount mismatches (deprecated: use /v1/order-flags?kind=discount_mismatch)",
     deprecated=True,
+    dependencies=[Depends(deprecation.announce("list_discount_mismatches"))],
 )
 async def list_discount_mismatches(
     session: SessionDep,
