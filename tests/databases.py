@@ -77,12 +77,25 @@ def _mark_used(template: str) -> None:
     (LOCK_DIR / f"{template}.used").touch()
 
 
-def _unused_for(template: str) -> float:
-    """Seconds since a test run last used this template (a template no run recorded counts as stale)."""
+def _unused_for(template: str) -> float | None:
+    """Seconds since a test run on this machine last used this template, or None when no run here
+    made or used it: another machine's (or another user's) on a shared server, never ours to drop."""
     marker = LOCK_DIR / f"{template}.used"
     if not marker.exists():
-        return float("inf")
+        return None
     return time.time() - marker.stat().st_mtime
+
+
+def drop_stale_templates(existing: set[str], keep: set[str]) -> list[str]:
+    """Drop the templates this machine's runs made and none has used for a day; the names dropped."""
+    dropped = []
+    for stale in sorted(existing - keep):
+        unused = _unused_for(stale)
+        if unused is not None and unused > STALE_TEMPLATE_SECONDS:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)'))
+            (LOCK_DIR / f"{stale}.used").unlink(missing_ok=True)
+            dropped.append(stale)
+    return dropped
 
 
 def postgres_template() -> str:
@@ -95,11 +108,9 @@ def postgres_template() -> str:
         if name in existing:
             return name
         # Other checkouts on this machine may run their own migrations at the same time: a template
-        # is dropped only when no run has used it for a day, never while another run copies it.
-        for stale in existing - {name, f"{name}_building"}:
-            if _unused_for(stale) > STALE_TEMPLATE_SECONDS:
-                asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)'))
-                (LOCK_DIR / f"{stale}.used").unlink(missing_ok=True)
+        # is dropped only when no run has used it for a day, never while another run copies it, and
+        # only if a run on this machine made it (the server may be shared with other machines).
+        drop_stale_templates(existing, keep={name, f"{name}_building"})
         building = f"{name}_building"
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)'))
         asyncio.run(_admin(f'CREATE DATABASE "{building}"'))
