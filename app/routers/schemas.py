@@ -289,6 +289,14 @@ class TermsVersion(BaseModel):
     terms: Terms
 
 
+class TermsInForce(TermsVersion):
+    brand_assets_url: str | None = Field(
+        description="Where partners find the vendor's brand assets (wordmark, logos) to use as they are; "
+        "null when the service has not been told (PARTNERS_BRAND_ASSETS_URL).",
+        examples=["https://www.dropbox.com/sh/qalyptus-brand-assets"],
+    )
+
+
 class TermsPublication(RequestModel):
     effective_from: UtcDatetime = Field(description="A future moment; orders placed from then on use these terms.")
     terms: Terms
