@@ -65,7 +65,10 @@ async def overview(
     return Overview(
         partners_by_level=await repo.active_partners_by_level(session),
         partners_by_status=await repo.partners_by_status(session, start, end),
-        points_distribution=[(name, distribution.get(name, 0)) for name, _, _ in buckets],
+        points_distribution=[
+            *([("negative", distribution["negative"])] if distribution.get("negative") else []),
+            *((name, distribution.get(name, 0)) for name, _, _ in buckets),
+        ],
         commissions=commissions,
         registrations_by_state=await repo.registrations_by_state(session, now, start, end),
         refusals_by_reason=await repo.refusals_by_reason(session, start, end),

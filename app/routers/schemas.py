@@ -777,9 +777,15 @@ class TopPartner(BaseModel):
 
 
 class ProgramOverview(BaseModel):
-    partners_by_level: dict[str, int]
+    partners_by_level: dict[str, int] = Field(
+        description="Active partners by level; one without any entry yet is an Affiliate."
+    )
     partners_by_status: dict[str, int]
-    points_distribution: list[Count]
+    points_distribution: list[Count] = Field(
+        description="The same active partners by band of points, the bands following the level thresholds of the "
+        "terms in force (`0`, `1-159`, ...); one without any entry yet is in `0`, and a band `negative` comes first "
+        "when an adjustment took a balance below 0. The counts add up to those of `partners_by_level`."
+    )
     commissions: list[QuarterMoney]
     registrations_by_state: dict[str, int]
     refusals_by_reason: dict[str, int]
