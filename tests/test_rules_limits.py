@@ -359,6 +359,89 @@ async def test_r16_an_approved_statement_unpaid_after_its_payout_date_is_overdue
     assert await overdue() == ([], 0)
 
 
+async def test_r16_a_draft_statement_still_unpaid_after_its_payout_date_is_overdue(program: Program) -> None:
+    _p, c = await _referral_partner(program)
+    await program.order(c, [line("desktop", 1, 15000)], placed_at="2026-02-11T09:00:00Z")
+    program.at("2026-04-03T00:00:00Z")
+    [statement] = (await program.client.post("/v1/quarters/2026-Q1/close", headers=program.api.admin)).json()[
+        "statements"
+    ]
+    assert statement["status"] == "draft"
+
+    async def overdue(query: str = "") -> tuple[list[str], int]:
+        listed = await program.client.get(f"/v1/statements?overdue=true{query}", headers=program.api.admin)
+        assert listed.status_code == 200, listed.text
+        overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+        return [s["id"] for s in listed.json()["items"]], overview["overdue_statements"]
+
+    program.at("2026-04-25T22:00:00Z")
+    assert await overdue() == ([], 0)
+    program.at("2026-04-26T00:00:01Z")
+    assert await overdue() == ([statement["id"]], 1)
+    assert await overdue("&status=draft") == ([statement["id"]], 1)
+    assert (await overdue("&status=approved"))[0] == [] and (await overdue("&status=paid"))[0] == []
+    on_time = await program.client.get("/v1/statements?overdue=false", headers=program.api.admin)
+    assert on_time.json()["items"] == []
+    approved = await program.client.post(f"/v1/statements/{statement['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200, approved.text
+    assert await overdue("&status=approved") == ([statement["id"]], 1)
+    paid = await program.client.post(
+        f"/v1/statements/{statement['id']}/mark-paid", json={"payment_reference": "SEPA-D16"}, headers=program.api.admin
+    )
+    assert paid.status_code == 200, paid.text
+    assert await overdue() == ([], 0)
+
+
+async def test_r16_a_quarter_with_payable_entries_not_closed_after_its_payout_date_is_listed(
+    program: Program,
+) -> None:
+    a, ca = await _referral_partner(program)
+    b, cb = await _referral_partner(program)
+    await program.order(ca, [line("desktop", 1, 30000)], placed_at="2026-01-20T09:00:00Z")  # Q1: 6000
+    await program.order(ca, [line("desktop", 1, 5000)], placed_at="2026-03-30T09:00:00Z")  # Q1: 1000
+    await program.order(cb, [line("desktop", 1, 12500)], placed_at="2026-02-14T09:00:00Z")  # Q1: 2500
+    await program.order(ca, [line("desktop", 1, 40000)], placed_at="2026-05-05T09:00:00Z")  # Q2: 8000
+
+    async def overdue(query: str = "") -> tuple[list[tuple[str, str, int, int]], int]:
+        listed = await program.client.get(f"/v1/quarters/overdue{query}", headers=program.api.admin)
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["has_more"] is False and listed.json()["next_cursor"] is None
+        overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+        rows = [(r["quarter"], r["partner_id"], r["entries"], r["payable_amount"]) for r in listed.json()["items"]]
+        return rows, overview["overdue_quarters"]
+
+    program.at("2026-04-25T23:59:59Z")  # Q1 is over but may still be closed on its payout date
+    assert await overdue() == ([], 0)
+    program.at("2026-04-26T00:00:00Z")
+    q1 = sorted([("2026-Q1", a[0], 2, 7000), ("2026-Q1", b[0], 1, 2500)], key=lambda r: r[1])
+    assert await overdue() == (q1, 1)
+
+    pages: list[dict] = []
+    query = "?limit=1"
+    while True:
+        page = (await program.client.get(f"/v1/quarters/overdue{query}", headers=program.api.admin)).json()
+        pages.append(page)
+        if not page["has_more"]:
+            break
+        query = f"?limit=1&cursor={page['next_cursor']}"
+    assert [(i["quarter"], i["partner_id"]) for p in pages for i in p["items"]] == [r[:2] for r in q1]
+    assert pages[0]["items"][0]["payout_date"] == "2026-04-25" and pages[0]["items"][0]["currency"] == "EUR"
+    bad = await program.client.get("/v1/quarters/overdue?cursor=bm9wZQ", headers=program.api.admin)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
+    partner = await program.client.get("/v1/quarters/overdue", headers=program.api.bearer(a[1]))
+    assert partner.status_code == 403
+
+    program.at("2026-07-26T00:00:00Z")  # Q2 too, and Q2's entries are counted in Q2, not in Q1
+    assert await overdue() == ([*q1, ("2026-Q2", a[0], 1, 8000)], 2)
+    closed = (await program.client.post("/v1/quarters/2026-Q1/close", headers=program.api.admin)).json()
+    assert sorted((s["partner_id"], s["payable_amount"]) for s in closed["statements"]) == sorted(
+        (r[1], r[3]) for r in q1
+    )  # the list said what the statements pay
+    assert await overdue() == ([("2026-Q2", a[0], 1, 8000)], 1)
+    assert (await program.client.post("/v1/quarters/2026-Q2/close", headers=program.api.admin)).status_code == 200
+    assert await overdue() == ([], 0)
+
+
 # --- R10 early lapses --------------------------------------------------------------------------
 
 

@@ -344,7 +344,9 @@ CATALOGUE: dict[str, EventKind] = {
         StatementFacts, "A statement was paid.", _statement("paid", payment_reference="SEPA-1")
     ),
     "statement.overdue": EventKind(
-        StatementFacts, "An approved statement is still unpaid after its payout date (R16).", _statement("approved")
+        StatementFacts,
+        "A statement, draft or approved, is still unpaid after its payout date (R16).",
+        _statement("approved"),
     ),
     "terms.took_effect": EventKind(
         TermsTookEffect,

@@ -795,7 +795,12 @@ class ProgramOverview(BaseModel):
         description="Unresolved order flags by kind: `discount_mismatch`, `nfr_resale`, `own_company`."
     )
     overdue_statements: int = Field(
-        description="Approved statements not marked paid by their payout date (R16), whatever `from`/`to`."
+        description="Statements not marked paid by their payout date, drafts and approved ones (R16), whatever "
+        "`from`/`to`."
+    )
+    overdue_quarters: int = Field(
+        description="Quarters holding payable entries and still not closed after their payout date (R16, listed "
+        "by `GET /v1/quarters/overdue`), whatever `from`/`to`."
     )
     top_partners_by_points: list[TopPartner]
     top_partners_by_commission: list[TopPartner]
@@ -1082,6 +1087,24 @@ class NfrViolationList(_OnePage):
 
 class LeadOfferList(_OnePage):
     items: list[LeadOfferOut]
+
+
+class OverdueQuarter(BaseModel):
+    quarter: str
+    partner_id: uuid.UUID
+    company: str
+    currency: str
+    entries: int = Field(description="Payable money entries of the partner that the quarter's statement would take.")
+    opening_balance: int = Field(description="A negative total carried from the partner's last statement.")
+    entries_total: int
+    payable_amount: int = Field(description="What the statement would pay if the quarter were closed now (0 or more).")
+    payout_date: date = Field(description="The quarter's payout date, passed.")
+
+
+class OverdueQuarterPage(BaseModel):
+    items: list[OverdueQuarter]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool
 
 
 class StatementSearch(BaseModel):
