@@ -652,6 +652,107 @@ async def _pending(program: Program) -> list[dict[str, Any]]:
     return list(response.json()["items"])
 
 
+async def _listing(program: Program, q: str | None = None) -> tuple[list[tuple[str, str | None]], str]:
+    response = await program.client.get("/v1/directory", params={"q": q} if q else None)
+    assert response.status_code == 200, response.text
+    return [(i["name"], i["website"]) for i in response.json()["items"]], response.headers["etag"]
+
+
+async def test_r18_a_new_company_name_and_website_are_shown_after_an_admin_approves_them(program: Program) -> None:
+    program.at("2026-03-02T09:00:00Z")
+    partner, key = await program.api.register(company="Lyon Analytics SARL", website="https://lyon-analytics.example")
+    auth = program.api.bearer(key)
+    listed = [("Lyon Analytics SARL", "https://lyon-analytics.example/")]
+    before, etag = await _listing(program)
+    assert before == listed  # the registered name and website are shown from the start
+
+    claim = "Best Qalyptus Reseller — 100 % guaranteed ROI"
+    renamed = await program.client.patch(f"/v1/partners/{partner['id']}", json={"company": claim}, headers=auth)
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["company"], renamed.json()["published_company"]) == (claim, "Lyon Analytics SARL")
+    assert await _listing(program) == (listed, etag)  # the directory waits for an admin
+    assert (await _listing(program, "guaranteed"))[0] == []
+    assert (await _listing(program, "lyon analytics"))[0] == listed
+    unchanged = await program.client.get("/v1/directory", headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    [review] = await _pending(program)
+    assert (review["kind"], review["company"], review["website"]) == (
+        "name_and_website",
+        claim,
+        "https://lyon-analytics.example/",
+    )
+    program.at("2026-03-03T09:00:00Z")
+    rejected = await program.client.post(
+        f"/v1/directory-reviews/{review['id']}/reject",
+        json={"reason": "No guaranteed results in a company name."},
+        headers=program.api.admin,
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert await _listing(program) == (listed, etag)
+
+    # A new name, then a new website: one review, of the latest pair; the one before is superseded.
+    for path, change in (
+        (f"/v1/partners/{partner['id']}", {"company": "Lyon Analytics Group"}),
+        (f"/v1/partners/{partner['id']}/directory-profile", {"website": "https://lyon-analytics-group.example"}),
+    ):
+        sent = await program.client.patch(path, json=change, headers=auth)
+        assert sent.status_code == 200, sent.text
+    [review] = await _pending(program)
+    assert (review["company"], review["website"]) == ("Lyon Analytics Group", "https://lyon-analytics-group.example/")
+    mine = (await program.client.get(f"/v1/partners/{partner['id']}/directory-reviews", headers=auth)).json()
+    assert [(r["kind"], r["status"]) for r in mine["items"]] == [
+        ("name_and_website", "pending"),
+        ("name_and_website", "superseded"),
+        ("name_and_website", "rejected"),
+    ]
+    assert await _listing(program) == (listed, etag)
+    approved = await program.client.post(f"/v1/directory-reviews/{review['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    shown, new_etag = await _listing(program)
+    assert shown == [("Lyon Analytics Group", "https://lyon-analytics-group.example/")]
+    assert new_etag != etag
+    revalidated = await program.client.get("/v1/directory", headers={"If-None-Match": etag})
+    assert revalidated.status_code == 200 and revalidated.headers["etag"] == new_etag
+    assert (await _listing(program, "analytics group"))[0] == shown
+    events = (await program.client.get(f"/v1/partners/{partner['id']}/events", headers=auth)).json()["items"]
+    decided = [e["payload"] for e in events if e["type"] == "directory_text.approved"]
+    assert [(d["kind"], d["company"], d["website"]) for d in decided] == [
+        ("name_and_website", "Lyon Analytics Group", "https://lyon-analytics-group.example/")
+    ]
+
+    # Going back to what is shown needs no review; an admin's change waits like the partner's own.
+    back = await program.client.patch(
+        f"/v1/partners/{partner['id']}", json={"company": "Lyon Analytics Group"}, headers=program.api.admin
+    )
+    assert back.status_code == 200 and await _pending(program) == []
+    by_admin = await program.client.patch(
+        f"/v1/partners/{partner['id']}", json={"website": None}, headers=program.api.admin
+    )
+    assert by_admin.status_code == 200, by_admin.text
+    [review] = await _pending(program)
+    assert (review["company"], review["website"]) == ("Lyon Analytics Group", None)
+    assert (await _listing(program))[0] == shown
+
+
+async def test_r18_a_partner_registered_before_names_were_reviewed_keeps_its_name_shown(program: Program) -> None:
+    partner, key = await program.api.register(company="Grenoble BI SAS", website="https://grenoble-bi.example")
+    assert program.api.connection is not None  # as a build before these columns registered it
+    await program.api.connection.execute(
+        text("UPDATE partners SET published_company = NULL, published_website = NULL WHERE company = 'Grenoble BI SAS'")
+    )
+    shown = [("Grenoble BI SAS", "https://grenoble-bi.example/")]
+    assert (await _listing(program))[0] == shown
+    renamed = await program.client.patch(
+        f"/v1/partners/{partner['id']}",
+        json={"company": "Grenoble BI — Qalyptus certified"},
+        headers=program.api.bearer(key),
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert (await _listing(program))[0] == shown
+    [review] = await _pending(program)
+    assert (review["kind"], review["company"]) == ("name_and_website", "Grenoble BI — Qalyptus certified")
+
+
 async def test_r18_directory_text_is_published_after_an_admin_approves_it(program: Program) -> None:
     program.at("2026-01-05T09:00:00Z")
     partner, key = await program.api.register(company="Moderated SARL")

@@ -110,9 +110,16 @@ class OrderFlagged(Payload):
 class DirectoryTextDecided(Payload):
     review_id: int
     partner_id: uuid.UUID
-    kind: str = Field(description="`text` (description and services) or `company_name` (R20).")
+    kind: str = Field(
+        description="`text` (description and services), `name_and_website` (the company name and website the "
+        "directory shows) or `company_name` (R20)."
+    )
     description: str | None = Field(description="The text now published (approved) or refused (rejected).")
     services: list[str]
+    company: str | None = Field(
+        default=None, description="`name_and_website`: the name now shown or refused; `company_name`: the name."
+    )
+    website: str | None = Field(default=None, description="`name_and_website`: the website now shown or refused.")
     reason: str | None = Field(default=None, description="Why it was rejected.")
 
 

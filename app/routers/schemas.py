@@ -116,6 +116,14 @@ class Partner(BaseModel):
         default=None, description="The description the directory shows: the last one an admin approved (R18)."
     )
     published_services: list[str] = Field(default_factory=list)
+    published_company: str | None = Field(
+        default=None,
+        description="The company name the directory shows: the registered one, then the last one an admin "
+        "approved (R18); null for a partner registered before names were reviewed: its `company`, unchanged since.",
+    )
+    published_website: str | None = Field(
+        default=None, description="The website the directory shows, like `published_company`."
+    )
     hidden_reason: str | None = Field(
         default=None, description="Why an admin took the partner out of the directory; null when it did not."
     )
@@ -568,18 +576,20 @@ class ResolveRequest(RequestModel):
 
 
 DirectoryReviewStatus = Literal["pending", "approved", "rejected", "superseded", "resolved"]
-DirectoryReviewKind = Literal["text", "company_name"]
+DirectoryReviewKind = Literal["text", "name_and_website", "company_name"]
 
 
 class DirectoryReview(BaseModel):
-    """Public text waiting for an admin, or a company name registered before R20 checked it."""
+    """Public text, or a new company name and website, waiting for an admin (R18), or a company name
+    registered before R20 checked it."""
 
     id: int
     partner_id: uuid.UUID
     kind: DirectoryReviewKind
     description: str | None
     services: list[str]
-    company: str | None
+    company: str | None = Field(description="`name_and_website`: the name to show; `company_name`: the name.")
+    website: str | None = Field(default=None, description="`name_and_website`: the website to show (null: none).")
     submitted_at: datetime
     status: DirectoryReviewStatus
     decided_at: datetime | None
