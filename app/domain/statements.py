@@ -171,6 +171,8 @@ async def overdue_quarters(session: AsyncSession, now: datetime) -> list[Overdue
         if first is None:
             return []
         quarter = Quarter.of(first, zone)
+    if payout_moment(quarter) + OVERDUE_AFTER > now:
+        return []  # the usual case: the first open quarter's payout date is still to come
     carried = await repo.negative_carries(session, str(quarter))
     carries = {(s.partner_id, s.currency): s.closing_balance for s in carried}
     groups: list[tuple[str, uuid.UUID, str, int, int, int, date]] = []
