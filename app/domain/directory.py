@@ -30,6 +30,8 @@ PROFILE_FIELDS = (
     "longitude",
 )
 BRAND_CHECKED = ("description", "services", "regions_served", "region")
+NAME_AND_WEBSITE = "name_and_website"
+"""The review kind of a new company name and website for the directory (R18)."""
 
 
 def check_brand(changes: dict[str, Any]) -> None:
@@ -134,9 +136,6 @@ async def submit_name_and_website(session: AsyncSession, partner: Partner, now: 
             status="pending",
         ),
     )
-
-
-NAME_AND_WEBSITE = "name_and_website"
 
 
 async def reviews(
