@@ -101,6 +101,11 @@ PROBLEMS: dict[str, ProblemKind] = {
     "partner_key_required": ProblemKind(
         403, "The route is for the partner itself.", "Call it with the partner's own key."
     ),
+    "admin_or_partner_key_required": ProblemKind(
+        403,
+        "The route is for admins and partners (the program's terms) and the key is neither.",
+        "Use an admin key with the `read` scope or a partner's key.",
+    ),
     "store_key_required": ProblemKind(
         403, "The route is for the web store.", "Call it with a store key (`partners create-admin-key --kind store`)."
     ),

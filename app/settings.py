@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-webhook-secret"})
@@ -101,6 +101,10 @@ class Settings(BaseSettings):
 
     failed_auth_limit: int = Field(default=100, ge=1)
     """Requests refused for a bad or missing API key per client address and minute (429 beyond)."""
+
+    brand_assets_url: HttpUrl | None = None
+    """Where the vendor keeps its brand assets (wordmark, logos) for partners, e.g. a shared folder: the
+    policy points partners to it, so it is answered with the program's terms (`brand_assets_url`)."""
 
     idempotency_lease_seconds: int = Field(default=60, ge=1)
     """How long an `Idempotency-Key` stays claimed by a request that never finished (a killed
@@ -260,7 +264,7 @@ def refusal(exc: ValidationError) -> str:
             " (README, Configuration)."
         )
         message = message.removeprefix(f"{variable} ")  # the variable leads the line already
-        if message[:1].isupper() and message[1:2].islower():  # a sentence, not a name such as PARTNERS_X
+        if message[:1].isupper() and message[1:2].islower():  # a sentence; "URL ..." and PARTNERS_X keep capitals
             message = message[0].lower() + message[1:]
         lines.append(f"{variable}{given}: {message}.{fix}")
     return "\n".join(lines)

@@ -49,6 +49,13 @@ ROOT = Path(__file__).resolve().parent.parent
             "PARTNERS_LOG_LEVEL (given 'verbose'): input should be 'debug', 'info', 'warning' or 'error'. Fix: set "
             "PARTNERS_LOG_LEVEL to a value that meets this, or unset it for the default (README, Configuration).",
         ),
+        (
+            "PARTNERS_BRAND_ASSETS_URL",
+            "ftp://files.example/brand",
+            "PARTNERS_BRAND_ASSETS_URL (given 'ftp://files.example/brand'): URL scheme should be 'http' or 'https'. "
+            "Fix: set PARTNERS_BRAND_ASSETS_URL to a value that meets this, or unset it for the default (README, "
+            "Configuration).",
+        ),
     ],
 )
 def test_a_bad_setting_is_refused_with_its_fix(

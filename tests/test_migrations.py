@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -13,6 +16,7 @@ from sqlalchemy import text
 from app.db import migrate
 from app.db.session import create_engine
 from app.db.tables import metadata
+from app.db.types import UTCDateTime
 
 RECORDS_COMPATIBILITY = "13c327b4c51c"
 """The migration that created `schema_compatibility`; those before it declared nothing."""
@@ -73,3 +77,69 @@ def test_every_migration_declares_the_oldest_application_revision_it_stays_compa
             f"{rev.revision}: compatible_with {declared!r} is older than the migration before it declares"
         )
         previous = position[declared]
+
+
+BEFORE_PUBLISHED_NAMES = "13c327b4c51c"
+"""The revision before the directory showed the approved company name and website (R18)."""
+
+
+async def _insert_partner(url: str, partner_id: uuid.UUID) -> None:
+    """A partner as the schema of BEFORE_PUBLISHED_NAMES holds it."""
+    partners = sa.table(
+        "partners",
+        *(sa.column(name, sa.String()) for name in ("company", "country", "contact_name", "contact_email", "website")),
+        *(sa.column(name, sa.JSON()) for name in ("languages", "services", "published_services", "regions_served")),
+        sa.column("id", sa.Uuid()),
+        sa.column("status", sa.String()),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+        sa.column("listed", sa.Boolean()),
+        sa.column("level_rank", sa.SmallInteger()),
+    )
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                partners.insert().values(
+                    id=partner_id,
+                    company="Annecy Data SAS",
+                    country="FR",
+                    contact_name="Ana",
+                    contact_email="ana@annecy-data.example",
+                    website="https://annecy-data.example/",
+                    languages=["fr"],
+                    services=[],
+                    published_services=[],
+                    regions_served=[],
+                    status="active",
+                    created_at=at,
+                    updated_at=at,
+                    listed=True,
+                    level_rank=3,
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _published(url: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT company, published_company, website, published_website FROM partners")
+            )
+            return [tuple(r) for r in rows.all()]
+    finally:
+        await engine.dispose()
+
+
+def test_r18_existing_partners_keep_their_name_and_website_as_approved(committing_database_url: str) -> None:
+    migrate.downgrade(committing_database_url, BEFORE_PUBLISHED_NAMES)
+    asyncio.run(_insert_partner(committing_database_url, uuid.uuid4()))
+    migrate.upgrade(committing_database_url)
+    assert asyncio.run(_published(committing_database_url)) == [
+        ("Annecy Data SAS", "Annecy Data SAS", "https://annecy-data.example/", "https://annecy-data.example/")
+    ]
+    assert asyncio.run(_diff(committing_database_url)) == []

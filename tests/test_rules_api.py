@@ -56,6 +56,55 @@ async def test_r01_points_come_from_the_terms_in_force_at_placed_at(program: Pro
     assert past.status_code == 422 and past.json()["code"] == "effective_from_not_in_future"
 
 
+BRAND_ASSETS = "https://assets.qalyptus.example/partners/brand-kit"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"brand_assets_url": BRAND_ASSETS}])
+async def test_r01_partners_read_the_terms_in_force_with_the_brand_assets(program: Program) -> None:
+    _, key = await program.partner("2026-02-02T10:00:00Z")
+    partner = program.api.bearer(key)
+    as_admin = (await program.client.get("/v1/program/terms", headers=program.api.admin)).json()
+    read = await program.client.get("/v1/program/terms", headers=partner)
+    assert read.status_code == 200, read.text
+    assert read.json() == as_admin  # the same terms, nothing more nor less than an admin reads
+    assert set(read.json()) == {"version", "effective_from", "terms", "brand_assets_url"}
+    assert read.json()["brand_assets_url"] == BRAND_ASSETS
+    terms = read.json()["terms"]
+    assert terms["points_per_sku"]["server-enterprise"] == 5
+    assert [(lv["level"], lv["min_points"], lv["rate_bp"]) for lv in terms["levels"]] == [
+        ("affiliate", 0, 0),
+        ("silver", 1, 2000),
+        ("gold", 160, 2500),
+        ("platinum", 265, 3000),
+    ]
+    assert terms["referral_rate_bp"] == 2000
+
+    announced = {**terms, "points_per_sku": {**terms["points_per_sku"], "creator": 3}}
+    published = await program.client.post(
+        "/v1/program/terms",
+        json={"effective_from": "2026-04-01T00:00:00Z", "terms": announced},
+        headers=program.api.admin,
+    )
+    assert published.status_code == 201, published.text
+    versions = await program.client.get("/v1/program/terms/versions", headers=partner)
+    assert versions.status_code == 200, versions.text
+    assert [v["terms"]["points_per_sku"]["creator"] for v in versions.json()["items"]] == [1, 3]
+    still = (await program.client.get("/v1/program/terms", headers=partner)).json()
+    assert (still["version"], still["terms"]["points_per_sku"]["creator"]) == (1, 1)
+    program.at("2026-04-01T00:00:01Z")
+    now_in_force = (await program.client.get("/v1/program/terms", headers=partner)).json()
+    assert (now_in_force["version"], now_in_force["terms"]["points_per_sku"]["creator"]) == (2, 3)
+
+    refused = await program.client.post(
+        "/v1/program/terms", json={"effective_from": "2026-09-01T00:00:00Z", "terms": terms}, headers=partner
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "admin_key_required"
+    store = await program.api.issue_key("store", ["store"])
+    for path in ("/v1/program/terms", "/v1/program/terms/versions"):
+        other = await program.client.get(path, headers=program.api.bearer(store))
+        assert other.status_code == 403 and other.json()["code"] == "admin_or_partner_key_required", path
+
+
 async def test_r02_levels_follow_active_points(program: Program) -> None:
     p = await program.partner()
     assert (await program.status(p))["level"] == "affiliate"

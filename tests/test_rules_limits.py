@@ -359,6 +359,89 @@ async def test_r16_an_approved_statement_unpaid_after_its_payout_date_is_overdue
     assert await overdue() == ([], 0)
 
 
+async def test_r16_a_draft_statement_still_unpaid_after_its_payout_date_is_overdue(program: Program) -> None:
+    _p, c = await _referral_partner(program)
+    await program.order(c, [line("desktop", 1, 15000)], placed_at="2026-02-11T09:00:00Z")
+    program.at("2026-04-03T00:00:00Z")
+    [statement] = (await program.client.post("/v1/quarters/2026-Q1/close", headers=program.api.admin)).json()[
+        "statements"
+    ]
+    assert statement["status"] == "draft"
+
+    async def overdue(query: str = "") -> tuple[list[str], int]:
+        listed = await program.client.get(f"/v1/statements?overdue=true{query}", headers=program.api.admin)
+        assert listed.status_code == 200, listed.text
+        overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+        return [s["id"] for s in listed.json()["items"]], overview["overdue_statements"]
+
+    program.at("2026-04-25T22:00:00Z")
+    assert await overdue() == ([], 0)
+    program.at("2026-04-26T00:00:01Z")
+    assert await overdue() == ([statement["id"]], 1)
+    assert await overdue("&status=draft") == ([statement["id"]], 1)
+    assert (await overdue("&status=approved"))[0] == [] and (await overdue("&status=paid"))[0] == []
+    on_time = await program.client.get("/v1/statements?overdue=false", headers=program.api.admin)
+    assert on_time.json()["items"] == []
+    approved = await program.client.post(f"/v1/statements/{statement['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200, approved.text
+    assert await overdue("&status=approved") == ([statement["id"]], 1)
+    paid = await program.client.post(
+        f"/v1/statements/{statement['id']}/mark-paid", json={"payment_reference": "SEPA-D16"}, headers=program.api.admin
+    )
+    assert paid.status_code == 200, paid.text
+    assert await overdue() == ([], 0)
+
+
+async def test_r16_a_quarter_with_payable_entries_not_closed_after_its_payout_date_is_listed(
+    program: Program,
+) -> None:
+    a, ca = await _referral_partner(program)
+    b, cb = await _referral_partner(program)
+    await program.order(ca, [line("desktop", 1, 30000)], placed_at="2026-01-20T09:00:00Z")  # Q1: 6000
+    await program.order(ca, [line("desktop", 1, 5000)], placed_at="2026-03-30T09:00:00Z")  # Q1: 1000
+    await program.order(cb, [line("desktop", 1, 12500)], placed_at="2026-02-14T09:00:00Z")  # Q1: 2500
+    await program.order(ca, [line("desktop", 1, 40000)], placed_at="2026-05-05T09:00:00Z")  # Q2: 8000
+
+    async def overdue(query: str = "") -> tuple[list[tuple[str, str, int, int]], int]:
+        listed = await program.client.get(f"/v1/quarters/overdue{query}", headers=program.api.admin)
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["has_more"] is False and listed.json()["next_cursor"] is None
+        overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+        rows = [(r["quarter"], r["partner_id"], r["entries"], r["payable_amount"]) for r in listed.json()["items"]]
+        return rows, overview["overdue_quarters"]
+
+    program.at("2026-04-25T23:59:59Z")  # Q1 is over but may still be closed on its payout date
+    assert await overdue() == ([], 0)
+    program.at("2026-04-26T00:00:00Z")
+    q1 = sorted([("2026-Q1", a[0], 2, 7000), ("2026-Q1", b[0], 1, 2500)], key=lambda r: r[1])
+    assert await overdue() == (q1, 1)
+
+    pages: list[dict] = []
+    query = "?limit=1"
+    while True:
+        page = (await program.client.get(f"/v1/quarters/overdue{query}", headers=program.api.admin)).json()
+        pages.append(page)
+        if not page["has_more"]:
+            break
+        query = f"?limit=1&cursor={page['next_cursor']}"
+    assert [(i["quarter"], i["partner_id"]) for p in pages for i in p["items"]] == [r[:2] for r in q1]
+    assert pages[0]["items"][0]["payout_date"] == "2026-04-25" and pages[0]["items"][0]["currency"] == "EUR"
+    bad = await program.client.get("/v1/quarters/overdue?cursor=bm9wZQ", headers=program.api.admin)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
+    partner = await program.client.get("/v1/quarters/overdue", headers=program.api.bearer(a[1]))
+    assert partner.status_code == 403
+
+    program.at("2026-07-26T00:00:00Z")  # Q2 too, and Q2's entries are counted in Q2, not in Q1
+    assert await overdue() == ([*q1, ("2026-Q2", a[0], 1, 8000)], 2)
+    closed = (await program.client.post("/v1/quarters/2026-Q1/close", headers=program.api.admin)).json()
+    assert sorted((s["partner_id"], s["payable_amount"]) for s in closed["statements"]) == sorted(
+        (r[1], r[3]) for r in q1
+    )  # the list said what the statements pay
+    assert await overdue() == ([("2026-Q2", a[0], 1, 8000)], 1)
+    assert (await program.client.post("/v1/quarters/2026-Q2/close", headers=program.api.admin)).status_code == 200
+    assert await overdue() == ([], 0)
+
+
 # --- R10 early lapses --------------------------------------------------------------------------
 
 
@@ -567,6 +650,107 @@ async def _pending(program: Program) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     assert response.json()["has_more"] is False
     return list(response.json()["items"])
+
+
+async def _listing(program: Program, q: str | None = None) -> tuple[list[tuple[str, str | None]], str]:
+    response = await program.client.get("/v1/directory", params={"q": q} if q else None)
+    assert response.status_code == 200, response.text
+    return [(i["name"], i["website"]) for i in response.json()["items"]], response.headers["etag"]
+
+
+async def test_r18_a_new_company_name_and_website_are_shown_after_an_admin_approves_them(program: Program) -> None:
+    program.at("2026-03-02T09:00:00Z")
+    partner, key = await program.api.register(company="Lyon Analytics SARL", website="https://lyon-analytics.example")
+    auth = program.api.bearer(key)
+    listed = [("Lyon Analytics SARL", "https://lyon-analytics.example/")]
+    before, etag = await _listing(program)
+    assert before == listed  # the registered name and website are shown from the start
+
+    claim = "Best Qalyptus Reseller — 100 % guaranteed ROI"
+    renamed = await program.client.patch(f"/v1/partners/{partner['id']}", json={"company": claim}, headers=auth)
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["company"], renamed.json()["published_company"]) == (claim, "Lyon Analytics SARL")
+    assert await _listing(program) == (listed, etag)  # the directory waits for an admin
+    assert (await _listing(program, "guaranteed"))[0] == []
+    assert (await _listing(program, "lyon analytics"))[0] == listed
+    unchanged = await program.client.get("/v1/directory", headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    [review] = await _pending(program)
+    assert (review["kind"], review["company"], review["website"]) == (
+        "name_and_website",
+        claim,
+        "https://lyon-analytics.example/",
+    )
+    program.at("2026-03-03T09:00:00Z")
+    rejected = await program.client.post(
+        f"/v1/directory-reviews/{review['id']}/reject",
+        json={"reason": "No guaranteed results in a company name."},
+        headers=program.api.admin,
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert await _listing(program) == (listed, etag)
+
+    # A new name, then a new website: one review, of the latest pair; the one before is superseded.
+    for path, change in (
+        (f"/v1/partners/{partner['id']}", {"company": "Lyon Analytics Group"}),
+        (f"/v1/partners/{partner['id']}/directory-profile", {"website": "https://lyon-analytics-group.example"}),
+    ):
+        sent = await program.client.patch(path, json=change, headers=auth)
+        assert sent.status_code == 200, sent.text
+    [review] = await _pending(program)
+    assert (review["company"], review["website"]) == ("Lyon Analytics Group", "https://lyon-analytics-group.example/")
+    mine = (await program.client.get(f"/v1/partners/{partner['id']}/directory-reviews", headers=auth)).json()
+    assert [(r["kind"], r["status"]) for r in mine["items"]] == [
+        ("name_and_website", "pending"),
+        ("name_and_website", "superseded"),
+        ("name_and_website", "rejected"),
+    ]
+    assert await _listing(program) == (listed, etag)
+    approved = await program.client.post(f"/v1/directory-reviews/{review['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    shown, new_etag = await _listing(program)
+    assert shown == [("Lyon Analytics Group", "https://lyon-analytics-group.example/")]
+    assert new_etag != etag
+    revalidated = await program.client.get("/v1/directory", headers={"If-None-Match": etag})
+    assert revalidated.status_code == 200 and revalidated.headers["etag"] == new_etag
+    assert (await _listing(program, "analytics group"))[0] == shown
+    events = (await program.client.get(f"/v1/partners/{partner['id']}/events", headers=auth)).json()["items"]
+    decided = [e["payload"] for e in events if e["type"] == "directory_text.approved"]
+    assert [(d["kind"], d["company"], d["website"]) for d in decided] == [
+        ("name_and_website", "Lyon Analytics Group", "https://lyon-analytics-group.example/")
+    ]
+
+    # Going back to what is shown needs no review; an admin's change waits like the partner's own.
+    back = await program.client.patch(
+        f"/v1/partners/{partner['id']}", json={"company": "Lyon Analytics Group"}, headers=program.api.admin
+    )
+    assert back.status_code == 200 and await _pending(program) == []
+    by_admin = await program.client.patch(
+        f"/v1/partners/{partner['id']}", json={"website": None}, headers=program.api.admin
+    )
+    assert by_admin.status_code == 200, by_admin.text
+    [review] = await _pending(program)
+    assert (review["company"], review["website"]) == ("Lyon Analytics Group", None)
+    assert (await _listing(program))[0] == shown
+
+
+async def test_r18_a_partner_registered_before_names_were_reviewed_keeps_its_name_shown(program: Program) -> None:
+    partner, key = await program.api.register(company="Grenoble BI SAS", website="https://grenoble-bi.example")
+    assert program.api.connection is not None  # as a build before these columns registered it
+    await program.api.connection.execute(
+        text("UPDATE partners SET published_company = NULL, published_website = NULL WHERE company = 'Grenoble BI SAS'")
+    )
+    shown = [("Grenoble BI SAS", "https://grenoble-bi.example/")]
+    assert (await _listing(program))[0] == shown
+    renamed = await program.client.patch(
+        f"/v1/partners/{partner['id']}",
+        json={"company": "Grenoble BI — Qalyptus certified"},
+        headers=program.api.bearer(key),
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert (await _listing(program))[0] == shown
+    [review] = await _pending(program)
+    assert (review["kind"], review["company"]) == ("name_and_website", "Grenoble BI — Qalyptus certified")
 
 
 async def test_r18_directory_text_is_published_after_an_admin_approves_it(program: Program) -> None:

@@ -268,6 +268,35 @@ async def test_adjustments_are_entries_shown_to_the_partner(program: Program) ->
     assert refused.status_code == 403
 
 
+async def test_overview_points_distribution_counts_the_partners_partners_by_level_counts(program: Program) -> None:
+    earner, _, _ = await _referral(program, "2026-02-01T10:00:00Z", 10000)  # 1 point, Silver
+    await program.partner("2026-02-03T09:00:00Z")  # a newcomer: no entry, so no balance row
+    adjusted = await program.partner("2026-02-03T09:30:00Z")
+    suspended, _, _ = await _referral(program, "2026-02-04T10:00:00Z", 10000, partner=await program.partner())
+    program.at("2026-02-05T00:00:00Z")
+    for pid, points in ((adjusted[0], -3), (earner[0], 170)):
+        posted = await program.client.post(
+            f"/v1/partners/{pid}/adjustments",
+            json={"kind": "points", "amount": points, "reason": "recount"},
+            headers=program.api.admin,
+        )
+        assert posted.status_code == 201, posted.text
+    suspend = await program.client.post(
+        f"/v1/partners/{suspended[0]}/suspend", json={"reason": "audit"}, headers=program.api.admin
+    )
+    assert suspend.status_code == 200, suspend.text
+    overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+    assert overview["partners_by_level"] == {"gold": 1, "affiliate": 2}
+    assert [(d["key"], d["count"]) for d in overview["points_distribution"]] == [
+        ("negative", 1),
+        ("0", 1),
+        ("1-159", 0),
+        ("160-264", 1),
+        ("265+", 0),
+    ]
+    assert sum(d["count"] for d in overview["points_distribution"]) == sum(overview["partners_by_level"].values())
+
+
 async def test_statement_csv_parsed_back_equals_the_json(program: Program) -> None:
     p, c, _ = await _referral(program, "2026-02-01T10:00:00Z", 12345)
     await program.order(c, [line("server-business", 2, 200000)], placed_at="2026-03-01T10:00:00Z")

@@ -381,6 +381,31 @@ async def test_r16_overdue_statement_is_flagged_once_after_its_payout_date(progr
     ]
 
 
+async def test_r16_a_draft_statement_is_flagged_overdue_the_same_way(program: Program) -> None:
+    p = await program.partner("2026-01-01T09:00:00Z")
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-02T09:00:00Z")
+    await program.order(c, [line("desktop", 1, 35000)], placed_at="2026-02-27T10:00:00Z")
+    program.at("2026-04-02T00:00:00Z")
+    [statement] = (await program.client.post("/v1/quarters/2026-Q1/close", headers=program.api.admin)).json()[
+        "statements"
+    ]
+    program.at("2026-04-25T12:00:00Z")
+    await program.api.drain()
+    assert await _events(program.api, type="statement.overdue") == []
+    program.at("2026-04-26T00:00:00Z")
+    await program.api.drain()
+    program.api.clock.advance(hours=3)
+    approved = await program.client.post(f"/v1/statements/{statement['id']}/approve", headers=program.api.admin)
+    assert approved.status_code == 200, approved.text
+    await program.api.drain()
+    overdue = [
+        (e["payload"]["statement_id"], e["payload"]["status"], e["payload"]["payable_amount"])
+        for e in await _events(program.api, type="statement.overdue")
+    ]
+    assert overdue == [(statement["id"], "draft", 7000)]  # once, as a draft: approving it does not flag it again
+
+
 async def test_idempotency_records_are_pruned_after_24_hours(program: Program) -> None:
     p = await program.partner()
     body = {"kind": "points", "amount": 3, "reason": "goodwill"}

@@ -31,7 +31,7 @@ class Partner(SQLModel, table=True):
         Index(
             "ix_partners_directory",
             "level_rank",
-            text("lower(company)"),
+            text("lower(coalesce(published_company, company))"),
             "id",
             postgresql_where=text("status = 'active' AND listed"),
             sqlite_where=text("status = 'active' AND listed"),
@@ -64,6 +64,11 @@ class Partner(SQLModel, table=True):
     published_description: str | None = Field(default=None, max_length=2000)
     published_services: list[str] = Field(default_factory=list, sa_type=JSON)
     """The last description and services an admin approved: what the public directory shows (R18)."""
+    published_company: str | None = Field(default=None, max_length=200)
+    published_website: str | None = Field(default=None, max_length=2083)
+    """The company name and website the public directory shows: those the partner registered with, then
+    the last ones an admin approved (R18). A null `published_company` marks a partner registered by a
+    build before these columns: the directory shows its registered name and website until they change."""
     hidden_at: datetime | None = utc_column(nullable=True)
     hidden_reason: str | None = Field(default=None, max_length=1000)
     """Set when an admin took the partner out of the directory (R18); only an admin undoes it.
@@ -73,7 +78,7 @@ class Partner(SQLModel, table=True):
     longitude: float | None = None
     """Where the partner is, for routing leads by distance (R19)."""
     search_text: str = Field(default="", sa_type=Text)
-    """Name, published description and services, lower case, one per line: what the directory's `q` searches
+    """Published name, description and services, lower case, one per line: what the directory's `q` searches
     (derived; kept by `_derive_directory_text` on every ORM write)."""
     region_text: str = Field(default="", sa_type=Text)
     """Region and regions served, lower case, one per line: what the directory's `region` searches."""
@@ -98,7 +103,9 @@ def directory_text(*parts: str | list[str] | None) -> str:
 @event.listens_for(Partner, "before_insert")
 @event.listens_for(Partner, "before_update")
 def _derive_directory_text(_mapper: Any, _connection: Any, partner: Partner) -> None:
-    partner.search_text = directory_text(partner.company, partner.published_description, partner.published_services)
+    partner.search_text = directory_text(
+        partner.published_company or partner.company, partner.published_description, partner.published_services
+    )
     partner.region_text = directory_text(partner.region, partner.regions_served)
 
 
@@ -493,8 +500,8 @@ class DiscountMismatch(SQLModel, table=True):
 
 
 class DirectoryReview(SQLModel, table=True):
-    """Partner-written public text waiting for an admin (R18), or a company name registered before
-    R20 checked it (kept until the partner changes it)."""
+    """Partner-written public text, or a new company name or website, waiting for an admin (R18), or a
+    company name registered before R20 checked it (kept until the partner changes it)."""
 
     __tablename__ = "directory_reviews"
     __table_args__ = (Index(None, "status", "id"), Index(None, "partner_id", "id"))
@@ -502,10 +509,12 @@ class DirectoryReview(SQLModel, table=True):
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     partner_id: uuid.UUID = Field(foreign_key="partners.id")
     kind: str = Field(max_length=16)
-    """`text` (description and services to publish) or `company_name` (R20)."""
+    """`text` (description and services to publish), `name_and_website` (the company name and website to
+    show) or `company_name` (R20)."""
     description: str | None = Field(default=None, max_length=2000)
     services: list[str] = Field(default_factory=list, sa_type=JSON)
     company: str | None = Field(default=None, max_length=200)
+    website: str | None = Field(default=None, max_length=2083)
     submitted_at: datetime = utc_column()
     status: str = Field(max_length=16)
     """`pending`, then `approved`, `rejected`, `superseded` (newer text sent) or `resolved` (name changed)."""

@@ -27,6 +27,7 @@ class Overview:
     discount_mismatches: int
     order_flags: dict[str, int]
     overdue_statements: int
+    overdue_quarters: int
     top_partners_by_points: list[dict[str, Any]]
     top_partners_by_commission: list[dict[str, Any]]
     authentication_refusals: dict[str, int]
@@ -65,7 +66,10 @@ async def overview(
     return Overview(
         partners_by_level=await repo.active_partners_by_level(session),
         partners_by_status=await repo.partners_by_status(session, start, end),
-        points_distribution=[(name, distribution.get(name, 0)) for name, _, _ in buckets],
+        points_distribution=[
+            *([("negative", distribution["negative"])] if distribution.get("negative") else []),
+            *((name, distribution.get(name, 0)) for name, _, _ in buckets),
+        ],
         commissions=commissions,
         registrations_by_state=await repo.registrations_by_state(session, now, start, end),
         refusals_by_reason=await repo.refusals_by_reason(session, start, end),
@@ -73,6 +77,7 @@ async def overview(
         discount_mismatches=await repo.mismatch_count(session, start, end),
         order_flags=await flags_repo.open_by_kind(session, start, end),
         overdue_statements=await statements.overdue_count(session, now),
+        overdue_quarters=len({q.quarter for q in await statements.overdue_quarters(session, now)}),
         top_partners_by_points=[
             {"partner_id": p, "company": c, "value": v} for p, c, v in await repo.top_by_points(session, top)
         ],

@@ -30,6 +30,8 @@ PROFILE_FIELDS = (
     "longitude",
 )
 BRAND_CHECKED = ("description", "services", "regions_served", "region")
+NAME_AND_WEBSITE = "name_and_website"
+"""The review kind of a new company name and website for the directory (R18)."""
 
 
 def check_brand(changes: dict[str, Any]) -> None:
@@ -59,6 +61,7 @@ async def update_profile(
     if partner.status == PartnerStatus.TERMINATED:
         raise InvalidTransition("A terminated partner's profile is closed.", code="partner_terminated")
     before = audit.snapshot(partner, PROFILE_FIELDS)
+    keep_published_name_and_website(partner)
     for name, value in changes.items():
         if name not in PROFILE_FIELDS:
             raise Invalid(f"{name} is not part of the directory profile.", code="field_not_editable")
@@ -70,6 +73,8 @@ async def update_profile(
         partner.updated_at = ctx.now
         if {"description", "services"} & set(changes):
             await _submit_text(session, partner, ctx.now)
+        if "website" in changes and before["website"] != after["website"]:
+            await submit_name_and_website(session, partner, ctx.now)
         await session.flush()
         audit.record(
             session,
@@ -99,6 +104,34 @@ async def _submit_text(session: AsyncSession, partner: Partner, now: datetime) -
             kind="text",
             description=partner.description,
             services=list(partner.services),
+            submitted_at=now,
+            status="pending",
+        ),
+    )
+
+
+def keep_published_name_and_website(partner: Partner) -> None:
+    """Before a change: a partner registered by a build before the published name and website shows
+    its registered ones (null published name); keep them as published, so the change waits for review."""
+    if partner.published_company is None:
+        partner.published_company, partner.published_website = partner.company, partner.website
+
+
+async def submit_name_and_website(session: AsyncSession, partner: Partner, now: datetime) -> None:
+    """R18: a new company name or website is the partner's at once, but the directory keeps showing
+    the last approved ones until an admin approves the new pair. A newer change supersedes one still
+    pending; going back to the published pair needs no review."""
+    for pending in await repo.pending_reviews(session, partner.id, NAME_AND_WEBSITE):
+        pending.status, pending.decided_at = "superseded", now
+    if partner.company == partner.published_company and partner.website == partner.published_website:
+        return
+    repo.add_review(
+        session,
+        DirectoryReview(
+            partner_id=partner.id,
+            kind=NAME_AND_WEBSITE,
+            company=partner.company,
+            website=partner.website,
             submitted_at=now,
             status="pending",
         ),
@@ -136,9 +169,9 @@ def _decided(review: DirectoryReview, ctx: Context, status: str, reason: str | N
 
 
 async def approve_review(session: AsyncSession, ctx: Context, review_id: int) -> DirectoryReview:
-    """R18: publish the reviewed text in the directory."""
+    """R18: publish the reviewed text, or company name and website, in the directory."""
     review = await _pending_review(session, review_id)
-    if review.kind != "text":
+    if review.kind == "company_name":
         raise InvalidTransition(
             f"A company name that spells the vendor's name other than {BRAND!r} cannot be approved (R20): the "
             "partner corrects it; meanwhile an admin may hide the partner from the directory.",
@@ -146,7 +179,11 @@ async def approve_review(session: AsyncSession, ctx: Context, review_id: int) ->
         )
     partner = await partners_repo.get(session, review.partner_id, for_update=True)
     assert partner is not None
-    partner.published_description, partner.published_services = review.description, list(review.services)
+    if review.kind == NAME_AND_WEBSITE:
+        assert review.company is not None
+        partner.published_company, partner.published_website = review.company, review.website
+    else:
+        partner.published_description, partner.published_services = review.description, list(review.services)
     partner.updated_at = ctx.now
     _decided(review, ctx, "approved", None)
     await session.flush()
@@ -177,8 +214,10 @@ def _record_decision(
             review_id=review.id,
             partner_id=review.partner_id,
             kind=review.kind,
-            description=review.description if review.kind == "text" else review.company,
+            description={"text": review.description, "company_name": review.company}.get(review.kind),
             services=list(review.services),
+            company=review.company,
+            website=review.website,
             reason=review.reason,
         ),
         occurred_at=ctx.now,

@@ -110,9 +110,16 @@ class OrderFlagged(Payload):
 class DirectoryTextDecided(Payload):
     review_id: int
     partner_id: uuid.UUID
-    kind: str = Field(description="`text` (description and services) or `company_name` (R20).")
+    kind: str = Field(
+        description="`text` (description and services), `name_and_website` (the company name and website the "
+        "directory shows) or `company_name` (R20)."
+    )
     description: str | None = Field(description="The text now published (approved) or refused (rejected).")
     services: list[str]
+    company: str | None = Field(
+        default=None, description="`name_and_website`: the name now shown or refused; `company_name`: the name."
+    )
+    website: str | None = Field(default=None, description="`name_and_website`: the website now shown or refused.")
     reason: str | None = Field(default=None, description="Why it was rejected.")
 
 
@@ -344,7 +351,9 @@ CATALOGUE: dict[str, EventKind] = {
         StatementFacts, "A statement was paid.", _statement("paid", payment_reference="SEPA-1")
     ),
     "statement.overdue": EventKind(
-        StatementFacts, "An approved statement is still unpaid after its payout date (R16).", _statement("approved")
+        StatementFacts,
+        "A statement, draft or approved, is still unpaid after its payout date (R16).",
+        _statement("approved"),
     ),
     "terms.took_effect": EventKind(
         TermsTookEffect,

@@ -17,7 +17,7 @@ from app.db.repositories import directory as directory_repo
 from app.db.repositories import partners as repo
 from app.db.repositories import program as program_repo
 from app.db.tables import AgreementAcceptance, Partner, PartnerStatusChange
-from app.domain import api_keys, audit, events
+from app.domain import api_keys, audit, directory, events
 from app.domain.context import Context
 from app.domain.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from app.domain.rules.brand import BRAND, misspellings
@@ -144,6 +144,8 @@ async def register(
         contact_name=contact_name,
         contact_email=email,
         website=website,
+        published_company=company,  # R18: registered with, shown until a change is approved
+        published_website=website,
         vat_id=vat,
         languages=list(languages),
         status=status,
@@ -244,11 +246,14 @@ async def update_profile(
     if changes.get("vat_id") is not None:
         changes["vat_id"] = checked_vat(changes["vat_id"], changes.get("country") or partner.country)
     before = audit.snapshot(partner, PROFILE_FIELDS)
+    directory.keep_published_name_and_website(partner)
     for name, value in changes.items():
         setattr(partner, name, list(value) if name == "languages" else value)
     after = audit.snapshot(partner, PROFILE_FIELDS)
     if after != before:
         partner.updated_at = ctx.now
+        if (before["company"], before["website"]) != (after["company"], after["website"]):
+            await directory.submit_name_and_website(session, partner, ctx.now)  # R18: the directory waits
         await _flush_unique(session, partner.contact_email)
         audit.record(
             session,

@@ -104,19 +104,108 @@ async def _earlier_open_quarter(
 OVERDUE_AFTER = timedelta(days=1)
 """A statement paid on its payout date is on time; it is overdue once that day has passed (UTC)."""
 
+UNPAID_STATES = ("draft", "approved")
+"""R16: the states of a statement not paid yet; one still in them after its payout day is overdue."""
+
 
 async def overdue(
-    session: AsyncSession, now: datetime, *, limit: int, partner_id: uuid.UUID | None = None
+    session: AsyncSession,
+    now: datetime,
+    *,
+    limit: int,
+    partner_id: uuid.UUID | None = None,
+    status: str | None = None,
 ) -> Sequence[Statement]:
-    """R16: approved statements not marked paid by their payout date, newest quarter first."""
+    """R16: statements not marked paid by their payout date, drafts and approved ones (or those of
+    one `status`), newest quarter first."""
+    states = UNPAID_STATES if status is None else tuple(s for s in UNPAID_STATES if s == status)
+    if not states:
+        return []
     return await repo.search(
-        session, partner_id=partner_id, quarter=None, status="approved", limit=limit, payout_by=now - OVERDUE_AFTER
+        session, partner_id=partner_id, quarter=None, status=states, limit=limit, payout_by=now - OVERDUE_AFTER
     )
 
 
 async def overdue_count(session: AsyncSession, now: datetime) -> int:
     """R16: how many statements are overdue (the overview's figure)."""
-    return await repo.count_approved_due(session, now - OVERDUE_AFTER)
+    return await repo.count_due(session, now - OVERDUE_AFTER, UNPAID_STATES)
+
+
+@dataclass(frozen=True)
+class OverdueQuarter:
+    """A partner's payable entries in a quarter still open after its payout day (R16): what its
+    statement would say if the quarter were closed now."""
+
+    quarter: str
+    partner_id: uuid.UUID
+    company: str
+    currency: str
+    entries: int
+    opening_balance: int
+    entries_total: int
+    payable_amount: int
+    payout_date: date
+
+
+async def _hold_at(session: AsyncSession, cutoff: datetime, now: datetime) -> timedelta:
+    """The hold period a close at `cutoff` applies (as `_make_statements` reads it)."""
+    try:
+        in_force_then = await terms.in_force(session, cutoff - timedelta(microseconds=1))
+    except NotFound:
+        in_force_then = await terms.in_force(session, now)
+    return timedelta(days=in_force_then.terms.hold_days)
+
+
+async def overdue_quarters(session: AsyncSession, now: datetime) -> list[OverdueQuarter]:
+    """R16: the quarters still open after their payout day that hold payable entries, by quarter,
+    partner and currency, oldest quarter first. Quarters close in order, so these follow the last
+    closed one; each entry is counted in the quarter whose statement would take it (a late entry or
+    one on hold in an earlier quarter in the first open one), and a negative total carried from a
+    partner's last statement opens its first group."""
+    zone = (await terms.in_force(session, now)).terms.zone
+    closed = {c.quarter for c in await repo.closes(session)}
+    if closed:
+        quarter = Quarter.parse(max(closed)).next()
+    else:
+        first = await repo.first_unsettled_at(session, None, now)
+        if first is None:
+            return []
+        quarter = Quarter.of(first, zone)
+    if payout_moment(quarter) + OVERDUE_AFTER > now:
+        return []  # the usual case: the first open quarter's payout date is still to come
+    carried = await repo.negative_carries(session, str(quarter))
+    carries = {(s.partner_id, s.currency): s.closing_balance for s in carried}
+    groups: list[tuple[str, uuid.UUID, str, int, int, int, date]] = []
+    previous: tuple[datetime, timedelta] | None = None
+    while payout_moment(quarter) + OVERDUE_AFTER <= now:
+        cutoff = quarter.end(zone)
+        hold = await _hold_at(session, cutoff, now)
+        if str(quarter) not in closed:
+            for partner_id, currency, count, total in await repo.payable_sums(
+                session, cutoff=cutoff, hold=hold, after=previous
+            ):
+                opening = carries.pop((partner_id, currency), 0)
+                groups.append((str(quarter), partner_id, currency, count, opening, total, quarter.payout_date()))
+        previous = (cutoff, hold)
+        quarter = quarter.next()
+    companies = await repo.companies(session, [g[1] for g in groups])
+    return sorted(
+        (
+            OverdueQuarter(
+                quarter=q,
+                partner_id=partner_id,
+                company=companies.get(partner_id, ""),
+                currency=currency,
+                entries=count,
+                opening_balance=opening,
+                entries_total=total,
+                payable_amount=max(0, opening + total),
+                payout_date=payout_date,
+            )
+            for q, partner_id, currency, count, opening, total, payout_date in groups
+        ),
+        key=lambda g: (g.quarter, str(g.partner_id), g.currency),
+    )
 
 
 async def _make_statements(
@@ -296,9 +385,9 @@ def _record(session: AsyncSession, type: events.EventType, statement: Statement,
 
 
 async def notify_overdue(session: AsyncSession, now: datetime, *, limit: int = 500) -> int:
-    """R16: `statement.overdue` once for each approved statement still unpaid after its payout date
-    (the same statements `overdue` lists: paid on the payout date is on time)."""
-    late = {f"statement:{s.id}": s for s in await repo.approved_unpaid_before(session, now - OVERDUE_AFTER)}
+    """R16: `statement.overdue` once for each statement still unpaid after its payout date, a draft or
+    an approved one (the same statements `overdue` lists: paid on the payout date is on time)."""
+    late = {f"statement:{s.id}": s for s in await repo.unpaid_before(session, now - OVERDUE_AFTER, UNPAID_STATES)}
     due = (await events.without(session, "statement.overdue", list(late)))[:limit]
     for key in due:
         _record(session, "statement.overdue", late[key], now)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from app.db import tables
 from app.domain.errors import Invalid
+from app.domain.rules.quarters import Quarter
 from app.routers import schemas
 
 
@@ -90,6 +91,17 @@ def decode_int_cursor(cursor: str | None) -> int | None:
             field="cursor",
         )
     return int(value)
+
+
+def decode_overdue_quarter_cursor(cursor: str | None) -> tuple[str, str, str] | None:
+    """(quarter, partner id, currency) of the last row of the previous page."""
+    if cursor is None:
+        return None
+    quarter, partner_id, currency = _decode(cursor, 3)
+    try:
+        return str(Quarter.parse(quarter)), str(uuid.UUID(partner_id)), currency
+    except ValueError as exc:
+        raise Invalid("The cursor is not one this service issued.", code="invalid_cursor", field="cursor") from exc
 
 
 def id_page(rows: Sequence[Any], limit: int, schema: type[BaseModel]) -> dict[str, Any]:

@@ -104,6 +104,18 @@ AdminRead = Annotated[Caller, Depends(_require_admin("read"))]
 AdminWrite = Annotated[Caller, Depends(_require_admin("write"))]
 
 
+async def _admin_read_or_partner(caller: CallerDep) -> Caller:
+    """An admin with the `read` scope, or any partner: for what the program shows to all of them."""
+    if caller.kind == "partner":
+        return caller
+    if caller.kind != "admin":
+        raise Forbidden("This route needs an admin or a partner key.", code="admin_or_partner_key_required")
+    return await _require_admin("read")(caller)
+
+
+AdminReadOrPartner = Annotated[Caller, Depends(_admin_read_or_partner)]
+
+
 def _partner_access(
     admin_scope: str | None,
 ) -> Callable[[uuid.UUID, Caller], Awaitable[Caller]]:

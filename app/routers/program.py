@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from app.domain import pricing, terms, webhooks
 from app.errors import problem_responses
 from app.routers import schemas
-from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, StoreCaller, context
+from app.routers.deps import (
+    AdminReadOrPartner,
+    AdminWrite,
+    ClockDep,
+    SessionDep,
+    SettingsDep,
+    StoreCaller,
+    context,
+)
 from app.routers.fields import UtcDatetime
 
 router = APIRouter(prefix="/v1")
@@ -25,11 +33,19 @@ def _version(v: terms.TermsVersion) -> schemas.TermsVersion:
 async def get_program_terms(
     session: SessionDep,
     clock: ClockDep,
-    _admin: AdminRead,
+    settings: SettingsDep,
+    _reader: AdminReadOrPartner,
     at: Annotated[UtcDatetime | None, Query(description="Default: now.")] = None,
-) -> schemas.TermsVersion:
-    """Admin (read). The version in force at `at`: points per SKU, levels and rates, windows, time zone."""
-    return _version(await terms.in_force(session, at or clock.now()))
+) -> schemas.TermsInForce:
+    """Admin (read) or partner (R01). The version in force at `at`: points per SKU, levels and rates,
+    windows, time zone; and where the brand assets partners are to use are kept."""
+    version = await terms.in_force(session, at or clock.now())
+    return schemas.TermsInForce(
+        version=version.version,
+        effective_from=version.effective_from,
+        terms=version.terms,
+        brand_assets_url=str(settings.brand_assets_url) if settings.brand_assets_url else None,
+    )
 
 
 @router.get(
@@ -38,8 +54,8 @@ async def get_program_terms(
     responses=problem_responses(401, 403, 422),
     summary="All terms versions",
 )
-async def list_program_terms(session: SessionDep, _admin: AdminRead) -> schemas.TermsVersionList:
-    """Admin (read). Oldest first."""
+async def list_program_terms(session: SessionDep, _reader: AdminReadOrPartner) -> schemas.TermsVersionList:
+    """Admin (read) or partner (R01). Oldest first, including versions published to take effect later."""
     return schemas.TermsVersionList(items=[_version(v) for v in await terms.versions(session)])
 
 

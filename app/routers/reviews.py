@@ -81,9 +81,10 @@ async def list_directory_reviews(
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.DirectoryReviewPage:
-    """Admin (read). R18: partner-written text waiting to be published (`kind=text`), and company names
-    registered before R20 checked them (`kind=company_name`, until the partner changes the name);
-    `status=pending` is the queue. Newest first."""
+    """Admin (read). R18: partner-written text waiting to be published (`kind=text`), a new company name
+    or website waiting to be shown (`kind=name_and_website`), and company names registered before R20
+    checked them (`kind=company_name`, until the partner changes the name); `status=pending` is the
+    queue. Newest first."""
     rows = await directory.reviews(
         session,
         status=status,
@@ -104,8 +105,9 @@ async def list_directory_reviews(
 async def approve_directory_review(
     review_id: ReviewId, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
 ) -> schemas.DirectoryReview:
-    """Admin (write). R18: the directory shows this text from now on; 409 when no longer pending or
-    for a company name (the partner corrects it)."""
+    """Admin (write). R18: the directory shows this text, or this company name and website, from now
+    on; 409 when no longer pending or for a company name that misspells the brand (the partner
+    corrects it)."""
     row = await directory.approve_review(session, context(request, admin, clock), review_id)
     return schemas.DirectoryReview.model_validate(row, from_attributes=True)
 
@@ -124,7 +126,8 @@ async def reject_directory_review(
     clock: ClockDep,
     admin: AdminWrite,
 ) -> schemas.DirectoryReview:
-    """Admin (write). R18: the reason goes to the partner; the directory keeps the last approved text."""
+    """Admin (write). R18: the reason goes to the partner; the directory keeps the last approved text,
+    or name and website."""
     row = await directory.reject_review(session, context(request, admin, clock), review_id, reason=body.reason)
     return schemas.DirectoryReview.model_validate(row, from_attributes=True)
 

@@ -116,6 +116,14 @@ class Partner(BaseModel):
         default=None, description="The description the directory shows: the last one an admin approved (R18)."
     )
     published_services: list[str] = Field(default_factory=list)
+    published_company: str | None = Field(
+        default=None,
+        description="The company name the directory shows: the registered one, then the last one an admin "
+        "approved (R18); null for a partner registered before names were reviewed: its `company`, unchanged since.",
+    )
+    published_website: str | None = Field(
+        default=None, description="The website the directory shows, like `published_company`."
+    )
     hidden_reason: str | None = Field(
         default=None, description="Why an admin took the partner out of the directory; null when it did not."
     )
@@ -287,6 +295,14 @@ class TermsVersion(BaseModel):
     version: int
     effective_from: datetime
     terms: Terms
+
+
+class TermsInForce(TermsVersion):
+    brand_assets_url: str | None = Field(
+        description="Where partners find the vendor's brand assets (wordmark, logos) to use as they are; "
+        "null when the service has not been told (PARTNERS_BRAND_ASSETS_URL).",
+        examples=["https://www.dropbox.com/sh/qalyptus-brand-assets"],
+    )
 
 
 class TermsPublication(RequestModel):
@@ -560,18 +576,20 @@ class ResolveRequest(RequestModel):
 
 
 DirectoryReviewStatus = Literal["pending", "approved", "rejected", "superseded", "resolved"]
-DirectoryReviewKind = Literal["text", "company_name"]
+DirectoryReviewKind = Literal["text", "name_and_website", "company_name"]
 
 
 class DirectoryReview(BaseModel):
-    """Public text waiting for an admin, or a company name registered before R20 checked it."""
+    """Public text, or a new company name and website, waiting for an admin (R18), or a company name
+    registered before R20 checked it."""
 
     id: int
     partner_id: uuid.UUID
     kind: DirectoryReviewKind
     description: str | None
     services: list[str]
-    company: str | None
+    company: str | None = Field(description="`name_and_website`: the name to show; `company_name`: the name.")
+    website: str | None = Field(default=None, description="`name_and_website`: the website to show (null: none).")
     submitted_at: datetime
     status: DirectoryReviewStatus
     decided_at: datetime | None
@@ -769,9 +787,15 @@ class TopPartner(BaseModel):
 
 
 class ProgramOverview(BaseModel):
-    partners_by_level: dict[str, int]
+    partners_by_level: dict[str, int] = Field(
+        description="Active partners by level; one without any entry yet is an Affiliate."
+    )
     partners_by_status: dict[str, int]
-    points_distribution: list[Count]
+    points_distribution: list[Count] = Field(
+        description="The same active partners by band of points, the bands following the level thresholds of the "
+        "terms in force (`0`, `1-159`, ...); one without any entry yet is in `0`, and a band `negative` comes first "
+        "when an adjustment took a balance below 0. The counts add up to those of `partners_by_level`."
+    )
     commissions: list[QuarterMoney]
     registrations_by_state: dict[str, int]
     refusals_by_reason: dict[str, int]
@@ -781,7 +805,12 @@ class ProgramOverview(BaseModel):
         description="Unresolved order flags by kind: `discount_mismatch`, `nfr_resale`, `own_company`."
     )
     overdue_statements: int = Field(
-        description="Approved statements not marked paid by their payout date (R16), whatever `from`/`to`."
+        description="Statements not marked paid by their payout date, drafts and approved ones (R16), whatever "
+        "`from`/`to`."
+    )
+    overdue_quarters: int = Field(
+        description="Quarters holding payable entries and still not closed after their payout date (R16, listed "
+        "by `GET /v1/quarters/overdue`), whatever `from`/`to`."
     )
     top_partners_by_points: list[TopPartner]
     top_partners_by_commission: list[TopPartner]
@@ -1068,6 +1097,24 @@ class NfrViolationList(_OnePage):
 
 class LeadOfferList(_OnePage):
     items: list[LeadOfferOut]
+
+
+class OverdueQuarter(BaseModel):
+    quarter: str
+    partner_id: uuid.UUID
+    company: str
+    currency: str
+    entries: int = Field(description="Payable money entries of the partner that the quarter's statement would take.")
+    opening_balance: int = Field(description="A negative total carried from the partner's last statement.")
+    entries_total: int
+    payable_amount: int = Field(description="What the statement would pay if the quarter were closed now (0 or more).")
+    payout_date: date = Field(description="The quarter's payout date, passed.")
+
+
+class OverdueQuarterPage(BaseModel):
+    items: list[OverdueQuarter]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool
 
 
 class StatementSearch(BaseModel):

@@ -14,7 +14,7 @@ from app.domain import dashboards, statements
 from app.domain.context import Context
 from app.domain.rules.quarters import Quarter
 from app.errors import problem_responses
-from app.routers import schemas
+from app.routers import convert, schemas
 from app.routers.csv_export import CSV_RESPONSE, csv_response
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
 from app.routers.fields import UtcDatetime
@@ -117,6 +117,37 @@ async def list_quarters(session: SessionDep, _admin: AdminRead) -> schemas.Quart
 
 
 @router.get(
+    "/quarters/overdue",
+    responses=problem_responses(401, 403, 422),
+    summary="Quarters not closed after their payout date",
+)
+async def list_overdue_quarters(
+    session: SessionDep,
+    clock: ClockDep,
+    _admin: AdminRead,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> schemas.OverdueQuarterPage:
+    """Admin (read). R16: each quarter still not closed after its payout date that holds payable
+    entries, by partner and currency, with what its statement would pay if closed now; oldest quarter
+    first. Closing the quarter (`POST /v1/quarters/{quarter}/close`) takes it off the list."""
+    after = convert.decode_overdue_quarter_cursor(cursor)
+    rows = [
+        r
+        for r in await statements.overdue_quarters(session, clock.now())
+        if after is None or (r.quarter, str(r.partner_id), r.currency) > after
+    ]
+    page = rows[:limit]
+    return schemas.OverdueQuarterPage(
+        items=[schemas.OverdueQuarter(**r.__dict__) for r in page],
+        next_cursor=convert.encode_cursor(page[-1].quarter, page[-1].partner_id, page[-1].currency)
+        if len(rows) > limit
+        else None,
+        has_more=len(rows) > limit,
+    )
+
+
+@router.get(
     "/quarters/{quarter}/statements.csv",
     responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
     response_class=PlainTextResponse,
@@ -166,17 +197,20 @@ async def list_statements(
     partner_id: uuid.UUID | None = None,
     overdue: Annotated[
         bool | None,
-        Query(description="true: approved statements not marked paid by their payout date (R16)."),
+        Query(
+            description="true: statements not marked paid by their payout date, drafts and approved ones (R16); "
+            "false: the others."
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> schemas.StatementSearch:
     """Admin (read). Newest quarter first."""
     if overdue:
-        if status not in (None, "approved"):
-            return schemas.StatementSearch(items=[], has_more=False)  # only approved statements are overdue
         late = [
             r
-            for r in await statements.overdue(session, clock.now(), limit=limit + 1, partner_id=partner_id)
+            for r in await statements.overdue(
+                session, clock.now(), limit=limit + 1, partner_id=partner_id, status=status
+            )
             if quarter is None or r.quarter == quarter
         ]
         return schemas.StatementSearch(items=[_statement(r) for r in late[:limit]], has_more=len(late) > limit)
@@ -434,6 +468,7 @@ async def get_program_overview(
         discount_mismatches=o.discount_mismatches,
         order_flags=o.order_flags,
         overdue_statements=o.overdue_statements,
+        overdue_quarters=o.overdue_quarters,
         top_partners_by_points=[schemas.TopPartner(**t) for t in o.top_partners_by_points],
         top_partners_by_commission=[schemas.TopPartner(**t) for t in o.top_partners_by_commission],
         authentication_refusals=o.authentication_refusals,

@@ -110,7 +110,7 @@ JOBS: list[Job] = [
     Job(
         "overdue_statements",
         timedelta(hours=1),
-        "Flag approved statements unpaid after their payout date (R16).",
+        "Flag statements, drafts and approved ones, unpaid after their payout date (R16).",
         overdue_statements,
     ),
     Job(

@@ -42,6 +42,7 @@ async def partners_by_status(session: AsyncSession, start: datetime | None, end:
 
 
 async def active_partners_by_level(session: AsyncSession) -> dict[str, int]:
+    """Active partners by level; one without a balance row yet (no entry) is an Affiliate."""
     level = func.coalesce(PartnerBalance.level, "affiliate")
     stmt = (
         select(level, func.count())
@@ -54,16 +55,23 @@ async def active_partners_by_level(session: AsyncSession) -> dict[str, int]:
 
 
 async def points_distribution(session: AsyncSession, bounds: list[tuple[str, int, int | None]]) -> dict[str, int]:
+    """Active partners by band of points, the same partners `active_partners_by_level` counts: one
+    without a balance row yet has 0 points. A balance below 0 (an adjustment) is `negative`."""
+    points = func.coalesce(PartnerBalance.points, 0)
     bucket = case(
         *[
-            ((col(PartnerBalance.points) >= low) & (col(PartnerBalance.points) <= high), name)
-            if high is not None
-            else (col(PartnerBalance.points) >= low, name)
+            ((points >= low) & (points <= high), name) if high is not None else (points >= low, name)
             for name, low, high in bounds
         ],
         else_="negative",
     )
-    stmt = select(bucket, func.count()).group_by(literal_column("1"))
+    stmt = (
+        select(bucket, func.count())
+        .select_from(Partner)
+        .outerjoin(PartnerBalance, col(PartnerBalance.partner_id) == col(Partner.id))
+        .where(col(Partner.status) == "active")
+        .group_by(literal_column("1"))
+    )
     return {r[0]: int(r[1]) for r in (await session.execute(stmt)).all()}
 
 

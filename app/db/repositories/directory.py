@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import String, bindparam, cast, func, select, update
+from sqlalchemy import String, bindparam, case, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -47,6 +47,14 @@ async def set_level_rank(session: AsyncSession, partner_id: uuid.UUID, level: st
     )
 
 
+# A partner registered by a build before the published name and website has them null: its
+# registered ones are shown (the expression matches the index's).
+_SHOWN_COMPANY = func.coalesce(Partner.published_company, Partner.company)
+_SHOWN_WEBSITE = case(
+    (col(Partner.published_company).is_(None), col(Partner.website)), else_=col(Partner.published_website)
+)
+
+
 async def listed(
     session: AsyncSession,
     *,
@@ -58,15 +66,16 @@ async def listed(
     offset: int,
     limit: int,
 ) -> list[Listing]:
-    """Active, listed partners: Platinum first, then Gold, Silver, Affiliate, then name. Reads
-    `ix_partners_directory` in order (a partial index of exactly the listed partners)."""
+    """Active, listed partners: Platinum first, then Gold, Silver, Affiliate, then name, with the name
+    and website last approved (R18). Reads `ix_partners_directory` in order (a partial index of exactly
+    the listed partners)."""
     stmt = select(
         col(Partner.id),
-        col(Partner.company),
+        _SHOWN_COMPANY,
         col(Partner.level_rank),
         col(Partner.country),
         col(Partner.region),
-        col(Partner.website),
+        _SHOWN_WEBSITE,
         col(Partner.languages),
         col(Partner.published_services),
         col(Partner.regions_served),
@@ -87,7 +96,7 @@ async def listed(
     if q:  # one column, trigram-indexed on Postgres (see POSTGRES_ONLY_INDEXES)
         stmt = stmt.where(col(Partner.search_text).like(f"%{_escape_like(q.lower())}%", escape="\\"))
     stmt = (
-        stmt.order_by(col(Partner.level_rank), func.lower(Partner.company), col(Partner.id)).offset(offset).limit(limit)
+        stmt.order_by(col(Partner.level_rank), func.lower(_SHOWN_COMPANY), col(Partner.id)).offset(offset).limit(limit)
     )
     return [
         Listing(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -133,31 +133,55 @@ async def search(
     *,
     partner_id: uuid.UUID | None,
     quarter: str | None,
-    status: str | None,
+    status: str | Sequence[str] | None,
     limit: int,
     payout_by: datetime | None = None,
 ) -> Sequence[Statement]:
+    """Statements matching every given filter; `status` is one state or a list of them."""
     stmt = select(Statement)
     if partner_id is not None:
         stmt = stmt.where(col(Statement.partner_id) == partner_id)
     if quarter is not None:
         stmt = stmt.where(col(Statement.quarter) == quarter)
-    if status is not None:
+    if isinstance(status, str):
         stmt = stmt.where(col(Statement.status) == status)
+    elif status is not None:
+        stmt = stmt.where(col(Statement.status).in_(list(status)))
     if payout_by is not None:
         stmt = stmt.where(col(Statement.payout_date) <= payout_by)
     stmt = stmt.order_by(col(Statement.quarter).desc(), col(Statement.currency), col(Statement.id)).limit(limit)
     return (await session.execute(stmt)).scalars().all()
 
 
-async def count_approved_due(session: AsyncSession, payout_by: datetime) -> int:
-    """Approved statements whose payout date is at or before `payout_by`."""
+async def count_due(session: AsyncSession, payout_by: datetime, states: Sequence[str]) -> int:
+    """Statements in one of `states` whose payout date is at or before `payout_by`."""
     stmt = (
         select(func.count())
         .select_from(Statement)
-        .where(col(Statement.status) == "approved", col(Statement.payout_date) <= payout_by)
+        .where(col(Statement.status).in_(list(states)), col(Statement.payout_date) <= payout_by)
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+def _taken_at_close(cutoff: datetime, hold: timedelta) -> Any:
+    """The entries a statement closed at `cutoff` takes: dated before it, their hold period over by then."""
+    return and_(col(MoneyEntry.effective_at) < cutoff, col(MoneyEntry.effective_at) <= cutoff - hold)
+
+
+async def payable_sums(
+    session: AsyncSession, *, cutoff: datetime, hold: timedelta, after: tuple[datetime, timedelta] | None
+) -> Sequence[tuple[uuid.UUID, str, int, int]]:
+    """(partner, currency, entries, total) of the money entries no statement holds yet that a statement
+    closed at `cutoff` would take, leaving out those one closed at `after` (cutoff, hold) would take first."""
+    stmt = (
+        select(col(MoneyEntry.partner_id), col(MoneyEntry.currency), func.count(), func.sum(MoneyEntry.amount))
+        .outerjoin(StatementLine, col(StatementLine.money_entry_id) == col(MoneyEntry.id))
+        .where(col(StatementLine.id).is_(None), _taken_at_close(cutoff, hold))
+        .group_by(col(MoneyEntry.partner_id), col(MoneyEntry.currency))
+    )
+    if after is not None:
+        stmt = stmt.where(~_taken_at_close(*after))
+    return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in (await session.execute(stmt)).all()]
 
 
 async def first_unsettled_at(session: AsyncSession, since: datetime | None, before: datetime) -> datetime | None:
@@ -224,11 +248,11 @@ async def companies(session: AsyncSession, partner_ids: Sequence[uuid.UUID]) -> 
     return {r[0]: r[1] for r in (await session.execute(stmt)).all()}
 
 
-async def approved_unpaid_before(session: AsyncSession, moment: datetime) -> Sequence[Statement]:
-    """Approved statements whose payout date is at or before `moment`, without a payment."""
+async def unpaid_before(session: AsyncSession, moment: datetime, states: Sequence[str]) -> Sequence[Statement]:
+    """Statements in one of `states` (not paid) whose payout date is at or before `moment`."""
     stmt = (
         select(Statement)
-        .where(col(Statement.status) == "approved", col(Statement.payout_date) <= moment)
+        .where(col(Statement.status).in_(list(states)), col(Statement.payout_date) <= moment)
         .order_by(col(Statement.payout_date), col(Statement.id))
     )
     return (await session.execute(stmt)).scalars().all()
