@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import WEBHOOK_SECRET
 from tests.servers import wait_until_ready
 
+pytestmark = pytest.mark.slow
+
 VENV_BIN = Path(sys.executable).parent
 MAX_HEADER_BYTES = 16 * 1024
 
