@@ -99,6 +99,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.db.migrate import upgrade
+    from app.http_protocol import server_options
 
     try:
         settings.refuse_placeholder_secrets()
@@ -128,8 +129,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         access_log=args.access_log,
         **proxy_options(os.environ.get("FORWARDED_ALLOW_IPS", "")),
-        # The h11 parser bounds what it buffers of a request head; the app refuses large headers too.
-        h11_max_incomplete_event_size=settings.max_header_bytes,
+        # The request head is bounded while it arrives, before the parser holds it whole (431); the
+        # app then refuses headers over PARTNERS_MAX_HEADER_BYTES too.
+        **server_options(settings),
     )
     return 0
 

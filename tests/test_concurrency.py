@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 
 import pytest
@@ -60,3 +61,42 @@ async def test_key_use_under_load_records_last_use_once(live_api: Api) -> None:
     await live_api.client.get(f"/v1/partners/{partner['id']}", headers=live_api.bearer(key))
     keys = (await live_api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=live_api.admin)).json()["items"]
     assert keys[0]["last_used_at"] == first_use.isoformat().replace("+00:00", "Z")  # not rewritten within a minute
+
+
+async def test_overlapping_customer_imports_at_once_all_succeed_and_make_each_customer_once(live_api: Api) -> None:
+    # Some customers are known by their domain already; the imports name them with a store id too.
+    # Each import holds an overlapping share of the customers, in its own order.
+    pool = [
+        {
+            "company": f"Overlap {n} BV",
+            "country": "NL",
+            "domain": f"overlap{n}.example",
+            "store_customer_id": f"cus_ov{n}",
+        }
+        for n in range(36)
+    ]
+    known = [{k: v for k, v in row.items() if k != "store_customer_id"} for row in pool[::3]]
+    first = await live_api.client.post("/v1/customer-imports", json={"customers": known}, headers=live_api.admin)
+    assert first.status_code == 200 and first.json()["created"] == len(known), first.text
+    shuffle = random.Random(1609)
+    imports = [shuffle.sample(pool, 24) for _ in range(16)]
+    responses = await asyncio.gather(
+        *(
+            live_api.client.post("/v1/customer-imports", json={"customers": rows}, headers=live_api.admin)
+            for rows in imports
+        )
+    )
+    assert [r.status_code for r in responses] == [200] * 16, [r.text for r in responses if r.status_code != 200]
+    assert sum(r.json()["created"] for r in responses) == len(pool) - len(known)
+    assert all(r.json()["errors"] == [] for r in responses)
+    listed = await live_api.client.get("/v1/customers?q=Overlap&limit=200", headers=live_api.admin)
+    customers = listed.json()["items"]
+    assert len(customers) == len(pool)
+    assert all(c["existing"] for c in customers)
+    named = {c["company"]: sorted(c["identifiers"]) for c in customers}
+    in_any = {row["company"] for rows in imports for row in rows}
+    for row in pool:
+        expected = [f"domain:{row['domain']}"]
+        if row["company"] in in_any:
+            expected.append(f"store_id:{row['store_customer_id']}")
+        assert named[row["company"]] == expected

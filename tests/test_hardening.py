@@ -4,10 +4,13 @@ bounded bodies, headers, JSON and datetimes, and bulk calls that cannot deadlock
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -309,3 +312,157 @@ async def test_overlapping_bulk_approvals_never_deadlock(live_api: Api, backend:
             )
         )
         assert [a.status_code for a in answers] == [200, 200, 200, 200], [a.text for a in answers]
+
+
+# --- a NUL or a lone surrogate never reaches the database ----------------------------------------
+
+
+async def test_a_signed_webhook_whose_type_holds_a_nul_or_a_lone_surrogate_is_422_and_kept_raw(api: Api) -> None:
+    assert api.connection is not None
+    for n, escaped in enumerate([rb"order.paid\u0000", rb"\ud83d", rb"lapse\uDC00d", rb"x\u001b"]):
+        body = b'{"type": "' + escaped + b'", "data": {"order_id": "o-17"}}'
+        webhook_id = f"bad-type-{n}"
+        response = await api.client.post("/v1/webhooks/store", content=body, headers=api.signed(webhook_id, body))
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "webhook_event_malformed"
+        assert [e["field"] for e in response.json()["errors"]] == ["type"]
+        kept = (
+            await api.connection.execute(
+                text("SELECT body FROM rejected_webhook_events WHERE webhook_id = :id"), {"id": webhook_id}
+            )
+        ).one()
+        assert kept.body.encode() == body
+    # A body holding a NUL byte itself is no JSON: kept base64-encoded, byte for byte.
+    body = b'{"type": "order.paid\x00", "data": {}}'
+    response = await api.client.post("/v1/webhooks/store", content=body, headers=api.signed("nul-byte", body))
+    assert response.status_code == 422, response.text
+    assert [e.get("type") for e in response.json()["errors"]][-1] == "body_base64"
+    kept = (
+        await api.connection.execute(text("SELECT body FROM rejected_webhook_events WHERE webhook_id = 'nul-byte'"))
+    ).one()
+    assert base64.b64decode(kept.body) == body
+    # A type this service does not know, in clean text, is still stored for an admin to see.
+    clean = b'{"type": "order.upgraded", "data": {}}'
+    stored = await api.client.post("/v1/webhooks/store", content=clean, headers=api.signed("new-type", clean))
+    assert stored.status_code == 202, stored.text
+
+
+async def test_text_with_a_nul_is_422_wherever_it_is_sent(api: Api) -> None:
+    partner, key = await api.register()
+    subscription = {"url": "https://hooks.example.com/in", "event_types": ["partner.registered"]}
+    nul = json.dumps({**subscription, "description": "CRM\u0000sync"})
+    created = await api.client.post(
+        "/v1/webhook-subscriptions", content=nul, headers={**api.admin, "content-type": "application/json"}
+    )
+    assert created.status_code == 422, created.text
+    assert [e["field"] for e in created.json()["errors"]] == ["body.description"]
+    own = await api.client.post(
+        f"/v1/partners/{partner['id']}/webhook-subscriptions",
+        content=json.dumps(
+            {"url": "https://erp.example.com/q", "event_types": ["lead.offered"], "description": "\x00"}
+        ),
+        headers={**api.bearer(key), "content-type": "application/json"},
+    )
+    assert own.status_code == 422, own.text
+    made = await api.client.post("/v1/webhook-subscriptions", json=subscription, headers=api.admin)
+    assert made.status_code == 201, made.text
+    changed = await api.client.patch(
+        f"/v1/webhook-subscriptions/{made.json()['id']}",
+        content=json.dumps({"description": "a\u0000"}),
+        headers={**api.admin, "content-type": "application/json"},
+    )
+    assert changed.status_code == 422, changed.text
+    for name in ("store_customer_id", "domain", "vat_id"):
+        searched = await api.client.get("/v1/customers", params={name: "cus\x0042"}, headers=api.admin)
+        assert searched.status_code == 422, searched.text
+        assert [e["field"] for e in searched.json()["errors"]] == [f"query.{name}"]
+
+
+async def test_a_malformed_internationalised_host_is_422(api: Api) -> None:
+    partner, key = await api.register()
+    for url in ("https://xn--a-/", "https://xn--/hook", "https://ok.xn--zz-/path"):
+        created = await api.client.post(
+            "/v1/webhook-subscriptions", json={"url": url, "event_types": ["partner.registered"]}, headers=api.admin
+        )
+        assert created.status_code == 422, created.text
+        assert created.json()["code"] == "webhook_url_invalid"
+        own = await api.client.post(
+            f"/v1/partners/{partner['id']}/webhook-subscriptions",
+            json={"url": url, "event_types": ["lead.offered"]},
+            headers=api.bearer(key),
+        )
+        assert own.status_code == 422 and own.json()["code"] == "webhook_url_invalid", own.text
+
+
+async def test_null_for_a_directory_list_is_422_and_an_empty_list_empties_it(api: Api) -> None:
+    partner, key = await api.register()
+    url = f"/v1/partners/{partner['id']}/directory-profile"
+    filled = await api.client.patch(
+        url, json={"services": ["BI dashboards"], "regions_served": ["Bavaria"]}, headers=api.bearer(key)
+    )
+    assert filled.status_code == 200, filled.text
+    for name in ("services", "regions_served", "languages", "listed"):
+        response = await api.client.patch(url, json={name: None}, headers=api.bearer(key))
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "field_required"
+        assert response.json()["field"] == name
+    emptied = await api.client.patch(url, json={"regions_served": [], "languages": []}, headers=api.bearer(key))
+    assert emptied.status_code == 200, emptied.text
+    assert emptied.json()["regions_served"] == [] and emptied.json()["languages"] == []
+
+
+NUL_CHECKED_ELSEWHERE = {
+    ("header", None): "HTTP header values cannot carry a NUL: the server refuses the request first",
+    ("body", "email"): "an e-mail address is validated whole (EmailStr), which a NUL fails",
+    ("body", "uri"): "a URL is parsed and normalised (HttpUrl), which drops control characters",
+    ("body", "text/csv"): "each CSV row is read into the JSON import's typed fields",
+    ("body", "receive_store_event"): "the store contract's own reading (store_events), tested above",
+}
+
+
+def _strings_refusing_no_nul(schema: dict[str, Any], components: dict[str, Any], where: str) -> Iterator[str]:
+    """Where a request's strings, as the OpenAPI document declares them, would take a NUL."""
+    while "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    for key in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(key, []):
+            yield from _strings_refusing_no_nul(option, components, where)
+    if schema.get("type") == "string":
+        if "enum" in schema or "const" in schema or schema.get("format") in ("uuid", "date-time", "date"):
+            return
+        if schema.get("format") in ("email", "uri"):
+            if ("body", schema["format"]) not in NUL_CHECKED_ELSEWHERE:
+                yield where
+            return
+        pattern = schema.get("pattern")
+        if pattern is None or re.search(pattern, "text\x00text"):
+            yield where
+    if "items" in schema:
+        yield from _strings_refusing_no_nul(schema["items"], components, f"{where}[]")
+    for name, sub in schema.get("properties", {}).items():
+        yield from _strings_refusing_no_nul(sub, components, f"{where}.{name}")
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _strings_refusing_no_nul(schema["additionalProperties"], components, f"{where}.*")
+
+
+def test_every_string_a_request_sends_refuses_a_nul_by_its_declared_type() -> None:
+    """Postgres stores no NUL, and a lone surrogate is no UTF-8: each string a request carries is
+    declared with a pattern that refuses control characters (or is an enum, a UUID, a moment, or read
+    whole by a stricter parser, listed above), so a NUL is a 422 naming the field, never a 500. Lone
+    surrogates are refused by the JSON models for every string."""
+    document = json.loads(Path("openapi/openapi.json").read_text())
+    components = document["components"]["schemas"]
+    open_to_nul = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            name = operation["operationId"]
+            for parameter in operation.get("parameters", []):
+                if (parameter["in"], None) in NUL_CHECKED_ELSEWHERE:
+                    continue
+                where = f"{method.upper()} {path} {parameter['in']}.{parameter['name']}"
+                open_to_nul += _strings_refusing_no_nul(parameter["schema"], components, where)
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                if {("body", name), ("body", media_type)} & NUL_CHECKED_ELSEWHERE.keys():
+                    continue
+                open_to_nul += _strings_refusing_no_nul(content["schema"], components, f"{method.upper()} {path} body")
+    assert open_to_nul == []

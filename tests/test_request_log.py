@@ -3,6 +3,7 @@ and the traceback of every 500."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -109,3 +110,47 @@ async def test_development_logs_are_plain_text(api: Api, capsys: pytest.CaptureF
         "INFO app.request [request r-text] GET /health/live 200 method=GET route=/health/live path=/health/live "
         "status=200 duration_ms=" + line.split("duration_ms=")[1]
     )
+
+
+@pytest.fixture
+def live_settings_overrides() -> dict[str, Any]:
+    return {"environment": "production"}
+
+
+async def test_a_body_broken_off_mid_stream_is_logged_as_a_client_error(
+    live_api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = int(str(live_api.client.base_url).rsplit(":", 1)[1])
+    routes = [
+        ("/v1/partners", b"application/json", {}),
+        ("/v1/customer-imports/csv", b"text/csv", live_api.admin),
+        ("/v1/webhooks/store", b"application/json", {}),
+    ]
+    capsys.readouterr()
+    answers = []
+    for path, content_type, headers in routes:
+        extra = b"".join(f"{name}: {value}\r\n".encode() for name, value in headers.items())
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+            + b"Content-Type: "
+            + content_type
+            + b"\r\nTransfer-Encoding: chunked\r\n"
+            + extra
+            + b"\r\n"
+        )
+        for broken_off in (b"not-a-chunk-size\r\n", b""):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head + b"8\r\ncompany,\r\n" + broken_off)
+            await writer.drain()
+            if broken_off:  # bad framing: the server answers 400 itself and closes
+                answers.append((await reader.read()).split(b"\r\n", 1)[0])
+            writer.close()  # else the client goes away before the end of the body
+            await writer.wait_closed()
+    await asyncio.sleep(0.3)  # the server notices the last connection's end
+    assert answers == [b"HTTP/1.1 400 Bad Request"] * 3
+    err = capsys.readouterr().err
+    lines = _requests(err)
+    assert sorted((line["path"], line["status"]) for line in lines) == sorted(
+        (path, 400) for path, _, _ in routes for _ in range(2)
+    )
+    assert "Traceback" not in err and '"level": "error"' not in err

@@ -3,13 +3,14 @@ their moments (the injected clock moves; no test sleeps)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from app.db.session import session_scope
 from app.domain import events, orders, webhooks
-from app.worker import Worker
+from app.worker import Worker, jobs
 from tests.conftest import Api
 from tests.program import Customer, Program, line, order_event, refund_event, t
 
@@ -421,6 +422,49 @@ async def test_idempotency_records_are_pruned_after_24_hours(program: Program) -
     again = await program.client.post(f"/v1/partners/{p[0]}/adjustments", json=body, headers=headers)
     assert again.status_code == 201 and "idempotent-replayed" not in again.headers
     assert await program.total_points(p) == 6
+
+
+async def test_a_job_run_finishing_after_a_newer_run_of_the_same_job_leaves_the_newer_runs_figures(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = program.api
+    p = await program.partner()
+    await api.drain()  # every job has run once; the next prune is due in an hour
+    headers = {**api.admin, "Idempotency-Key": "adj-overlap"}
+    adjusted = await api.client.post(
+        f"/v1/partners/{p[0]}/adjustments", json={"kind": "points", "amount": 4, "reason": "goodwill"}, headers=headers
+    )
+    assert adjusted.status_code == 201, adjusted.text
+    newer = Worker(api.app.state.session_factory, api.clock, api.app.state.worker.settings, name="newer")
+    prune = jobs.prune_idempotency
+    overlapped: list[dict[str, int]] = []
+
+    async def older_run(factory: Any, now: Any) -> dict[str, int]:
+        counts = await prune(factory, now)  # nothing is 24 hours old yet at this run's moment
+        if not overlapped:
+            overlapped.append(counts)
+            # The clock jumps while this run is still going: another worker finds the job due again,
+            # claims the next moment, runs and finishes first.
+            api.clock.advance(hours=30)
+            await newer.run_due_jobs()
+        return counts
+
+    monkeypatch.setattr(
+        jobs,
+        "JOBS",
+        [replace(job, run=older_run) if job.name == "prune_idempotency" else job for job in jobs.JOBS],
+    )
+    api.clock.advance(hours=1, seconds=1)
+    await api.app.state.worker.run_due_jobs()
+    assert overlapped == [{"pruned": 0}]
+
+    listed = await api.client.get("/v1/jobs", headers=api.admin)
+    assert listed.status_code == 200, listed.text
+    job = next(item for item in listed.json()["items"] if item["name"] == "prune_idempotency")
+    # The newer run pruned the record; the older one, finishing last, did not overwrite its figures.
+    assert job["last_counts"] == {"pruned": 1}
+    assert job["last_outcome"] == "ok"
+    assert job["runs"] == 3
 
 
 async def test_r03_new_terms_taking_effect_recompute_stored_levels_with_history(program: Program) -> None:

@@ -114,14 +114,19 @@ async def import_existing(session: AsyncSession, ctx: Context, rows: Sequence[Im
     """Record the vendor's existing customers (R06). Idempotent: importing twice changes nothing."""
     created = marked = unchanged = 0
     errors: list[dict[str, object]] = []
-    for index, row in enumerate(rows):
-        check = strong_identifiers(
+    checks = [
+        strong_identifiers(
             country=row.country,
             vat_id=row.vat_id,
             email=None,
             domain=row.domain,
             store_customer_id=row.store_customer_id,
         )
+        for row in rows
+    ]
+    # Rows are taken in the file's order; the locks they need are taken first, in one order.
+    await repo.lock_for_import(session, (i for check in checks for i in check.identifiers))
+    for index, (row, check) in enumerate(zip(rows, checks, strict=True)):
         if not check.identifiers:
             errors.append(
                 {"row": index, "detail": "no strong identifier (vat_id, business domain or store_customer_id)"}

@@ -50,6 +50,15 @@ def check_brand(changes: dict[str, Any]) -> None:
             )
 
 
+_NOT_NULL = {
+    "listed": "listed cannot be emptied.",
+    "services": "services cannot be null; send [] for none.",
+    "regions_served": "regions_served cannot be null; send [] for none.",
+    "languages": "languages cannot be null; send [] for none.",
+}
+"""Profile fields a PATCH may change but not set to null (a list is emptied with [])."""
+
+
 async def update_profile(
     session: AsyncSession, ctx: Context, partner_id: uuid.UUID, changes: dict[str, Any]
 ) -> Partner:
@@ -65,8 +74,8 @@ async def update_profile(
     for name, value in changes.items():
         if name not in PROFILE_FIELDS:
             raise Invalid(f"{name} is not part of the directory profile.", code="field_not_editable")
-        if name == "listed" and value is None:
-            raise Invalid("listed cannot be emptied.", code="field_required", field=name)
+        if name in _NOT_NULL and value is None:
+            raise Invalid(_NOT_NULL[name], code="field_required", field=name)
         setattr(partner, name, list(value) if isinstance(value, list) else value)
     after = audit.snapshot(partner, PROFILE_FIELDS)
     if after != before:

@@ -16,6 +16,7 @@ import socket
 from dataclasses import dataclass
 
 import httpx
+import idna
 
 from app import tracing
 
@@ -49,9 +50,13 @@ def check_url(url: str, *, allow_private: bool) -> httpx.URL:
     """What can be said of a target without resolving its name. Raises TargetRefused."""
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError) as exc:
+        host = parsed.host  # a name starting with an A-label is decoded here: a malformed one raises
+        for label in host.split("."):
+            if label.lower().startswith("xn--"):  # and so must every other A-label
+                idna.decode(label)
+    except (httpx.InvalidURL, ValueError) as exc:  # IDNAError is a ValueError
         raise TargetRefused("webhook_url_invalid", f"Not a URL: {exc}.") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https") or not host:
         raise TargetRefused("webhook_url_invalid", "A target is an absolute http(s) URL.")
     if parsed.userinfo:
         raise TargetRefused("webhook_url_invalid", "A target URL carries no user name or password.")

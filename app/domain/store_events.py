@@ -26,6 +26,18 @@ from app.domain.clock import supported
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def storable_text(value: str) -> bool:
+    """Whether a string may be stored as it is: no control character (Postgres takes no NUL) and no
+    lone surrogate (not encodable as UTF-8; JSON escapes can carry one)."""
+    if _CONTROL.search(value):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _clean(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")

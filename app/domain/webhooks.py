@@ -36,6 +36,7 @@ from app.domain.store_events import (
     content_hash,
     parse_delivery,
     parse_stored,
+    storable_text,
     subject_of,
 )
 
@@ -171,9 +172,13 @@ def read_delivery(webhook_id: str, body: bytes) -> Storable | Malformed:
     try:
         payload = json_limits.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        return Malformed(webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}])
+        return _malformed(webhook_id, text, [{"field": "body", "message": f"not JSON: {exc}"}])
     event_type = payload.get("type") if isinstance(payload, dict) else None
     if isinstance(event_type, str) and event_type not in KNOWN_TYPES and len(event_type) <= 64:
+        if not storable_text(event_type):
+            # A NUL or a lone surrogate never reaches the database as a column of its own.
+            error = {"field": "type", "message": "must not contain control characters or lone surrogates"}
+            return Malformed(webhook_id, text, [error | {"type": "string_invalid"}])
         # Stored as it came: the applier parks it, so an admin sees it and can replay it later.
         return Storable(webhook_id, event_type, f"unknown:{webhook_id}", text)
     try:
@@ -184,6 +189,16 @@ def read_delivery(webhook_id: str, body: bytes) -> Storable | Malformed:
         ]
         return Malformed(webhook_id, text, errors)
     return Storable(webhook_id, event.type, subject_of(event), text)
+
+
+def _malformed(webhook_id: str, text: str, errors: list[dict[str, str]]) -> Malformed:
+    """A body that is not JSON, kept as it came. Text columns take no NUL character: a body holding
+    NUL bytes is kept base64-encoded instead, which its errors say, so its bytes stay intact."""
+    if "\x00" in text:
+        encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        kept = {"field": "body", "message": "held NUL bytes: kept base64-encoded", "type": "body_base64"}
+        return Malformed(webhook_id, encoded, [*errors, kept])
+    return Malformed(webhook_id, text, errors)
 
 
 async def accept(conn: AsyncConnection, *, webhook_id: str, body: bytes, now: datetime) -> Receipt:

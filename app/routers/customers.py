@@ -17,7 +17,7 @@ from app.domain.rules.identifiers import Identifier, normalise_domain, normalise
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, context
-from app.routers.fields import Cursor, SearchText
+from app.routers.fields import LINE_PATTERN, Cursor, SearchText
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 imports_router = APIRouter(prefix="/v1/customer-imports", tags=["customers"])
@@ -130,9 +130,9 @@ async def list_customers(
     session: SessionDep,
     _admin: AdminRead,
     q: Annotated[SearchText | None, Query(description="Part of the company name.")] = None,
-    vat_id: Annotated[str | None, Query(max_length=64)] = None,
-    domain: Annotated[str | None, Query(max_length=253)] = None,
-    store_customer_id: Annotated[str | None, Query(max_length=255)] = None,
+    vat_id: Annotated[str | None, Query(max_length=64, pattern=LINE_PATTERN)] = None,
+    domain: Annotated[str | None, Query(max_length=253, pattern=LINE_PATTERN)] = None,
+    store_customer_id: Annotated[str | None, Query(max_length=255, pattern=LINE_PATTERN)] = None,
     country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$", description="For a VAT id without its prefix.")] = "XX",
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

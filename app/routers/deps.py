@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -65,7 +66,15 @@ async def _caller(
     now = clock.now()
     # Refusals are counted in the request's own transaction and kept (`keep_writes`) when it ends.
     if (retry_after := throttle.retry_after(client, now)) is not None:
-        raise await program.throttled_authentication(session, retry_after=retry_after, now=now)
+        # Only failures are throttled: a right key from a throttled address (one shared, behind a NAT,
+        # with whoever sent the wrong keys) still goes through. Telling it apart is no help to someone
+        # guessing, as a key holds 256 random bits. A wrong or missing key is answered 429 until the
+        # address's minute ends.
+        caller = await _valid_key(session, credentials, now)
+        if caller is None:
+            raise await program.throttled_authentication(session, retry_after=retry_after, now=now)
+        request.state.caller = caller
+        return caller
     try:
         if credentials is None:
             raise Unauthenticated(
@@ -84,6 +93,18 @@ async def _caller(
         raise
     request.state.caller = caller
     return caller
+
+
+async def _valid_key(
+    session: AsyncSession, credentials: HTTPAuthorizationCredentials | None, now: datetime
+) -> Caller | None:
+    """The caller a presented key stands for, or None when it is missing, unknown or revoked."""
+    if credentials is None:
+        return None
+    try:
+        return await api_keys.authenticate(session, credentials.credentials, now)
+    except Unauthenticated:
+        return None
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

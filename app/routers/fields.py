@@ -38,6 +38,7 @@ TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 LINE = r"[^\x00-\x08\x0a-\x1f\x7f]"
 """One character of a single line: no control character but tab."""
 TEXT_PATTERN = f"^{TEXT}*$"
+LINE_PATTERN = f"^{LINE}*$"
 NONBLANK_TEXT_PATTERN = _nonblank(TEXT)
 NONBLANK_LINE_PATTERN = _nonblank(LINE)
 

@@ -17,12 +17,14 @@ from pydantic import (
     StrictBool,
     StringConstraints,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.domain.events import CATALOGUE, partner_may_read
 from app.domain.rules.numbers import NUMBER, WholeInt
 from app.domain.rules.terms import Level, Terms
 from app.domain.store_events import currency_exists
 from app.routers.fields import (
+    TEXT_PATTERN,
     CountryCode,
     Label,
     LanguageCode,
@@ -834,13 +836,17 @@ Description = Annotated[
 
 
 class DirectoryProfileUpdate(RequestModel):
+    """Null empties a field, but for the lists (emptied with `[]`) and `listed`."""
+
     description: Description | None = None
-    services: list[ShortText] | None = Field(default=None, max_length=30)
-    regions_served: list[ShortText] | None = Field(default=None, max_length=50)
+    services: Annotated[list[ShortText], Field(max_length=30)] | SkipJsonSchema[None] = None
+    regions_served: Annotated[list[ShortText], Field(max_length=50)] | SkipJsonSchema[None] = None
     region: ShortText | None = None
-    listed: StrictBool | None = Field(default=None, description="False takes the partner out of the directory.")
+    listed: StrictBool | SkipJsonSchema[None] = Field(
+        default=None, description="False takes the partner out of the directory."
+    )
     website: Website | None = None
-    languages: list[LanguageCode] | None = Field(default=None, max_length=20)
+    languages: Annotated[list[LanguageCode], Field(max_length=20)] | SkipJsonSchema[None] = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
 
@@ -1169,7 +1175,7 @@ TargetUrl = Annotated[
         examples=["https://crm.example.com/hooks/qalyptus"],
     ),
 ]
-SubscriptionDescription = Annotated[str, StringConstraints(max_length=500)]
+SubscriptionDescription = Annotated[str, StringConstraints(max_length=500, pattern=TEXT_PATTERN)]
 
 
 class WebhookSubscriptionCreate(RequestModel):

@@ -102,8 +102,8 @@ class Worker:
             if job.name not in due:
                 continue
             async with self.factory() as session, session.begin():
-                claimed = await repo.claim_due_job(session, job.name, now, now + job.every)
-            if not claimed:
+                run = await repo.claim_due_job(session, job.name, now, now + job.every)
+            if run is None:
                 continue
             ran += 1
             counts: dict[str, Any] = {}
@@ -119,6 +119,7 @@ class Worker:
                 await repo.finish_job(
                     session,
                     job.name,
+                    run=run,
                     finished_at=self.clock.now(),
                     outcome="failed" if error else "ok",
                     counts=counts,

@@ -70,8 +70,9 @@ async def due_job_names(session: AsyncSession, now: datetime) -> set[str]:
     return set((await session.execute(stmt)).scalars().all())
 
 
-async def claim_due_job(session: AsyncSession, name: str, now: datetime, next_run_at: datetime) -> bool:
-    """Claim the job's due moment: exactly one worker's UPDATE matches, and moves the moment on."""
+async def claim_due_job(session: AsyncSession, name: str, now: datetime, next_run_at: datetime) -> int | None:
+    """Claim the job's due moment: exactly one worker's UPDATE matches, and moves the moment on. The
+    claim's run number (the job's `runs` after it), or None when another worker claimed the moment."""
     result = await session.execute(
         update(ScheduledJob)
         .where(col(ScheduledJob.name) == name, col(ScheduledJob.next_run_at) <= now)
@@ -80,15 +81,18 @@ async def claim_due_job(session: AsyncSession, name: str, now: datetime, next_ru
             last_started_at=now,
             runs=col(ScheduledJob.runs) + 1,
         )
+        .returning(col(ScheduledJob.runs))
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    run: int | None = result.scalar_one_or_none()
+    return run
 
 
 async def finish_job(
     session: AsyncSession,
     name: str,
     *,
+    run: int,
     finished_at: datetime,
     outcome: str,
     counts: dict[str, Any],
@@ -103,9 +107,11 @@ async def finish_job(
     }
     if next_run_at is not None:
         values["next_run_at"] = next_run_at
+    # Only while this run is the job's latest: a run claimed earlier that finishes after a newer one
+    # (runs of one job overlap when the clock jumps) must not pass its figures off as the newer run's.
     await session.execute(
         update(ScheduledJob)
-        .where(col(ScheduledJob.name) == name)
+        .where(col(ScheduledJob.name) == name, col(ScheduledJob.runs) == run)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
