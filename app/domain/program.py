@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,15 +51,15 @@ async def take_token(
     limit: int,
     window_seconds: int,
 ) -> None:
-    """Count one request of `client` in a fixed window; refuse it past `limit`."""
-    epoch = int(now.timestamp())
-    window_start = epoch - epoch % window_seconds
-    window_end = datetime.fromtimestamp(window_start + window_seconds, UTC)
+    """Admit one request of `client` if fewer than `limit` were admitted in the `window_seconds`
+    before it (a sliding window: no clock-aligned boundary across which twice the limit passes);
+    refuse it otherwise, saying when the next one will be admitted."""
     # Hash the address: the table then holds no personal data, and keys keep a fixed length.
     client_hash = hashlib.sha256(client.encode()).hexdigest()[:32]
-    hits = await repo.hit(session, f"{scope}:{client_hash}:{window_start}", window_end, now)
-    if hits > limit:
-        retry_after = max(1, int((window_end - now) / timedelta(seconds=1)))
+    window = timedelta(seconds=window_seconds)
+    next_admitted = await repo.admit(session, f"{scope}:{client_hash}", now=now, window=window, limit=limit)
+    if next_admitted is not None:
+        retry_after = max(1, math.ceil((next_admitted - now) / timedelta(seconds=1)))
         raise RateLimited(
             f"Too many {scope} requests from this address; try again in {retry_after} seconds.",
             retry_after=retry_after,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,31 @@ async def hit(session: AsyncSession, key: str, expires_at: datetime, now: dateti
         .returning(col(RateLimitBucket.hits))
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def admit(session: AsyncSession, log: str, *, now: datetime, window: timedelta, limit: int) -> datetime | None:
+    """A sliding log: when fewer than `limit` hits were admitted to `log` in the last `window`, record
+    this one and answer None; otherwise answer the moment the oldest leaves the window (when one more
+    will be admitted). Admitted hits are rows keyed `<log>:@<moment>:<nonce>`.
+
+    The log's own bucket row (`<log>`, upserted first) is locked until the transaction ends, so two
+    requests of one client are counted one after the other (SQLite's writers are serialised anyway).
+    """
+    await hit(session, log, now + window, now)
+    entries = f"{log}:@"
+    stmt = (
+        select(col(RateLimitBucket.expires_at))
+        .where(col(RateLimitBucket.key).startswith(entries, autoescape=True), col(RateLimitBucket.expires_at) > now)
+        .order_by(col(RateLimitBucket.expires_at))
+        .limit(limit)
+    )
+    admitted = list((await session.execute(stmt)).scalars())
+    if len(admitted) >= limit:
+        return admitted[0]
+    key = f"{entries}{now.isoformat()}:{secrets.token_hex(4)}"
+    session.add(RateLimitBucket(key=key, hits=1, expires_at=now + window))
+    await session.flush()
+    return None
 
 
 async def counts_by_prefix(session: AsyncSession, prefixes: tuple[str, ...]) -> dict[str, int]:
