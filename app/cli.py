@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
-from app.settings import Settings, refusal
+from app.settings import Settings, development_webhook_secret, refusal
 
 ADMIN_KEY_HINT = "uv run partners create-admin-key --name <who-it-is-for>"
 
@@ -106,6 +106,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"configuration refused: {exc}", file=sys.stderr)
         return 2
+    if not settings.webhook_secrets:  # outside production: the development secret, kept on disk
+        path, made = development_webhook_secret(settings)
+        secret = path.read_text().strip()
+        # The server processes read their settings from the environment.
+        os.environ["PARTNERS_WEBHOOK_SECRETS"] = secret
+        settings = settings.model_copy(update={"webhook_secrets": [SecretStr(secret)]})
+        print(
+            f"store webhook secret {'made' if made else 'read'} at {path} "
+            "(development only; set PARTNERS_WEBHOOK_SECRETS to use another)",
+            file=sys.stderr,
+        )
 
     if settings.should_migrate_on_start:
         upgrade(settings.database_url)

@@ -6,7 +6,10 @@ are versioned program terms kept in the database, never settings.
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
+import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -14,6 +17,7 @@ from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-webhook-secret"})
+DEVELOPMENT_SECRET_FILE = "webhook-secret"  # noqa: S105 - a file name, not a secret
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -38,10 +42,10 @@ class Settings(BaseSettings):
     database_url: Annotated[str, WITHHELD] = Field(default_factory=default_database_url)
     """SQLAlchemy async URL: `sqlite+aiosqlite:///path.db` or `postgresql+asyncpg://user@host/db`."""
 
-    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=lambda: [SecretStr("dev-webhook-secret")]
-    )
-    """Signing secrets of the store's webhooks, comma-separated; several allow rotation."""
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Signing secrets of the store's webhooks, `whsec_<base64>` (Standard Webhooks), comma-separated;
+    several allow rotation. Required in production; elsewhere `partners serve` makes one at first
+    start and keeps it beside the SQLite file (`development_webhook_secret`)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -168,15 +172,15 @@ class Settings(BaseSettings):
 
     @field_validator("webhook_secrets")
     @classmethod
-    def _whsec_is_base64(cls, value: list[SecretStr]) -> list[SecretStr]:
-        """A `whsec_` secret is base64 by the standard; one that is not would be read differently by
-        the reference library and by this service: refused at start-up instead."""
+    def _whsec_only(cls, value: list[SecretStr]) -> list[SecretStr]:
+        """Only `whsec_<base64>`: a plain string would be read as its UTF-8 bytes by one reader and as
+        base64 by the reference library, so the store and the service would sign differently."""
         from app.domain.webhooks import whsec_problem
 
         for secret in value:
             problem = whsec_problem(secret.get_secret_value())
             if problem:
-                raise ValueError(f"PARTNERS_WEBHOOK_SECRETS holds a `whsec_` secret that {problem}")
+                raise ValueError(f"PARTNERS_WEBHOOK_SECRETS holds a secret that {problem}")
         return value
 
     @field_validator("secrets_key")
@@ -205,11 +209,11 @@ class Settings(BaseSettings):
             if not self.webhook_secrets:
                 raise ValueError("PARTNERS_WEBHOOK_SECRETS must be set in production")
             for secret in self.webhook_secrets:
-                raw = secret.get_secret_value()
-                if raw.lower() in PLACEHOLDER_SECRETS or len(raw) < 24:
+                key = base64.b64decode(secret.get_secret_value().removeprefix("whsec_"))
+                if key.lower().decode(errors="replace") in PLACEHOLDER_SECRETS or len(key) < 24:
                     raise ValueError(
-                        "PARTNERS_WEBHOOK_SECRETS holds a placeholder or a secret shorter than "
-                        "24 characters; production refuses to start with it"
+                        "PARTNERS_WEBHOOK_SECRETS holds a placeholder or a secret of fewer than "
+                        "24 bytes; production refuses to start with it"
                     )
             if not self.secrets_key:
                 raise ValueError("PARTNERS_SECRETS_KEY must be set in production (it encrypts stored secrets)")
@@ -268,3 +272,22 @@ def refusal(exc: ValidationError) -> str:
             message = message[0].lower() + message[1:]
         lines.append(f"{variable}{given}: {message}.{fix}")
     return "\n".join(lines)
+
+
+def development_webhook_secret(settings: Settings) -> tuple[Path, bool]:
+    """The store's webhook secret outside production when none is set: read from `webhook-secret`
+    beside the SQLite file (the data folder on Postgres), made there at first start (readable by its
+    owner alone). Answers the file and whether it was made now."""
+    if settings.database_url.startswith("sqlite+aiosqlite:///"):
+        folder = Path(settings.database_url.removeprefix("sqlite+aiosqlite:///")).parent
+    else:
+        folder = DEFAULT_DATA_DIR
+    path = folder / DEVELOPMENT_SECRET_FILE
+    if path.exists():
+        return path, False
+    folder.mkdir(parents=True, exist_ok=True)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret + "\n")
+    return path, True

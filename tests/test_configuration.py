@@ -85,7 +85,7 @@ def test_the_database_password_is_never_echoed(
         (
             "PARTNERS_WEBHOOK_SECRETS",
             "whsec_not*base64*at*all",
-            "PARTNERS_WEBHOOK_SECRETS: holds a `whsec_` secret that",
+            "PARTNERS_WEBHOOK_SECRETS: holds a secret that is not valid base64",
         ),
     ],
 )

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -340,6 +341,58 @@ def test_serve_prints_how_to_get_the_first_admin_key(environment: dict[str, str]
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _serve_until_ready(environment: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[str], str]:
+    """`partners serve` started; what it printed up to its "serving on" line."""
+    process = subprocess.Popen(
+        [*as_non_root(), "partners", "serve"], env=environment, cwd=workdir, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "serving on" not in seen and time.monotonic() < deadline and process.poll() is None:
+        seen += process.stderr.readline()
+    wait_until_ready(f"http://127.0.0.1:{environment['PARTNERS_PORT']}", process)
+    return process, seen
+
+
+def test_development_makes_its_webhook_secret_beside_the_sqlite_file_and_events_signed_with_it_are_taken(
+    environment: dict[str, str], workdir: Path, backend: str
+) -> None:
+    # Beside the SQLite file; on Postgres, in the data folder of the working directory.
+    shown = f"{workdir}/data/webhook-secret" if backend == "sqlite" else "data/webhook-secret"
+    environment.update(PARTNERS_ENVIRONMENT="development", PARTNERS_MIGRATE_ON_START="true", PARTNERS_WORKER="off")
+    environment.pop("PARTNERS_WEBHOOK_SECRETS")
+    secret_file = workdir / "data" / "webhook-secret"
+    for start in ("made", "read"):
+        process, seen = _serve_until_ready(environment, workdir)
+        try:
+            assert f"store webhook secret {start} at {shown}" in seen, seen
+            secret = secret_file.read_text().strip()
+            assert secret not in seen
+            # The README's signing snippet, with the secret from the file.
+            from standardwebhooks import Webhook
+
+            body = json.dumps(
+                {"type": "licence.lapsed", "data": {"licence_id": "lic_1", "lapsed_at": "2026-06-01T00:00:00Z"}}
+            )
+            moment = datetime.now(UTC).replace(microsecond=0)
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": f"msg_{start}",
+                "webhook-timestamp": str(int(moment.timestamp())),
+                "webhook-signature": Webhook(secret).sign(f"msg_{start}", moment, body),
+            }
+            answer = httpx.post(
+                f"http://127.0.0.1:{environment['PARTNERS_PORT']}/v1/webhooks/store", content=body, headers=headers
+            )
+            assert answer.status_code == 202, answer.text
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    assert secret.startswith("whsec_") and len(secret) > 40
+    assert secret_file.stat().st_mode & 0o777 == 0o600
 
 
 def test_migrate_key_and_sweep_commands_need_no_webhook_secret(environment: dict[str, str], workdir: Path) -> None:

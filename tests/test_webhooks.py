@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from standardwebhooks import Webhook
 
+from app.domain import webhooks
 from app.domain.webhooks import sign
 from tests.conftest import WEBHOOK_SECRET, Api
 from tests.program import Customer, Program, iso, line, order_event, refund_event, t
@@ -67,7 +71,7 @@ async def test_several_signatures_allow_secret_rotation(program: Program) -> Non
     now = int(program.api.clock.now().timestamp())
     good = _headers(WEBHOOK_SECRET, "rot", now, body)["webhook-signature"]
     old = sign("whsec_cmV0aXJlZA==", "rot", str(now), body)
-    headers = {**_headers("x", "rot", now, body), "webhook-signature": f"{old} {good}"}
+    headers = {**_headers("whsec_eHl6", "rot", now, body), "webhook-signature": f"{old} {good}"}
     response = await program.client.post("/v1/webhooks/store", content=body, headers=headers)
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "accepted"
@@ -288,7 +292,29 @@ def test_a_whsec_secret_that_is_not_base64_is_refused_naming_the_setting() -> No
 
     from app.settings import Settings
 
-    with pytest.raises(ValueError, match="PARTNERS_WEBHOOK_SECRETS holds a `whsec_` secret that is not valid base64"):
+    with pytest.raises(ValueError, match="PARTNERS_WEBHOOK_SECRETS holds a secret that is not valid base64"):
         Settings(webhook_secrets=[SecretStr("whsec_test_0123456789abcdefghijklmnop")])
-    plain = Settings(webhook_secrets=[SecretStr("a plain secret, used as its bytes")])
-    assert [s.get_secret_value() for s in plain.webhook_secrets] == ["a plain secret, used as its bytes"]
+
+
+def test_a_secret_that_is_not_whsec_is_refused_with_the_fix_and_never_echoed() -> None:
+    """A plain string is read as its UTF-8 bytes by some senders and as base64 by the reference
+    library: only `whsec_<base64>` is accepted, and the refusal says how to write the same bytes so."""
+    from pydantic import SecretStr, ValidationError
+
+    from app.settings import Settings, refusal
+
+    plain = "a-plain-store-secret-4417"
+    with pytest.raises(ValidationError) as refused:
+        Settings(webhook_secrets=[SecretStr(plain)])
+    message = refusal(refused.value)
+    assert message.startswith("PARTNERS_WEBHOOK_SECRETS: holds a secret that is not of the form whsec_<base64>")
+    assert "base64.b64encode" in message and "getpass" in message
+    assert plain not in message and plain[:-1] not in message and plain[1:] not in message
+    # The fix gives the secret the reference library signs with, byte for byte.
+    fixed = "whsec_" + base64.b64encode(plain.encode()).decode()
+    body = b'{"type": "licence.lapsed"}'
+    moment = datetime(2026, 6, 1, tzinfo=UTC)
+    assert webhooks.sign(fixed, "msg_1", str(int(moment.timestamp())), body) == Webhook(fixed).sign(
+        "msg_1", moment, body.decode()
+    )
+    assert Settings(webhook_secrets=[SecretStr(fixed)]).webhook_secrets[0].get_secret_value() == fixed

@@ -46,19 +46,21 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - the standard prefix, not a secret
 
 
 def signer(secret: str) -> Webhook:
-    """The reference library's signer for a secret: a `whsec_` secret is the base64 after the prefix
-    (decoded by the library, as every Standard Webhooks sender does); any other string is its UTF-8
-    bytes, as it is."""
-    if secret.startswith(SECRET_PREFIX):
-        return Webhook(secret)
-    return Webhook(secret.encode())
+    """The reference library's signer for a `whsec_` secret: the base64 after the prefix, decoded by
+    the library as every Standard Webhooks sender does (the settings accept no other form)."""
+    return Webhook(secret)
 
 
 def whsec_problem(secret: str) -> str | None:
-    """Why a `whsec_` secret is unusable (not valid base64, or empty), or None. Such a secret would be
-    read one way by the reference library and another by a careful reader: it is refused outright."""
+    """Why a secret is not a usable `whsec_<base64>` secret, with the fix, or None. The secret
+    itself is never part of the answer."""
     if not secret.startswith(SECRET_PREFIX):
-        return None
+        return (
+            "is not of the form whsec_<base64>. The Standard Webhooks form of the same secret is `whsec_` "
+            "followed by its bytes in base64, which this prints without echoing it: python3 -c 'import "
+            "base64, getpass; print(\"whsec_\" + base64.b64encode(getpass.getpass(\"secret: \").encode())"
+            ".decode())'"
+        )
     try:
         key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     except (binascii.Error, ValueError):

@@ -17,7 +17,7 @@ from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.csv_export import CSV_RESPONSE, csv_response
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
-from app.routers.fields import UtcDatetime
+from app.routers.fields import Cursor, UtcDatetime
 from app.routers.idempotency import IdempotencyDep
 
 router = APIRouter(prefix="/v1", tags=["statements"])
@@ -125,7 +125,7 @@ async def list_overdue_quarters(
     session: SessionDep,
     clock: ClockDep,
     _admin: AdminRead,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> schemas.OverdueQuarterPage:
     """Admin (read). R16: each quarter still not closed after its payout date that holds payable
