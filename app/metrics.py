@@ -69,8 +69,19 @@ WORKER_LAG = Gauge(
     "Age of the oldest work waiting for the background worker.",
     multiprocess_mode="mostrecent",
 )
-JOB_RUNS = Counter("partners_job_runs_total", "Background job runs, by job and outcome.", ["job", "outcome"])
-DELIVERIES = Counter("partners_deliveries_total", "Outbound deliveries (webhooks, e-mails), by outcome.", ["outcome"])
+# `task`, not `job`: Prometheus sets `job` on every scraped series itself, and a clash renames ours.
+JOB_RUNS = Counter("partners_job_runs_total", "Background job runs, by job and outcome.", ["task", "outcome"])
+DELIVERIES = Counter(
+    "partners_deliveries_total",
+    "Outbound webhook delivery attempts, by how they settled: delivered, retrying (due again later), "
+    "failed (given up).",
+    ["outcome"],
+)
+OUTBOUND_BACKLOG = Gauge(
+    "partners_outbound_backlog",
+    "Outbound webhook deliveries waiting to be sent (pending or being sent; read when /metrics is scraped).",
+    multiprocess_mode="mostrecent",
+)
 
 
 # --- what the rest of the code calls ------------------------------------------------------------
@@ -92,12 +103,16 @@ def authentication_failed(route: str | None) -> None:
 
 def job_run(job: str, outcome: str) -> None:
     """One run of a background job (`sweep`, `relay`, ...) and how it ended (`ok`, `failed`, ...)."""
-    JOB_RUNS.labels(job=job, outcome=outcome).inc()
+    JOB_RUNS.labels(task=job, outcome=outcome).inc()
 
 
 def delivery(outcome: str) -> None:
-    """One outbound delivery attempt and how it ended (`delivered`, `failed`, `gave_up`, ...)."""
+    """One outbound delivery attempt and how it settled (`delivered`, `retrying`, `failed`)."""
     DELIVERIES.labels(outcome=outcome).inc()
+
+
+def outbound_backlog(count: int) -> None:
+    OUTBOUND_BACKLOG.set(count)
 
 
 def worker_lag(seconds: float) -> None:

@@ -18,6 +18,9 @@ from app.worker import Worker, drain
 from tests.conftest import SECRETS_KEY, Api
 from tests.program import Customer, Program
 from tests.receiver import Receiver, serve
+from tests.test_metrics import _scrape, _value
+
+DELIVERIES = "partners_deliveries_total"
 
 
 @pytest.fixture
@@ -88,9 +91,14 @@ async def test_unknown_event_types_are_422_for_admins_too(api: Api) -> None:
 async def test_delivered_on_the_third_attempt_after_two_500s_the_log_shows_three(api: Api, receiver: Receiver) -> None:
     subscription = await _subscribe(api, receiver, ["partner.registered"])
     receiver.answers = [500, 500]
+    before = await _scrape(api.client)
     partner, _ = await api.register()
     await api.drain()
     assert len(receiver.received) == 1
+    # The metrics: one attempt to retry, and the delivery waiting in the backlog.
+    waiting = await _scrape(api.client)
+    assert _value(waiting, "partners_outbound_backlog") == 1
+    assert _value(waiting, DELIVERIES, outcome="retrying") - _value(before, DELIVERIES, outcome="retrying") == 1
     api.clock.advance(seconds=5)
     await api.drain()
     assert len(receiver.received) == 2
@@ -100,6 +108,10 @@ async def test_delivered_on_the_third_attempt_after_two_500s_the_log_shows_three
     api.clock.advance(hours=24)
     await api.drain()
     assert len(receiver.received) == 3  # delivered: never sent again
+    settled = await _scrape(api.client)
+    assert _value(settled, "partners_outbound_backlog") == 0
+    assert _value(settled, DELIVERIES, outcome="retrying") - _value(before, DELIVERIES, outcome="retrying") == 2
+    assert _value(settled, DELIVERIES, outcome="delivered") - _value(before, DELIVERIES, outcome="delivered") == 1
     assert all(r.verified_with == [subscription["secret"]] for r in receiver.received)
     assert len({r.webhook_id for r in receiver.received}) == 1
     first = receiver.received[0]
@@ -136,6 +148,7 @@ async def test_retries_follow_the_schedule_then_the_delivery_fails(api: Api, rec
         assert len(receiver.received) == sent + 1
     (delivery,) = await _log(api, subscription["id"])
     assert delivery["status"] == "failed" and delivery["attempt_count"] == 8
+    assert _value(await _scrape(api.client), DELIVERIES, outcome="failed") >= 1
     assert delivery["next_attempt_at"] is None
     api.clock.advance(days=2)
     await api.drain()

@@ -433,12 +433,15 @@ def headers(call: Call, now: datetime) -> dict[str, str]:
     }
 
 
-async def record(session: AsyncSession, call: Call, outcome: outbound.Outcome, *, at: datetime, worker: str) -> None:
+async def record(
+    session: AsyncSession, call: Call, outcome: outbound.Outcome, *, at: datetime, worker: str
+) -> str | None:
     """Log the attempt; settle the delivery (delivered, due again later, or failed); after 5 days of
-    failures, disable the subscription with an event saying why."""
+    failures, disable the subscription with an event saying why. Answers how this attempt settled it
+    (`delivered`, `retrying`, `failed`: given up), or None when it was not this worker's to settle."""
     row = await repo.delivery(session, call.delivery_id, for_update=True)
     if row is None:  # the subscription was deleted meanwhile
-        return
+        return None
     session.add(
         WebhookAttempt(
             delivery_id=call.delivery_id,
@@ -451,7 +454,7 @@ async def record(session: AsyncSession, call: Call, outcome: outbound.Outcome, *
         )
     )
     if row.status != "sending" or row.claimed_by != worker:
-        return  # another worker took it over after this one's claim expired: it settles it
+        return None  # another worker took it over after this one's claim expired: it settles it
     row.attempts += 1
     row.last_attempt_at = at
     row.claimed_by = None
@@ -461,7 +464,7 @@ async def record(session: AsyncSession, call: Call, outcome: outbound.Outcome, *
     if outcome.delivered:
         row.status, row.delivered_at, row.next_attempt_at = "delivered", at, None
         subscription.failing_since = None
-        return
+        return "delivered"
     if row.attempts > len(RETRY_AFTER):
         row.status, row.next_attempt_at = "failed", None
     else:
@@ -470,6 +473,7 @@ async def record(session: AsyncSession, call: Call, outcome: outbound.Outcome, *
         subscription.failing_since = at
     elif subscription.enabled and at - subscription.failing_since >= DISABLE_AFTER:
         _disable(session, subscription, at, outcome)
+    return "failed" if row.status == "failed" else "retrying"
 
 
 def _disable(session: AsyncSession, subscription: WebhookSubscription, at: datetime, outcome: outbound.Outcome) -> None:

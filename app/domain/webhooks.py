@@ -58,7 +58,7 @@ def whsec_problem(secret: str) -> str | None:
         return (
             "is not of the form whsec_<base64>. The Standard Webhooks form of the same secret is `whsec_` "
             "followed by its bytes in base64, which this prints without echoing it: python3 -c 'import "
-            "base64, getpass; print(\"whsec_\" + base64.b64encode(getpass.getpass(\"secret: \").encode())"
+            'base64, getpass; print("whsec_" + base64.b64encode(getpass.getpass("secret: ").encode())'
             ".decode())'"
         )
     try:

@@ -35,6 +35,7 @@ async def get_metrics(
                 code="metrics_token_required",
             )
     metrics.parked_backlog(await operations.parked_backlog(session))
+    metrics.outbound_backlog(await operations.outbound_backlog(session))
     _, oldest = await webhooks_repo.backlog(session)  # the worker's lag: the oldest event still waiting
     metrics.worker_lag(max(0.0, (clock.now() - oldest).total_seconds()) if oldest else 0.0)
     body, media_type = metrics.exposition()

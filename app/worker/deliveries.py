@@ -13,7 +13,7 @@ from datetime import datetime
 
 import httpx
 
-from app import tracing
+from app import metrics, tracing
 from app.db.repositories import worker as leases
 from app.domain import outbound, subscriptions
 from app.worker.runner import ON_STOP, TASKS, Worker
@@ -86,10 +86,14 @@ async def _send_due(worker: Worker, now: datetime) -> int:
             return outcome
 
     outcomes = await asyncio.gather(*(call(one) for one in calls))
+    settled = []
     async with worker.factory() as session, session.begin():
         at = worker.clock.now()
         for one, outcome in zip(calls, outcomes, strict=True):
-            await subscriptions.record(session, one, outcome, at=at, worker=worker.name)
+            settled.append(await subscriptions.record(session, one, outcome, at=at, worker=worker.name))
+    for how in settled:  # counted once committed
+        if how is not None:
+            metrics.delivery(how)
     return len(calls)
 
 
