@@ -286,6 +286,84 @@ async def test_r22_own_company_order_earns_nothing_is_flagged_and_quoted_without
     assert partner_view.status_code == 403
 
 
+async def test_r22_identifiers_the_partner_declared_before_keep_counting(program: Program) -> None:
+    """A website moved and a VAT id cleared stay the partner's own: registrations, quotes and orders
+    check every identifier it ever declared, kept with the dates it held them."""
+    program.at("2026-02-02T08:00:00Z")
+    partner, key = await program.api.register(
+        country="FR",
+        website="https://www.oldhome-r22.example",
+        contact_email="ops.r22@gmail.com",
+        vat_id="FR40303265045",
+    )
+    p = (partner["id"], key)
+    program.at("2026-02-09T08:00:00Z")
+    moved = await program.client.patch(
+        f"/v1/partners/{p[0]}",
+        json={"website": "https://newhome-r22.example", "vat_id": None},
+        headers=program.api.bearer(key),
+    )
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["website"], moved.json()["vat_id"]) == ("https://newhome-r22.example/", None)
+    program.at("2026-02-16T08:00:00Z")
+    old_domain = Customer(company="Old Home Shop", domain="shop.oldhome-r22.example", store_customer_id=None)
+    old_vat = Customer(company="Old Home Holding", vat_id="FR40303265045", domain=None, store_customer_id="cus_oh22")
+    for customer, matched in ((old_domain, "domain shop.oldhome-r22.example"), (old_vat, "VAT id FR40303265045")):
+        refused = await program.register(p, customer)
+        assert refused.status_code == 422, refused.text
+        assert (refused.json()["code"], refused.json()["detail"]) == (
+            "own_company",
+            f"This is your own company ({matched}): a partner's own company is never its customer.",
+        )
+    # The new website counts too, and another company is still a customer.
+    new_domain = Customer(company="New Home", domain="newhome-r22.example", store_customer_id=None)
+    assert (await program.register(p, new_domain)).json()["code"] == "own_company"
+    other = Customer(company="Elsewhere 22", domain="elsewhere-r22.example", store_customer_id=None)
+    assert (await program.register(p, other)).status_code == 201
+    quote = await program.client.post(
+        "/v1/pricing/quote",
+        json={
+            "partner_id": p[0],
+            "customer": old_domain.store(),
+            "currency": "EUR",
+            "lines": [{"sku": "desktop", "quantity": 3, "kind": "new", "list_amount": 72000}],
+        },
+        headers=await _store_key(program),
+    )
+    assert quote.status_code == 200, quote.text
+    assert (quote.json()["no_discount_reason"], quote.json()["lines"][0]["discount_amount"]) == ("own_company", 0)
+    order = await program.order(
+        old_vat, [line("desktop", 2, 48000, line_id="oh1")], placed_at="2026-02-20T08:00:00Z", buyer=p[0]
+    )
+    assert order["receipt"]["reason_code"] == "own_company"
+    assert await program.total_points(p) == 0 and await program.total_money(p) == 0
+    flags = (await program.client.get("/v1/order-flags?kind=own_company", headers=program.api.admin)).json()
+    assert [(f["order_id"], f["partner_id"], f["detail"]) for f in flags["items"]] == [
+        (
+            order["event"]["data"]["order_id"],
+            p[0],
+            "the end customer is the partner's own company (VAT id FR40303265045)",
+        )
+    ]
+    history = (await program.client.get(f"/v1/partners/{p[0]}/identifiers", headers=program.api.admin)).json()
+    assert [(i["kind"], i["value"], i["declared_at"], i["withdrawn_at"]) for i in history["items"]] == [
+        ("domain", "oldhome-r22.example", "2026-02-02T08:00:00Z", "2026-02-09T08:00:00Z"),
+        ("vat", "FR40303265045", "2026-02-02T08:00:00Z", "2026-02-09T08:00:00Z"),
+        ("domain", "newhome-r22.example", "2026-02-09T08:00:00Z", None),
+    ]
+    # Declaring the old website again opens a new period; the partner reads its own history.
+    program.at("2026-03-02T08:00:00Z")
+    back = await program.client.patch(
+        f"/v1/partners/{p[0]}", json={"website": "https://oldhome-r22.example/"}, headers=program.api.bearer(key)
+    )
+    assert back.status_code == 200
+    mine = (await program.client.get(f"/v1/partners/{p[0]}/identifiers", headers=program.api.bearer(key))).json()
+    assert [(i["value"], i["withdrawn_at"]) for i in mine["items"][2:]] == [
+        ("newhome-r22.example", "2026-03-02T08:00:00Z"),
+        ("oldhome-r22.example", None),
+    ]
+
+
 async def test_r22_discount_mismatches_stay_as_a_deprecated_alias(program: Program) -> None:
     document = (await program.client.get("/openapi.json")).json()
     assert document["paths"]["/v1/discount-mismatches"]["get"]["deprecated"] is True

@@ -107,6 +107,23 @@ POSTGRES_ONLY_INDEXES = frozenset({"ix_partners_search_text_trgm", "ix_partners_
 pg_trgm (SQLite scans); not part of the models, so the model comparison leaves them out."""
 
 
+class PartnerIdentifier(SQLModel, table=True):
+    """R22: an identifier of its own company the partner declared (its VAT id, its website's domain,
+    its contact e-mail's domain), with when it held it. Written whenever the partner's identifiers
+    change; a value withdrawn keeps counting as the partner's own."""
+
+    __tablename__ = "partner_identifiers"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    kind: str = Field(max_length=16)
+    """`vat` or `domain`, normalised as customers' identifiers are (R05)."""
+    value: str = Field(max_length=320)
+    declared_at: datetime = utc_column()
+    withdrawn_at: datetime | None = utc_column(nullable=True)
+    """When the partner stopped declaring it; None while it still does."""
+
+
 class PartnerStatusChange(SQLModel, table=True):
     """Every status a partner has had, with the moment it took effect (R04 asks about the past)."""
 

@@ -204,7 +204,7 @@ async def _own_company(
     ):
         candidates.append(partner)
     for partner in candidates:
-        matched = partners.own_identifiers(partner).matches(identifiers)
+        matched = (await partners.own_identifiers(session, partner)).matches(identifiers)
         if matched is not None:
             return partner.id, matched
     return None

@@ -162,6 +162,16 @@ class StatusChange(BaseModel):
     actor: str
 
 
+class DeclaredIdentifier(BaseModel):
+    kind: Literal["vat", "domain"]
+    value: str = Field(description="Normalised as customers' identifiers are (R05).")
+    declared_at: datetime
+    withdrawn_at: datetime | None = Field(
+        description="When the partner stopped declaring it; null while it still does. A withdrawn value "
+        "still counts as the partner's own company (R22)."
+    )
+
+
 class Standing(BaseModel):
     at: datetime
     status: PartnerStatusName | None = Field(description="Null when the partner had not registered yet.")
@@ -1028,6 +1038,10 @@ class AgreementAcceptanceList(_OnePage):
 
 class StatusChangeList(_OnePage):
     items: list[StatusChange]
+
+
+class DeclaredIdentifierList(_OnePage):
+    items: list[DeclaredIdentifier]
 
 
 class RegistrationList(_OnePage):
