@@ -58,6 +58,82 @@ async def test_r23_malformed_lines_are_422_kept_raw_and_apply_nothing(
     assert json.loads(stored) == event  # the raw body is kept
 
 
+async def _stored_parked(program: Program, event: dict[str, Any], webhook_id: str, at: str) -> int:
+    """An event stored and parked by an earlier release (raw bodies are never edited)."""
+    assert program.api.connection is not None
+    return int(
+        (
+            await program.api.connection.execute(
+                text(
+                    "INSERT INTO webhook_events (webhook_id, event_type, subject, body, received_at, status, "
+                    "reason_code, reason, attempts, failures) VALUES (:wid, 'order.paid', :subject, :body, "
+                    ":at, 'parked', 'unknown_sku', 'the SKU was unknown then', 1, 0) RETURNING id"
+                ),
+                {
+                    "wid": webhook_id,
+                    "subject": f"order:{event['data']['order_id']}",
+                    "body": json.dumps(event),
+                    "at": t(at),
+                },
+            )
+        ).scalar_one()
+    )
+
+
+async def test_r23_new_and_renewal_lines_need_a_term_end_and_older_bodies_without_one_replay(
+    program: Program,
+) -> None:
+    p = await program.partner()
+    c = Customer.new("Termless")
+    await program.register(p, c, at="2026-01-12T09:00:00Z")
+    program.at("2026-02-03T11:01:00Z")
+    for kind in ("new", "renewal"):
+        event = order_event(
+            c, [line("desktop", 1, 36000, kind=kind, line_id="t1")], placed_at=t("2026-02-03T11:00:00Z")
+        )
+        del event["data"]["lines"][0]["term_end"]
+        refused = await program.send(event)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "webhook_event_malformed"
+        assert [e["message"] for e in refused.json()["errors"]] == [
+            f"Value error, line t1: term_end is required on a {kind} line (the store sells yearly subscriptions)"
+        ]
+    kept = await _scalar(program.api, "SELECT body FROM rejected_webhook_events ORDER BY id DESC LIMIT 1")
+    assert json.loads(kept) == event  # the raw body is kept
+    assert await _scalar(program.api, "SELECT count(*) FROM orders") == 0
+    # Bodies stored before term_end was required replay as they did: their licences have no term end.
+    old = []
+    for n, placed in enumerate(("2026-02-04T11:00:00Z", "2026-02-05T11:00:00Z")):
+        event = order_event(c, [line("desktop", 2, 72000, licence_id=f"lic-termless-{n}")], placed_at=t(placed))
+        del event["data"]["lines"][0]["term_end"]
+        old.append(await _stored_parked(program, event, f"msg_termless_{n}", placed))
+    await program.order(c, [line("desktop", 1, 36000, licence_id="lic-termed")], placed_at="2026-02-06T11:00:00Z")
+    for event_id in old:
+        replayed = await program.client.post(f"/v1/webhook-events/{event_id}/replay", headers=program.api.admin)
+        assert replayed.status_code == 200 and replayed.json()["status"] == "applied", replayed.text
+    assert await program.total_points(p) == 5
+    # Admins list the licences without a term end (they never lapse by themselves), page by page.
+    first = await program.client.get("/v1/licences?without_term_end=true&limit=1", headers=program.api.admin)
+    assert first.status_code == 200, first.text
+    assert [(i["licence_id"], i["term_end"], i["partner_id"]) for i in first.json()["items"]] == [
+        ("lic-termless-1", None, p[0])
+    ]
+    assert first.json()["has_more"] is True
+    rest = await program.client.get(
+        f"/v1/licences?without_term_end=true&limit=1&cursor={first.json()['next_cursor']}", headers=program.api.admin
+    )
+    assert [i["licence_id"] for i in rest.json()["items"]] == ["lic-termless-0"]
+    assert (rest.json()["has_more"], rest.json()["next_cursor"]) == (False, None)
+    every = (await program.client.get("/v1/licences?status=active", headers=program.api.admin)).json()["items"]
+    assert [(i["licence_id"], i["term_end"]) for i in every] == [
+        ("lic-termless-1", None),
+        ("lic-termless-0", None),
+        ("lic-termed", "2027-02-06T11:00:00Z"),
+    ]
+    partner_key = program.api.bearer(p[1])
+    assert (await program.client.get("/v1/licences", headers=partner_key)).status_code == 403
+
+
 async def test_r23_currencies_are_iso_4217_codes_that_exist(program: Program) -> None:
     program.at("2026-02-01T10:01:00Z")
     c = Customer.new()

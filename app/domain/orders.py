@@ -705,6 +705,34 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
     return "lapsed"
 
 
+@dataclass(frozen=True)
+class SoldLicence:
+    licence: Licence
+    order_id: str
+
+
+async def licences(
+    session: AsyncSession,
+    *,
+    without_term_end: bool | None,
+    status: str | None,
+    partner_id: uuid.UUID | None,
+    before_line_id: int | None,
+    limit: int,
+) -> list[SoldLicence]:
+    """Licences, the newest sale first. R23: those without a term end (sold before the store had to
+    give one) never lapse by themselves (R10): their points stand until the store reports a lapse."""
+    rows = await repo.licences(
+        session,
+        without_term_end=without_term_end,
+        status=status,
+        partner_id=partner_id,
+        before_line_id=before_line_id,
+        limit=limit,
+    )
+    return [SoldLicence(licence, order_id) for licence, order_id in rows]
+
+
 async def sweep_lapses(session: AsyncSession, *, now: datetime, batch: int = 500) -> int:
     """R10 without a lapse event: lapse every licence overdue past its grace period.
 

@@ -73,13 +73,31 @@ class StoreCustomer(StoreModel):
     vat_id: Annotated[str, StringConstraints(max_length=64), AfterValidator(_clean)] | None = None
 
 
+TERM_KINDS = frozenset({"new", "renewal"})
+"""R23: lines that sell a subscription term, whose end the store must give (`term_end`)."""
+
+
+def _as_delivered(schema: dict[str, Any]) -> None:
+    """The published schema is what a new delivery must send: R23 requires `licence_id` and `term_end`
+    (a body stored before they were required is still read without them)."""
+    for name in ("licence_id", "term_end"):
+        prop = schema["properties"][name]
+        prop.update(next(v for v in prop.pop("anyOf") if v.get("type") != "null"))
+        prop.pop("default", None)
+        schema["required"].append(name)
+
+
 class StoreOrderLine(StoreModel):
+    model_config = ConfigDict(json_schema_extra=_as_delivered)
+
     line_id: Ident
     sku: Sku
     quantity: StrictInt = Field(ge=1, le=1_000_000)
     kind: Literal["new", "renewal"]
     licence_id: Ident | None = None
     term_end: Time | None = None
+    """R23: required on a new delivery of a `new` or `renewal` line; bodies stored before that replay
+    without it."""
     list_amount: Amount
     discount_amount: Amount = 0
     tax_amount: Amount
@@ -92,6 +110,11 @@ class StoreOrderLine(StoreModel):
             return self
         if self.licence_id is None:
             raise ValueError(f"line {self.line_id}: licence_id is required")
+        if self.term_end is None and self.kind in TERM_KINDS:
+            raise ValueError(
+                f"line {self.line_id}: term_end is required on a {self.kind} line "
+                "(the store sells yearly subscriptions)"
+            )
         if self.discount_amount > self.list_amount:
             raise ValueError(
                 f"line {self.line_id}: discount_amount {self.discount_amount} is above list_amount {self.list_amount}"

@@ -563,6 +563,27 @@ class OrderFlagPage(BaseModel):
     has_more: bool
 
 
+class LicenceOut(BaseModel):
+    licence_id: str
+    order_id: str = Field(description="The order whose line sold it.")
+    partner_id: uuid.UUID | None = Field(description="The partner its points went to; null when none earned.")
+    customer_id: uuid.UUID
+    sku: str
+    quantity: int
+    points_per_unit: int
+    term_end: datetime | None = Field(
+        description="Null for a licence sold before the store had to give one (R23): it lapses only when the "
+        "store reports it (R10)."
+    )
+    status: Literal["active", "lapsed"]
+
+
+class LicencePage(BaseModel):
+    items: list[LicenceOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool
+
+
 class ResolveRequest(RequestModel):
     reason: Reason = Field(
         examples=["Checked with the store: the partner bought for a subsidiary with its own VAT id."]
