@@ -5,6 +5,7 @@ the brand in company names (R20) and directory moderation (R18)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -154,6 +155,52 @@ async def test_r23_currencies_are_iso_4217_codes_that_exist(program: Program) ->
         headers=program.api.bearer(await program.api.issue_key("store", ["store"])),
     )
     assert quote.status_code == 422
+
+
+async def test_r23_currencies_that_are_not_money_are_refused(program: Program) -> None:
+    """Fund, metal, unit-of-account and test codes exist in ISO 4217 but nobody pays with them: orders,
+    quotes and adjustments refuse them, and the published schemas say which codes are accepted."""
+    p = await program.partner()
+    c = Customer.new("Bullion")
+    program.at("2026-03-09T14:01:00Z")
+    store = program.api.bearer(await program.api.issue_key("store", ["store"]))
+    for code in ("XTS", "XXX", "XAU", "XDR", "CHE", "USN"):
+        refused = await program.send(
+            order_event(c, [line("desktop", 1, 24000)], placed_at=t("2026-03-09T14:00:00Z"), currency=code)
+        )
+        assert refused.status_code == 422, (code, refused.text)
+        assert [e["message"] for e in refused.json()["errors"]] == [
+            f"Value error, currency {code} is not an ISO 4217 code of money "
+            "(it is a fund, metal, unit of account or test code)"
+        ]
+        quote = await program.client.post(
+            "/v1/pricing/quote",
+            json={
+                "partner_id": p[0],
+                "customer": c.store(),
+                "currency": code,
+                "lines": [{"sku": "desktop", "quantity": 1, "kind": "new", "list_amount": 24000}],
+            },
+            headers=store,
+        )
+        assert quote.status_code == 422 and quote.json()["errors"][0]["field"] == "body.currency", quote.text
+        adjustment = await program.client.post(
+            f"/v1/partners/{p[0]}/adjustments",
+            json={"kind": "money", "amount": 1500, "currency": code, "reason": "gold bonus"},
+            headers=program.api.admin,
+        )
+        assert adjustment.status_code == 422 and adjustment.json()["errors"][0]["field"] == "body.currency"
+    assert await _scalar(program.api, "SELECT count(*) FROM rejected_webhook_events") == 6
+    # Currencies whose code starts with X are money too when a country pays with them.
+    for code in ("XOF", "XCD"):
+        await program.order(c, [line("desktop", 1, 24000)], placed_at="2026-03-09T14:00:00Z", currency=code)
+    schemas = (await program.client.get("/openapi.json")).json()["components"]["schemas"]
+    for pattern in (
+        schemas["OrderPaidData"]["properties"]["currency"]["pattern"],
+        schemas["QuoteRequest"]["properties"]["currency"]["pattern"],
+    ):
+        assert re.fullmatch(pattern, "EUR") and re.fullmatch(pattern, "XOF")
+        assert not any(re.fullmatch(pattern, code) for code in ("XTS", "XXX", "XAU", "XAG", "BOV", "UYW", "ABC"))
 
 
 async def test_r23_commission_on_net_of_tax_for_lifetime_commission(program: Program) -> None:

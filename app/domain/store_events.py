@@ -7,7 +7,6 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-import pycountry
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -22,6 +21,7 @@ from pydantic import (
 )
 
 from app.domain.clock import supported
+from app.domain.rules.money import MONEY_CURRENCIES, NOT_MONEY, is_money
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -51,9 +51,13 @@ def _delivering(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and bool(info.context.get("delivery"))
 
 
-def currency_exists(code: str) -> bool:
-    """R23: an ISO 4217 code that exists (not just three capital letters)."""
-    return pycountry.currencies.get(alpha_3=code) is not None
+CURRENCY_PATTERN = "^(?:" + "|".join(MONEY_CURRENCIES) + ")$"
+"""R23: what a new delivery's `currency` must match, as the published schemas say."""
+
+
+def currency_is_money(code: str) -> bool:
+    """R23: an ISO 4217 code of money (not just three capital letters, nor a fund, metal or test code)."""
+    return is_money(code)
 
 
 class StoreModel(BaseModel):
@@ -128,7 +132,16 @@ class StoreOrderLine(StoreModel):
         return self
 
 
+def _currency_as_delivered(schema: dict[str, Any]) -> None:
+    """The published schema is what a new delivery must send: a currency of money (R23); a body stored
+    before is read with any three capital letters."""
+    schema["properties"]["currency"]["pattern"] = CURRENCY_PATTERN
+    schema["properties"]["currency"]["description"] = "An ISO 4217 code of money (not a fund, metal or test code)."
+
+
 class OrderPaidData(StoreModel):
+    model_config = ConfigDict(json_schema_extra=_currency_as_delivered)
+
     order_id: Ident
     placed_at: Time
     currency: Currency
@@ -140,7 +153,12 @@ class OrderPaidData(StoreModel):
     def _consistent(self, info: ValidationInfo) -> OrderPaidData:
         if not _delivering(info):
             return self
-        if not currency_exists(self.currency):
+        if not currency_is_money(self.currency):
+            if self.currency in NOT_MONEY:
+                raise ValueError(
+                    f"currency {self.currency} is not an ISO 4217 code of money "
+                    "(it is a fund, metal, unit of account or test code)"
+                )
             raise ValueError(f"currency {self.currency} is not an ISO 4217 code")
         for line in self.lines:
             if line.term_end is not None and line.term_end <= self.placed_at:

@@ -6,7 +6,6 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -21,7 +20,7 @@ from pydantic import (
 from app.domain.events import CATALOGUE, partner_may_read
 from app.domain.rules.numbers import NUMBER, WholeInt
 from app.domain.rules.terms import Level, Terms
-from app.domain.store_events import currency_exists
+from app.domain.store_events import CURRENCY_PATTERN
 from app.routers.fields import (
     CountryCode,
     Label,
@@ -277,18 +276,10 @@ class Health(BaseModel):
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-def _existing_currency(code: str) -> str:
-    if not currency_exists(code):
-        raise ValueError(f"{code} is not an ISO 4217 currency code")
-    return code
-
-
-CURRENCY_PATTERN = "^(?:" + "|".join(sorted(c.alpha_3 for c in pycountry.currencies)) + ")$"
 Currency = Annotated[
     str,
     StringConstraints(pattern=CURRENCY_PATTERN),
-    AfterValidator(_existing_currency),
-    Field(description="An ISO 4217 currency code."),
+    Field(description="An ISO 4217 code of money (R23: not a fund, metal or test code such as XTS, XXX, XAU)."),
 ]
 Money = Annotated[WholeInt, Field(ge=0, le=10**13)]
 
