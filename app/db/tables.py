@@ -533,14 +533,15 @@ class DirectoryReview(SQLModel, table=True):
 
 class OrderFlag(SQLModel, table=True):
     """An order an admin should review: a discount other than expected (R12), a not-for-resale licence
-    sold (R17), or a partner's own company as its customer (R22). Resolved with a reason, never deleted."""
+    sold (R17), a partner's own company as its customer (R22), or a late order within a partner's
+    registration of a customer whose relationship is another's (R08). Resolved with a reason, never deleted."""
 
     __tablename__ = "order_flags"
     __table_args__ = (Index(None, "kind", "id"),)
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     kind: str = Field(max_length=32)
-    """`discount_mismatch`, `nfr_resale` or `own_company`."""
+    """`discount_mismatch`, `nfr_resale`, `own_company` or `relationship_conflict`."""
     order_id: str = Field(max_length=255, index=True)
     order_line_id: int | None = Field(default=None, sa_type=BigIntId)
     partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id", index=True)

@@ -36,7 +36,9 @@ async def list_order_flags(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.OrderFlagPage:
     """Admin (read). Every order an admin should review, newest first: `discount_mismatch` (R12),
-    `nfr_resale` (R17), `own_company` (R22)."""
+    `nfr_resale` (R17), `own_company` (R22), `relationship_conflict` (R08: a late order within a
+    partner's registration of a customer whose relationship is another's; it earned nothing, and an
+    adjustment may make up for it)."""
     rows = await order_flags.search(
         session, kind=kind, resolved=resolved, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )

@@ -530,7 +530,7 @@ class DiscountMismatch(BaseModel):
     recorded_at: datetime
 
 
-OrderFlagKind = Literal["discount_mismatch", "nfr_resale", "own_company"]
+OrderFlagKind = Literal["discount_mismatch", "nfr_resale", "own_company", "relationship_conflict"]
 
 
 class OrderFlag(BaseModel):
@@ -800,7 +800,8 @@ class ProgramOverview(BaseModel):
     parked_webhook_events: dict[str, int]
     discount_mismatches: int
     order_flags: dict[str, int] = Field(
-        description="Unresolved order flags by kind: `discount_mismatch`, `nfr_resale`, `own_company`."
+        description="Unresolved order flags by kind: `discount_mismatch`, `nfr_resale`, `own_company`, "
+        "`relationship_conflict`."
     )
     overdue_statements: int = Field(
         description="Approved statements not marked paid by their payout date (R16), whatever `from`/`to`."
