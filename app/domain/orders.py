@@ -172,7 +172,6 @@ async def _attribute(
     partner after which another relationship was established (or one that has ended), leaves that
     relationship as it is: the order earns nothing and is flagged `relationship_conflict`."""
     at = order.placed_at
-    existing = await customers_repo.relationship_for(session, customer.id)
     if buyer_partner_id is not None:
         reason, registration, relationship = await resale_customer_status(session, buyer_partner_id, customer, at)
         if reason is not None:
@@ -183,11 +182,12 @@ async def _attribute(
                 relationship.resale_since = at
             return Attribution(buyer_partner_id, "resale", "credited", relationship)
         assert registration is not None
-        if existing is not None:
+        if (existing := await customers_repo.relationship_for(session, customer.id)) is not None:
             return Attribution(None, None, "relationship_conflict", conflict=[(registration, existing)])
         return Attribution(
             buyer_partner_id, "resale", "credited", _establish(session, registration, customer, order, "resale")
         )
+    existing = await customers_repo.relationship_for(session, customer.id)
     relationship = await _in_force(session, existing, customer, at)
     if relationship is not None:
         return Attribution(relationship.partner_id, relationship.mode, "credited", relationship)
