@@ -77,10 +77,6 @@ class StoreCustomer(StoreModel):
     vat_id: Annotated[str, StringConstraints(max_length=64), AfterValidator(_clean)] | None = None
 
 
-TERM_KINDS = frozenset({"new", "renewal"})
-"""R23: lines that sell a subscription term, whose end the store must give (`term_end`)."""
-
-
 def _as_delivered(schema: dict[str, Any]) -> None:
     """The published schema is what a new delivery must send: R23 requires `licence_id` and `term_end`
     (a body stored before they were required is still read without them)."""
@@ -114,7 +110,7 @@ class StoreOrderLine(StoreModel):
             return self
         if self.licence_id is None:
             raise ValueError(f"line {self.line_id}: licence_id is required")
-        if self.term_end is None and self.kind in TERM_KINDS:
+        if self.term_end is None:  # `new` and `renewal` lines both sell a term
             raise ValueError(
                 f"line {self.line_id}: term_end is required on a {self.kind} line "
                 "(the store sells yearly subscriptions)"
