@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import pytest
 
 from tests.conftest import Api
-from tests.program import Customer, Program, line, t
+from tests.program import Customer, Program, line, order_event, t
 
 
 @pytest.fixture
@@ -374,6 +377,45 @@ async def test_r08_a_late_order_meeting_another_partners_relationship_is_flagged
     assert await program.total_money(first) == 6400
     overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
     assert overview["order_flags"] == {}
+
+
+async def _relationships(program: Program, partner: tuple[str, str]) -> list[dict[str, Any]]:
+    response = await program.client.get(f"/v1/partners/{partner[0]}/relationships", headers=program.api.admin)
+    return list(response.json()["items"])
+
+
+async def test_r08_two_partners_windows_in_any_arrival_order_make_one_relationship(program: Program) -> None:
+    """Orders within two partners' successive registrations, delivered in every order: each is applied
+    (none fails), the customer ends with exactly one relationship, and the orders it does not cover
+    are flagged `relationship_conflict` and earn nothing."""
+    for arrival in itertools.permutations(range(3)):
+        first, second = await program.partner(), await program.partner()
+        c = Customer.new("Arrival")
+        assert (await program.register(first, c, at="2026-03-03T10:00:00Z")).status_code == 201
+        assert (await program.register(second, c, at="2026-06-08T10:00:00Z")).status_code == 201
+        events = [
+            order_event(c, [line("desktop", 1, 20000)], placed_at=t("2026-04-14T10:00:00Z")),
+            order_event(
+                c, [line("desktop", 1, 16000, discount=4000)], placed_at=t("2026-04-20T10:00:00Z"), buyer=first[0]
+            ),
+            order_event(
+                c, [line("desktop", 1, 16000, discount=4000)], placed_at=t("2026-06-15T10:00:00Z"), buyer=second[0]
+            ),
+        ]
+        program.at("2026-07-01T10:00:00Z")
+        outcomes = {}
+        for n in arrival:
+            receipt = (await program.send(events[n])).json()
+            assert receipt["status"] == "applied", (arrival, n, receipt)
+            outcomes[n] = receipt["reason_code"]
+        owners = [p for p in (first, second) if await _relationships(program, p)]
+        assert len(owners) == 1, arrival
+        conflicts = [n for n, outcome in outcomes.items() if outcome == "relationship_conflict"]
+        if owners == [first]:  # an April order arrived first: the second partner's June resale is not its own
+            assert outcomes[2] == "customer_of_another_partner" and conflicts == [], (arrival, outcomes)
+        else:  # the June resale arrived first: both April orders meet its relationship
+            assert arrival[0] == 2 and sorted(conflicts) == [0, 1], (arrival, outcomes)
+            assert await program.total_points(first) == 0
 
 
 async def test_r09_points_for_new_licences_only_without_time_limit(program: Program) -> None:
