@@ -14,6 +14,8 @@ from app.domain.webhooks import sign
 from tests.conftest import WEBHOOK_SECRET, Api
 
 _ids = itertools.count(1)
+YEAR = timedelta(days=365)
+"""The term a line sells when the test names none (the store sells yearly subscriptions, R23)."""
 
 
 def t(text: str) -> datetime:
@@ -75,7 +77,8 @@ def line(
     tax: int = 0,
     line_id: str | None = None,
 ) -> dict[str, Any]:
-    """An order line; `paid` includes `tax` (R23), and each line names a licence (its own unless given)."""
+    """An order line; `paid` includes `tax` (R23), and each line names a licence (its own unless given)
+    and, once in an order (`order_event`), a term end (a year after the order unless given)."""
     n = next(_ids)
     body: dict[str, Any] = {
         "line_id": line_id or f"l{n}",
@@ -216,7 +219,7 @@ def order_event(
             "currency": currency,
             "buyer": {"type": "partner", "partner_id": buyer} if buyer else {"type": "customer"},
             "customer": customer.store(),
-            "lines": lines,
+            "lines": [line if "term_end" in line else {**line, "term_end": iso(placed_at + YEAR)} for line in lines],
         },
     }
 

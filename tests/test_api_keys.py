@@ -34,7 +34,7 @@ async def test_partner_key_on_admin_route_is_403(api: Api) -> None:
 async def test_partner_key_reading_another_partner_is_404(api: Api) -> None:
     mine, my_key = await api.register()
     theirs, _ = await api.register()
-    for path in ("", "/status-history", "/standing", "/api-keys", "/agreement-acceptances"):
+    for path in ("", "/status-history", "/identifiers", "/standing", "/api-keys", "/agreement-acceptances"):
         response = await api.client.get(f"/v1/partners/{theirs['id']}{path}", headers=api.bearer(my_key))
         assert response.status_code == 404, path
         assert response.json()["code"] == "partner_not_found"

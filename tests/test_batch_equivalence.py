@@ -275,3 +275,88 @@ async def test_r10_a_lapse_among_orders_names_the_entry_that_revoked_its_points(
 ) -> None:
     left = await _equivalent(program, monkeypatch, _lapse_among_orders)
     assert left["outcomes"][1] == ("applied", "lapsed") and left["lapsed_by"] == [("R10", -15)]
+
+
+async def _orders_to_companies_the_partner_declared_before(program: Program, batch: int, tag: str) -> dict[str, Any]:
+    a = await program.partner()
+    c, e = Customer.new("Ownco"), Customer.new("Former")
+    await program.register(a, c, at="2026-01-10T09:00:00Z")
+    await program.order(c, [line("desktop", 1, 10000)], placed_at="2026-01-20T10:00:00Z")  # a's relationship
+    headers = program.api.bearer(a[1])
+    program.at("2026-02-01T09:00:00Z")  # the partner's website was, for a day, its customer's and e's
+    for website in (f"https://www.{c.domain}", f"https://{e.domain}", f"https://{tag}-{uuid.uuid4().hex[:6]}.example"):
+        assert (
+            await program.client.patch(f"/v1/partners/{a[0]}", json={"website": website}, headers=headers)
+        ).is_success
+    program.at("2026-03-01T10:05:00Z")
+    events = [
+        order_event(c, [line("desktop", 1, 10000)], placed_at=t("2026-03-01T10:00:01Z")),  # by the relationship
+        order_event(e, [line("desktop", 1, 10000)], placed_at=t("2026-03-01T10:00:02Z"), buyer=a[0]),  # bought
+    ]
+    outcomes = await _apply(program, batch, events, tag)
+    flags = (await program.client.get("/v1/order-flags?kind=own_company&limit=200", headers=program.api.admin)).json()
+    return {
+        "outcomes": outcomes,
+        "points": await _points(program, a),
+        "flagged": sorted(
+            f["detail"].replace(str(c.domain), "<customer>").replace(str(e.domain), "<bought for>")
+            for f in flags["items"]
+            if f["partner_id"] == a[0]
+        ),
+    }
+
+
+async def test_r22_orders_to_companies_the_partner_declared_before_earn_nothing(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both the partner a relationship credits and the buying partner are checked against every
+    identifier they ever declared, whether read up front for the batch or one event at a time."""
+    left = await _equivalent(program, monkeypatch, _orders_to_companies_the_partner_declared_before)
+    assert left["outcomes"] == [("applied", "own_company")] * 2
+    assert left["points"] == [("R09", 1)]  # the first order's only
+    assert left["flagged"] == [
+        "the end customer is the partner's own company (domain <bought for>)",
+        "the end customer is the partner's own company (domain <customer>)",
+    ]
+
+
+async def _late_orders_meeting_another_relationship(program: Program, batch: int, tag: str) -> dict[str, Any]:
+    a, b = await program.partner(), await program.partner()
+    c, d = Customer.new("Contested"), Customer.new("Disputed")
+    for customer in (c, d):
+        assert (await program.register(a, customer, at="2026-03-02T09:00:00Z")).status_code == 201
+        assert (await program.register(b, customer, at="2026-06-05T09:00:00Z")).status_code == 201
+    # b's relationships: a resale to c, a direct order of d, both after a's windows ended.
+    await program.order(c, [line("desktop", 2, 20000)], placed_at="2026-06-10T10:00:00Z", buyer=b[0])
+    await program.order(d, [line("server-business", 1, 30000)], placed_at="2026-06-10T11:00:00Z")
+    program.at("2026-06-20T10:00:00Z")
+    events = [  # placed in April, inside a's windows, delivered now
+        order_event(c, [line("server-enterprise", 1, 50000)], placed_at=t("2026-04-10T10:00:00Z")),
+        order_event(d, [line("desktop", 3, 30000)], placed_at=t("2026-04-11T10:00:00Z"), buyer=a[0]),
+    ]
+    outcomes = await _apply(program, batch, events, tag)
+    ids = [e["data"]["order_id"] for e in events]
+    orders = await _rows(
+        program, select(Order.order_id, Order.partner_id, Order.outcome).where(Order.order_id.in_(ids))
+    )
+    flags = (await program.client.get("/v1/order-flags?kind=relationship_conflict", headers=program.api.admin)).json()
+    return {
+        "outcomes": outcomes,
+        "orders": sorted((ids.index(o), p, outcome) for o, p, outcome in orders),
+        "points": {"a": await _points(program, a), "b": await _points(program, b)},
+        "flagged": sorted(
+            (ids.index(f["order_id"]), f["partner_id"] == a[0]) for f in flags["items"] if f["order_id"] in ids
+        ),
+    }
+
+
+async def test_r08_late_orders_meeting_another_partners_relationship_earn_nothing_and_are_flagged(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A customer has one relationship: an order placed within a's registration, delivered after b's
+    relationship was made, leaves b's relationship as it is and is recorded, direct or bought by a."""
+    left = await _equivalent(program, monkeypatch, _late_orders_meeting_another_relationship)
+    assert left["outcomes"] == [("applied", "relationship_conflict")] * 2
+    assert left["orders"] == [(0, None, "relationship_conflict"), (1, None, "relationship_conflict")]
+    assert left["points"] == {"a": [], "b": [("R09", 2), ("R09", 4)]}
+    assert left["flagged"] == [(0, True), (1, True)]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app.db import migrate
 from app.db.session import create_engine
@@ -143,3 +143,81 @@ def test_r18_existing_partners_keep_their_name_and_website_as_approved(committin
         ("Annecy Data SAS", "Annecy Data SAS", "https://annecy-data.example/", "https://annecy-data.example/")
     ]
     assert asyncio.run(_diff(committing_database_url)) == []
+
+
+IDENTIFIER_HISTORY = "1a9a0c0e1d01"
+
+
+async def _partner_with_audited_changes(url: str) -> uuid.UUID:
+    """A partner as the build before the identifier history left it: registered with one website and
+    VAT id, then moved to another website and cleared its VAT id, both changes in the audit log."""
+    partner_id = uuid.uuid4()
+    registered, changed = datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 4, 6, 9, tzinfo=UTC)
+    profile = {"company": "Backfill SA", "country": "FR", "contact_name": "Ana", "languages": ["fr"]}
+    first = {**profile, "contact_email": "ana@backfill-group.example", "vat_id": "FR40303265045"}
+    first |= {"website": "https://www.first-backfill.example"}
+    later = {**first, "vat_id": None, "website": "https://later-backfill.example"}
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                metadata.tables["partners"].insert(),
+                {**later, "id": partner_id, "status": "active", "created_at": registered, "updated_at": changed},
+            )
+            audit = metadata.tables["audit_events"]
+            await conn.execute(
+                audit.insert(),
+                [
+                    {
+                        "occurred_at": registered,
+                        "actor": "public",
+                        "action": "partner.registered",
+                        "object_type": "partner",
+                        "object_id": str(partner_id),
+                        "after": {**first, "status": "active", "agreement_version": "2026-01"},
+                    },
+                    {
+                        "occurred_at": changed,
+                        "actor": f"partner:{partner_id}",
+                        "action": "partner.updated",
+                        "object_type": "partner",
+                        "object_id": str(partner_id),
+                        "before": first,
+                        "after": later,
+                    },
+                ],
+            )
+    finally:
+        await engine.dispose()
+    return partner_id
+
+
+async def _identifiers(url: str) -> list[tuple[str, str, str, str | None]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            table = metadata.tables["partner_identifiers"]
+            rows = await conn.execute(
+                select(table.c.kind, table.c.value, table.c.declared_at, table.c.withdrawn_at).order_by(
+                    table.c.declared_at, table.c.kind, table.c.value
+                )
+            )
+            return [(k, v, d.isoformat(), w.isoformat() if w else None) for k, v, d, w in rows]
+    finally:
+        await engine.dispose()
+
+
+def test_r22_the_identifier_history_starts_from_the_audit_log(committing_database_url: str) -> None:
+    """The migration fills each partner's history from its audited profile snapshots and today's values."""
+    before = str(
+        ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_revision(IDENTIFIER_HISTORY).down_revision
+    )
+    migrate.downgrade(committing_database_url, before)
+    asyncio.run(_partner_with_audited_changes(committing_database_url))
+    migrate.upgrade(committing_database_url)
+    assert asyncio.run(_identifiers(committing_database_url)) == [
+        ("domain", "backfill-group.example", "2026-03-02T09:00:00+00:00", None),
+        ("domain", "first-backfill.example", "2026-03-02T09:00:00+00:00", "2026-04-06T09:00:00+00:00"),
+        ("vat", "FR40303265045", "2026-03-02T09:00:00+00:00", "2026-04-06T09:00:00+00:00"),
+        ("domain", "later-backfill.example", "2026-04-06T09:00:00+00:00", None),
+    ]

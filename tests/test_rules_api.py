@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import pytest
 
 from tests.conftest import Api
-from tests.program import Customer, Program, line, t
+from tests.program import Customer, Program, line, order_event, t
 
 
 @pytest.fixture
@@ -386,6 +389,99 @@ async def test_r08_referral_becomes_resale_with_the_first_resale_order(program: 
     # A later direct purchase earns lifetime commission (R13) at the level rate, not referral.
     await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-03-20T09:00:00Z")
     assert [e["rule"] for e in await program.money(p)] == ["R11", "R13"]
+
+
+async def test_r08_a_late_order_meeting_another_partners_relationship_is_flagged_for_an_adjustment(
+    program: Program,
+) -> None:
+    """The relationship that exists stands; the late order is recorded, earns nothing, is flagged for
+    the partner whose registration it fell in, and an admin settles it with an adjustment."""
+    first, second = await program.partner(), await program.partner()
+    c = Customer.new("Latecomer")
+    assert (await program.register(first, c, at="2026-03-03T10:00:00Z")).status_code == 201  # until 2 May
+    assert (await program.register(second, c, at="2026-06-08T10:00:00Z")).status_code == 201
+    await program.order(
+        c, [line("server-business", 1, 72000, discount=18000)], placed_at="2026-06-15T10:00:00Z", buyer=second[0]
+    )
+    program.at("2026-06-22T10:00:00Z")
+    late = await program.order(c, [line("desktop", 2, 64000, line_id="late1")], placed_at="2026-04-14T10:00:00Z")
+    assert (late["receipt"]["status"], late["receipt"]["reason_code"]) == ("applied", "relationship_conflict")
+    order_id = late["event"]["data"]["order_id"]
+    assert await program.total_points(first) == 0 and await program.total_money(first) == 0
+    assert await program.total_points(second) == 4  # its own resale only
+    relationships = (
+        await program.client.get(f"/v1/partners/{second[0]}/relationships", headers=program.api.admin)
+    ).json()["items"]
+    assert [(r["mode"], r["first_order_at"]) for r in relationships] == [("resale", "2026-06-15T10:00:00Z")]
+    flags = (await program.client.get("/v1/order-flags?resolved=false", headers=program.api.admin)).json()["items"]
+    assert [(f["kind"], f["order_id"], f["partner_id"]) for f in flags] == [
+        ("relationship_conflict", order_id, first[0])
+    ]
+    assert flags[0]["detail"] == (
+        "placed 2026-04-14T10:00:00+00:00 within this partner's registration of the customer (until "
+        f"2026-05-02T10:00:00+00:00), but the customer's relationship is partner {second[0]}'s (first order "
+        "2026-06-15T10:00:00+00:00): it stands and the order earns nothing; an adjustment may make up for it"
+    )
+    overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+    assert overview["order_flags"] == {"relationship_conflict": 1}
+    # The same order delivered again is a duplicate, not a second flag.
+    again = await program.send(late["event"])
+    assert again.json()["status"] == "duplicate"
+    # An admin grants the first partner what the order would have earned it, then resolves the flag.
+    granted = await program.client.post(
+        f"/v1/partners/{first[0]}/adjustments",
+        json={"kind": "money", "amount": 6400, "currency": "EUR", "reason": f"referral on late order {order_id}"},
+        headers=program.api.admin,
+    )
+    assert granted.status_code == 201, granted.text
+    resolved = await program.client.post(
+        f"/v1/order-flags/{flags[0]['id']}/resolve",
+        json={"reason": "adjustment of 64.00 EUR granted"},
+        headers=program.api.admin,
+    )
+    assert resolved.status_code == 200 and resolved.json()["resolution"] == "adjustment of 64.00 EUR granted"
+    assert await program.total_money(first) == 6400
+    overview = (await program.client.get("/v1/dashboards/overview", headers=program.api.admin)).json()
+    assert overview["order_flags"] == {}
+
+
+async def _relationships(program: Program, partner: tuple[str, str]) -> list[dict[str, Any]]:
+    response = await program.client.get(f"/v1/partners/{partner[0]}/relationships", headers=program.api.admin)
+    return list(response.json()["items"])
+
+
+async def test_r08_two_partners_windows_in_any_arrival_order_make_one_relationship(program: Program) -> None:
+    """Orders within two partners' successive registrations, delivered in every order: each is applied
+    (none fails), the customer ends with exactly one relationship, and the orders it does not cover
+    are flagged `relationship_conflict` and earn nothing."""
+    for arrival in itertools.permutations(range(3)):
+        first, second = await program.partner(), await program.partner()
+        c = Customer.new("Arrival")
+        assert (await program.register(first, c, at="2026-03-03T10:00:00Z")).status_code == 201
+        assert (await program.register(second, c, at="2026-06-08T10:00:00Z")).status_code == 201
+        events = [
+            order_event(c, [line("desktop", 1, 20000)], placed_at=t("2026-04-14T10:00:00Z")),
+            order_event(
+                c, [line("desktop", 1, 16000, discount=4000)], placed_at=t("2026-04-20T10:00:00Z"), buyer=first[0]
+            ),
+            order_event(
+                c, [line("desktop", 1, 16000, discount=4000)], placed_at=t("2026-06-15T10:00:00Z"), buyer=second[0]
+            ),
+        ]
+        program.at("2026-07-01T10:00:00Z")
+        outcomes = {}
+        for n in arrival:
+            receipt = (await program.send(events[n])).json()
+            assert receipt["status"] == "applied", (arrival, n, receipt)
+            outcomes[n] = receipt["reason_code"]
+        owners = [p for p in (first, second) if await _relationships(program, p)]
+        assert len(owners) == 1, arrival
+        conflicts = [n for n, outcome in outcomes.items() if outcome == "relationship_conflict"]
+        if owners == [first]:  # an April order arrived first: the second partner's June resale is not its own
+            assert outcomes[2] == "customer_of_another_partner" and conflicts == [], (arrival, outcomes)
+        else:  # the June resale arrived first: both April orders meet its relationship
+            assert arrival[0] == 2 and sorted(conflicts) == [0, 1], (arrival, outcomes)
+            assert await program.total_points(first) == 0
 
 
 async def test_r09_points_for_new_licences_only_without_time_limit(program: Program) -> None:

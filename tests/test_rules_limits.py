@@ -5,6 +5,7 @@ the brand in company names (R20) and directory moderation (R18)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -58,6 +59,82 @@ async def test_r23_malformed_lines_are_422_kept_raw_and_apply_nothing(
     assert json.loads(stored) == event  # the raw body is kept
 
 
+async def _stored_parked(program: Program, event: dict[str, Any], webhook_id: str, at: str) -> int:
+    """An event stored and parked by an earlier release (raw bodies are never edited)."""
+    assert program.api.connection is not None
+    return int(
+        (
+            await program.api.connection.execute(
+                text(
+                    "INSERT INTO webhook_events (webhook_id, event_type, subject, body, received_at, status, "
+                    "reason_code, reason, attempts, failures) VALUES (:wid, 'order.paid', :subject, :body, "
+                    ":at, 'parked', 'unknown_sku', 'the SKU was unknown then', 1, 0) RETURNING id"
+                ),
+                {
+                    "wid": webhook_id,
+                    "subject": f"order:{event['data']['order_id']}",
+                    "body": json.dumps(event),
+                    "at": t(at),
+                },
+            )
+        ).scalar_one()
+    )
+
+
+async def test_r23_new_and_renewal_lines_need_a_term_end_and_older_bodies_without_one_replay(
+    program: Program,
+) -> None:
+    p = await program.partner()
+    c = Customer.new("Termless")
+    await program.register(p, c, at="2026-01-12T09:00:00Z")
+    program.at("2026-02-03T11:01:00Z")
+    for kind in ("new", "renewal"):
+        event = order_event(
+            c, [line("desktop", 1, 36000, kind=kind, line_id="t1")], placed_at=t("2026-02-03T11:00:00Z")
+        )
+        del event["data"]["lines"][0]["term_end"]
+        refused = await program.send(event)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "webhook_event_malformed"
+        assert [e["message"] for e in refused.json()["errors"]] == [
+            f"Value error, line t1: term_end is required on a {kind} line (the store sells yearly subscriptions)"
+        ]
+    kept = await _scalar(program.api, "SELECT body FROM rejected_webhook_events ORDER BY id DESC LIMIT 1")
+    assert json.loads(kept) == event  # the raw body is kept
+    assert await _scalar(program.api, "SELECT count(*) FROM orders") == 0
+    # Bodies stored before term_end was required replay as they did: their licences have no term end.
+    old = []
+    for n, placed in enumerate(("2026-02-04T11:00:00Z", "2026-02-05T11:00:00Z")):
+        event = order_event(c, [line("desktop", 2, 72000, licence_id=f"lic-termless-{n}")], placed_at=t(placed))
+        del event["data"]["lines"][0]["term_end"]
+        old.append(await _stored_parked(program, event, f"msg_termless_{n}", placed))
+    await program.order(c, [line("desktop", 1, 36000, licence_id="lic-termed")], placed_at="2026-02-06T11:00:00Z")
+    for event_id in old:
+        replayed = await program.client.post(f"/v1/webhook-events/{event_id}/replay", headers=program.api.admin)
+        assert replayed.status_code == 200 and replayed.json()["status"] == "applied", replayed.text
+    assert await program.total_points(p) == 5
+    # Admins list the licences without a term end (they never lapse by themselves), page by page.
+    first = await program.client.get("/v1/licences?without_term_end=true&limit=1", headers=program.api.admin)
+    assert first.status_code == 200, first.text
+    assert [(i["licence_id"], i["term_end"], i["partner_id"]) for i in first.json()["items"]] == [
+        ("lic-termless-1", None, p[0])
+    ]
+    assert first.json()["has_more"] is True
+    rest = await program.client.get(
+        f"/v1/licences?without_term_end=true&limit=1&cursor={first.json()['next_cursor']}", headers=program.api.admin
+    )
+    assert [i["licence_id"] for i in rest.json()["items"]] == ["lic-termless-0"]
+    assert (rest.json()["has_more"], rest.json()["next_cursor"]) == (False, None)
+    every = (await program.client.get("/v1/licences?status=active", headers=program.api.admin)).json()["items"]
+    assert [(i["licence_id"], i["term_end"]) for i in every] == [
+        ("lic-termless-1", None),
+        ("lic-termless-0", None),
+        ("lic-termed", "2027-02-06T11:00:00Z"),
+    ]
+    partner_key = program.api.bearer(p[1])
+    assert (await program.client.get("/v1/licences", headers=partner_key)).status_code == 403
+
+
 async def test_r23_currencies_are_iso_4217_codes_that_exist(program: Program) -> None:
     program.at("2026-02-01T10:01:00Z")
     c = Customer.new()
@@ -78,6 +155,52 @@ async def test_r23_currencies_are_iso_4217_codes_that_exist(program: Program) ->
         headers=program.api.bearer(await program.api.issue_key("store", ["store"])),
     )
     assert quote.status_code == 422
+
+
+async def test_r23_currencies_that_are_not_money_are_refused(program: Program) -> None:
+    """Fund, metal, unit-of-account and test codes exist in ISO 4217 but nobody pays with them: orders,
+    quotes and adjustments refuse them, and the published schemas say which codes are accepted."""
+    p = await program.partner()
+    c = Customer.new("Bullion")
+    program.at("2026-03-09T14:01:00Z")
+    store = program.api.bearer(await program.api.issue_key("store", ["store"]))
+    for code in ("XTS", "XXX", "XAU", "XDR", "CHE", "USN"):
+        refused = await program.send(
+            order_event(c, [line("desktop", 1, 24000)], placed_at=t("2026-03-09T14:00:00Z"), currency=code)
+        )
+        assert refused.status_code == 422, (code, refused.text)
+        assert [e["message"] for e in refused.json()["errors"]] == [
+            f"Value error, currency {code} is not an ISO 4217 code of money "
+            "(it is a fund, metal, unit of account or test code)"
+        ]
+        quote = await program.client.post(
+            "/v1/pricing/quote",
+            json={
+                "partner_id": p[0],
+                "customer": c.store(),
+                "currency": code,
+                "lines": [{"sku": "desktop", "quantity": 1, "kind": "new", "list_amount": 24000}],
+            },
+            headers=store,
+        )
+        assert quote.status_code == 422 and quote.json()["errors"][0]["field"] == "body.currency", quote.text
+        adjustment = await program.client.post(
+            f"/v1/partners/{p[0]}/adjustments",
+            json={"kind": "money", "amount": 1500, "currency": code, "reason": "gold bonus"},
+            headers=program.api.admin,
+        )
+        assert adjustment.status_code == 422 and adjustment.json()["errors"][0]["field"] == "body.currency"
+    assert await _scalar(program.api, "SELECT count(*) FROM rejected_webhook_events") == 6
+    # Currencies whose code starts with X are money too when a country pays with them.
+    for code in ("XOF", "XCD"):
+        await program.order(c, [line("desktop", 1, 24000)], placed_at="2026-03-09T14:00:00Z", currency=code)
+    schemas = (await program.client.get("/openapi.json")).json()["components"]["schemas"]
+    for pattern in (
+        schemas["OrderPaidData"]["properties"]["currency"]["pattern"],
+        schemas["QuoteRequest"]["properties"]["currency"]["pattern"],
+    ):
+        assert re.fullmatch(pattern, "EUR") and re.fullmatch(pattern, "XOF")
+        assert not any(re.fullmatch(pattern, code) for code in ("XTS", "XXX", "XAU", "XAG", "BOV", "UYW", "ABC"))
 
 
 async def test_r23_commission_on_net_of_tax_for_lifetime_commission(program: Program) -> None:
@@ -284,6 +407,84 @@ async def test_r22_own_company_order_earns_nothing_is_flagged_and_quoted_without
     assert overview["order_flags"] == {"discount_mismatch": 1}
     partner_view = await program.client.get("/v1/order-flags", headers=program.api.bearer(key))
     assert partner_view.status_code == 403
+
+
+async def test_r22_identifiers_the_partner_declared_before_keep_counting(program: Program) -> None:
+    """A website moved and a VAT id cleared stay the partner's own: registrations, quotes and orders
+    check every identifier it ever declared, kept with the dates it held them."""
+    program.at("2026-02-02T08:00:00Z")
+    partner, key = await program.api.register(
+        country="FR",
+        website="https://www.oldhome-r22.example",
+        contact_email="ops.r22@gmail.com",
+        vat_id="FR40303265045",
+    )
+    p = (partner["id"], key)
+    program.at("2026-02-09T08:00:00Z")
+    moved = await program.client.patch(
+        f"/v1/partners/{p[0]}",
+        json={"website": "https://newhome-r22.example", "vat_id": None},
+        headers=program.api.bearer(key),
+    )
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["website"], moved.json()["vat_id"]) == ("https://newhome-r22.example/", None)
+    program.at("2026-02-16T08:00:00Z")
+    old_domain = Customer(company="Old Home Shop", domain="shop.oldhome-r22.example", store_customer_id=None)
+    old_vat = Customer(company="Old Home Holding", vat_id="FR40303265045", domain=None, store_customer_id="cus_oh22")
+    for customer, matched in ((old_domain, "domain shop.oldhome-r22.example"), (old_vat, "VAT id FR40303265045")):
+        refused = await program.register(p, customer)
+        assert refused.status_code == 422, refused.text
+        assert (refused.json()["code"], refused.json()["detail"]) == (
+            "own_company",
+            f"This is your own company ({matched}): a partner's own company is never its customer.",
+        )
+    # The new website counts too, and another company is still a customer.
+    new_domain = Customer(company="New Home", domain="newhome-r22.example", store_customer_id=None)
+    assert (await program.register(p, new_domain)).json()["code"] == "own_company"
+    other = Customer(company="Elsewhere 22", domain="elsewhere-r22.example", store_customer_id=None)
+    assert (await program.register(p, other)).status_code == 201
+    quote = await program.client.post(
+        "/v1/pricing/quote",
+        json={
+            "partner_id": p[0],
+            "customer": old_domain.store(),
+            "currency": "EUR",
+            "lines": [{"sku": "desktop", "quantity": 3, "kind": "new", "list_amount": 72000}],
+        },
+        headers=await _store_key(program),
+    )
+    assert quote.status_code == 200, quote.text
+    assert (quote.json()["no_discount_reason"], quote.json()["lines"][0]["discount_amount"]) == ("own_company", 0)
+    order = await program.order(
+        old_vat, [line("desktop", 2, 48000, line_id="oh1")], placed_at="2026-02-20T08:00:00Z", buyer=p[0]
+    )
+    assert order["receipt"]["reason_code"] == "own_company"
+    assert await program.total_points(p) == 0 and await program.total_money(p) == 0
+    flags = (await program.client.get("/v1/order-flags?kind=own_company", headers=program.api.admin)).json()
+    assert [(f["order_id"], f["partner_id"], f["detail"]) for f in flags["items"]] == [
+        (
+            order["event"]["data"]["order_id"],
+            p[0],
+            "the end customer is the partner's own company (VAT id FR40303265045)",
+        )
+    ]
+    history = (await program.client.get(f"/v1/partners/{p[0]}/identifiers", headers=program.api.admin)).json()
+    assert [(i["kind"], i["value"], i["declared_at"], i["withdrawn_at"]) for i in history["items"]] == [
+        ("domain", "oldhome-r22.example", "2026-02-02T08:00:00Z", "2026-02-09T08:00:00Z"),
+        ("vat", "FR40303265045", "2026-02-02T08:00:00Z", "2026-02-09T08:00:00Z"),
+        ("domain", "newhome-r22.example", "2026-02-09T08:00:00Z", None),
+    ]
+    # Declaring the old website again opens a new period; the partner reads its own history.
+    program.at("2026-03-02T08:00:00Z")
+    back = await program.client.patch(
+        f"/v1/partners/{p[0]}", json={"website": "https://oldhome-r22.example/"}, headers=program.api.bearer(key)
+    )
+    assert back.status_code == 200
+    mine = (await program.client.get(f"/v1/partners/{p[0]}/identifiers", headers=program.api.bearer(key))).json()
+    assert [(i["value"], i["withdrawn_at"]) for i in mine["items"][2:]] == [
+        ("newhome-r22.example", "2026-03-02T08:00:00Z"),
+        ("oldhome-r22.example", None),
+    ]
 
 
 async def test_r22_discount_mismatches_stay_as_a_deprecated_alias(program: Program) -> None:

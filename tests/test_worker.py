@@ -576,6 +576,48 @@ async def test_a_quote_answers_503_level_pending_when_nothing_applies_the_backlo
     assert (await program.client.post("/v1/pricing/quote", json=body, headers=store)).status_code == 200
 
 
+async def test_a_quote_that_can_never_succeed_is_refused_at_once_not_after_waiting(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invalid quote request is answered 422 at once while accepted events wait to be applied: it
+    neither waits for the applier nor answers 503 `level_pending`."""
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    program.at("2026-02-03T08:01:00Z")
+    await _post(program, order_event(c, [line("desktop", 2, 200)], placed_at=t("2026-02-03T08:00:00Z")), "backlog")
+    store = program.api.bearer(await program.api.issue_key("store", ["store"]))
+    waited: list[float] = []
+    real_wait = webhooks.wait_until_applied
+
+    async def counted(read: Any, *, within: float, poll: float = 0.02) -> None:
+        waited.append(within)
+        await real_wait(read, within=within, poll=poll)
+
+    monkeypatch.setattr(webhooks, "wait_until_applied", counted)
+    body = {
+        "partner_id": p[0],
+        "customer": c.store(),
+        "currency": "EUR",
+        "lines": [{"sku": "desktop", "quantity": 2, "kind": "new", "list_amount": 64000}],
+    }
+    for change, field in (
+        ({"partner_id": None}, "body.partner_id"),
+        ({"currency": "XTS"}, "body.currency"),
+        ({"lines": []}, "body.lines"),
+    ):
+        refused = await program.client.post("/v1/pricing/quote", json={**body, **change}, headers=store)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "validation_failed"
+        assert [e["field"] for e in refused.json()["errors"]] == [field]
+    assert waited == []  # none of them waited for the applier
+    # Without a key, still 401 first; a valid quote still waits for the backlog.
+    assert (await program.client.post("/v1/pricing/quote", json={**body, "partner_id": None})).status_code == 401
+    pending = await program.client.post("/v1/pricing/quote", json=body, headers=store)
+    assert pending.status_code == 503 and pending.json()["code"] == "level_pending"
+    assert len(waited) == 1
+
+
 def test_every_event_type_has_a_payload_model_whose_example_validates() -> None:
     assert set(events.CATALOGUE) == set(events.EventType.__args__)  # type: ignore[attr-defined]
     for event_type, kind in events.CATALOGUE.items():

@@ -114,6 +114,23 @@ POSTGRES_ONLY_INDEXES = frozenset({"ix_partners_search_text_trgm", "ix_partners_
 pg_trgm (SQLite scans); not part of the models, so the model comparison leaves them out."""
 
 
+class PartnerIdentifier(SQLModel, table=True):
+    """R22: an identifier of its own company the partner declared (its VAT id, its website's domain,
+    its contact e-mail's domain), with when it held it. Written whenever the partner's identifiers
+    change; a value withdrawn keeps counting as the partner's own."""
+
+    __tablename__ = "partner_identifiers"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    kind: str = Field(max_length=16)
+    """`vat` or `domain`, normalised as customers' identifiers are (R05)."""
+    value: str = Field(max_length=320)
+    declared_at: datetime = utc_column()
+    withdrawn_at: datetime | None = utc_column(nullable=True)
+    """When the partner stopped declaring it; None while it still does."""
+
+
 class PartnerStatusChange(SQLModel, table=True):
     """Every status a partner has had, with the moment it took effect (R04 asks about the past)."""
 
@@ -525,14 +542,15 @@ class DirectoryReview(SQLModel, table=True):
 
 class OrderFlag(SQLModel, table=True):
     """An order an admin should review: a discount other than expected (R12), a not-for-resale licence
-    sold (R17), or a partner's own company as its customer (R22). Resolved with a reason, never deleted."""
+    sold (R17), a partner's own company as its customer (R22), or a late order within a partner's
+    registration of a customer whose relationship is another's (R08). Resolved with a reason, never deleted."""
 
     __tablename__ = "order_flags"
     __table_args__ = (Index(None, "kind", "id"),)
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     kind: str = Field(max_length=32)
-    """`discount_mismatch`, `nfr_resale` or `own_company`."""
+    """`discount_mismatch`, `nfr_resale`, `own_company` or `relationship_conflict`."""
     order_id: str = Field(max_length=255, index=True)
     order_line_id: int | None = Field(default=None, sa_type=BigIntId)
     partner_id: uuid.UUID | None = Field(default=None, foreign_key="partners.id", index=True)

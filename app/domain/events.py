@@ -102,7 +102,10 @@ class StoreEventParked(Payload):
 
 class OrderFlagged(Payload):
     order_id: str
-    kind: str = Field(description="`discount_mismatch` (R12), `nfr_resale` (R17) or `own_company` (R22).")
+    kind: str = Field(
+        description="`discount_mismatch` (R12), `nfr_resale` (R17), `own_company` (R22) or "
+        "`relationship_conflict` (R08)."
+    )
     partner_id: uuid.UUID | None
     detail: str
 

@@ -1,5 +1,6 @@
 """Orders an admin should review, in one list: a discount other than expected (R12), a not-for-resale
-licence sold (R17), a partner's own company as its customer (R22)."""
+licence sold (R17), a partner's own company as its customer (R22), a late order within a partner's
+registration of a customer whose relationship is another's (R08)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from app.domain import audit, events
 from app.domain.context import Context
 from app.domain.errors import InvalidTransition, NotFound
 
-FlagKind = Literal["discount_mismatch", "nfr_resale", "own_company"]
+FlagKind = Literal["discount_mismatch", "nfr_resale", "own_company", "relationship_conflict"]
 
 
 def flag(

@@ -68,6 +68,9 @@ class Attribution:
     mode: str | None
     outcome: str
     relationship: Relationship | None = None
+    conflict: list[tuple[Registration, Relationship]] | None = None
+    """R08: registrations that would have made the order theirs, had the customer's relationship not
+    been established since (`relationship_conflict`)."""
 
 
 class Ledgers:
@@ -91,13 +94,19 @@ class Ledgers:
 
 
 async def _relationship_at(session: AsyncSession, customer: Customer, at: datetime) -> Relationship | None:
-    """The customer's relationship in force at `at`, or None.
+    """The customer's relationship in force at `at`, or None (see `_in_force`)."""
+    return await _in_force(session, await customers_repo.relationship_for(session, customer.id), customer, at)
+
+
+async def _in_force(
+    session: AsyncSession, relationship: Relationship | None, customer: Customer, at: datetime
+) -> Relationship | None:
+    """The customer's relationship if it is in force at `at`, or None.
 
     Not once a termination ended it. An order placed before the relationship's first order (it
     arrived late) is covered only when it was placed within the registration that established
     the relationship; one placed before that registration is not (R07, E3).
     """
-    relationship = await customers_repo.relationship_for(session, customer.id)
     if relationship is None or (relationship.ended_at is not None and relationship.ended_at <= at):
         return None
     if at >= relationship.first_order_at:
@@ -157,7 +166,11 @@ def _establish(
 async def _attribute(
     session: AsyncSession, order: OrderPaidData, customer: Customer, buyer_partner_id: uuid.UUID | None
 ) -> Attribution:
-    """R08: who, if anyone, this order belongs to."""
+    """R08: who, if anyone, this order belongs to.
+
+    A customer has one relationship. An order that arrives late, placed within a registration of a
+    partner after which another relationship was established (or one that has ended), leaves that
+    relationship as it is: the order earns nothing and is flagged `relationship_conflict`."""
     at = order.placed_at
     if buyer_partner_id is not None:
         reason, registration, relationship = await resale_customer_status(session, buyer_partner_id, customer, at)
@@ -169,15 +182,25 @@ async def _attribute(
                 relationship.resale_since = at
             return Attribution(buyer_partner_id, "resale", "credited", relationship)
         assert registration is not None
+        if (existing := await customers_repo.relationship_for(session, customer.id)) is not None:
+            return Attribution(None, None, "relationship_conflict", conflict=[(registration, existing)])
         return Attribution(
             buyer_partner_id, "resale", "credited", _establish(session, registration, customer, order, "resale")
         )
-    relationship = await _relationship_at(session, customer, at)
+    existing = await customers_repo.relationship_for(session, customer.id)
+    relationship = await _in_force(session, existing, customer, at)
     if relationship is not None:
         return Attribution(relationship.partner_id, relationship.mode, "credited", relationship)
     covering = [
         r for r in await customers_repo.registrations_covering(session, customer.id, at) if _qualifies(r, customer)
     ]
+    if covering and existing is not None:
+        return Attribution(
+            None,
+            None,
+            "relationship_conflict",
+            conflict=[(r, existing) for r in sorted(covering, key=lambda r: (r.registered_at, str(r.partner_id)))],
+        )
     partners_found = {r.partner_id for r in covering}
     if len(partners_found) > 1:
         raise Park(
@@ -204,7 +227,7 @@ async def _own_company(
     ):
         candidates.append(partner)
     for partner in candidates:
-        matched = partners.own_identifiers(partner).matches(identifiers)
+        matched = (await partners.own_identifiers(session, partner)).matches(identifiers)
         if matched is not None:
             return partner.id, matched
     return None
@@ -286,6 +309,19 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         raise Park("ambiguous_customer", exc.detail) from exc
 
     attribution = await _attribute(session, data, customer, buyer_partner_id)
+    for registration, relationship in attribution.conflict or []:  # R08: the relationship stands; flagged
+        order_flags.flag(
+            session,
+            kind="relationship_conflict",
+            order_id=data.order_id,
+            order_line_id=None,
+            partner_id=registration.partner_id,
+            detail=f"placed {data.placed_at.isoformat()} within this partner's registration of the customer "
+            f"(until {registration.expires_at.isoformat()}), but the customer's relationship is partner "
+            f"{relationship.partner_id}'s (first order {relationship.first_order_at.isoformat()}): it stands and "
+            "the order earns nothing; an adjustment may make up for it",
+            now=now,
+        )
     if customer.first_purchase_at is None or data.placed_at < customer.first_purchase_at:
         customer.first_purchase_at = data.placed_at  # R08: now an existing customer, whoever sold it
 
@@ -703,6 +739,34 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
                 licence.lapse_entry_id = entry.id
     await session.flush()
     return "lapsed"
+
+
+@dataclass(frozen=True)
+class SoldLicence:
+    licence: Licence
+    order_id: str
+
+
+async def licences(
+    session: AsyncSession,
+    *,
+    without_term_end: bool | None,
+    status: str | None,
+    partner_id: uuid.UUID | None,
+    before_line_id: int | None,
+    limit: int,
+) -> list[SoldLicence]:
+    """Licences, the newest sale first. R23: those without a term end (sold before the store had to
+    give one) never lapse by themselves (R10): their points stand until the store reports a lapse."""
+    rows = await repo.licences(
+        session,
+        without_term_end=without_term_end,
+        status=status,
+        partner_id=partner_id,
+        before_line_id=before_line_id,
+        limit=limit,
+    )
+    return [SoldLicence(licence, order_id) for licence, order_id in rows]
 
 
 async def sweep_lapses(session: AsyncSession, *, now: datetime, batch: int = 500) -> int:

@@ -16,12 +16,18 @@ from app.db.repositories import customers as customers_repo
 from app.db.repositories import directory as directory_repo
 from app.db.repositories import partners as repo
 from app.db.repositories import program as program_repo
-from app.db.tables import AgreementAcceptance, Partner, PartnerStatusChange
+from app.db.tables import AgreementAcceptance, Partner, PartnerIdentifier, PartnerStatusChange
 from app.domain import api_keys, audit, directory, events
 from app.domain.context import Context
 from app.domain.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from app.domain.rules.brand import BRAND, misspellings
-from app.domain.rules.identifiers import OwnCompany, normalise_vat, own_company, vat_problem
+from app.domain.rules.identifiers import (
+    Identifier,
+    OwnCompany,
+    declared_identifiers,
+    normalise_vat,
+    vat_problem,
+)
 from app.domain.rules.partner_status import (
     Acceptance,
     AgreementBinding,
@@ -52,11 +58,40 @@ class Registered:
     key: api_keys.IssuedKey
 
 
-def own_identifiers(partner: Partner) -> OwnCompany:
-    """R22: the partner's own company's identifiers."""
-    return own_company(
+def _declared_now(partner: Partner) -> frozenset[Identifier]:
+    return declared_identifiers(
         country=partner.country, vat_id=partner.vat_id, website=partner.website, contact_email=partner.contact_email
     )
+
+
+async def own_identifiers(session: AsyncSession, partner: Partner) -> OwnCompany:
+    """R22: the partner's own company's identifiers: what its profile declares now and everything it
+    declared before (a value waiting for review is declared)."""
+    history = await repo.declared_identifiers(session, partner.id)
+    return OwnCompany.of([*_declared_now(partner), *(Identifier(kind, value) for kind, value in history)])
+
+
+async def record_identifiers(session: AsyncSession, partner: Partner, now: datetime, *, new: bool = False) -> None:
+    """R22: keep the partner's identifier history in step with its profile: a value it no longer
+    declares is withdrawn (and keeps counting), a value it declares anew is added with its date."""
+    declared = _declared_now(partner)
+    held: set[Identifier] = set()
+    for row in [] if new else await repo.held_identifiers(session, partner.id):
+        identifier = Identifier(row.kind, row.value)
+        if identifier in declared and identifier not in held:
+            held.add(identifier)
+        else:
+            row.withdrawn_at = now
+    for identifier in sorted(declared - held):
+        session.add(
+            PartnerIdentifier(partner_id=partner.id, kind=identifier.kind, value=identifier.value, declared_at=now)
+        )
+
+
+async def identifier_history(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[PartnerIdentifier]:
+    """R22: every identifier the partner declared, with when it held it."""
+    await get(session, partner_id)
+    return await repo.identifier_history(session, partner_id)
 
 
 async def get(session: AsyncSession, partner_id: uuid.UUID) -> Partner:
@@ -154,6 +189,7 @@ async def register(
     )
     session.add(partner)
     await _flush_unique(session, email)
+    await record_identifiers(session, partner, ctx.now, new=True)
     session.add(
         PartnerStatusChange(
             partner_id=partner.id,
@@ -255,6 +291,7 @@ async def update_profile(
         if (before["company"], before["website"]) != (after["company"], after["website"]):
             await directory.submit_name_and_website(session, partner, ctx.now)  # R18: the directory waits
         await _flush_unique(session, partner.contact_email)
+        await record_identifiers(session, partner, ctx.now)
         audit.record(
             session,
             ctx,

@@ -84,7 +84,7 @@ async def quote(
             country=country, vat_id=vat_id, email=email, domain=None, store_customer_id=store_customer_id
         )
         ids = await customers_repo.customer_ids_for(session, check.identifiers)
-        if partners.own_identifiers(partner).matches(check.identifiers) is not None:
+        if (await partners.own_identifiers(session, partner)).matches(check.identifiers) is not None:
             reason = "own_company"  # R22: a partner's own company is never its customer
         elif len(ids) > 1:
             reason = "customer_ambiguous"

@@ -112,7 +112,7 @@ async def register(
         await session.flush()
         return RegistrationRefused(detail, code=code, keep_writes=True)
 
-    own = partners.own_identifiers(partner).matches(check.identifiers)
+    own = (await partners.own_identifiers(session, partner)).matches(check.identifiers)
     if own is not None:  # R22: checked before the customer is looked up, so no customer row is made
         detail = f"This is your own company ({own}): a partner's own company is never its customer."
         customers_repo.add_refusal(

@@ -7,7 +7,6 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-import pycountry
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -22,6 +21,7 @@ from pydantic import (
 )
 
 from app.domain.clock import supported
+from app.domain.rules.money import MONEY_CURRENCIES, NOT_MONEY, is_money
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -63,9 +63,13 @@ def _delivering(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and bool(info.context.get("delivery"))
 
 
-def currency_exists(code: str) -> bool:
-    """R23: an ISO 4217 code that exists (not just three capital letters)."""
-    return pycountry.currencies.get(alpha_3=code) is not None
+CURRENCY_PATTERN = "^(?:" + "|".join(MONEY_CURRENCIES) + ")$"
+"""R23: what a new delivery's `currency` must match, as the published schemas say."""
+
+
+def currency_is_money(code: str) -> bool:
+    """R23: an ISO 4217 code of money (not just three capital letters, nor a fund, metal or test code)."""
+    return is_money(code)
 
 
 class StoreModel(BaseModel):
@@ -85,13 +89,27 @@ class StoreCustomer(StoreModel):
     vat_id: Annotated[str, StringConstraints(max_length=64), AfterValidator(_clean)] | None = None
 
 
+def _as_delivered(schema: dict[str, Any]) -> None:
+    """The published schema is what a new delivery must send: R23 requires `licence_id` and `term_end`
+    (a body stored before they were required is still read without them)."""
+    for name in ("licence_id", "term_end"):
+        prop = schema["properties"][name]
+        prop.update(next(v for v in prop.pop("anyOf") if v.get("type") != "null"))
+        prop.pop("default", None)
+        schema["required"].append(name)
+
+
 class StoreOrderLine(StoreModel):
+    model_config = ConfigDict(json_schema_extra=_as_delivered)
+
     line_id: Ident
     sku: Sku
     quantity: StrictInt = Field(ge=1, le=1_000_000)
     kind: Literal["new", "renewal"]
     licence_id: Ident | None = None
     term_end: Time | None = None
+    """R23: required on a new delivery of a `new` or `renewal` line; bodies stored before that replay
+    without it."""
     list_amount: Amount
     discount_amount: Amount = 0
     tax_amount: Amount
@@ -104,6 +122,11 @@ class StoreOrderLine(StoreModel):
             return self
         if self.licence_id is None:
             raise ValueError(f"line {self.line_id}: licence_id is required")
+        if self.term_end is None:  # `new` and `renewal` lines both sell a term
+            raise ValueError(
+                f"line {self.line_id}: term_end is required on a {self.kind} line "
+                "(the store sells yearly subscriptions)"
+            )
         if self.discount_amount > self.list_amount:
             raise ValueError(
                 f"line {self.line_id}: discount_amount {self.discount_amount} is above list_amount {self.list_amount}"
@@ -117,7 +140,16 @@ class StoreOrderLine(StoreModel):
         return self
 
 
+def _currency_as_delivered(schema: dict[str, Any]) -> None:
+    """The published schema is what a new delivery must send: a currency of money (R23); a body stored
+    before is read with any three capital letters."""
+    schema["properties"]["currency"]["pattern"] = CURRENCY_PATTERN
+    schema["properties"]["currency"]["description"] = "An ISO 4217 code of money (not a fund, metal or test code)."
+
+
 class OrderPaidData(StoreModel):
+    model_config = ConfigDict(json_schema_extra=_currency_as_delivered)
+
     order_id: Ident
     placed_at: Time
     currency: Currency
@@ -129,7 +161,12 @@ class OrderPaidData(StoreModel):
     def _consistent(self, info: ValidationInfo) -> OrderPaidData:
         if not _delivering(info):
             return self
-        if not currency_exists(self.currency):
+        if not currency_is_money(self.currency):
+            if self.currency in NOT_MONEY:
+                raise ValueError(
+                    f"currency {self.currency} is not an ISO 4217 code of money "
+                    "(it is a fund, metal, unit of account or test code)"
+                )
             raise ValueError(f"currency {self.currency} is not an ISO 4217 code")
         for line in self.lines:
             if line.term_end is not None and line.term_end <= self.placed_at:

@@ -198,6 +198,23 @@ async def get_partner_status_history(
 
 
 @router.get(
+    "/{partner_id}/identifiers",
+    responses=problem_responses(*AUTH_ERRORS, 422),
+    summary="Identifiers of the partner's own company",
+)
+async def get_partner_identifiers(
+    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+) -> schemas.DeclaredIdentifierList:
+    """R22: every identifier of its own company the partner declared (VAT id, website and contact
+    e-mail domains), oldest first, with when it held it. None of them is ever its customer, a
+    withdrawn one included: registrations, quotes and orders check them all."""
+    rows = await partners.identifier_history(session, partner_id)
+    return schemas.DeclaredIdentifierList(
+        items=[schemas.DeclaredIdentifier.model_validate(r, from_attributes=True) for r in rows]
+    )
+
+
+@router.get(
     "/{partner_id}/standing",
     responses=problem_responses(*AUTH_ERRORS, 422),
     summary="Was the partner eligible at a moment",

@@ -93,14 +93,20 @@ async def add_program_sku(
     return schemas.SkuAdded(sku=body.sku, points=body.points, amended_versions=list(amended))
 
 
-async def _levels_settled(request: Request) -> None:
-    # Before the key check opens the request's transaction: on SQLite that would hold the writer
-    # lock the worker needs to apply what the quote waits for.
+async def _settled_quote(request: Request, body: schemas.QuoteRequest) -> schemas.QuoteRequest:
+    """The quote request, once what the store accepted before it is applied.
+
+    FastAPI reads and validates the body before calling this: a request that can never succeed (no
+    partner, a currency that is not money, ...) is refused at once, never after waiting for the
+    applier nor with 503 `level_pending`. The wait comes before the key check opens the request's
+    transaction: on SQLite that would hold the writer lock the worker needs to apply what the quote
+    waits for."""
     await webhooks.wait_until_applied(request.app.state.read, within=QUOTE_WAIT_SECONDS)
+    return body
 
 
 QUOTE_WAIT_SECONDS = 2.0
-LevelsSettled = Annotated[None, Depends(_levels_settled)]
+SettledQuote = Annotated[schemas.QuoteRequest, Depends(_settled_quote)]
 
 
 @router.post(
@@ -110,7 +116,7 @@ LevelsSettled = Annotated[None, Depends(_levels_settled)]
     summary="Reseller price quote",
 )
 async def quote_reseller_price(
-    _settled: LevelsSettled, body: schemas.QuoteRequest, session: SessionDep, clock: ClockDep, _store: StoreCaller
+    body: SettledQuote, session: SessionDep, clock: ClockDep, _store: StoreCaller
 ) -> schemas.QuoteResponse:
     """The store's key. R12: the partner's discount on these lines for this end customer, now — or
     why none applies. A quote never prices with a level that accepted store events are about to

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
-from app.domain import directory, order_flags
+from app.domain import directory, order_flags, orders
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
@@ -36,11 +36,48 @@ async def list_order_flags(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> schemas.OrderFlagPage:
     """Admin (read). Every order an admin should review, newest first: `discount_mismatch` (R12),
-    `nfr_resale` (R17), `own_company` (R22)."""
+    `nfr_resale` (R17), `own_company` (R22), `relationship_conflict` (R08: a late order within a
+    partner's registration of a customer whose relationship is another's; it earned nothing, and an
+    adjustment may make up for it)."""
     rows = await order_flags.search(
         session, kind=kind, resolved=resolved, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
     return schemas.OrderFlagPage(**convert.id_page(rows, limit, schemas.OrderFlag))
+
+
+@router.get("/licences", tags=["licences"], responses=problem_responses(401, 403, 422), summary="List licences")
+async def list_licences(
+    session: SessionDep,
+    _admin: AdminRead,
+    without_term_end: Annotated[
+        bool | None,
+        Query(description="true: only licences without a term end (sold before the store had to give one, R23)."),
+    ] = None,
+    status: Annotated[Literal["active", "lapsed"] | None, Query()] = None,
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only the licences whose points went to it.")] = None,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.LicencePage:
+    """Admin (read). Licences the store sold, the newest sale first. A licence without a term end never
+    lapses by itself (R10): its points stand until the store reports a lapse, so it is worth a look."""
+    rows = await orders.licences(
+        session,
+        without_term_end=without_term_end,
+        status=status,
+        partner_id=partner_id,
+        before_line_id=convert.decode_int_cursor(cursor),
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    return schemas.LicencePage(
+        items=[schemas.LicenceOut.model_validate({**_columns(row.licence), "order_id": row.order_id}) for row in page],
+        next_cursor=convert.encode_cursor(page[-1].licence.order_line_id) if len(rows) > limit else None,
+        has_more=len(rows) > limit,
+    )
+
+
+def _columns(row: object) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in schemas.LicenceOut.model_fields if name != "order_id"}
 
 
 @router.post(

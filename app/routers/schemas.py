@@ -6,7 +6,6 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -22,7 +21,7 @@ from pydantic.json_schema import SkipJsonSchema
 from app.domain.events import CATALOGUE, partner_may_read
 from app.domain.rules.numbers import NUMBER, WholeInt
 from app.domain.rules.terms import Level, Terms
-from app.domain.store_events import currency_exists
+from app.domain.store_events import CURRENCY_PATTERN
 from app.routers.fields import (
     TEXT_PATTERN,
     CountryCode,
@@ -172,6 +171,16 @@ class StatusChange(BaseModel):
     actor: str
 
 
+class DeclaredIdentifier(BaseModel):
+    kind: Literal["vat", "domain"]
+    value: str = Field(description="Normalised as customers' identifiers are (R05).")
+    declared_at: datetime
+    withdrawn_at: datetime | None = Field(
+        description="When the partner stopped declaring it; null while it still does. A withdrawn value "
+        "still counts as the partner's own company (R22)."
+    )
+
+
 class Standing(BaseModel):
     at: datetime
     status: PartnerStatusName | None = Field(description="Null when the partner had not registered yet.")
@@ -277,18 +286,10 @@ class Health(BaseModel):
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-def _existing_currency(code: str) -> str:
-    if not currency_exists(code):
-        raise ValueError(f"{code} is not an ISO 4217 currency code")
-    return code
-
-
-CURRENCY_PATTERN = "^(?:" + "|".join(sorted(c.alpha_3 for c in pycountry.currencies)) + ")$"
 Currency = Annotated[
     str,
     StringConstraints(pattern=CURRENCY_PATTERN),
-    AfterValidator(_existing_currency),
-    Field(description="An ISO 4217 currency code."),
+    Field(description="An ISO 4217 code of money (R23: not a fund, metal or test code such as XTS, XXX, XAU)."),
 ]
 Money = Annotated[WholeInt, Field(ge=0, le=10**13)]
 
@@ -547,7 +548,7 @@ class DiscountMismatch(BaseModel):
     recorded_at: datetime
 
 
-OrderFlagKind = Literal["discount_mismatch", "nfr_resale", "own_company"]
+OrderFlagKind = Literal["discount_mismatch", "nfr_resale", "own_company", "relationship_conflict"]
 
 
 class OrderFlag(BaseModel):
@@ -567,6 +568,27 @@ class OrderFlag(BaseModel):
 
 class OrderFlagPage(BaseModel):
     items: list[OrderFlag]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool
+
+
+class LicenceOut(BaseModel):
+    licence_id: str
+    order_id: str = Field(description="The order whose line sold it.")
+    partner_id: uuid.UUID | None = Field(description="The partner its points went to; null when none earned.")
+    customer_id: uuid.UUID
+    sku: str
+    quantity: int
+    points_per_unit: int
+    term_end: datetime | None = Field(
+        description="Null for a licence sold before the store had to give one (R23): it lapses only when the "
+        "store reports it (R10)."
+    )
+    status: Literal["active", "lapsed"]
+
+
+class LicencePage(BaseModel):
+    items: list[LicenceOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
     has_more: bool
 
@@ -804,7 +826,8 @@ class ProgramOverview(BaseModel):
     parked_webhook_events: dict[str, int]
     discount_mismatches: int
     order_flags: dict[str, int] = Field(
-        description="Unresolved order flags by kind: `discount_mismatch`, `nfr_resale`, `own_company`."
+        description="Unresolved order flags by kind: `discount_mismatch`, `nfr_resale`, `own_company`, "
+        "`relationship_conflict`."
     )
     overdue_statements: int = Field(
         description="Statements not marked paid by their payout date, drafts and approved ones (R16), whatever "
@@ -1063,6 +1086,10 @@ class AgreementAcceptanceList(_OnePage):
 
 class StatusChangeList(_OnePage):
     items: list[StatusChange]
+
+
+class DeclaredIdentifierList(_OnePage):
+    items: list[DeclaredIdentifier]
 
 
 class RegistrationList(_OnePage):

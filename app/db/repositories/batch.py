@@ -70,6 +70,9 @@ async def prefetch(session: AsyncSession, orders: Sequence[OrderReads]) -> memo.
     if buyers:  # kept for `partners.known`, as the relationships' partners are
         for partner in await session.scalars(_PARTNERS, {"ids": buyers}):
             partners_repo.keep(session, partner)
+    # R22: what each partner an order may credit ever declared as its own company's.
+    declarers = sorted({*buyers, *(r.partner_id for r in held.relationships.values() if r is not None)})
+    held.declared = await partners_repo.declared_identifiers_of(session, declarers)
 
     # The partner each order will most likely credit: its buyer, or the relationship of its customer.
     credits: list[tuple[uuid.UUID, datetime]] = []

@@ -3,7 +3,8 @@
 The applier applies a batch of events in one savepoint (`app.domain.webhooks`). Before it, it reads
 in a few set-based statements what each order's rules would otherwise read one round trip at a
 time (`app.db.repositories.batch.prefetch`): the order ids' locks, the terms, the customers the
-orders name (locked), their relationships (locked) and partners, those partners' R04 facts, their
+orders name (locked), their relationships (locked) and partners, the identifiers those partners and
+the buyers ever declared (R22), those partners' R04 facts, their
 balances (locked) and points before each order, the licences and not-for-resale licences the lines
 name (locked). The repository functions ask `of(session)` first and go to the database as before
 for anything it does not hold.
@@ -43,6 +44,8 @@ class BatchMemo:
     """The customers `identifier_owner` names, locked."""
     relationships: dict[uuid.UUID, Any] = field(default_factory=dict)
     """By customer id: its relationship (locked), or None; only for customers asked."""
+    declared: dict[uuid.UUID, list[tuple[str, str]]] = field(default_factory=dict)
+    """R22: every (kind, value) each partner read up front ever declared as its own company's."""
     facts: dict[uuid.UUID, Any] = field(default_factory=dict)
     """`partners.standing_facts` by partner id."""
     balances: dict[uuid.UUID, Any] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,6 +155,29 @@ async def overdue_licence_ids(session: AsyncSession, before: datetime, limit: in
         .with_for_update(skip_locked=True)
     )
     return [r[0] for r in (await session.execute(stmt)).all()]
+
+
+async def licences(
+    session: AsyncSession,
+    *,
+    without_term_end: bool | None,
+    status: str | None,
+    partner_id: uuid.UUID | None,
+    before_line_id: int | None,
+    limit: int,
+) -> Sequence[tuple[Licence, str]]:
+    """Licences with the order that sold them, the newest sale first (by the line that made them)."""
+    stmt = select(Licence, col(OrderLine.order_id)).join(OrderLine, col(OrderLine.id) == col(Licence.order_line_id))
+    if without_term_end is not None:
+        stmt = stmt.where(col(Licence.term_end).is_(None) if without_term_end else col(Licence.term_end).is_not(None))
+    if status is not None:
+        stmt = stmt.where(col(Licence.status) == status)
+    if partner_id is not None:
+        stmt = stmt.where(col(Licence.partner_id) == partner_id)
+    if before_line_id is not None:
+        stmt = stmt.where(col(Licence.order_line_id) < before_line_id)
+    stmt = stmt.order_by(col(Licence.order_line_id).desc()).limit(limit)
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 
 
 async def mismatches(session: AsyncSession, *, limit: int, before_id: int | None) -> Sequence[DiscountMismatch]:

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import memo
-from app.db.tables import AgreementAcceptance, AgreementVersion, Partner, PartnerStatusChange
+from app.db.tables import AgreementAcceptance, AgreementVersion, Partner, PartnerIdentifier, PartnerStatusChange
 from app.db.types import UTCDateTime
 
 
@@ -56,6 +56,55 @@ async def known(session: AsyncSession, partner_id: uuid.UUID) -> Partner | None:
     if partner is not None and not inspect(partner).expired_attributes:  # not expired by a rollback
         return partner
     return await get(session, partner_id)
+
+
+_DECLARED = (
+    select(col(PartnerIdentifier.partner_id), col(PartnerIdentifier.kind), col(PartnerIdentifier.value))
+    .where(col(PartnerIdentifier.partner_id).in_(bindparam("ids", expanding=True)))
+    .distinct()
+)
+
+
+async def declared_identifiers_of(
+    session: AsyncSession, partner_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[str, str]]]:
+    """R22: every (kind, value) each partner ever declared, by partner (an empty list for none)."""
+    found: dict[uuid.UUID, list[tuple[str, str]]] = {p: [] for p in partner_ids}
+    if partner_ids:
+        for partner_id, kind, value in await session.execute(_DECLARED, {"ids": sorted(set(partner_ids))}):
+            found[partner_id].append((kind, value))
+        for pairs in found.values():
+            pairs.sort()
+    return found
+
+
+async def declared_identifiers(session: AsyncSession, partner_id: uuid.UUID) -> list[tuple[str, str]]:
+    """R22: every (kind, value) the partner ever declared; a batch's memo answers when it holds them
+    (they do not change while store events are applied)."""
+    held = memo.of(session)
+    if held is not None and partner_id in held.declared:
+        return held.declared[partner_id]
+    return (await declared_identifiers_of(session, [partner_id]))[partner_id]
+
+
+async def held_identifiers(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[PartnerIdentifier]:
+    """The identifiers the partner declares now (not withdrawn), oldest first."""
+    stmt = (
+        select(PartnerIdentifier)
+        .where(col(PartnerIdentifier.partner_id) == partner_id, col(PartnerIdentifier.withdrawn_at).is_(None))
+        .order_by(col(PartnerIdentifier.id))
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def identifier_history(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[PartnerIdentifier]:
+    """Every identifier the partner declared, in the order it declared them."""
+    stmt = (
+        select(PartnerIdentifier)
+        .where(col(PartnerIdentifier.partner_id) == partner_id)
+        .order_by(col(PartnerIdentifier.declared_at), col(PartnerIdentifier.id))
+    )
+    return (await session.execute(stmt)).scalars().all()
 
 
 async def email_taken(session: AsyncSession, email: str) -> bool:

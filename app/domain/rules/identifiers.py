@@ -153,30 +153,51 @@ def vat_problem(vat_id: str, country: str) -> str | None:
 
 @dataclass(frozen=True)
 class OwnCompany:
-    """R22: what identifies a partner's own company: its VAT id and its domains."""
+    """R22: what identifies a partner's own company: every VAT id and domain it ever declared."""
 
-    vat: str | None
+    vats: frozenset[str]
     domains: frozenset[str]
+
+    @classmethod
+    def of(cls, identifiers: Iterable[Identifier]) -> OwnCompany:
+        found = list(identifiers)
+        return cls(
+            frozenset(i.value for i in found if i.kind == "vat"),
+            frozenset(i.value for i in found if i.kind == "domain"),
+        )
 
     def matches(self, identifiers: Iterable[Identifier]) -> str | None:
         """What of the customer's identifiers is the partner's own, or None."""
         for identifier in identifiers:
-            if identifier.kind == "vat" and identifier.value == self.vat:
+            if identifier.kind == "vat" and identifier.value in self.vats:
                 return f"VAT id {identifier.value}"
             if identifier.kind == "domain":
-                for own in self.domains:
+                for own in sorted(self.domains):
                     if identifier.value == own or identifier.value.endswith("." + own):
                         return f"domain {identifier.value}"
         return None
 
 
-def own_company(*, country: str, vat_id: str | None, website: str | None, contact_email: str) -> OwnCompany:
-    """R22: the partner's VAT id (when given), its website's host without `www.` and its contact
-    e-mail's domain; free-mail domains are not the company's."""
-    domains: set[str] = set()
-    host = urlsplit(website).hostname if website else None
+def declared_identifiers(
+    *, country: str, vat_id: str | None, website: str | None, contact_email: str
+) -> frozenset[Identifier]:
+    """R22: the identifiers a partner's profile declares: its VAT id (when given), its website's host
+    without `www.` and its contact e-mail's domain; free-mail domains are not the company's."""
+    found: set[Identifier] = set()
+    try:
+        host = urlsplit(website).hostname if website else None
+    except ValueError:  # not a URL: it names no host
+        host = None
     for source in (host, contact_email):
         if source and (normal := normalise_domain(source)) and not is_free_mail(normal):
-            domains.add(normal)
-    vat = normalise_vat(vat_id, country) if vat_id else None
-    return OwnCompany(vat, frozenset(domains))
+            found.add(Identifier("domain", normal))
+    if vat_id and (vat := normalise_vat(vat_id, country)):
+        found.add(Identifier("vat", vat))
+    return frozenset(found)
+
+
+def own_company(*, country: str, vat_id: str | None, website: str | None, contact_email: str) -> OwnCompany:
+    """R22: the identifiers the partner's profile declares now (see `declared_identifiers`)."""
+    return OwnCompany.of(
+        declared_identifiers(country=country, vat_id=vat_id, website=website, contact_email=contact_email)
+    )

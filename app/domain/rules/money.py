@@ -5,6 +5,52 @@ from __future__ import annotations
 import calendar
 from datetime import datetime
 
+import pycountry
+
+NOT_MONEY = frozenset(
+    {
+        # precious metals
+        "XAU",
+        "XAG",
+        "XPT",
+        "XPD",
+        # bond-market units, the IMF's special drawing right and other units of account
+        "XBA",
+        "XBB",
+        "XBC",
+        "XBD",
+        "XDR",
+        "XSU",
+        "XUA",
+        "XAD",
+        # funds codes: indexed units and settlement variants of a country's currency
+        "BOV",
+        "CHE",
+        "CHW",
+        "CLF",
+        "COU",
+        "MXV",
+        "USN",
+        "UYI",
+        "UYW",
+        # the code for testing, and "no currency"
+        "XTS",
+        "XXX",
+    }
+)
+"""R23: ISO 4217 codes that are not money a customer pays with (funds, metals, units, test codes)."""
+
+MONEY_CURRENCIES = tuple(sorted(c.alpha_3 for c in pycountry.currencies if c.alpha_3 not in NOT_MONEY))
+"""R23: the ISO 4217 codes of money, the only currencies an order, a quote or an adjustment may name."""
+
+
+def is_money(code: str) -> bool:
+    """R23: an ISO 4217 code of money: one that exists and is not a fund, metal, unit or test code."""
+    return code in _MONEY
+
+
+_MONEY = frozenset(MONEY_CURRENCIES)
+
 
 def half_up_div(numerator: int, denominator: int) -> int:
     """numerator / denominator rounded half away from zero, in integers."""
