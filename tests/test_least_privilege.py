@@ -83,6 +83,9 @@ async def _program_as_the_role(api: Api) -> None:
     )
     assert paid.status_code == 200, paid.text
     assert await program.total_points(p) == 2 + 6
+    malformed = b'{"type": "order.paid", "data": {"order_id": 7}}'
+    rejected = await api.client.post("/v1/webhooks/store", content=malformed, headers=api.signed("msg_lp_1", malformed))
+    assert rejected.status_code == 422, rejected.text
 
 
 async def _the_role_cannot(dsn: str) -> None:
@@ -99,5 +102,27 @@ async def _the_role_cannot(dsn: str) -> None:
         ):
             with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
                 await conn.execute(statement)
+        # What the role may write in general, the triggers refuse for history and closed periods.
+        closed = "WHERE quarter = '2026-Q1'"
+        for statement in (
+            f"UPDATE quarter_closes SET quarter = '2025-Q4' {closed}",
+            f"UPDATE quarter_closes SET statements = statements + 1 {closed}",
+            f"UPDATE statements SET payable_amount = payable_amount + 1 {closed}",
+            f"UPDATE statements SET status = 'approved' {closed}",
+            "INSERT INTO statements (id, partner_id, quarter, currency, status, opening_balance, lines_total, "
+            "closing_balance, payable_amount, payout_date, created_at) SELECT gen_random_uuid(), partner_id, "
+            f"quarter, 'USD', 'draft', 0, 500, 500, 500, payout_date, created_at FROM statements {closed}",
+            "INSERT INTO statement_lines (statement_id, money_entry_id, amount) "
+            "SELECT statement_id, money_entry_id, 500 FROM statement_lines",
+            "UPDATE rejected_webhook_events SET body = '{}'",
+            "UPDATE partner_status_changes SET reason = 'rewritten'",
+            "UPDATE agreement_acceptances SET accepted_at = accepted_at",
+            "UPDATE program_terms_versions SET published_by = 'someone else'",
+            "UPDATE program_terms_versions SET terms = jsonb_set(terms::jsonb, '{points_per_sku,desktop}', '40')::json",
+            "UPDATE webhook_events SET body = '{}'",
+        ):
+            async with conn.transaction():  # each in its own transaction: a refusal aborts it
+                with pytest.raises(asyncpg.exceptions.RestrictViolationError):
+                    await conn.execute(statement)
     finally:
         await conn.close()
