@@ -222,7 +222,11 @@ async def test_partner_a_subscription_never_receives_partner_b_events(api: Api, 
     assert [s["id"] for s in listed.json()["items"]] == [sid]
     log = await api.client.get(f"{own}/{sid}/deliveries", headers=api.bearer(a_key))
     assert sorted(d["event_type"] for d in log.json()["items"]) == expected
-    widened = await api.client.patch(f"{own}/{sid}", json={"event_types": ["order.flagged"]}, headers=api.bearer(a_key))
+    widen = {"event_types": ["order.flagged"]}
+    refused = await api.client.patch(f"{own}/{sid}", json=widen, headers=api.bearer(a_key))
+    assert refused.status_code == 403 and refused.json()["code"] == "partner_suspended"  # writes nothing
+    await api.client.post(f"/v1/partners/{a['id']}/reinstate", json={"reason": "paid"}, headers=api.admin)
+    widened = await api.client.patch(f"{own}/{sid}", json=widen, headers=api.bearer(a_key))
     assert widened.status_code == 422 and widened.json()["code"] == "event_type_not_for_partners"
 
 
