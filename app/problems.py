@@ -136,7 +136,8 @@ PROBLEMS: dict[str, ProblemKind] = {
     ),
     "partner_suspended": ProblemKind(
         403,
-        "A suspended partner cannot create or rotate API keys while it is suspended.",
+        "A suspended partner's key changes nothing while it is suspended (no keys, registrations, offers, "
+        "licences, profile edits or webhook subscriptions); it still reads, and may revoke its own keys.",
         "Wait until an admin reinstates the partner.",
     ),
     "partner_already_registered": ProblemKind(
@@ -148,7 +149,10 @@ PROBLEMS: dict[str, ProblemKind] = {
         "Have an admin approve or reinstate it.",
     ),
     "partner_terminated": ProblemKind(
-        409, "The partner is terminated; it can no longer act.", "Nothing: termination is final."
+        409,
+        "The partner is terminated; it can no longer act (its own key gets 403 on every write, and may still "
+        "read and revoke its keys).",
+        "Nothing: termination is final.",
     ),
     "invalid_status_transition": ProblemKind(
         409,

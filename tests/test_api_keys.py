@@ -208,7 +208,7 @@ async def test_terminated_partner_cannot_get_new_keys(api: Api) -> None:
         f"/v1/partners/{partner['id']}/api-keys", json={"name": "x"}, headers=api.bearer(key)
     )
     assert created.status_code == 403
-    assert created.json()["detail"] == "A terminated partner cannot create or rotate keys."
+    assert created.json()["code"] == "partner_terminated"
 
 
 async def test_suspended_partner_cannot_create_or_rotate_keys(api: Api) -> None:
@@ -221,7 +221,6 @@ async def test_suspended_partner_cannot_create_or_rotate_keys(api: Api) -> None:
     )
     assert created.status_code == 403
     assert created.json()["code"] == "partner_suspended"
-    assert created.json()["detail"] == "A suspended partner cannot create or rotate keys."
     rotated = await api.client.post(
         f"/v1/partners/{partner['id']}/api-keys/{keys[0]['id']}/rotate", headers=api.bearer(key)
     )

@@ -237,7 +237,7 @@ async def test_r17_only_active_partners_take_free_licences(program: Program) -> 
     response = await program.client.post(
         f"/v1/partners/{p[0]}/nfr-licences", json=NFR | {"sku": "desktop"}, headers=program.api.bearer(p[1])
     )
-    assert response.status_code == 409 and response.json()["code"] == "partner_not_active"
+    assert response.status_code == 403 and response.json()["code"] == "partner_suspended"
     active = await program.partner()
     unknown = await program.client.post(
         f"/v1/partners/{active[0]}/nfr-licences", json=NFR | {"sku": "nothing"}, headers=program.api.bearer(active[1])

@@ -235,7 +235,11 @@ async def test_partner_a_subscription_never_receives_partner_b_events(api: Api, 
     assert [s["id"] for s in listed.json()["items"]] == [sid]
     log = await api.client.get(f"{own}/{sid}/deliveries", headers=api.bearer(a_key))
     assert sorted(d["event_type"] for d in log.json()["items"]) == expected
-    widened = await api.client.patch(f"{own}/{sid}", json={"event_types": ["order.flagged"]}, headers=api.bearer(a_key))
+    widen = {"event_types": ["order.flagged"]}
+    refused = await api.client.patch(f"{own}/{sid}", json=widen, headers=api.bearer(a_key))
+    assert refused.status_code == 403 and refused.json()["code"] == "partner_suspended"  # writes nothing
+    await api.client.post(f"/v1/partners/{a['id']}/reinstate", json={"reason": "paid"}, headers=api.admin)
+    widened = await api.client.patch(f"{own}/{sid}", json=widen, headers=api.bearer(a_key))
     assert widened.status_code == 422 and widened.json()["code"] == "event_type_not_for_partners"
 
 
@@ -376,6 +380,59 @@ async def test_production_checks_the_address_connected_to_at_each_attempt(
     answers["hooks.example.com"] = ["93.184.215.14"]
     pinned = await outbound.target("https://hooks.example.com:8443/in", allow_private=False)
     assert pinned == outbound.Target("https://93.184.215.14:8443/in", "hooks.example.com:8443")
+
+
+@pytest.mark.parametrize("settings_overrides", [PRODUCTION], ids=["production"])
+async def test_production_refuses_ipv4_carried_in_ipv6_multicast_and_site_local_at_creation_and_delivery(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NAT64, 6to4, IPv4-compatible and -mapped addresses reach the IPv4 address they carry: a
+    private one is refused as a URL and as a DNS answer, and so are multicast and site-local."""
+    carried = [
+        "64:ff9b::a9fe:a9fe",  # NAT64 to the cloud metadata address
+        "2002:a00:2::1",  # 6to4 of 10.0.0.2
+        "::127.0.0.1",  # IPv4-compatible loopback
+        "::ffff:192.168.1.1",
+        "fec0::2",
+        "ff0e::1",
+    ]
+    for address in [*carried, "224.0.0.1"]:
+        url = f"https://[{address}]/hooks" if ":" in address else f"https://{address}/hooks"
+        response = await api.client.post(
+            "/v1/webhook-subscriptions", json={"url": url, "event_types": ["partner.registered"]}, headers=api.admin
+        )
+        assert response.status_code == 422, url
+        assert response.json()["code"] == "webhook_target_not_global", url
+
+    answers: dict[str, list[str]] = {"hooks.example.net": ["2606:4700:4700::1111"]}
+
+    async def playing_dns(host: str, port: int) -> list[str]:
+        return answers[host]
+
+    monkeypatch.setattr(outbound, "resolve", playing_dns)
+    made = await api.client.post(
+        "/v1/webhook-subscriptions",
+        json={"url": "https://hooks.example.net/in", "event_types": ["partner.registered"]},
+        headers=api.admin,
+    )
+    assert made.status_code == 201, made.text
+    for address in carried:
+        answers["hooks.example.net"] = [address]
+        with pytest.raises(outbound.TargetRefused) as refused:
+            await outbound.target("https://hooks.example.net/in", allow_private=False)
+        assert refused.value.code == "webhook_target_not_global", address
+    answers["hooks.example.net"] = ["64:ff9b::a9fe:a9fe"]
+    await api.register()
+    await api.drain()
+    (delivery,) = await _log(api, made.json()["id"])
+    (attempt,) = delivery["attempts"]
+    assert attempt["status_code"] is None
+    assert attempt["error"] == (
+        "refused: hooks.example.net resolves to 64:ff9b::a9fe:a9fe, not a globally routable address."
+    )
+    answers["hooks.example.net"] = ["64:ff9b::808:808"]  # NAT64 to a public address
+    pinned = await outbound.target("https://hooks.example.net/in", allow_private=False)
+    assert pinned == outbound.Target("https://[64:ff9b::808:808]/in", "hooks.example.net")
 
 
 def test_retry_schedule_is_the_documented_one() -> None:

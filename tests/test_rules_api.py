@@ -170,7 +170,7 @@ async def test_r04_suspended_partner_earns_nothing_on_orders_placed_while_suspen
     program.at("2026-02-01T00:00:00Z")
     await program.client.post(f"/v1/partners/{p[0]}/suspend", json={"reason": "audit"}, headers=program.api.admin)
     refused = await program.register(p, Customer.new())
-    assert refused.status_code == 409 and refused.json()["code"] == "partner_not_active"
+    assert refused.status_code == 403 and refused.json()["code"] == "partner_suspended"
     await program.order(c, [line("desktop", 1, 48000)], placed_at="2026-02-05T09:00:00Z")
     program.at("2026-02-10T00:00:00Z")
     await program.client.post(f"/v1/partners/{p[0]}/reinstate", json={"reason": "ok"}, headers=program.api.admin)

@@ -42,6 +42,10 @@ _CURSOR = {"invalid_cursor": "a cursor the service did not issue"}
 _IDEMPOTENT = {"idempotency_key_reused": "the Idempotency-Key came with another request before"}
 _STATUS = {"invalid_status_transition": "the partner's current status does not allow it (R03)"}
 _TERMINATED = {"partner_terminated": "a terminated partner's profile and keys are closed"}
+_STANDING = {
+    "partner_suspended": "a suspended partner's key writes nothing",
+    "partner_terminated": "a terminated partner's key writes nothing",
+}
 _INACTIVE = {"partner_not_active": "the partner is not active"}
 _UNPAYABLE = {
     "statement_not_approved": "only an approved statement is paid",
@@ -164,6 +168,26 @@ REFUSALS: dict[str, dict[str, str]] = {
     "bulk_mark_statements_paid": {**_IDEMPOTENT, **_UNPAYABLE},
     "post_adjustment": {**_IDEMPOTENT, "currency_missing": "a money adjustment names its currency"},
 }
+
+for _operation in (  # a partner's key writes nothing while the partner is suspended or terminated
+    "update_partner",
+    "accept_agreement",
+    "create_partner_api_key",
+    "rotate_partner_api_key",
+    "create_registration",
+    "withdraw_registration",
+    "update_directory_profile",
+    "request_nfr_licence",
+    "accept_lead_offer",
+    "decline_lead_offer",
+    "create_partner_webhook_subscription",
+    "update_partner_webhook_subscription",
+    "delete_partner_webhook_subscription",
+    "rotate_partner_webhook_secret",
+    "retry_partner_webhook_delivery",
+    "ping_partner_webhook_subscription",
+):
+    REFUSALS[_operation] = {**REFUSALS.get(_operation, {}), **_STANDING}
 
 FIELD_REFUSALS: dict[str, dict[tuple[str, str], str]] = {
     # operationId -> (field, pydantic error type) -> the rule: a `validation_failed` refusal is

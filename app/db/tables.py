@@ -620,6 +620,24 @@ class QuarterClose(SQLModel, table=True):
     closed_at: datetime = utc_column()
     closed_by: str = Field(max_length=100)
     statements: int = 0
+    """How many statements the close made; -1 (`CLOSE_IN_PROGRESS`) while it makes them, in its own
+    transaction. The database lets the count be set once, and statements be added to the quarter only
+    while it is -1."""
+
+
+CLOSE_IN_PROGRESS = -1
+
+
+class StatementTransition(SQLModel, table=True):
+    """A move a closed quarter's statement may make, and which of its fields the move sets
+    (`approval`: approved_at, approved_by; `payment`: paid_at, payment_reference). The database's
+    triggers read this list; a new state is new rows here."""
+
+    __tablename__ = "statement_transitions"
+
+    from_status: str = Field(primary_key=True, max_length=16)
+    to_status: str = Field(primary_key=True, max_length=16)
+    sets: str = Field(max_length=16)
 
 
 class Statement(SQLModel, table=True):

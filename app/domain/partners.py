@@ -409,17 +409,28 @@ async def standing_at(session: AsyncSession, partner_id: uuid.UUID, at: datetime
     return Standing(at, status, binding)
 
 
-def _refuse_new_keys(partner: Partner) -> None:
-    """A suspended partner must not widen its access while suspended; a terminated one never again."""
+def refuse_writes(partner: Partner) -> None:
+    """A suspended partner must not act or widen its access while suspended; a terminated one never
+    again. Its key still reads, and still revokes its own keys (which only narrows access)."""
     if partner.status == PartnerStatus.SUSPENDED:
-        raise Forbidden("A suspended partner cannot create or rotate keys.", code="partner_suspended")
+        raise Forbidden(
+            "A suspended partner cannot change anything until it is reinstated; its key still reads.",
+            code="partner_suspended",
+        )
     if partner.status == PartnerStatus.TERMINATED:
-        raise Forbidden("A terminated partner cannot create or rotate keys.", code="partner_terminated")
+        raise Forbidden(
+            "A terminated partner can no longer change anything; its key still reads.", code="partner_terminated"
+        )
+
+
+async def may_write(session: AsyncSession, partner_id: uuid.UUID) -> None:
+    """Refuse a write made with the partner's own key while it is suspended or terminated."""
+    refuse_writes(await get(session, partner_id))
 
 
 async def issue_key(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, *, name: str) -> api_keys.IssuedKey:
     """Another key for the partner; a suspended or terminated partner gets none."""
-    _refuse_new_keys(await get(session, partner_id))
+    refuse_writes(await get(session, partner_id))
     return await api_keys.issue(session, ctx, kind="partner", name=name, partner_id=partner_id)
 
 
@@ -427,5 +438,5 @@ async def rotate_key(
     session: AsyncSession, ctx: Context, partner_id: uuid.UUID, key_id: uuid.UUID
 ) -> api_keys.IssuedKey:
     """Replace one of the partner's keys; a suspended or terminated partner gets no new key."""
-    _refuse_new_keys(await get(session, partner_id))
+    refuse_writes(await get(session, partner_id))
     return await api_keys.rotate(session, ctx, key_id, partner_id=partner_id)

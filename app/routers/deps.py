@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import reads_only, session_scope
-from app.domain import api_keys, program
+from app.domain import api_keys, partners, program
 from app.domain.clock import Clock
 from app.domain.context import Caller, Context
 from app.domain.errors import Forbidden, NotFound, Unauthenticated
@@ -138,17 +138,24 @@ AdminReadOrPartner = Annotated[Caller, Depends(_admin_read_or_partner)]
 
 
 def _partner_access(
-    admin_scope: str | None,
-) -> Callable[[uuid.UUID, Caller], Awaitable[Caller]]:
+    admin_scope: str | None, *, standing: bool = True
+) -> Callable[[uuid.UUID, Request, AsyncSession, Caller], Awaitable[Caller]]:
     """The partner itself, or (when `admin_scope` is given) an admin with that scope.
 
-    Another partner's key gets 404, never 403: it must not learn that the partner exists.
+    Another partner's key gets 404, never 403: it must not learn that the partner exists. A write
+    (any method but GET and HEAD) with the partner's own key is refused while the partner is
+    suspended or terminated, as key creation is (`standing=False` only where the write gives up
+    access: revoking a key).
     """
 
-    async def dependency(partner_id: Annotated[uuid.UUID, Path()], caller: CallerDep) -> Caller:
+    async def dependency(
+        partner_id: Annotated[uuid.UUID, Path()], request: Request, session: SessionDep, caller: CallerDep
+    ) -> Caller:
         if caller.kind == "partner":
             if caller.partner_id != partner_id:
                 raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+            if standing and request.method not in ("GET", "HEAD"):
+                await partners.may_write(session, partner_id)
             return caller
         if caller.kind == "admin" and admin_scope is not None:
             if admin_scope not in caller.scopes:
@@ -165,6 +172,8 @@ def _partner_access(
 PartnerOrAdminRead = Annotated[Caller, Depends(_partner_access("read"))]
 PartnerOrAdminWrite = Annotated[Caller, Depends(_partner_access("write"))]
 PartnerSelf = Annotated[Caller, Depends(_partner_access(None))]
+PartnerOrAdminRevoke = Annotated[Caller, Depends(_partner_access("write", standing=False))]
+"""For writes that only give access up: a suspended or terminated partner may still make them."""
 
 
 def context(request: Request, caller: Caller, clock: Clock) -> Context:

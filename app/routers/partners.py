@@ -16,6 +16,7 @@ from app.routers.deps import (
     AdminWrite,
     ClockDep,
     PartnerOrAdminRead,
+    PartnerOrAdminRevoke,
     PartnerOrAdminWrite,
     PartnerSelf,
     SessionDep,
@@ -369,9 +370,10 @@ async def revoke_partner_api_key(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
-    caller: PartnerOrAdminWrite,
+    caller: PartnerOrAdminRevoke,
 ) -> schemas.ApiKey:
-    """The partner itself, or an admin (write). Revoking twice changes nothing."""
+    """The partner itself (suspended or terminated too: revoking only narrows access), or an admin
+    (write). Revoking twice changes nothing."""
     row = await api_keys.revoke(
         session,
         context(request, caller, clock),

@@ -14,6 +14,7 @@ from sqlmodel import col
 from app.db.repositories import dialect
 from app.db.repositories.dialect import table_of
 from app.db.tables import (
+    CLOSE_IN_PROGRESS,
     Customer,
     MoneyEntry,
     Order,
@@ -35,7 +36,7 @@ async def claim_close(session: AsyncSession, close: QuarterClose) -> bool:
             cutoff=close.cutoff,
             closed_at=close.closed_at,
             closed_by=close.closed_by,
-            statements=0,
+            statements=CLOSE_IN_PROGRESS,
         )
         .on_conflict_do_nothing(index_elements=[col(QuarterClose.quarter)])
         .returning(col(QuarterClose.quarter))
