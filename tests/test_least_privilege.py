@@ -216,6 +216,7 @@ async def _every_operation(api: Api, receiver: Receiver) -> None:
     await ok("PATCH", f"/v1/partners/{a_id}", json={"contact_name": "Ada Partner"}, headers=a)
     await ok("GET", f"/v1/partners/{a_id}/status-history")
     await ok("GET", f"/v1/partners/{a_id}/standing", headers=a)
+    await ok("GET", f"/v1/partners/{a_id}/identifiers", headers=a)
     await ok("GET", f"/v1/partners/{a_id}/agreement-acceptances", headers=a)
     await ok("POST", f"/v1/partners/{a_id}/agreement-acceptances", json={"version": "2026-01"}, headers=a)
     keys = await ok("GET", f"/v1/partners/{a_id}/api-keys", headers=a)
@@ -371,6 +372,8 @@ async def _every_operation(api: Api, receiver: Receiver) -> None:
     closed = await ok("POST", "/v1/quarters/2026-Q1/close")
     statements = {s["partner_id"]: s["id"] for s in closed["statements"]}
     await ok("GET", "/v1/quarters")
+    await ok("GET", "/v1/quarters/overdue")
+    await ok("GET", "/v1/licences?without_term_end=true")
     await ok("GET", "/v1/statements")
     await ok("GET", "/v1/quarters/2026-Q1/statements.csv")
     await ok("POST", f"/v1/statements/{statements[a_id]}/approve")

@@ -203,6 +203,32 @@ async def test_history_tables_refuse_update_and_delete(api: Api, backend: str) -
         assert "kept for ever" in await _refused(api, "TRUNCATE webhook_events CASCADE")
 
 
+async def test_r22_a_declared_identifier_is_only_ever_withdrawn_once(api: Api, backend: str) -> None:
+    """The identifier history the own-company check reads: a row is never deleted or rewritten; the
+    one change it takes is its withdrawal, once, and the service's own withdrawal still works."""
+    assert api.connection is not None
+    partner, key = await api.register(website="https://first-r22-trigger.example")
+    moved = await api.client.patch(
+        f"/v1/partners/{partner['id']}", json={"website": "https://second-r22-trigger.example"}, headers=api.bearer(key)
+    )
+    assert moved.status_code == 200, moved.text
+    where = "value = 'first-r22-trigger.example'"
+    withdrawn = (
+        await api.connection.execute(text(f"SELECT withdrawn_at FROM partner_identifiers WHERE {where}"))
+    ).scalar_one()
+    assert withdrawn is not None  # the service withdrew it
+    reason = "only withdrawn, once"
+    assert reason in await _refused(api, f"UPDATE partner_identifiers SET withdrawn_at = NULL WHERE {where}")
+    assert reason in await _refused(api, f"UPDATE partner_identifiers SET value = 'elsewhere.example' WHERE {where}")
+    assert reason in await _refused(api, "DELETE FROM partner_identifiers")
+    current = "value = 'second-r22-trigger.example'"
+    assert reason in await _refused(
+        api, f"UPDATE partner_identifiers SET declared_at = declared_at, kind = 'vat' WHERE {current}"
+    )
+    if backend == "postgres":
+        assert reason in await _refused(api, "TRUNCATE partner_identifiers CASCADE")
+
+
 @pytest.mark.parametrize("backend", ["postgres"])
 async def test_a_close_cannot_commit_without_its_count(api: Api, backend: str) -> None:
     """The close made inside the transaction is the only one at -1: Postgres checks it at commit

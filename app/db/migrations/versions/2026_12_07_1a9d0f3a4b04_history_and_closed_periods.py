@@ -17,7 +17,7 @@ Contract: the previous build inserts a close as already counted (0) and so could
 statements; no older build may close a quarter once this has run.
 
 Revision ID: 1a9d0f3a4b04
-Revises: 13c327b4c51c
+Revises: 1a9a0c0e1d01
 Create Date: 2026-12-07 06:30:00
 """
 
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "1a9d0f3a4b04"
-down_revision: str | None = "13c327b4c51c"
+down_revision: str | None = "1a9a0c0e1d01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 compatible_with: str = "1a9d0f3a4b04"
@@ -60,6 +60,15 @@ _FIXED = (
 )
 _SETS = {"approval": ("approved_at", "approved_by"), "payment": ("paid_at", "payment_reference")}
 _CLOSE_COLUMNS = ("quarter", "time_zone", "cutoff", "closed_at", "closed_by")
+_IDENTIFIER_COLUMNS = ("id", "partner_id", "kind", "value", "declared_at")
+_IDENTIFIER_REASON = "a declared identifier is kept for ever; it is only withdrawn, once"
+
+
+def _withdrawn_once(distinct: str) -> str:
+    """The one change a partner's declared identifier takes (R22): its withdrawal, once."""
+    return (
+        f"OLD.withdrawn_at IS NULL AND NEW.withdrawn_at IS NOT NULL AND {_same(_IDENTIFIER_COLUMNS, distinct)}"
+    )
 
 
 def _same(columns: Sequence[str], distinct: str) -> str:
@@ -116,6 +125,7 @@ def _postgres_upgrade() -> None:
         ("program_terms_versions", _TERMS_REASON),
         ("webhook_events", "a stored webhook is kept for ever"),
         ("quarter_closes", "a closed quarter stays closed"),
+        ("partner_identifiers", _IDENTIFIER_REASON),
     ):
         op.execute(
             f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
@@ -125,6 +135,11 @@ def _postgres_upgrade() -> None:
             f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION partners_refuse('{reason}')"
         )
+    op.execute(
+        "CREATE TRIGGER partner_identifiers_withdrawn_once BEFORE UPDATE ON partner_identifiers FOR EACH ROW "
+        f"WHEN (NOT ({_withdrawn_once('IS DISTINCT FROM')})) "
+        f"EXECUTE FUNCTION partners_refuse('{_IDENTIFIER_REASON}')"
+    )
     op.execute(
         "CREATE TRIGGER statements_no_truncate BEFORE TRUNCATE ON statements "
         "FOR EACH STATEMENT EXECUTE FUNCTION partners_refuse('a closed quarter''s statements are kept')"
@@ -221,6 +236,14 @@ def _sqlite_upgrade() -> None:
     refuse("program_terms_versions_no_delete", "DELETE", "program_terms_versions", _TERMS_REASON)
     refuse("webhook_events_no_delete", "DELETE", "webhook_events", "a stored webhook is kept for ever")
     refuse("quarter_closes_no_delete", "DELETE", "quarter_closes", "a closed quarter stays closed")
+    refuse("partner_identifiers_no_delete", "DELETE", "partner_identifiers", _IDENTIFIER_REASON)
+    refuse(
+        "partner_identifiers_withdrawn_once",
+        "UPDATE",
+        "partner_identifiers",
+        _IDENTIFIER_REASON,
+        f"NOT ({_withdrawn_once('IS NOT')})",
+    )
     refuse(
         "quarter_closes_counted_once",
         "UPDATE",
@@ -289,9 +312,10 @@ def downgrade() -> None:
     names = [(f"{t}_no_{o}", t) for t in APPEND_ONLY for o in ("update", "delete", "truncate")]
     names += [
         (f"{t}_no_{o}", t)
-        for t in ("program_terms_versions", "webhook_events", "quarter_closes")
+        for t in ("program_terms_versions", "webhook_events", "quarter_closes", "partner_identifiers")
         for o in ("delete", "truncate")
     ]
+    names.append(("partner_identifiers_withdrawn_once", "partner_identifiers"))
     names.append(("program_terms_versions_only_add_skus", "program_terms_versions"))
     names += [
         ("statements_no_truncate", "statements"),
