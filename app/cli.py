@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import sys
@@ -95,6 +96,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             shutil.rmtree(made_here, ignore_errors=True)
 
 
+def _banner(settings: Settings) -> logging.Logger:
+    """The service's own logging, set up in this process before anything is said: in production
+    the start-up lines are JSON like every other line (README, Logs)."""
+    from app.log import configure
+
+    configure(settings.log_level_number, settings.resolved_log_format)
+    return logging.getLogger("app.cli")
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -106,31 +122,35 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"configuration refused: {exc}", file=sys.stderr)
         return 2
+    say = _banner(settings)
     if not settings.webhook_secrets:  # outside production: the development secret, kept on disk
         path, made = development_webhook_secret(settings)
         secret = path.read_text().strip()
         # The server processes read their settings from the environment.
         os.environ["PARTNERS_WEBHOOK_SECRETS"] = secret
         settings = settings.model_copy(update={"webhook_secrets": [SecretStr(secret)]})
-        print(
-            f"store webhook secret {'made' if made else 'read'} at {path} "
-            "(development only; set PARTNERS_WEBHOOK_SECRETS to use another)",
-            file=sys.stderr,
+        say.info(
+            "store webhook secret %s at %s (development only; set PARTNERS_WEBHOOK_SECRETS to use another)",
+            "made" if made else "read",
+            path,
         )
 
     if settings.should_migrate_on_start:
         upgrade(settings.database_url)
-        print(f"database migrated: {settings.database_url}", file=sys.stderr)
+        say.info("database migrated: %s", _shown_url(settings.database_url))
     try:
         has_key = asyncio.run(_has_admin_key(settings))
     except Exception as exc:  # noqa: BLE001 - the server's readiness probe reports it properly
-        print(f"could not read the database yet ({exc.__class__.__name__}); is it migrated?", file=sys.stderr)
+        say.warning("could not read the database yet (%s); is it migrated?", exc.__class__.__name__)
         has_key = True
     if not has_key:
-        print(f"No admin key exists yet. Create one with:\n    {ADMIN_KEY_HINT}", file=sys.stderr)
+        say.info("No admin key exists yet. Create one with:\n    %s", ADMIN_KEY_HINT)
     host = args.host or settings.host
     port = args.port or settings.port
-    print(f"serving on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
+    say.info("serving on http://%s:%s (API docs at /docs)", host, port)
+    # In JSON, uvicorn's own set-up of its loggers (plain text, in this parent process too) is
+    # skipped: the lines go through the service's handler instead.
+    log_config: dict[str, Any] = {"log_config": None} if settings.resolved_log_format == "json" else {}
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -139,6 +159,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers or settings.server_processes,
         log_level=settings.log_level,
         access_log=args.access_log,
+        **log_config,
         **proxy_options(os.environ.get("FORWARDED_ALLOW_IPS", "")),
         # The request head is bounded while it arrives, before the parser holds it whole (431); the
         # app then refuses headers over PARTNERS_MAX_HEADER_BYTES too.
@@ -176,9 +197,15 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"configuration refused: {exc}", file=sys.stderr)
         return 2
+    say = _banner(settings)
     if settings.should_migrate_on_start:
         upgrade(settings.database_url)
-    print("worker running: store events, scheduled jobs, outbound webhooks (SIGTERM stops it)", file=sys.stderr)
+    if settings.worker_metrics_port is not None:
+        from app import metrics
+
+        metrics.serve_apart(settings.worker_metrics_port, settings.host)
+        say.info("worker metrics on http://%s:%s/metrics", settings.host, settings.worker_metrics_port)
+    say.info("worker running: store events, scheduled jobs, outbound webhooks (SIGTERM stops it)")
     asyncio.run(_work(settings))
     return 0
 

@@ -79,15 +79,34 @@ class _StandardError(logging.StreamHandler[TextIO]):
 
 
 def configure(level: int, log_format: LogFormat = "text") -> None:
-    """Send the service's logs (and uvicorn's) to standard error at `level`, in `log_format`."""
+    """Send the service's logs (and uvicorn's) to standard error at `level`, in `log_format`.
+
+    In `json`, every line of the process is JSON: the handler sits on the root logger, and the
+    loggers that bring their own handlers (uvicorn's, in the parent process too) pass theirs up to it,
+    so a library's warning (SQLAlchemy's, the OpenTelemetry exporter's) is a JSON line as well. In
+    `text`, only the service's and uvicorn's lines go through it, for a terminal."""
     handler = _StandardError()
     handler._partners = True  # type: ignore[attr-defined]
     handler.addFilter(_RequestId())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    if log_format == "json":
+        root = logging.getLogger()
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)  # libraries speak up for warnings; the service's own level below
+        for name in (*_LOGGERS, "uvicorn.access"):
+            logger = logging.getLogger(name)
+            for old in list(logger.handlers):
+                logger.removeHandler(old)
+            logger.propagate = True
+        logging.getLogger("uvicorn").setLevel(level)
+        logging.getLogger("app").setLevel(level)
+        return
     for name in _LOGGERS:
         logger = logging.getLogger(name)
-        if name == "app" or log_format == "json":
-            for old in [h for h in logger.handlers if getattr(h, "_partners", False) or name != "app"]:
+        if name == "app":
+            for old in [h for h in logger.handlers if getattr(h, "_partners", False)]:
                 logger.removeHandler(old)
             logger.addHandler(handler)
             logger.propagate = False

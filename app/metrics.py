@@ -23,6 +23,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -146,13 +147,23 @@ def worker_exited(pid: int | None = None) -> None:
         multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
 
 
+def registry() -> CollectorRegistry:
+    """Every worker process's figures when they share a directory; this process's otherwise."""
+    if multiprocess_directory():
+        shared = CollectorRegistry()
+        multiprocess.MultiProcessCollector(shared)  # type: ignore[no-untyped-call]
+        return shared
+    return REGISTRY
+
+
 def exposition() -> tuple[bytes, str]:
     """The Prometheus text of every worker's figures, and its media type."""
-    if multiprocess_directory():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    return generate_latest(registry()), CONTENT_TYPE_LATEST
+
+
+def serve_apart(port: int, host: str) -> None:
+    """`/metrics` on a port of its own, from a thread: for `partners worker`, which serves no HTTP."""
+    start_http_server(port, addr=host, registry=registry())
 
 
 def request_started() -> None:

@@ -25,7 +25,9 @@ def request_fields(scope: Scope, status: int, duration: float) -> dict[str, Any]
     headers = dict(scope.get("headers", []))
     webhook_id = headers.get(b"webhook-id")
     partner_id = getattr(caller, "partner_id", None)
+    client = scope.get("client")  # the proxy's address unless FORWARDED_ALLOW_IPS trusts it
     return {
+        "client": client[0] if client else None,
         "method": scope["method"],
         "route": route_template(scope),
         "path": scope["path"],

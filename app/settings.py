@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     worker_lease_seconds: int = Field(default=30, ge=1, le=3600)
     """How long a worker's claim on the store-event applier lasts without renewal: after a crash,
     another worker takes over once it has passed."""
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """`partners worker` serves its own Prometheus metrics on this port (at `/metrics`, bound to
+    `PARTNERS_HOST`); none when unset. A server process's worker counts in the server's `/metrics`."""
     worker_batch: int = Field(default=100, ge=1, le=5000)
     """Store events applied per transaction (each in its own savepoint)."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import migrate
@@ -100,3 +100,17 @@ async def test_failed_request_writes_nothing(api: Api) -> None:
     assert response.status_code == 409 and response.json()["code"] == "invalid_status_transition"
     after = (await api.connection.execute(text("SELECT count(*) FROM audit_events"))).scalar_one()
     assert after == before
+
+
+async def test_a_failing_statement_never_shows_its_parameters(database_url: str) -> None:
+    """SQL errors are logged and reported without the values bound to them (a key's hash, an e-mail)."""
+    engine = create_engine(database_url)
+    secret = "hash-of-a-key-0f9e8d7c6b5a"
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError) as failed:
+                await conn.execute(text("INSERT INTO no_such_table (value) VALUES (:value)"), {"value": secret})
+    finally:
+        await engine.dispose()
+    assert secret not in str(failed.value)
+    assert "hidden due to hide_parameters" in str(failed.value)

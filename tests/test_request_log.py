@@ -40,6 +40,7 @@ async def test_each_request_is_one_json_line(api: Api, capsys: pytest.CaptureFix
         "logger": "app.request",
         "message": f"GET /v1/partners/{partner['id']} 200",
         "request_id": "r-1",
+        "client": "127.0.0.1",
         "method": "GET",
         "route": "/v1/partners/{partner_id}",
         "path": f"/v1/partners/{partner['id']}",
@@ -107,7 +108,7 @@ async def test_development_logs_are_plain_text(api: Api, capsys: pytest.CaptureF
     [line] = [line for line in capsys.readouterr().err.splitlines() if "app.request" in line]
     assert not line.startswith("{")
     assert line.split(" ", 2)[2] == (
-        "INFO app.request [request r-text] GET /health/live 200 method=GET route=/health/live path=/health/live "
+        "INFO app.request [request r-text] GET /health/live 200 client=127.0.0.1 method=GET route=/health/live path=/health/live "
         "status=200 duration_ms=" + line.split("duration_ms=")[1]
     )
 

@@ -5,6 +5,7 @@ database connections terminated under load — with every accepted event applied
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -186,3 +187,73 @@ async def test_two_worker_processes_one_killed_apply_every_event_exactly_once(
     expected = sum(4 * (1 + i % 3) for i in range(len(orders)))
     assert await program.total_points(partner) == expected
     assert len(await program.points(partner)) == len(orders)
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    """Every line of a process's standard error, each of which must be one JSON object."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines, "nothing was logged"
+    parsed = []
+    for one in lines:
+        try:
+            parsed.append(json.loads(one))
+        except json.JSONDecodeError:
+            pytest.fail(f"a line that is not JSON: {one!r}")
+    return parsed
+
+
+def test_a_worker_apart_logs_json_and_serves_its_own_metrics(tmp_path: Path) -> None:
+    port = _free_port()
+    env = _env(
+        f"sqlite+aiosqlite:///{tmp_path}/partners.db",
+        PARTNERS_LOG_FORMAT="json",
+        PARTNERS_LOG_LEVEL="info",
+        PARTNERS_WORKER_METRICS_PORT=str(port),
+        PARTNERS_WORKER_POLL_SECONDS="0.1",
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    worker = subprocess.Popen([PARTNERS, "worker"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        text = ""
+        while 'partners_job_runs_total{outcome="ok",task="lapses_due"}' not in text:
+            assert worker.poll() is None, "the worker stopped"
+            assert time.monotonic() < deadline, f"no job run in the worker's metrics: {text[-2000:]}"
+            with contextlib.suppress(httpx.TransportError):
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            time.sleep(0.1)
+    finally:
+        _stop(worker)
+    assert worker.stderr is not None
+    lines = _json_lines(worker.stderr.read())
+    messages = [line["message"] for line in lines]
+    assert any(m.startswith("worker running") for m in messages), messages
+    assert any(m == f"worker metrics on http://127.0.0.1:{port}/metrics" for m in messages), messages
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+def test_every_line_of_a_server_in_json_is_json_with_the_client_address(tmp_path: Path) -> None:
+    """The start banner, uvicorn's parent and worker processes and the request lines alike."""
+    env = _env(
+        f"sqlite+aiosqlite:///{tmp_path}/partners.db",
+        PARTNERS_LOG_FORMAT="json",
+        PARTNERS_LOG_LEVEL="info",
+        PARTNERS_PORT=str(_free_port()),
+        PARTNERS_WORKER="off",
+    )
+    server = subprocess.Popen(
+        [PARTNERS, "serve", "--workers", "2"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{env['PARTNERS_PORT']}"
+    try:
+        wait_until_ready(base, server, within=DEADLINE_SECONDS)
+        assert httpx.get(f"{base}/v1/partners", timeout=10).status_code == 401
+    finally:
+        _stop(server)
+    assert server.stderr is not None
+    lines = _json_lines(server.stderr.read())
+    messages = [line["message"] for line in lines]
+    assert any(m.startswith("serving on http://127.0.0.1:") for m in messages), messages
+    assert any(line["logger"].startswith("uvicorn") for line in lines), messages
+    requests = [line for line in lines if line["logger"] == "app.request" and line.get("path") == "/v1/partners"]
+    assert requests and requests[0]["client"] == "127.0.0.1" and requests[0]["status"] == 401

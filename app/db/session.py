@@ -62,7 +62,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine for the URL; its statements are traced when tracing is on (app/tracing.py)."""
     if make_url(url).get_backend_name() == "sqlite":
         ensure_sqlite_directory(url)
-        engine = create_async_engine(url)
+        # hide_parameters: a failing statement's error never logs its values (a key's hash, an e-mail).
+        engine = create_async_engine(url, hide_parameters=True)
         _configure_sqlite(engine)
     else:
         engine = _postgres_engine(url, pool_size)
@@ -73,6 +74,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 def _postgres_engine(url: str, pool_size: int) -> AsyncEngine:
     return create_async_engine(
         url,
+        hide_parameters=True,
         pool_size=pool_size,
         # No overflow: a connection opened beyond the pool was closed again when returned, and under
         # load that churn (a new Postgres backend each time) cost the intake about a tenth of its rate
