@@ -108,8 +108,8 @@ async def test_development_logs_are_plain_text(api: Api, capsys: pytest.CaptureF
     [line] = [line for line in capsys.readouterr().err.splitlines() if "app.request" in line]
     assert not line.startswith("{")
     assert line.split(" ", 2)[2] == (
-        "INFO app.request [request r-text] GET /health/live 200 client=127.0.0.1 method=GET route=/health/live path=/health/live "
-        "status=200 duration_ms=" + line.split("duration_ms=")[1]
+        "INFO app.request [request r-text] GET /health/live 200 client=127.0.0.1 method=GET route=/health/live "
+        "path=/health/live status=200 duration_ms=" + line.split("duration_ms=")[1]
     )
 
 
