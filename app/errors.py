@@ -131,8 +131,26 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _json_media_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    content_type = request.headers.get("content-type")
+    body_refused = any(tuple(err.get("loc", ()))[:1] == ("body",) for err in exc.errors())
+    if body_refused and content_type and not _json_media_type(content_type):
+        # A JSON route given another media type: say so, rather than list the body's fields.
+        media = content_type.split(";", 1)[0].strip()
+        return problem_response(
+            request,
+            415,
+            code="unsupported_media_type",
+            title="Unsupported media type",
+            detail=f"This route reads application/json; the body was sent as {media}.",
+            headers={"Accept": "application/json"},
+        )
     errors = [
         {
             "field": _location(err.get("loc", ())),

@@ -29,6 +29,11 @@ PROBLEMS: dict[str, ProblemKind] = {
         "The body could not be read: not UTF-8, not JSON, or not the declared media type.",
         "Send a UTF-8 JSON body with `Content-Type: application/json` (CSV routes: `text/csv`).",
     ),
+    "unsupported_media_type": ProblemKind(
+        415,
+        "The body was sent as another media type than the route reads (JSON routes take `application/json`).",
+        "Send the body with `Content-Type: application/json` (CSV routes: `text/csv`).",
+    ),
     "route_not_found": ProblemKind(404, "No route has this path.", "Check the path against /openapi.json."),
     "method_not_allowed": ProblemKind(
         405,

@@ -114,3 +114,18 @@ async def test_a_failing_statement_never_shows_its_parameters(database_url: str)
         await engine.dispose()
     assert secret not in str(failed.value)
     assert "hidden due to hide_parameters" in str(failed.value)
+
+
+async def test_a_json_route_given_another_media_type_is_415(api: Api) -> None:
+    body = '{"company": "Plain Text Ltd"}'
+    refused = await api.client.post("/v1/partners", content=body, headers={"Content-Type": "text/plain"})
+    assert refused.status_code == 415
+    problem = refused.json()
+    assert problem["code"] == "unsupported_media_type"
+    assert problem["detail"] == "This route reads application/json; the body was sent as text/plain."
+    assert refused.headers["accept"] == "application/json"
+    # The JSON media types and a CSV route's own are read as before.
+    json_body = await api.client.post(
+        "/v1/partners", content="{}", headers={"Content-Type": "application/problem+json"}
+    )
+    assert json_body.status_code == 422 and json_body.json()["code"] == "validation_failed"

@@ -214,7 +214,7 @@ def _postgres_upgrade() -> None:
 
 
 def _sqlite_upgrade() -> None:
-    def refuse(name: str, event: str, table: str, reason: str, when: str | None = None) -> None:
+    def refusing_trigger(name: str, event: str, table: str, reason: str, when: str | None = None) -> None:
         condition = f" WHEN {when}" if when else ""
         op.execute(
             f"CREATE TRIGGER {name} BEFORE {event} ON {table}{condition} "
@@ -223,8 +223,8 @@ def _sqlite_upgrade() -> None:
 
     for table in APPEND_ONLY:
         for operation in ("update", "delete"):
-            refuse(f"{table}_no_{operation}", operation.upper(), table, f"{table} is append-only")
-    refuse(
+            refusing_trigger(f"{table}_no_{operation}", operation.upper(), table, f"{table} is append-only")
+    refusing_trigger(
         "program_terms_versions_only_add_skus",
         "UPDATE",
         "program_terms_versions",
@@ -233,18 +233,18 @@ def _sqlite_upgrade() -> None:
         "AND NOT EXISTS (SELECT 1 FROM json_tree(OLD.terms) o WHERE o.type NOT IN ('object', 'array') "
         "AND json_extract(NEW.terms, o.fullkey) IS NOT o.atom))",
     )
-    refuse("program_terms_versions_no_delete", "DELETE", "program_terms_versions", _TERMS_REASON)
-    refuse("webhook_events_no_delete", "DELETE", "webhook_events", "a stored webhook is kept for ever")
-    refuse("quarter_closes_no_delete", "DELETE", "quarter_closes", "a closed quarter stays closed")
-    refuse("partner_identifiers_no_delete", "DELETE", "partner_identifiers", _IDENTIFIER_REASON)
-    refuse(
+    refusing_trigger("program_terms_versions_no_delete", "DELETE", "program_terms_versions", _TERMS_REASON)
+    refusing_trigger("webhook_events_no_delete", "DELETE", "webhook_events", "a stored webhook is kept for ever")
+    refusing_trigger("quarter_closes_no_delete", "DELETE", "quarter_closes", "a closed quarter stays closed")
+    refusing_trigger("partner_identifiers_no_delete", "DELETE", "partner_identifiers", _IDENTIFIER_REASON)
+    refusing_trigger(
         "partner_identifiers_withdrawn_once",
         "UPDATE",
         "partner_identifiers",
         _IDENTIFIER_REASON,
         f"NOT ({_withdrawn_once('IS NOT')})",
     )
-    refuse(
+    refusing_trigger(
         "quarter_closes_counted_once",
         "UPDATE",
         "quarter_closes",
@@ -253,22 +253,22 @@ def _sqlite_upgrade() -> None:
     )
     op.execute("DROP TRIGGER IF EXISTS statements_closed_no_update")
     op.execute("DROP TRIGGER IF EXISTS statements_closed_no_delete")
-    refuse(
+    refusing_trigger(
         "statements_closed_no_insert",
         "INSERT",
         "statements",
         "its quarter is closed",
         _closed("NEW.quarter"),
     )
-    refuse(
+    refusing_trigger(
         "statements_closed_no_update",
         "UPDATE",
         "statements",
         "its quarter is closed; only the moves statement_transitions lists",
         f"({_close_exists('OLD.quarter')} OR {_close_exists('NEW.quarter')}) AND NOT ({_allowed_update('IS NOT')})",
     )
-    refuse("statements_closed_no_delete", "DELETE", "statements", "its quarter is closed", _close_exists("OLD.quarter"))
-    refuse(
+    refusing_trigger("statements_closed_no_delete", "DELETE", "statements", "its quarter is closed", _close_exists("OLD.quarter"))
+    refusing_trigger(
         "statement_lines_closed_no_insert",
         "INSERT",
         "statement_lines",
