@@ -154,7 +154,7 @@ PROBLEMS: dict[str, ProblemKind] = {
         "Have an admin approve or reinstate it.",
     ),
     "partner_terminated": ProblemKind(
-        409,
+        403,
         "The partner is terminated; it can no longer act (its own key gets 403 on every write, and may still "
         "read and revoke its keys).",
         "Nothing: termination is final.",

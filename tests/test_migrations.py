@@ -150,12 +150,15 @@ IDENTIFIER_HISTORY = "1a9a0c0e1d01"
 
 async def _partner_with_audited_changes(url: str) -> uuid.UUID:
     """A partner as the build before the identifier history left it: registered with one website and
-    VAT id, then moved to another website and cleared its VAT id, both changes in the audit log."""
+    VAT id, moved to a second website through its directory profile (whose snapshots hold only that
+    profile's fields), then to a third and cleared its VAT id, every change in the audit log."""
     partner_id = uuid.uuid4()
     registered, changed = datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 4, 6, 9, tzinfo=UTC)
+    directory_move = datetime(2026, 3, 20, 9, tzinfo=UTC)
     profile = {"company": "Backfill SA", "country": "FR", "contact_name": "Ana", "languages": ["fr"]}
     first = {**profile, "contact_email": "ana@backfill-group.example", "vat_id": "FR40303265045"}
     first |= {"website": "https://www.first-backfill.example"}
+    mid = {**first, "website": "https://mid-backfill.example"}
     later = {**first, "vat_id": None, "website": "https://later-backfill.example"}
     engine = create_engine(url)
     try:
@@ -177,12 +180,21 @@ async def _partner_with_audited_changes(url: str) -> uuid.UUID:
                         "after": {**first, "status": "active", "agreement_version": "2026-01"},
                     },
                     {
+                        "occurred_at": directory_move,
+                        "actor": f"partner:{partner_id}",
+                        "action": "partner.directory_updated",
+                        "object_type": "partner",
+                        "object_id": str(partner_id),
+                        "before": {"website": first["website"], "description": None},
+                        "after": {"website": mid["website"], "description": None},
+                    },
+                    {
                         "occurred_at": changed,
                         "actor": f"partner:{partner_id}",
                         "action": "partner.updated",
                         "object_type": "partner",
                         "object_id": str(partner_id),
-                        "before": first,
+                        "before": mid,
                         "after": later,
                     },
                 ],
@@ -217,7 +229,8 @@ def test_r22_the_identifier_history_starts_from_the_audit_log(committing_databas
     migrate.upgrade(committing_database_url)
     assert asyncio.run(_identifiers(committing_database_url)) == [
         ("domain", "backfill-group.example", "2026-03-02T09:00:00+00:00", None),
-        ("domain", "first-backfill.example", "2026-03-02T09:00:00+00:00", "2026-04-06T09:00:00+00:00"),
+        ("domain", "first-backfill.example", "2026-03-02T09:00:00+00:00", "2026-03-20T09:00:00+00:00"),
         ("vat", "FR40303265045", "2026-03-02T09:00:00+00:00", "2026-04-06T09:00:00+00:00"),
+        ("domain", "mid-backfill.example", "2026-03-20T09:00:00+00:00", "2026-04-06T09:00:00+00:00"),
         ("domain", "later-backfill.example", "2026-04-06T09:00:00+00:00", None),
     ]

@@ -165,3 +165,24 @@ async def test_a_reinstated_partner_writes_again(api: Api) -> None:
         await api.client.post(f"/v1/partners/{ids['p']}/reinstate", json={"reason": "cleared"}, headers=api.admin)
         made = await api.client.post(f"/v1/partners/{ids['p']}/webhook-subscriptions", json=body, headers=mine)
         assert made.status_code == 201, made.text
+
+
+async def test_a_terminated_partner_is_refused_with_the_status_its_problem_page_gives(api: Api) -> None:
+    """`partner_terminated` is 403 wherever it is answered: to its own key and to an admin editing a
+    closed profile alike, as its problem page says."""
+    partner, key = await api.register()
+    terminated = await api.client.post(
+        f"/v1/partners/{partner['id']}/terminate", json={"reason": "left the program"}, headers=api.admin
+    )
+    assert terminated.status_code == 200, terminated.text
+    answers = [
+        await api.client.patch(f"/v1/partners/{partner['id']}", json={"contact_name": "X"}, headers=api.admin),
+        await api.client.patch(
+            f"/v1/partners/{partner['id']}/directory-profile", json={"description": "x"}, headers=api.admin
+        ),
+        await api.client.patch(f"/v1/partners/{partner['id']}", json={"contact_name": "X"}, headers=api.bearer(key)),
+    ]
+    page = await api.client.get("/problems/partner_terminated")
+    for answer in answers:
+        assert (answer.status_code, answer.json()["code"]) == (403, "partner_terminated"), answer.text
+    assert "<p>HTTP status 403.</p>" in page.text

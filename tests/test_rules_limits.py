@@ -409,6 +409,34 @@ async def test_r22_own_company_order_earns_nothing_is_flagged_and_quoted_without
     assert partner_view.status_code == 403
 
 
+async def test_r22_a_website_moved_through_the_directory_profile_keeps_counting(program: Program) -> None:
+    """The directory profile changes the website too: every website set there is declared, with its dates."""
+    program.at("2026-03-02T08:00:00Z")
+    partner, key = await program.api.register(country="FR", website="https://first-dir22.example")
+    p = (partner["id"], key)
+    for day, site in (("2026-03-09", "https://second-dir22.example"), ("2026-03-16", "https://third-dir22.example")):
+        program.at(f"{day}T08:00:00Z")
+        moved = await program.client.patch(
+            f"/v1/partners/{p[0]}/directory-profile", json={"website": site}, headers=program.api.bearer(key)
+        )
+        assert moved.status_code == 200, moved.text
+    program.at("2026-03-23T08:00:00Z")
+    for domain in ("first-dir22.example", "second-dir22.example", "third-dir22.example"):
+        refused = await program.register(p, Customer(company=f"Shop {domain}", domain=domain, store_customer_id=None))
+        assert refused.status_code == 422 and refused.json()["code"] == "own_company", (domain, refused.text)
+    history = await program.client.get(f"/v1/partners/{p[0]}/identifiers", headers=program.api.bearer(key))
+    websites = [
+        (i["value"], i["declared_at"][:10], (i["withdrawn_at"] or "")[:10])
+        for i in history.json()["items"]
+        if i["value"].endswith("dir22.example")
+    ]
+    assert websites == [
+        ("first-dir22.example", "2026-03-02", "2026-03-09"),
+        ("second-dir22.example", "2026-03-09", "2026-03-16"),
+        ("third-dir22.example", "2026-03-16", ""),
+    ]
+
+
 async def test_r22_identifiers_the_partner_declared_before_keep_counting(program: Program) -> None:
     """A website moved and a VAT id cleared stay the partner's own: registrations, quotes and orders
     check every identifier it ever declared, kept with the dates it held them."""

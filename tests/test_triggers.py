@@ -252,6 +252,16 @@ async def test_a_terms_version_only_takes_new_skus(api: Api, backend: str) -> No
 
         removed = "terms = (terms::jsonb #- '{points_per_sku,desktop}')::json"
         other = "terms = jsonb_set(terms::jsonb, '{hold_days}', '1')::json"
+        # Containment alone would take these: a level appended, the levels reordered.
+        extra_level = (
+            "terms = jsonb_set(terms::jsonb, '{levels}', (terms::jsonb -> 'levels') || "
+            """'[{"level": "gold", "min_points": 1, "rate_bp": 1}]'::jsonb)::json"""
+        )
+        reordered = (
+            "terms = jsonb_set(terms::jsonb, '{levels}', "
+            "(SELECT jsonb_agg(l ORDER BY n DESC) FROM jsonb_array_elements(terms::jsonb -> 'levels') "
+            "WITH ORDINALITY AS e(l, n)))::json"
+        )
     else:
 
         def points(path: str, value: str) -> str:
@@ -259,10 +269,14 @@ async def test_a_terms_version_only_takes_new_skus(api: Api, backend: str) -> No
 
         removed = "terms = json_remove(terms, '$.points_per_sku.desktop')"
         other = "terms = json_set(terms, '$.hold_days', 1)"
+        extra_level = """terms = json_insert(terms, '$.levels[#]', json('{"level": "gold", "min_points": 1}'))"""
+        reordered = "terms = json_set(terms, '$.levels[0]', json_extract(terms, '$.levels[1]'))"
     for change in (
         points("desktop", "97"),
         removed,
         other,
+        extra_level,
+        reordered,
         "effective_from = '2031-01-01 00:00:00+00:00'",
         "published_by = 'someone else'",
         "version = version + 100",

@@ -14,7 +14,7 @@ from app.db.repositories import partners as partners_repo
 from app.db.tables import AgreementAcceptance, AgreementVersion
 from app.domain import audit
 from app.domain.context import Context
-from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
+from app.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from app.domain.rules.partner_status import PartnerStatus
 
 
@@ -90,10 +90,7 @@ async def accept(
     if partner is None:
         raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
     if partner.status == PartnerStatus.TERMINATED:
-        raise InvalidTransition(
-            "A terminated partner cannot accept the agreement.",
-            code="partner_terminated",
-        )
+        raise Forbidden("A terminated partner cannot accept the agreement.", code="partner_terminated")
     row = await repo.by_version(session, version)
     if row is None or row.published_at > ctx.now:
         raise NotFound(

@@ -14,7 +14,8 @@ from app.db.repositories import partners as partners_repo
 from app.db.tables import DirectoryReview, NfrLicence, NfrViolation, Partner
 from app.domain import audit, events, order_flags, terms
 from app.domain.context import Context
-from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
+from app.domain.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
+from app.domain.identifiers import record_identifiers
 from app.domain.rules.brand import BRAND, misspellings
 from app.domain.rules.partner_status import PartnerStatus
 
@@ -68,7 +69,7 @@ async def update_profile(
     if partner is None:
         raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
     if partner.status == PartnerStatus.TERMINATED:
-        raise InvalidTransition("A terminated partner's profile is closed.", code="partner_terminated")
+        raise Forbidden("A terminated partner's profile is closed.", code="partner_terminated")
     before = audit.snapshot(partner, PROFILE_FIELDS)
     keep_published_name_and_website(partner)
     for name, value in changes.items():
@@ -84,6 +85,7 @@ async def update_profile(
             await _submit_text(session, partner, ctx.now)
         if "website" in changes and before["website"] != after["website"]:
             await submit_name_and_website(session, partner, ctx.now)
+            await record_identifiers(session, partner, ctx.now)  # R22: the old domain keeps counting
         await session.flush()
         audit.record(
             session,

@@ -33,6 +33,7 @@ from app.db.tables import (
 )
 from app.domain import customers, directory, order_flags, partners, registrations, terms
 from app.domain.errors import NotFound
+from app.domain.identifiers import own_identifiers
 from app.domain.ledger import Ledger, Posting
 from app.domain.rules.identifiers import Identifier, IdentifierCheck, strong_identifiers
 from app.domain.rules.money import (
@@ -227,7 +228,7 @@ async def _own_company(
     ):
         candidates.append(partner)
     for partner in candidates:
-        matched = (await partners.own_identifiers(session, partner)).matches(identifiers)
+        matched = (await own_identifiers(session, partner)).matches(identifiers)
         if matched is not None:
             return partner.id, matched
     return None

@@ -20,11 +20,9 @@ from app.db.tables import AgreementAcceptance, Partner, PartnerIdentifier, Partn
 from app.domain import api_keys, audit, directory, events
 from app.domain.context import Context
 from app.domain.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
+from app.domain.identifiers import record_identifiers
 from app.domain.rules.brand import BRAND, misspellings
 from app.domain.rules.identifiers import (
-    Identifier,
-    OwnCompany,
-    declared_identifiers,
     normalise_vat,
     vat_problem,
 )
@@ -56,36 +54,6 @@ AUDIT_FIELDS = (*PROFILE_FIELDS, "status")
 class Registered:
     partner: Partner
     key: api_keys.IssuedKey
-
-
-def _declared_now(partner: Partner) -> frozenset[Identifier]:
-    return declared_identifiers(
-        country=partner.country, vat_id=partner.vat_id, website=partner.website, contact_email=partner.contact_email
-    )
-
-
-async def own_identifiers(session: AsyncSession, partner: Partner) -> OwnCompany:
-    """R22: the partner's own company's identifiers: what its profile declares now and everything it
-    declared before (a value waiting for review is declared)."""
-    history = await repo.declared_identifiers(session, partner.id)
-    return OwnCompany.of([*_declared_now(partner), *(Identifier(kind, value) for kind, value in history)])
-
-
-async def record_identifiers(session: AsyncSession, partner: Partner, now: datetime, *, new: bool = False) -> None:
-    """R22: keep the partner's identifier history in step with its profile: a value it no longer
-    declares is withdrawn (and keeps counting), a value it declares anew is added with its date."""
-    declared = _declared_now(partner)
-    held: set[Identifier] = set()
-    for row in [] if new else await repo.held_identifiers(session, partner.id):
-        identifier = Identifier(row.kind, row.value)
-        if identifier in declared and identifier not in held:
-            held.add(identifier)
-        else:
-            row.withdrawn_at = now
-    for identifier in sorted(declared - held):
-        session.add(
-            PartnerIdentifier(partner_id=partner.id, kind=identifier.kind, value=identifier.value, declared_at=now)
-        )
 
 
 async def identifier_history(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[PartnerIdentifier]:
@@ -257,7 +225,7 @@ async def update_profile(
     if partner is None:
         raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
     if partner.status == PartnerStatus.TERMINATED:
-        raise InvalidTransition("A terminated partner's profile is closed.", code="partner_terminated")
+        raise Forbidden("A terminated partner's profile is closed.", code="partner_terminated")
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:  # the router's schema forbids them; this guards other callers
         raise Invalid(f"Fields {sorted(unknown)} cannot be changed.", code="field_not_editable")

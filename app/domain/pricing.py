@@ -13,7 +13,7 @@ from app.db.repositories import customers as customers_repo
 from app.db.repositories import ledgers as ledgers_repo
 from app.db.repositories import orders as orders_repo
 from app.db.tables import DiscountMismatch
-from app.domain import directory, partners, terms
+from app.domain import directory, identifiers, partners, terms
 from app.domain.errors import Invalid
 from app.domain.orders import resale_customer_status
 from app.domain.rules.identifiers import strong_identifiers
@@ -84,7 +84,7 @@ async def quote(
             country=country, vat_id=vat_id, email=email, domain=None, store_customer_id=store_customer_id
         )
         ids = await customers_repo.customer_ids_for(session, check.identifiers)
-        if (await partners.own_identifiers(session, partner)).matches(check.identifiers) is not None:
+        if (await identifiers.own_identifiers(session, partner)).matches(check.identifiers) is not None:
             reason = "own_company"  # R22: a partner's own company is never its customer
         elif len(ids) > 1:
             reason = "customer_ambiguous"

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import customers as customers_repo
 from app.db.repositories import partners as partners_repo
 from app.db.tables import Registration, RegistrationRefusal
-from app.domain import audit, customers, events, partners, terms
+from app.domain import audit, customers, events, identifiers, partners, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules.identifiers import strong_identifiers
@@ -112,7 +112,7 @@ async def register(
         await session.flush()
         return RegistrationRefused(detail, code=code, keep_writes=True)
 
-    own = (await partners.own_identifiers(session, partner)).matches(check.identifiers)
+    own = (await identifiers.own_identifiers(session, partner)).matches(check.identifiers)
     if own is not None:  # R22: checked before the customer is looked up, so no customer row is made
         detail = f"This is your own company ({own}): a partner's own company is never its customer."
         customers_repo.add_refusal(

@@ -89,7 +89,9 @@ def upgrade() -> None:
     for action, at, object_id, before, after in bind.execute(
         sa.select(audit.c.action, audit.c.occurred_at, audit.c.object_id, audit.c.before, audit.c.after)
         .where(
-            audit.c.object_type == "partner", audit.c.action.in_(("partner.registered", "partner.updated"))
+            audit.c.object_type == "partner",
+            # The directory profile changes the website too; its snapshots hold only its own fields.
+            audit.c.action.in_(("partner.registered", "partner.updated", "partner.directory_updated")),
         )
         .order_by(audit.c.occurred_at, audit.c.id)
     ):
@@ -108,11 +110,14 @@ def upgrade() -> None:
     ):
         current = {"country": country, "contact_email": email, "website": website, "vat_id": vat_id}
         timeline: list[tuple[datetime, frozenset[Identifier]]] = []
+        known: dict[str, Any] = {}  # the fields as the snapshots so far left them (a partial one carries on)
         for n, (action, at, before, after) in enumerate(snapshots.get(str(partner_id), [])):
-            if n == 0 and action == "partner.updated" and before is not None:
-                timeline.append((created_at, _declared(before, current)))
+            if n == 0 and action != "partner.registered" and before is not None:
+                known = {**before}
+                timeline.append((created_at, _declared(known, current)))
             if after is not None:
-                timeline.append((at, _declared(after, current)))
+                known = {**known, **after}
+                timeline.append((at, _declared(known, current)))
         held: dict[Identifier, datetime] = {}
         for at, declared in timeline:
             for identifier in sorted(set(held) - declared):

@@ -118,7 +118,9 @@ def _postgres_upgrade() -> None:
     op.execute(
         "CREATE TRIGGER program_terms_versions_only_add_skus BEFORE UPDATE ON program_terms_versions FOR EACH ROW "
         f"WHEN (NOT ({_same(_TERMS_FIXED, 'IS DISTINCT FROM')} "
-        "AND NEW.terms::jsonb @> OLD.terms::jsonb)) "
+        # jsonb containment ignores the order and the count of an array's elements: the levels must
+        # stay exactly as they were (SQLite's check below compares them place by place).
+        "AND NEW.terms::jsonb @> OLD.terms::jsonb AND NEW.terms::jsonb -> 'levels' = OLD.terms::jsonb -> 'levels')) "
         f"EXECUTE FUNCTION partners_refuse('{_TERMS_REASON}')"
     )
     for table, reason in (
@@ -231,7 +233,8 @@ def _sqlite_upgrade() -> None:
         _TERMS_REASON,
         f"NOT ({_same(_TERMS_FIXED, 'IS NOT')} "
         "AND NOT EXISTS (SELECT 1 FROM json_tree(OLD.terms) o WHERE o.type NOT IN ('object', 'array') "
-        "AND json_extract(NEW.terms, o.fullkey) IS NOT o.atom))",
+        "AND json_extract(NEW.terms, o.fullkey) IS NOT o.atom) "
+        "AND json_extract(NEW.terms, '$.levels') IS json_extract(OLD.terms, '$.levels'))",
     )
     refusing_trigger("program_terms_versions_no_delete", "DELETE", "program_terms_versions", _TERMS_REASON)
     refusing_trigger("webhook_events_no_delete", "DELETE", "webhook_events", "a stored webhook is kept for ever")
