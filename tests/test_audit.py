@@ -8,20 +8,23 @@ from tests.conftest import Api
 async def test_admin_actions_and_state_changes_are_audited(api: Api) -> None:
     partner, key = await api.register()
     pid = partner["id"]
+    await api.client.patch(f"/v1/partners/{pid}", json={"company": "New Name"}, headers=api.bearer(key))
     await api.client.post(
         f"/v1/partners/{pid}/suspend",
         json={"reason": "late payment"},
         headers={**api.admin, "X-Request-ID": "req-42"},
     )
-    await api.client.patch(f"/v1/partners/{pid}", json={"company": "New Name"}, headers=api.bearer(key))
+    # Suspended, the partner changes nothing, so nothing more is audited of it.
+    refused = await api.client.patch(f"/v1/partners/{pid}", json={"company": "Newer"}, headers=api.bearer(key))
+    assert refused.status_code == 403
     await api.client.patch("/v1/program/settings", json={"auto_approve": False}, headers=api.admin)
     await api.issue_key("store", ["store"])
 
     response = await api.client.get(f"/v1/audit-events?object_type=partner&object_id={pid}", headers=api.admin)
     assert response.status_code == 200
     events = response.json()["items"]
-    assert [e["action"] for e in events] == ["partner.updated", "partner.suspend", "partner.registered"]
-    updated, suspended, registered = events
+    assert [e["action"] for e in events] == ["partner.suspend", "partner.updated", "partner.registered"]
+    suspended, updated, registered = events
     assert registered["actor"] == "public" and registered["after"]["agreement_version"] == "2026-01"
     assert suspended["before"] == {"status": "active"}
     assert suspended["after"] == {"status": "suspended", "reason": "late payment"}
