@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.db.faults import database_fault
 from app.domain import errors as de
 from app.http_methods import allowed_methods, route_path
+from app.messages import sentence
 
 log = logging.getLogger("app.errors")
 
@@ -154,7 +155,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = [
         {
             "field": _location(err.get("loc", ())),
-            "message": str(err.get("msg", "invalid value")),
+            "message": sentence(err),
             "type": str(err.get("type", "value_error")),
         }
         for err in exc.errors()

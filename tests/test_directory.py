@@ -243,3 +243,13 @@ async def test_r17_only_active_partners_take_free_licences(program: Program) -> 
         f"/v1/partners/{active[0]}/nfr-licences", json=NFR | {"sku": "nothing"}, headers=program.api.bearer(active[1])
     )
     assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_sku"
+
+
+async def test_if_none_match_star_is_not_modified_for_the_directory_that_exists(program: Program) -> None:
+    await program.api.register(company="Star Match")
+    any_version = await program.client.get("/v1/directory", headers={"If-None-Match": "*"})
+    assert any_version.status_code == 304
+    current = await program.client.get("/v1/directory")
+    assert any_version.headers["etag"] == current.headers["etag"]
+    other = await program.client.get("/v1/directory", headers={"If-None-Match": '"not-this-one"'})
+    assert other.status_code == 200

@@ -129,3 +129,42 @@ async def test_a_json_route_given_another_media_type_is_415(api: Api) -> None:
         "/v1/partners", content="{}", headers={"Content-Type": "application/problem+json"}
     )
     assert json_body.status_code == 422 and json_body.json()["code"] == "validation_failed"
+
+
+async def test_validation_messages_are_sentences_that_name_the_form_never_a_pattern(api: Api) -> None:
+    refused = await api.client.get("/v1/directory?country=XX")
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["message"] == "XX is not an ISO 3166-1 alpha-2 country code."
+    bad = await api.client.post(
+        "/v1/partners",
+        json={**api.registration(), "country": "ZZ", "languages": ["xx"], "company": "   ", "extra": 1},
+    )
+    assert bad.status_code == 422
+    for e in bad.json()["errors"]:
+        message = e["message"]
+        assert message[:1].isupper() and message.endswith("."), e
+        assert "^" not in message and "[" not in message, e
+
+
+def test_every_pattern_a_request_is_checked_against_has_its_words() -> None:
+    """No refusal ever quotes a regular expression: each pattern of the OpenAPI document is described."""
+    from app.main import create_app
+    from app.routers.fields import describe_pattern
+
+    patterns: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                patterns.add(node["pattern"])
+            for key, value in node.items():
+                if key != "not":  # a `not` pattern refuses by a validator of its own, with its own words
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(create_app().openapi())
+    assert patterns
+    assert sorted(p[:60] for p in patterns if describe_pattern(p) is None) == []

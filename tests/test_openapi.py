@@ -81,7 +81,7 @@ async def test_unknown_query_parameters_are_refused() -> None:
         response = await client.get("/health/live?verbose=1")
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"field": "query.verbose", "message": "Unknown query parameter", "type": "extra_forbidden"}
+        {"field": "query.verbose", "message": "Unknown query parameter.", "type": "extra_forbidden"}
     ]
 
 

@@ -39,6 +39,7 @@ from app.domain.store_events import (
     storable_text,
     subject_of,
 )
+from app.messages import sentence
 
 log = logging.getLogger("app.webhooks")
 TOLERANCE = timedelta(minutes=5)
@@ -179,7 +180,7 @@ def read_delivery(webhook_id: str, body: bytes) -> Storable | Malformed:
     if isinstance(event_type, str) and event_type not in KNOWN_TYPES and len(event_type) <= 64:
         if not storable_text(event_type):
             # A NUL or a lone surrogate never reaches the database as a column of its own.
-            error = {"field": "type", "message": "must not contain control characters or lone surrogates"}
+            error = {"field": "type", "message": "The type must not contain control characters or lone surrogates."}
             return Malformed(webhook_id, text, [error | {"type": "string_invalid"}])
         # Stored as it came: the applier parks it, so an admin sees it and can replay it later.
         return Storable(webhook_id, event_type, f"unknown:{webhook_id}", text)
@@ -187,7 +188,8 @@ def read_delivery(webhook_id: str, body: bytes) -> Storable | Malformed:
         event = parse_delivery(body)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+            {"field": ".".join(str(p) for p in e["loc"]), "message": sentence(e), "type": e["type"]}
+            for e in exc.errors()
         ]
         return Malformed(webhook_id, text, errors)
     return Storable(webhook_id, event.type, subject_of(event), text)

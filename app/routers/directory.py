@@ -70,7 +70,8 @@ async def list_directory(
     payload = body.model_dump_json().encode()  # pydantic's own encoder: one pass, no dict in between
     etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if if_none_match and etag in {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}:
+    sent = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")} if if_none_match else set()
+    if etag in sent or "*" in sent:  # `*`: any current representation (RFC 9110, 13.1.2); the page exists
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(payload, media_type="application/json", headers=headers)
 

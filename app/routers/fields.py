@@ -192,3 +192,47 @@ UtcDatetime = Annotated[
 ]
 """An RFC 3339 timestamp with an offset, converted to UTC. Naive times and times outside
 1900..8999 are refused."""
+
+
+# --- what each pattern means, in words ------------------------------------------------------------
+
+PATTERN_MEANINGS: dict[str, str] = {
+    TEXT_PATTERN: "text without control characters (tab, line feed and carriage return are allowed)",
+    LINE_PATTERN: "a single line without control characters",
+    NONBLANK_TEXT_PATTERN: "text that is not blank and has no control characters",
+    NONBLANK_LINE_PATTERN: "a single line that is not blank and has no control characters",
+    COUNTRY_PATTERN: "an ISO 3166-1 alpha-2 country code",
+    LANGUAGE_PATTERN: "an ISO 639-1 language code",
+    CURSOR_PATTERN: "a cursor this service gave (letters, digits, - and _)",
+    RFC3339_PATTERN: "an RFC 3339 date-time with its offset (2026-03-01T09:00:00Z), in the years 1900 to 8999",
+    r"^[A-Za-z]{2}$": "a two-letter country code",
+    r"^[a-z_]+$": "a code of lower-case letters and _",
+    r"^(19|2\d)\d\d-Q[1-4]$": "a quarter such as 2026-Q1",
+    r"^[\x21-\x7e]+$": "printable ASCII without spaces",
+    r"^[\x20-\x7e]+$": "printable ASCII",
+    r"^[A-Za-z0-9_.:\-]+$": "letters, digits and . _ : -",
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*$": "a name of letters, digits and . _ - that starts with a letter or digit",
+    r"^[A-Za-z0-9 .\-]+$": "a VAT id (letters, digits, spaces, dots and hyphens)",
+    r"^[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$": "a domain name such as example.com",
+    r"^[^\x00-\x1f\x7f]+$": "a single line without control characters",
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$": "text without control characters (tab, line feed and carriage return are "
+    "allowed)",
+    r"^[A-Za-z0-9._-]+$": "a SKU (letters, digits and . _ -)",
+    r"^[A-Z]{3}$": "a three-letter currency code",
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]": "an http or https URL with a host",
+    r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$": "an IANA time zone name such as Europe/Paris",
+}
+"""Each pattern a request is checked against, in the words a refusal uses: a refusal says what the
+value should be, never the regular expression (tests/test_health_and_errors.py checks every pattern
+of the OpenAPI document has its words here)."""
+
+
+def describe_pattern(pattern: str) -> str | None:
+    """The words for a pattern, or None for one that has none (the refusal then names no form)."""
+    if pattern in PATTERN_MEANINGS:
+        return PATTERN_MEANINGS[pattern]
+    from app.domain.store_events import CURRENCY_PATTERN  # the list of currencies of money (R23)
+
+    if pattern == CURRENCY_PATTERN:
+        return "the ISO 4217 code of a currency of money (not a fund, metal or test code)"
+    return None
