@@ -53,4 +53,4 @@ async def test_a_head_request_is_logged_and_timed_under_its_route(api: Api, caps
     capsys.readouterr()
     await api.client.head("/v1/directory")
     [line] = [line for line in capsys.readouterr().err.splitlines() if "app.request" in line]
-    assert " HEAD /v1/directory 200 method=HEAD route=/v1/directory " in line
+    assert " HEAD /v1/directory 200 client=127.0.0.1 method=HEAD route=/v1/directory " in line
