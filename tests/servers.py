@@ -23,3 +23,15 @@ def wait_until_ready(base: str, process: subprocess.Popen[str], *, within: float
             stdout, stderr = process.communicate(timeout=10)
             pytest.fail(f"the server did not become ready:\n{stdout or ''}{stderr or ''}")
         time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Stop a process a test started, by its PID: SIGTERM (a server finishes what it is doing), then
+    SIGKILL if it has not ended within 30 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -29,7 +29,7 @@ import pytest
 from app.domain.webhooks import sign
 from tests.conftest import WEBHOOK_SECRET
 from tests.program import Customer, line, order_event
-from tests.servers import wait_until_ready
+from tests.servers import stop, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -74,12 +74,7 @@ def service(backend: str, committing_database_url: str) -> Iterator[tuple[str, s
         wait_until_ready(base, process)
         yield base, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 def _workers(process: subprocess.Popen[str]) -> list[int]:

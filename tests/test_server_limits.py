@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import WEBHOOK_SECRET
-from tests.servers import wait_until_ready
+from tests.servers import stop, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -56,12 +56,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, int, subprocess.Popen[str]]]:
         wait_until_ready(base, process)
         yield base, port, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 def _resident_bytes(pid: int) -> int:

@@ -24,7 +24,7 @@ from app.domain.webhooks import sign
 from tests.conftest import WEBHOOK_SECRET, Api
 from tests.databases import POSTGRES_ADMIN_DSN
 from tests.program import Customer, Program, line, order_event, t
-from tests.servers import wait_until_ready
+from tests.servers import stop, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -63,16 +63,6 @@ def _start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([PARTNERS, "worker"], env=env, stderr=subprocess.DEVNULL, text=True)
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def test_serve_on_sqlite_applies_a_store_event_without_drain(tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path}/partners.db"
     env = _env(database_url, PARTNERS_PORT=str(_free_port()), PARTNERS_WORKER_POLL_SECONDS="0.1")
@@ -102,7 +92,7 @@ def test_serve_on_sqlite_applies_a_store_event_without_drain(tmp_path: Path) -> 
         # Nothing is known of that licence: the worker parked it, with the reason.
         assert (stored["status"], stored["reason_code"]) == ("parked", "unknown_licence")
     finally:
-        _stop(server)
+        stop(server)
 
 
 async def _terminate_own_connections(database_url: str) -> int:
@@ -180,7 +170,7 @@ async def test_two_worker_processes_one_killed_apply_every_event_exactly_once(
     finally:
         for process in (first, second):
             if process is not None:
-                _stop(process)
+                stop(process)
     listed = await program.client.get("/v1/webhook-events", params={"limit": 200}, headers=program.api.admin)
     statuses = [e["status"] for e in listed.json()["items"]]
     assert sorted(statuses) == ["applied"] * len(orders)
@@ -223,7 +213,7 @@ def test_a_worker_apart_logs_json_and_serves_its_own_metrics(tmp_path: Path) -> 
                 text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
             time.sleep(0.1)
     finally:
-        _stop(worker)
+        stop(worker)
     assert worker.stderr is not None
     lines = _json_lines(worker.stderr.read())
     messages = [line["message"] for line in lines]
@@ -249,7 +239,7 @@ def test_every_line_of_a_server_in_json_is_json_with_the_client_address(tmp_path
         wait_until_ready(base, server, within=DEADLINE_SECONDS)
         assert httpx.get(f"{base}/v1/partners", timeout=10).status_code == 401
     finally:
-        _stop(server)
+        stop(server)
     assert server.stderr is not None
     lines = _json_lines(server.stderr.read())
     messages = [line["message"] for line in lines]
