@@ -77,16 +77,29 @@ class StoreModel(BaseModel):
 
 
 class Buyer(StoreModel):
-    type: Literal["customer", "partner"]
-    partner_id: Ident | None = None
+    type: Literal["customer", "partner"] = Field(
+        description="`customer` when the customer bought itself (a "
+        "referral order, R11), `partner` when a partner bought for it (resale, R12)."
+    )
+    partner_id: Ident | None = Field(
+        default=None,
+        description="For `partner`: the buying partner's id in this service (R08); omitted or null otherwise.",
+    )
 
 
 class StoreCustomer(StoreModel):
-    store_customer_id: Ident | None = None
-    company: Text
-    country: Country
-    email: Annotated[str, StringConstraints(max_length=320), AfterValidator(_clean)] | None = None
-    vat_id: Annotated[str, StringConstraints(max_length=64), AfterValidator(_clean)] | None = None
+    store_customer_id: Ident | None = Field(
+        default=None, description="The customer's id at the store; identifies it (R05)."
+    )
+    company: Text = Field(description="The customer's legal name, 1 to 200 characters.")
+    country: Country = Field(description="The customer's country: an ISO 3166-1 alpha-2 code, in either case.")
+    email: Annotated[str, StringConstraints(max_length=320), AfterValidator(_clean)] | None = Field(
+        default=None,
+        description="The buyer's e-mail address; its domain identifies the customer unless a public mail domain (R05).",
+    )
+    vat_id: Annotated[str, StringConstraints(max_length=64), AfterValidator(_clean)] | None = Field(
+        default=None, description="The customer's VAT id; identifies it (R05)."
+    )
 
 
 def _as_delivered(schema: dict[str, Any]) -> None:
@@ -102,19 +115,41 @@ def _as_delivered(schema: dict[str, Any]) -> None:
 class StoreOrderLine(StoreModel):
     model_config = ConfigDict(json_schema_extra=_as_delivered)
 
-    line_id: Ident
-    sku: Sku
-    quantity: StrictInt = Field(ge=1, le=1_000_000)
-    kind: Literal["new", "renewal"]
-    licence_id: Ident | None = None
-    term_end: Time | None = None
+    line_id: Ident = Field(description="The line's id at the store, unique within the order; refunds name it.")
+    sku: Sku = Field(description="The SKU sold: letters, digits and . _ -, at most 64 (R01).")
+    quantity: StrictInt = Field(ge=1, le=1_000_000, description="Units sold, 1 to 1000000.")
+    kind: Literal["new", "renewal"] = Field(
+        description="`new` for a first sale or up-sell (earns points, "
+        "R09), `renewal` for a renewal (earns commission only)."
+    )
+    licence_id: Ident | None = Field(
+        default=None,
+        description="The licence the line sells or renews; "
+        "required on a new delivery (R23), and what a lapse names (R10).",
+    )
+    term_end: Time | None = Field(
+        default=None,
+        description="When the licence's term ends: after `placed_at`; "
+        "required on a new delivery (R23). The licence lapses then plus the terms' `lapse_grace_days` unless "
+        "renewed (R10).",
+    )
     """R23: required on a new delivery of a `new` or `renewal` line; bodies stored before that replay
     without it."""
-    list_amount: Amount
-    discount_amount: Amount = 0
-    tax_amount: Amount
+    list_amount: Amount = Field(
+        description="The line's list price before discount, minor units of `currency`, tax excluded."
+    )
+    discount_amount: Amount = Field(
+        default=0,
+        description="The partner discount granted on the line, minor "
+        "units; at most `list_amount`; checked against R12.",
+    )
+    tax_amount: Amount = Field(
+        description="The tax in `paid_amount`, minor units; commission is computed on `paid_amount - tax_amount` (R23)."
+    )
     """R23: the tax in `paid_amount`; commission is computed on `paid_amount - tax_amount`."""
-    paid_amount: Amount
+    paid_amount: Amount = Field(
+        description="What was paid for the line, minor units: `list_amount - discount_amount + tax_amount` (R23)."
+    )
 
     @model_validator(mode="after")
     def _amounts_add_up(self, info: ValidationInfo) -> StoreOrderLine:
@@ -150,12 +185,17 @@ def _currency_as_delivered(schema: dict[str, Any]) -> None:
 class OrderPaidData(StoreModel):
     model_config = ConfigDict(json_schema_extra=_currency_as_delivered)
 
-    order_id: Ident
-    placed_at: Time
+    order_id: Ident = Field(
+        description="The order's id at the store; a second delivery of it is a duplicate or a conflict."
+    )
+    placed_at: Time = Field(
+        description="When the order was placed, RFC 3339 with an offset: its terms, level "
+        "and eligibility are those of this moment (R03a, R04)."
+    )
     currency: Currency
-    buyer: Buyer
-    customer: StoreCustomer
-    lines: list[StoreOrderLine] = Field(min_length=1, max_length=500)
+    buyer: Buyer = Field(description="Who paid: the customer itself or a partner for it (R08).")
+    customer: StoreCustomer = Field(description="The end customer the licences are for (R05, R08).")
+    lines: list[StoreOrderLine] = Field(min_length=1, max_length=500, description="The order's lines, 1 to 500.")
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> OrderPaidData:
@@ -175,38 +215,47 @@ class OrderPaidData(StoreModel):
 
 
 class RefundLine(StoreModel):
-    line_id: Ident
-    amount: Annotated[StrictInt, Field(ge=1, le=10**13)]
+    line_id: Ident = Field(description="The refunded line of the order, as `line_id` named it.")
+    amount: Annotated[StrictInt, Field(ge=1, le=10**13)] = Field(
+        description="The amount refunded on the "
+        "line, minor units of the order's currency, tax included; its share of commission and points is reversed (R14)."
+    )
 
 
 class OrderRefundedData(StoreModel):
-    order_id: Ident
-    refund_id: Ident
-    refunded_at: Time
-    lines: list[RefundLine] = Field(min_length=1, max_length=500)
+    order_id: Ident = Field(description="The store order refunded.")
+    refund_id: Ident = Field(description="The refund's id at the store; a second delivery of it is a duplicate.")
+    refunded_at: Time = Field(
+        description="When the refund was made, RFC 3339 with an offset; the reversal entries are effective then (R14)."
+    )
+    lines: list[RefundLine] = Field(min_length=1, max_length=500, description="The refunded lines, 1 to 500.")
 
 
 class LicenceLapsedData(StoreModel):
-    licence_id: Ident
-    lapsed_at: Time
+    licence_id: Ident = Field(description="The licence that was not renewed.")
+    lapsed_at: Time = Field(
+        description="When it lapsed, RFC 3339 with an offset; its points are taken away then (R10)."
+    )
 
 
 class OrderPaid(StoreModel):
-    type: Literal["order.paid"]
-    occurred_at: Time | None = None
-    data: OrderPaidData
+    type: Literal["order.paid"] = Field(description="`order.paid`: an order was paid.")
+    occurred_at: Time | None = Field(default=None, description="When the store emitted the event; informational.")
+    data: OrderPaidData = Field(description="The paid order.")
 
 
 class OrderRefunded(StoreModel):
-    type: Literal["order.refunded"]
-    occurred_at: Time | None = None
-    data: OrderRefundedData
+    type: Literal["order.refunded"] = Field(
+        description="`order.refunded`: lines of an order were refunded or charged back (R14)."
+    )
+    occurred_at: Time | None = Field(default=None, description="When the store emitted the event; informational.")
+    data: OrderRefundedData = Field(description="The refund.")
 
 
 class LicenceLapsed(StoreModel):
-    type: Literal["licence.lapsed"]
-    occurred_at: Time | None = None
-    data: LicenceLapsedData
+    type: Literal["licence.lapsed"] = Field(description="`licence.lapsed`: a licence expired without renewal (R10).")
+    occurred_at: Time | None = Field(default=None, description="When the store emitted the event; informational.")
+    data: LicenceLapsedData = Field(description="The lapsed licence.")
 
 
 StoreEvent = Annotated[OrderPaid | OrderRefunded | LicenceLapsed, Field(discriminator="type")]

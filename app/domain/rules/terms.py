@@ -32,8 +32,15 @@ TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$"
 class LevelTerm(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    level: Level
-    min_points: WholeInt = Field(ge=0, le=10_000_000)
+    level: Level = Field(
+        description="The level these numbers are for; `levels` lists affiliate, silver, gold, platinum."
+    )
+    min_points: WholeInt = Field(
+        ge=0,
+        le=10_000_000,
+        description="R02: the active points from which a partner is at this level; 0 for affiliate, then strictly "
+        "increasing.",
+    )
     rate_bp: WholeInt = Field(ge=0, le=10_000, description="Discount and lifetime-commission rate, basis points.")
 
 
