@@ -16,11 +16,12 @@ from pydantic import (
     StrictBool,
     StringConstraints,
 )
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from app.domain.events import CATALOGUE, partner_may_read
 from app.domain.rules.numbers import NUMBER, WholeInt
-from app.domain.rules.terms import Level, Terms
+from app.domain.rules.terms import POLICY_TERMS, Level, Terms
 from app.domain.store_events import CURRENCY_PATTERN
 from app.routers.fields import (
     TEXT_PATTERN,
@@ -59,6 +60,11 @@ VatId = Annotated[
 ]
 
 
+def _examples(*examples: JsonDict) -> ConfigDict:
+    """The config that shows a request body's examples in the OpenAPI document."""
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
 class RequestModel(BaseModel):
     """Bodies our own clients send: unknown fields are refused, not ignored."""
 
@@ -69,6 +75,19 @@ class RequestModel(BaseModel):
 
 
 class PartnerRegistration(RequestModel):
+    model_config = _examples(
+        {
+            "company": "Acme Analytics SARL",
+            "country": "FR",
+            "contact_name": "Jeanne Martin",
+            "contact_email": "jeanne@acme-analytics.fr",
+            "website": "https://acme-analytics.fr",
+            "vat_id": "FR40303265045",
+            "languages": ["fr", "en"],
+            "accepted_agreement_version": "2026-01",
+        }
+    )
+
     company: Name = Field(
         examples=["Acme Analytics SARL"],
         description="The partner's company name, as registered; checked for the brand's spelling (R20).",
@@ -108,6 +127,10 @@ class PartnerRegistration(RequestModel):
 
 
 class PartnerProfileUpdate(RequestModel):
+    model_config = _examples(
+        {"contact_name": "Paul Durand", "contact_email": "paul@acme-analytics.fr", "languages": ["fr", "en", "de"]}
+    )
+
     company: Name | None = Field(default=None, description="A new company name (R20); omit to keep the current one.")
     country: CountryCode | None = Field(
         default=None, description="A new country: an ISO 3166-1 alpha-2 code; omit to keep the current one."
@@ -219,6 +242,11 @@ class PartnerPage(BaseModel):
 
 
 class StatusChangeRequest(RequestModel):
+    model_config = _examples(
+        {"reason": "Agreement signed and checked"},
+        {"reason": "The licence runs the partner's own production reports (R17)."},
+    )
+
     reason: Reason = Field(
         examples=["Agreement signed and checked"],
         description="Why the partner's status changes; kept in its status history and the audit log.",
@@ -267,6 +295,15 @@ class Standing(BaseModel):
 
 
 class AgreementPublication(RequestModel):
+    model_config = _examples(
+        {
+            "version": "2027-01",
+            "title": "Qalyptus Partner Program Agreement, 2027 edition",
+            "url": "https://partners.example.com/agreement/2027-01",
+            "accept_by": "2027-03-31T23:59:59Z",
+        }
+    )
+
     version: VersionName = Field(
         examples=["2027-01"],
         description="The new agreement version's name: letters, digits and . _ -, starting with a letter or digit.",
@@ -293,6 +330,8 @@ class Agreement(BaseModel):
 
 
 class AcceptanceRequest(RequestModel):
+    model_config = _examples({"version": "2027-01"})
+
     version: VersionName = Field(description="The agreement version the partner accepts; must be the current one.")
 
 
@@ -305,6 +344,10 @@ class AgreementAcceptance(BaseModel):
 
 
 class AdminKeyRequest(RequestModel):
+    model_config = _examples(
+        {"kind": "admin", "name": "finance dashboard", "scopes": ["read"]}, {"kind": "store", "name": "web store"}
+    )
+
     kind: Literal["admin", "store"] = Field(
         default="admin",
         description="`admin` for a key of the vendor's staff, `store` for the key the store sends order events with.",
@@ -320,6 +363,8 @@ class AdminKeyRequest(RequestModel):
 
 
 class PartnerKeyRequest(RequestModel):
+    model_config = _examples({"name": "crm integration"})
+
     name: Label = Field(
         examples=["crm integration"], description="A label to tell the key apart in lists and the audit log."
     )
@@ -360,6 +405,8 @@ class ProgramSettings(BaseModel):
 
 
 class ProgramSettingsUpdate(RequestModel):
+    model_config = _examples({"auto_approve": False})
+
     auto_approve: StrictBool | None = Field(
         default=None,
         description="True: new partners become active at once; false: an admin approves each. Omit to keep.",
@@ -415,6 +462,15 @@ class TermsInForce(TermsVersion):
 
 
 class TermsPublication(RequestModel):
+    model_config = _examples(
+        {
+            "effective_from": "2030-01-01T00:00:00Z",
+            "terms": POLICY_TERMS.model_copy(update={"hold_days": 30, "time_zone": "Europe/Paris"}).model_dump(
+                mode="json"
+            ),
+        }
+    )
+
     effective_from: UtcDatetime = Field(description="A future moment; orders placed from then on use these terms.")
     terms: Terms = Field(
         description="The program's numbers from `effective_from` on (R01, R02, R06, R07, R10, R11, R16, R17, R19)."
@@ -422,6 +478,8 @@ class TermsPublication(RequestModel):
 
 
 class SkuAddition(RequestModel):
+    model_config = _examples({"sku": "cloud-premium", "points": 6})
+
     sku: Sku = Field(
         examples=["cloud-premium"], description="The new SKU's name: letters, digits and . _ -, at most 64."
     )
@@ -451,6 +509,17 @@ StoreCustomerId = Annotated[
 
 
 class RegistrationRequest(RequestModel):
+    model_config = _examples(
+        {
+            "company": "Contoso SA",
+            "country": "FR",
+            "contact_name": "Marie Curie",
+            "contact_email": "marie@contoso.example",
+            "vat_id": "FR40303265045",
+            "domain": "contoso.example",
+        }
+    )
+
     company: Name = Field(description="The customer's legal name.", examples=["Contoso SA"])
     country: CountryCode = Field(
         examples=["FR"], description="The customer's country: an ISO 3166-1 alpha-2 code, in either case (R05)."
@@ -516,6 +585,15 @@ class CustomerImportRow(RequestModel):
 
 
 class CustomerImport(RequestModel):
+    model_config = _examples(
+        {
+            "customers": [
+                {"company": "Contoso SA", "country": "FR", "vat_id": "FR40303265045"},
+                {"company": "Fabrikam GmbH", "country": "DE", "domain": "fabrikam.example"},
+            ]
+        }
+    )
+
     customers: list[CustomerImportRow] = Field(
         min_length=1,
         max_length=10_000,
@@ -565,6 +643,10 @@ class CustomerPage(BaseModel):
 
 
 class SalesProcessFlag(RequestModel):
+    model_config = _examples(
+        {"until": "2027-06-30T00:00:00Z", "reason": "Our own sales team is negotiating an enterprise deal."}
+    )
+
     until: UtcDatetime = Field(
         description="Until when registrations of the customer are refused because the vendor sells to it itself (R06)."
     )
@@ -779,6 +861,10 @@ class LicencePage(BaseModel):
 
 
 class ResolveRequest(RequestModel):
+    model_config = _examples(
+        {"reason": "Checked with the store: the partner bought for a subsidiary with its own VAT id."}
+    )
+
     reason: Reason = Field(
         examples=["Checked with the store: the partner bought for a subsidiary with its own VAT id."],
         description="How the flag was resolved; kept with it and in the audit log.",
@@ -820,6 +906,11 @@ class DirectoryReviewPage(BaseModel):
 
 
 class ReasonRequest(RequestModel):
+    model_config = _examples(
+        {"reason": 'The text spells the brand "QAlyptus" (R20).'},
+        {"reason": "The partner corrected its listing."},
+    )
+
     reason: Reason = Field(description="Why; kept in the audit log and shown to the partner where it applies.")
 
 
@@ -848,6 +939,20 @@ class QuoteLineIn(RequestModel):
 
 
 class QuoteRequest(RequestModel):
+    model_config = _examples(
+        {
+            "partner_id": "0b6f5a3e-4c1d-4e8a-9f2b-7d3c1a5e9b10",
+            "customer": {
+                "company": "Contoso SA",
+                "country": "FR",
+                "email": "it@contoso.example",
+                "vat_id": "FR40303265045",
+            },
+            "currency": "EUR",
+            "lines": [{"sku": "server-business", "quantity": 1, "kind": "new", "list_amount": 150000}],
+        }
+    )
+
     partner_id: uuid.UUID = Field(description="The partner buying for its customer (R12).")
     customer: QuoteCustomer = Field(description="The end customer the partner buys for.")
     currency: Currency = Field(examples=["EUR"])
@@ -955,6 +1060,8 @@ class QuarterOut(BaseModel):
 
 
 class Payment(RequestModel):
+    model_config = _examples({"payment_reference": "SEPA-2026-Q1-0042", "paid_on": "2026-05-02"})
+
     payment_reference: Annotated[
         str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$"), AfterValidator(strip)
     ] = Field(description="The bank transfer's reference: printable ASCII, 1 to 200 characters.")
@@ -962,16 +1069,36 @@ class Payment(RequestModel):
 
 
 class StatementPayment(Payment):
+    model_config = _examples(
+        {"statement_id": "5f0c2d4e-8a1b-4c3d-9e7f-1a2b3c4d5e6f", "payment_reference": "SEPA-2026-Q1-0042"}
+    )
+
     statement_id: uuid.UUID = Field(description="The statement paid.")
 
 
 class BulkApproval(RequestModel):
+    model_config = _examples(
+        {"statement_ids": ["5f0c2d4e-8a1b-4c3d-9e7f-1a2b3c4d5e6f", "6a1d3e5f-9b2c-4d4e-8f80-2b3c4d5e6f70"]}
+    )
+
     statement_ids: list[uuid.UUID] = Field(
         min_length=1, max_length=10_000, description="The draft statements to approve, 1 to 10000."
     )
 
 
 class BulkPayment(RequestModel):
+    model_config = _examples(
+        {
+            "payments": [
+                {
+                    "statement_id": "5f0c2d4e-8a1b-4c3d-9e7f-1a2b3c4d5e6f",
+                    "payment_reference": "SEPA-2026-Q1-0042",
+                    "paid_on": "2026-05-02",
+                }
+            ]
+        }
+    )
+
     payments: list[StatementPayment] = Field(
         min_length=1,
         max_length=10_000,
@@ -980,6 +1107,16 @@ class BulkPayment(RequestModel):
 
 
 class Adjustment(RequestModel):
+    model_config = _examples(
+        {
+            "kind": "money",
+            "amount": 2500,
+            "currency": "EUR",
+            "reason": "Commission on an order the store reported without the partner.",
+        },
+        {"kind": "points", "amount": -4, "reason": "Licence returned outside the store; its points are taken back."},
+    )
+
     kind: Literal["points", "money"] = Field(
         description="`points` to adjust active points (R03), `money` to adjust commission."
     )
@@ -1088,6 +1225,18 @@ Description = Annotated[
 class DirectoryProfileUpdate(RequestModel):
     """Null empties a field, but for the lists (emptied with `[]`) and `listed`."""
 
+    model_config = _examples(
+        {
+            "description": "Qalyptus reporting for finance teams in Brittany and Normandy.",
+            "services": ["implementation", "training"],
+            "regions_served": ["Bretagne", "Normandie"],
+            "region": "Bretagne",
+            "languages": ["fr", "en"],
+            "latitude": 48.117,
+            "longitude": -1.678,
+        }
+    )
+
     description: Description | None = Field(
         default=None,
         description="The partner's public text, at most 2000 characters; reviewed by an admin before it shows "
@@ -1145,6 +1294,8 @@ NfrPurpose = Literal["demonstration", "training", "evaluation"]
 
 
 class NfrRequest(RequestModel):
+    model_config = _examples({"sku": "server-business", "purpose": "demonstration", "acknowledged": True})
+
     sku: Sku = Field(description="The SKU of the free licence (R17).")
     purpose: NfrPurpose = Field(description="What the free licence is for (R17).", examples=["demonstration"])
     acknowledged: StrictBool = Field(
@@ -1182,6 +1333,21 @@ class NfrViolationOut(BaseModel):
 
 
 class LeadCreate(RequestModel):
+    model_config = _examples(
+        {
+            "company": "Northwind Traders SARL",
+            "country": "FR",
+            "region": "Bretagne",
+            "city": "Rennes",
+            "latitude": 48.117,
+            "longitude": -1.678,
+            "products": ["server-business"],
+            "contact_name": "Louis Martin",
+            "contact_email": "louis@northwind.example",
+            "domain": "northwind.example",
+        }
+    )
+
     company: Name = Field(description="The prospect's legal name.")
     country: CountryCode = Field(
         description="The prospect's country: an ISO 3166-1 alpha-2 code; partners are ranked by it (R19)."
@@ -1253,10 +1419,14 @@ class LeadOut(BaseModel):
 
 
 class LeadAssignment(RequestModel):
+    model_config = _examples({"partner_id": "0b6f5a3e-4c1d-4e8a-9f2b-7d3c1a5e9b10"}, {})
+
     partner_id: uuid.UUID | None = Field(default=None, description="Default: the best-ranked partner not tried yet.")
 
 
 class OfferDecline(RequestModel):
+    model_config = _examples({"reason": "We have no consultant free in that region this quarter."})
+
     reason: Reason | None = Field(default=None, description="Why the partner declines; optional.")
 
 
@@ -1474,6 +1644,14 @@ SubscriptionDescription = Annotated[str, StringConstraints(max_length=500, patte
 
 
 class WebhookSubscriptionCreate(RequestModel):
+    model_config = _examples(
+        {
+            "url": "https://crm.example.com/hooks/qalyptus",
+            "event_types": ["partner.approved", "lead.offered"],
+            "description": "CRM sync",
+        }
+    )
+
     url: TargetUrl
     event_types: SubscriptionEventTypes
     partner_id: uuid.UUID | None = Field(
@@ -1485,6 +1663,10 @@ class WebhookSubscriptionCreate(RequestModel):
 
 
 class PartnerWebhookSubscriptionCreate(RequestModel):
+    model_config = _examples(
+        {"url": "https://crm.example.com/hooks/qalyptus", "event_types": ["lead.offered"], "description": "CRM sync"}
+    )
+
     url: TargetUrl
     event_types: PartnerSubscriptionEventTypes
     description: SubscriptionDescription | None = Field(
@@ -1493,6 +1675,8 @@ class PartnerWebhookSubscriptionCreate(RequestModel):
 
 
 class WebhookSubscriptionUpdate(RequestModel):
+    model_config = _examples({"enabled": True}, {"event_types": ["partner.approved", "lead.offered"]})
+
     url: TargetUrl | None = Field(default=None, description="A new target URL; omit to keep.")
     event_types: SubscriptionEventTypes | None = Field(
         default=None, description="The event types to receive, replacing the current ones; omit to keep."
@@ -1506,6 +1690,8 @@ class WebhookSubscriptionUpdate(RequestModel):
 
 
 class PartnerWebhookSubscriptionUpdate(RequestModel):
+    model_config = _examples({"enabled": True}, {"url": "https://crm.example.com/hooks/qalyptus-v2"})
+
     url: TargetUrl | None = Field(default=None, description="A new target URL; omit to keep.")
     event_types: PartnerSubscriptionEventTypes | None = Field(
         default=None,
