@@ -25,7 +25,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 class FieldError(BaseModel):
     field: str = Field(description="Where the bad value is, e.g. `body.country` or `query.limit`.")
-    message: str
+    message: str = Field(description="What is wrong with the value, in a sentence.")
     type: str = Field(description="Machine-readable kind of error, e.g. `missing`, `string_too_long`.")
 
 
@@ -37,12 +37,14 @@ class Problem(BaseModel):
     type: str = Field(
         description="A URI reference naming the kind of problem, `/problems/<code>`: a page that explains it."
     )
-    title: str
-    status: int
+    title: str = Field(description="A short summary of the kind of problem, e.g. `Not found`.")
+    status: int = Field(description="The HTTP status code of the response.")
     detail: str = Field(description="What went wrong, in a sentence a person understands.")
     code: str = Field(description="Stable machine-readable code, e.g. `partner_not_found`.")
-    instance: str | None = None
-    request_id: str | None = None
+    instance: str | None = Field(default=None, description="The path of the request that failed.")
+    request_id: str | None = Field(
+        default=None, description="The request's `X-Request-ID`, to quote when reporting the problem; in the logs too."
+    )
     errors: list[FieldError] | None = Field(default=None, description="For validation errors: each bad field.")
 
 

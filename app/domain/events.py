@@ -25,17 +25,17 @@ class Payload(BaseModel):
 
 
 class PartnerRegistered(Payload):
-    partner_id: uuid.UUID
-    company: str
-    country: str
+    partner_id: uuid.UUID = Field(description="The new partner's id.")
+    company: str = Field(description="The partner's registered company name.")
+    country: str = Field(description="The partner's country: ISO 3166-1 alpha-2.")
     status: str = Field(description="`pending`, or `active` when the program approves partners automatically.")
 
 
 class PartnerStatusChanged(Payload):
-    partner_id: uuid.UUID
-    from_status: str
-    to_status: str
-    reason: str | None
+    partner_id: uuid.UUID = Field(description="The partner's id.")
+    from_status: str = Field(description="The status before: `pending`, `active` or `suspended`.")
+    to_status: str = Field(description="The status after: `active`, `suspended` or `terminated` (R04).")
+    reason: str | None = Field(description="Why, as the admin gave it; null when none was given.")
     by: str = Field(description="Who changed it: `admin:<key id>`, `system`...")
 
 
@@ -45,80 +45,84 @@ class LevelCause(Payload):
 
 
 class PartnerLevelChanged(Payload):
-    partner_id: uuid.UUID
-    from_level: str
-    to_level: str
-    points: int
-    changed_at: datetime
-    cause: LevelCause
+    partner_id: uuid.UUID = Field(description="The partner's id.")
+    from_level: str = Field(description="The level before (R02).")
+    to_level: str = Field(description="The level after (R02).")
+    points: int = Field(description="The partner's active points after the change (R03).")
+    changed_at: datetime = Field(description="When the change took effect.")
+    cause: LevelCause = Field(description="What changed the level: a points entry, or terms that took effect.")
 
 
 class RegistrationFacts(Payload):
-    registration_id: uuid.UUID
-    partner_id: uuid.UUID
-    customer_id: uuid.UUID
-    company: str
-    country: str
-    state: str
-    registered_at: datetime
-    expires_at: datetime
+    registration_id: uuid.UUID = Field(description="The registration's id.")
+    partner_id: uuid.UUID = Field(description="The partner that registered the customer.")
+    customer_id: uuid.UUID = Field(description="The customer registered.")
+    company: str = Field(description="The customer's legal name as registered.")
+    country: str = Field(description="The customer's country: ISO 3166-1 alpha-2.")
+    state: str = Field(description="`live`, or `offered` when a lead offer holds it for the partner (R19).")
+    registered_at: datetime = Field(description="When its window started (R07).")
+    expires_at: datetime = Field(description="When its window ends (R07).")
 
 
 class RegistrationExpiring(Payload):
-    registration_id: uuid.UUID
-    partner_id: uuid.UUID
-    company: str
-    expires_at: datetime
+    registration_id: uuid.UUID = Field(description="The registration's id.")
+    partner_id: uuid.UUID = Field(description="The partner that registered the customer.")
+    company: str = Field(description="The customer's legal name as registered.")
+    expires_at: datetime = Field(description="When its window ends unless an order converts it first (R07).")
 
 
 class RegistrationEnded(Payload):
-    registration_id: uuid.UUID
-    partner_id: uuid.UUID
-    company: str
+    registration_id: uuid.UUID = Field(description="The registration's id.")
+    partner_id: uuid.UUID = Field(description="The partner that registered the customer.")
+    company: str = Field(description="The customer's legal name as registered.")
     state: str = Field(description="`converted`, `expired` or `withdrawn`.")
-    ended_at: datetime
+    ended_at: datetime = Field(description="When it stopped being live.")
     order_id: str | None = Field(default=None, description="The order that converted it.")
-    reason: str | None = None
+    reason: str | None = Field(default=None, description="For a withdrawal: why; null otherwise.")
 
 
 class LeadOfferFacts(Payload):
-    lead_id: uuid.UUID
-    offer_id: uuid.UUID
-    partner_id: uuid.UUID
-    registration_id: uuid.UUID | None
-    company: str
-    country: str
-    deadline: datetime | None
-    reason: str | None = None
+    lead_id: uuid.UUID = Field(description="The lead's id.")
+    offer_id: uuid.UUID = Field(description="The offer's id.")
+    partner_id: uuid.UUID = Field(description="The partner the lead was offered to.")
+    registration_id: uuid.UUID | None = Field(
+        description="The registration the offer holds for the partner (R19); null when none."
+    )
+    company: str = Field(description="The prospect's legal name.")
+    country: str = Field(description="The prospect's country: ISO 3166-1 alpha-2.")
+    deadline: datetime | None = Field(
+        description="While offered: when the offer expires unanswered (R19); null once it is answered or ended."
+    )
+    reason: str | None = Field(default=None, description="For a decline: the partner's reason; null otherwise.")
 
 
 class StoreEventParked(Payload):
-    event_id: int
-    webhook_id: str
-    event_type: str
-    reason_code: str | None
-    reason: str | None
+    event_id: int = Field(description="The stored store event's id (`GET /v1/webhook-events/{event_id}`).")
+    webhook_id: str = Field(description="The `webhook-id` the store sent it with.")
+    event_type: str = Field(description="The store event's type: `order.paid`, `order.refunded` or `licence.lapsed`.")
+    reason_code: str | None = Field(description="Why it was parked, as a stable code, e.g. `order_not_received`.")
+    reason: str | None = Field(description="That reason in a sentence.")
 
 
 class OrderFlagged(Payload):
-    order_id: str
+    order_id: str = Field(description="The store order flagged.")
     kind: str = Field(
         description="`discount_mismatch` (R12), `nfr_resale` (R17), `own_company` (R22) or "
         "`relationship_conflict` (R08)."
     )
-    partner_id: uuid.UUID | None
-    detail: str
+    partner_id: uuid.UUID | None = Field(description="The partner concerned; null when none.")
+    detail: str = Field(description="What was found, in a sentence.")
 
 
 class DirectoryTextDecided(Payload):
-    review_id: int
-    partner_id: uuid.UUID
+    review_id: int = Field(description="The directory review decided.")
+    partner_id: uuid.UUID = Field(description="The partner whose text or name it is.")
     kind: str = Field(
         description="`text` (description and services), `name_and_website` (the company name and website the "
         "directory shows) or `company_name` (R20)."
     )
     description: str | None = Field(description="The text now published (approved) or refused (rejected).")
-    services: list[str]
+    services: list[str] = Field(description="`text`: the services now published or refused; empty otherwise.")
     company: str | None = Field(
         default=None, description="`name_and_website`: the name now shown or refused; `company_name`: the name."
     )
@@ -127,29 +131,31 @@ class DirectoryTextDecided(Payload):
 
 
 class StatementFacts(Payload):
-    statement_id: uuid.UUID
-    partner_id: uuid.UUID
-    quarter: str
-    currency: str
-    status: str
+    statement_id: uuid.UUID = Field(description="The statement's id.")
+    partner_id: uuid.UUID = Field(description="The partner paid.")
+    quarter: str = Field(description="The quarter it covers, e.g. `2026-Q1` (R16).")
+    currency: str = Field(description="Its ISO 4217 currency.")
+    status: str = Field(description="Its status now: `draft`, `approved` or `paid` (R16).")
     payable_amount: int = Field(description="Minor units of `currency`.")
-    payout_date: datetime
-    payment_reference: str | None = None
+    payout_date: datetime = Field(description="When it is due (R16).")
+    payment_reference: str | None = Field(
+        default=None, description="For `statement.paid`: the bank transfer's reference; null otherwise."
+    )
 
 
 class TermsTookEffect(Payload):
-    version: int
-    effective_from: datetime
-    partners_recomputed: int
-    levels_changed: int
+    version: int = Field(description="The terms version that took effect.")
+    effective_from: datetime = Field(description="When it took effect.")
+    partners_recomputed: int = Field(description="Partners whose level was computed again under it (R02, R03).")
+    levels_changed: int = Field(description="Of those, partners whose level changed.")
 
 
 class WebhookSubscriptionDisabled(Payload):
-    subscription_id: uuid.UUID
+    subscription_id: uuid.UUID = Field(description="The subscription disabled.")
     partner_id: uuid.UUID | None = Field(description="The partner whose subscription it is, if any.")
-    url: str
-    failing_since: datetime
-    reason: str
+    url: str = Field(description="Its target URL.")
+    failing_since: datetime = Field(description="When its deliveries started failing.")
+    reason: str = Field(description="Why it was disabled, e.g. every delivery failed for 5 days, with the last error.")
 
 
 EventType = Literal[
