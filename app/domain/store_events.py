@@ -78,8 +78,8 @@ class StoreModel(BaseModel):
 
 class Buyer(StoreModel):
     type: Literal["customer", "partner"] = Field(
-        description="`customer` when the customer bought itself (a "
-        "referral order, R11), `partner` when a partner bought for it (resale, R12)."
+        description="`customer` when the customer bought itself (a referral order, R11), `partner` when a "
+        "partner bought for it (resale, R12)."
     )
     partner_id: Ident | None = Field(
         default=None,
@@ -119,19 +119,18 @@ class StoreOrderLine(StoreModel):
     sku: Sku = Field(description="The SKU sold: letters, digits and . _ -, at most 64 (R01).")
     quantity: StrictInt = Field(ge=1, le=1_000_000, description="Units sold, 1 to 1000000.")
     kind: Literal["new", "renewal"] = Field(
-        description="`new` for a first sale or up-sell (earns points, "
-        "R09), `renewal` for a renewal (earns commission only)."
+        description="`new` for a first sale or up-sell (earns points, R09), `renewal` for a renewal (earns "
+        "commission only)."
     )
     licence_id: Ident | None = Field(
         default=None,
-        description="The licence the line sells or renews; "
-        "required on a new delivery (R23), and what a lapse names (R10).",
+        description="The licence the line sells or renews; required on a new delivery (R23), and what a lapse "
+        "names (R10).",
     )
     term_end: Time | None = Field(
         default=None,
-        description="When the licence's term ends: after `placed_at`; "
-        "required on a new delivery (R23). The licence lapses then plus the terms' `lapse_grace_days` unless "
-        "renewed (R10).",
+        description="When the licence's term ends: after `placed_at`; required on a new delivery (R23). The "
+        "licence lapses then plus the terms' `lapse_grace_days` unless renewed (R10).",
     )
     """R23: required on a new delivery of a `new` or `renewal` line; bodies stored before that replay
     without it."""
@@ -140,8 +139,8 @@ class StoreOrderLine(StoreModel):
     )
     discount_amount: Amount = Field(
         default=0,
-        description="The partner discount granted on the line, minor "
-        "units; at most `list_amount`; checked against R12.",
+        description="The partner discount granted on the line, minor units; at most `list_amount`. One other "
+        "than the partner's R12 rate gives is flagged for an admin (`discount_mismatch`).",
     )
     tax_amount: Amount = Field(
         description="The tax in `paid_amount`, minor units; commission is computed on `paid_amount - tax_amount` (R23)."
@@ -189,8 +188,8 @@ class OrderPaidData(StoreModel):
         description="The order's id at the store; a second delivery of it is a duplicate or a conflict."
     )
     placed_at: Time = Field(
-        description="When the order was placed, RFC 3339 with an offset: its terms, level "
-        "and eligibility are those of this moment (R03a, R04)."
+        description="When the order was placed, RFC 3339 with an offset: its terms, level and eligibility are "
+        "those of this moment (R03a, R04)."
     )
     currency: Currency
     buyer: Buyer = Field(description="Who paid: the customer itself or a partner for it (R08).")
@@ -217,8 +216,8 @@ class OrderPaidData(StoreModel):
 class RefundLine(StoreModel):
     line_id: Ident = Field(description="The refunded line of the order, as `line_id` named it.")
     amount: Annotated[StrictInt, Field(ge=1, le=10**13)] = Field(
-        description="The amount refunded on the "
-        "line, minor units of the order's currency, tax included; its share of commission and points is reversed (R14)."
+        description="The amount refunded on the line, minor units of the order's currency, tax included; its "
+        "share of commission and points is reversed (R14)."
     )
 
 
