@@ -137,7 +137,7 @@ class StatementFacts(Payload):
     currency: str = Field(description="Its ISO 4217 currency.")
     status: str = Field(description="Its status now: `draft`, `approved` or `paid` (R16).")
     payable_amount: int = Field(description="Minor units of `currency`.")
-    payout_date: datetime = Field(description="When it is due (R16).")
+    payout_date: datetime = Field(description="When it is due: the 25th of the month after its quarter (R16).")
     payment_reference: str | None = Field(
         default=None, description="For `statement.paid`: the bank transfer's reference; null otherwise."
     )

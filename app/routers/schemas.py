@@ -383,13 +383,13 @@ class AuditEvent(BaseModel):
     object_type: str = Field(description="The kind of object changed, e.g. `partner`.")
     object_id: str = Field(description="The id of the object changed.")
     before: dict[str, object] | None = Field(
-        description="The object's fields that changed, before; null when it was created."
+        description="The audited fields of the object before the change; null when it was created."
     )
     after: dict[str, object] | None = Field(
-        description="The object's fields that changed, after; null when it was removed."
+        description="The audited fields of the object after the change; null when it was removed."
     )
     request_id: str | None = Field(
-        description="The `X-Request-ID` of the request that made the change; null for the worker's changes."
+        description="The `X-Request-ID` of the request that made the change; null when no request did (the worker)."
     )
 
 
@@ -677,12 +677,13 @@ class PointsEntry(BaseModel):
     id: int = Field(description="The points entry's id; entries sort by it.")
     points: int = Field(description="Points credited, or taken away when negative (R03, R10, R14).")
     effective_at: datetime = Field(
-        description="When the entry counts from: the order's `placed_at`, or when the licence lapsed."
+        description="When the entry counts from: an order's `placed_at`, a refund's `refunded_at`, a lapse's date "
+        "(`term_end` plus grace, R10), or the moment of an adjustment."
     )
     recorded_at: datetime = Field(description="When the service recorded it.")
     rule: str = Field(description="The program rule that made it, e.g. R09.")
     explanation: str = Field(description="Why, in a sentence (R21).")
-    order_id: str | None = Field(description="The store order it comes from; null for an adjustment or a lapse.")
+    order_id: str | None = Field(description="The store order it comes from; null when none (an adjustment).")
     order_line_id: int | None = Field(description="The order line it comes from; null when none.")
     licence_id: str | None = Field(description="The licence whose sale or lapse made it; null when none.")
     terms_version: int = Field(description="The terms version it was computed under (R21).")
@@ -1030,7 +1031,7 @@ class StatementOut(BaseModel):
         description="`opening_balance` plus `lines_total`, minor units; carried forward when negative."
     )
     payable_amount: int = Field(description="Paid on `payout_date`; 0 when the closing balance is negative.")
-    payout_date: date = Field(description="When it is due: the quarter's end plus the terms' `hold_days` (R16).")
+    payout_date: date = Field(description="When it is due: the 25th of the month after its quarter (R16).")
     created_at: datetime = Field(description="When the quarter close made it.")
     approved_at: datetime | None = Field(description="When an admin approved it; null until then.")
     paid_at: datetime | None = Field(description="When it was marked paid; null until then.")
@@ -1142,9 +1143,17 @@ class AdjustmentOut(BaseModel):
 
 class PayoutForecast(BaseModel):
     currency: str = Field(description="The ISO 4217 currency.")
-    payout_date: date = Field(description="The next payout date (R16).")
-    expected_amount: int = Field(description="What is due then on unpaid statements, minor units.")
-    unpaid_statements: list[uuid.UUID] = Field(description="The statements, approved or draft, not yet paid.")
+    payout_date: date = Field(
+        description="The next payout date: that of the earliest unpaid statement with something to pay, else the open "
+        "quarter's (R16)."
+    )
+    expected_amount: int = Field(
+        description="What `payout_date` is expected to pay, minor units: the unpaid statements' payable amounts, "
+        "or what the open quarter accrues after a negative balance carried."
+    )
+    unpaid_statements: list[uuid.UUID] = Field(
+        description="The partner's statements in this currency not yet paid, draft or approved."
+    )
     accruing: int = Field(description="Entries not yet on a statement (the open quarter).")
 
 
