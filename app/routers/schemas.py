@@ -744,7 +744,7 @@ class Relationship(BaseModel):
         description="When a resale order first made it a resale relationship; null for a referral one."
     )
     ended_at: datetime | None = Field(
-        description="When it ended (the partner terminated, or the referral window closed); null while it holds."
+        description="When it ended: the partner was terminated (R04); null while it holds."
     )
 
 
