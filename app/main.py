@@ -197,7 +197,7 @@ def _outbound_webhooks(schema: dict[str, Any]) -> None:
             "type": "object",
             "required": ["type", "timestamp", "data"],
             "properties": {
-                "type": {"const": event_type},
+                "type": {"const": event_type, "description": "The event type: always this one for this webhook."},
                 "timestamp": {"type": "string", "format": "date-time", "description": "When it happened."},
                 "data": {"$ref": f"#/components/schemas/EventPayload.{event_type}"},
             },

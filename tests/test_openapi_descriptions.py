@@ -56,6 +56,8 @@ def _undescribed(document: dict[str, Any]) -> list[str]:
         walk(schema, name)
     for path, item in document["paths"].items():
         walk(item, path)
+    for event_type, item in document.get("webhooks", {}).items():  # the bodies POSTed to subscribers
+        walk(item, f"webhook {event_type}")
     return sorted(missing)
 
 
