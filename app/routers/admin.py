@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -12,7 +11,7 @@ from app.domain import agreements, api_keys, audit, program
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, context
-from app.routers.fields import Cursor, UtcDatetime
+from app.routers.fields import Cursor, IncludeRevoked, KeyPath, UtcDatetime, page_size
 from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1")
@@ -25,7 +24,9 @@ Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_
     responses=problem_responses(401, 403, 422),
     summary="List admin and store keys",
 )
-async def list_api_keys(session: SessionDep, _admin: AdminRead, include_revoked: bool = False) -> schemas.ApiKeyList:
+async def list_api_keys(
+    session: SessionDep, _admin: AdminRead, include_revoked: IncludeRevoked = False
+) -> schemas.ApiKeyList:
     """Admin (read). Partner keys are listed under their partner."""
     rows = await api_keys.listing(session, kinds=["admin", "store"], include_revoked=include_revoked)
     return schemas.ApiKeyList(items=[convert.api_key(r) for r in rows])
@@ -66,7 +67,7 @@ async def create_api_key(
     summary="Revoke a key",
 )
 async def revoke_api_key(
-    key_id: uuid.UUID,
+    key_id: KeyPath,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
@@ -134,12 +135,16 @@ async def list_audit_events(
         Query(description="e.g. `admin:<key id>`, `partner:<id>`, `public`"),
     ] = None,
     action: Annotated[Filter | None, Query(description="e.g. `partner.suspend`")] = None,
-    object_type: Annotated[Filter | None, Query()] = None,
-    object_id: Annotated[Filter | None, Query()] = None,
-    since: Annotated[UtcDatetime | None, Query()] = None,
-    until: Annotated[UtcDatetime | None, Query()] = None,
+    object_type: Annotated[
+        Filter | None, Query(description="Only the events about this kind of object, e.g. `partner`, `statement`.")
+    ] = None,
+    object_id: Annotated[
+        Filter | None, Query(description="Only the events about the object with this id (with `object_type`).")
+    ] = None,
+    since: Annotated[UtcDatetime | None, Query(description="Only the events at or after this time.")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="Only the events before this time (exclusive).")] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.AuditPage:
     """Admin (read). Newest first; filters combine."""
     rows = await audit.search(
