@@ -26,10 +26,10 @@ Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_
 )
 async def list_api_keys(
     session: SessionDep, _admin: AdminRead, include_revoked: IncludeRevoked = False
-) -> schemas.ApiKeyList:
+) -> schemas.ServiceApiKeyList:
     """Admin (read). Partner keys are listed under their partner."""
     rows = await api_keys.listing(session, kinds=["admin", "store"], include_revoked=include_revoked)
-    return schemas.ApiKeyList(items=[convert.api_key(r) for r in rows])
+    return schemas.ServiceApiKeyList(items=[convert.service_key(r) for r in rows])
 
 
 @router.post(
@@ -48,7 +48,7 @@ async def create_api_key(
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.IssuedApiKey:
+) -> schemas.IssuedServiceApiKey:
     """Admin (write). The new key is shown this once."""
     issued = await api_keys.issue(
         session,
@@ -57,7 +57,7 @@ async def create_api_key(
         name=body.name,
         scopes=body.scopes,
     )
-    return convert.issued_key(issued.key, issued.plaintext)
+    return convert.issued_service_key(issued.key, issued.plaintext)
 
 
 @router.delete(
@@ -72,10 +72,10 @@ async def revoke_api_key(
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.ApiKey:
+) -> schemas.ServiceApiKey:
     """Admin (write). Revokes an admin or store key; revoking twice changes nothing."""
     row = await api_keys.revoke(session, context(request, admin, clock), key_id, kinds=["admin", "store"])
-    return convert.api_key(row)
+    return convert.service_key(row)
 
 
 @router.get("/agreements", tags=["agreements"], summary="List agreement versions")
