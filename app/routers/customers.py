@@ -155,7 +155,13 @@ async def list_customers(
             description="Find the customer with this id in the vendor's store (R05).",
         ),
     ] = None,
-    country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$", description="For a VAT id without its prefix.")] = "XX",
+    country: Annotated[
+        str,
+        Query(
+            pattern=r"^[A-Za-z]{2}$",
+            description="The country whose rules read a `vat_id` given without its country prefix (`XX`: none).",
+        ),
+    ] = "XX",
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.CustomerPage:

@@ -19,7 +19,10 @@ from app.routers.fields import Cursor, PartnerPath, page_size
 
 router = APIRouter(prefix="/v1")
 
-TypeFilter = Annotated[list[events.EventType] | None, Query(max_length=30, description="One or more event types.")]
+TypeFilter = Annotated[
+    list[events.EventType] | None,
+    Query(max_length=30, description="Only the events of these types (repeat the parameter, at most 30)."),
+]
 _PARTNER_TYPES = sorted(t for t in events.CATALOGUE if events.partner_may_read(t))
 PartnerTypeFilter = Annotated[
     Annotated[
@@ -29,7 +32,8 @@ PartnerTypeFilter = Annotated[
     | None,
     Query(
         max_length=30,
-        description="One or more event types a partner may read (others: `event_type_not_for_partners`).",
+        description="Only the events of these types, each one a partner may read (others: "
+        "`event_type_not_for_partners`); repeat the parameter, at most 30.",
     ),
 ]
 

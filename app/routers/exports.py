@@ -137,8 +137,12 @@ async def export_audit_events_csv(
     request: Request,
     session: SessionDep,
     _admin: AdminRead,
-    actor: Annotated[Filter | None, Query(description="e.g. `admin:<key id>`, `partner:<id>`, `public`")] = None,
-    action: Annotated[Filter | None, Query(description="e.g. `partner.suspend`")] = None,
+    actor: Annotated[
+        Filter | None, Query(description="Only the events by this actor: `admin:<key id>`, `partner:<id>` or `public`.")
+    ] = None,
+    action: Annotated[
+        Filter | None, Query(description="Only the events of this action, e.g. `partner.suspend`.")
+    ] = None,
     object_type: Annotated[
         Filter | None, Query(description="Only the events about this kind of object, e.g. `partner`, `statement`.")
     ] = None,

@@ -178,7 +178,11 @@ SubscriptionPath = Annotated[
 ]
 """The `subscription_id` path parameter."""
 DeliveryPath = Annotated[
-    int, Path(description="The id of one delivery attempt of the subscription, as its deliveries list gives it.")
+    int,
+    Path(
+        description="The delivery's id (one event sent to the subscription, with its attempts), as its "
+        "deliveries list gives it."
+    ),
 ]
 """The `delivery_id` path parameter."""
 StatementPath = Annotated[uuid.UUID, Path(description="The quarterly statement's id, as the statements lists give it.")]

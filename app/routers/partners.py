@@ -237,7 +237,9 @@ async def get_partner_standing(
     session: SessionDep,
     clock: ClockDep,
     _caller: PartnerOrAdminRead,
-    at: Annotated[UtcDatetime | None, Query(description="Default: now.")] = None,
+    at: Annotated[
+        UtcDatetime | None, Query(description="The moment to judge the partner's eligibility at (R04; default: now).")
+    ] = None,
 ) -> schemas.Standing:
     """R04: the partner's status and agreement binding at `at`, from their dated history."""
     result = await partners.standing_at(session, partner_id, at or clock.now())

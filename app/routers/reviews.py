@@ -33,7 +33,9 @@ async def list_order_flags(
     session: SessionDep,
     _admin: AdminRead,
     kind: Annotated[schemas.OrderFlagKind | None, Query(description="Only the flags of this kind.")] = None,
-    resolved: Annotated[bool | None, Query(description="false: only those still to review.")] = None,
+    resolved: Annotated[
+        bool | None, Query(description="true: only the flags resolved already; false: only those still to review.")
+    ] = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.OrderFlagPage:
@@ -57,9 +59,14 @@ async def list_licences(
     ] = None,
     status: Annotated[
         Literal["active", "lapsed"] | None,
-        Query(description="Only the licences the store last reported in this state (R10)."),
+        Query(
+            description="Only the licences in this state (R10: a licence lapses at its term end plus the grace "
+            "days, or when the store reports it)."
+        ),
     ] = None,
-    partner_id: Annotated[uuid.UUID | None, Query(description="Only the licences whose points went to it.")] = None,
+    partner_id: Annotated[
+        uuid.UUID | None, Query(description="Only the licences whose points went to this partner.")
+    ] = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.LicencePage:
