@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -12,7 +11,7 @@ from app.domain import agreements, api_keys, audit, program
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, context
-from app.routers.fields import Cursor, UtcDatetime
+from app.routers.fields import Cursor, IncludeRevoked, KeyPath, UtcDatetime, page_size
 from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1")
@@ -25,10 +24,12 @@ Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_
     responses=problem_responses(401, 403, 422),
     summary="List admin and store keys",
 )
-async def list_api_keys(session: SessionDep, _admin: AdminRead, include_revoked: bool = False) -> schemas.ApiKeyList:
+async def list_api_keys(
+    session: SessionDep, _admin: AdminRead, include_revoked: IncludeRevoked = False
+) -> schemas.ServiceApiKeyList:
     """Admin (read). Partner keys are listed under their partner."""
     rows = await api_keys.listing(session, kinds=["admin", "store"], include_revoked=include_revoked)
-    return schemas.ApiKeyList(items=[convert.api_key(r) for r in rows])
+    return schemas.ServiceApiKeyList(items=[convert.service_key(r) for r in rows])
 
 
 @router.post(
@@ -47,7 +48,7 @@ async def create_api_key(
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.IssuedApiKey:
+) -> schemas.IssuedServiceApiKey:
     """Admin (write). The new key is shown this once."""
     issued = await api_keys.issue(
         session,
@@ -56,7 +57,7 @@ async def create_api_key(
         name=body.name,
         scopes=body.scopes,
     )
-    return convert.issued_key(issued.key, issued.plaintext)
+    return convert.issued_service_key(issued.key, issued.plaintext)
 
 
 @router.delete(
@@ -66,15 +67,15 @@ async def create_api_key(
     summary="Revoke a key",
 )
 async def revoke_api_key(
-    key_id: uuid.UUID,
+    key_id: KeyPath,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.ApiKey:
+) -> schemas.ServiceApiKey:
     """Admin (write). Revokes an admin or store key; revoking twice changes nothing."""
     row = await api_keys.revoke(session, context(request, admin, clock), key_id, kinds=["admin", "store"])
-    return convert.api_key(row)
+    return convert.service_key(row)
 
 
 @router.get("/agreements", tags=["agreements"], summary="List agreement versions")
@@ -131,15 +132,21 @@ async def list_audit_events(
     _admin: AdminRead,
     actor: Annotated[
         Filter | None,
-        Query(description="e.g. `admin:<key id>`, `partner:<id>`, `public`"),
+        Query(description="Only the events by this actor: `admin:<key id>`, `partner:<id>` or `public`."),
     ] = None,
-    action: Annotated[Filter | None, Query(description="e.g. `partner.suspend`")] = None,
-    object_type: Annotated[Filter | None, Query()] = None,
-    object_id: Annotated[Filter | None, Query()] = None,
-    since: Annotated[UtcDatetime | None, Query()] = None,
-    until: Annotated[UtcDatetime | None, Query()] = None,
+    action: Annotated[
+        Filter | None, Query(description="Only the events of this action, e.g. `partner.suspend`.")
+    ] = None,
+    object_type: Annotated[
+        Filter | None, Query(description="Only the events about this kind of object, e.g. `partner`, `statement`.")
+    ] = None,
+    object_id: Annotated[
+        Filter | None, Query(description="Only the events about the object with this id (with `object_type`).")
+    ] = None,
+    since: Annotated[UtcDatetime | None, Query(description="Only the events at or after this time.")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="Only the events before this time (exclusive).")] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.AuditPage:
     """Admin (read). Newest first; filters combine."""
     rows = await audit.search(

@@ -29,6 +29,15 @@ def issued_key(row: tables.ApiKey, plaintext: str) -> schemas.IssuedApiKey:
     return schemas.IssuedApiKey(**api_key(row).model_dump(), key=plaintext)
 
 
+def service_key(row: tables.ApiKey) -> schemas.ServiceApiKey:
+    """An admin or store key (no partner)."""
+    return schemas.ServiceApiKey.model_validate(row, from_attributes=True)
+
+
+def issued_service_key(row: tables.ApiKey, plaintext: str) -> schemas.IssuedServiceApiKey:
+    return schemas.IssuedServiceApiKey(**service_key(row).model_dump(), key=plaintext)
+
+
 def agreement(row: tables.AgreementVersion) -> schemas.Agreement:
     return schemas.Agreement.model_validate(row, from_attributes=True)
 

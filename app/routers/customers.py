@@ -17,7 +17,7 @@ from app.domain.rules.identifiers import Identifier, normalise_domain, normalise
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, context
-from app.routers.fields import LINE_PATTERN, Cursor, SearchText
+from app.routers.fields import LINE_PATTERN, Cursor, CustomerPath, SearchText, page_size
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 imports_router = APIRouter(prefix="/v1/customer-imports", tags=["customers"])
@@ -130,12 +130,40 @@ async def list_customers(
     session: SessionDep,
     _admin: AdminRead,
     q: Annotated[SearchText | None, Query(description="Part of the company name.")] = None,
-    vat_id: Annotated[str | None, Query(max_length=64, pattern=LINE_PATTERN)] = None,
-    domain: Annotated[str | None, Query(max_length=253, pattern=LINE_PATTERN)] = None,
-    store_customer_id: Annotated[str | None, Query(max_length=255, pattern=LINE_PATTERN)] = None,
-    country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$", description="For a VAT id without its prefix.")] = "XX",
+    vat_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=LINE_PATTERN,
+            description="Find the customer with this VAT id, normalised as at registration (R05); "
+            "give `country` when it lacks its country prefix.",
+        ),
+    ] = None,
+    domain: Annotated[
+        str | None,
+        Query(
+            max_length=253,
+            pattern=LINE_PATTERN,
+            description="Find the customer with this web domain, normalised as at registration (R05).",
+        ),
+    ] = None,
+    store_customer_id: Annotated[
+        str | None,
+        Query(
+            max_length=255,
+            pattern=LINE_PATTERN,
+            description="Find the customer with this id in the vendor's store (R05).",
+        ),
+    ] = None,
+    country: Annotated[
+        str,
+        Query(
+            pattern=r"^[A-Za-z]{2}$",
+            description="The country whose rules read a `vat_id` given without its country prefix (`XX`: none).",
+        ),
+    ] = "XX",
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.CustomerPage:
     """Admin (read). By name, or by one normalised identifier."""
     identifier: Identifier | None = None
@@ -159,7 +187,7 @@ async def list_customers(
 
 
 @router.get("/{customer_id}", responses=problem_responses(401, 403, 404, 422), summary="Read a customer")
-async def get_customer(customer_id: uuid.UUID, session: SessionDep, _admin: AdminRead) -> schemas.Customer:
+async def get_customer(customer_id: CustomerPath, session: SessionDep, _admin: AdminRead) -> schemas.Customer:
     """Admin (read)."""
     return await _customer(session, await customers.get(session, customer_id))
 
@@ -170,7 +198,7 @@ async def get_customer(customer_id: uuid.UUID, session: SessionDep, _admin: Admi
     summary="Flag an active sales process",
 )
 async def flag_sales_process(
-    customer_id: uuid.UUID,
+    customer_id: CustomerPath,
     body: schemas.SalesProcessFlag,
     request: Request,
     session: SessionDep,
@@ -190,7 +218,7 @@ async def flag_sales_process(
     summary="End an active sales process",
 )
 async def unflag_sales_process(
-    customer_id: uuid.UUID, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
+    customer_id: CustomerPath, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
 ) -> schemas.Customer:
     """Admin (write)."""
     row = await customers.unflag_sales_process(session, context(request, admin, clock), customer_id)
@@ -204,10 +232,15 @@ refusals_router = APIRouter(prefix="/v1/registration-refusals", tags=["customers
 async def list_registration_refusals(
     session: SessionDep,
     _admin: AdminRead,
-    partner_id: uuid.UUID | None = None,
-    code: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
+    partner_id: Annotated[
+        uuid.UUID | None, Query(description="Only the refusals of this partner's registrations.")
+    ] = None,
+    code: Annotated[
+        str | None,
+        Query(max_length=64, pattern=r"^[a-z_]+$", description="Only the refusals with this reason code."),
+    ] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.RegistrationRefusalPage:
     """Admin (read). R06: every refused registration, who, which customer and why; newest first."""
     rows = await registrations.refusals(

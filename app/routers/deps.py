@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -19,6 +19,7 @@ from app.domain import api_keys, partners, program
 from app.domain.clock import Clock
 from app.domain.context import Caller, Context
 from app.domain.errors import Forbidden, NotFound, Unauthenticated
+from app.routers.fields import PartnerPath
 from app.settings import Settings
 
 
@@ -148,9 +149,7 @@ def _partner_access(
     access: revoking a key).
     """
 
-    async def dependency(
-        partner_id: Annotated[uuid.UUID, Path()], request: Request, session: SessionDep, caller: CallerDep
-    ) -> Caller:
+    async def dependency(partner_id: PartnerPath, request: Request, session: SessionDep, caller: CallerDep) -> Caller:
         if caller.kind == "partner":
             if caller.partner_id != partner_id:
                 raise NotFound(f"No partner {partner_id}.", code="partner_not_found")

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import Response
 
 from app.domain import directory
@@ -23,7 +23,7 @@ from app.routers.deps import (
     SessionDep,
     context,
 )
-from app.routers.fields import CountryCode, LanguageCode, SearchText
+from app.routers.fields import CountryCode, LanguageCode, PartnerPath, SearchText
 from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1", tags=["directory"])
@@ -37,16 +37,26 @@ router = APIRouter(prefix="/v1", tags=["directory"])
 )
 async def list_directory(
     session: SessionDep,
-    country: Annotated[CountryCode | None, Query()] = None,
+    country: Annotated[CountryCode | None, Query(description="Only the partners registered in this country.")] = None,
     region: Annotated[
         SearchText | None, Query(description="Part of the partner's region or of a region it serves.")
     ] = None,
-    level: Annotated[Level | None, Query()] = None,
-    language: Annotated[LanguageCode | None, Query()] = None,
+    level: Annotated[Level | None, Query(description="Only the partners at this level now.")] = None,
+    language: Annotated[
+        LanguageCode | None, Query(description="Only the partners whose profile lists this language.")
+    ] = None,
     q: Annotated[SearchText | None, Query(description="Part of the name, description or services.")] = None,
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
-    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000, description="Which page of `per_page` entries to give, from 1.")] = 1,
+    per_page: Annotated[
+        int, Query(ge=1, le=100, description="How many entries one page holds at most (1 to 100).")
+    ] = 20,
+    if_none_match: Annotated[
+        str | None,
+        Header(
+            max_length=1000,
+            description="ETags of pages already held, comma-separated; 304 without a body when one still matches.",
+        ),
+    ] = None,
 ) -> Any:
     """Public, no key. Active partners that did not opt out: Platinum, Gold, Silver, Affiliate, then
     by name; only public fields. Answers carry an ETag with `Cache-Control: no-cache`, so a
@@ -83,7 +93,7 @@ async def list_directory(
     summary="Edit the directory profile",
 )
 async def update_directory_profile(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     body: schemas.DirectoryProfileUpdate,
     request: Request,
     session: SessionDep,
@@ -110,7 +120,7 @@ async def update_directory_profile(
     summary="Take a not-for-resale licence",
 )
 async def request_nfr_licence(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     body: schemas.NfrRequest,
     request: Request,
     session: SessionDep,
@@ -138,7 +148,7 @@ async def request_nfr_licence(
     summary="A partner's not-for-resale licences",
 )
 async def list_partner_nfr_licences(
-    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> schemas.NfrLicenceList:
     return schemas.NfrLicenceList(
         items=[
@@ -168,7 +178,7 @@ async def list_nfr_licences(session: SessionDep, _admin: AdminRead) -> schemas.N
     summary="Revoke a not-for-resale licence",
 )
 async def revoke_nfr_licence(
-    nfr_id: uuid.UUID,
+    nfr_id: Annotated[uuid.UUID, Path(description="The NFR licence's id (the `id` its grant answered).")],
     body: schemas.StatusChangeRequest,
     request: Request,
     session: SessionDep,

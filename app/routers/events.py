@@ -15,11 +15,14 @@ from app.domain.errors import Invalid
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, PartnerOrAdminRead, SessionDep
-from app.routers.fields import Cursor
+from app.routers.fields import Cursor, PartnerPath, page_size
 
 router = APIRouter(prefix="/v1")
 
-TypeFilter = Annotated[list[events.EventType] | None, Query(max_length=30, description="One or more event types.")]
+TypeFilter = Annotated[
+    list[events.EventType] | None,
+    Query(max_length=30, description="Only the events of these types (repeat the parameter, at most 30)."),
+]
 _PARTNER_TYPES = sorted(t for t in events.CATALOGUE if events.partner_may_read(t))
 PartnerTypeFilter = Annotated[
     Annotated[
@@ -29,7 +32,8 @@ PartnerTypeFilter = Annotated[
     | None,
     Query(
         max_length=30,
-        description="One or more event types a partner may read (others: `event_type_not_for_partners`).",
+        description="Only the events of these types, each one a partner may read (others: "
+        "`event_type_not_for_partners`); repeat the parameter, at most 30.",
     ),
 ]
 
@@ -53,9 +57,9 @@ async def list_events(
     session: SessionDep,
     _admin: AdminRead,
     type: TypeFilter = None,
-    partner_id: Annotated[uuid.UUID | None, Query()] = None,
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only the events about this partner.")] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.DomainEventPage:
     """Admin (read). Oldest first from the cursor, so a reader follows the log forward."""
     rows = await events.search(
@@ -75,12 +79,12 @@ async def list_events(
     summary="List a partner's events",
 )
 async def list_partner_events(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
     type: PartnerTypeFilter = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.DomainEventPage:
     """The partner (or an admin): its own `partner.*` events, its registrations', leads' and
     statements' events, and `terms.took_effect`; never another partner's. Oldest first."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from app.routers import convert, schemas
 from app.routers.admin import Filter
 from app.routers.csv_export import CSV_RESPONSE, model_row, streamed_csv
 from app.routers.deps import AdminRead, PartnerOrAdminRead, SessionDep
-from app.routers.fields import CountryCode, SearchText, UtcDatetime
+from app.routers.fields import CountryCode, PartnerPath, SearchText, UtcDatetime
 
 router = APIRouter(prefix="/v1")
 
@@ -39,11 +38,15 @@ async def export_partners_csv(
     request: Request,
     session: SessionDep,
     _admin: AdminRead,
-    status: Annotated[schemas.PartnerStatusName | None, Query()] = None,
-    country: Annotated[CountryCode | None, Query()] = None,
+    status: Annotated[schemas.PartnerStatusName | None, Query(description="Only the partners in this status.")] = None,
+    country: Annotated[CountryCode | None, Query(description="Only the partners registered in this country.")] = None,
     q: Annotated[SearchText | None, Query(description="Matches company, contact, e-mail or website.")] = None,
-    created_from: Annotated[UtcDatetime | None, Query()] = None,
-    created_to: Annotated[UtcDatetime | None, Query()] = None,
+    created_from: Annotated[
+        UtcDatetime | None, Query(description="Only the partners registered at or after this time.")
+    ] = None,
+    created_to: Annotated[
+        UtcDatetime | None, Query(description="Only the partners registered before this time (exclusive).")
+    ] = None,
 ) -> StreamingResponse:
     """Admin (read). Every partner matching the filters of `GET /v1/partners`, newest first."""
 
@@ -77,7 +80,7 @@ async def export_partners_csv(
     tags=["partner program"],
 )
 async def export_points_entries_csv(
-    partner_id: uuid.UUID, request: Request, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, request: Request, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> StreamingResponse:
     """Every points entry of the partner, newest first, with the columns of `GET .../points-entries`."""
 
@@ -104,7 +107,7 @@ async def export_points_entries_csv(
     tags=["partner program"],
 )
 async def export_money_entries_csv(
-    partner_id: uuid.UUID, request: Request, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, request: Request, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> StreamingResponse:
     """Every money entry of the partner, newest first, with the columns of `GET .../money-entries`."""
 
@@ -134,12 +137,20 @@ async def export_audit_events_csv(
     request: Request,
     session: SessionDep,
     _admin: AdminRead,
-    actor: Annotated[Filter | None, Query(description="e.g. `admin:<key id>`, `partner:<id>`, `public`")] = None,
-    action: Annotated[Filter | None, Query(description="e.g. `partner.suspend`")] = None,
-    object_type: Annotated[Filter | None, Query()] = None,
-    object_id: Annotated[Filter | None, Query()] = None,
-    since: Annotated[UtcDatetime | None, Query()] = None,
-    until: Annotated[UtcDatetime | None, Query()] = None,
+    actor: Annotated[
+        Filter | None, Query(description="Only the events by this actor: `admin:<key id>`, `partner:<id>` or `public`.")
+    ] = None,
+    action: Annotated[
+        Filter | None, Query(description="Only the events of this action, e.g. `partner.suspend`.")
+    ] = None,
+    object_type: Annotated[
+        Filter | None, Query(description="Only the events about this kind of object, e.g. `partner`, `statement`.")
+    ] = None,
+    object_id: Annotated[
+        Filter | None, Query(description="Only the events about the object with this id (with `object_type`).")
+    ] = None,
+    since: Annotated[UtcDatetime | None, Query(description="Only the events at or after this time.")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="Only the events before this time (exclusive).")] = None,
 ) -> StreamingResponse:
     """Admin (read). Every audit row matching the filters of `GET /v1/audit-events`, newest first;
     `before` and `after` as JSON."""

@@ -9,12 +9,13 @@ or a fuzzer, reading the OpenAPI document knows which values the server takes.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import pycountry
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints, WithJsonSchema
 
 from app.domain.clock import supported
@@ -165,6 +166,52 @@ Cursor = Annotated[
     ),
 ]
 """The `cursor` query parameter of every paged list."""
+
+
+PartnerPath = Annotated[
+    uuid.UUID,
+    Path(description="The partner's id (the `id` its registration answered); a partner's key may name only its own."),
+]
+"""The `partner_id` path parameter."""
+SubscriptionPath = Annotated[
+    uuid.UUID, Path(description="The webhook subscription's id (the `id` its creation answered).")
+]
+"""The `subscription_id` path parameter."""
+DeliveryPath = Annotated[
+    int,
+    Path(
+        description="The delivery's id (one event sent to the subscription, with its attempts), as its "
+        "deliveries list gives it."
+    ),
+]
+"""The `delivery_id` path parameter."""
+StatementPath = Annotated[uuid.UUID, Path(description="The quarterly statement's id, as the statements lists give it.")]
+"""The `statement_id` path parameter."""
+KeyPath = Annotated[uuid.UUID, Path(description="The API key's id (its `id`, never the key itself).")]
+"""The `key_id` path parameter."""
+CustomerPath = Annotated[
+    uuid.UUID, Path(description="The customer's id, as the customer lookup and registrations give it.")
+]
+"""The `customer_id` path parameter."""
+RegistrationPath = Annotated[
+    uuid.UUID, Path(description="The registration's id (the `id` its creation answered), one of this partner's.")
+]
+"""The `registration_id` path parameter."""
+LeadPath = Annotated[uuid.UUID, Path(description="The lead's id (the `id` its creation answered).")]
+"""The `lead_id` path parameter."""
+OfferPath = Annotated[
+    uuid.UUID, Path(description="The lead offer's id, one of this partner's, as its lead offers list gives it.")
+]
+"""The `offer_id` path parameter."""
+IncludeRevoked = Annotated[
+    bool, Query(description="Whether revoked keys are listed too (default: only the keys in use).")
+]
+"""The `include_revoked` query parameter of the key lists."""
+
+
+def page_size(maximum: int) -> Any:
+    """The `limit` query parameter of a paged list: how many items one page holds, at most `maximum`."""
+    return Query(ge=1, le=maximum, description=f"How many items one page holds at most (1 to {maximum}).")
 
 
 RFC3339_PATTERN = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -12,6 +11,7 @@ from app.domain import leads
 from app.errors import problem_responses
 from app.routers import schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, PartnerSelf, SessionDep, context
+from app.routers.fields import LeadPath, OfferPath, PartnerPath
 from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1", tags=["leads"])
@@ -86,14 +86,14 @@ async def create_lead(
 
 
 @router.get("/leads/{lead_id}", responses=problem_responses(401, 403, 404, 422), summary="Read a lead")
-async def get_lead(lead_id: uuid.UUID, session: SessionDep, _admin: AdminRead) -> schemas.LeadOut:
+async def get_lead(lead_id: LeadPath, session: SessionDep, _admin: AdminRead) -> schemas.LeadOut:
     """Admin (read). Its ranking and its history of offers."""
     return await _lead(session, await leads.get(session, lead_id))
 
 
 @router.post("/leads/{lead_id}/assign", responses=problem_responses(401, 403, 404, 409, 422), summary="Offer a lead")
 async def assign_lead(
-    lead_id: uuid.UUID,
+    lead_id: LeadPath,
     body: schemas.LeadAssignment,
     request: Request,
     session: SessionDep,
@@ -112,10 +112,13 @@ async def assign_lead(
     summary="Leads offered to a partner",
 )
 async def list_lead_offers(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
-    state: Annotated[list[OfferState] | None, Query()] = None,  # type: ignore[valid-type]
+    state: Annotated[
+        list[OfferState] | None,  # type: ignore[valid-type]
+        Query(description="Only the offers in one of these states (repeat the parameter for several)."),
+    ] = None,
 ) -> schemas.LeadOfferList:
     """The partner itself or an admin (read). Newest first."""
     return schemas.LeadOfferList(items=[_offer(o) for o in await leads.partner_offers(session, partner_id, state)])
@@ -127,8 +130,8 @@ async def list_lead_offers(
     summary="Accept a lead",
 )
 async def accept_lead_offer(
-    partner_id: uuid.UUID,
-    offer_id: uuid.UUID,
+    partner_id: PartnerPath,
+    offer_id: OfferPath,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
@@ -144,8 +147,8 @@ async def accept_lead_offer(
     summary="Decline a lead",
 )
 async def decline_lead_offer(
-    partner_id: uuid.UUID,
-    offer_id: uuid.UUID,
+    partner_id: PartnerPath,
+    offer_id: OfferPath,
     body: schemas.OfferDecline,
     request: Request,
     session: SessionDep,

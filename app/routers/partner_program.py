@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated
 
@@ -15,7 +14,7 @@ from app.domain.registrations import Prospect, days_left, effective_state
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import ClockDep, PartnerOrAdminRead, PartnerSelf, SessionDep, context
-from app.routers.fields import Cursor, UtcDatetime
+from app.routers.fields import Cursor, PartnerPath, RegistrationPath, UtcDatetime, page_size
 from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1/partners/{partner_id}", tags=["partner program"])
@@ -48,7 +47,7 @@ def _registration(row: tables.Registration, now: datetime) -> schemas.Registrati
     summary="Register a prospective customer",
 )
 async def create_registration(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     body: schemas.RegistrationRequest,
     request: Request,
     session: SessionDep,
@@ -78,11 +77,14 @@ async def create_registration(
 
 @router.get("/registrations", responses=problem_responses(*READ_ERRORS), summary="List registrations")
 async def list_registrations(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     session: SessionDep,
     clock: ClockDep,
     _caller: PartnerOrAdminRead,
-    state: Annotated[list[schemas.RegistrationStateName] | None, Query()] = None,
+    state: Annotated[
+        list[schemas.RegistrationStateName] | None,
+        Query(description="Only the registrations in one of these states (repeat the parameter for several)."),
+    ] = None,
 ) -> schemas.RegistrationList:
     """The partner itself or an admin (read). Newest first, with the days left in each window."""
     now = clock.now()
@@ -94,8 +96,8 @@ async def list_registrations(
     "/registrations/{registration_id}", responses=problem_responses(*READ_ERRORS), summary="Read a registration"
 )
 async def get_registration(
-    partner_id: uuid.UUID,
-    registration_id: uuid.UUID,
+    partner_id: PartnerPath,
+    registration_id: RegistrationPath,
     session: SessionDep,
     clock: ClockDep,
     _caller: PartnerOrAdminRead,
@@ -111,8 +113,8 @@ async def get_registration(
     summary="Withdraw a registration",
 )
 async def withdraw_registration(
-    partner_id: uuid.UUID,
-    registration_id: uuid.UUID,
+    partner_id: PartnerPath,
+    registration_id: RegistrationPath,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
@@ -126,7 +128,7 @@ async def withdraw_registration(
 
 @router.get("/status", responses=problem_responses(*READ_ERRORS), summary="A partner's program status")
 async def get_partner_program_status(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     session: SessionDep,
     clock: ClockDep,
     _caller: PartnerOrAdminRead,
@@ -140,11 +142,11 @@ async def get_partner_program_status(
 
 @router.get("/points-entries", responses=problem_responses(*READ_ERRORS), summary="Points ledger")
 async def list_points_entries(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, page_size(500)] = 100,
 ) -> schemas.PointsEntryPage:
     """Newest first; each entry names its rule, order line and terms version (R21)."""
     rows = await status_domain.points_entries(
@@ -155,11 +157,11 @@ async def list_points_entries(
 
 @router.get("/money-entries", responses=problem_responses(*READ_ERRORS), summary="Commission ledger")
 async def list_money_entries(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, page_size(500)] = 100,
 ) -> schemas.MoneyEntryPage:
     """Newest first; amounts in minor units of each entry's currency (R15, R21)."""
     rows = await status_domain.money_entries(
@@ -170,7 +172,7 @@ async def list_money_entries(
 
 @router.get("/level-history", responses=problem_responses(*READ_ERRORS), summary="Level changes")
 async def list_level_changes(
-    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> schemas.LevelChangeList:
     """Every change of level, oldest first, with the entry that caused it (R03)."""
     rows = await status_domain.level_history(session, partner_id)
@@ -179,7 +181,7 @@ async def list_level_changes(
 
 @router.get("/relationships", responses=problem_responses(*READ_ERRORS), summary="Established customers")
 async def list_relationships(
-    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> schemas.RelationshipList:
     """Customers whose first qualifying order established a relationship (R08)."""
     return schemas.RelationshipList(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -24,7 +23,16 @@ from app.routers.deps import (
     context,
     public_context,
 )
-from app.routers.fields import CountryCode, Cursor, SearchText, UtcDatetime
+from app.routers.fields import (
+    CountryCode,
+    Cursor,
+    IncludeRevoked,
+    KeyPath,
+    PartnerPath,
+    SearchText,
+    UtcDatetime,
+    page_size,
+)
 from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
@@ -96,16 +104,20 @@ async def register_partner(
 async def list_partners(
     session: SessionDep,
     _admin: AdminRead,
-    status: Annotated[schemas.PartnerStatusName | None, Query()] = None,
-    country: Annotated[CountryCode | None, Query()] = None,
+    status: Annotated[schemas.PartnerStatusName | None, Query(description="Only the partners in this status.")] = None,
+    country: Annotated[CountryCode | None, Query(description="Only the partners registered in this country.")] = None,
     q: Annotated[
         SearchText | None,
         Query(description="Matches company, contact, e-mail or website."),
     ] = None,
-    created_from: Annotated[UtcDatetime | None, Query()] = None,
-    created_to: Annotated[UtcDatetime | None, Query()] = None,
+    created_from: Annotated[
+        UtcDatetime | None, Query(description="Only the partners registered at or after this time.")
+    ] = None,
+    created_to: Annotated[
+        UtcDatetime | None, Query(description="Only the partners registered before this time (exclusive).")
+    ] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.PartnerPage:
     """Admin (read). Newest first; filters combine."""
     rows = await partners.search(
@@ -130,7 +142,7 @@ async def list_partners(
     responses=problem_responses(*AUTH_ERRORS, 422),
     summary="Read a partner",
 )
-async def get_partner(partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead) -> schemas.Partner:
+async def get_partner(partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead) -> schemas.Partner:
     """The partner itself, or an admin (read)."""
     return convert.partner(await partners.get(session, partner_id))
 
@@ -141,7 +153,7 @@ async def get_partner(partner_id: uuid.UUID, session: SessionDep, _caller: Partn
     summary="Update a partner's profile",
 )
 async def update_partner(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     body: schemas.PartnerProfileUpdate,
     request: Request,
     session: SessionDep,
@@ -160,7 +172,7 @@ async def update_partner(
 
 def _status_route(action: StatusAction) -> None:
     async def endpoint(
-        partner_id: uuid.UUID,
+        partner_id: PartnerPath,
         body: schemas.StatusChangeRequest,
         request: Request,
         session: SessionDep,
@@ -191,7 +203,7 @@ for _action in StatusAction:
     summary="A partner's status history",
 )
 async def get_partner_status_history(
-    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> schemas.StatusChangeList:
     """Every status the partner has had, oldest first."""
     rows = await partners.status_history(session, partner_id)
@@ -204,7 +216,7 @@ async def get_partner_status_history(
     summary="Identifiers of the partner's own company",
 )
 async def get_partner_identifiers(
-    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> schemas.DeclaredIdentifierList:
     """R22: every identifier of its own company the partner declared (VAT id, website and contact
     e-mail domains), oldest first, with when it held it. None of them is ever its customer, a
@@ -221,11 +233,13 @@ async def get_partner_identifiers(
     summary="Was the partner eligible at a moment",
 )
 async def get_partner_standing(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     session: SessionDep,
     clock: ClockDep,
     _caller: PartnerOrAdminRead,
-    at: Annotated[UtcDatetime | None, Query(description="Default: now.")] = None,
+    at: Annotated[
+        UtcDatetime | None, Query(description="The moment to judge the partner's eligibility at (R04; default: now).")
+    ] = None,
 ) -> schemas.Standing:
     """R04: the partner's status and agreement binding at `at`, from their dated history."""
     result = await partners.standing_at(session, partner_id, at or clock.now())
@@ -245,7 +259,7 @@ async def get_partner_standing(
     summary="A partner's agreement acceptances",
 )
 async def list_agreement_acceptances(
-    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> schemas.AgreementAcceptanceList:
     """Every version the partner accepted, with when."""
     await partners.get(session, partner_id)
@@ -270,7 +284,7 @@ async def list_agreement_acceptances(
     summary="Accept an agreement version",
 )
 async def accept_agreement(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     body: schemas.AcceptanceRequest,
     request: Request,
     response: Response,
@@ -294,10 +308,10 @@ async def accept_agreement(
     summary="List a partner's keys",
 )
 async def list_partner_api_keys(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
-    include_revoked: bool = False,
+    include_revoked: IncludeRevoked = False,
 ) -> schemas.ApiKeyList:
     """Prefix, name, created and last used; never the key itself."""
     await partners.get(session, partner_id)
@@ -328,7 +342,7 @@ async def list_partner_api_keys(
     summary="Create a partner key",
 )
 async def create_partner_api_key(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     body: schemas.PartnerKeyRequest,
     request: Request,
     session: SessionDep,
@@ -347,8 +361,8 @@ async def create_partner_api_key(
     summary="Rotate a partner key",
 )
 async def rotate_partner_api_key(
-    partner_id: uuid.UUID,
-    key_id: uuid.UUID,
+    partner_id: PartnerPath,
+    key_id: KeyPath,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
@@ -365,8 +379,8 @@ async def rotate_partner_api_key(
     summary="Revoke a partner key",
 )
 async def revoke_partner_api_key(
-    partner_id: uuid.UUID,
-    key_id: uuid.UUID,
+    partner_id: PartnerPath,
+    key_id: KeyPath,
     request: Request,
     session: SessionDep,
     clock: ClockDep,

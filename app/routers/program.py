@@ -35,7 +35,9 @@ async def get_program_terms(
     clock: ClockDep,
     settings: SettingsDep,
     _reader: AdminReadOrPartner,
-    at: Annotated[UtcDatetime | None, Query(description="Default: now.")] = None,
+    at: Annotated[
+        UtcDatetime | None, Query(description="The moment whose terms version is wanted (default: now).")
+    ] = None,
 ) -> schemas.TermsInForce:
     """Admin (read) or partner (R01). The version in force at `at`: points per SKU, levels and rates,
     windows, time zone; and where the brand assets partners are to use are kept."""

@@ -12,12 +12,14 @@ from app.domain import directory, order_flags, orders
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
-from app.routers.fields import Cursor
+from app.routers.fields import Cursor, PartnerPath, page_size
 
 router = APIRouter(prefix="/v1")
 
-FlagId = Annotated[int, Path(ge=1, le=2**62)]
-ReviewId = Annotated[int, Path(ge=1, le=2**62)]
+FlagId = Annotated[int, Path(ge=1, le=2**62, description="The order flag's id, as the order flags list gives it.")]
+ReviewId = Annotated[
+    int, Path(ge=1, le=2**62, description="The directory review's id, as the directory reviews lists give it.")
+]
 
 
 def _flag(row: object) -> schemas.OrderFlag:
@@ -30,10 +32,12 @@ def _flag(row: object) -> schemas.OrderFlag:
 async def list_order_flags(
     session: SessionDep,
     _admin: AdminRead,
-    kind: Annotated[schemas.OrderFlagKind | None, Query()] = None,
-    resolved: Annotated[bool | None, Query(description="false: only those still to review.")] = None,
+    kind: Annotated[schemas.OrderFlagKind | None, Query(description="Only the flags of this kind.")] = None,
+    resolved: Annotated[
+        bool | None, Query(description="true: only the flags resolved already; false: only those still to review.")
+    ] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.OrderFlagPage:
     """Admin (read). Every order an admin should review, newest first: `discount_mismatch` (R12),
     `nfr_resale` (R17), `own_company` (R22), `relationship_conflict` (R08: a late order within a
@@ -53,10 +57,18 @@ async def list_licences(
         bool | None,
         Query(description="true: only licences without a term end (sold before the store had to give one, R23)."),
     ] = None,
-    status: Annotated[Literal["active", "lapsed"] | None, Query()] = None,
-    partner_id: Annotated[uuid.UUID | None, Query(description="Only the licences whose points went to it.")] = None,
+    status: Annotated[
+        Literal["active", "lapsed"] | None,
+        Query(
+            description="Only the licences in this state (R10: a licence lapses at its term end plus the grace "
+            "days, or when the store reports it)."
+        ),
+    ] = None,
+    partner_id: Annotated[
+        uuid.UUID | None, Query(description="Only the licences whose points went to this partner.")
+    ] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.LicencePage:
     """Admin (read). Licences the store sold, the newest sale first. A licence without a term end never
     lapses by itself (R10): its points stand until the store reports a lapse, so it is worth a look."""
@@ -113,10 +125,15 @@ def _review_page(rows: Sequence[Any], limit: int) -> schemas.DirectoryReviewPage
 async def list_directory_reviews(
     session: SessionDep,
     _admin: AdminRead,
-    status: Annotated[schemas.DirectoryReviewStatus | None, Query()] = None,
-    kind: Annotated[schemas.DirectoryReviewKind | None, Query()] = None,
+    status: Annotated[
+        schemas.DirectoryReviewStatus | None, Query(description="Only the reviews in this status.")
+    ] = None,
+    kind: Annotated[
+        schemas.DirectoryReviewKind | None,
+        Query(description="Only the reviews of this part of the profile (R18)."),
+    ] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.DirectoryReviewPage:
     """Admin (read). R18: partner-written text waiting to be published (`kind=text`), a new company name
     or website waiting to be shown (`kind=name_and_website`), and company names registered before R20
@@ -176,11 +193,11 @@ async def reject_directory_review(
     summary="A partner's directory reviews",
 )
 async def list_partner_directory_reviews(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.DirectoryReviewPage:
     """The partner itself or an admin (read). Its submitted texts, what was decided and why; newest first."""
     rows = await directory.reviews(
@@ -201,7 +218,7 @@ async def list_partner_directory_reviews(
     summary="Hide a partner from the directory",
 )
 async def hide_from_directory(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     body: schemas.ReasonRequest,
     request: Request,
     session: SessionDep,
@@ -220,7 +237,7 @@ async def hide_from_directory(
     summary="Show a hidden partner in the directory again",
 )
 async def unhide_in_directory(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     body: schemas.ReasonRequest,
     request: Request,
     session: SessionDep,

@@ -15,6 +15,7 @@ from pydantic import (
     HttpUrl,
     StrictBool,
     StringConstraints,
+    UrlConstraints,
 )
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
@@ -54,7 +55,11 @@ def _url_fits(url: HttpUrl) -> HttpUrl:
     return url
 
 
-Website = Annotated[HttpUrl, AfterValidator(_url_fits)]
+URL_MAX_LENGTH = 2083 // 3
+"""The longest URL taken as sent: normalising percent-encodes a character into three at most (and adds
+a `/` to a bare host), so any URL of the document's format this long still fits the 2083 characters
+stored."""
+Website = Annotated[HttpUrl, UrlConstraints(max_length=URL_MAX_LENGTH), AfterValidator(_url_fits)]
 VatId = Annotated[
     str, StringConstraints(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 .\-]+$"), AfterValidator(strip)
 ]
@@ -228,6 +233,19 @@ class ApiKey(BaseModel):
 
 class IssuedApiKey(ApiKey):
     key: str = Field(description="The key itself. It is shown this once and never again.")
+
+
+class ServiceApiKey(ApiKey):
+    """An admin or store key. It belongs to no partner: its `partner_id`, always null, is still sent but
+    left out of this schema, so that no link (declared or inferred) reads a partner id from it."""
+
+    partner_id: SkipJsonSchema[None] = None
+
+
+class IssuedServiceApiKey(IssuedApiKey):
+    """A new admin or store key, shown this once (`partner_id` as in `ServiceApiKey`)."""
+
+    partner_id: SkipJsonSchema[None] = None
 
 
 class RegisteredPartner(BaseModel):
@@ -1523,6 +1541,10 @@ class ApiKeyList(_OnePage):
     items: list[ApiKey] = Field(description="API keys.")
 
 
+class ServiceApiKeyList(_OnePage):
+    items: list[ServiceApiKey]
+
+
 class AgreementList(_OnePage):
     items: list[Agreement] = Field(description="Agreement versions, oldest first.")
 
@@ -1644,8 +1666,10 @@ TargetUrl = Annotated[
         pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]",
     ),
     Field(
-        description="Where deliveries are POSTed. In production: `https`, resolving only to globally routable "
-        "addresses.",
+        description="Where deliveries are POSTed: an absolute URL without user name or password. In production "
+        "it must be `https` (else `webhook_target_not_https`) and its host must resolve only to globally routable "
+        "addresses (else `webhook_target_not_global`); `http` is taken only where the deployment allows private "
+        "targets (PARTNERS_OUTBOUND_ALLOW_PRIVATE, on by default outside production).",
         examples=["https://crm.example.com/hooks/qalyptus"],
     ),
 ]

@@ -17,11 +17,18 @@ from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.csv_export import CSV_RESPONSE, csv_response
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
-from app.routers.fields import Cursor, UtcDatetime
+from app.routers.fields import Cursor, PartnerPath, StatementPath, UtcDatetime, page_size
 from app.routers.idempotency import IdempotencyDep
 
 router = APIRouter(prefix="/v1", tags=["statements"])
-QuarterPath = Annotated[str, Path(pattern=r"^(19|2\d)\d\d-Q[1-4]$", examples=["2026-Q1"])]
+QuarterPath = Annotated[
+    str,
+    Path(
+        pattern=r"^(19|2\d)\d\d-Q[1-4]$",
+        examples=["2026-Q1"],
+        description="A calendar quarter of the program's time zone, as `YYYY-Qn`.",
+    ),
+]
 CSV_LINE_COLUMNS = (
     "statement_id",
     "quarter",
@@ -126,7 +133,7 @@ async def list_overdue_quarters(
     clock: ClockDep,
     _admin: AdminRead,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, page_size(1000)] = 100,
 ) -> schemas.OverdueQuarterPage:
     """Admin (read). R16: each quarter still not closed after its payout date that holds payable
     entries, by partner and currency, with what its statement would pay if closed now; oldest quarter
@@ -192,9 +199,13 @@ async def list_statements(
     session: SessionDep,
     clock: ClockDep,
     _admin: AdminRead,
-    quarter: Annotated[schemas.QuarterName | None, Query()] = None,
-    status: Annotated[schemas.StatementStatusName | None, Query()] = None,
-    partner_id: uuid.UUID | None = None,
+    quarter: Annotated[
+        schemas.QuarterName | None, Query(description="Only the statements of this quarter (`YYYY-Qn`).")
+    ] = None,
+    status: Annotated[
+        schemas.StatementStatusName | None, Query(description="Only the statements in this status.")
+    ] = None,
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's statements.")] = None,
     overdue: Annotated[
         bool | None,
         Query(
@@ -202,7 +213,7 @@ async def list_statements(
             "false: the others."
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    limit: Annotated[int, page_size(10_000)] = 500,
 ) -> schemas.StatementSearch:
     """Admin (read). Newest quarter first."""
     if overdue:
@@ -242,7 +253,7 @@ async def _pay(
     summary="Approve a statement",
 )
 async def approve_statement(
-    statement_id: uuid.UUID,
+    statement_id: StatementPath,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
@@ -263,7 +274,7 @@ async def approve_statement(
     summary="Mark a statement paid",
 )
 async def mark_statement_paid(
-    statement_id: uuid.UUID,
+    statement_id: StatementPath,
     payment: schemas.Payment,
     request: Request,
     session: SessionDep,
@@ -330,7 +341,7 @@ async def bulk_mark_statements_paid(
     summary="A partner's statements",
 )
 async def list_partner_statements(
-    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> schemas.StatementList:
     """The partner itself or an admin (read). Newest first, without lines."""
     return schemas.StatementList(items=[_statement(r) for r in await statements.search(session, partner_id=partner_id)])
@@ -342,7 +353,7 @@ async def list_partner_statements(
     summary="Read a statement",
 )
 async def get_partner_statement(
-    partner_id: uuid.UUID, statement_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, statement_id: StatementPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> schemas.StatementOut:
     """With its lines: order, customer, rule and amount of each entry."""
     row = await statements.get(session, statement_id, partner_id=partner_id)
@@ -356,7 +367,7 @@ async def get_partner_statement(
     summary="Read a statement (CSV)",
 )
 async def get_partner_statement_csv(
-    partner_id: uuid.UUID, statement_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, statement_id: StatementPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> PlainTextResponse:
     """The statement's lines as CSV; the same figures as the JSON."""
     row = await statements.get(session, statement_id, partner_id=partner_id)
@@ -386,7 +397,7 @@ async def get_partner_statement_csv(
     summary="Next payout",
 )
 async def get_payout_forecast(
-    partner_id: uuid.UUID, session: SessionDep, clock: ClockDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, session: SessionDep, clock: ClockDep, _caller: PartnerOrAdminRead
 ) -> schemas.PayoutForecastList:
     """Per currency: the next payout date and the amount expected then."""
     return schemas.PayoutForecastList(
@@ -410,7 +421,7 @@ async def get_payout_forecast(
     summary="Post a manual adjustment",
 )
 async def post_adjustment(
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     adjustment: schemas.Adjustment,
     request: Request,
     session: SessionDep,
@@ -451,8 +462,14 @@ async def get_program_overview(
     session: SessionDep,
     clock: ClockDep,
     _admin: AdminRead,
-    from_: Annotated[UtcDatetime | None, Query(alias="from")] = None,
-    to: Annotated[UtcDatetime | None, Query()] = None,
+    from_: Annotated[
+        UtcDatetime | None,
+        Query(alias="from", description="Dated figures from this time on; commission from its quarter on."),
+    ] = None,
+    to: Annotated[
+        UtcDatetime | None,
+        Query(description="Dated figures before this time (exclusive); commission up to and including its quarter."),
+    ] = None,
 ) -> schemas.ProgramOverview:
     """Admin (read). Figures with a date (partners created, registrations, refusals, parked events,
     mismatches, commission quarters) follow `from`/`to`; balances and tops are current."""

@@ -24,12 +24,12 @@ from app.routers.deps import (
     SettingsDep,
     context,
 )
-from app.routers.fields import Cursor
+from app.routers.fields import Cursor, DeliveryPath, PartnerPath, SubscriptionPath, page_size
 from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1", tags=["outbound webhooks"])
 
-Limit = Annotated[int, Query(ge=1, le=200)]
+Limit = Annotated[int, page_size(200)]
 ADMIN_BASE = "/webhook-subscriptions"
 PARTNER_BASE = "/partners/{partner_id}/webhook-subscriptions"
 
@@ -136,7 +136,7 @@ async def create_webhook_subscription(
 async def list_webhook_subscriptions(
     session: SessionDep,
     _admin: AdminRead,
-    partner_id: Annotated[uuid.UUID | None, Query()] = None,
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's subscriptions.")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> schemas.WebhookSubscriptionPage:
@@ -153,7 +153,7 @@ async def list_webhook_subscriptions(
     summary="Read a webhook subscription",
 )
 async def get_webhook_subscription(
-    subscription_id: uuid.UUID, session: SessionDep, _admin: AdminRead
+    subscription_id: SubscriptionPath, session: SessionDep, _admin: AdminRead
 ) -> schemas.WebhookSubscription:
     return _subscription(await subscriptions.get(session, ADMIN, subscription_id))
 
@@ -165,7 +165,7 @@ async def get_webhook_subscription(
 )
 async def update_webhook_subscription(
     request: Request,
-    subscription_id: uuid.UUID,
+    subscription_id: SubscriptionPath,
     body: schemas.WebhookSubscriptionUpdate,
     session: SessionDep,
     clock: ClockDep,
@@ -186,7 +186,7 @@ async def update_webhook_subscription(
     summary="Delete a webhook subscription",
 )
 async def delete_webhook_subscription(
-    request: Request, subscription_id: uuid.UUID, session: SessionDep, clock: ClockDep, caller: AdminWrite
+    request: Request, subscription_id: SubscriptionPath, session: SessionDep, clock: ClockDep, caller: AdminWrite
 ) -> Response:
     """Admin (write). The subscription goes, with its delivery log."""
     await subscriptions.remove(session, context(request, caller, clock), ADMIN, subscription_id)
@@ -200,7 +200,7 @@ async def delete_webhook_subscription(
 )
 async def rotate_webhook_secret(
     request: Request,
-    subscription_id: uuid.UUID,
+    subscription_id: SubscriptionPath,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -220,7 +220,7 @@ async def rotate_webhook_secret(
     summary="A webhook subscription's delivery log",
 )
 async def list_webhook_deliveries(
-    subscription_id: uuid.UUID, session: SessionDep, _admin: AdminRead, cursor: Cursor = None, limit: Limit = 50
+    subscription_id: SubscriptionPath, session: SessionDep, _admin: AdminRead, cursor: Cursor = None, limit: Limit = 50
 ) -> schemas.WebhookDeliveryPage:
     """Admin (read). Deliveries newest first, each with every attempt: time, status, latency, error
     and the first 1 KiB of the answer."""
@@ -235,8 +235,8 @@ async def list_webhook_deliveries(
 )
 async def retry_webhook_delivery(
     request: Request,
-    subscription_id: uuid.UUID,
-    delivery_id: int,
+    subscription_id: SubscriptionPath,
+    delivery_id: DeliveryPath,
     session: SessionDep,
     clock: ClockDep,
     caller: AdminWrite,
@@ -254,7 +254,7 @@ async def retry_webhook_delivery(
     summary="Send a ping",
 )
 async def ping_webhook_subscription(
-    request: Request, subscription_id: uuid.UUID, session: SessionDep, clock: ClockDep, caller: AdminWrite
+    request: Request, subscription_id: SubscriptionPath, session: SessionDep, clock: ClockDep, caller: AdminWrite
 ) -> schemas.WebhookDelivery:
     """Admin (write). A `ping` event to this subscription alone, sent by the worker like any other."""
     row = await subscriptions.ping(session, context(request, caller, clock), ADMIN, subscription_id)
@@ -316,7 +316,7 @@ async def _deliveries(
 )
 async def create_partner_webhook_subscription(
     request: Request,
-    partner_id: uuid.UUID,
+    partner_id: PartnerPath,
     body: schemas.PartnerWebhookSubscriptionCreate,
     session: SessionDep,
     clock: ClockDep,
@@ -330,7 +330,7 @@ async def create_partner_webhook_subscription(
 
 @router.get(PARTNER_BASE, responses=problem_responses(401, 403, 404, 422), summary="List a partner's subscriptions")
 async def list_partner_webhook_subscriptions(
-    partner_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead, cursor: Cursor = None, limit: Limit = 50
+    partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead, cursor: Cursor = None, limit: Limit = 50
 ) -> schemas.WebhookSubscriptionPage:
     rows = await subscriptions.search(
         session, Scope(partner_id), partner_id=None, after_id=convert.decode_uuid_cursor(cursor), limit=limit + 1
@@ -344,7 +344,7 @@ async def list_partner_webhook_subscriptions(
     summary="Read a partner's subscription",
 )
 async def get_partner_webhook_subscription(
-    partner_id: uuid.UUID, subscription_id: uuid.UUID, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath, subscription_id: SubscriptionPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> schemas.WebhookSubscription:
     return _subscription(await subscriptions.get(session, Scope(partner_id), subscription_id))
 
@@ -356,8 +356,8 @@ async def get_partner_webhook_subscription(
 )
 async def update_partner_webhook_subscription(
     request: Request,
-    partner_id: uuid.UUID,
-    subscription_id: uuid.UUID,
+    partner_id: PartnerPath,
+    subscription_id: SubscriptionPath,
     body: schemas.PartnerWebhookSubscriptionUpdate,
     session: SessionDep,
     clock: ClockDep,
@@ -383,8 +383,8 @@ async def update_partner_webhook_subscription(
 )
 async def delete_partner_webhook_subscription(
     request: Request,
-    partner_id: uuid.UUID,
-    subscription_id: uuid.UUID,
+    partner_id: PartnerPath,
+    subscription_id: SubscriptionPath,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerOrAdminWrite,
@@ -400,8 +400,8 @@ async def delete_partner_webhook_subscription(
 )
 async def rotate_partner_webhook_secret(
     request: Request,
-    partner_id: uuid.UUID,
-    subscription_id: uuid.UUID,
+    partner_id: PartnerPath,
+    subscription_id: SubscriptionPath,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -419,8 +419,8 @@ async def rotate_partner_webhook_secret(
     summary="A partner's subscription delivery log",
 )
 async def list_partner_webhook_deliveries(
-    partner_id: uuid.UUID,
-    subscription_id: uuid.UUID,
+    partner_id: PartnerPath,
+    subscription_id: SubscriptionPath,
     session: SessionDep,
     _caller: PartnerOrAdminRead,
     cursor: Cursor = None,
@@ -437,9 +437,9 @@ async def list_partner_webhook_deliveries(
 )
 async def retry_partner_webhook_delivery(
     request: Request,
-    partner_id: uuid.UUID,
-    subscription_id: uuid.UUID,
-    delivery_id: int,
+    partner_id: PartnerPath,
+    subscription_id: SubscriptionPath,
+    delivery_id: DeliveryPath,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerOrAdminWrite,
@@ -458,8 +458,8 @@ async def retry_partner_webhook_delivery(
 )
 async def ping_partner_webhook_subscription(
     request: Request,
-    partner_id: uuid.UUID,
-    subscription_id: uuid.UUID,
+    partner_id: PartnerPath,
+    subscription_id: SubscriptionPath,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerOrAdminWrite,

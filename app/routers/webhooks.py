@@ -15,7 +15,7 @@ from app.domain.store_events import EXAMPLES
 from app.errors import problem_responses
 from app.routers import convert, schemas
 from app.routers.deps import AdminRead, AdminReadOrStore, AdminWrite, ClockDep, SessionDep, SettingsDep, context
-from app.routers.fields import Cursor
+from app.routers.fields import Cursor, page_size
 from app.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -31,7 +31,9 @@ WEBHOOK_BODY: dict[str, Any] = {
         },
     }
 }
-EventId = Annotated[int, Path(ge=1, le=2**62)]
+EventId = Annotated[
+    int, Path(ge=1, le=2**62, description="The received store event's number, as its receipt's `url` gives it.")
+]
 MAX_WEBHOOK_ID = 255
 MAX_WEBHOOK_TIMESTAMP = 20
 MAX_WEBHOOK_SIGNATURE = 2000
@@ -53,12 +55,30 @@ async def receive_store_event(
     response: Response,
     clock: ClockDep,
     settings: SettingsDep,
-    webhook_id: Annotated[str | None, Header(alias="webhook-id", max_length=MAX_WEBHOOK_ID)] = None,
+    webhook_id: Annotated[
+        str | None,
+        Header(
+            alias="webhook-id",
+            max_length=MAX_WEBHOOK_ID,
+            description="The store's unique id of this event (Standard Webhooks); a repeat is a `duplicate`.",
+        ),
+    ] = None,
     webhook_timestamp: Annotated[
-        str | None, Header(alias="webhook-timestamp", max_length=MAX_WEBHOOK_TIMESTAMP)
+        str | None,
+        Header(
+            alias="webhook-timestamp",
+            max_length=MAX_WEBHOOK_TIMESTAMP,
+            description="When the store sent the event, in Unix seconds; refused more than 5 minutes off.",
+        ),
     ] = None,
     webhook_signature: Annotated[
-        str | None, Header(alias="webhook-signature", max_length=MAX_WEBHOOK_SIGNATURE)
+        str | None,
+        Header(
+            alias="webhook-signature",
+            max_length=MAX_WEBHOOK_SIGNATURE,
+            description="`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, several space-separated while the "
+            "secret is rotated.",
+        ),
     ] = None,
 ) -> schemas.WebhookReceipt:
     """Signed as in Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`
@@ -119,10 +139,15 @@ def _event(row: Any) -> schemas.WebhookEvent:
 async def list_webhook_events(
     session: SessionDep,
     _admin: AdminRead,
-    status: Annotated[schemas.WebhookStatusName | None, Query()] = None,
-    reason_code: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
+    status: Annotated[
+        schemas.WebhookStatusName | None, Query(description="Only the events in this processing status.")
+    ] = None,
+    reason_code: Annotated[
+        str | None,
+        Query(max_length=64, pattern=r"^[a-z_]+$", description="Only the events parked for this reason."),
+    ] = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.WebhookEventPage:
     """Admin (read). Newest first; `status=parked` lists what waits for a fix or a replay."""
     rows = await webhooks.search(
@@ -175,7 +200,7 @@ async def list_discount_mismatches(
     session: SessionDep,
     _admin: AdminRead,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.DiscountMismatchPage:
     """Admin (read). R12: lines where the store applied another discount than the expected one. Kept
     for one release: `GET /v1/order-flags?kind=discount_mismatch` lists them with the other flags."""

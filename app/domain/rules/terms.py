@@ -6,7 +6,7 @@ Rates are basis points (2000 = 20 %) so no float ever touches money.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -44,6 +44,23 @@ class LevelTerm(BaseModel):
     rate_bp: WholeInt = Field(ge=0, le=10_000, description="Discount and lifetime-commission rate, basis points.")
 
 
+def _levels_in_order(schema: dict[str, Any]) -> None:
+    """The JSON Schema of `Terms.levels`: each position holds its level (`prefixItems`), Affiliate at 0
+    points and the others above 0. That each threshold is above the previous one cannot be said in JSON
+    Schema: the description says it, and `Terms` checks it."""
+    item = schema["items"]
+    schema["prefixItems"] = [
+        {
+            "allOf": [dict(item)],
+            "properties": {
+                "level": {"const": level.value},
+                "min_points": {"const": 0} if index == 0 else {"minimum": index},
+            },
+        }
+        for index, level in enumerate(LEVEL_ORDER)
+    ]
+
+
 class Terms(BaseModel):
     """The program's numbers. Every order is evaluated under the version in force at its `placed_at`."""
 
@@ -53,7 +70,11 @@ class Terms(BaseModel):
         description="R01: points per licence of each SKU.", json_schema_extra={"additionalProperties": False}
     )
     levels: list[LevelTerm] = Field(
-        min_length=4, max_length=4, description="R02: thresholds and rates, Affiliate to Platinum, in that order."
+        min_length=4,
+        max_length=4,
+        description="R02: thresholds and rates of the four levels, Affiliate, Silver, Gold and Platinum in that "
+        "order; Affiliate starts at 0 points and each next `min_points` is strictly higher than the one before.",
+        json_schema_extra=_levels_in_order,
     )
     referral_rate_bp: WholeInt = Field(ge=0, le=10_000, description="R11: referral commission rate.")
     registration_window_days: WholeInt = Field(ge=1, le=3650, description="R07: how long a registration is valid.")
