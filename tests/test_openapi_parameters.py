@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 import schemathesis
-from pydantic import TypeAdapter
 
 from app.domain.rules.terms import LEVEL_ORDER
 from app.main import create_app
-from app.routers.schemas import URL_MAX_LENGTH, Website
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
@@ -124,21 +122,8 @@ def test_no_inferred_link_reads_a_partner_id_from_an_admin_or_store_key(document
     assert from_service_keys == []
 
 
-def test_a_website_of_the_declared_length_fits_once_normalised(document: dict[str, Any]) -> None:
-    """Normalising percent-encodes a character into three at most, and adds `/` to a bare host."""
-    declared = document["components"]["schemas"]["PartnerRegistration"]["properties"]["website"]["anyOf"][0]
-    assert declared["maxLength"] == URL_MAX_LENGTH
-    website = TypeAdapter(Website)
-    head = "https://a.example/?"
-    for filler in ("'", '"', "<", " ", "`", "{", "a"):
-        url = head + filler * (URL_MAX_LENGTH - len(head))
-        assert len(str(website.validate_python(url))) <= 2083, filler
-    bare = "https://" + "a" * (URL_MAX_LENGTH - len("https://.b")) + ".b"
-    assert len(str(website.validate_python(bare))) == URL_MAX_LENGTH + 1
-
-
 def test_levels_are_stated_in_their_order(document: dict[str, Any]) -> None:
     levels = document["components"]["schemas"]["Terms"]["properties"]["levels"]
     assert [item["properties"]["level"]["const"] for item in levels["prefixItems"]] == [str(x) for x in LEVEL_ORDER]
-    assert levels["prefixItems"][0]["properties"]["min_points"] == {"const": 0}
+    assert levels["prefixItems"][0]["properties"]["min_points"]["const"] == 0
     assert "strictly higher" in levels["description"]

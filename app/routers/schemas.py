@@ -15,7 +15,6 @@ from pydantic import (
     HttpUrl,
     StrictBool,
     StringConstraints,
-    UrlConstraints,
 )
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
@@ -55,11 +54,7 @@ def _url_fits(url: HttpUrl) -> HttpUrl:
     return url
 
 
-URL_MAX_LENGTH = 2083 // 3
-"""The longest URL taken as sent: normalising percent-encodes a character into three at most (and adds
-a `/` to a bare host), so any URL of the document's format this long still fits the 2083 characters
-stored."""
-Website = Annotated[HttpUrl, UrlConstraints(max_length=URL_MAX_LENGTH), AfterValidator(_url_fits)]
+Website = Annotated[HttpUrl, AfterValidator(_url_fits)]
 VatId = Annotated[
     str, StringConstraints(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9 .\-]+$"), AfterValidator(strip)
 ]
@@ -1542,7 +1537,7 @@ class ApiKeyList(_OnePage):
 
 
 class ServiceApiKeyList(_OnePage):
-    items: list[ServiceApiKey]
+    items: list[ServiceApiKey] = Field(description="The admin and store keys; revoked ones too with `include_revoked`.")
 
 
 class AgreementList(_OnePage):

@@ -53,8 +53,12 @@ def _levels_in_order(schema: dict[str, Any]) -> None:
         {
             "allOf": [dict(item)],
             "properties": {
-                "level": {"const": level.value},
-                "min_points": {"const": 0} if index == 0 else {"minimum": index},
+                "level": {"const": level.value, "description": f"Position {index + 1} is always {level.value}."},
+                "min_points": (
+                    {"const": 0, "description": "Affiliate starts at 0 points."}
+                    if index == 0
+                    else {"minimum": index, "description": "Above the threshold of the level before."}
+                ),
             },
         }
         for index, level in enumerate(LEVEL_ORDER)
