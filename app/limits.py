@@ -20,7 +20,9 @@ from app.domain.json_limits import JsonTooDeep, check_depth
 from app.errors import problem_response
 from app.settings import Settings
 
-LARGE_BODY_PREFIXES = ("/v1/customer-imports",)
+LARGE_BODY_PREFIXES = ("/v1/customer-imports", "/v1/statements/bulk-")
+"""Routes whose bodies are lists the API lets grow past 1 MiB: the vendor's customers as CSV, and up
+to 10,000 statements approved or paid at once (each payment with a reference of up to 200 characters)."""
 OWN_DEPTH_CHECK_PREFIXES = ("/v1/webhooks/",)
 
 

@@ -102,7 +102,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body accepted (413 beyond, answered before the rest is read)."""
     max_import_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
-    """Largest body of `/v1/customer-imports*` (a CSV of the vendor's customers)."""
+    """Largest body of `/v1/customer-imports*` (a CSV of the vendor's customers) and of the bulk
+    statement routes (`/v1/statements/bulk-*`, up to 10,000 statements)."""
     max_header_bytes: int = Field(default=32 * 1024, ge=1024)
     """Largest total size of a request's header names and values (431 beyond)."""
 

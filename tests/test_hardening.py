@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -281,6 +282,21 @@ async def test_customer_imports_take_a_larger_body(api: Api) -> None:
         "/v1/customer-imports/csv", content=nine_mib, headers={**api.admin, "content-type": "text/csv"}
     )
     assert too_big.status_code == 413 and too_big.json()["code"] == "body_too_large"
+
+
+async def test_the_bulk_statement_routes_take_as_many_statements_as_the_document_allows(api: Api) -> None:
+    """10,000 payments with 200-character references (over 3 MiB) are read, not refused for their size."""
+    payments = [
+        {"statement_id": str(uuid.uuid4()), "payment_reference": "R" * 200, "paid_on": "2026-05-02"}
+        for _ in range(10_000)
+    ]
+    response = await api.client.post(
+        "/v1/statements/bulk-mark-paid",
+        json={"payments": payments},
+        headers={**api.admin, "Idempotency-Key": "bulk-size-check"},
+    )
+    assert response.status_code not in (413, 500), response.text[:300]
+    assert 400 <= response.status_code < 500  # the statements do not exist
 
 
 async def test_oversized_headers_are_431(api: Api) -> None:
