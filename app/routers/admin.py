@@ -17,6 +17,20 @@ from app.routers.links import link, links
 router = APIRouter(prefix="/v1")
 Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
+# The audit log's filters: its list and its CSV export take the same ones.
+AuditActor = Annotated[
+    Filter | None, Query(description="Only the events by this actor: `admin:<key id>`, `partner:<id>` or `public`.")
+]
+AuditAction = Annotated[Filter | None, Query(description="Only the events of this action, e.g. `partner.suspend`.")]
+AuditObjectType = Annotated[
+    Filter | None, Query(description="Only the events about this kind of object, e.g. `partner`, `statement`.")
+]
+AuditObjectId = Annotated[
+    Filter | None, Query(description="Only the events about the object with this id (with `object_type`).")
+]
+AuditSince = Annotated[UtcDatetime | None, Query(description="Only the events at or after this time.")]
+AuditUntil = Annotated[UtcDatetime | None, Query(description="Only the events before this time (exclusive).")]
+
 
 @router.get(
     "/api-keys",
@@ -130,21 +144,12 @@ async def publish_agreement(
 async def list_audit_events(
     session: SessionDep,
     _admin: AdminRead,
-    actor: Annotated[
-        Filter | None,
-        Query(description="Only the events by this actor: `admin:<key id>`, `partner:<id>` or `public`."),
-    ] = None,
-    action: Annotated[
-        Filter | None, Query(description="Only the events of this action, e.g. `partner.suspend`.")
-    ] = None,
-    object_type: Annotated[
-        Filter | None, Query(description="Only the events about this kind of object, e.g. `partner`, `statement`.")
-    ] = None,
-    object_id: Annotated[
-        Filter | None, Query(description="Only the events about the object with this id (with `object_type`).")
-    ] = None,
-    since: Annotated[UtcDatetime | None, Query(description="Only the events at or after this time.")] = None,
-    until: Annotated[UtcDatetime | None, Query(description="Only the events before this time (exclusive).")] = None,
+    actor: AuditActor = None,
+    action: AuditAction = None,
+    object_type: AuditObjectType = None,
+    object_id: AuditObjectId = None,
+    since: AuditSince = None,
+    until: AuditUntil = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.AuditPage:

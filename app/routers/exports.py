@@ -15,7 +15,7 @@ from app.domain import audit, partners
 from app.domain import status as status_domain
 from app.errors import problem_responses
 from app.routers import convert, schemas
-from app.routers.admin import Filter
+from app.routers.admin import AuditAction, AuditActor, AuditObjectId, AuditObjectType, AuditSince, AuditUntil
 from app.routers.csv_export import CSV_RESPONSE, model_row, streamed_csv
 from app.routers.deps import AdminRead, PartnerOrAdminRead, SessionDep
 from app.routers.fields import CountryCode, PartnerPath, SearchText, UtcDatetime
@@ -137,20 +137,12 @@ async def export_audit_events_csv(
     request: Request,
     session: SessionDep,
     _admin: AdminRead,
-    actor: Annotated[
-        Filter | None, Query(description="Only the events by this actor: `admin:<key id>`, `partner:<id>` or `public`.")
-    ] = None,
-    action: Annotated[
-        Filter | None, Query(description="Only the events of this action, e.g. `partner.suspend`.")
-    ] = None,
-    object_type: Annotated[
-        Filter | None, Query(description="Only the events about this kind of object, e.g. `partner`, `statement`.")
-    ] = None,
-    object_id: Annotated[
-        Filter | None, Query(description="Only the events about the object with this id (with `object_type`).")
-    ] = None,
-    since: Annotated[UtcDatetime | None, Query(description="Only the events at or after this time.")] = None,
-    until: Annotated[UtcDatetime | None, Query(description="Only the events before this time (exclusive).")] = None,
+    actor: AuditActor = None,
+    action: AuditAction = None,
+    object_type: AuditObjectType = None,
+    object_id: AuditObjectId = None,
+    since: AuditSince = None,
+    until: AuditUntil = None,
 ) -> StreamingResponse:
     """Admin (read). Every audit row matching the filters of `GET /v1/audit-events`, newest first;
     `before` and `after` as JSON."""
