@@ -137,16 +137,10 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("webhook_secrets", mode="before")
+    @field_validator("webhook_secrets", "secrets_key", "cors_origins", mode="before")
     @classmethod
-    def _split_secrets(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _comma_separated(cls, value: object) -> object:
+        """The list settings are written comma-separated in the environment."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -165,13 +159,6 @@ class Settings(BaseSettings):
                     f"{origin!r} is not an origin; write each as scheme://host[:port] with no path, "
                     "e.g. https://www.example.com, comma-separated, or * for any"
                 )
-        return value
-
-    @field_validator("secrets_key", mode="before")
-    @classmethod
-    def _split_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("webhook_secrets")
