@@ -262,8 +262,6 @@ PATTERN_MEANINGS: dict[str, str] = {
     r"^[A-Za-z0-9 .\-]+$": "a VAT id (letters, digits, spaces, dots and hyphens)",
     r"^[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$": "a domain name such as example.com",
     r"^[^\x00-\x1f\x7f]+$": "a single line without control characters",
-    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$": "text without control characters (tab, line feed and carriage return are "
-    "allowed)",
     r"^[A-Za-z0-9._-]+$": "a SKU (letters, digits and . _ -)",
     r"^[A-Z]{3}$": "a three-letter currency code",
     r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]": "an http or https URL with a host",

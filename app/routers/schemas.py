@@ -1239,9 +1239,7 @@ Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False), NUMBER
 ShortText = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(strip)
 ]
-Description = Annotated[
-    str, StringConstraints(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"), AfterValidator(strip)
-]
+Description = Annotated[str, StringConstraints(max_length=2000, pattern=TEXT_PATTERN), AfterValidator(strip)]
 
 
 class DirectoryProfileUpdate(RequestModel):
