@@ -25,21 +25,17 @@ class PublicCorsMiddleware:
 
     def __init__(self, app: ASGIApp, origins: list[str]) -> None:
         self.app = app
-        self.cors = (
-            CORSMiddleware(
-                app,
-                allow_origins=origins,
-                allow_methods=["GET", "HEAD"],
-                allow_headers=["If-None-Match"],
-                expose_headers=["ETag", "Cache-Control"],
-                max_age=600,
-            )
-            if origins
-            else None
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["If-None-Match"],
+            expose_headers=["ETag", "Cache-Control"],
+            max_age=600,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.cors is not None and scope["type"] == "http" and is_public(scope["path"]):
+        if scope["type"] == "http" and is_public(scope["path"]):
             await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -311,7 +311,8 @@ def create_app(
     # anything else goes on to the catch-all and what it wraps (app/intake.py).
     app.add_middleware(IntakeFastPath)
     # Inside the log and the metrics, so preflights are seen; outside the 405 a preflight would get.
-    app.add_middleware(PublicCorsMiddleware, origins=settings.cors_origins)
+    if settings.cors_origins:  # none by default: then no layer at all on every request
+        app.add_middleware(PublicCorsMiddleware, origins=settings.cors_origins)
     app.add_middleware(ObserveMiddleware)
     app.add_middleware(RequestIdMiddleware)
     traced = tracing.from_environment()  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
