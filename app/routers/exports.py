@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +17,8 @@ from app.routers import convert, schemas
 from app.routers.admin import AuditAction, AuditActor, AuditObjectId, AuditObjectType, AuditSince, AuditUntil
 from app.routers.csv_export import CSV_RESPONSE, model_row, streamed_csv
 from app.routers.deps import AdminRead, PartnerOrAdminRead, SessionDep
-from app.routers.fields import CountryCode, PartnerPath, SearchText, UtcDatetime
+from app.routers.fields import PartnerPath
+from app.routers.partners import CountryFilter, CreatedFrom, CreatedTo, PartnerSearch, StatusFilter
 
 router = APIRouter(prefix="/v1")
 
@@ -38,15 +38,11 @@ async def export_partners_csv(
     request: Request,
     session: SessionDep,
     _admin: AdminRead,
-    status: Annotated[schemas.PartnerStatusName | None, Query(description="Only the partners in this status.")] = None,
-    country: Annotated[CountryCode | None, Query(description="Only the partners registered in this country.")] = None,
-    q: Annotated[SearchText | None, Query(description="Matches company, contact, e-mail or website.")] = None,
-    created_from: Annotated[
-        UtcDatetime | None, Query(description="Only the partners registered at or after this time.")
-    ] = None,
-    created_to: Annotated[
-        UtcDatetime | None, Query(description="Only the partners registered before this time (exclusive).")
-    ] = None,
+    status: StatusFilter = None,
+    country: CountryFilter = None,
+    q: PartnerSearch = None,
+    created_from: CreatedFrom = None,
+    created_to: CreatedTo = None,
 ) -> StreamingResponse:
     """Admin (read). Every partner matching the filters of `GET /v1/partners`, newest first."""
 

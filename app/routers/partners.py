@@ -36,6 +36,15 @@ from app.routers.fields import (
 from app.routers.links import link, links
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
+
+# The partner list's filters: the list and its CSV export take the same ones.
+StatusFilter = Annotated[schemas.PartnerStatusName | None, Query(description="Only the partners in this status.")]
+CountryFilter = Annotated[CountryCode | None, Query(description="Only the partners registered in this country.")]
+PartnerSearch = Annotated[SearchText | None, Query(description="Matches company, contact, e-mail or website.")]
+CreatedFrom = Annotated[UtcDatetime | None, Query(description="Only the partners registered at or after this time.")]
+CreatedTo = Annotated[
+    UtcDatetime | None, Query(description="Only the partners registered before this time (exclusive).")
+]
 AUTH_ERRORS = (401, 403, 404)
 
 
@@ -104,18 +113,11 @@ async def register_partner(
 async def list_partners(
     session: SessionDep,
     _admin: AdminRead,
-    status: Annotated[schemas.PartnerStatusName | None, Query(description="Only the partners in this status.")] = None,
-    country: Annotated[CountryCode | None, Query(description="Only the partners registered in this country.")] = None,
-    q: Annotated[
-        SearchText | None,
-        Query(description="Matches company, contact, e-mail or website."),
-    ] = None,
-    created_from: Annotated[
-        UtcDatetime | None, Query(description="Only the partners registered at or after this time.")
-    ] = None,
-    created_to: Annotated[
-        UtcDatetime | None, Query(description="Only the partners registered before this time (exclusive).")
-    ] = None,
+    status: StatusFilter = None,
+    country: CountryFilter = None,
+    q: PartnerSearch = None,
+    created_from: CreatedFrom = None,
+    created_to: CreatedTo = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
 ) -> schemas.PartnerPage:
