@@ -31,8 +31,8 @@ from app import tracing
 from app.domain import webhooks
 from app.domain.errors import DomainError
 from app.limits import body_limit, replay
-from app.routers import schemas
 from app.routers import webhooks as route
+from app.routers.schemas.orders import WebhookReceipt
 from app.settings import Settings
 
 log = logging.getLogger("app.intake")
@@ -43,7 +43,7 @@ _BOUNDS = {
     b"webhook-timestamp": route.MAX_WEBHOOK_TIMESTAMP,
     b"webhook-signature": route.MAX_WEBHOOK_SIGNATURE,
 }
-_RECEIPT = TypeAdapter(schemas.WebhookReceipt)
+_RECEIPT = TypeAdapter(WebhookReceipt)
 """Serialises the receipt as FastAPI serialises the route's response model (Pydantic's `dump_json`)."""
 
 

@@ -9,10 +9,13 @@ from pydantic import StringConstraints
 
 from app.domain import agreements, api_keys, audit, program
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, context
 from app.routers.fields import Cursor, IncludeRevoked, KeyPath, UtcDatetime, page_size
 from app.routers.links import link, links
+from app.routers.schemas.agreements import Agreement, AgreementList, AgreementPublication
+from app.routers.schemas.keys import AdminKeyRequest, IssuedServiceApiKey, ServiceApiKey, ServiceApiKeyList
+from app.routers.schemas.program import AuditEvent, AuditPage, ProgramSettings, ProgramSettingsUpdate
 
 router = APIRouter(prefix="/v1")
 Filter = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -40,10 +43,10 @@ AuditUntil = Annotated[UtcDatetime | None, Query(description="Only the events be
 )
 async def list_api_keys(
     session: SessionDep, _admin: AdminRead, include_revoked: IncludeRevoked = False
-) -> schemas.ServiceApiKeyList:
+) -> ServiceApiKeyList:
     """Admin (read). Partner keys are listed under their partner."""
     rows = await api_keys.listing(session, kinds=["admin", "store"], include_revoked=include_revoked)
-    return schemas.ServiceApiKeyList(items=[convert.service_key(r) for r in rows])
+    return ServiceApiKeyList(items=[convert.service_key(r) for r in rows])
 
 
 @router.post(
@@ -57,12 +60,12 @@ async def list_api_keys(
     summary="Create an admin or store key",
 )
 async def create_api_key(
-    body: schemas.AdminKeyRequest,
+    body: AdminKeyRequest,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.IssuedServiceApiKey:
+) -> IssuedServiceApiKey:
     """Admin (write). The new key is shown this once."""
     issued = await api_keys.issue(
         session,
@@ -86,16 +89,16 @@ async def revoke_api_key(
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.ServiceApiKey:
+) -> ServiceApiKey:
     """Admin (write). Revokes an admin or store key; revoking twice changes nothing."""
     row = await api_keys.revoke(session, context(request, admin, clock), key_id, kinds=["admin", "store"])
     return convert.service_key(row)
 
 
 @router.get("/agreements", tags=["agreements"], summary="List agreement versions")
-async def list_agreements(session: SessionDep) -> schemas.AgreementList:
+async def list_agreements(session: SessionDep) -> AgreementList:
     """Public. Every published version, oldest first."""
-    return schemas.AgreementList(items=[convert.agreement(v) for v in await agreements.versions(session)])
+    return AgreementList(items=[convert.agreement(v) for v in await agreements.versions(session)])
 
 
 @router.get(
@@ -104,7 +107,7 @@ async def list_agreements(session: SessionDep) -> schemas.AgreementList:
     responses=problem_responses(404),
     summary="The current agreement",
 )
-async def get_current_agreement(session: SessionDep, clock: ClockDep) -> schemas.Agreement:
+async def get_current_agreement(session: SessionDep, clock: ClockDep) -> Agreement:
     """Public. The version a registering partner must accept."""
     return convert.agreement(await agreements.current(session, clock.now()))
 
@@ -117,12 +120,12 @@ async def get_current_agreement(session: SessionDep, clock: ClockDep) -> schemas
     summary="Publish an agreement version",
 )
 async def publish_agreement(
-    body: schemas.AgreementPublication,
+    body: AgreementPublication,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.Agreement:
+) -> Agreement:
     """Admin (write). Published now; partners must accept it by `accept_by`."""
     row = await agreements.publish(
         session,
@@ -152,7 +155,7 @@ async def list_audit_events(
     until: AuditUntil = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.AuditPage:
+) -> AuditPage:
     """Admin (read). Newest first; filters combine."""
     rows = await audit.search(
         session,
@@ -165,7 +168,7 @@ async def list_audit_events(
         before_id=convert.decode_int_cursor(cursor),
         limit=limit + 1,
     )
-    return schemas.AuditPage(**convert.id_page(rows, limit, schemas.AuditEvent))
+    return AuditPage(**convert.id_page(rows, limit, AuditEvent))
 
 
 @router.get(
@@ -174,9 +177,9 @@ async def list_audit_events(
     responses=problem_responses(401, 403),
     summary="Read program settings",
 )
-async def get_program_settings(session: SessionDep, _admin: AdminRead) -> schemas.ProgramSettings:
+async def get_program_settings(session: SessionDep, _admin: AdminRead) -> ProgramSettings:
     """Admin (read)."""
-    return schemas.ProgramSettings.model_validate(await program.settings(session), from_attributes=True)
+    return ProgramSettings.model_validate(await program.settings(session), from_attributes=True)
 
 
 @router.patch(
@@ -186,12 +189,12 @@ async def get_program_settings(session: SessionDep, _admin: AdminRead) -> schema
     summary="Change program settings",
 )
 async def update_program_settings(
-    body: schemas.ProgramSettingsUpdate,
+    body: ProgramSettingsUpdate,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.ProgramSettings:
+) -> ProgramSettings:
     """Admin (write). Audited."""
     row = await program.update_settings(session, context(request, admin, clock), auto_approve=body.auto_approve)
-    return schemas.ProgramSettings.model_validate(row, from_attributes=True)
+    return ProgramSettings.model_validate(row, from_attributes=True)

@@ -14,32 +14,34 @@ from pydantic import BaseModel
 from app.db import tables
 from app.domain.errors import Invalid
 from app.domain.rules.quarters import Quarter
-from app.routers import schemas
+from app.routers.schemas.agreements import Agreement
+from app.routers.schemas.keys import ApiKey, IssuedApiKey, IssuedServiceApiKey, ServiceApiKey
+from app.routers.schemas.partners import Partner
 
 
-def partner(row: tables.Partner) -> schemas.Partner:
-    return schemas.Partner.model_validate(row, from_attributes=True)
+def partner(row: tables.Partner) -> Partner:
+    return Partner.model_validate(row, from_attributes=True)
 
 
-def api_key(row: tables.ApiKey) -> schemas.ApiKey:
-    return schemas.ApiKey.model_validate(row, from_attributes=True)
+def api_key(row: tables.ApiKey) -> ApiKey:
+    return ApiKey.model_validate(row, from_attributes=True)
 
 
-def issued_key(row: tables.ApiKey, plaintext: str) -> schemas.IssuedApiKey:
-    return schemas.IssuedApiKey(**api_key(row).model_dump(), key=plaintext)
+def issued_key(row: tables.ApiKey, plaintext: str) -> IssuedApiKey:
+    return IssuedApiKey(**api_key(row).model_dump(), key=plaintext)
 
 
-def service_key(row: tables.ApiKey) -> schemas.ServiceApiKey:
+def service_key(row: tables.ApiKey) -> ServiceApiKey:
     """An admin or store key (no partner)."""
-    return schemas.ServiceApiKey.model_validate(row, from_attributes=True)
+    return ServiceApiKey.model_validate(row, from_attributes=True)
 
 
-def issued_service_key(row: tables.ApiKey, plaintext: str) -> schemas.IssuedServiceApiKey:
-    return schemas.IssuedServiceApiKey(**service_key(row).model_dump(), key=plaintext)
+def issued_service_key(row: tables.ApiKey, plaintext: str) -> IssuedServiceApiKey:
+    return IssuedServiceApiKey(**service_key(row).model_dump(), key=plaintext)
 
 
-def agreement(row: tables.AgreementVersion) -> schemas.Agreement:
-    return schemas.Agreement.model_validate(row, from_attributes=True)
+def agreement(row: tables.AgreementVersion) -> Agreement:
+    return Agreement.model_validate(row, from_attributes=True)
 
 
 def encode_cursor(*parts: object) -> str:

@@ -15,18 +15,29 @@ from app.domain import customers, registrations
 from app.domain.errors import Invalid
 from app.domain.rules.identifiers import Identifier, normalise_domain, normalise_store_id, normalise_vat
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, SessionDep, context
 from app.routers.fields import LINE_PATTERN, Cursor, CustomerPath, SearchText, page_size
+from app.routers.schemas.customers import (
+    Customer,
+    CustomerImport,
+    CustomerImportResult,
+    CustomerImportRow,
+    CustomerPage,
+    ImportError_,
+    RegistrationRefusal,
+    RegistrationRefusalPage,
+    SalesProcessFlag,
+)
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 imports_router = APIRouter(prefix="/v1/customer-imports", tags=["customers"])
 CSV_COLUMNS = ("company", "country", "vat_id", "domain", "store_customer_id")
 
 
-async def _customer(session: SessionDep, row: tables.Customer) -> schemas.Customer:
+async def _customer(session: SessionDep, row: tables.Customer) -> Customer:
     idents = await customers.identifiers(session, row.id)
-    return schemas.Customer(
+    return Customer(
         id=row.id,
         company=row.company,
         country=row.country,
@@ -42,17 +53,17 @@ async def _customer(session: SessionDep, row: tables.Customer) -> schemas.Custom
 
 async def _import(
     request: Request, session: SessionDep, clock: ClockDep, admin: object, rows: list[customers.ImportRow]
-) -> schemas.CustomerImportResult:
+) -> CustomerImportResult:
     result = await customers.import_existing(session, context(request, admin, clock), rows)  # type: ignore[arg-type]
-    return schemas.CustomerImportResult(
+    return CustomerImportResult(
         created=result.created,
         marked_existing=result.marked_existing,
         unchanged=result.unchanged,
-        errors=[schemas.ImportError_(row=int(e["row"]), detail=str(e["detail"])) for e in result.errors],  # type: ignore[call-overload]
+        errors=[ImportError_(row=int(e["row"]), detail=str(e["detail"])) for e in result.errors],  # type: ignore[call-overload]
     )
 
 
-def _rows(items: list[schemas.CustomerImportRow]) -> list[customers.ImportRow]:
+def _rows(items: list[CustomerImportRow]) -> list[customers.ImportRow]:
     return [
         customers.ImportRow(
             company=i.company,
@@ -67,8 +78,8 @@ def _rows(items: list[schemas.CustomerImportRow]) -> list[customers.ImportRow]:
 
 @imports_router.post("", responses=problem_responses(401, 403, 422), summary="Import existing customers (JSON)")
 async def import_customers(
-    body: schemas.CustomerImport, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
-) -> schemas.CustomerImportResult:
+    body: CustomerImport, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
+) -> CustomerImportResult:
     """Admin (write). Identifiers only; idempotent: a customer imported twice is counted unchanged."""
     return await _import(request, session, clock, admin, _rows(body.customers))
 
@@ -94,7 +105,7 @@ async def import_customers(
 )
 async def import_customers_csv(
     request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
-) -> schemas.CustomerImportResult:
+) -> CustomerImportResult:
     """Admin (write). A header row naming company, country and any of vat_id, domain, store_customer_id."""
     raw = await request.body()
     if len(raw) > 5_000_000:
@@ -114,7 +125,7 @@ async def import_customers_csv(
         for number, record in enumerate(reader, start=2):
             values = {k: (v or None) for k, v in record.items() if k is not None}
             try:
-                items.append(schemas.CustomerImportRow(**values))
+                items.append(CustomerImportRow(**values))
             except ValidationError as exc:
                 fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors()}))
                 raise Invalid(f"CSV line {number}: invalid {fields}.", code="csv_row_invalid", line=number) from exc
@@ -164,7 +175,7 @@ async def list_customers(
     ] = "XX",
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.CustomerPage:
+) -> CustomerPage:
     """Admin (read). By name, or by one normalised identifier."""
     identifier: Identifier | None = None
     if vat_id and (value := normalise_vat(vat_id, country)):
@@ -179,7 +190,7 @@ async def list_customers(
         session, q=q or None, identifier=identifier, limit=limit + 1, after=convert.decode_uuid_cursor(cursor)
     )
     page = rows[:limit]
-    return schemas.CustomerPage(
+    return CustomerPage(
         items=[await _customer(session, r) for r in page],
         next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
         has_more=len(rows) > limit,
@@ -187,7 +198,7 @@ async def list_customers(
 
 
 @router.get("/{customer_id}", responses=problem_responses(401, 403, 404, 422), summary="Read a customer")
-async def get_customer(customer_id: CustomerPath, session: SessionDep, _admin: AdminRead) -> schemas.Customer:
+async def get_customer(customer_id: CustomerPath, session: SessionDep, _admin: AdminRead) -> Customer:
     """Admin (read)."""
     return await _customer(session, await customers.get(session, customer_id))
 
@@ -199,12 +210,12 @@ async def get_customer(customer_id: CustomerPath, session: SessionDep, _admin: A
 )
 async def flag_sales_process(
     customer_id: CustomerPath,
-    body: schemas.SalesProcessFlag,
+    body: SalesProcessFlag,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.Customer:
+) -> Customer:
     """Admin (write). Until `until`, partners cannot register this customer (R06)."""
     row = await customers.flag_sales_process(
         session, context(request, admin, clock), customer_id, until=body.until, reason=body.reason
@@ -219,7 +230,7 @@ async def flag_sales_process(
 )
 async def unflag_sales_process(
     customer_id: CustomerPath, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
-) -> schemas.Customer:
+) -> Customer:
     """Admin (write)."""
     row = await customers.unflag_sales_process(session, context(request, admin, clock), customer_id)
     return await _customer(session, row)
@@ -241,9 +252,9 @@ async def list_registration_refusals(
     ] = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.RegistrationRefusalPage:
+) -> RegistrationRefusalPage:
     """Admin (read). R06: every refused registration, who, which customer and why; newest first."""
     rows = await registrations.refusals(
         session, partner_id=partner_id, code=code, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    return schemas.RegistrationRefusalPage(**convert.id_page(rows, limit, schemas.RegistrationRefusal))
+    return RegistrationRefusalPage(**convert.id_page(rows, limit, RegistrationRefusal))

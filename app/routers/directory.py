@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from app.domain import directory
 from app.domain.rules.terms import Level
 from app.errors import problem_responses
-from app.routers import schemas
 from app.routers.deps import (
     AdminRead,
     AdminWrite,
@@ -25,13 +24,24 @@ from app.routers.deps import (
 )
 from app.routers.fields import CountryCode, LanguageCode, PartnerPath, SearchText
 from app.routers.links import link, links
+from app.routers.schemas.directory import (
+    DirectoryEntry,
+    DirectoryPage,
+    DirectoryProfileUpdate,
+    NfrLicenceList,
+    NfrLicenceOut,
+    NfrRequest,
+    NfrViolationList,
+    NfrViolationOut,
+)
+from app.routers.schemas.partners import Partner, StatusChangeRequest
 
 router = APIRouter(prefix="/v1", tags=["directory"])
 
 
 @router.get(
     "/directory",
-    response_model=schemas.DirectoryPage,
+    response_model=DirectoryPage,
     responses={304: {"description": "Not modified since the ETag sent in If-None-Match"}, **problem_responses(422)},
     summary="The public partner directory",
 )
@@ -71,8 +81,8 @@ async def list_directory(
         offset=(page - 1) * per_page,
         limit=per_page + 1,  # one more, to tell whether another page follows
     )
-    body = schemas.DirectoryPage(
-        items=[schemas.DirectoryEntry.model_validate(p, from_attributes=True) for p in rows[:per_page]],
+    body = DirectoryPage(
+        items=[DirectoryEntry.model_validate(p, from_attributes=True) for p in rows[:per_page]],
         page=page,
         per_page=per_page,
         has_more=len(rows) > per_page,
@@ -94,19 +104,19 @@ async def list_directory(
 )
 async def update_directory_profile(
     partner_id: PartnerPath,
-    body: schemas.DirectoryProfileUpdate,
+    body: DirectoryProfileUpdate,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerOrAdminWrite,
-) -> schemas.Partner:
+) -> Partner:
     """The partner itself or an admin (write). R20: text that spells the vendor's name other than
     "Qalyptus" is refused with 422 naming the spelling found."""
     changes = body.model_dump(exclude_unset=True)
     if changes.get("website") is not None:
         changes["website"] = str(body.website)
     row = await directory.update_profile(session, context(request, caller, clock), partner_id, changes)
-    return schemas.Partner.model_validate(row, from_attributes=True)
+    return Partner.model_validate(row, from_attributes=True)
 
 
 @router.post(
@@ -121,12 +131,12 @@ async def update_directory_profile(
 )
 async def request_nfr_licence(
     partner_id: PartnerPath,
-    body: schemas.NfrRequest,
+    body: NfrRequest,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerSelf,
-) -> schemas.NfrLicenceOut:
+) -> NfrLicenceOut:
     """The partner's own key. R17: one free licence per product (a program term) for demonstration,
     training or evaluation, with the partner's acknowledgement that it is not for its production needs
     nor for resale (422 without it); it earns nothing and cannot be sold."""
@@ -138,7 +148,7 @@ async def request_nfr_licence(
         purpose=body.purpose,
         acknowledged=body.acknowledged,
     )
-    return schemas.NfrLicenceOut.model_validate(row, from_attributes=True)
+    return NfrLicenceOut.model_validate(row, from_attributes=True)
 
 
 @router.get(
@@ -149,10 +159,10 @@ async def request_nfr_licence(
 )
 async def list_partner_nfr_licences(
     partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.NfrLicenceList:
-    return schemas.NfrLicenceList(
+) -> NfrLicenceList:
+    return NfrLicenceList(
         items=[
-            schemas.NfrLicenceOut.model_validate(r, from_attributes=True)
+            NfrLicenceOut.model_validate(r, from_attributes=True)
             for r in await directory.nfr_licences(session, partner_id)
         ]
     )
@@ -161,12 +171,11 @@ async def list_partner_nfr_licences(
 @router.get(
     "/nfr-licences", tags=["nfr licences"], responses=problem_responses(401, 403), summary="All not-for-resale licences"
 )
-async def list_nfr_licences(session: SessionDep, _admin: AdminRead) -> schemas.NfrLicenceList:
+async def list_nfr_licences(session: SessionDep, _admin: AdminRead) -> NfrLicenceList:
     """Admin (read)."""
-    return schemas.NfrLicenceList(
+    return NfrLicenceList(
         items=[
-            schemas.NfrLicenceOut.model_validate(r, from_attributes=True)
-            for r in await directory.nfr_licences(session, None)
+            NfrLicenceOut.model_validate(r, from_attributes=True) for r in await directory.nfr_licences(session, None)
         ]
     )
 
@@ -179,15 +188,15 @@ async def list_nfr_licences(session: SessionDep, _admin: AdminRead) -> schemas.N
 )
 async def revoke_nfr_licence(
     nfr_id: Annotated[uuid.UUID, Path(description="The NFR licence's id (the `id` its grant answered).")],
-    body: schemas.StatusChangeRequest,
+    body: StatusChangeRequest,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.NfrLicenceOut:
+) -> NfrLicenceOut:
     """Admin (write), with a reason."""
     row = await directory.revoke_nfr(session, context(request, admin, clock), nfr_id, body.reason)
-    return schemas.NfrLicenceOut.model_validate(row, from_attributes=True)
+    return NfrLicenceOut.model_validate(row, from_attributes=True)
 
 
 @router.get(
@@ -196,10 +205,8 @@ async def revoke_nfr_licence(
     responses=problem_responses(401, 403),
     summary="Attempts to sell NFR licences",
 )
-async def list_nfr_violations(session: SessionDep, _admin: AdminRead) -> schemas.NfrViolationList:
+async def list_nfr_violations(session: SessionDep, _admin: AdminRead) -> NfrViolationList:
     """Admin (read). Orders and quotes that tried to sell a not-for-resale licence (R17)."""
-    return schemas.NfrViolationList(
-        items=[
-            schemas.NfrViolationOut.model_validate(r, from_attributes=True) for r in await directory.violations(session)
-        ]
+    return NfrViolationList(
+        items=[NfrViolationOut.model_validate(r, from_attributes=True) for r in await directory.violations(session)]
     )

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import WithJsonSchema
 
-from app.db.tables import DomainEvent
+from app.db import tables
 from app.domain import events, worker_status
 from app.domain.errors import Invalid
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.deps import AdminRead, PartnerOrAdminRead, SessionDep
 from app.routers.fields import Cursor, PartnerPath, page_size
+from app.routers.schemas.jobs import DomainEvent, DomainEventPage, Job, JobList, StoreEventApplier, WorkerApplier
 
 router = APIRouter(prefix="/v1")
 
@@ -38,10 +39,10 @@ PartnerTypeFilter = Annotated[
 ]
 
 
-def _page(rows: Sequence[DomainEvent], limit: int) -> schemas.DomainEventPage:
+def _page(rows: Sequence[tables.DomainEvent], limit: int) -> DomainEventPage:
     page = rows[:limit]
-    return schemas.DomainEventPage(
-        items=[schemas.DomainEvent.model_validate(r, from_attributes=True) for r in page],
+    return DomainEventPage(
+        items=[DomainEvent.model_validate(r, from_attributes=True) for r in page],
         next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
         has_more=len(rows) > limit,
     )
@@ -60,7 +61,7 @@ async def list_events(
     partner_id: Annotated[uuid.UUID | None, Query(description="Only the events about this partner.")] = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.DomainEventPage:
+) -> DomainEventPage:
     """Admin (read). Oldest first from the cursor, so a reader follows the log forward."""
     rows = await events.search(
         session,
@@ -85,7 +86,7 @@ async def list_partner_events(
     type: PartnerTypeFilter = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.DomainEventPage:
+) -> DomainEventPage:
     """The partner (or an admin): its own `partner.*` events, its registrations', leads' and
     statements' events, and `terms.took_effect`; never another partner's. Oldest first."""
     refused = sorted(t for t in type or [] if not events.partner_may_read(t))
@@ -100,7 +101,7 @@ async def list_partner_events(
 
 
 @router.get("/jobs", tags=["jobs"], responses=problem_responses(401, 403, 422), summary="The worker's jobs")
-async def list_jobs(session: SessionDep, _admin: AdminRead) -> schemas.JobList:
+async def list_jobs(session: SessionDep, _admin: AdminRead) -> JobList:
     """Admin (read). Each scheduled job's last run, outcome, counts and next run, the store-event
     applier's backlog, and whether this build's workers apply anything (`applier`: paused while the
     database's schema does not fit this build, with the reason)."""
@@ -110,12 +111,12 @@ async def list_jobs(session: SessionDep, _admin: AdminRead) -> schemas.JobList:
         {**job.__dict__, "description": spec.description, "every_seconds": int(spec.every.total_seconds())}
         for job, spec in status.jobs
     ]
-    return schemas.JobList(
-        items=[schemas.Job.model_validate(item) for item in items],
+    return JobList(
+        items=[Job.model_validate(item) for item in items],
         next_cursor=None,
         has_more=False,
-        store_events=schemas.StoreEventApplier.model_validate(status.applier.__dict__),
-        applier=schemas.WorkerApplier(
+        store_events=StoreEventApplier.model_validate(status.applier.__dict__),
+        applier=WorkerApplier(
             state="running" if schema.ready else "paused",
             reason=None if schema.ready else schema.code,
             detail=schema.explain() if schema.ahead or not schema.ready else None,

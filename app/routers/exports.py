@@ -13,12 +13,15 @@ from app.db import tables
 from app.domain import audit, partners
 from app.domain import status as status_domain
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.admin import AuditAction, AuditActor, AuditObjectId, AuditObjectType, AuditSince, AuditUntil
 from app.routers.csv_export import CSV_RESPONSE, model_row, streamed_csv
 from app.routers.deps import AdminRead, PartnerOrAdminRead, SessionDep
 from app.routers.fields import PartnerPath
 from app.routers.partners import CountryFilter, CreatedFrom, CreatedTo, PartnerSearch, StatusFilter
+from app.routers.schemas.ledgers import MoneyEntry, PointsEntry
+from app.routers.schemas.partners import Partner
+from app.routers.schemas.program import AuditEvent
 
 router = APIRouter(prefix="/v1")
 
@@ -61,7 +64,7 @@ async def export_partners_csv(
     return await streamed_csv(
         request,
         session,
-        header=_fields(schemas.Partner),
+        header=_fields(Partner),
         fetch=fetch,
         to_row=lambda row: model_row(convert.partner(row)),
         filename="partners.csv",
@@ -88,9 +91,9 @@ async def export_points_entries_csv(
     return await streamed_csv(
         request,
         session,
-        header=_fields(schemas.PointsEntry),
+        header=_fields(PointsEntry),
         fetch=fetch,
-        to_row=lambda row: model_row(schemas.PointsEntry.model_validate(row, from_attributes=True)),
+        to_row=lambda row: model_row(PointsEntry.model_validate(row, from_attributes=True)),
         filename=f"points-entries-{partner_id}.csv",
     )
 
@@ -115,9 +118,9 @@ async def export_money_entries_csv(
     return await streamed_csv(
         request,
         session,
-        header=_fields(schemas.MoneyEntry),
+        header=_fields(MoneyEntry),
         fetch=fetch,
-        to_row=lambda row: model_row(schemas.MoneyEntry.model_validate(row, from_attributes=True)),
+        to_row=lambda row: model_row(MoneyEntry.model_validate(row, from_attributes=True)),
         filename=f"money-entries-{partner_id}.csv",
     )
 
@@ -159,8 +162,8 @@ async def export_audit_events_csv(
     return await streamed_csv(
         request,
         session,
-        header=_fields(schemas.AuditEvent),
+        header=_fields(AuditEvent),
         fetch=fetch,
-        to_row=lambda row: model_row(schemas.AuditEvent.model_validate(row, from_attributes=True)),
+        to_row=lambda row: model_row(AuditEvent.model_validate(row, from_attributes=True)),
         filename="audit-events.csv",
     )

@@ -10,24 +10,24 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db.compatibility import schema_state
 from app.db.migrate import head_revision
-from app.routers import schemas
+from app.routers.schemas.program import Health
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
 @router.get("/live", summary="Liveness")
-async def liveness() -> schemas.Health:
+async def liveness() -> Health:
     """The process is up and answering. Touches nothing else."""
-    return schemas.Health(status="ok")
+    return Health(status="ok")
 
 
 @router.get(
     "/ready",
     summary="Readiness",
-    response_model=schemas.Health,
+    response_model=Health,
     responses={
         503: {
-            "model": schemas.Health,
+            "model": Health,
             "description": "Database unreachable, behind this build (`not_migrated`), or at a later migration "
             "that does not declare this build compatible (`schema_incompatible`)",
         }
@@ -40,9 +40,9 @@ async def readiness(request: Request) -> Any:
     try:
         state = await schema_state(request.app.state.engine)
     except (DBAPIError, OSError):
-        body = schemas.Health(status="unavailable", database="unreachable", expected_revision=expected)
+        body = Health(status="unavailable", database="unreachable", expected_revision=expected)
         return JSONResponse(body.model_dump(), status_code=503)
-    body = schemas.Health(
+    body = Health(
         status="ok" if state.ready else "unavailable",
         database=state.code,
         schema_revision=state.schema_revision,

@@ -9,21 +9,29 @@ from fastapi import APIRouter, Query, Request, status
 from app.db import tables
 from app.domain import leads
 from app.errors import problem_responses
-from app.routers import schemas
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, PartnerSelf, SessionDep, context
 from app.routers.fields import LeadPath, OfferPath, PartnerPath
 from app.routers.links import link, links
+from app.routers.schemas.leads import (
+    LeadAssignment,
+    LeadCreate,
+    LeadOfferList,
+    LeadOfferOut,
+    LeadOut,
+    OfferDecline,
+    RankedPartner,
+)
 
 router = APIRouter(prefix="/v1", tags=["leads"])
-OfferState = schemas.LeadOfferOut.model_fields["state"].annotation
+OfferState = LeadOfferOut.model_fields["state"].annotation
 
 
-def _offer(row: tables.LeadOffer) -> schemas.LeadOfferOut:
-    return schemas.LeadOfferOut.model_validate(row, from_attributes=True)
+def _offer(row: tables.LeadOffer) -> LeadOfferOut:
+    return LeadOfferOut.model_validate(row, from_attributes=True)
 
 
-async def _lead(session: SessionDep, lead: tables.Lead) -> schemas.LeadOut:
-    return schemas.LeadOut(
+async def _lead(session: SessionDep, lead: tables.Lead) -> LeadOut:
+    return LeadOut(
         id=lead.id,
         company=lead.company,
         country=lead.country,
@@ -33,7 +41,7 @@ async def _lead(session: SessionDep, lead: tables.Lead) -> schemas.LeadOut:
         status=lead.status,
         created_at=lead.created_at,
         ranking=[
-            schemas.RankedPartner(
+            RankedPartner(
                 partner_id=r.candidate.partner_id,
                 name=r.candidate.name,
                 level=r.candidate.level,
@@ -62,8 +70,8 @@ async def _lead(session: SessionDep, lead: tables.Lead) -> schemas.LeadOut:
     summary="Post an inbound prospect",
 )
 async def create_lead(
-    body: schemas.LeadCreate, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
-) -> schemas.LeadOut:
+    body: LeadCreate, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
+) -> LeadOut:
     """Admin (write). Answers the ranking of partners for it, with why each is where it is."""
     lead = await leads.create(
         session,
@@ -86,7 +94,7 @@ async def create_lead(
 
 
 @router.get("/leads/{lead_id}", responses=problem_responses(401, 403, 404, 422), summary="Read a lead")
-async def get_lead(lead_id: LeadPath, session: SessionDep, _admin: AdminRead) -> schemas.LeadOut:
+async def get_lead(lead_id: LeadPath, session: SessionDep, _admin: AdminRead) -> LeadOut:
     """Admin (read). Its ranking and its history of offers."""
     return await _lead(session, await leads.get(session, lead_id))
 
@@ -94,12 +102,12 @@ async def get_lead(lead_id: LeadPath, session: SessionDep, _admin: AdminRead) ->
 @router.post("/leads/{lead_id}/assign", responses=problem_responses(401, 403, 404, 409, 422), summary="Offer a lead")
 async def assign_lead(
     lead_id: LeadPath,
-    body: schemas.LeadAssignment,
+    body: LeadAssignment,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.LeadOfferOut:
+) -> LeadOfferOut:
     """Admin (write). Creates the partner's registration for the prospect in state `offered`, unless a
     rule refuses it (409 with the reason). Without `partner_id`, the best-ranked partner not tried yet."""
     return _offer(await leads.assign(session, context(request, admin, clock), lead_id, body.partner_id))
@@ -119,9 +127,9 @@ async def list_lead_offers(
         list[OfferState] | None,  # type: ignore[valid-type]
         Query(description="Only the offers in one of these states (repeat the parameter for several)."),
     ] = None,
-) -> schemas.LeadOfferList:
+) -> LeadOfferList:
     """The partner itself or an admin (read). Newest first."""
-    return schemas.LeadOfferList(items=[_offer(o) for o in await leads.partner_offers(session, partner_id, state)])
+    return LeadOfferList(items=[_offer(o) for o in await leads.partner_offers(session, partner_id, state)])
 
 
 @router.post(
@@ -136,7 +144,7 @@ async def accept_lead_offer(
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerSelf,
-) -> schemas.LeadOfferOut:
+) -> LeadOfferOut:
     """The partner's own key. The registration becomes live; its 60-day window starts now."""
     return _offer(await leads.accept(session, context(request, caller, clock), partner_id, offer_id))
 
@@ -149,11 +157,11 @@ async def accept_lead_offer(
 async def decline_lead_offer(
     partner_id: PartnerPath,
     offer_id: OfferPath,
-    body: schemas.OfferDecline,
+    body: OfferDecline,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerSelf,
-) -> schemas.LeadOfferOut:
+) -> LeadOfferOut:
     """The partner's own key. The lead passes to the next partner in the ranking, in the same transaction."""
     return _offer(await leads.decline(session, context(request, caller, clock), partner_id, offer_id, body.reason))

@@ -12,18 +12,30 @@ from app.domain import registrations
 from app.domain import status as status_domain
 from app.domain.registrations import Prospect, days_left, effective_state
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.deps import ClockDep, PartnerOrAdminRead, PartnerSelf, SessionDep, context
 from app.routers.fields import Cursor, PartnerPath, RegistrationPath, UtcDatetime, page_size
 from app.routers.links import link, links
+from app.routers.schemas.customers import Registration, RegistrationList, RegistrationRequest, RegistrationStateName
+from app.routers.schemas.ledgers import (
+    LevelChange,
+    LevelChangeList,
+    MoneyEntry,
+    MoneyEntryPage,
+    PartnerStatus,
+    PointsEntry,
+    PointsEntryPage,
+    Relationship,
+    RelationshipList,
+)
 
 router = APIRouter(prefix="/v1/partners/{partner_id}", tags=["partner program"])
 READ_ERRORS = (401, 403, 404, 422)
 
 
-def _registration(row: tables.Registration, now: datetime) -> schemas.Registration:
-    return schemas.Registration(
-        **{name: getattr(row, name) for name in schemas.Registration.model_fields if hasattr(row, name)}
+def _registration(row: tables.Registration, now: datetime) -> Registration:
+    return Registration(
+        **{name: getattr(row, name) for name in Registration.model_fields if hasattr(row, name)}
         | {"state": effective_state(row, now), "days_left": days_left(row, now)}
     )
 
@@ -48,12 +60,12 @@ def _registration(row: tables.Registration, now: datetime) -> schemas.Registrati
 )
 async def create_registration(
     partner_id: PartnerPath,
-    body: schemas.RegistrationRequest,
+    body: RegistrationRequest,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerSelf,
-) -> schemas.Registration:
+) -> Registration:
     """The partner's own key. R05-R07: needs a strong identifier (422 names what is missing);
     refused with 409 and a `code` when the customer already bought, is registered by another
     partner, is in an active sales process, or is in cool-off after your expired registration."""
@@ -82,14 +94,14 @@ async def list_registrations(
     clock: ClockDep,
     _caller: PartnerOrAdminRead,
     state: Annotated[
-        list[schemas.RegistrationStateName] | None,
+        list[RegistrationStateName] | None,
         Query(description="Only the registrations in one of these states (repeat the parameter for several)."),
     ] = None,
-) -> schemas.RegistrationList:
+) -> RegistrationList:
     """The partner itself or an admin (read). Newest first, with the days left in each window."""
     now = clock.now()
     rows = await registrations.for_partner(session, partner_id, states=state, now=now)
-    return schemas.RegistrationList(items=[_registration(r, now) for r in rows])
+    return RegistrationList(items=[_registration(r, now) for r in rows])
 
 
 @router.get(
@@ -101,7 +113,7 @@ async def get_registration(
     session: SessionDep,
     clock: ClockDep,
     _caller: PartnerOrAdminRead,
-) -> schemas.Registration:
+) -> Registration:
     """The partner itself or an admin (read). Another partner's registration is 404
     `registration_not_found`, as if it did not exist."""
     return _registration(await registrations.get(session, partner_id, registration_id), clock.now())
@@ -119,7 +131,7 @@ async def withdraw_registration(
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerSelf,
-) -> schemas.Registration:
+) -> Registration:
     """The partner's own key. The customer is free for other partners at once."""
     ctx = context(request, caller, clock)
     row = await registrations.withdraw(session, ctx, partner_id, registration_id)
@@ -133,11 +145,11 @@ async def get_partner_program_status(
     clock: ClockDep,
     _caller: PartnerOrAdminRead,
     as_of: Annotated[UtcDatetime | None, Query(description="As the ledgers stood then (default: now).")] = None,
-) -> schemas.PartnerStatus:
+) -> PartnerStatus:
     """Level, active points, points to the next level, rates, points at risk and commission balances;
     with `as_of`, derived from the entries effective up to that moment."""
     result = await status_domain.status(session, partner_id, clock.now(), as_of)
-    return schemas.PartnerStatus(**result.__dict__)
+    return PartnerStatus(**result.__dict__)
 
 
 @router.get("/points-entries", responses=problem_responses(*READ_ERRORS), summary="Points ledger")
@@ -147,12 +159,12 @@ async def list_points_entries(
     _caller: PartnerOrAdminRead,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(500)] = 100,
-) -> schemas.PointsEntryPage:
+) -> PointsEntryPage:
     """Newest first; each entry names its rule, order line and terms version (R21)."""
     rows = await status_domain.points_entries(
         session, partner_id, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    return schemas.PointsEntryPage(**convert.id_page(rows, limit, schemas.PointsEntry))
+    return PointsEntryPage(**convert.id_page(rows, limit, PointsEntry))
 
 
 @router.get("/money-entries", responses=problem_responses(*READ_ERRORS), summary="Commission ledger")
@@ -162,31 +174,31 @@ async def list_money_entries(
     _caller: PartnerOrAdminRead,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(500)] = 100,
-) -> schemas.MoneyEntryPage:
+) -> MoneyEntryPage:
     """Newest first; amounts in minor units of each entry's currency (R15, R21)."""
     rows = await status_domain.money_entries(
         session, partner_id, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    return schemas.MoneyEntryPage(**convert.id_page(rows, limit, schemas.MoneyEntry))
+    return MoneyEntryPage(**convert.id_page(rows, limit, MoneyEntry))
 
 
 @router.get("/level-history", responses=problem_responses(*READ_ERRORS), summary="Level changes")
 async def list_level_changes(
     partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.LevelChangeList:
+) -> LevelChangeList:
     """Every change of level, oldest first, with the entry that caused it (R03)."""
     rows = await status_domain.level_history(session, partner_id)
-    return schemas.LevelChangeList(items=[schemas.LevelChange.model_validate(r, from_attributes=True) for r in rows])
+    return LevelChangeList(items=[LevelChange.model_validate(r, from_attributes=True) for r in rows])
 
 
 @router.get("/relationships", responses=problem_responses(*READ_ERRORS), summary="Established customers")
 async def list_relationships(
     partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.RelationshipList:
+) -> RelationshipList:
     """Customers whose first qualifying order established a relationship (R08)."""
-    return schemas.RelationshipList(
+    return RelationshipList(
         items=[
-            schemas.Relationship(
+            Relationship(
                 customer_id=r.customer_id,
                 company=company,
                 mode=r.mode,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from app.domain import agreements, api_keys, partners, program
 from app.domain.rules.partner_status import StatusAction
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.deps import (
     AdminRead,
     AdminWrite,
@@ -34,11 +34,27 @@ from app.routers.fields import (
     page_size,
 )
 from app.routers.links import link, links
+from app.routers.schemas.agreements import AcceptanceRequest, AgreementAcceptance, AgreementAcceptanceList
+from app.routers.schemas.common import PartnerStatusName
+from app.routers.schemas.keys import ApiKey, ApiKeyList, IssuedApiKey, PartnerKeyRequest
+from app.routers.schemas.partners import (
+    DeclaredIdentifier,
+    DeclaredIdentifierList,
+    Partner,
+    PartnerPage,
+    PartnerProfileUpdate,
+    PartnerRegistration,
+    RegisteredPartner,
+    Standing,
+    StatusChange,
+    StatusChangeList,
+    StatusChangeRequest,
+)
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
 
 # The partner list's filters: the list and its CSV export take the same ones.
-StatusFilter = Annotated[schemas.PartnerStatusName | None, Query(description="Only the partners in this status.")]
+StatusFilter = Annotated[PartnerStatusName | None, Query(description="Only the partners in this status.")]
 CountryFilter = Annotated[CountryCode | None, Query(description="Only the partners registered in this country.")]
 PartnerSearch = Annotated[SearchText | None, Query(description="Matches company, contact, e-mail or website.")]
 CreatedFrom = Annotated[UtcDatetime | None, Query(description="Only the partners registered at or after this time.")]
@@ -68,13 +84,13 @@ AUTH_ERRORS = (401, 403, 404)
     summary="Register a partner",
 )
 async def register_partner(
-    body: schemas.PartnerRegistration,
+    body: PartnerRegistration,
     request: Request,
     response: Response,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-) -> schemas.RegisteredPartner:
+) -> RegisteredPartner:
     """Public. Creates the partner, records its acceptance of the agreement and returns its first
     API key, which is shown this once. Limited per client address (429 with Retry-After)."""
     ctx = public_context(request, clock)
@@ -103,7 +119,7 @@ async def register_partner(
         agreement_version=body.accepted_agreement_version,
     )
     response.headers["Location"] = f"/v1/partners/{done.partner.id}"
-    return schemas.RegisteredPartner(
+    return RegisteredPartner(
         partner=convert.partner(done.partner),
         api_key=convert.issued_key(done.key.key, done.key.plaintext),
     )
@@ -120,7 +136,7 @@ async def list_partners(
     created_to: CreatedTo = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.PartnerPage:
+) -> PartnerPage:
     """Admin (read). Newest first; filters combine."""
     rows = await partners.search(
         session,
@@ -134,7 +150,7 @@ async def list_partners(
     )
     page = rows[:limit]
     next_cursor = convert.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
-    return schemas.PartnerPage(
+    return PartnerPage(
         items=[convert.partner(p) for p in page], next_cursor=next_cursor, has_more=next_cursor is not None
     )
 
@@ -144,7 +160,7 @@ async def list_partners(
     responses=problem_responses(*AUTH_ERRORS, 422),
     summary="Read a partner",
 )
-async def get_partner(partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead) -> schemas.Partner:
+async def get_partner(partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead) -> Partner:
     """The partner itself, or an admin (read)."""
     return convert.partner(await partners.get(session, partner_id))
 
@@ -156,12 +172,12 @@ async def get_partner(partner_id: PartnerPath, session: SessionDep, _caller: Par
 )
 async def update_partner(
     partner_id: PartnerPath,
-    body: schemas.PartnerProfileUpdate,
+    body: PartnerProfileUpdate,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerOrAdminWrite,
-) -> schemas.Partner:
+) -> Partner:
     """The partner itself, or an admin (write). Only the fields sent change."""
     changes = body.model_dump(exclude_unset=True)
     if "website" in changes and changes["website"] is not None:
@@ -175,12 +191,12 @@ async def update_partner(
 def _status_route(action: StatusAction) -> None:
     async def endpoint(
         partner_id: PartnerPath,
-        body: schemas.StatusChangeRequest,
+        body: StatusChangeRequest,
         request: Request,
         session: SessionDep,
         clock: ClockDep,
         admin: AdminWrite,
-    ) -> schemas.Partner:
+    ) -> Partner:
         row = await partners.change_status(session, context(request, admin, clock), partner_id, action, body.reason)
         return convert.partner(row)
 
@@ -206,10 +222,10 @@ for _action in StatusAction:
 )
 async def get_partner_status_history(
     partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.StatusChangeList:
+) -> StatusChangeList:
     """Every status the partner has had, oldest first."""
     rows = await partners.status_history(session, partner_id)
-    return schemas.StatusChangeList(items=[schemas.StatusChange.model_validate(r, from_attributes=True) for r in rows])
+    return StatusChangeList(items=[StatusChange.model_validate(r, from_attributes=True) for r in rows])
 
 
 @router.get(
@@ -219,14 +235,12 @@ async def get_partner_status_history(
 )
 async def get_partner_identifiers(
     partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.DeclaredIdentifierList:
+) -> DeclaredIdentifierList:
     """R22: every identifier of its own company the partner declared (VAT id, website and contact
     e-mail domains), oldest first, with when it held it. None of them is ever its customer, a
     withdrawn one included: registrations, quotes and orders check them all."""
     rows = await partners.identifier_history(session, partner_id)
-    return schemas.DeclaredIdentifierList(
-        items=[schemas.DeclaredIdentifier.model_validate(r, from_attributes=True) for r in rows]
-    )
+    return DeclaredIdentifierList(items=[DeclaredIdentifier.model_validate(r, from_attributes=True) for r in rows])
 
 
 @router.get(
@@ -242,10 +256,10 @@ async def get_partner_standing(
     at: Annotated[
         UtcDatetime | None, Query(description="The moment to judge the partner's eligibility at (R04; default: now).")
     ] = None,
-) -> schemas.Standing:
+) -> Standing:
     """R04: the partner's status and agreement binding at `at`, from their dated history."""
     result = await partners.standing_at(session, partner_id, at or clock.now())
-    return schemas.Standing(
+    return Standing(
         at=result.at,
         status=result.status.value if result.status else None,
         agreement_bound=result.agreement.bound,
@@ -262,12 +276,12 @@ async def get_partner_standing(
 )
 async def list_agreement_acceptances(
     partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.AgreementAcceptanceList:
+) -> AgreementAcceptanceList:
     """Every version the partner accepted, with when."""
     await partners.get(session, partner_id)
-    return schemas.AgreementAcceptanceList(
+    return AgreementAcceptanceList(
         items=[
-            schemas.AgreementAcceptance(version=name, accepted_at=row.accepted_at)
+            AgreementAcceptance(version=name, accepted_at=row.accepted_at)
             for row, name in await agreements.acceptances(session, partner_id)
         ]
     )
@@ -278,7 +292,7 @@ async def list_agreement_acceptances(
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {
-            "model": schemas.AgreementAcceptance,
+            "model": AgreementAcceptance,
             "description": "Already accepted earlier",
         },
         **problem_responses(*AUTH_ERRORS, 409, 422),
@@ -287,18 +301,18 @@ async def list_agreement_acceptances(
 )
 async def accept_agreement(
     partner_id: PartnerPath,
-    body: schemas.AcceptanceRequest,
+    body: AcceptanceRequest,
     request: Request,
     response: Response,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerSelf,
-) -> schemas.AgreementAcceptance:
+) -> AgreementAcceptance:
     """The partner's own key only. Accepting a version twice keeps the first date (200)."""
     row, created = await agreements.accept(session, context(request, caller, clock), partner_id, body.version)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return schemas.AgreementAcceptance(version=body.version, accepted_at=row.accepted_at)
+    return AgreementAcceptance(version=body.version, accepted_at=row.accepted_at)
 
 
 # --- the partner's keys ---------------------------------------------------------------------
@@ -314,7 +328,7 @@ async def list_partner_api_keys(
     session: SessionDep,
     _caller: PartnerOrAdminRead,
     include_revoked: IncludeRevoked = False,
-) -> schemas.ApiKeyList:
+) -> ApiKeyList:
     """Prefix, name, created and last used; never the key itself."""
     await partners.get(session, partner_id)
     rows = await api_keys.listing(
@@ -323,7 +337,7 @@ async def list_partner_api_keys(
         partner_id=partner_id,
         include_revoked=include_revoked,
     )
-    return schemas.ApiKeyList(items=[convert.api_key(r) for r in rows])
+    return ApiKeyList(items=[convert.api_key(r) for r in rows])
 
 
 @router.post(
@@ -345,12 +359,12 @@ async def list_partner_api_keys(
 )
 async def create_partner_api_key(
     partner_id: PartnerPath,
-    body: schemas.PartnerKeyRequest,
+    body: PartnerKeyRequest,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerSelf,
-) -> schemas.IssuedApiKey:
+) -> IssuedApiKey:
     """The partner's own key only. The new key is shown this once."""
     issued = await partners.issue_key(session, context(request, caller, clock), partner_id, name=body.name)
     return convert.issued_key(issued.key, issued.plaintext)
@@ -369,7 +383,7 @@ async def rotate_partner_api_key(
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerSelf,
-) -> schemas.IssuedApiKey:
+) -> IssuedApiKey:
     """The partner's own key only. Revokes the key and returns its replacement, shown this once."""
     issued = await partners.rotate_key(session, context(request, caller, clock), partner_id, key_id)
     return convert.issued_key(issued.key, issued.plaintext)
@@ -387,7 +401,7 @@ async def revoke_partner_api_key(
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerOrAdminRevoke,
-) -> schemas.ApiKey:
+) -> ApiKey:
     """The partner itself (suspended or terminated too: revoking only narrows access), or an admin
     (write). Revoking twice changes nothing."""
     row = await api_keys.revoke(

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.domain import pricing, terms, webhooks
 from app.errors import problem_responses
-from app.routers import schemas
 from app.routers.deps import (
     AdminReadOrPartner,
     AdminWrite,
@@ -19,12 +18,21 @@ from app.routers.deps import (
     context,
 )
 from app.routers.fields import UtcDatetime
+from app.routers.schemas.orders import QuotedLine, QuoteRequest, QuoteResponse
+from app.routers.schemas.program import (
+    SkuAdded,
+    SkuAddition,
+    TermsInForce,
+    TermsPublication,
+    TermsVersion,
+    TermsVersionList,
+)
 
 router = APIRouter(prefix="/v1")
 
 
-def _version(v: terms.TermsVersion) -> schemas.TermsVersion:
-    return schemas.TermsVersion(version=v.version, effective_from=v.effective_from, terms=v.terms)
+def _version(v: terms.TermsVersion) -> TermsVersion:
+    return TermsVersion(version=v.version, effective_from=v.effective_from, terms=v.terms)
 
 
 @router.get(
@@ -38,11 +46,11 @@ async def get_program_terms(
     at: Annotated[
         UtcDatetime | None, Query(description="The moment whose terms version is wanted (default: now).")
     ] = None,
-) -> schemas.TermsInForce:
+) -> TermsInForce:
     """Admin (read) or partner (R01). The version in force at `at`: points per SKU, levels and rates,
     windows, time zone; and where the brand assets partners are to use are kept."""
     version = await terms.in_force(session, at or clock.now())
-    return schemas.TermsInForce(
+    return TermsInForce(
         version=version.version,
         effective_from=version.effective_from,
         terms=version.terms,
@@ -56,9 +64,9 @@ async def get_program_terms(
     responses=problem_responses(401, 403, 422),
     summary="All terms versions",
 )
-async def list_program_terms(session: SessionDep, _reader: AdminReadOrPartner) -> schemas.TermsVersionList:
+async def list_program_terms(session: SessionDep, _reader: AdminReadOrPartner) -> TermsVersionList:
     """Admin (read) or partner (R01). Oldest first, including versions published to take effect later."""
-    return schemas.TermsVersionList(items=[_version(v) for v in await terms.versions(session)])
+    return TermsVersionList(items=[_version(v) for v in await terms.versions(session)])
 
 
 @router.post(
@@ -69,8 +77,8 @@ async def list_program_terms(session: SessionDep, _reader: AdminReadOrPartner) -
     summary="Publish terms for a future date",
 )
 async def publish_program_terms(
-    body: schemas.TermsPublication, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
-) -> schemas.TermsVersion:
+    body: TermsPublication, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
+) -> TermsVersion:
     """Admin (write). Orders placed from `effective_from` on use them; past entries never change."""
     return _version(
         await terms.publish(
@@ -87,15 +95,15 @@ async def publish_program_terms(
     summary="Add a SKU",
 )
 async def add_program_sku(
-    body: schemas.SkuAddition, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
-) -> schemas.SkuAdded:
+    body: SkuAddition, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
+) -> SkuAdded:
     """Admin (write). Adds the SKU to every terms version that lacks it, so parked orders naming it can
     be replayed. Only additive: no entry ever referred to an unknown SKU."""
     amended = await terms.add_sku(session, context(request, admin, clock), sku=body.sku, points=body.points)
-    return schemas.SkuAdded(sku=body.sku, points=body.points, amended_versions=list(amended))
+    return SkuAdded(sku=body.sku, points=body.points, amended_versions=list(amended))
 
 
-async def _settled_quote(request: Request, body: schemas.QuoteRequest) -> schemas.QuoteRequest:
+async def _settled_quote(request: Request, body: QuoteRequest) -> QuoteRequest:
     """The quote request, once what the store accepted before it is applied.
 
     FastAPI reads and validates the body before calling this: a request that can never succeed (no
@@ -108,7 +116,7 @@ async def _settled_quote(request: Request, body: schemas.QuoteRequest) -> schema
 
 
 QUOTE_WAIT_SECONDS = 2.0
-SettledQuote = Annotated[schemas.QuoteRequest, Depends(_settled_quote)]
+SettledQuote = Annotated[QuoteRequest, Depends(_settled_quote)]
 
 
 @router.post(
@@ -119,7 +127,7 @@ SettledQuote = Annotated[schemas.QuoteRequest, Depends(_settled_quote)]
 )
 async def quote_reseller_price(
     body: SettledQuote, session: SessionDep, clock: ClockDep, _store: StoreCaller
-) -> schemas.QuoteResponse:
+) -> QuoteResponse:
     """The store's key. R12: the partner's discount on these lines for this end customer, now — or
     why none applies. A quote never prices with a level that accepted store events are about to
     change: it waits (up to 2 s) until what was accepted before it is applied, else answers 503
@@ -135,12 +143,12 @@ async def quote_reseller_price(
         lines=[pricing.QuoteLine(ln.sku, ln.quantity, ln.kind, ln.list_amount, ln.licence_id) for ln in body.lines],
         now=clock.now(),
     )
-    return schemas.QuoteResponse(
+    return QuoteResponse(
         partner_id=result.partner_id,
         currency=body.currency,
         level=result.level,
         rate_bp=result.rate_bp,
-        lines=[schemas.QuotedLine(**line.__dict__) for line in result.lines],
+        lines=[QuotedLine(**line.__dict__) for line in result.lines],
         no_discount_reason=result.no_discount_reason,
         terms_version=result.terms_version,
     )

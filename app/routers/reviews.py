@@ -10,9 +10,18 @@ from fastapi import APIRouter, Path, Query, Request
 
 from app.domain import directory, order_flags, orders
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
 from app.routers.fields import Cursor, PartnerPath, page_size
+from app.routers.schemas.common import ReasonRequest
+from app.routers.schemas.directory import (
+    DirectoryReview,
+    DirectoryReviewKind,
+    DirectoryReviewPage,
+    DirectoryReviewStatus,
+)
+from app.routers.schemas.orders import LicenceOut, LicencePage, OrderFlag, OrderFlagKind, OrderFlagPage, ResolveRequest
+from app.routers.schemas.partners import Partner
 
 router = APIRouter(prefix="/v1")
 
@@ -22,8 +31,8 @@ ReviewId = Annotated[
 ]
 
 
-def _flag(row: object) -> schemas.OrderFlag:
-    return schemas.OrderFlag.model_validate(row, from_attributes=True)
+def _flag(row: object) -> OrderFlag:
+    return OrderFlag.model_validate(row, from_attributes=True)
 
 
 @router.get(
@@ -32,13 +41,13 @@ def _flag(row: object) -> schemas.OrderFlag:
 async def list_order_flags(
     session: SessionDep,
     _admin: AdminRead,
-    kind: Annotated[schemas.OrderFlagKind | None, Query(description="Only the flags of this kind.")] = None,
+    kind: Annotated[OrderFlagKind | None, Query(description="Only the flags of this kind.")] = None,
     resolved: Annotated[
         bool | None, Query(description="true: only the flags resolved already; false: only those still to review.")
     ] = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.OrderFlagPage:
+) -> OrderFlagPage:
     """Admin (read). Every order an admin should review, newest first: `discount_mismatch` (R12),
     `nfr_resale` (R17), `own_company` (R22), `relationship_conflict` (R08: a late order within a
     partner's registration of a customer whose relationship is another's; it earned nothing, and an
@@ -46,7 +55,7 @@ async def list_order_flags(
     rows = await order_flags.search(
         session, kind=kind, resolved=resolved, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    return schemas.OrderFlagPage(**convert.id_page(rows, limit, schemas.OrderFlag))
+    return OrderFlagPage(**convert.id_page(rows, limit, OrderFlag))
 
 
 @router.get("/licences", tags=["licences"], responses=problem_responses(401, 403, 422), summary="List licences")
@@ -69,7 +78,7 @@ async def list_licences(
     ] = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.LicencePage:
+) -> LicencePage:
     """Admin (read). Licences the store sold, the newest sale first. A licence without a term end never
     lapses by itself (R10): its points stand until the store reports a lapse, so it is worth a look."""
     rows = await orders.licences(
@@ -81,15 +90,15 @@ async def list_licences(
         limit=limit + 1,
     )
     page = rows[:limit]
-    return schemas.LicencePage(
-        items=[schemas.LicenceOut.model_validate({**_columns(row.licence), "order_id": row.order_id}) for row in page],
+    return LicencePage(
+        items=[LicenceOut.model_validate({**_columns(row.licence), "order_id": row.order_id}) for row in page],
         next_cursor=convert.encode_cursor(page[-1].licence.order_line_id) if len(rows) > limit else None,
         has_more=len(rows) > limit,
     )
 
 
 def _columns(row: object) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in schemas.LicenceOut.model_fields if name != "order_id"}
+    return {name: getattr(row, name) for name in LicenceOut.model_fields if name != "order_id"}
 
 
 @router.post(
@@ -100,20 +109,20 @@ def _columns(row: object) -> dict[str, Any]:
 )
 async def resolve_order_flag(
     flag_id: FlagId,
-    body: schemas.ResolveRequest,
+    body: ResolveRequest,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.OrderFlag:
+) -> OrderFlag:
     """Admin (write). Closes the flag with the reason (kept with who and when); 409 when resolved already.
     Nothing is re-rated: what the order earned stays as it was."""
     row = await order_flags.resolve(session, context(request, admin, clock), flag_id, reason=body.reason)
     return _flag(row)
 
 
-def _review_page(rows: Sequence[Any], limit: int) -> schemas.DirectoryReviewPage:
-    return schemas.DirectoryReviewPage(**convert.id_page(rows, limit, schemas.DirectoryReview))
+def _review_page(rows: Sequence[Any], limit: int) -> DirectoryReviewPage:
+    return DirectoryReviewPage(**convert.id_page(rows, limit, DirectoryReview))
 
 
 @router.get(
@@ -125,16 +134,14 @@ def _review_page(rows: Sequence[Any], limit: int) -> schemas.DirectoryReviewPage
 async def list_directory_reviews(
     session: SessionDep,
     _admin: AdminRead,
-    status: Annotated[
-        schemas.DirectoryReviewStatus | None, Query(description="Only the reviews in this status.")
-    ] = None,
+    status: Annotated[DirectoryReviewStatus | None, Query(description="Only the reviews in this status.")] = None,
     kind: Annotated[
-        schemas.DirectoryReviewKind | None,
+        DirectoryReviewKind | None,
         Query(description="Only the reviews of this part of the profile (R18)."),
     ] = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.DirectoryReviewPage:
+) -> DirectoryReviewPage:
     """Admin (read). R18: partner-written text waiting to be published (`kind=text`), a new company name
     or website waiting to be shown (`kind=name_and_website`), and company names registered before R20
     checked them (`kind=company_name`, until the partner changes the name); `status=pending` is the
@@ -158,12 +165,12 @@ async def list_directory_reviews(
 )
 async def approve_directory_review(
     review_id: ReviewId, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
-) -> schemas.DirectoryReview:
+) -> DirectoryReview:
     """Admin (write). R18: the directory shows this text, or this company name and website, from now
     on; 409 when no longer pending or for a company name that misspells the brand (the partner
     corrects it)."""
     row = await directory.approve_review(session, context(request, admin, clock), review_id)
-    return schemas.DirectoryReview.model_validate(row, from_attributes=True)
+    return DirectoryReview.model_validate(row, from_attributes=True)
 
 
 @router.post(
@@ -174,16 +181,16 @@ async def approve_directory_review(
 )
 async def reject_directory_review(
     review_id: ReviewId,
-    body: schemas.ReasonRequest,
+    body: ReasonRequest,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.DirectoryReview:
+) -> DirectoryReview:
     """Admin (write). R18: the reason goes to the partner; the directory keeps the last approved text,
     or name and website."""
     row = await directory.reject_review(session, context(request, admin, clock), review_id, reason=body.reason)
-    return schemas.DirectoryReview.model_validate(row, from_attributes=True)
+    return DirectoryReview.model_validate(row, from_attributes=True)
 
 
 @router.get(
@@ -198,7 +205,7 @@ async def list_partner_directory_reviews(
     _caller: PartnerOrAdminRead,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.DirectoryReviewPage:
+) -> DirectoryReviewPage:
     """The partner itself or an admin (read). Its submitted texts, what was decided and why; newest first."""
     rows = await directory.reviews(
         session,
@@ -219,12 +226,12 @@ async def list_partner_directory_reviews(
 )
 async def hide_from_directory(
     partner_id: PartnerPath,
-    body: schemas.ReasonRequest,
+    body: ReasonRequest,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.Partner:
+) -> Partner:
     """Admin (write). R18: sticky: the partner cannot put itself back (its `listed` opt-out is separate)."""
     row = await directory.hide(session, context(request, admin, clock), partner_id, reason=body.reason)
     return convert.partner(row)
@@ -238,12 +245,12 @@ async def hide_from_directory(
 )
 async def unhide_in_directory(
     partner_id: PartnerPath,
-    body: schemas.ReasonRequest,
+    body: ReasonRequest,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
-) -> schemas.Partner:
+) -> Partner:
     """Admin (write). Undoes an admin's hiding; the partner's own opt-out stays as it is."""
     row = await directory.unhide(session, context(request, admin, clock), partner_id, reason=body.reason)
     return convert.partner(row)

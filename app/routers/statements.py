@@ -14,11 +14,35 @@ from app.domain import dashboards, statements
 from app.domain.context import Context
 from app.domain.rules.quarters import Quarter
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.csv_export import CSV_RESPONSE, csv_response
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, context
 from app.routers.fields import Cursor, PartnerPath, StatementPath, UtcDatetime, page_size
 from app.routers.idempotency import IdempotencyDep
+from app.routers.schemas.common import Count
+from app.routers.schemas.statements import (
+    Adjustment,
+    AdjustmentOut,
+    BulkApproval,
+    BulkPayment,
+    OverdueQuarter,
+    OverdueQuarterPage,
+    Payment,
+    PayoutForecast,
+    PayoutForecastList,
+    ProgramOverview,
+    QuarterCloseOut,
+    QuarterList,
+    QuarterMoney,
+    QuarterName,
+    QuarterOut,
+    StatementLineOut,
+    StatementList,
+    StatementOut,
+    StatementSearch,
+    StatementStatusName,
+    TopPartner,
+)
 
 router = APIRouter(prefix="/v1", tags=["statements"])
 QuarterPath = Annotated[
@@ -44,8 +68,8 @@ CSV_LINE_COLUMNS = (
 )
 
 
-def _statement(row: tables.Statement, lines: list[statements.Line] | None = None) -> schemas.StatementOut:
-    return schemas.StatementOut(
+def _statement(row: tables.Statement, lines: list[statements.Line] | None = None) -> StatementOut:
+    return StatementOut(
         id=row.id,
         partner_id=row.partner_id,
         quarter=row.quarter,
@@ -63,7 +87,7 @@ def _statement(row: tables.Statement, lines: list[statements.Line] | None = None
         lines=None
         if lines is None
         else [
-            schemas.StatementLineOut(
+            StatementLineOut(
                 money_entry_id=line.entry.id or 0,
                 effective_at=line.entry.effective_at,
                 order_id=line.entry.order_id,
@@ -99,13 +123,13 @@ async def close_quarter(
     clock: ClockDep,
     admin: AdminWrite,
     idempotency: IdempotencyDep,
-) -> schemas.QuarterCloseOut:
+) -> QuarterCloseOut:
     """Admin (write). Produces every statement of the quarter; closing again returns them unchanged.
     Accepts `Idempotency-Key`."""
 
-    async def work() -> schemas.QuarterCloseOut:
+    async def work() -> QuarterCloseOut:
         result = await statements.close_quarter(session, context(request, admin, clock), _parse_quarter(quarter))
-        body = schemas.QuarterCloseOut(
+        body = QuarterCloseOut(
             quarter=str(result.quarter),
             closed_now=result.closed_now,
             statements=[_statement(s) for s in result.statements],
@@ -116,10 +140,10 @@ async def close_quarter(
 
 
 @router.get("/quarters", responses=problem_responses(401, 403), summary="Closed quarters")
-async def list_quarters(session: SessionDep, _admin: AdminRead) -> schemas.QuarterList:
+async def list_quarters(session: SessionDep, _admin: AdminRead) -> QuarterList:
     """Admin (read). Oldest first."""
-    return schemas.QuarterList(
-        items=[schemas.QuarterOut.model_validate(c, from_attributes=True) for c in await statements.closes(session)]
+    return QuarterList(
+        items=[QuarterOut.model_validate(c, from_attributes=True) for c in await statements.closes(session)]
     )
 
 
@@ -134,7 +158,7 @@ async def list_overdue_quarters(
     _admin: AdminRead,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(1000)] = 100,
-) -> schemas.OverdueQuarterPage:
+) -> OverdueQuarterPage:
     """Admin (read). R16: each quarter still not closed after its payout date that holds payable
     entries, by partner and currency, with what its statement would pay if closed now; oldest quarter
     first. Closing the quarter (`POST /v1/quarters/{quarter}/close`) takes it off the list."""
@@ -145,8 +169,8 @@ async def list_overdue_quarters(
         if after is None or (r.quarter, str(r.partner_id), r.currency) > after
     ]
     page = rows[:limit]
-    return schemas.OverdueQuarterPage(
-        items=[schemas.OverdueQuarter(**r.__dict__) for r in page],
+    return OverdueQuarterPage(
+        items=[OverdueQuarter(**r.__dict__) for r in page],
         next_cursor=convert.encode_cursor(page[-1].quarter, page[-1].partner_id, page[-1].currency)
         if len(rows) > limit
         else None,
@@ -200,11 +224,9 @@ async def list_statements(
     clock: ClockDep,
     _admin: AdminRead,
     quarter: Annotated[
-        schemas.QuarterName | None, Query(description="Only the statements of this quarter (`YYYY-Qn`).")
+        QuarterName | None, Query(description="Only the statements of this quarter (`YYYY-Qn`).")
     ] = None,
-    status: Annotated[
-        schemas.StatementStatusName | None, Query(description="Only the statements in this status.")
-    ] = None,
+    status: Annotated[StatementStatusName | None, Query(description="Only the statements in this status.")] = None,
     partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's statements.")] = None,
     overdue: Annotated[
         bool | None,
@@ -214,7 +236,7 @@ async def list_statements(
         ),
     ] = None,
     limit: Annotated[int, page_size(10_000)] = 500,
-) -> schemas.StatementSearch:
+) -> StatementSearch:
     """Admin (read). Newest quarter first."""
     if overdue:
         late = [
@@ -224,23 +246,21 @@ async def list_statements(
             )
             if quarter is None or r.quarter == quarter
         ]
-        return schemas.StatementSearch(items=[_statement(r) for r in late[:limit]], has_more=len(late) > limit)
+        return StatementSearch(items=[_statement(r) for r in late[:limit]], has_more=len(late) > limit)
     rows = await statements.search(session, partner_id=partner_id, quarter=quarter, status=status, limit=limit + 1)
     if overdue is False:
         overdue_ids = {
             s.id for s in await statements.overdue(session, clock.now(), limit=10_000, partner_id=partner_id)
         }
         rows = [r for r in rows if r.id not in overdue_ids]
-    return schemas.StatementSearch(items=[_statement(r) for r in rows[:limit]], has_more=len(rows) > limit)
+    return StatementSearch(items=[_statement(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
 
-async def _approve(session: AsyncSession, ctx: Context, statement_id: uuid.UUID) -> schemas.StatementOut:
+async def _approve(session: AsyncSession, ctx: Context, statement_id: uuid.UUID) -> StatementOut:
     return _statement(await statements.approve(session, ctx, statement_id))
 
 
-async def _pay(
-    session: AsyncSession, ctx: Context, statement_id: uuid.UUID, payment: schemas.Payment
-) -> schemas.StatementOut:
+async def _pay(session: AsyncSession, ctx: Context, statement_id: uuid.UUID, payment: Payment) -> StatementOut:
     row = await statements.mark_paid(
         session, ctx, statement_id, reference=payment.payment_reference, paid_on=payment.paid_on
     )
@@ -259,10 +279,10 @@ async def approve_statement(
     clock: ClockDep,
     admin: AdminWrite,
     idempotency: IdempotencyDep,
-) -> schemas.StatementOut:
+) -> StatementOut:
     """Admin (write). Draft to approved. Accepts `Idempotency-Key`."""
 
-    async def work() -> schemas.StatementOut:
+    async def work() -> StatementOut:
         return await _approve(session, context(request, admin, clock), statement_id)
 
     return await idempotency.respond(session, 200, work)
@@ -275,16 +295,16 @@ async def approve_statement(
 )
 async def mark_statement_paid(
     statement_id: StatementPath,
-    payment: schemas.Payment,
+    payment: Payment,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
     idempotency: IdempotencyDep,
-) -> schemas.StatementOut:
+) -> StatementOut:
     """Admin (write). Approved to paid, with the payment reference. Accepts `Idempotency-Key`."""
 
-    async def work() -> schemas.StatementOut:
+    async def work() -> StatementOut:
         return await _pay(session, context(request, admin, clock), statement_id, payment)
 
     return await idempotency.respond(session, 200, work)
@@ -294,16 +314,16 @@ async def mark_statement_paid(
     "/statements/bulk-approve", responses=problem_responses(401, 403, 404, 409, 422), summary="Approve statements"
 )
 async def bulk_approve_statements(
-    approval: schemas.BulkApproval,
+    approval: BulkApproval,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
     idempotency: IdempotencyDep,
-) -> list[schemas.StatementOut]:
+) -> list[StatementOut]:
     """Admin (write). All or none. Accepts `Idempotency-Key`."""
 
-    async def work() -> list[schemas.StatementOut]:
+    async def work() -> list[StatementOut]:
         ctx = context(request, admin, clock)
         await statements.lock_for_bulk(session, approval.statement_ids)
         return [await _approve(session, ctx, sid) for sid in dict.fromkeys(approval.statement_ids)]
@@ -315,16 +335,16 @@ async def bulk_approve_statements(
     "/statements/bulk-mark-paid", responses=problem_responses(401, 403, 404, 409, 422), summary="Mark statements paid"
 )
 async def bulk_mark_statements_paid(
-    payments: schemas.BulkPayment,
+    payments: BulkPayment,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
     idempotency: IdempotencyDep,
-) -> list[schemas.StatementOut]:
+) -> list[StatementOut]:
     """Admin (write). All or none. Accepts `Idempotency-Key`."""
 
-    async def work() -> list[schemas.StatementOut]:
+    async def work() -> list[StatementOut]:
         ctx = context(request, admin, clock)
         await statements.lock_for_bulk(session, [p.statement_id for p in payments.payments])
         return [await _pay(session, ctx, p.statement_id, p) for p in payments.payments]
@@ -342,9 +362,9 @@ async def bulk_mark_statements_paid(
 )
 async def list_partner_statements(
     partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.StatementList:
+) -> StatementList:
     """The partner itself or an admin (read). Newest first, without lines."""
-    return schemas.StatementList(items=[_statement(r) for r in await statements.search(session, partner_id=partner_id)])
+    return StatementList(items=[_statement(r) for r in await statements.search(session, partner_id=partner_id)])
 
 
 @router.get(
@@ -354,7 +374,7 @@ async def list_partner_statements(
 )
 async def get_partner_statement(
     partner_id: PartnerPath, statement_id: StatementPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.StatementOut:
+) -> StatementOut:
     """With its lines: order, customer, rule and amount of each entry."""
     row = await statements.get(session, statement_id, partner_id=partner_id)
     return _statement(row, (await statements.lines(session, [row.id])).get(row.id, []))
@@ -398,11 +418,11 @@ async def get_partner_statement_csv(
 )
 async def get_payout_forecast(
     partner_id: PartnerPath, session: SessionDep, clock: ClockDep, _caller: PartnerOrAdminRead
-) -> schemas.PayoutForecastList:
+) -> PayoutForecastList:
     """Per currency: the next payout date and the amount expected then."""
-    return schemas.PayoutForecastList(
+    return PayoutForecastList(
         items=[
-            schemas.PayoutForecast(
+            PayoutForecast(
                 currency=f.currency,
                 payout_date=f.payout_date,
                 expected_amount=f.amount,
@@ -422,17 +442,17 @@ async def get_payout_forecast(
 )
 async def post_adjustment(
     partner_id: PartnerPath,
-    adjustment: schemas.Adjustment,
+    adjustment: Adjustment,
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     admin: AdminWrite,
     idempotency: IdempotencyDep,
-) -> schemas.AdjustmentOut:
+) -> AdjustmentOut:
     """Admin (write). Points or money, positive or negative, with a reason: an entry like any other,
     audited and shown to the partner. Accepts `Idempotency-Key`."""
 
-    async def work() -> schemas.AdjustmentOut:
+    async def work() -> AdjustmentOut:
         entry = await statements.adjust(
             session,
             context(request, admin, clock),
@@ -443,7 +463,7 @@ async def post_adjustment(
             reason=adjustment.reason,
         )
         assert isinstance(entry, tables.PointsEntry | tables.MoneyEntry) and entry.id is not None
-        body = schemas.AdjustmentOut(
+        body = AdjustmentOut(
             kind=adjustment.kind,
             entry_id=entry.id,
             amount=adjustment.amount,
@@ -470,15 +490,15 @@ async def get_program_overview(
         UtcDatetime | None,
         Query(description="Dated figures before this time (exclusive); commission up to and including its quarter."),
     ] = None,
-) -> schemas.ProgramOverview:
+) -> ProgramOverview:
     """Admin (read). Figures with a date (partners created, registrations, refusals, parked events,
     mismatches, commission quarters) follow `from`/`to`; balances and tops are current."""
     o = await dashboards.overview(session, now=clock.now(), start=from_, end=to)
-    return schemas.ProgramOverview(
+    return ProgramOverview(
         partners_by_level=o.partners_by_level,
         partners_by_status=o.partners_by_status,
-        points_distribution=[schemas.Count(key=k, count=v) for k, v in o.points_distribution],
-        commissions=[schemas.QuarterMoney(**c) for c in o.commissions],
+        points_distribution=[Count(key=k, count=v) for k, v in o.points_distribution],
+        commissions=[QuarterMoney(**c) for c in o.commissions],
         registrations_by_state=o.registrations_by_state,
         refusals_by_reason=o.refusals_by_reason,
         parked_webhook_events=o.parked_webhook_events,
@@ -486,7 +506,7 @@ async def get_program_overview(
         order_flags=o.order_flags,
         overdue_statements=o.overdue_statements,
         overdue_quarters=o.overdue_quarters,
-        top_partners_by_points=[schemas.TopPartner(**t) for t in o.top_partners_by_points],
-        top_partners_by_commission=[schemas.TopPartner(**t) for t in o.top_partners_by_commission],
+        top_partners_by_points=[TopPartner(**t) for t in o.top_partners_by_points],
+        top_partners_by_commission=[TopPartner(**t) for t in o.top_partners_by_commission],
         authentication_refusals=o.authentication_refusals,
     )

@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.db.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from app.db import tables
 from app.domain import subscriptions
 from app.domain.context import Caller
 from app.domain.subscriptions import ADMIN, Scope
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.deps import (
     AdminRead,
     AdminWrite,
@@ -26,6 +26,18 @@ from app.routers.deps import (
 )
 from app.routers.fields import Cursor, DeliveryPath, PartnerPath, SubscriptionPath, page_size
 from app.routers.links import link, links
+from app.routers.schemas.outbound import (
+    PartnerWebhookSubscriptionCreate,
+    PartnerWebhookSubscriptionUpdate,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryPage,
+    WebhookSubscription,
+    WebhookSubscriptionCreate,
+    WebhookSubscriptionPage,
+    WebhookSubscriptionUpdate,
+    WebhookSubscriptionWithSecret,
+)
 
 router = APIRouter(prefix="/v1", tags=["outbound webhooks"])
 
@@ -34,28 +46,26 @@ ADMIN_BASE = "/webhook-subscriptions"
 PARTNER_BASE = "/partners/{partner_id}/webhook-subscriptions"
 
 
-def _subscription(row: WebhookSubscription) -> schemas.WebhookSubscription:
-    return schemas.WebhookSubscription.model_validate(row, from_attributes=True)
+def _subscription(row: tables.WebhookSubscription) -> WebhookSubscription:
+    return WebhookSubscription.model_validate(row, from_attributes=True)
 
 
-def _with_secret(created: subscriptions.WithSecret) -> schemas.WebhookSubscriptionWithSecret:
-    return schemas.WebhookSubscriptionWithSecret(
-        **_subscription(created.subscription).model_dump(), secret=created.secret
-    )
+def _with_secret(created: subscriptions.WithSecret) -> WebhookSubscriptionWithSecret:
+    return WebhookSubscriptionWithSecret(**_subscription(created.subscription).model_dump(), secret=created.secret)
 
 
-def _subscriptions(rows: Sequence[WebhookSubscription], limit: int) -> schemas.WebhookSubscriptionPage:
+def _subscriptions(rows: Sequence[tables.WebhookSubscription], limit: int) -> WebhookSubscriptionPage:
     page = rows[:limit]
-    return schemas.WebhookSubscriptionPage(
+    return WebhookSubscriptionPage(
         items=[_subscription(r) for r in page],
         next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
         has_more=len(rows) > limit,
     )
 
 
-def _delivery(row: WebhookDelivery, attempts: list[WebhookAttempt]) -> schemas.WebhookDelivery:
+def _delivery(row: tables.WebhookDelivery, attempts: list[tables.WebhookAttempt]) -> WebhookDelivery:
     assert row.id is not None
-    return schemas.WebhookDelivery(
+    return WebhookDelivery(
         id=row.id,
         subscription_id=row.subscription_id,
         event_id=row.event_id,
@@ -66,7 +76,7 @@ def _delivery(row: WebhookDelivery, attempts: list[WebhookAttempt]) -> schemas.W
         next_attempt_at=row.next_attempt_at,
         created_at=row.created_at,
         delivered_at=row.delivered_at,
-        attempts=[schemas.WebhookAttempt.model_validate(a, from_attributes=True) for a in attempts],
+        attempts=[WebhookAttempt.model_validate(a, from_attributes=True) for a in attempts],
     )
 
 
@@ -84,8 +94,8 @@ async def _create(
     settings: SettingsDep,
     scope: Scope,
     caller: Caller,
-    body: schemas.WebhookSubscriptionCreate | schemas.PartnerWebhookSubscriptionCreate,
-) -> schemas.WebhookSubscriptionWithSecret:
+    body: WebhookSubscriptionCreate | PartnerWebhookSubscriptionCreate,
+) -> WebhookSubscriptionWithSecret:
     created = await subscriptions.create(
         session,
         context(request, caller, clock),
@@ -121,12 +131,12 @@ async def _create(
 )
 async def create_webhook_subscription(
     request: Request,
-    body: schemas.WebhookSubscriptionCreate,
+    body: WebhookSubscriptionCreate,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     caller: AdminWrite,
-) -> schemas.WebhookSubscriptionWithSecret:
+) -> WebhookSubscriptionWithSecret:
     """Admin (write). Deliveries of the chosen event types (of one partner with `partner_id`) are
     POSTed to `url`, signed per Standard Webhooks with the returned `secret`, shown only now."""
     return await _create(request, session, clock, settings, ADMIN, caller, body)
@@ -139,7 +149,7 @@ async def list_webhook_subscriptions(
     partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's subscriptions.")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> schemas.WebhookSubscriptionPage:
+) -> WebhookSubscriptionPage:
     """Admin (read). Every subscription, partners' own included; never their secrets."""
     rows = await subscriptions.search(
         session, ADMIN, partner_id=partner_id, after_id=convert.decode_uuid_cursor(cursor), limit=limit + 1
@@ -154,7 +164,7 @@ async def list_webhook_subscriptions(
 )
 async def get_webhook_subscription(
     subscription_id: SubscriptionPath, session: SessionDep, _admin: AdminRead
-) -> schemas.WebhookSubscription:
+) -> WebhookSubscription:
     return _subscription(await subscriptions.get(session, ADMIN, subscription_id))
 
 
@@ -166,12 +176,12 @@ async def get_webhook_subscription(
 async def update_webhook_subscription(
     request: Request,
     subscription_id: SubscriptionPath,
-    body: schemas.WebhookSubscriptionUpdate,
+    body: WebhookSubscriptionUpdate,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     caller: AdminWrite,
-) -> schemas.WebhookSubscription:
+) -> WebhookSubscription:
     """Admin (write). URL, event types, description, enabled."""
     row = await subscriptions.update(
         session, context(request, caller, clock), settings, ADMIN, subscription_id, body.model_dump(exclude_unset=True)
@@ -205,7 +215,7 @@ async def rotate_webhook_secret(
     clock: ClockDep,
     settings: SettingsDep,
     caller: AdminWrite,
-) -> schemas.WebhookSubscriptionWithSecret:
+) -> WebhookSubscriptionWithSecret:
     """Admin (write). A new secret, shown only now; the previous one keeps signing beside it for
     24 hours (two signatures in `webhook-signature`)."""
     rotated = await subscriptions.rotate_secret(
@@ -221,7 +231,7 @@ async def rotate_webhook_secret(
 )
 async def list_webhook_deliveries(
     subscription_id: SubscriptionPath, session: SessionDep, _admin: AdminRead, cursor: Cursor = None, limit: Limit = 50
-) -> schemas.WebhookDeliveryPage:
+) -> WebhookDeliveryPage:
     """Admin (read). Deliveries newest first, each with every attempt: time, status, latency, error
     and the first 1 KiB of the answer."""
     return await _deliveries(session, ADMIN, subscription_id, cursor, limit)
@@ -240,7 +250,7 @@ async def retry_webhook_delivery(
     session: SessionDep,
     clock: ClockDep,
     caller: AdminWrite,
-) -> schemas.WebhookDelivery:
+) -> WebhookDelivery:
     """Admin (write). Due now: a failed delivery gets one more attempt, a delivered one is sent again
     (same `webhook-id`)."""
     row = await subscriptions.retry(session, context(request, caller, clock), ADMIN, subscription_id, delivery_id)
@@ -255,7 +265,7 @@ async def retry_webhook_delivery(
 )
 async def ping_webhook_subscription(
     request: Request, subscription_id: SubscriptionPath, session: SessionDep, clock: ClockDep, caller: AdminWrite
-) -> schemas.WebhookDelivery:
+) -> WebhookDelivery:
     """Admin (write). A `ping` event to this subscription alone, sent by the worker like any other."""
     row = await subscriptions.ping(session, context(request, caller, clock), ADMIN, subscription_id)
     return _delivery(row, [])
@@ -263,12 +273,12 @@ async def ping_webhook_subscription(
 
 async def _deliveries(
     session: SessionDep, scope: Scope, subscription_id: uuid.UUID, cursor: str | None, limit: int
-) -> schemas.WebhookDeliveryPage:
+) -> WebhookDeliveryPage:
     rows, attempts = await subscriptions.deliveries(
         session, scope, subscription_id, before_id=_int_cursor(cursor), limit=limit + 1
     )
     page = rows[:limit]
-    return schemas.WebhookDeliveryPage(
+    return WebhookDeliveryPage(
         items=[_delivery(r, attempts.get(r.id or 0, [])) for r in page],
         next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
         has_more=len(rows) > limit,
@@ -317,12 +327,12 @@ async def _deliveries(
 async def create_partner_webhook_subscription(
     request: Request,
     partner_id: PartnerPath,
-    body: schemas.PartnerWebhookSubscriptionCreate,
+    body: PartnerWebhookSubscriptionCreate,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     caller: PartnerOrAdminWrite,
-) -> schemas.WebhookSubscriptionWithSecret:
+) -> WebhookSubscriptionWithSecret:
     """The partner (or an admin). Only types a partner may read (`partner.*`, `registration.*`,
     `lead.*`, `statement.*`, `terms.took_effect`), and only the partner's own events."""
     return await _create(request, session, clock, settings, Scope(partner_id), caller, body)
@@ -331,7 +341,7 @@ async def create_partner_webhook_subscription(
 @router.get(PARTNER_BASE, responses=problem_responses(401, 403, 404, 422), summary="List a partner's subscriptions")
 async def list_partner_webhook_subscriptions(
     partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead, cursor: Cursor = None, limit: Limit = 50
-) -> schemas.WebhookSubscriptionPage:
+) -> WebhookSubscriptionPage:
     rows = await subscriptions.search(
         session, Scope(partner_id), partner_id=None, after_id=convert.decode_uuid_cursor(cursor), limit=limit + 1
     )
@@ -345,7 +355,7 @@ async def list_partner_webhook_subscriptions(
 )
 async def get_partner_webhook_subscription(
     partner_id: PartnerPath, subscription_id: SubscriptionPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> schemas.WebhookSubscription:
+) -> WebhookSubscription:
     return _subscription(await subscriptions.get(session, Scope(partner_id), subscription_id))
 
 
@@ -358,12 +368,12 @@ async def update_partner_webhook_subscription(
     request: Request,
     partner_id: PartnerPath,
     subscription_id: SubscriptionPath,
-    body: schemas.PartnerWebhookSubscriptionUpdate,
+    body: PartnerWebhookSubscriptionUpdate,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     caller: PartnerOrAdminWrite,
-) -> schemas.WebhookSubscription:
+) -> WebhookSubscription:
     row = await subscriptions.update(
         session,
         context(request, caller, clock),
@@ -406,7 +416,7 @@ async def rotate_partner_webhook_secret(
     clock: ClockDep,
     settings: SettingsDep,
     caller: PartnerOrAdminWrite,
-) -> schemas.WebhookSubscriptionWithSecret:
+) -> WebhookSubscriptionWithSecret:
     rotated = await subscriptions.rotate_secret(
         session, context(request, caller, clock), settings, Scope(partner_id), subscription_id
     )
@@ -425,7 +435,7 @@ async def list_partner_webhook_deliveries(
     _caller: PartnerOrAdminRead,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> schemas.WebhookDeliveryPage:
+) -> WebhookDeliveryPage:
     return await _deliveries(session, Scope(partner_id), subscription_id, cursor, limit)
 
 
@@ -443,7 +453,7 @@ async def retry_partner_webhook_delivery(
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerOrAdminWrite,
-) -> schemas.WebhookDelivery:
+) -> WebhookDelivery:
     row = await subscriptions.retry(
         session, context(request, caller, clock), Scope(partner_id), subscription_id, delivery_id
     )
@@ -463,6 +473,6 @@ async def ping_partner_webhook_subscription(
     session: SessionDep,
     clock: ClockDep,
     caller: PartnerOrAdminWrite,
-) -> schemas.WebhookDelivery:
+) -> WebhookDelivery:
     row = await subscriptions.ping(session, context(request, caller, clock), Scope(partner_id), subscription_id)
     return _delivery(row, [])

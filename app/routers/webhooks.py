@@ -13,9 +13,17 @@ from app.domain import pricing, webhooks
 from app.domain.errors import DomainError, Unavailable
 from app.domain.store_events import EXAMPLES
 from app.errors import problem_responses
-from app.routers import convert, schemas
+from app.routers import convert
 from app.routers.deps import AdminRead, AdminReadOrStore, AdminWrite, ClockDep, SessionDep, SettingsDep, context
 from app.routers.fields import Cursor, page_size
+from app.routers.schemas.orders import (
+    DiscountMismatch,
+    DiscountMismatchPage,
+    WebhookEvent,
+    WebhookEventPage,
+    WebhookReceipt,
+    WebhookStatusName,
+)
 from app.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -44,7 +52,7 @@ MAX_WEBHOOK_SIGNATURE = 2000
     "/webhooks/store",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"model": schemas.WebhookReceipt, "description": "A duplicate: this `webhook-id` was received before"},
+        200: {"model": WebhookReceipt, "description": "A duplicate: this `webhook-id` was received before"},
         **problem_responses(401, 422),
     },
     summary="Receive a store event",
@@ -80,7 +88,7 @@ async def receive_store_event(
             "secret is rotated.",
         ),
     ] = None,
-) -> schemas.WebhookReceipt:
+) -> WebhookReceipt:
     """Signed as in Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`
     (several space-separated signatures allowed during secret rotation); timestamps more than 5 minutes
     off are refused. The answer comes once the event is stored and committed: 202 `accepted` (the
@@ -121,8 +129,8 @@ def intake_status(receipt: webhooks.Receipt) -> int:
     return status.HTTP_200_OK if receipt.status == "duplicate" else status.HTTP_202_ACCEPTED
 
 
-def receipt_model(receipt: webhooks.Receipt) -> schemas.WebhookReceipt:
-    return schemas.WebhookReceipt(
+def receipt_model(receipt: webhooks.Receipt) -> WebhookReceipt:
+    return WebhookReceipt(
         event_id=receipt.event_id,
         status=receipt.status,
         url=receipt.url,
@@ -131,35 +139,33 @@ def receipt_model(receipt: webhooks.Receipt) -> schemas.WebhookReceipt:
     )
 
 
-def _event(row: Any) -> schemas.WebhookEvent:
-    return schemas.WebhookEvent.model_validate(row, from_attributes=True)
+def _event(row: Any) -> WebhookEvent:
+    return WebhookEvent.model_validate(row, from_attributes=True)
 
 
 @router.get("/webhook-events", responses=problem_responses(401, 403, 422), summary="List stored store events")
 async def list_webhook_events(
     session: SessionDep,
     _admin: AdminRead,
-    status: Annotated[
-        schemas.WebhookStatusName | None, Query(description="Only the events in this processing status.")
-    ] = None,
+    status: Annotated[WebhookStatusName | None, Query(description="Only the events in this processing status.")] = None,
     reason_code: Annotated[
         str | None,
         Query(max_length=64, pattern=r"^[a-z_]+$", description="Only the events parked for this reason."),
     ] = None,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.WebhookEventPage:
+) -> WebhookEventPage:
     """Admin (read). Newest first; `status=parked` lists what waits for a fix or a replay."""
     rows = await webhooks.search(
         session, status=status, reason_code=reason_code, before_id=convert.decode_int_cursor(cursor), limit=limit + 1
     )
-    return schemas.WebhookEventPage(**convert.id_page(rows, limit, schemas.WebhookEvent))
+    return WebhookEventPage(**convert.id_page(rows, limit, WebhookEvent))
 
 
 @router.get(
     "/webhook-events/{event_id}", responses=problem_responses(401, 403, 404, 422), summary="Read a stored event"
 )
-async def get_webhook_event(event_id: EventId, session: SessionDep, _caller: AdminReadOrStore) -> schemas.WebhookEvent:
+async def get_webhook_event(event_id: EventId, session: SessionDep, _caller: AdminReadOrStore) -> WebhookEvent:
     """Admin (read) or the store's key. With its raw body: `accepted` until the worker applies it, then
     `applied`, `parked` (with the reason) or `duplicate`."""
     return _event(await webhooks.get(session, event_id))
@@ -168,14 +174,14 @@ async def get_webhook_event(event_id: EventId, session: SessionDep, _caller: Adm
 @router.post(
     "/webhook-events/{event_id}/replay",
     responses={
-        202: {"model": schemas.WebhookReceipt, "description": "Still parked"},
+        202: {"model": WebhookReceipt, "description": "Still parked"},
         **problem_responses(401, 403, 404, 409, 422, 503),
     },
     summary="Replay a parked event",
 )
 async def replay_webhook_event(
     event_id: EventId, request: Request, response: Response, session: SessionDep, clock: ClockDep, admin: AdminWrite
-) -> schemas.WebhookReceipt:
+) -> WebhookReceipt:
     """Admin (write). After fixing the cause (e.g. adding a SKU); 200 when it applied, 202 when still parked.
     503 `schema_incompatible` from an instance whose build does not fit the database's schema (its
     worker is paused for the same reason): an old build never applies rules to a newer schema."""
@@ -201,8 +207,8 @@ async def list_discount_mismatches(
     _admin: AdminRead,
     cursor: Cursor = None,
     limit: Annotated[int, page_size(200)] = 50,
-) -> schemas.DiscountMismatchPage:
+) -> DiscountMismatchPage:
     """Admin (read). R12: lines where the store applied another discount than the expected one. Kept
     for one release: `GET /v1/order-flags?kind=discount_mismatch` lists them with the other flags."""
     rows = await pricing.mismatches(session, limit=limit + 1, before_id=convert.decode_int_cursor(cursor))
-    return schemas.DiscountMismatchPage(**convert.id_page(rows, limit, schemas.DiscountMismatch))
+    return DiscountMismatchPage(**convert.id_page(rows, limit, DiscountMismatch))
