@@ -33,14 +33,14 @@ async def _has_admin_key(settings: Settings) -> bool:
 
 
 async def _create_admin_key(settings: Settings, name: str, scopes: list[str], kind: str) -> str:
-    from app.db.session import create_engine, create_session_factory
+    from app.db.session import create_engine, create_session_factory, unit_of_work
     from app.domain import api_keys
     from app.domain.clock import SystemClock
     from app.domain.context import Caller, Context
 
     engine = create_engine(settings.database_url)
     try:
-        async with create_session_factory(engine).begin() as session:
+        async with unit_of_work(create_session_factory(engine)) as session:
             ctx = Context(caller=Caller(kind="cli"), now=SystemClock().now())
             issued = await api_keys.issue(session, ctx, kind=kind, name=name, scopes=scopes)  # type: ignore[arg-type]
             return issued.plaintext
@@ -257,7 +257,7 @@ def cmd_sweep(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 async def _close_quarter(settings: Settings, quarter_text: str) -> tuple[bool, int]:
-    from app.db.session import create_engine, create_session_factory
+    from app.db.session import create_engine, create_session_factory, unit_of_work
     from app.domain import statements
     from app.domain.clock import SystemClock
     from app.domain.context import Caller, Context
@@ -274,7 +274,7 @@ async def _close_quarter(settings: Settings, quarter_text: str) -> tuple[bool, i
 
     engine = create_engine(settings.database_url)
     try:
-        async with create_session_factory(engine).begin() as session:
+        async with unit_of_work(create_session_factory(engine)) as session:
             ctx = Context(caller=Caller(kind="cli"), now=SystemClock().now())
             result = await statements.close_quarter(session, ctx, quarter, progress=progress)
     finally:

@@ -105,7 +105,7 @@ class IntakeFastPath:
         delivery = webhooks.read_delivery(event_id, body)
         if not isinstance(delivery, webhooks.Storable):
             return None  # the route keeps a malformed body and refuses it
-        async with app.state.begin() as conn:
+        async with app.state.core_unit_of_work() as conn:
             receipt = await webhooks.store(conn, delivery, now)
         content = _RECEIPT.dump_json(route.receipt_model(receipt))
         # As routing and the route would leave them, for the request log and the metrics.

@@ -20,7 +20,7 @@ from app import metrics, tracing
 from app.cors import PublicCorsMiddleware
 from app.db import migrate
 from app.db.faults import database_fault
-from app.db.session import SessionFactory, core_transaction, create_engine, create_session_factory
+from app.db.session import SessionFactory, connection_unit_of_work, create_engine, create_session_factory
 from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
 from app.domain.program import AuthThrottle
@@ -240,8 +240,8 @@ def create_app(
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         app.state.engine = engine
         app.state.session_factory = session_factory or create_session_factory(engine)
-        app.state.begin = core_transaction(engine, session_factory)
-        app.state.read = core_transaction(engine, session_factory, read_only=True)
+        app.state.core_unit_of_work = connection_unit_of_work(engine, session_factory)
+        app.state.read = connection_unit_of_work(engine, session_factory, read_only=True)
         app.state.worker = Worker(app.state.session_factory, app.state.clock, settings)
         running = None
         if settings.worker == "on":

@@ -190,6 +190,7 @@ async def test_r19_refusal_is_shown_and_suspension_passes_offers_on(program: Pro
     assert offer["partner_id"] == first["id"]
     program.api.clock.advance(hours=1)
     await program.client.post(f"/v1/partners/{first['id']}/suspend", json={"reason": "x"}, headers=program.api.admin)
+    await program.api.drain()  # the offers pass on as the worker's reaction to the suspension
     detail = (await program.client.get(f"/v1/leads/{lead['id']}", headers=program.api.admin)).json()
     assert [(h["partner_id"], h["state"]) for h in detail["history"]] == [
         (first["id"], "withdrawn"),
@@ -199,3 +200,49 @@ async def test_r19_refusal_is_shown_and_suspension_passes_offers_on(program: Pro
         await program.client.get(f"/v1/partners/{second['id']}/lead-offers?state=offered", headers=program.api.admin)
     ).json()["items"]
     assert [(o["lead_id"], o["partner_id"]) for o in offers] == [(lead["id"], second["id"])]
+
+
+@pytest.mark.parametrize("status", ["suspend", "terminate"])
+async def test_r04_suspended_partner_cannot_accept_an_offer_that_reached_it_before(
+    program: Program, status: str
+) -> None:
+    from app.db.session import unit_of_work
+    from app.domain import leads
+    from app.domain.context import Caller, Context
+    from app.domain.errors import Forbidden
+
+    program.at("2026-02-01T09:00:00Z")
+    first, first_key = await program.api.register(company="Aaa Held", country="FR")
+    second, _ = await program.api.register(company="Bbb Next", country="FR")
+    lead = await _lead(program, region=None)
+    offer = (await program.client.post(f"/v1/leads/{lead['id']}/assign", json={}, headers=program.api.admin)).json()
+    assert offer["partner_id"] == first["id"]
+    program.api.clock.advance(hours=1)
+    changed = await program.client.post(
+        f"/v1/partners/{first['id']}/{status}", json={"reason": "x"}, headers=program.api.admin
+    )
+    assert changed.status_code == 200, changed.text
+    # Before the worker has passed the offer on, it is still open, and still refused.
+    code = "partner_suspended" if status == "suspend" else "partner_terminated"
+    late = await program.client.post(
+        f"/v1/partners/{first['id']}/lead-offers/{offer['id']}/accept", headers=program.api.bearer(first_key)
+    )
+    assert late.status_code == 403 and late.json()["code"] == code
+    # The use case refuses it too, whoever calls it.
+    factory = program.api.app.state.session_factory
+    ctx = Context(Caller(kind="partner", partner_id=uuid.UUID(first["id"])), program.api.clock.now())
+    with pytest.raises(Forbidden) as refused:
+        async with unit_of_work(factory) as session:
+            await leads.accept(session, ctx, uuid.UUID(first["id"]), uuid.UUID(offer["id"]))
+    assert refused.value.code == code
+    detail = (await program.client.get(f"/v1/leads/{lead['id']}", headers=program.api.admin)).json()
+    assert [(h["partner_id"], h["state"]) for h in detail["history"]] == [(first["id"], "offered")]
+    await program.api.drain()
+    detail = (await program.client.get(f"/v1/leads/{lead['id']}", headers=program.api.admin)).json()
+    assert [(h["partner_id"], h["state"]) for h in detail["history"]] == [
+        (first["id"], "withdrawn"),
+        (second["id"], "offered"),
+    ]
+    assert detail["history"][0]["reason"] == (
+        "The partner was suspended." if status == "suspend" else "The partner was terminated."
+    )

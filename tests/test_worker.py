@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.db.session import session_scope
+from app.db.session import unit_of_work
 from app.domain import events, orders, webhooks
 from app.worker import Worker, jobs
 from tests.conftest import Api
@@ -48,13 +48,13 @@ async def test_outbox_event_is_written_with_its_change_and_never_without_it(api:
         version=99, effective_from=api.clock.now(), partners_recomputed=0, levels_changed=0
     )
     with pytest.raises(RuntimeError):
-        async with session_scope(factory) as session:
+        async with unit_of_work(factory) as session:
             events.record(
                 session, "terms.took_effect", payload, occurred_at=api.clock.now(), partner_id=None, subject="terms:99"
             )
             await session.flush()
             raise RuntimeError("the change fails after its event was written")
-    async with session_scope(factory) as session:
+    async with unit_of_work(factory) as session:
         assert not await events.exists(session, "terms.took_effect", "terms:99")
     # Through the API: a registered partner has its event; a refused registration has none.
     partner, _ = await api.register()

@@ -114,14 +114,31 @@ async def long_read(session: AsyncSession) -> None:
             await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
 
 
+# The unit of work. Every transaction the service runs (a request's, a worker task's, a job's, the
+# CLI's) is begun, committed and rolled back here; everywhere else a session may `flush()` and take
+# savepoints (`begin_nested()`), never end a transaction. tests/test_unit_of_work.py holds the rest
+# of app/ to that.
+#
+# A second transaction beside the one a caller is already in is deliberate and says why at its call
+# site: `unit_of_work(factory, purpose=...)` for one in a session of its own, `commit_now` and
+# `roll_back_now` (each with its `purpose`) for the idempotency claim, which splits the request's
+# own session into the claim and the work.
+
+
 @asynccontextmanager
-async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """Yield a session; commit if the caller finished, roll back if it raised."""
+async def unit_of_work(factory: SessionFactory, *, purpose: str | None = None) -> AsyncIterator[AsyncSession]:
+    """A session in one transaction: committed if the block finishes, rolled back if it raises.
+
+    A refusal (`DomainError`) that keeps its record (`keep_writes`: a refused registration, a
+    rejected webhook body, a counted failed sign-in) commits what was written before it was raised.
+    `purpose` names a deliberate second transaction (one kept even when the caller's own fails); it
+    is kept in `session.info["purpose"]` for whoever debugs it."""
     async with factory() as session:
+        if purpose is not None:
+            session.info["purpose"] = purpose
         try:
             yield session
         except DomainError as refusal:
-            # A refusal may keep its own record (a refused registration, a rejected webhook body).
             if refusal.keep_writes:
                 await session.commit()
             else:
@@ -134,15 +151,32 @@ async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
-CoreTransaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+async def commit_now(session: AsyncSession, *, purpose: str) -> None:
+    """Commit what a unit of work has written so far, before its end; the session carries on in a
+    new transaction that the unit of work ends as usual. A deliberate second transaction: `purpose`
+    says at the call site why the first part must be visible (or kept) before the rest runs."""
+    del purpose  # documentation at the call site
+    await session.commit()
 
 
-def core_transaction(
+async def roll_back_now(session: AsyncSession, *, purpose: str) -> None:
+    """Roll back what a unit of work has written since its last commit, before its end, so the
+    session can write something that must be kept whatever happened (followed by `commit_now`)."""
+    del purpose
+    await session.rollback()
+
+
+ConnectionUnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+CoreTransaction = ConnectionUnitOfWork  # the name app/domain/webhooks.py imports
+
+
+def connection_unit_of_work(
     engine: AsyncEngine, session_factory: SessionFactory | None, *, read_only: bool = False
-) -> CoreTransaction:
-    """A Core connection in a transaction that commits when the block ends (routes that need no ORM
-    session). Bound to the session factory's connection when it has one (the tests' outer
-    transaction), as a savepoint there. `read_only` on SQLite takes no writer lock."""
+) -> ConnectionUnitOfWork:
+    """The unit of work for routes that need no ORM session: a Core connection in a transaction that
+    commits when the block ends and rolls back if it raises. Bound to the session factory's
+    connection when it has one (the tests' outer transaction), as a savepoint there. `read_only` on
+    SQLite takes no writer lock."""
     bind = session_factory.kw.get("bind") if session_factory is not None else None
     if isinstance(bind, AsyncConnection):
         connection = bind

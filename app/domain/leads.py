@@ -10,8 +10,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import leads as repo
+from app.db.repositories import partners as partners_repo
 from app.db.tables import Lead, LeadOffer
-from app.domain import audit, events, registrations, terms
+from app.domain import audit, events, partners, registrations, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, DomainError, InvalidTransition, NotFound
 from app.domain.rules.leads import Candidate, Prospect, Ranked, rank
@@ -216,7 +217,14 @@ async def _open_offer(session: AsyncSession, partner_id: uuid.UUID, offer_id: uu
 
 
 async def accept(session: AsyncSession, ctx: Context, partner_id: uuid.UUID, offer_id: uuid.UUID) -> LeadOffer:
-    """The partner takes the lead: its registration becomes live and the R07 window starts."""
+    """The partner takes the lead: its registration becomes live and the R07 window starts. A
+    partner suspended or terminated since the offer reached it cannot take it (R04): its offers
+    pass on once the worker reacts to the change."""
+    # Locked: a suspension committing meanwhile is either seen here or waits for this acceptance.
+    partner = await partners_repo.get(session, partner_id, for_update=True)
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
+    partners.refuse_writes(partner)
     offer = await _open_offer(session, partner_id, offer_id)
     if offer.deadline is not None and offer.deadline <= ctx.now:
         await _end(session, ctx, offer, "expired", "The deadline passed.")
@@ -274,7 +282,17 @@ async def expire_due(session: AsyncSession, ctx: Context) -> int:
     return len(due)
 
 
-async def pass_on_offers_of(session: AsyncSession, ctx: Context, partner_id: uuid.UUID) -> None:
-    """R04: a suspended partner's open offers pass to the next partner."""
-    for offer in await repo.partner_offers(session, partner_id, ["offered"]):
-        await _end(session, ctx, offer, "withdrawn", "The partner was suspended.")
+async def pass_on_offers_of_inactive_partners(session: AsyncSession, ctx: Context, *, limit: int = 100) -> int:
+    """R04: the open offers of a partner suspended or terminated pass to the next partner. The
+    worker runs this after the status change has committed (`partners.change_status` records
+    `partner.suspended` and leaves the offers to this reaction); until then `accept` refuses them.
+    Safe from several workers at once: each skips the offers another one holds."""
+    due = await repo.offers_of_inactive_partners(session, limit)
+    for offer, status in due:
+        await _end(session, ctx, offer, "withdrawn", f"The partner was {status}.")
+    return len(due)
+
+
+async def any_offer_of_inactive_partner(session: AsyncSession) -> bool:
+    """Is there work for `pass_on_offers_of_inactive_partners`? (A read, for an idle worker.)"""
+    return await repo.any_offer_of_inactive_partner(session)

@@ -309,11 +309,8 @@ async def change_status(
     )
     if target == PartnerStatus.TERMINATED:  # R04: a terminated partner loses its relationships
         await customers_repo.end_relationships(session, partner.id, ctx.now)
-    if target in (PartnerStatus.SUSPENDED, PartnerStatus.TERMINATED):  # R04: its open lead offers pass on
-        from app.domain import leads  # leads build on registrations, which build on partners
-
-        await session.flush()
-        await leads.pass_on_offers_of(session, ctx, partner.id)
+    # R04: a suspended or terminated partner's open lead offers pass on, as a reaction after commit
+    # (app/worker/reactions.py); `leads.accept` refuses them meanwhile.
     await session.flush()
     audit.record(
         session,

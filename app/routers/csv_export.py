@@ -21,7 +21,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import long_read, session_scope
+from app.db.session import long_read, unit_of_work
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 500
@@ -100,7 +100,7 @@ async def streamed_csv(
             yield text(to_row(row) for row in page)
             if len(rows) <= BATCH:
                 return
-            async with session_scope(factory) as batch_session:
+            async with unit_of_work(factory) as batch_session:
                 await long_read(batch_session)
                 rows = await fetch(batch_session, page[-1], BATCH + 1)
 

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import reads_only, session_scope
+from app.db.session import reads_only, unit_of_work
 from app.domain import api_keys, partners, program
 from app.domain.clock import Clock
 from app.domain.context import Caller, Context
@@ -24,7 +24,7 @@ from app.settings import Settings
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with session_scope(request.app.state.session_factory) as session:
+    async with unit_of_work(request.app.state.session_factory) as session:
         if request.method in ("GET", "HEAD"):  # safe methods only read
             await reads_only(session)
         yield session

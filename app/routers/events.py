@@ -10,13 +10,14 @@ from fastapi import APIRouter, Query
 from pydantic import WithJsonSchema
 
 from app.db import tables
-from app.domain import events, worker_status
+from app.domain import events
 from app.domain.errors import Invalid
 from app.errors import problem_responses
 from app.routers import convert
 from app.routers.deps import AdminRead, PartnerOrAdminRead, SessionDep
 from app.routers.fields import Cursor, PartnerPath, page_size
 from app.routers.schemas.jobs import DomainEvent, DomainEventPage, Job, JobList, StoreEventApplier, WorkerApplier
+from app.worker import status as worker_status
 
 router = APIRouter(prefix="/v1")
 

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import idempotency as repo
+from app.db.session import commit_now, roll_back_now
 from app.db.tables import IdempotencyRecord
 from app.domain.errors import Conflict, Invalid
 from app.routers.deps import CallerDep, ClockDep, SessionDep
@@ -121,9 +122,9 @@ async def _idempotency(
                     raise Conflict(
                         "The request with this Idempotency-Key just ended; send it again.", code="idempotency_in_flight"
                     )
-    # The one commit outside the session dependency: the in-flight marker must be visible to a
-    # concurrent request with the same key before the work starts (the work runs in a new transaction).
-    await session.commit()
+    # The in-flight marker must be visible to a concurrent request with the same key before the work
+    # starts: the claim commits on its own, and the work runs in a new transaction.
+    await commit_now(session, purpose="idempotency claim: visible to a concurrent retry, kept if the work fails")
     if existing is not None:
         if existing.request_hash != digest:
             raise Invalid(
@@ -138,9 +139,9 @@ async def _idempotency(
     try:
         yield handle
     except BaseException:
-        await session.rollback()  # the work failed: free the key for a corrected retry
+        await roll_back_now(session, purpose="idempotency release: the work failed, so none of it is kept")
         await repo.release(session, caller.actor, key, handle.token)
-        await session.commit()
+        await commit_now(session, purpose="idempotency release: frees the key for a corrected retry")
         raise
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from app.db.session import unit_of_work
 from app.domain import agreements, api_keys, partners, program
 from app.domain.rules.partner_status import StatusAction
 from app.errors import problem_responses
@@ -97,7 +98,9 @@ async def register_partner(
     client = request.client.host if request.client else "unknown"
     # The count is committed on its own, so attempts the domain refuses count too (bodies that
     # fail validation never reach here and cost nothing).
-    async with request.app.state.session_factory.begin() as counter:
+    async with unit_of_work(
+        request.app.state.session_factory, purpose="registration rate count: kept even when the registration fails"
+    ) as counter:
         await program.take_token(
             counter,
             scope="registration",

@@ -103,7 +103,7 @@ async def receive_store_event(
     # For the metrics, counted once answered: signed, so kept; "rejected" unless accepted below.
     request.state.store_event_outcome = "rejected"
     # The lean path: a Core connection and one transaction, no ORM session (the busiest route).
-    async with request.app.state.begin() as conn:
+    async with request.app.state.core_unit_of_work() as conn:
         try:
             receipt = await webhooks.accept(conn, webhook_id=event_id, body=body, now=now)
         except DomainError as refusal:  # a malformed body is kept: leave the block, so it commits

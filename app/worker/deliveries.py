@@ -15,6 +15,7 @@ import httpx
 
 from app import metrics, tracing
 from app.db.repositories import worker as leases
+from app.db.session import unit_of_work
 from app.domain import outbound, subscriptions
 from app.worker.runner import ON_STOP, TASKS, Worker
 
@@ -46,7 +47,7 @@ async def fan_out(worker: Worker) -> int:
     now = worker.clock.now()
     wall = asyncio.get_running_loop().time()
     with tracing.span("domain_events.fan_out"):
-        async with worker.factory() as session, session.begin():
+        async with unit_of_work(worker.factory) as session:
             if not await leases.take_lease(session, subscriptions.FANOUT, worker.name, now, now + worker.lease):
                 return 0
             return await subscriptions.fan_out(session, now, _state(worker).holes, wall)
@@ -62,7 +63,7 @@ async def send_due(worker: Worker) -> int:
 
 
 async def _send_due(worker: Worker, now: datetime) -> int:
-    async with worker.factory() as session, session.begin():
+    async with unit_of_work(worker.factory) as session:
         calls = await subscriptions.claim(session, worker.settings, now, worker=worker.name, limit=BATCH)
     if not calls:
         return 0
@@ -87,7 +88,7 @@ async def _send_due(worker: Worker, now: datetime) -> int:
 
     outcomes = await asyncio.gather(*(call(one) for one in calls))
     settled = []
-    async with worker.factory() as session, session.begin():
+    async with unit_of_work(worker.factory) as session:
         at = worker.clock.now()
         for one, outcome in zip(calls, outcomes, strict=True):
             settled.append(await subscriptions.record(session, one, outcome, at=at, worker=worker.name))
@@ -100,7 +101,7 @@ async def _send_due(worker: Worker, now: datetime) -> int:
 async def close(worker: Worker) -> None:
     """Give back the fan-out's lease and close the worker's HTTP client (when it stops)."""
     try:
-        async with worker.factory() as session, session.begin():
+        async with unit_of_work(worker.factory) as session:
             await leases.release_lease(session, subscriptions.FANOUT, worker.name)
     except Exception:  # noqa: BLE001 - the lease then simply expires
         log.warning("worker %s could not release the fan-out lease; it expires by itself", worker.name)

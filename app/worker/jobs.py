@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import idempotency as idempotency_repo
-from app.db.session import SessionFactory
+from app.db.session import SessionFactory, unit_of_work
 from app.domain import leads, levels, registrations, statements, webhooks
 from app.domain.context import Caller, Context
 
@@ -31,7 +31,7 @@ async def _batches(factory: SessionFactory, step: Callable[[AsyncSession], Await
     """Run `step` in one transaction per batch until a batch does less than a full batch of work."""
     total = 0
     while True:
-        async with factory() as session, session.begin():
+        async with unit_of_work(factory) as session:
             done = await step(session)
         total += done
         if done < BATCH:
@@ -50,7 +50,7 @@ async def registration_windows(factory: SessionFactory, now: datetime) -> Counts
 
 
 async def lead_deadlines(factory: SessionFactory, now: datetime) -> Counts:
-    async with factory() as session, session.begin():
+    async with unit_of_work(factory) as session:
         expired = await leads.expire_due(session, Context(caller=Caller(kind="system"), now=now))
     return {"offers_expired": expired}
 
@@ -60,20 +60,20 @@ async def overdue_statements(factory: SessionFactory, now: datetime) -> Counts:
 
 
 async def prune_idempotency(factory: SessionFactory, now: datetime) -> Counts:
-    async with factory() as session, session.begin():
+    async with unit_of_work(factory) as session:
         pruned = await idempotency_repo.prune(session, before=now - IDEMPOTENCY_KEPT_FOR)
     return {"pruned": pruned}
 
 
 async def terms_taking_effect(factory: SessionFactory, now: datetime) -> Counts:
-    async with factory() as session, session.begin():
+    async with unit_of_work(factory) as session:
         version = await levels.terms_to_take_effect(session, now)
     if version is None:
         return {"partners_recomputed": 0, "levels_changed": 0}
     partners = changed = 0
     after = None
     while True:
-        async with factory() as session, session.begin():
+        async with unit_of_work(factory) as session:
             read, moved, after = await levels.recompute(session, version, now, after=after, limit=BATCH)
             partners, changed = partners + read, changed + moved
             if read < BATCH:

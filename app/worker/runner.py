@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import metrics, tracing
 from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories import worker as repo
-from app.db.session import SessionFactory
+from app.db.session import SessionFactory, unit_of_work
 from app.domain import webhooks
 from app.domain.clock import Clock
 from app.settings import Settings
@@ -73,7 +73,7 @@ class Worker:
                 return 0
         now = self.clock.now()
         with tracing.span("store_events.batch"):  # each event's own span inside, linked to its intake
-            async with self.factory() as session, session.begin():
+            async with unit_of_work(self.factory) as session:
                 if not await repo.take_lease(session, APPLIER, self.name, now, now + self.lease):
                     return 0
                 outcomes = await webhooks.apply_accepted(session, now, limit=self.settings.worker_batch)
@@ -92,7 +92,7 @@ class Worker:
     async def run_due_jobs(self) -> int:
         now = self.clock.now()
         if not self._jobs_known:
-            async with self.factory() as session, session.begin():
+            async with unit_of_work(self.factory) as session:
                 await repo.ensure_jobs(session, [job.name for job in jobs.JOBS], now)
             self._jobs_known = True
         async with self.reading() as session:
@@ -101,7 +101,7 @@ class Worker:
         for job in jobs.JOBS:
             if job.name not in due:
                 continue
-            async with self.factory() as session, session.begin():
+            async with unit_of_work(self.factory) as session:
                 run = await repo.claim_due_job(session, job.name, now, now + job.every)
             if run is None:
                 continue
@@ -115,7 +115,7 @@ class Worker:
                 log.exception("job %s failed", job.name)
                 error = f"{exc.__class__.__name__}: {exc}"
             metrics.job_run(job.name, "failed" if error else "ok")
-            async with self.factory() as session, session.begin():
+            async with unit_of_work(self.factory) as session:
                 await repo.finish_job(
                     session,
                     job.name,
@@ -166,7 +166,7 @@ class Worker:
 
     async def release(self) -> None:
         try:
-            async with self.factory() as session, session.begin():
+            async with unit_of_work(self.factory) as session:
                 await repo.release_lease(session, APPLIER, self.name)
         except Exception:  # noqa: BLE001 - the lease then simply expires
             log.warning("worker %s could not release its lease; it expires by itself", self.name)

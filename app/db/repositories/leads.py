@@ -50,6 +50,30 @@ async def due_offers(session: AsyncSession, now: datetime) -> Sequence[LeadOffer
     return (await session.execute(stmt)).scalars().all()
 
 
+_OF_INACTIVE = (
+    select(LeadOffer)
+    .join(Partner, col(Partner.id) == col(LeadOffer.partner_id))
+    .where(col(LeadOffer.state) == "offered", col(Partner.status).in_(("suspended", "terminated")))
+)
+
+
+async def any_offer_of_inactive_partner(session: AsyncSession) -> bool:
+    """Is an offer still open to a suspended or terminated partner?"""
+    return (await session.execute(_OF_INACTIVE.with_only_columns(col(LeadOffer.id)).limit(1))).first() is not None
+
+
+async def offers_of_inactive_partners(session: AsyncSession, limit: int) -> Sequence[tuple[LeadOffer, str]]:
+    """Offers still open to a suspended or terminated partner, with its status; locked, skipping
+    those another transaction holds."""
+    stmt = (
+        _OF_INACTIVE.add_columns(col(Partner.status))
+        .order_by(col(LeadOffer.offered_at), col(LeadOffer.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=LeadOffer)
+    )
+    return [(offer, str(status)) for offer, status in (await session.execute(stmt)).all()]
+
+
 async def candidates(session: AsyncSession) -> Sequence[tuple[Partner, str, int]]:
     """Active partners with their level and their open lead offers."""
     open_offers = (
