@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -24,19 +27,36 @@ from app.routers.schemas.partners import Partner
 from app.routers.schemas.program import AuditEvent
 
 router = APIRouter(prefix="/v1")
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def _fields(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
-@router.get(
-    "/partners.csv",
-    responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
-    response_class=StreamingResponse,
-    summary="Export partners (CSV)",
-    tags=["partners"],
-)
+def _export(
+    path: str,
+    *,
+    summary: str,
+    tags: list[str | Enum],
+    errors: tuple[int, ...],
+    name: str | None = None,
+    description: str | None = None,
+) -> Callable[[Endpoint], Endpoint]:
+    """Declare a streamed CSV export at `path`; its operation id is `name` and its description
+    `description`, or else the function's name and docstring."""
+    return router.get(
+        path,
+        responses={**CSV_RESPONSE, **problem_responses(*errors)},
+        response_class=StreamingResponse,
+        summary=summary,
+        tags=tags,
+        name=name,
+        description=description,
+    )
+
+
+@_export("/partners.csv", summary="Export partners (CSV)", tags=["partners"], errors=(401, 403, 422))
 async def export_partners_csv(
     request: Request,
     session: SessionDep,
@@ -71,67 +91,54 @@ async def export_partners_csv(
     )
 
 
-@router.get(
-    "/partners/{partner_id}/points-entries.csv",
-    responses={**CSV_RESPONSE, **problem_responses(401, 403, 404, 422)},
-    response_class=StreamingResponse,
-    summary="Export the points ledger (CSV)",
-    tags=["partner program"],
-)
-async def export_points_entries_csv(
-    partner_id: PartnerPath, request: Request, session: SessionDep, _caller: PartnerOrAdminRead
-) -> StreamingResponse:
-    """Every points entry of the partner, newest first, with the columns of `GET .../points-entries`."""
+@dataclass(frozen=True)
+class Ledger:
+    """One of a partner's ledgers, as its CSV export needs it."""
 
-    async def fetch(s: AsyncSession, after: tables.PointsEntry | None, limit: int) -> Sequence[tables.PointsEntry]:
-        return await status_domain.points_entries(
-            s, partner_id, before_id=None if after is None else after.id, limit=limit
+    name: str
+    """As in its path and file name: `points-entries`."""
+    what: str
+    """As the summary names it."""
+    entry: str
+    """As the description names one row."""
+    model: type[PointsEntry] | type[MoneyEntry]
+    read: Callable[..., Awaitable[Sequence[Any]]]
+    """`(session, partner_id, *, before_id, limit)`: the entries, newest first."""
+
+
+def _ledger_export(ledger: Ledger) -> None:
+    """Declare the CSV export of one of a partner's ledgers (the partner's key, or an admin's)."""
+    model = ledger.model
+
+    @_export(
+        f"/partners/{{partner_id}}/{ledger.name}.csv",
+        summary=f"Export the {ledger.what} (CSV)",
+        tags=["partner program"],
+        errors=(401, 403, 404, 422),
+        name=f"export_{ledger.name.replace('-', '_')}_csv",
+        description=f"Every {ledger.entry} of the partner, newest first, with the columns of `GET .../{ledger.name}`.",
+    )
+    async def export(
+        partner_id: PartnerPath, request: Request, session: SessionDep, _caller: PartnerOrAdminRead
+    ) -> StreamingResponse:
+        async def fetch(s: AsyncSession, after: Any, limit: int) -> Sequence[Any]:
+            return await ledger.read(s, partner_id, before_id=None if after is None else after.id, limit=limit)
+
+        return await streamed_csv(
+            request,
+            session,
+            header=_fields(model),
+            fetch=fetch,
+            to_row=lambda row: model_row(model.model_validate(row, from_attributes=True)),
+            filename=f"{ledger.name}-{partner_id}.csv",
         )
 
-    return await streamed_csv(
-        request,
-        session,
-        header=_fields(PointsEntry),
-        fetch=fetch,
-        to_row=lambda row: model_row(PointsEntry.model_validate(row, from_attributes=True)),
-        filename=f"points-entries-{partner_id}.csv",
-    )
+
+_ledger_export(Ledger("points-entries", "points ledger", "points entry", PointsEntry, status_domain.points_entries))
+_ledger_export(Ledger("money-entries", "commission ledger", "money entry", MoneyEntry, status_domain.money_entries))
 
 
-@router.get(
-    "/partners/{partner_id}/money-entries.csv",
-    responses={**CSV_RESPONSE, **problem_responses(401, 403, 404, 422)},
-    response_class=StreamingResponse,
-    summary="Export the commission ledger (CSV)",
-    tags=["partner program"],
-)
-async def export_money_entries_csv(
-    partner_id: PartnerPath, request: Request, session: SessionDep, _caller: PartnerOrAdminRead
-) -> StreamingResponse:
-    """Every money entry of the partner, newest first, with the columns of `GET .../money-entries`."""
-
-    async def fetch(s: AsyncSession, after: tables.MoneyEntry | None, limit: int) -> Sequence[tables.MoneyEntry]:
-        return await status_domain.money_entries(
-            s, partner_id, before_id=None if after is None else after.id, limit=limit
-        )
-
-    return await streamed_csv(
-        request,
-        session,
-        header=_fields(MoneyEntry),
-        fetch=fetch,
-        to_row=lambda row: model_row(MoneyEntry.model_validate(row, from_attributes=True)),
-        filename=f"money-entries-{partner_id}.csv",
-    )
-
-
-@router.get(
-    "/audit-events.csv",
-    responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
-    response_class=StreamingResponse,
-    summary="Export the audit log (CSV)",
-    tags=["audit"],
-)
+@_export("/audit-events.csv", summary="Export the audit log (CSV)", tags=["audit"], errors=(401, 403, 422))
 async def export_audit_events_csv(
     request: Request,
     session: SessionDep,
