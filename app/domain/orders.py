@@ -42,6 +42,7 @@ from app.domain.rules.money import (
     refund_commission_target,
     refund_licences_target,
 )
+from app.domain.rules.names import LedgerKind, Rule
 from app.domain.rules.terms import LEVEL_ORDER, Level, Terms
 from app.domain.store_events import OrderPaidData, OrderRefundedData, content_hash
 
@@ -404,7 +405,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         if line.licence_id:
             seen_licences.add(line.licence_id)
         posting = Posting(
-            rule="",
+            rule=Rule.NEW_LICENCES,  # each line's entries name their own rule (`_with`)
             explanation="",
             effective_at=data.placed_at,
             terms_version=in_force.version,
@@ -431,7 +432,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
                     data.currency,
                     _with(
                         posting,
-                        "R11",
+                        Rule.REFERRAL_COMMISSION,
                         f"referral commission {program.referral_rate_bp / 100:g} % of "
                         f"{net} paid net of tax for {line.quantity} x {line.sku} (window until "
                         f"{window_end.date().isoformat()})",
@@ -446,7 +447,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
                 data.currency,
                 _with(
                     posting,
-                    "R13",
+                    Rule.LIFETIME_COMMISSION,
                     f"lifetime commission {rate / 100:g} % ({level.value}) of "
                     f"{net} paid net of tax directly for {line.quantity} x {line.sku}",
                 ),
@@ -459,7 +460,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     return order
 
 
-def _with(posting: Posting, rule: str, explanation: str) -> Posting:
+def _with(posting: Posting, rule: Rule, explanation: str) -> Posting:
     return Posting(
         rule=rule,
         explanation=explanation,
@@ -537,7 +538,7 @@ async def _new_licence(
     if credited is not None:
         await credited.points(
             row.quantity * per_unit,
-            _with(posting, "R09", f"{row.quantity} x {sku} new licence(s) at {per_unit} point(s) each"),
+            _with(posting, Rule.NEW_LICENCES, f"{row.quantity} x {sku} new licence(s) at {per_unit} point(s) each"),
         )
 
 
@@ -574,7 +575,7 @@ async def _renewal(
                         restored,
                         _with(
                             posting,
-                            "R10",
+                            Rule.LAPSE_AND_RENEWAL,
                             f"licence {licence.licence_id} renewed after its lapse: "
                             f"restores {restored} of the {-revoked.points} point(s) the lapse revoked",
                         ),
@@ -587,7 +588,7 @@ async def _renewal(
                     -lost,
                     _with(
                         posting,
-                        "R10",
+                        Rule.LAPSE_AND_RENEWAL,
                         f"licence {licence.licence_id} renewed for {row.quantity} of "
                         f"{licence.quantity}: the {licence.quantity - row.quantity} not renewed lapse",
                     ),
@@ -638,7 +639,7 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
         await session.flush()  # the sums below read the entries of the lines before (points wait for a flush)
         row.refunded_amount += amount
         posting = Posting(
-            rule="R14",
+            rule=Rule.REFUND,
             explanation="",
             effective_at=data.refunded_at,
             terms_version=order.terms_version,
@@ -649,8 +650,10 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
         earned = await ledgers_repo.money_partner_for_line(session, row.id)
         if earned is not None:
             partner_id, currency = earned
-            earned_total = await ledgers_repo.money_for_line(session, row.id, ["R11", "R13"])
-            reversed_so_far = -await ledgers_repo.money_for_line(session, row.id, ["R14"])
+            earned_total = await ledgers_repo.money_for_line(
+                session, row.id, Rule.refunded(LedgerKind.MONEY), credits_only=True
+            )
+            reversed_so_far = -await ledgers_repo.money_for_line(session, row.id, [Rule.REFUND])
             target = refund_commission_target(earned_total, row.refunded_amount, row.paid_amount)
             if target != reversed_so_far:
                 await (await ledgers.of(partner_id)).money(
@@ -658,7 +661,7 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
                     currency,
                     _with(
                         posting,
-                        "R14",
+                        Rule.REFUND,
                         f"refund {data.refund_id}: {row.refunded_amount} of {row.paid_amount} "
                         f"refunded reverses {target} of the {earned_total} commission",
                     ),
@@ -666,8 +669,10 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
         points_partner = await ledgers_repo.points_partner_for_line(session, row.id)
         if points_partner is not None:
             # What the line credited: new licences (R09) or, for a renewal, the points it restored (R10).
-            credited_points = await ledgers_repo.credited_points_for_line(session, row.id)
-            reversed_points = -await ledgers_repo.points_for_line(session, row.id, ["R14"])
+            credited_points = await ledgers_repo.points_for_line(
+                session, row.id, Rule.refunded(LedgerKind.POINTS), credits_only=True
+            )
+            reversed_points = -await ledgers_repo.points_for_line(session, row.id, [Rule.REFUND])
             per_unit = credited_points // row.quantity if row.quantity else 0
             target_points = refund_licences_target(row.quantity, row.refunded_amount, row.paid_amount) * per_unit
             delta = target_points - reversed_points
@@ -678,7 +683,7 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
                     -delta,
                     _with(
                         posting,
-                        "R14",
+                        Rule.REFUND,
                         f"refund {data.refund_id}: {target_points // per_unit if per_unit else 0} "
                         f"of {row.quantity} licence(s) refunded",
                     ),
@@ -726,7 +731,7 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
             entry = await ledger.points(
                 -standing,
                 Posting(
-                    rule="R10",
+                    rule=Rule.LAPSE_AND_RENEWAL,
                     effective_at=effective,
                     terms_version=in_force.version,
                     explanation=f"licence {licence_id} ({licence.quantity} x {licence.sku}) not renewed: "
