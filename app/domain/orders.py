@@ -275,6 +275,9 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     if customer.first_purchase_at is None or data.placed_at < customer.first_purchase_at:
         customer.first_purchase_at = data.placed_at  # R08: now an existing customer, whoever sold it
 
+    # Every licence the order names, locked in one read before any balance (the lock order, in
+    # CONTRIBUTING.md); lines that create one add it here.
+    licences = await repo.licences_for_update(session, [line.licence_id for line in data.lines if line.licence_id])
     ledgers = Ledgers(session, now, current.terms)
     credited: Ledger | None = None
     level: Level | None = None
@@ -342,8 +345,6 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         for line in data.lines
     ]
     await repo.insert_lines(session, rows)  # their ids are needed by the entries
-    # Every licence the order names, locked in one read; lines that create one add it here.
-    licences = await repo.licences_for_update(session, [line.licence_id for line in data.lines if line.licence_id])
     seen_licences: set[str] = set()
     for line, row in zip(data.lines, rows, strict=True):
         assert row.id is not None
