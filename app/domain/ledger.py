@@ -15,6 +15,7 @@ from app.db.repositories import memo
 from app.db.repositories import statements as statements_repo
 from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PointsEntry
 from app.domain import events
+from app.domain.rules.names import Rule
 from app.domain.rules.quarters import Quarter
 from app.domain.rules.terms import Level, Terms
 
@@ -23,7 +24,7 @@ from app.domain.rules.terms import Level, Terms
 class Posting:
     """Where an entry comes from (R21): the order line, the rule and the terms version."""
 
-    rule: str
+    rule: Rule
     explanation: str
     effective_at: datetime
     terms_version: int

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,15 +36,14 @@ from app.domain import customers, directory, order_flags, partners, registration
 from app.domain.errors import NotFound
 from app.domain.identifiers import own_identifiers
 from app.domain.ledger import Ledger, Posting
+from app.domain.rules import crediting
 from app.domain.rules.identifiers import Identifier, IdentifierCheck, strong_identifiers
-from app.domain.rules.money import (
-    add_months_clamped,
-    commission,
-    refund_commission_target,
-    refund_licences_target,
-)
-from app.domain.rules.terms import LEVEL_ORDER, Level, Terms
+from app.domain.rules.names import LedgerKind, Rule
+from app.domain.rules.terms import Level, Terms
 from app.domain.store_events import OrderPaidData, OrderRefundedData, content_hash
+
+AMBIGUOUS_CUSTOMER = "ambiguous_customer"
+"""Park code: the order's identifiers match several customers; an admin must decide."""
 
 FUTURE_SKEW = timedelta(minutes=5)
 """How far in the future of our clock an order may be placed before it is parked."""
@@ -61,17 +61,6 @@ class Park(Exception):
 
 class AlreadyRecorded(Exception):
     """The order or refund was recorded before (perhaps by a concurrent delivery)."""
-
-
-@dataclass
-class Attribution:
-    partner_id: uuid.UUID | None
-    mode: str | None
-    outcome: str
-    relationship: Relationship | None = None
-    conflict: list[tuple[Registration, Relationship]] | None = None
-    """R08: registrations that would have made the order theirs, had the customer's relationship not
-    been established since (`relationship_conflict`)."""
 
 
 class Ledgers:
@@ -94,54 +83,34 @@ class Ledgers:
             await ledger.settle()
 
 
-async def _relationship_at(session: AsyncSession, customer: Customer, at: datetime) -> Relationship | None:
-    """The customer's relationship in force at `at`, or None (see `_in_force`)."""
-    return await _in_force(session, await customers_repo.relationship_for(session, customer.id), customer, at)
-
-
-async def _in_force(
-    session: AsyncSession, relationship: Relationship | None, customer: Customer, at: datetime
-) -> Relationship | None:
-    """The customer's relationship if it is in force at `at`, or None.
-
-    Not once a termination ended it. An order placed before the relationship's first order (it
-    arrived late) is covered only when it was placed within the registration that established
-    the relationship; one placed before that registration is not (R07, E3).
-    """
-    if relationship is None or (relationship.ended_at is not None and relationship.ended_at <= at):
+def _relationship_fact(row: Relationship | None) -> crediting.RelationshipFact | None:
+    if row is None:
         return None
-    if at >= relationship.first_order_at:
-        return relationship
-    covering = await customers_repo.registrations_covering(
-        session, customer.id, at, states=("live", "expired", "converted")
+    return crediting.RelationshipFact(row.partner_id, row.mode, row.first_order_at, row.ended_at)
+
+
+async def customer_facts(
+    session: AsyncSession, customer: Customer, at: datetime
+) -> tuple[crediting.CustomerFacts, Relationship | None, dict[uuid.UUID, Registration]]:
+    """What attribution needs to know of the customer at `at` (`crediting.attribute`), with the rows
+    behind it: its relationship (locked) and the registrations read, by id."""
+    relationship = await customers_repo.relationship_for(session, customer.id)
+    fact = _relationship_fact(relationship)
+    registrations: dict[uuid.UUID, Registration] = {}
+    if crediting.registrations_needed(fact, at):
+        for row in await customers_repo.registrations_covering(
+            session, customer.id, at, states=("live", "expired", "converted")
+        ):
+            registrations[row.id] = row
+    facts = crediting.CustomerFacts(
+        first_purchase_at=customer.first_purchase_at,
+        relationship=fact,
+        registrations=tuple(
+            crediting.RegistrationFact(r.id, r.partner_id, r.registered_at, r.expires_at, r.state)
+            for r in registrations.values()
+        ),
     )
-    return relationship if any(r.partner_id == relationship.partner_id for r in covering) else None
-
-
-def _qualifies(registration: Registration, customer: Customer) -> bool:
-    """R07/E3: the registration was made before the order, and before any earlier purchase."""
-    first = customer.first_purchase_at
-    return first is None or first > registration.registered_at
-
-
-async def resale_customer_status(
-    session: AsyncSession, partner_id: uuid.UUID, customer: Customer | None, at: datetime
-) -> tuple[str | None, Registration | None, Relationship | None]:
-    """R08/R12: is the end customer this partner's registered or established customer at `at`?
-
-    Returns (reason it is not, or None; the qualifying registration; the usable relationship).
-    """
-    if customer is None:
-        return "customer_not_registered", None, None
-    relationship = await _relationship_at(session, customer, at)
-    if relationship is not None:
-        if relationship.partner_id == partner_id:
-            return None, None, relationship
-        return "customer_of_another_partner", None, relationship
-    for registration in await customers_repo.registrations_covering(session, customer.id, at):
-        if registration.partner_id == partner_id and _qualifies(registration, customer):
-            return None, registration, None
-    return "customer_not_registered", None, None
+    return facts, relationship, registrations
 
 
 def _establish(
@@ -164,55 +133,41 @@ def _establish(
     return relationship
 
 
-async def _attribute(
-    session: AsyncSession, order: OrderPaidData, customer: Customer, buyer_partner_id: uuid.UUID | None
-) -> Attribution:
-    """R08: who, if anyone, this order belongs to.
-
-    A customer has one relationship. An order that arrives late, placed within a registration of a
-    partner after which another relationship was established (or one that has ended), leaves that
-    relationship as it is: the order earns nothing and is flagged `relationship_conflict`."""
-    at = order.placed_at
-    if buyer_partner_id is not None:
-        reason, registration, relationship = await resale_customer_status(session, buyer_partner_id, customer, at)
-        if reason is not None:
-            return Attribution(None, None, reason)
-        if relationship is not None:
-            if relationship.mode == "referral":  # referral becomes resale, never the other way
-                relationship.mode = "resale"
-                relationship.resale_since = at
-            return Attribution(buyer_partner_id, "resale", "credited", relationship)
-        assert registration is not None
-        if (existing := await customers_repo.relationship_for(session, customer.id)) is not None:
-            return Attribution(None, None, "relationship_conflict", conflict=[(registration, existing)])
-        return Attribution(
-            buyer_partner_id, "resale", "credited", _establish(session, registration, customer, order, "resale")
+def _take_effect(
+    session: AsyncSession,
+    attribution: crediting.Attribution,
+    order: OrderPaidData,
+    customer: Customer,
+    relationship: Relationship | None,
+    covering: dict[uuid.UUID, Registration],
+    now: datetime,
+) -> Relationship | None:
+    """Write what the attribution decided: the relationship it establishes or turns to resale, the
+    conflicts it flags. Returns the relationship the order is credited through, if any."""
+    for registration in attribution.conflicts:  # R08: the relationship stands; flagged
+        assert attribution.conflicts and relationship is not None
+        order_flags.flag(
+            session,
+            kind="relationship_conflict",
+            order_id=order.order_id,
+            order_line_id=None,
+            partner_id=registration.partner_id,
+            detail=f"placed {order.placed_at.isoformat()} within this partner's registration of the customer "
+            f"(until {registration.expires_at.isoformat()}), but the customer's relationship is partner "
+            f"{relationship.partner_id}'s (first order {relationship.first_order_at.isoformat()}): it stands and "
+            "the order earns nothing; an adjustment may make up for it",
+            now=now,
         )
-    existing = await customers_repo.relationship_for(session, customer.id)
-    relationship = await _in_force(session, existing, customer, at)
-    if relationship is not None:
-        return Attribution(relationship.partner_id, relationship.mode, "credited", relationship)
-    covering = [
-        r for r in await customers_repo.registrations_covering(session, customer.id, at) if _qualifies(r, customer)
-    ]
-    if covering and existing is not None:
-        return Attribution(
-            None,
-            None,
-            "relationship_conflict",
-            conflict=[(r, existing) for r in sorted(covering, key=lambda r: (r.registered_at, str(r.partner_id)))],
-        )
-    partners_found = {r.partner_id for r in covering}
-    if len(partners_found) > 1:
-        raise Park(
-            "registration_conflict",
-            "The order's customer matches live registrations of several partners; an admin must decide.",
-        )
-    if not covering:
-        return Attribution(None, None, "no_match")
-    return Attribution(
-        covering[0].partner_id, "referral", "credited", _establish(session, covering[0], customer, order, "referral")
-    )
+    if attribution.establish is not None:
+        assert attribution.mode is not None
+        return _establish(session, covering[attribution.establish.id], customer, order, attribution.mode)
+    if attribution.relationship is None:
+        return None
+    assert relationship is not None
+    if attribution.becomes_resale:  # referral becomes resale, never the other way
+        relationship.mode = "resale"
+        relationship.resale_since = order.placed_at
+    return relationship
 
 
 async def _own_company(
@@ -307,35 +262,31 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             now=now,
         )
     except customers.AmbiguousCustomer as exc:
-        raise Park("ambiguous_customer", exc.detail) from exc
+        raise Park(AMBIGUOUS_CUSTOMER, exc.detail) from exc
 
-    attribution = await _attribute(session, data, customer, buyer_partner_id)
-    for registration, relationship in attribution.conflict or []:  # R08: the relationship stands; flagged
-        order_flags.flag(
-            session,
-            kind="relationship_conflict",
-            order_id=data.order_id,
-            order_line_id=None,
-            partner_id=registration.partner_id,
-            detail=f"placed {data.placed_at.isoformat()} within this partner's registration of the customer "
-            f"(until {registration.expires_at.isoformat()}), but the customer's relationship is partner "
-            f"{relationship.partner_id}'s (first order {relationship.first_order_at.isoformat()}): it stands and "
-            "the order earns nothing; an adjustment may make up for it",
-            now=now,
+    facts, relationship, covering = await customer_facts(session, customer, data.placed_at)
+    attribution = crediting.attribute(at=data.placed_at, buyer_partner_id=buyer_partner_id, customer=facts)
+    if attribution.several_partners:
+        raise Park(
+            "registration_conflict",
+            "The order's customer matches live registrations of several partners; an admin must decide.",
         )
+    rel = _take_effect(session, attribution, data, customer, relationship, covering, now)
     if customer.first_purchase_at is None or data.placed_at < customer.first_purchase_at:
         customer.first_purchase_at = data.placed_at  # R08: now an existing customer, whoever sold it
 
+    # Every licence the order names, locked in one read before any balance (the lock order, in
+    # CONTRIBUTING.md); lines that create one add it here.
+    licences = await repo.licences_for_update(session, [line.licence_id for line in data.lines if line.licence_id])
     ledgers = Ledgers(session, now, current.terms)
     credited: Ledger | None = None
     level: Level | None = None
+    eligible: bool | None = None
     if attribution.partner_id is not None:
         standing = await partners.standing_at(session, attribution.partner_id, data.placed_at, known=True)
         credited = await ledgers.of(attribution.partner_id, level_at=data.placed_at)
         level = await credited.level_at(data.placed_at, program)  # R03a, fixed now and never re-rated
-        if not standing.eligible:
-            attribution.outcome = "partner_not_eligible"
-            credited = None
+        eligible = standing.eligible
     own = await _own_company(session, buyer, attribution.partner_id, check.identifiers)
     if own is not None:  # R22: a partner's own company is never its customer: nothing earned, flagged
         own_partner, matched = own
@@ -348,12 +299,13 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             detail=f"the end customer is the partner's own company ({matched})",
             now=now,
         )
-        attribution.outcome = "own_company"
-        credited = None
     nfr = await directory.nfr_in(session, [line.licence_id for line in data.lines])
     if nfr:  # R17: an order that tries to sell a not-for-resale licence earns nothing and is flagged
         directory.flag_nfr(session, nfr, source="order", order_id=data.order_id, now=now)
-        attribution.outcome = "nfr_licence_sold"
+    outcome, earns = crediting.outcome(
+        attribution.outcome, eligible=eligible, own_company=own is not None, sells_nfr=bool(nfr)
+    )
+    if not earns:
         credited = None
     # Recorded once everything about it is known: one INSERT, no UPDATE. The order id's lock (taken
     # above) makes a concurrent delivery of the same order wait; a recorded one is AlreadyRecorded.
@@ -370,13 +322,12 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             partner_id=attribution.partner_id,
             mode=attribution.mode,
             level=level.value if level else None,
-            outcome=attribution.outcome,
+            outcome=outcome.value,
             webhook_event_id=event_id,
             recorded_at=now,
         ),
     )
 
-    rel = attribution.relationship
     rows = [
         repo.NewLine(
             order_id=data.order_id,
@@ -394,8 +345,6 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         for line in data.lines
     ]
     await repo.insert_lines(session, rows)  # their ids are needed by the entries
-    # Every licence the order names, locked in one read; lines that create one add it here.
-    licences = await repo.licences_for_update(session, [line.licence_id for line in data.lines if line.licence_id])
     seen_licences: set[str] = set()
     for line, row in zip(data.lines, rows, strict=True):
         assert row.id is not None
@@ -404,7 +353,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
         if line.licence_id:
             seen_licences.add(line.licence_id)
         posting = Posting(
-            rule="",
+            rule=Rule.NEW_LICENCES,  # each entry names its own rule (`_with`)
             explanation="",
             effective_at=data.placed_at,
             terms_version=in_force.version,
@@ -416,42 +365,31 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             await _new_licence(session, row, line.sku, customer, credited, program, posting, licences)
         else:
             await _renewal(session, row, ledgers, data.placed_at, posting, licences)
-        if credited is None or level is None or rel is None:
-            if buyer_partner_id is not None:
-                _check_discount(session, row, buyer_partner_id, 0, "no discount applies: " + attribution.outcome, now)
+        if buyer_partner_id is not None:  # R12: the partner bought at its discount (or at none)
+            expected = crediting.expected_discount(
+                list_amount=row.list_amount, level=level, why_none=None if earns else outcome, terms=program
+            )
+            _check_discount(session, row, buyer_partner_id, expected, now)
             continue
-        net = line.paid_amount - line.tax_amount  # R23: commission never on the tax
-        if buyer_partner_id is not None:  # R12: the partner bought at its discount
-            _check_discount(session, row, buyer_partner_id, program.resale_rate_bp(level), f"level {level.value}", now)
-        elif rel.mode == "referral":  # R11
-            window_end = add_months_clamped(rel.first_order_at.astimezone(program.zone), program.referral_window_months)
-            if data.placed_at < window_end:
-                await credited.money(
-                    commission(net, program.referral_rate_bp),
-                    data.currency,
-                    _with(
-                        posting,
-                        "R11",
-                        f"referral commission {program.referral_rate_bp / 100:g} % of "
-                        f"{net} paid net of tax for {line.quantity} x {line.sku} (window until "
-                        f"{window_end.date().isoformat()})",
-                    ),
-                    rate_bp=program.referral_rate_bp,
-                    base=net,
-                )
-        elif LEVEL_ORDER.index(level) >= LEVEL_ORDER.index(Level.SILVER):  # R13
-            rate = program.rate_bp(level)
+        if credited is None or level is None or rel is None:
+            continue
+        credit = crediting.commission_of(  # R11, R13
+            net=line.paid_amount - line.tax_amount,  # R23: commission never on the tax
+            quantity=line.quantity,
+            sku=line.sku,
+            placed_at=data.placed_at,
+            level=level,
+            mode=rel.mode,
+            first_order_at=rel.first_order_at,
+            terms=program,
+        )
+        if credit is not None:
             await credited.money(
-                commission(net, rate),
+                credit.amount,
                 data.currency,
-                _with(
-                    posting,
-                    "R13",
-                    f"lifetime commission {rate / 100:g} % ({level.value}) of "
-                    f"{net} paid net of tax directly for {line.quantity} x {line.sku}",
-                ),
-                rate_bp=rate,
-                base=net,
+                _with(posting, credit.rule, credit.explanation),
+                rate_bp=credit.rate_bp,
+                base=credit.base,
             )
     await ledgers.settle()
     if memo.of(session) is None:  # a batch's objects are written together when it ends
@@ -459,7 +397,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     return order
 
 
-def _with(posting: Posting, rule: str, explanation: str) -> Posting:
+def _with(posting: Posting, rule: Rule, explanation: str) -> Posting:
     return Posting(
         rule=rule,
         explanation=explanation,
@@ -472,21 +410,20 @@ def _with(posting: Posting, rule: str, explanation: str) -> Posting:
 
 
 def _check_discount(
-    session: AsyncSession, row: repo.NewLine, partner_id: uuid.UUID, rate_bp: int, why: str, now: datetime
+    session: AsyncSession, row: repo.NewLine, partner_id: uuid.UUID, expected: crediting.ExpectedDiscount, now: datetime
 ) -> None:
     """R12: a discount other than the expected one is kept for review, never corrected."""
-    expected = commission(row.list_amount, rate_bp)
-    if row.discount_amount != expected:
+    if row.discount_amount != expected.amount:
         assert row.id is not None
         session.add(
             DiscountMismatch(
                 order_id=row.order_id,
                 order_line_id=row.id,
                 partner_id=partner_id,
-                expected_rate_bp=rate_bp,
-                expected_amount=expected,
+                expected_rate_bp=expected.rate_bp,
+                expected_amount=expected.amount,
                 reported_amount=row.discount_amount,
-                reason=why[:200],
+                reason=expected.why[:200],
                 recorded_at=now,
             )
         )
@@ -496,8 +433,8 @@ def _check_discount(
             order_id=row.order_id,
             order_line_id=row.id,
             partner_id=partner_id,
-            detail=f"line {row.line_id}: expected a discount of {expected} ({rate_bp / 100:g} %, {why}), "
-            f"the store applied {row.discount_amount}",
+            detail=f"line {row.line_id}: expected a discount of {expected.amount} ({expected.rate_bp / 100:g} %, "
+            f"{expected.why}), the store applied {row.discount_amount}",
             now=now,
         )
 
@@ -535,10 +472,8 @@ async def _new_licence(
             licence.quantity += row.quantity
             _extend_term(licence, row.term_end)
     if credited is not None:
-        await credited.points(
-            row.quantity * per_unit,
-            _with(posting, "R09", f"{row.quantity} x {sku} new licence(s) at {per_unit} point(s) each"),
-        )
+        credit = crediting.new_licence_points(quantity=row.quantity, sku=sku, terms=program)
+        await credited.points(credit.amount, _with(posting, credit.rule, credit.explanation))
 
 
 def _extend_term(licence: Licence, term_end: datetime | None) -> None:
@@ -563,35 +498,27 @@ async def _renewal(
         return
     if licence.partner_id is not None:
         ledger = await ledgers.of(licence.partner_id)
+        revoked: int | None = None
+        standing_points: int | None = None
+        eligible: bool | None = None
         if licence.status == "lapsed" and licence.lapse_entry_id is not None:
-            revoked = await ledgers_repo.get_points_entry(session, licence.lapse_entry_id)
-            if revoked is not None and revoked.points < 0:
-                standing = await partners.standing_at(session, licence.partner_id, at, known=True)
-                # Only the licences renewed come back; the others stay lapsed.
-                restored = min(-revoked.points, row.quantity * licence.points_per_unit)
-                if standing.eligible and restored > 0:
-                    await ledger.points(
-                        restored,
-                        _with(
-                            posting,
-                            "R10",
-                            f"licence {licence.licence_id} renewed after its lapse: "
-                            f"restores {restored} of the {-revoked.points} point(s) the lapse revoked",
-                        ),
-                    )
+            entry = await ledgers_repo.get_points_entry(session, licence.lapse_entry_id)
+            revoked = -entry.points if entry is not None and entry.points < 0 else 0
+            if revoked > 0:
+                eligible = (await partners.standing_at(session, licence.partner_id, at, known=True)).eligible
         elif row.quantity < licence.quantity:
             standing_points = await ledgers_repo.points_for_licence(session, licence.licence_id)
-            lost = min(standing_points, (licence.quantity - row.quantity) * licence.points_per_unit)
-            if lost > 0:
-                await ledger.points(
-                    -lost,
-                    _with(
-                        posting,
-                        "R10",
-                        f"licence {licence.licence_id} renewed for {row.quantity} of "
-                        f"{licence.quantity}: the {licence.quantity - row.quantity} not renewed lapse",
-                    ),
-                )
+        credit = crediting.renewal_points(
+            licence_id=licence.licence_id,
+            licence_quantity=licence.quantity,
+            points_per_unit=licence.points_per_unit,
+            renewed_quantity=row.quantity,
+            revoked_by_lapse=revoked,
+            standing_points=standing_points,
+            eligible=eligible,
+        )
+        if credit is not None:
+            await ledger.points(credit.amount, _with(posting, credit.rule, credit.explanation))
     licence.status = "active"
     licence.lapse_entry_id = None
     licence.quantity = row.quantity
@@ -638,7 +565,7 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
         await session.flush()  # the sums below read the entries of the lines before (points wait for a flush)
         row.refunded_amount += amount
         posting = Posting(
-            rule="R14",
+            rule=Rule.REFUND,
             explanation="",
             effective_at=data.refunded_at,
             terms_version=order.terms_version,
@@ -649,39 +576,39 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
         earned = await ledgers_repo.money_partner_for_line(session, row.id)
         if earned is not None:
             partner_id, currency = earned
-            earned_total = await ledgers_repo.money_for_line(session, row.id, ["R11", "R13"])
-            reversed_so_far = -await ledgers_repo.money_for_line(session, row.id, ["R14"])
-            target = refund_commission_target(earned_total, row.refunded_amount, row.paid_amount)
-            if target != reversed_so_far:
+            money = crediting.refund_of_line_money(
+                refund_id=data.refund_id,
+                refunded=row.refunded_amount,
+                paid=row.paid_amount,
+                earned=await ledgers_repo.money_for_line(
+                    session, row.id, Rule.refunded(LedgerKind.MONEY), credits_only=True
+                ),
+                reversed_so_far=-await ledgers_repo.money_for_line(session, row.id, [Rule.REFUND]),
+            )
+            if money is not None:
                 await (await ledgers.of(partner_id)).money(
-                    -(target - reversed_so_far),
-                    currency,
-                    _with(
-                        posting,
-                        "R14",
-                        f"refund {data.refund_id}: {row.refunded_amount} of {row.paid_amount} "
-                        f"refunded reverses {target} of the {earned_total} commission",
-                    ),
+                    money.amount, currency, _with(posting, money.rule, money.explanation)
                 )
         points_partner = await ledgers_repo.points_partner_for_line(session, row.id)
         if points_partner is not None:
-            # What the line credited: new licences (R09) or, for a renewal, the points it restored (R10).
-            credited_points = await ledgers_repo.credited_points_for_line(session, row.id)
-            reversed_points = -await ledgers_repo.points_for_line(session, row.id, ["R14"])
-            per_unit = credited_points // row.quantity if row.quantity else 0
-            target_points = refund_licences_target(row.quantity, row.refunded_amount, row.paid_amount) * per_unit
-            delta = target_points - reversed_points
-            if row.licence_id and delta > 0:  # R10/R14: only what still stands (a lapse may have taken it)
-                delta = min(delta, max(0, await ledgers_repo.points_for_licence(session, row.licence_id)))
-            if delta > 0:
+            reversal = partial(
+                crediting.refund_of_line_points,
+                refund_id=data.refund_id,
+                quantity=row.quantity,
+                refunded=row.refunded_amount,
+                paid=row.paid_amount,
+                # What the line credited: new licences (R09) or, for a renewal, the points it restored (R10).
+                credited=await ledgers_repo.points_for_line(
+                    session, row.id, Rule.refunded(LedgerKind.POINTS), credits_only=True
+                ),
+                reversed_so_far=-await ledgers_repo.points_for_line(session, row.id, [Rule.REFUND]),
+            )
+            points = reversal(standing=None)
+            if points is not None and row.licence_id:  # R10/R14: only what still stands (a lapse may have taken it)
+                points = reversal(standing=await ledgers_repo.points_for_licence(session, row.licence_id))
+            if points is not None:
                 await (await ledgers.of(points_partner)).points(
-                    -delta,
-                    _with(
-                        posting,
-                        "R14",
-                        f"refund {data.refund_id}: {target_points // per_unit if per_unit else 0} "
-                        f"of {row.quantity} licence(s) refunded",
-                    ),
+                    points.amount, _with(posting, points.rule, points.explanation)
                 )
     await ledgers.settle()
     await session.flush()
@@ -723,14 +650,17 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
         if standing > 0:
             in_force, current = await terms.in_force_then_and_now(session, effective, now)
             ledger = await Ledger.open(session, licence.partner_id, now, current.terms)
+            credit = crediting.lapse_points(
+                licence_id=licence_id, quantity=licence.quantity, sku=licence.sku, standing_points=standing
+            )
+            assert credit is not None  # standing > 0
             entry = await ledger.points(
-                -standing,
+                credit.amount,
                 Posting(
-                    rule="R10",
+                    rule=credit.rule,
                     effective_at=effective,
                     terms_version=in_force.version,
-                    explanation=f"licence {licence_id} ({licence.quantity} x {licence.sku}) not renewed: "
-                    f"its {standing} standing point(s) are revoked",
+                    explanation=credit.explanation,
                     order_line_id=licence.order_line_id,
                     licence_id=licence_id,
                 ),

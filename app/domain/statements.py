@@ -17,6 +17,7 @@ from app.domain import audit, events, partners, terms
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.ledger import Ledger, Posting
+from app.domain.rules.names import Rule
 from app.domain.rules.quarters import Quarter
 
 
@@ -411,7 +412,10 @@ async def adjust(
     in_force = await terms.in_force(session, ctx.now)
     ledger = await Ledger.open(session, partner_id, ctx.now, in_force.terms)
     posting = Posting(
-        rule="ADJ", explanation=f"manual adjustment: {reason}", effective_at=ctx.now, terms_version=in_force.version
+        rule=Rule.ADJUSTMENT,
+        explanation=f"manual adjustment: {reason}",
+        effective_at=ctx.now,
+        terms_version=in_force.version,
     )
     if kind == "points":
         entry: object = await ledger.points(amount, posting)

@@ -150,5 +150,6 @@ async def quote_reseller_price(
         rate_bp=result.rate_bp,
         lines=[QuotedLine(**line.__dict__) for line in result.lines],
         no_discount_reason=result.no_discount_reason,
+        outcome=result.outcome,
         terms_version=result.terms_version,
     )

@@ -36,9 +36,9 @@ class OrderReads:
 
 async def prefetch(session: AsyncSession, orders: Sequence[OrderReads]) -> memo.BatchMemo:
     """Read and lock what these orders need, in a few statements, and install it as the session's
-    memo (the caller drops it when the batch ends). Locks are taken in one order per kind (order
-    ids, customers, relationships, balances, licences, each sorted), as the orders one at a time
-    would take them."""
+    memo (the caller drops it when the batch ends). Locks are taken in the one lock order
+    (CONTRIBUTING.md): order ids, customers, relationships, licences, balances, each kind sorted, as
+    the orders one at a time take them."""
     held = memo.BatchMemo()
     postgres = session.get_bind().dialect.name == "postgresql"
     order_ids = sorted({o.order_id for o in orders})
@@ -74,6 +74,10 @@ async def prefetch(session: AsyncSession, orders: Sequence[OrderReads]) -> memo.
     declarers = sorted({*buyers, *(r.partner_id for r in held.relationships.values() if r is not None)})
     held.declared = await partners_repo.declared_identifiers_of(session, declarers)
 
+    if licence_ids:  # before the balances, as every transaction locks them
+        held.licences = await orders_repo.licences_for_update(session, licence_ids)
+    held.licences_asked.update(licence_ids)
+
     # The partner each order will most likely credit: its buyer, or the relationship of its customer.
     credits: list[tuple[uuid.UUID, datetime]] = []
     for order in orders:
@@ -97,9 +101,6 @@ async def prefetch(session: AsyncSession, orders: Sequence[OrderReads]) -> memo.
             for n, points in sums:
                 held.points_before[wanted[n - 1]] = int(points)
 
-    if licence_ids:
-        held.licences = await orders_repo.licences_for_update(session, licence_ids)
-    held.licences_asked.update(licence_ids)
     memo.install(session, held)
     return held
 

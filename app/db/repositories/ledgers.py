@@ -180,19 +180,29 @@ async def points_for_licence(session: AsyncSession, licence_id: str) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def points_for_line(session: AsyncSession, line_id: int, rules: Sequence[str]) -> int:
+async def points_for_line(
+    session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
+) -> int:
+    """The line's points entries of these rules, summed; `credits_only`: only those that add points."""
     await _entries_written(session)
     stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
         col(PointsEntry.order_line_id) == line_id, col(PointsEntry.rule).in_(rules)
     )
+    if credits_only:
+        stmt = stmt.where(col(PointsEntry.points) > 0)
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def money_for_line(session: AsyncSession, line_id: int, rules: Sequence[str]) -> int:
+async def money_for_line(
+    session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
+) -> int:
+    """The line's money entries of these rules, summed; `credits_only`: only those that add money."""
     await _entries_written(session)
     stmt = select(func.coalesce(func.sum(MoneyEntry.amount), 0)).where(
         col(MoneyEntry.order_line_id) == line_id, col(MoneyEntry.rule).in_(rules)
     )
+    if credits_only:
+        stmt = stmt.where(col(MoneyEntry.amount) > 0)
     return int((await session.execute(stmt)).scalar_one())
 
 
@@ -322,13 +332,3 @@ async def points_at_risk(session: AsyncSession, partner_id: uuid.UUID, start: da
     """Standing points of the partner's active licences whose term ends in [start, end), in one query."""
     await _entries_written(session)
     return int((await session.execute(_at_risk_query(partner_id, start, end))).scalar_one())
-
-
-async def credited_points_for_line(session: AsyncSession, line_id: int) -> int:
-    """Points the line credited: its R09 entries and the positive R10 entries of a renewal."""
-    await _entries_written(session)
-    stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
-        col(PointsEntry.order_line_id) == line_id,
-        (col(PointsEntry.rule) == "R09") | ((col(PointsEntry.rule) == "R10") & (col(PointsEntry.points) > 0)),
-    )
-    return int((await session.execute(stmt)).scalar_one())

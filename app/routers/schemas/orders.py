@@ -197,9 +197,16 @@ class QuoteResponse(BaseModel):
     lines: list[QuotedLine] = Field(description="The lines, priced.")
     no_discount_reason: str | None = Field(
         description="Why no discount applies: `customer_not_registered`, `customer_of_another_partner`, "
-        "`partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`, `nfr_licence`, `own_company` (R22)."
+        "`relationship_conflict`, `partner_not_active`, `agreement_not_accepted`, `customer_ambiguous`, "
+        "`nfr_licence`, `own_company` (R22); `outcome` gives the order's own code."
     )
     terms_version: int = Field(description="The terms version in force, which gave the rate (R21).")
+    outcome: str = Field(
+        description="What an order of these lines placed now would be recorded with, decided by the same rules "
+        "that apply the order: `credited`, or why it earns nothing (`customer_not_registered`, "
+        "`customer_of_another_partner`, `relationship_conflict`, `partner_not_eligible`, `own_company`, "
+        "`nfr_licence_sold`), or the code it would wait with (`ambiguous_customer`). New codes may be added."
+    )
 
 
 class DiscountMismatchPage(BaseModel):
