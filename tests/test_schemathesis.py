@@ -51,7 +51,6 @@ _UNPAYABLE = {
     "statement_not_approved": "only an approved statement is paid",
     "statement_already_paid": "the statement is paid already",
 }
-_URL_LENGTH = "at most 2083 characters once normalised (percent-encoding lengthens it)"
 
 REFUSALS: dict[str, dict[str, str]] = {
     # operationId -> problem code -> the rule the OpenAPI document cannot state: one that depends on
@@ -196,10 +195,6 @@ FIELD_REFUSALS: dict[str, dict[tuple[str, str], str]] = {
         ("body.terms", "value_error"): "levels from 0 points with strictly increasing thresholds (R02)",
         ("body.terms.time_zone", "value_error"): "an IANA time zone that exists",
     },
-    "publish_agreement": {("body.url", "value_error"): _URL_LENGTH},
-    "register_partner": {("body.website", "value_error"): _URL_LENGTH},
-    "update_partner": {("body.website", "value_error"): _URL_LENGTH},
-    "update_directory_profile": {("body.website", "value_error"): _URL_LENGTH},
 }
 
 

@@ -45,7 +45,7 @@ class PartnerRegistration(RequestModel):
     website: Website | None = Field(
         default=None,
         examples=["https://acme-analytics.fr"],
-        description="The partner's website: an http or https URL of at most 2083 characters once normalised.",
+        description="The partner's website: an http or https URL of at most 2083 characters.",
     )
     vat_id: VatId | None = Field(
         default=None,
@@ -79,7 +79,7 @@ class PartnerProfileUpdate(RequestModel):
         default=None, description="A new contact e-mail address; omit to keep the current one."
     )
     website: Website | None = Field(
-        default=None, description="A new website URL (at most 2083 characters once normalised); null removes it."
+        default=None, description="A new website: an http or https URL of at most 2083 characters; null removes it."
     )
     vat_id: VatId | None = Field(
         default=None, description="A new VAT id of the partner's own company (R22); null removes it."
