@@ -27,8 +27,11 @@ from app.routers.deps import (
 from app.routers.fields import Cursor, DeliveryPath, PartnerPath, SubscriptionPath, page_size
 from app.routers.links import link, links
 from app.routers.schemas.outbound import (
+    PartnerWebhookSubscription,
     PartnerWebhookSubscriptionCreate,
+    PartnerWebhookSubscriptionPage,
     PartnerWebhookSubscriptionUpdate,
+    PartnerWebhookSubscriptionWithSecret,
     WebhookAttempt,
     WebhookDelivery,
     WebhookDeliveryPage,
@@ -61,6 +64,15 @@ def _subscriptions(rows: Sequence[tables.WebhookSubscription], limit: int) -> We
         next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
         has_more=len(rows) > limit,
     )
+
+
+def _partners(subscription: WebhookSubscription) -> PartnerWebhookSubscription:
+    """A subscription as a partner's routes answer it: one of that partner's, so its partner is set."""
+    return PartnerWebhookSubscription.model_validate(subscription.model_dump())
+
+
+def _partners_with_secret(subscription: WebhookSubscriptionWithSecret) -> PartnerWebhookSubscriptionWithSecret:
+    return PartnerWebhookSubscriptionWithSecret.model_validate(subscription.model_dump())
 
 
 def _delivery(row: tables.WebhookDelivery, attempts: list[tables.WebhookAttempt]) -> WebhookDelivery:
@@ -332,20 +344,23 @@ async def create_partner_webhook_subscription(
     clock: ClockDep,
     settings: SettingsDep,
     caller: PartnerOrAdminWrite,
-) -> WebhookSubscriptionWithSecret:
+) -> PartnerWebhookSubscriptionWithSecret:
     """The partner (or an admin). Only types a partner may read (`partner.*`, `registration.*`,
     `lead.*`, `statement.*`, `terms.took_effect`), and only the partner's own events."""
-    return await _create(request, session, clock, settings, Scope(partner_id), caller, body)
+    return _partners_with_secret(await _create(request, session, clock, settings, Scope(partner_id), caller, body))
 
 
 @router.get(PARTNER_BASE, responses=problem_responses(401, 403, 404, 422), summary="List a partner's subscriptions")
 async def list_partner_webhook_subscriptions(
     partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead, cursor: Cursor = None, limit: Limit = 50
-) -> WebhookSubscriptionPage:
+) -> PartnerWebhookSubscriptionPage:
     rows = await subscriptions.search(
         session, Scope(partner_id), partner_id=None, after_id=convert.decode_uuid_cursor(cursor), limit=limit + 1
     )
-    return _subscriptions(rows, limit)
+    page = _subscriptions(rows, limit)
+    return PartnerWebhookSubscriptionPage(
+        items=[_partners(s) for s in page.items], next_cursor=page.next_cursor, has_more=page.has_more
+    )
 
 
 @router.get(
@@ -355,8 +370,8 @@ async def list_partner_webhook_subscriptions(
 )
 async def get_partner_webhook_subscription(
     partner_id: PartnerPath, subscription_id: SubscriptionPath, session: SessionDep, _caller: PartnerOrAdminRead
-) -> WebhookSubscription:
-    return _subscription(await subscriptions.get(session, Scope(partner_id), subscription_id))
+) -> PartnerWebhookSubscription:
+    return _partners(_subscription(await subscriptions.get(session, Scope(partner_id), subscription_id)))
 
 
 @router.patch(
@@ -373,7 +388,7 @@ async def update_partner_webhook_subscription(
     clock: ClockDep,
     settings: SettingsDep,
     caller: PartnerOrAdminWrite,
-) -> WebhookSubscription:
+) -> PartnerWebhookSubscription:
     row = await subscriptions.update(
         session,
         context(request, caller, clock),
@@ -382,7 +397,7 @@ async def update_partner_webhook_subscription(
         subscription_id,
         body.model_dump(exclude_unset=True),
     )
-    return _subscription(row)
+    return _partners(_subscription(row))
 
 
 @router.delete(
@@ -416,11 +431,11 @@ async def rotate_partner_webhook_secret(
     clock: ClockDep,
     settings: SettingsDep,
     caller: PartnerOrAdminWrite,
-) -> WebhookSubscriptionWithSecret:
+) -> PartnerWebhookSubscriptionWithSecret:
     rotated = await subscriptions.rotate_secret(
         session, context(request, caller, clock), settings, Scope(partner_id), subscription_id
     )
-    return _with_secret(rotated)
+    return _partners_with_secret(_with_secret(rotated))
 
 
 @router.get(

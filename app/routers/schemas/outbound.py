@@ -157,6 +157,25 @@ class WebhookSubscriptionPage(BaseModel):
     has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 
 
+class PartnerWebhookSubscription(WebhookSubscription):
+    """A subscription to one partner's events, as a partner's routes answer it: `partner_id` is always set."""
+
+    partner_id: uuid.UUID = Field(description="The partner whose events it receives.")
+
+
+class PartnerWebhookSubscriptionWithSecret(PartnerWebhookSubscription):
+    secret: str = Field(
+        description="The signing secret (`whsec_` + base64), shown only now: verify deliveries with it.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+
+class PartnerWebhookSubscriptionPage(BaseModel):
+    items: list[PartnerWebhookSubscription] = Field(description="The partner's subscriptions on this page.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
+
+
 class WebhookAttempt(BaseModel):
     attempted_at: datetime = Field(description="When the attempt was made.")
     status_code: int | None = Field(description="The target's HTTP status; null when no answer came.")

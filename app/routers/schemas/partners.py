@@ -98,9 +98,7 @@ class Partner(BaseModel):
     contact_name: str = Field(description="The name of the partner's contact.")
     contact_email: str = Field(description="The e-mail address of the partner's contact.")
     website: str | None = Field(description="The partner's registered website; null when it gave none.")
-    vat_id: str | None = Field(
-        default=None, description="The VAT id of the partner's own company (R22); null when it gave none."
-    )
+    vat_id: str | None = Field(description="The VAT id of the partner's own company (R22); null when it gave none.")
     languages: list[str] = Field(description="The languages the partner works in: ISO 639-1 codes, lower case.")
     status: PartnerStatusName = Field(
         description="Where the partner stands: `pending` until approved, `active`, `suspended` or `terminated` (R04)."
