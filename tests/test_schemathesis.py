@@ -47,6 +47,13 @@ _STANDING = {
     "partner_terminated": "a terminated partner's key writes nothing",
 }
 _INACTIVE = {"partner_not_active": "the partner is not active"}
+_TARGET = {
+    "webhook_url_invalid": "a URL httpx can read",
+    # A deployment setting, stated in the target's description: production (PARTNERS_OUTBOUND_ALLOW_PRIVATE
+    # off) takes only https to globally routable hosts. The fuzzed service allows private targets.
+    "webhook_target_not_https": "production takes only https targets",
+    "webhook_target_not_global": "production sends only to globally routable addresses",
+}
 _UNPAYABLE = {
     "statement_not_approved": "only an approved statement is paid",
     "statement_already_paid": "the statement is paid already",
@@ -147,15 +154,15 @@ REFUSALS: dict[str, dict[str, str]] = {
         **_INACTIVE,
     },
     "create_webhook_subscription": {
-        "webhook_url_invalid": "a URL httpx can read",
+        **_TARGET,
         "event_type_not_for_partners": "a subscription for one partner takes the types a partner may read",
     },
     "update_webhook_subscription": {
-        "webhook_url_invalid": "a URL httpx can read",
+        **_TARGET,
         "event_type_not_for_partners": "a subscription for one partner takes the types a partner may read",
     },
-    "create_partner_webhook_subscription": {"webhook_url_invalid": "a URL httpx can read"},
-    "update_partner_webhook_subscription": {"webhook_url_invalid": "a URL httpx can read"},
+    "create_partner_webhook_subscription": _TARGET,
+    "update_partner_webhook_subscription": _TARGET,
     "close_quarter": {
         **_IDEMPOTENT,
         "quarter_not_over": "a quarter closes once it is over",
