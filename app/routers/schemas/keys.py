@@ -71,7 +71,10 @@ class AdminKeyRequest(RequestModel):
         examples=["finance dashboard"], description="A label to tell the key apart in lists and the audit log."
     )
     scopes: list[Literal["read", "write", "store"]] | None = Field(
-        default=None, max_length=3, description="Admin keys: `read` and/or `write` (default both). Store keys: `store`."
+        default=None,
+        min_length=1,
+        max_length=3,
+        description="Admin keys: `read` and/or `write` (default both). Store keys: `store`. At least one when given.",
     )
 
 

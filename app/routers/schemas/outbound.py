@@ -47,7 +47,9 @@ PartnerSubscriptionEventTypes = Annotated[
 
 TargetUrl = Annotated[
     str,
-    StringConstraints(min_length=8, max_length=2083, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]"),
+    StringConstraints(
+        min_length=8, max_length=2083, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+    ),
     Field(
         description="Where deliveries are POSTed: an absolute URL without user name or password. In production "
         "it must be `https` (else `webhook_target_not_https`) and its host must resolve only to globally routable "
