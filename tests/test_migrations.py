@@ -234,3 +234,62 @@ def test_r22_the_identifier_history_starts_from_the_audit_log(committing_databas
         ("domain", "mid-backfill.example", "2026-03-20T09:00:00+00:00", "2026-04-06T09:00:00+00:00"),
         ("domain", "later-backfill.example", "2026-04-06T09:00:00+00:00", None),
     ]
+
+
+URLS_WITHOUT_LENGTH = "1a9f1b2c3d05"
+
+
+async def _review_partner(url: str, partner_id: uuid.UUID) -> None:
+    """A directory review of the partner: a row of another table that references `partners`."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                metadata.tables["directory_reviews"].insert(),
+                {
+                    "partner_id": partner_id,
+                    "kind": "name_and_website",
+                    "services": [],
+                    "company": "Annecy Data Group",
+                    "website": "https://annecy-data-group.example/",
+                    "submitted_at": datetime(2026, 11, 3, 9, 0, tzinfo=UTC),
+                    "status": "pending",
+                },
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _store_long_urls(url: str, website: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE partners SET website = :w, published_website = :w"), {"w": website})
+            await conn.execute(text("UPDATE directory_reviews SET website = :w"), {"w": website})
+            await conn.execute(text("UPDATE agreement_versions SET url = :w"), {"w": website})
+            rows = await conn.execute(
+                text(
+                    "SELECT p.website, p.published_website, r.website, a.url FROM partners p "
+                    "JOIN directory_reviews r ON r.partner_id = p.id CROSS JOIN agreement_versions a"
+                )
+            )
+            return [tuple(r) for r in rows.all()]
+    finally:
+        await engine.dispose()
+
+
+def test_stored_urls_take_any_length_and_the_rows_stay(committing_database_url: str) -> None:
+    """The URL columns lose their length with every row kept (on SQLite `partners`, which many tables
+    reference, is not rebuilt), and then hold a normalised URL longer than 2083 characters."""
+    before = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_revision(URLS_WITHOUT_LENGTH)
+    migrate.downgrade(committing_database_url, str(before.down_revision))
+    partner_id = uuid.uuid4()
+    asyncio.run(_insert_partner(committing_database_url, partner_id))
+    asyncio.run(_review_partner(committing_database_url, partner_id))
+    migrate.upgrade(committing_database_url)
+    assert asyncio.run(_published(committing_database_url)) == [
+        ("Annecy Data SAS", None, "https://annecy-data.example/", None)
+    ]
+    long = "https://annecy-data.example/" + "%F0%9F%98%80" * 2055
+    assert asyncio.run(_store_long_urls(committing_database_url, long)) == [(long, long, long, long)]
+    assert asyncio.run(_diff(committing_database_url)) == []

@@ -108,18 +108,119 @@ def test_no_declared_link_can_send_a_missing_value(document: dict[str, Any]) -> 
     assert problems == []
 
 
-def test_no_inferred_link_reads_a_partner_id_from_an_admin_or_store_key(document: dict[str, Any]) -> None:
-    """Admin and store keys belong to no partner: their schema has no `partner_id` for a client to
-    follow (it would send null as `None`)."""
+NULL_BY_NATURE: dict[tuple[str, str], str] = {
+    # (producer path, field) -> why the answer may hold null there: a value that is not yet, or not
+    # ever, set for some of what the route lists. A client inferring a link by the field's name finds
+    # no value in such an answer (schemathesis skips a null it reads alone); the schema says so.
+    ("/v1/events", "partner_id"): "an event of no partner (a parked store event, terms taking effect)",
+    ("/v1/partners/{partner_id}/events", "partner_id"): "`terms.took_effect` concerns every partner",
+    ("/v1/licences", "partner_id"): "a licence sold without a partner earned no one points",
+    ("/v1/order-flags", "partner_id"): "a flag that concerns no partner",
+    ("/v1/order-flags/{flag_id}/resolve", "partner_id"): "a flag that concerns no partner",
+    ("/v1/webhook-subscriptions", "partner_id"): "an admin's subscription to every partner's events",
+    ("/v1/webhook-subscriptions/{subscription_id}", "partner_id"): "an admin's subscription to every partner",
+    ("/v1/webhook-subscriptions/{subscription_id}/rotate-secret", "partner_id"): "as the subscription",
+    ("/v1/registration-refusals", "customer_id"): "a refusal of a company not yet a customer",
+    ("/v1/leads", "registration_id"): "an offer not accepted yet made no registration",
+    ("/v1/leads/{lead_id}", "registration_id"): "an offer not accepted yet made no registration",
+    ("/v1/leads/{lead_id}/assign", "registration_id"): "an offer not accepted yet made no registration",
+    ("/v1/partners/{partner_id}/lead-offers", "registration_id"): "an offer not accepted yet",
+    ("/v1/partners/{partner_id}/lead-offers/{offer_id}/accept", "registration_id"): "an offer refused on accept",
+    ("/v1/partners/{partner_id}/lead-offers/{offer_id}/decline", "registration_id"): "a declined offer",
+    ("/v1/directory-reviews", "reason"): "a review not rejected has no reason",
+    ("/v1/partners/{partner_id}/directory-reviews", "reason"): "a review not rejected has no reason",
+    ("/v1/directory-reviews/{review_id}/approve", "reason"): "an approved review has no reason",
+    **{
+        (path, "payment_reference"): "a statement not paid yet has no payment reference"
+        for path in (
+            "/v1/statements",
+            "/v1/statements/{statement_id}/approve",
+            "/v1/statements/bulk-approve",
+            "/v1/quarters/{quarter}/close",
+            "/v1/partners/{partner_id}/statements",
+            "/v1/partners/{partner_id}/statements/{statement_id}",
+        )
+    },
+}
+"""Answers whose fields are always set say so (a partner's keys and subscriptions name the partner;
+an admin's or the store's keys have no `partner_id` in their schema); these are null by nature."""
+
+
+def _target(document: dict[str, Any], reference: str) -> dict[str, Any]:
+    path, method = reference.removeprefix("#/paths/").rsplit("/", 1)
+    return document["paths"][path.replace("~1", "/").replace("~0", "~")][method]
+
+
+def _body_field(document: dict[str, Any], operation: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
+    schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    for key in keys:
+        schema = resolve(document, schema)
+        properties = {
+            k: v
+            for s in [schema, *schema.get("anyOf", [])]
+            for k, v in resolve(document, s).get("properties", {}).items()
+        }
+        if key not in properties:
+            return None
+        schema = properties[key]
+    return schema
+
+
+def _expressions(value: Any, keys: list[str]) -> list[tuple[list[str], str]]:
+    if isinstance(value, str):
+        return [(keys, value)]
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in _expressions(v, [*keys, k])]
+    return []
+
+
+def test_no_inferred_link_sends_a_null_the_schema_does_not_announce(document: dict[str, Any]) -> None:
+    """A link a client infers by field names (schemathesis' dependency analysis) reads a field the answer
+    always holds, or feeds a request body field that takes null, or reads a field null by nature
+    (`NULL_BY_NATURE`, each with its reason). Admin and store keys have no `partner_id` to follow."""
     schema = schemathesis.openapi.from_dict(json.loads(json.dumps(document)))
-    from_service_keys = [
-        f"{links.producer_operation_ref} {name}: {definition.to_openapi()['parameters']}"
-        for links in schema.analysis.dependency_graph.iter_links()
-        if links.producer_operation_ref.startswith("#/paths/~1v1~1api-keys")
-        for name, definition in links.links.items()
-        if "partner_id" in json.dumps(definition.to_openapi().get("parameters", {}))
-    ]
-    assert from_service_keys == []
+    problems, used = [], set()
+    for response_links in schema.analysis.dependency_graph.iter_links():
+        producer = _target(document, response_links.producer_operation_ref)
+        path = response_links.producer_operation_ref.removeprefix("#/paths/").rsplit("/", 1)[0].replace("~1", "/")
+        answer = producer["responses"][str(response_links.status_code)]
+        answer_schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+        for name, definition in response_links.links.items():
+            link = definition.to_openapi()
+            target = _target(document, link["operationRef"])
+            reads = [(["parameters", *k], e) for k, e in _expressions(link.get("parameters", {}), [])]
+            reads += [(["body", *k], e) for k, e in _expressions(link.get("requestBody", {}), [])]
+            for keys, expression in reads:
+                if not expression.startswith("$response.body#"):
+                    continue
+                pointer = expression.split("#", 1)[1]
+                found, why = _field_at(document, answer_schema, pointer)
+                if found is not None:
+                    continue
+                field = _body_field(document, target, keys[1:]) if keys[0] == "body" else None
+                if field is not None and may_be_null(document, field):
+                    continue
+                key = (path, pointer.rsplit("/", 1)[-1])
+                if key in NULL_BY_NATURE:
+                    used.add(key)
+                    continue
+                problems.append(f"{path} {response_links.status_code} {name}: {expression}: {why}")
+    assert problems == []
+    assert set(NULL_BY_NATURE) - used == set(), "listed fields no inferred link reads any more"
+    assert not [k for k in used if k[0].startswith("/v1/api-keys")]
+
+
+def _field_at(document: dict[str, Any], schema: dict[str, Any], pointer: str) -> tuple[dict[str, Any] | None, str]:
+    """As `field_at`, where `*` stands for any item of an array."""
+    for index, part in enumerate(parts := [p for p in pointer.split("/") if p]):
+        if part != "*":
+            continue
+        schema = resolve(document, schema)
+        found, why = field_at(document, schema, "/" + "/".join(parts[:index]))
+        if found is None:
+            return None, why
+        return _field_at(document, resolve(document, found).get("items", {}), "/" + "/".join(parts[index + 1 :]))
+    return field_at(document, schema, pointer)
 
 
 def test_levels_are_stated_in_their_order(document: dict[str, Any]) -> None:

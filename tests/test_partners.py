@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -244,3 +245,54 @@ async def test_pagination_walks_every_partner_once(api: Api) -> None:
     assert sorted(seen) == sorted(registered) and len(seen) == 5
     bad = await api.client.get("/v1/partners?cursor=garbage", headers=api.admin)
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
+
+
+def _long_url(host: str, character: str) -> tuple[str, str]:
+    """A URL of exactly 2083 characters (the API document's `maxLength`) and its normalised form,
+    where each character of four UTF-8 bytes is percent-encoded as twelve."""
+    base = f"https://{host}/"
+    sent = base + character * (2083 - len(base))
+    return sent, base + quote(character) * (2083 - len(base))
+
+
+async def test_a_url_of_2083_characters_is_kept_whole_however_long_it_normalises(api: Api) -> None:
+    """Every column that stores a normalised URL takes what the document allows: the partner's website,
+    the one a directory review holds and the directory shows once approved, and an agreement's URL."""
+    registered_as, registered = _long_url("long-url.example", "\U0001f600")
+    assert len(registered) > 12 * 2000
+    partner, key = await api.register(website=registered_as)
+    assert partner["website"] == partner["published_website"] == registered
+    read = await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(key))
+    assert read.json()["website"] == registered
+    shown = (await api.client.get("/v1/directory")).json()["items"]
+    assert [item["website"] for item in shown] == [registered]
+
+    moved_as, moved = _long_url("moved-url.example", "\U0001f680")
+    changed = await api.client.patch(
+        f"/v1/partners/{partner['id']}", json={"website": moved_as}, headers=api.bearer(key)
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["website"], changed.json()["published_website"]) == (moved, registered)
+    reviews = await api.client.get("/v1/directory-reviews?status=pending", headers=api.admin)
+    [review] = reviews.json()["items"]
+    assert review["website"] == moved
+    approved = await api.client.post(f"/v1/directory-reviews/{review['id']}/approve", headers=api.admin)
+    assert approved.status_code == 200, approved.text
+    assert [item["website"] for item in (await api.client.get("/v1/directory")).json()["items"]] == [moved]
+
+    agreement_as, agreement = _long_url("terms.example", "\U0001f4dc")
+    published = await api.client.post(
+        "/v1/agreements",
+        json={"version": "2027-01", "title": "T", "url": agreement_as, "accept_by": "2027-02-01T00:00:00Z"},
+        headers=api.admin,
+    )
+    assert published.status_code == 201, published.text
+    assert (await api.client.get("/v1/agreements/current")).json()["url"] == agreement
+
+
+async def test_a_url_longer_than_2083_characters_as_sent_is_refused(api: Api) -> None:
+    response = await api.client.post("/v1/partners", json=api.registration(website="https://a.example/" + "a" * 2066))
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["field"], error["type"]) == ("body.website", "url_too_long")
+    assert error["message"] == "URL should have at most 2083 characters."

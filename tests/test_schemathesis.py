@@ -47,11 +47,17 @@ _STANDING = {
     "partner_terminated": "a terminated partner's key writes nothing",
 }
 _INACTIVE = {"partner_not_active": "the partner is not active"}
+_TARGET = {
+    "webhook_url_invalid": "a URL httpx can read",
+    # A deployment setting, stated in the target's description: production (PARTNERS_OUTBOUND_ALLOW_PRIVATE
+    # off) takes only https to globally routable hosts. The fuzzed service allows private targets.
+    "webhook_target_not_https": "production takes only https targets",
+    "webhook_target_not_global": "production sends only to globally routable addresses",
+}
 _UNPAYABLE = {
     "statement_not_approved": "only an approved statement is paid",
     "statement_already_paid": "the statement is paid already",
 }
-_URL_LENGTH = "at most 2083 characters once normalised (percent-encoding lengthens it)"
 
 REFUSALS: dict[str, dict[str, str]] = {
     # operationId -> problem code -> the rule the OpenAPI document cannot state: one that depends on
@@ -148,15 +154,15 @@ REFUSALS: dict[str, dict[str, str]] = {
         **_INACTIVE,
     },
     "create_webhook_subscription": {
-        "webhook_url_invalid": "a URL httpx can read",
+        **_TARGET,
         "event_type_not_for_partners": "a subscription for one partner takes the types a partner may read",
     },
     "update_webhook_subscription": {
-        "webhook_url_invalid": "a URL httpx can read",
+        **_TARGET,
         "event_type_not_for_partners": "a subscription for one partner takes the types a partner may read",
     },
-    "create_partner_webhook_subscription": {"webhook_url_invalid": "a URL httpx can read"},
-    "update_partner_webhook_subscription": {"webhook_url_invalid": "a URL httpx can read"},
+    "create_partner_webhook_subscription": _TARGET,
+    "update_partner_webhook_subscription": _TARGET,
     "close_quarter": {
         **_IDEMPOTENT,
         "quarter_not_over": "a quarter closes once it is over",
@@ -196,10 +202,6 @@ FIELD_REFUSALS: dict[str, dict[tuple[str, str], str]] = {
         ("body.terms", "value_error"): "levels from 0 points with strictly increasing thresholds (R02)",
         ("body.terms.time_zone", "value_error"): "an IANA time zone that exists",
     },
-    "publish_agreement": {("body.url", "value_error"): _URL_LENGTH},
-    "register_partner": {("body.website", "value_error"): _URL_LENGTH},
-    "update_partner": {("body.website", "value_error"): _URL_LENGTH},
-    "update_directory_profile": {("body.website", "value_error"): _URL_LENGTH},
 }
 
 

@@ -264,7 +264,9 @@ PATTERN_MEANINGS: dict[str, str] = {
     r"^[^\x00-\x1f\x7f]+$": "a single line without control characters",
     r"^[A-Za-z0-9._-]+$": "a SKU (letters, digits and . _ -)",
     r"^[A-Z]{3}$": "a three-letter currency code",
-    r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]": "an http or https URL with a host",
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\x00-\x1f\x7f][^\x00-\x1f\x7f]*$": (
+        "an http or https URL with a host and no control characters"
+    ),
     r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$": "an IANA time zone name such as Europe/Paris",
 }
 """Each pattern a request is checked against, in the words a refusal uses: a refusal says what the

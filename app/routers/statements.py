@@ -27,6 +27,7 @@ from app.routers.schemas.statements import (
     BulkPayment,
     OverdueQuarter,
     OverdueQuarterPage,
+    PaidStatementOut,
     Payment,
     PayoutForecast,
     PayoutForecastList,
@@ -260,11 +261,11 @@ async def _approve(session: AsyncSession, ctx: Context, statement_id: uuid.UUID)
     return _statement(await statements.approve(session, ctx, statement_id))
 
 
-async def _pay(session: AsyncSession, ctx: Context, statement_id: uuid.UUID, payment: Payment) -> StatementOut:
+async def _pay(session: AsyncSession, ctx: Context, statement_id: uuid.UUID, payment: Payment) -> PaidStatementOut:
     row = await statements.mark_paid(
         session, ctx, statement_id, reference=payment.payment_reference, paid_on=payment.paid_on
     )
-    return _statement(row)
+    return PaidStatementOut.model_validate(_statement(row).model_dump())
 
 
 @router.post(
@@ -301,10 +302,10 @@ async def mark_statement_paid(
     clock: ClockDep,
     admin: AdminWrite,
     idempotency: IdempotencyDep,
-) -> StatementOut:
+) -> PaidStatementOut:
     """Admin (write). Approved to paid, with the payment reference. Accepts `Idempotency-Key`."""
 
-    async def work() -> StatementOut:
+    async def work() -> PaidStatementOut:
         return await _pay(session, context(request, admin, clock), statement_id, payment)
 
     return await idempotency.respond(session, 200, work)
@@ -341,10 +342,10 @@ async def bulk_mark_statements_paid(
     clock: ClockDep,
     admin: AdminWrite,
     idempotency: IdempotencyDep,
-) -> list[StatementOut]:
+) -> list[PaidStatementOut]:
     """Admin (write). All or none. Accepts `Idempotency-Key`."""
 
-    async def work() -> list[StatementOut]:
+    async def work() -> list[PaidStatementOut]:
         ctx = context(request, admin, clock)
         await statements.lock_for_bulk(session, [p.statement_id for p in payments.payments])
         return [await _pay(session, ctx, p.statement_id, p) for p in payments.payments]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
 
 from app.db import tables
 from app.domain import subscriptions
@@ -35,8 +36,11 @@ from app.routers.deps import (
 from app.routers.fields import Cursor, DeliveryPath, PartnerPath, SubscriptionPath, page_size
 from app.routers.links import link, links
 from app.routers.schemas.outbound import (
+    PartnerWebhookSubscription,
     PartnerWebhookSubscriptionCreate,
+    PartnerWebhookSubscriptionPage,
     PartnerWebhookSubscriptionUpdate,
+    PartnerWebhookSubscriptionWithSecret,
     WebhookAttempt,
     WebhookDelivery,
     WebhookDeliveryPage,
@@ -143,6 +147,11 @@ class Audience:
     """The links of a created subscription's answer, by name."""
     list_errors: tuple[int, ...]
     """The error statuses of the list (a 404 only where the path names a partner)."""
+    one: type[WebhookSubscription]
+    """How a subscription is answered: a partner's always names its partner."""
+    with_secret: type[WebhookSubscription]
+    """How a subscription is answered with its secret, shown once."""
+    page: type[BaseModel]
 
 
 async def _admin_read(_admin: AdminRead) -> Scope:
@@ -249,6 +258,9 @@ ADMIN_ROUTES = Audience(
     },
     created_links={name: _admin_link(name) for name in [*_LINKED, "list_webhook_deliveries"]},
     list_errors=(401, 403, 422),
+    one=WebhookSubscription,
+    with_secret=WebhookSubscriptionWithSecret,
+    page=WebhookSubscriptionPage,
 )
 
 PARTNER_ROUTES = Audience(
@@ -276,6 +288,9 @@ PARTNER_ROUTES = Audience(
     },
     created_links={_partner_name(name): _partner_link(_partner_name(name)) for name in _LINKED},
     list_errors=(401, 403, 404, 422),
+    one=PartnerWebhookSubscription,
+    with_secret=PartnerWebhookSubscriptionWithSecret,
+    page=PartnerWebhookSubscriptionPage,
 )
 
 
@@ -305,18 +320,27 @@ def _declare(audience: Audience) -> None:
     Write = Annotated[Access, Depends(audience.write)]
     base, one = audience.base, audience.base + "/{subscription_id}"
 
-    def route(operation: str, key: str) -> dict[str, Any]:
-        return {
+    def route(operation: str, key: str, answer: type[BaseModel] | None = None) -> dict[str, Any]:
+        declared: dict[str, Any] = {
             "name": audience.name(operation),
             "summary": audience.summaries[key],
             "description": audience.descriptions.get(key, ""),
         }
+        if answer is not None:
+            declared["response_model"] = answer
+        return declared
+
+    def shaped(subscription: WebhookSubscription) -> WebhookSubscription:
+        return audience.one.model_validate(subscription.model_dump())
+
+    def with_secret(subscription: WebhookSubscriptionWithSecret) -> WebhookSubscription:
+        return audience.with_secret.model_validate(subscription.model_dump())
 
     @router.post(
         base,
         status_code=201,
         responses={**problem_responses(401, 403, 404, 422), **links(201, **audience.created_links)},
-        **route("create_webhook_subscription", "create"),
+        **route("create_webhook_subscription", "create", audience.with_secret),
     )
     async def create(
         request: Request,
@@ -325,7 +349,7 @@ def _declare(audience: Audience) -> None:
         session: SessionDep,
         clock: ClockDep,
         settings: SettingsDep,
-    ) -> WebhookSubscriptionWithSecret:
+    ) -> WebhookSubscription:
         created = await subscriptions.create(
             session,
             context(request, access.caller, clock),
@@ -336,12 +360,16 @@ def _declare(audience: Audience) -> None:
             partner_id=body.partner_id,
             description=body.description,
         )
-        return _with_secret(created)
+        return with_secret(_with_secret(created))
 
-    @router.get(base, responses=problem_responses(*audience.list_errors), **route("list_webhook_subscriptions", "list"))
+    @router.get(
+        base,
+        responses=problem_responses(*audience.list_errors),
+        **route("list_webhook_subscriptions", "list", audience.page),
+    )
     async def list_(
         listing: Annotated[Listing, Depends(audience.listing)], page: PageDep, session: SessionDep
-    ) -> WebhookSubscriptionPage:
+    ) -> BaseModel:
         rows = await subscriptions.search(
             session,
             listing.scope,
@@ -349,14 +377,19 @@ def _declare(audience: Audience) -> None:
             after_id=convert.decode_uuid_cursor(page.cursor),
             limit=page.limit + 1,
         )
-        return _subscriptions(rows, page.limit)
+        listed = _subscriptions(rows, page.limit)
+        return audience.page.model_validate({**listed.model_dump(), "items": [shaped(s) for s in listed.items]})
 
-    @router.get(one, responses=problem_responses(401, 403, 404, 422), **route("get_webhook_subscription", "get"))
+    @router.get(
+        one, responses=problem_responses(401, 403, 404, 422), **route("get_webhook_subscription", "get", audience.one)
+    )
     async def get(scope: Read, subscription_id: SubscriptionId, session: SessionDep) -> WebhookSubscription:
-        return _subscription(await subscriptions.get(session, scope, subscription_id))
+        return shaped(_subscription(await subscriptions.get(session, scope, subscription_id)))
 
     @router.patch(
-        one, responses=problem_responses(401, 403, 404, 422), **route("update_webhook_subscription", "update")
+        one,
+        responses=problem_responses(401, 403, 404, 422),
+        **route("update_webhook_subscription", "update", audience.one),
     )
     async def update(
         request: Request,
@@ -370,7 +403,7 @@ def _declare(audience: Audience) -> None:
         row = await subscriptions.update(
             session, context(request, access.caller, clock), settings, access.scope, subscription_id, changes
         )
-        return _subscription(row)
+        return shaped(_subscription(row))
 
     @router.delete(
         one,
@@ -387,7 +420,7 @@ def _declare(audience: Audience) -> None:
     @router.post(
         one + "/rotate-secret",
         responses=problem_responses(401, 403, 404, 422),
-        **route("rotate_webhook_secret", "rotate"),
+        **route("rotate_webhook_secret", "rotate", audience.with_secret),
     )
     async def rotate(
         request: Request,
@@ -396,11 +429,11 @@ def _declare(audience: Audience) -> None:
         session: SessionDep,
         clock: ClockDep,
         settings: SettingsDep,
-    ) -> WebhookSubscriptionWithSecret:
+    ) -> WebhookSubscription:
         rotated = await subscriptions.rotate_secret(
             session, context(request, access.caller, clock), settings, access.scope, subscription_id
         )
-        return _with_secret(rotated)
+        return with_secret(_with_secret(rotated))
 
     @router.get(
         one + "/deliveries",

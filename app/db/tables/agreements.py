@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db.tables.base import utc_column
@@ -18,7 +18,7 @@ class AgreementVersion(SQLModel, table=True):
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     version: str = Field(max_length=50, unique=True)
     title: str = Field(max_length=200)
-    url: str | None = Field(default=None, max_length=2083)
+    url: str | None = Field(default=None, sa_type=Text)
     published_at: datetime = utc_column(index=True)
     accept_by: datetime = utc_column()
     """Until this moment the acceptance of the previous version still binds a partner."""

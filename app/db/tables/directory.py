@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field, SQLModel
 
 from app.db.tables.base import utc_column
@@ -27,7 +27,7 @@ class DirectoryReview(SQLModel, table=True):
     description: str | None = Field(default=None, max_length=2000)
     services: list[str] = Field(default_factory=list, sa_type=JSON)
     company: str | None = Field(default=None, max_length=200)
-    website: str | None = Field(default=None, max_length=2083)
+    website: str | None = Field(default=None, sa_type=Text)
     submitted_at: datetime = utc_column()
     status: str = Field(max_length=16)
     """`pending`, then `approved`, `rejected`, `superseded` (newer text sent) or `resolved` (name changed)."""

@@ -33,7 +33,7 @@ class Partner(SQLModel, table=True):
     contact_name: str = Field(max_length=200)
     contact_email: str = Field(max_length=320, unique=True)
     """Lower-cased; one partner per contact address."""
-    website: str | None = Field(default=None, max_length=2083)
+    website: str | None = Field(default=None, sa_type=Text)
     vat_id: str | None = Field(default=None, max_length=64)
     """Normalised (R05), valid for its country: one of the partner's own identifiers (R22)."""
     languages: list[str] = Field(default_factory=list, sa_type=JSON)
@@ -53,7 +53,7 @@ class Partner(SQLModel, table=True):
     published_services: list[str] = Field(default_factory=list, sa_type=JSON)
     """The last description and services an admin approved: what the public directory shows (R18)."""
     published_company: str | None = Field(default=None, max_length=200)
-    published_website: str | None = Field(default=None, max_length=2083)
+    published_website: str | None = Field(default=None, sa_type=Text)
     """The company name and website the public directory shows: those the partner registered with, then
     the last ones an admin approved (R18). A null `published_company` marks a partner registered by a
     build before these columns: the directory shows its registered name and website until they change."""

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AnyUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    UrlConstraints,
+    WithJsonSchema,
+)
 from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
 from app.domain.rules.numbers import WholeInt
 from app.domain.store_events import CURRENCY_PATTERN
@@ -27,14 +39,28 @@ Email = Annotated[
 """An e-mail address; domains reserved for special use (RFC 6761: `.test`, `.localhost`...) are refused."""
 
 
-def _url_fits(url: HttpUrl) -> HttpUrl:
-    # The length limit applies to the normalised form (percent-encoding lengthens it).
-    if len(str(url)) > 2083:
-        raise ValueError("is longer than 2083 characters once normalised")
-    return url
+URL_MAX_LENGTH = 2083
+"""The longest website or agreement URL taken, in characters as sent (the document's `maxLength`)."""
 
 
-Website = Annotated[HttpUrl, AfterValidator(_url_fits)]
+def _url_as_sent_fits(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > URL_MAX_LENGTH:
+        raise PydanticCustomError(
+            "url_too_long", "URL should have at most {max_length} characters", {"max_length": URL_MAX_LENGTH}
+        )
+    return value
+
+
+Website = Annotated[
+    AnyUrl,
+    UrlConstraints(allowed_schemes=["http", "https"]),
+    BeforeValidator(_url_as_sent_fits),
+    WithJsonSchema({"type": "string", "maxLength": URL_MAX_LENGTH, "minLength": 1, "format": "uri"}),
+]
+"""An http or https URL of at most 2083 characters as sent, stored normalised. Normalising may lengthen
+it (percent-encoding writes a character of four UTF-8 bytes as twelve, an international host name
+becomes punycode), so the columns that store it have no length of their own: a URL the document
+allows is never refused for its normalised length (pydantic's `HttpUrl` would cap that at 2083)."""
 
 
 VatId = Annotated[

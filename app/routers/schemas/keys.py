@@ -13,7 +13,7 @@ from app.routers.fields import Label
 from app.routers.schemas.common import OnePage, RequestModel, request_examples
 
 
-class ApiKey(BaseModel):
+class _Key(BaseModel):
     id: uuid.UUID = Field(description="The API key's id (not the key itself).")
     kind: Literal["admin", "partner", "store"] = Field(
         description="Who the key speaks for: an `admin`, a `partner`, or the `store` sending order events."
@@ -35,21 +35,27 @@ class ApiKey(BaseModel):
     revoked_at: datetime | None = Field(description="When the key was revoked; null while it works.")
 
 
+class ApiKey(_Key):
+    """A partner's key: it always belongs to the partner, so `partner_id` is never null."""
+
+    partner_id: uuid.UUID = Field(description="The partner the key belongs to.")
+
+
 class IssuedApiKey(ApiKey):
     key: str = Field(description="The key itself. It is shown this once and never again.")
 
 
-class ServiceApiKey(ApiKey):
+class ServiceApiKey(_Key):
     """An admin or store key. It belongs to no partner: its `partner_id`, always null, is still sent but
     left out of this schema, so that no link (declared or inferred) reads a partner id from it."""
 
     partner_id: SkipJsonSchema[None] = None
 
 
-class IssuedServiceApiKey(IssuedApiKey):
+class IssuedServiceApiKey(ServiceApiKey):
     """A new admin or store key, shown this once (`partner_id` as in `ServiceApiKey`)."""
 
-    partner_id: SkipJsonSchema[None] = None
+    key: str = Field(description="The key itself. It is shown this once and never again.")
 
 
 class AdminKeyRequest(RequestModel):
@@ -65,7 +71,10 @@ class AdminKeyRequest(RequestModel):
         examples=["finance dashboard"], description="A label to tell the key apart in lists and the audit log."
     )
     scopes: list[Literal["read", "write", "store"]] | None = Field(
-        default=None, max_length=3, description="Admin keys: `read` and/or `write` (default both). Store keys: `store`."
+        default=None,
+        min_length=1,
+        max_length=3,
+        description="Admin keys: `read` and/or `write` (default both). Store keys: `store`. At least one when given.",
     )
 
 
@@ -78,7 +87,7 @@ class PartnerKeyRequest(RequestModel):
 
 
 class ApiKeyList(OnePage):
-    items: list[ApiKey] = Field(description="API keys.")
+    items: list[ApiKey] = Field(description="The partner's keys; revoked ones too with `include_revoked`.")
 
 
 class ServiceApiKeyList(OnePage):

@@ -47,7 +47,9 @@ PartnerSubscriptionEventTypes = Annotated[
 
 TargetUrl = Annotated[
     str,
-    StringConstraints(min_length=8, max_length=2083, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]"),
+    StringConstraints(
+        min_length=8, max_length=2083, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+    ),
     Field(
         description="Where deliveries are POSTed: an absolute URL without user name or password. In production "
         "it must be `https` (else `webhook_target_not_https`) and its host must resolve only to globally routable "
@@ -153,6 +155,25 @@ class WebhookSubscriptionWithSecret(WebhookSubscription):
 
 class WebhookSubscriptionPage(BaseModel):
     items: list[WebhookSubscription] = Field(description="Subscriptions on this page.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
+
+
+class PartnerWebhookSubscription(WebhookSubscription):
+    """A subscription to one partner's events, as a partner's routes answer it: `partner_id` is always set."""
+
+    partner_id: uuid.UUID = Field(description="The partner whose events it receives.")
+
+
+class PartnerWebhookSubscriptionWithSecret(PartnerWebhookSubscription):
+    secret: str = Field(
+        description="The signing secret (`whsec_` + base64), shown only now: verify deliveries with it.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+
+class PartnerWebhookSubscriptionPage(BaseModel):
+    items: list[PartnerWebhookSubscription] = Field(description="The partner's subscriptions on this page.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
     has_more: bool = Field(description="Whether another page follows (then `next_cursor` is set).")
 

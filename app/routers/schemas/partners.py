@@ -45,7 +45,7 @@ class PartnerRegistration(RequestModel):
     website: Website | None = Field(
         default=None,
         examples=["https://acme-analytics.fr"],
-        description="The partner's website: an http or https URL of at most 2083 characters once normalised.",
+        description="The partner's website: an http or https URL of at most 2083 characters.",
     )
     vat_id: VatId | None = Field(
         default=None,
@@ -79,7 +79,7 @@ class PartnerProfileUpdate(RequestModel):
         default=None, description="A new contact e-mail address; omit to keep the current one."
     )
     website: Website | None = Field(
-        default=None, description="A new website URL (at most 2083 characters once normalised); null removes it."
+        default=None, description="A new website: an http or https URL of at most 2083 characters; null removes it."
     )
     vat_id: VatId | None = Field(
         default=None, description="A new VAT id of the partner's own company (R22); null removes it."
@@ -98,9 +98,7 @@ class Partner(BaseModel):
     contact_name: str = Field(description="The name of the partner's contact.")
     contact_email: str = Field(description="The e-mail address of the partner's contact.")
     website: str | None = Field(description="The partner's registered website; null when it gave none.")
-    vat_id: str | None = Field(
-        default=None, description="The VAT id of the partner's own company (R22); null when it gave none."
-    )
+    vat_id: str | None = Field(description="The VAT id of the partner's own company (R22); null when it gave none.")
     languages: list[str] = Field(description="The languages the partner works in: ISO 639-1 codes, lower case.")
     status: PartnerStatusName = Field(
         description="Where the partner stands: `pending` until approved, `active`, `suspended` or `terminated` (R04)."

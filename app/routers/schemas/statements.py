@@ -53,6 +53,14 @@ class StatementOut(BaseModel):
     )
 
 
+class PaidStatementOut(StatementOut):
+    """A statement as marking it paid answers: approved and paid, with the payment's reference."""
+
+    approved_at: datetime = Field(description="When an admin approved it.")
+    paid_at: datetime = Field(description="When it was marked paid.")
+    payment_reference: str = Field(description="The bank transfer's reference, as the admin gave it.")
+
+
 class QuarterCloseOut(BaseModel):
     quarter: str = Field(description="The quarter closed, e.g. `2026-Q1`.")
     closed_now: bool = Field(description="False when the quarter had been closed before: nothing changed.")
