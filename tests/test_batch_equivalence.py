@@ -28,22 +28,25 @@ def program(api: Api) -> Program:
     return Program(api)
 
 
-_PASSES: list[int] = []
-"""How many events each per-event pass of the applier was given, since the last `_apply` began."""
+_PASSES: list[tuple[str, int]] = []
+"""Each pass of the applier since the last `_apply` began: its kind (`together`: the one path, any
+number of events; `careful`: one savepoint per event, after a surprise) and how many events it had."""
 
 
 async def _equivalent(program: Program, monkeypatch: pytest.MonkeyPatch, scenario: Scenario) -> dict[str, Any]:
-    real = webhooks._apply_each
+    for kind, name in (("together", "_apply_together"), ("careful", "_apply_each")):
+        real = getattr(webhooks, name)
 
-    async def counted(session: Any, now: Any, rows: Any) -> Any:
-        _PASSES.append(len(rows))
-        return await real(session, now, rows)
+        async def counted(session: Any, now: Any, rows: Any, *, _kind: str = kind, _real: Any = real) -> Any:
+            if rows:
+                _PASSES.append((_kind, len(rows)))
+            return await _real(session, now, rows)
 
-    monkeypatch.setattr(webhooks, "_apply_each", counted)
+        monkeypatch.setattr(webhooks, name, counted)
     one_by_one = await scenario(program, 1, "alone")
-    assert _PASSES and set(_PASSES) == {1}  # every event alone
+    assert _PASSES and {n for _, n in _PASSES} == {1}  # every event alone (a batch of one)
     together = await scenario(program, 100, "together")
-    assert _PASSES == []  # applied together, in one pass
+    assert [kind for kind, _ in _PASSES] == ["together"]  # applied together, in one pass
     assert together == one_by_one
     return together
 

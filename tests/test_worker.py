@@ -177,6 +177,22 @@ async def test_an_event_failing_unexpectedly_is_retried_then_parked_and_later_on
     ]
 
 
+def _count_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Each pass of the applier that had events: its kind (`together`, the one path; `careful`, one
+    savepoint per event after a surprise) and how many events it was given."""
+    passes: list[tuple[str, int]] = []
+    for kind, name in (("together", "_apply_together"), ("careful", "_apply_each")):
+        real = getattr(webhooks, name)
+
+        async def counted(session: Any, now: Any, rows: Any, *, _kind: str = kind, _real: Any = real) -> Any:
+            if rows:
+                passes.append((_kind, len(rows)))
+            return await _real(session, now, rows)
+
+        monkeypatch.setattr(webhooks, name, counted)
+    return passes
+
+
 def _count_careful_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many events each per-event (careful) pass of the applier was given."""
     passes: list[int] = []
@@ -638,11 +654,11 @@ async def test_a_parked_event_is_told_once_however_often_it_is_replayed_unchange
     assert [(n["payload"]["event_id"], n["payload"]["reason_code"]) for n in notices] == [(event_id, "unknown_sku")]
 
 
-async def _mixed_batch(program: Program, batch: int, careful: list[int]) -> dict[str, Any]:
+async def _mixed_batch(program: Program, batch: int, passes: list[tuple[str, int]]) -> dict[str, Any]:
     """Partners, customers and a batch of eight events that lean on one another (a relationship
     established by one order and used by the next, a level crossed mid-batch, a renewal of a licence
     the batch created, a refund of an order of the batch, referral turned resale); applied by a
-    worker taking `batch` events per pass (`careful` lists its per-event passes). Returns what it
+    worker taking `batch` events per pass (`passes` lists them). Returns what it
     left, without the run's own ids."""
     program.api.app.state.worker.settings.worker_batch = batch
     a, b = await program.partner(), await program.partner()
@@ -672,7 +688,7 @@ async def _mixed_batch(program: Program, batch: int, careful: list[int]) -> dict
         order_event(c3, [line("desktop", 1, 48000)], placed_at=placed(7)),  # b's, resale since the 4th
     ]
     receipts = [await _post(program, event, f"mixed-{batch}-{n}") for n, event in enumerate(batch_events)]
-    careful.clear()
+    passes.clear()
     await program.api.drain(scheduled=False)
     outcomes = [(e["status"], e["reason_code"]) for e in [await _stored(program, r["event_id"]) for r in receipts]]
 
@@ -697,11 +713,11 @@ async def test_a_batch_applied_together_leaves_what_its_events_leave_one_by_one(
 ) -> None:
     """The batch path reads up front and writes at the end; whatever its events' dependencies on one
     another, it must leave exactly what applying them one at a time leaves."""
-    careful = _count_careful_passes(monkeypatch)
-    one_by_one = await _mixed_batch(program, 1, careful)
-    assert careful == [1] * 8  # each event alone
-    together = await _mixed_batch(program, 100, careful)
-    assert careful == []  # applied together, in one pass
+    passes = _count_passes(monkeypatch)
+    one_by_one = await _mixed_batch(program, 1, passes)
+    assert passes == [("together", 1)] * 8  # each event alone: a batch of one, on the same path
+    together = await _mixed_batch(program, 100, passes)
+    assert passes == [("together", 8)]  # applied together, in one pass
     assert together == one_by_one
     assert together["a"]["levels"] and together["outcomes"][4] == ("applied", "no_match")
     assert all(status == "applied" for status, _ in together["outcomes"])

@@ -276,7 +276,7 @@ async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) ->
     this one stays applied (an admin replays it). A fault of the database rolls the whole batch
     back. Returns how many settled, by outcome (`applied`, `parked`, `duplicate`, `apply_failed`)."""
     rows = await repo.accepted(session, limit=limit)
-    if len(rows) > 1:
+    if rows:  # one event or many: the same path (a single event is a batch of one)
         try:
             async with session.begin_nested():
                 await _apply_together(session, now, rows)
@@ -322,8 +322,14 @@ async def _apply_in_memory(
             linked_to=row.traceparent,
         ) as span:
             # A recorded order is found by its INSERT here (AlreadyRecorded): no look-up first.
-            outcome = await _apply(session, now, row, event, look_up_recorded=False)
+            try:
+                outcome = await _apply(session, now, row, event, look_up_recorded=False)
+            except BaseException:
+                # The batch is undone; the careful pass applies this event again, under a span of its own.
+                span.set_attribute("store_event.status", "not_applied_together")
+                raise
             if outcome == "already_lapsed":
+                span.set_attribute("store_event.status", "not_applied_together")
                 raise _Careful
             span.set_attribute("store_event.status", "applied")
         outcomes.setdefault(outcome, []).append(row.id)
