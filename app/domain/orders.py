@@ -1,5 +1,8 @@
 """What an order, a refund and a lapse do to a partner's ledgers (R03a, R04, R08-R15).
 
+Each function reads the facts its event needs, asks the pure decisions of
+`app.domain.rules.crediting` (who the order belongs to, what it comes to, what each line earns,
+what a renewal, a lapse or a refund does to points and commission) and writes what they decide.
 Every function here runs inside the caller's transaction and raises `Park` when the event cannot
 be applied yet; the webhook use case then rolls back the savepoint and parks the event.
 """
