@@ -8,9 +8,11 @@ get a database of their own that really commits, and a real server on a local po
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -59,6 +61,35 @@ class MovableClock:
     def advance(self, **delta: float) -> datetime:
         self.at += timedelta(**delta)
         return self.at
+
+
+def watch_applied_together(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the groups of store events the worker applies together from now on, one entry per
+    group, in the order they were applied: [1, 1, 1] for three events applied one at a time, [3] for
+    three applied in one go.
+
+    The one place that knows how the applier is built (tests that check events were really applied
+    together, or one by one, go through it): today a pass, of one event or several, first applies
+    them in one go (`_apply_together`, which raises when it gives up) and, only then, one savepoint
+    per event (`_apply_each`)."""
+    from app.domain import webhooks
+
+    sizes: list[int] = []
+    together, each = webhooks._apply_together, webhooks._apply_each
+
+    async def applied_together(session: Any, now: datetime, rows: Any) -> Any:
+        done = await together(session, now, rows)
+        sizes.append(len(rows))
+        return done
+
+    async def applied_each(session: Any, now: datetime, rows: Any) -> Any:
+        settled = await each(session, now, rows)
+        sizes.extend([1] * sum(settled.values()))
+        return settled
+
+    monkeypatch.setattr(webhooks, "_apply_together", applied_together)
+    monkeypatch.setattr(webhooks, "_apply_each", applied_each)
+    return sizes
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -174,11 +205,19 @@ class Api:
     app: Any = None
     admin_key: str = ""
     _emails: Iterator[int] = field(default_factory=itertools.count)
+    together: Together | None = None
+    """Set by the `delivery` fixture's `together` mode: store events wait to be applied in one pass."""
 
     async def drain(self, *, scheduled: bool = True) -> int:
         """Run the app's worker until it has nothing left to do (no test waits for it). Without
         `scheduled`, only what was accepted is applied: the scheduled jobs keep their moments."""
+        await self.settle()
         return await drain(self.app.state.worker, scheduled=scheduled)
+
+    async def settle(self) -> None:
+        """Apply the store events delivered together and not applied yet (nothing to do otherwise)."""
+        if self.together is not None:
+            await self.together.flush(self)
 
     def signed(self, webhook_id: str, body: bytes) -> dict[str, str]:
         """The headers of a store webhook with this body, signed as the store signs it at the clock's time."""
@@ -195,13 +234,26 @@ class Api:
         body = json.dumps(event).encode()
         return await self.client.post("/v1/webhooks/store", content=body, headers=self.signed(webhook_id, body))
 
-    async def settled(self, response: httpx.Response) -> httpx.Response:
+    async def settled(self, response: httpx.Response, *, expect: int | None = None) -> httpx.Response:
         """A store webhook's answer once the worker has applied what it accepted: the stored event's
         outcome, answered as the route did when it applied events itself (200 applied or duplicate,
-        202 parked); any other answer as it came."""
+        202 parked); any other answer as it came. `expect`: the status that answer must have.
+
+        With events delivered together (`delivery` fixture), an accepted event is not applied here:
+        its answer is `Pending` until the next call that settles the queue, and `expect` is checked
+        then."""
         if response.status_code != 202 or response.json().get("status") != "accepted":
+            assert expect is None or response.status_code == expect, response.text
             return response
+        if self.together is not None:
+            return await self.together.queue(self, response, expect)
         await self.drain(scheduled=False)
+        answer = await self.outcome(response)
+        assert expect is None or answer.status_code == expect, answer.text
+        return answer
+
+    async def outcome(self, response: httpx.Response) -> httpx.Response:
+        """The answer `settled` gives for an accepted event, from the stored event as it is now."""
         stored = await self.client.get(response.json()["url"], headers=self.admin)
         assert stored.status_code == 200, stored.text
         event = stored.json()
@@ -243,6 +295,147 @@ class Api:
         )
         assert response.status_code == 201, response.text
         return str(response.json()["key"])
+
+
+class Pending:
+    """The answer to a store event delivered together with others, known once they are applied.
+
+    Reading it earlier fails: settle first (`await api.settle()`, or any request the test makes)."""
+
+    def __init__(self, accepted: httpx.Response) -> None:
+        self.accepted = accepted
+        self.answer: httpx.Response | None = None
+
+    def _settled(self) -> httpx.Response:
+        if self.answer is None:
+            raise AssertionError(
+                "this store event waits to be applied with the others delivered together: "
+                "read its answer after `await api.settle()` (or any other request of the test)"
+            )
+        return self.answer
+
+    @property
+    def status_code(self) -> int:
+        return self._settled().status_code
+
+    @property
+    def text(self) -> str:
+        return self._settled().text
+
+    def json(self) -> Any:
+        return self._settled().json()
+
+
+@dataclass
+class _Queued:
+    accepted: httpx.Response
+    pending: Pending
+    expect: int | None
+    at: datetime
+
+
+@dataclass
+class Together:
+    """Store events delivered one after another, then applied in one worker pass at the next
+    synchronisation point: any request the test makes other than a delivery, `api.drain()`,
+    `api.settle()`, a delivery at an earlier clock than the queued ones, and the test's end.
+
+    They are applied at the clock of the last delivery (the clock a test moves before a request
+    does not change when they apply), by a worker whose batch holds them all; that one pass must
+    settle them all. `groups` holds, per synchronisation, the sizes of the groups the applier
+    applied together (`watch_applied_together`)."""
+
+    applied: list[int]
+    queued: list[_Queued] = field(default_factory=list)
+    groups: list[tuple[int, list[int]]] = field(default_factory=list)
+    """(events queued, group sizes) for each synchronisation."""
+    flushing: bool = False
+
+    async def queue(self, api: Api, accepted: httpx.Response, expect: int | None) -> Any:
+        now = api.clock.now()
+        if self.queued and now < max(q.at for q in self.queued):
+            await self.flush(api)  # delivered at an earlier moment: what was queued applies first
+        pending = Pending(accepted)
+        self.queued.append(_Queued(accepted, pending, expect, now))
+        return pending
+
+    async def before_request(self, api: Api, request: httpx.Request) -> None:
+        if not self.flushing and not (request.method == "POST" and request.url.path == "/v1/webhooks/store"):
+            await self.flush(api)
+
+    async def flush(self, api: Api) -> None:
+        if self.flushing or not self.queued:
+            return
+        queued, self.queued = self.queued, []
+        worker = api.app.state.worker
+        batch, now = worker.settings.worker_batch, api.clock.at
+        self.flushing = True
+        try:
+            api.clock.at = max(q.at for q in queued)
+            worker.settings.worker_batch = max(batch, len(queued))
+            first = len(self.applied)
+            settled = await worker.tick(scheduled=False)  # one pass
+            assert settled >= len(queued), f"one pass settled {settled} of {len(queued)} events delivered together"
+            await drain(worker, scheduled=False)  # what waited for them (parked refunds, lapses)
+            self.groups.append((len(queued), self.applied[first:]))
+            for q in queued:
+                q.pending.answer = await api.outcome(q.accepted)
+        finally:
+            worker.settings.worker_batch, api.clock.at = batch, now
+            self.flushing = False
+        wrong = [
+            f"{q.accepted.request.content.decode()[:300]}: expected {q.expect}, got {q.pending.answer.text}"
+            for q in queued
+            if q.expect is not None and q.pending.answer is not None and q.pending.answer.status_code != q.expect
+        ]
+        assert wrong == [], "store events delivered together, applied:\n" + "\n".join(wrong)
+
+
+DELIVERY_CALLS = re.compile(r"\.(order|refund|lapse|send|settled|deliver)\(")
+
+
+def _delivers(function: Any, seen: set[str] | None = None) -> bool:
+    """Whether a test (or a helper of its module it calls) delivers store events, read from its source."""
+    seen = set() if seen is None else seen
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    if DELIVERY_CALLS.search(source):
+        return True
+    module = inspect.getmodule(function)
+    for name in re.findall(r"\b(_?[a-z]\w*)\(", source):
+        helper = getattr(module, name, None)
+        if name not in seen and inspect.isfunction(helper) and helper.__module__ == function.__module__:
+            seen.add(name)
+            if _delivers(helper, seen):
+                return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses the `delivery` fixture and delivers store events runs both ways."""
+    if "delivery" in metafunc.fixturenames and _delivers(metafunc.function):
+        metafunc.parametrize("delivery", ["alone", "together"], indirect=True)
+
+
+@pytest.fixture
+async def delivery(request: pytest.FixtureRequest, api: Api, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """How the store events a test delivers are applied: `alone`, each one before the test goes on
+    (what `Api.settled` does), or `together`: delivered one after another, then applied in one
+    worker pass when the test next looks (`Together`). A test that delivers store events and uses
+    this fixture (through its module's `program` fixture) runs both ways."""
+    mode = str(getattr(request, "param", "alone"))
+    if mode == "together":
+        together = Together(applied=watch_applied_together(monkeypatch))
+        api.together = together
+
+        async def hook(request: httpx.Request) -> None:
+            await together.before_request(api, request)
+
+        api.client.event_hooks["request"] = [*api.client.event_hooks["request"], hook]
+    yield mode
+    await api.settle()
 
 
 async def _first_admin_key(factory: Any, now: datetime) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,6 +97,23 @@ def line(
     return body
 
 
+class Receipt(Mapping[str, Any]):
+    """A store event's answer as a mapping, read when it is first looked at (events delivered
+    together are answered once applied)."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+
+    def __getitem__(self, key: str) -> Any:
+        return self.response.json()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.response.json())
+
+    def __len__(self) -> int:
+        return len(self.response.json())
+
+
 @dataclass
 class Program:
     api: Api
@@ -122,8 +140,14 @@ class Program:
         )
 
     async def send(
-        self, event: dict[str, Any], *, webhook_id: str | None = None, secret: str = WEBHOOK_SECRET
+        self,
+        event: dict[str, Any],
+        *,
+        webhook_id: str | None = None,
+        secret: str = WEBHOOK_SECRET,
+        expect: int | None = None,
     ) -> httpx.Response:
+        """Deliver a store event and answer as `Api.settled` does (`expect`: the answer's status)."""
         body = json.dumps(event).encode()
         wid = webhook_id or f"msg_{next(_ids)}"
         timestamp = str(int(self.api.clock.now().timestamp()))
@@ -134,7 +158,12 @@ class Program:
             "content-type": "application/json",
         }
         self.sent.append(event)
-        return await self.api.settled(await self.client.post("/v1/webhooks/store", content=body, headers=headers))
+        response = await self.client.post("/v1/webhooks/store", content=body, headers=headers)
+        return await self.api.settled(response, expect=expect)
+
+    async def settle(self) -> None:
+        """Apply the store events delivered together and not applied yet (`Api.settle`)."""
+        await self.api.settle()
 
     def _arrive_after(self, moment: datetime) -> None:
         if self.api.clock.now() < moment + timedelta(minutes=1):
@@ -154,18 +183,15 @@ class Program:
         placed = t(placed_at)
         self._arrive_after(placed)
         event = order_event(customer, lines, placed_at=placed, buyer=buyer, order_id=order_id, currency=currency)
-        response = await self.send(event)
-        assert response.status_code == expect, response.text
-        return {"event": event, "receipt": response.json()}
+        response = await self.send(event, expect=expect)
+        return {"event": event, "receipt": Receipt(response)}
 
     async def refund(
         self, order_id: str, lines: list[tuple[str, int]], *, at: str, refund_id: str | None = None, expect: int = 200
     ) -> httpx.Response:
         moment = t(at)
         self._arrive_after(moment)
-        response = await self.send(refund_event(order_id, lines, at=moment, refund_id=refund_id))
-        assert response.status_code == expect, response.text
-        return response
+        return await self.send(refund_event(order_id, lines, at=moment, refund_id=refund_id), expect=expect)
 
     async def lapse(self, licence_id: str, *, at: str, expect: int = 200) -> httpx.Response:
         moment = t(at)
@@ -175,9 +201,7 @@ class Program:
             "occurred_at": iso(moment),
             "data": {"licence_id": licence_id, "lapsed_at": iso(moment)},
         }
-        response = await self.send(event)
-        assert response.status_code == expect, response.text
-        return response
+        return await self.send(event, expect=expect)
 
     async def status(self, partner: tuple[str, str]) -> dict[str, Any]:
         response = await self.client.get(f"/v1/partners/{partner[0]}/status", headers=self.api.bearer(partner[1]))

@@ -25,7 +25,8 @@ NFR = {"purpose": "demonstration", "acknowledged": True}
 
 
 @pytest.fixture
-def program(api: Api) -> Program:
+def program(api: Api, delivery: str) -> Program:
+    """Store events the test delivers are applied one by one, or together (`delivery`: both ways)."""
     return Program(api)
 
 
@@ -198,8 +199,8 @@ async def test_r17_free_licences_earn_nothing_and_cannot_be_sold(program: Progra
     order = await program.order(
         c, [line("server-enterprise", 1, 300000, licence_id=nfr_id)], placed_at="2026-01-20T09:00:00Z", buyer=p[0]
     )
-    assert order["receipt"]["reason_code"] == "nfr_licence_sold"
     assert await program.total_points(p) == 0 and await program.total_money(p) == 0
+    assert order["receipt"]["reason_code"] == "nfr_licence_sold"
     store = {"Authorization": f"Bearer {await program.api.issue_key('store', ['store'])}"}
     quote = await program.client.post(
         "/v1/pricing/quote",

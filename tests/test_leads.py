@@ -58,7 +58,8 @@ def test_r19_distance_breaks_ties_when_coordinates_are_known() -> None:
 
 
 @pytest.fixture
-def program(api: Api) -> Program:
+def program(api: Api, delivery: str) -> Program:
+    """Store events the test delivers are applied one by one, or together (`delivery`: both ways)."""
     return Program(api)
 
 

@@ -12,7 +12,8 @@ from tests.program import Customer, Program, line, order_event, t
 
 
 @pytest.fixture
-def program(api: Api) -> Program:
+def program(api: Api, delivery: str) -> Program:
+    """Store events the test delivers are applied one by one, or together (`delivery`: both ways)."""
     return Program(api)
 
 
@@ -351,6 +352,7 @@ async def test_r08_two_partners_matching_registrations_park_the_order(program: P
     await program.register(q, by_domain, at="2026-01-10T09:00:00Z")
     both = Customer(company="Twin SA", vat_id="FR40303265045", domain="twin.example")
     result = await program.order(both, [line("desktop", 1, 48000)], placed_at="2026-01-20T09:00:00Z", expect=202)
+    await program.settle()
     # Each partner's registration made its own customer; the order names both: an admin decides.
     assert result["receipt"]["reason_code"] == "ambiguous_customer"
     assert "several customers" in result["receipt"]["reason"]
@@ -365,6 +367,7 @@ async def test_r08_same_order_id_with_other_content_is_parked(program: Program) 
     changed = await program.order(
         c, [line("desktop", 3, 48000)], placed_at="2026-01-20T09:00:00Z", order_id=order_id, expect=202
     )
+    await program.settle()
     assert changed["receipt"]["reason_code"] == "order_content_conflict"
     assert await program.total_points(p) == 1
 
@@ -405,6 +408,7 @@ async def test_r08_a_late_order_meeting_another_partners_relationship_is_flagged
     )
     program.at("2026-06-22T10:00:00Z")
     late = await program.order(c, [line("desktop", 2, 64000, line_id="late1")], placed_at="2026-04-14T10:00:00Z")
+    await program.settle()
     assert (late["receipt"]["status"], late["receipt"]["reason_code"]) == ("applied", "relationship_conflict")
     order_id = late["event"]["data"]["order_id"]
     assert await program.total_points(first) == 0 and await program.total_money(first) == 0
@@ -426,6 +430,7 @@ async def test_r08_a_late_order_meeting_another_partners_relationship_is_flagged
     assert overview["order_flags"] == {"relationship_conflict": 1}
     # The same order delivered again is a duplicate, not a second flag.
     again = await program.send(late["event"])
+    await program.settle()
     assert again.json()["status"] == "duplicate"
     # An admin grants the first partner what the order would have earned it, then resolves the flag.
     granted = await program.client.post(
@@ -469,9 +474,11 @@ async def test_r08_two_partners_windows_in_any_arrival_order_make_one_relationsh
             ),
         ]
         program.at("2026-07-01T10:00:00Z")
+        sent = {n: await program.send(events[n]) for n in arrival}
+        await program.settle()
         outcomes = {}
-        for n in arrival:
-            receipt = (await program.send(events[n])).json()
+        for n, response in sent.items():
+            receipt = response.json()
             assert receipt["status"] == "applied", (arrival, n, receipt)
             outcomes[n] = receipt["reason_code"]
         owners = [p for p in (first, second) if await _relationships(program, p)]
@@ -519,6 +526,7 @@ async def test_r10_lapse_revokes_and_a_late_renewal_restores_exactly(program: Pr
     await program.lapse("lic-r10", at="2026-07-01T00:00:00Z")
     assert await program.total_points(p) == 0
     again = await program.lapse("lic-r10", at="2026-07-01T00:00:00Z")
+    await program.settle()
     assert again.json()["status"] == "duplicate"
     await program.order(
         c,
@@ -565,6 +573,7 @@ async def test_r10_overdue_licences_lapse_without_an_event(program: Program) -> 
             line("desktop", 1, 0, licence_id="lic-keep", term_end=t("2026-12-01T00:00:00Z")),
         ],
     )
+    await program.settle()  # before reading the database directly
     program.at("2026-04-02T00:00:00Z")
     app = program.api.client._transport.app  # type: ignore[attr-defined]
     async with app.state.session_factory.begin() as session:
@@ -679,6 +688,7 @@ async def test_r14_partial_refunds_on_running_totals(program: Program) -> None:
     assert money == [60000, -2000, -20000, -38000] and sum(money) == 0
     assert points == [12, -4, -8] and sum(points) == 0
     excess = await program.refund(order_id, [("sb", 1)], at="2026-02-04T09:00:00Z", expect=202)
+    await program.settle()
     assert excess.json()["reason_code"] == "refund_exceeds_paid"
 
 

@@ -9,7 +9,8 @@ from tests.program import Customer, Program, line, t
 
 
 @pytest.fixture
-def program(api: Api) -> Program:
+def program(api: Api, delivery: str) -> Program:
+    """Store events the test delivers are applied one by one, or together (`delivery`: both ways)."""
     return Program(api)
 
 
@@ -179,11 +180,10 @@ async def test_e7_same_webhook_fifty_times_one_set_of_entries(program: Program) 
     from tests.program import order_event
 
     event = order_event(c, [line("desktop", 2, 96000)], placed_at=t("2026-02-01T10:00:00Z"))
-    statuses = []
-    for _ in range(50):
-        response = await program.send(event, webhook_id="msg_e7")
-        statuses.append(response.json()["status"])
+    responses = [await program.send(event, webhook_id="msg_e7") for _ in range(50)]
     again = await program.send(event)  # the same order under a new webhook id
+    await program.settle()
+    statuses = [response.json()["status"] for response in responses]
     assert statuses[0] == "applied" and set(statuses[1:]) == {"duplicate"}
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
     assert await program.total_points(p) == 2 and await program.total_money(p) == 19200

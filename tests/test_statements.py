@@ -15,7 +15,8 @@ from tests.program import Customer, Program, line
 
 
 @pytest.fixture
-def program(api: Api) -> Program:
+def program(api: Api, delivery: str) -> Program:
+    """Store events the test delivers are applied one by one, or together (`delivery`: both ways)."""
     return Program(api)
 
 

@@ -17,7 +17,8 @@ from tests.program import Customer, Program, iso, line, order_event, refund_even
 
 
 @pytest.fixture
-def program(api: Api) -> Program:
+def program(api: Api, delivery: str) -> Program:
+    """Store events the test delivers are applied one by one, or together (`delivery`: both ways)."""
     return Program(api)
 
 
@@ -121,8 +122,8 @@ async def test_unknown_fields_are_ignored(program: Program) -> None:
     event["data"]["customer"]["phone"] = "+33 1 23 45 67 89"
     program.at("2026-01-20T09:01:00Z")
     response = await program.send(event)
-    assert response.status_code == 200 and response.json()["status"] == "applied"
     assert await program.total_points(p) == 1
+    assert response.status_code == 200 and response.json()["status"] == "applied"
 
 
 async def test_every_accepted_event_is_stored_with_its_status(program: Program) -> None:
@@ -141,6 +142,7 @@ async def test_unknown_sku_is_parked_then_replayed_after_adding_it(program: Prog
     c = Customer.new()
     await program.register(p, c, at="2026-01-10T09:00:00Z")
     parked = await program.order(c, [line("cloud-premium", 2, 100000)], placed_at="2026-01-20T09:00:00Z", expect=202)
+    await program.settle()
     receipt = parked["receipt"]
     assert receipt["status"] == "parked" and receipt["reason_code"] == "unknown_sku"
     assert "cloud-premium" in receipt["reason"]
@@ -166,10 +168,12 @@ async def test_refund_before_its_order_is_parked_and_applies_when_the_order_arri
     event = order_event(c, [line("desktop", 2, 96000, line_id="d")], placed_at=t("2026-01-20T09:00:00Z"))
     order_id = event["data"]["order_id"]
     parked = await program.refund(order_id, [("d", 96000)], at="2026-01-25T09:00:00Z", expect=202)
+    await program.settle()  # parked before its order arrives (delivered together, the order settles it at once)
     assert parked.json()["reason_code"] == "order_not_received"
     program.at("2026-01-25T09:05:00Z")
-    assert (await program.send(event)).status_code == 200
+    ordered = await program.send(event)
     assert await program.total_points(p) == 0 and await program.total_money(p) == 0
+    assert ordered.status_code == 200
     assert len(await program.points(p)) == 2  # credited, then reversed
     events = (await program.client.get("/v1/webhook-events", headers=program.api.admin)).json()["items"]
     assert {e["status"] for e in events} == {"applied"}
@@ -180,7 +184,6 @@ async def test_future_orders_unknown_partners_and_unknown_types_are_parked(progr
     future = await program.send(
         order_event(Customer.new(), [line("desktop", 1, 1)], placed_at=t("2026-01-20T09:06:00Z"))
     )
-    assert future.status_code == 202 and future.json()["reason_code"] == "placed_in_future"
     stranger = await program.send(
         order_event(
             Customer.new(),
@@ -189,10 +192,12 @@ async def test_future_orders_unknown_partners_and_unknown_types_are_parked(progr
             buyer="00000000-0000-4000-8000-000000000000",
         )
     )
-    assert stranger.status_code == 202 and stranger.json()["reason_code"] == "unknown_partner"
     novel = await program.send({"type": "customer.merged", "data": {"a": 1}})
-    assert novel.status_code == 202 and novel.json()["reason_code"] == "unknown_event_type"
     unknown_licence = await program.lapse("lic-nobody", at="2026-01-20T08:00:00Z", expect=202)
+    await program.settle()
+    assert future.status_code == 202 and future.json()["reason_code"] == "placed_in_future"
+    assert stranger.status_code == 202 and stranger.json()["reason_code"] == "unknown_partner"
+    assert novel.status_code == 202 and novel.json()["reason_code"] == "unknown_event_type"
     assert unknown_licence.json()["reason_code"] == "unknown_licence"
     # Once the clock has passed placed_at, the replay applies it.
     program.at("2026-01-20T09:10:00Z")
@@ -210,10 +215,11 @@ async def test_duplicate_refund_and_conflicting_refund(program: Program) -> None
     order_id = order["event"]["data"]["order_id"]
     event = refund_event(order_id, [("d", 1000)], at=t("2026-01-21T09:00:00Z"), refund_id="ref-dup")
     program.at("2026-01-21T09:01:00Z")
-    assert (await program.send(event)).json()["status"] == "applied"
-    assert (await program.send(event)).json()["status"] == "duplicate"
+    first, again = await program.send(event), await program.send(event)
     changed = refund_event(order_id, [("d", 2000)], at=t("2026-01-21T09:00:00Z"), refund_id="ref-dup")
     conflict = await program.send(changed)
+    await program.settle()
+    assert first.json()["status"] == "applied" and again.json()["status"] == "duplicate"
     assert conflict.status_code == 202 and conflict.json()["reason_code"] == "refund_content_conflict"
     assert await program.total_points(p) == 3
 
@@ -238,11 +244,15 @@ async def test_refund_before_order_and_order_then_refund_end_in_the_same_state(p
         refund = refund_event(order["data"]["order_id"], [("sb", 100000)], at=t("2026-01-21T09:00:00Z"))
         program.at("2026-01-21T09:01:00Z")
         if refund_first:
-            assert (await program.send(refund)).json()["reason_code"] == "order_not_received"
-            assert (await program.send(order)).status_code == 200
+            parked = await program.send(refund)
+            await program.settle()  # parked before its order arrives
+            assert parked.json()["reason_code"] == "order_not_received"
+            await program.send(order, expect=200)
         else:
-            assert (await program.send(order)).status_code == 200
-            assert (await program.send(refund)).json()["status"] == "applied"
+            await program.send(order, expect=200)
+            refunded = await program.send(refund)
+            await program.settle()
+            assert refunded.json()["status"] == "applied"
         points = sorted((e["rule"], e["points"], e["effective_at"]) for e in await program.points(p))
         money = sorted((e["rule"], e["amount"], e["effective_at"]) for e in await program.money(p))
         results.append((points, money))

@@ -11,7 +11,7 @@ import pytest
 from app.db.session import unit_of_work
 from app.domain import events, orders, webhooks
 from app.worker import Worker, jobs
-from tests.conftest import Api
+from tests.conftest import Api, watch_applied_together
 from tests.program import Customer, Program, line, order_event, refund_event, t
 
 
@@ -175,22 +175,6 @@ async def test_an_event_failing_unexpectedly_is_retried_then_parked_and_later_on
     assert [(n["payload"]["event_id"], n["payload"]["reason_code"]) for n in notices] == [
         (first["event_id"], "apply_failed")
     ]
-
-
-def _count_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Each pass of the applier that had events: its kind (`together`, the one path; `careful`, one
-    savepoint per event after a surprise) and how many events it was given."""
-    passes: list[tuple[str, int]] = []
-    for kind, name in (("together", "_apply_together"), ("careful", "_apply_each")):
-        real = getattr(webhooks, name)
-
-        async def counted(session: Any, now: Any, rows: Any, *, _kind: str = kind, _real: Any = real) -> Any:
-            if rows:
-                passes.append((_kind, len(rows)))
-            return await _real(session, now, rows)
-
-        monkeypatch.setattr(webhooks, name, counted)
-    return passes
 
 
 def _count_careful_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -654,11 +638,11 @@ async def test_a_parked_event_is_told_once_however_often_it_is_replayed_unchange
     assert [(n["payload"]["event_id"], n["payload"]["reason_code"]) for n in notices] == [(event_id, "unknown_sku")]
 
 
-async def _mixed_batch(program: Program, batch: int, passes: list[tuple[str, int]]) -> dict[str, Any]:
+async def _mixed_batch(program: Program, batch: int, passes: list[int]) -> dict[str, Any]:
     """Partners, customers and a batch of eight events that lean on one another (a relationship
     established by one order and used by the next, a level crossed mid-batch, a renewal of a licence
     the batch created, a refund of an order of the batch, referral turned resale); applied by a
-    worker taking `batch` events per pass (`passes` lists them). Returns what it
+    worker taking `batch` events per pass (`passes`: the sizes of the groups applied together). Returns what it
     left, without the run's own ids."""
     program.api.app.state.worker.settings.worker_batch = batch
     a, b = await program.partner(), await program.partner()
@@ -713,11 +697,11 @@ async def test_a_batch_applied_together_leaves_what_its_events_leave_one_by_one(
 ) -> None:
     """The batch path reads up front and writes at the end; whatever its events' dependencies on one
     another, it must leave exactly what applying them one at a time leaves."""
-    passes = _count_passes(monkeypatch)
+    passes = watch_applied_together(monkeypatch)
     one_by_one = await _mixed_batch(program, 1, passes)
-    assert passes == [("together", 1)] * 8  # each event alone: a batch of one, on the same path
+    assert passes == [1] * 8  # each event alone
     together = await _mixed_batch(program, 100, passes)
-    assert passes == [("together", 8)]  # applied together, in one pass
+    assert passes == [8]  # applied together, in one pass
     assert together == one_by_one
     assert together["a"]["levels"] and together["outcomes"][4] == ("applied", "no_match")
     assert all(status == "applied" for status, _ in together["outcomes"])
