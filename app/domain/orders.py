@@ -148,7 +148,7 @@ def _take_effect(
     """Write what the attribution decided: the relationship it establishes or turns to resale, the
     conflicts it flags. Returns the relationship the order is credited through, if any."""
     for registration in attribution.conflicts:  # R08: the relationship stands; flagged
-        assert attribution.conflicts and relationship is not None
+        assert relationship is not None  # a conflict is with the customer's relationship
         order_flags.flag(
             session,
             kind="relationship_conflict",
