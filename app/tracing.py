@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
@@ -176,10 +176,12 @@ def span(
     *,
     linked_to: str | None = None,
     kind: SpanKind = SpanKind.INTERNAL,
+    errors: bool = True,
 ) -> contextlib.AbstractContextManager[Span]:
     """A span around a block of the service's own work, the current span within it; `linked_to`, a
-    stored `traceparent`, adds a link to the span that caused the work. Off: a span that records
-    nothing."""
+    stored `traceparent`, adds a link to the span that caused the work. `errors=False`: an exception
+    raised through it is part of the work's flow (the caller marks a real failure with `failed`), so
+    it neither records it nor sets the error status. Off: a span that records nothing."""
     if _active is None:
         return contextlib.nullcontext(trace.INVALID_SPAN)
     links = []
@@ -187,7 +189,15 @@ def span(
         cause = trace.get_current_span(_W3C.extract({"traceparent": linked_to})).get_span_context()
         if cause.is_valid:
             links.append(Link(cause))
-    return _active.tracer.start_as_current_span(name, kind=kind, attributes=attributes, links=links)
+    return _active.tracer.start_as_current_span(
+        name, kind=kind, attributes=attributes, links=links, record_exception=errors, set_status_on_exception=errors
+    )
+
+
+def failed(span: Span, exc: BaseException) -> None:
+    """Mark a span opened with `errors=False` as failed by `exc`."""
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{exc.__class__.__name__}: {exc}"))
 
 
 def current_traceparent() -> str | None:

@@ -320,13 +320,17 @@ async def _apply_in_memory(
             "store_event.apply",
             {"store_event.id": row.id, "store_event.type": row.event_type},
             linked_to=row.traceparent,
+            errors=False,
         ) as span:
             # A recorded order is found by its INSERT here (AlreadyRecorded): no look-up first.
             try:
                 outcome = await _apply(session, now, row, event, look_up_recorded=False)
-            except BaseException:
+            except BaseException as exc:
                 # The batch is undone; the careful pass applies this event again, under a span of its own.
+                # A park or an order recorded before is the careful pass's to settle, not an error.
                 span.set_attribute("store_event.status", "not_applied_together")
+                if not isinstance(exc, orders.Park | orders.AlreadyRecorded):
+                    tracing.failed(span, exc)
                 raise
             if outcome == "already_lapsed":
                 span.set_attribute("store_event.status", "not_applied_together")
