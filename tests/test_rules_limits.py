@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import Api
+from tests.conftest import Api, watch_applied_together
 from tests.program import Customer, Program, line, order_event, t
 
 
@@ -706,7 +706,9 @@ async def _apply_due_lapses(program: Program) -> int:
         return await webhooks.apply_due_lapses(session, program.api.clock.now())
 
 
-async def test_r10_an_early_lapse_is_parked_and_applies_by_itself_when_due(program: Program) -> None:
+async def test_r10_an_early_lapse_is_parked_and_applies_by_itself_when_due(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p, _ = await _reseller_with_licence(program, "lic-early", "2026-06-01T00:00:00Z")
     await program.lapse("lic-early", at="2026-05-01T00:00:00Z", expect=202)
     assert await _lapse_events(program) == [("parked", "lapse_not_due", "licence:lic-early")]
@@ -715,7 +717,9 @@ async def test_r10_an_early_lapse_is_parked_and_applies_by_itself_when_due(progr
     assert await _apply_due_lapses(program) == 0  # not yet
     assert await _lapse_events(program) == [("parked", "lapse_not_due", "licence:lic-early")]
     program.at("2026-06-01T00:10:00Z")
+    applied_together = watch_applied_together(monkeypatch)
     assert await _apply_due_lapses(program) == 1
+    assert applied_together == [1]  # the due-lapses job takes the path every store event takes
     assert await _lapse_events(program) == [("applied", "lapsed", None)]
     assert [(e["rule"], e["points"], e["effective_at"]) for e in await program.points(p)][-1] == (
         "R10",

@@ -12,7 +12,7 @@ from standardwebhooks import Webhook
 
 from app.domain import webhooks
 from app.domain.webhooks import sign
-from tests.conftest import WEBHOOK_SECRET, Api
+from tests.conftest import WEBHOOK_SECRET, Api, watch_applied_together
 from tests.program import Customer, Program, iso, line, order_event, refund_event, t
 
 
@@ -137,7 +137,9 @@ async def test_every_accepted_event_is_stored_with_its_status(program: Program) 
     assert one.json()["webhook_id"] == events[0]["webhook_id"]
 
 
-async def test_unknown_sku_is_parked_then_replayed_after_adding_it(program: Program) -> None:
+async def test_unknown_sku_is_parked_then_replayed_after_adding_it(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = await program.partner()
     c = Customer.new()
     await program.register(p, c, at="2026-01-10T09:00:00Z")
@@ -154,8 +156,10 @@ async def test_unknown_sku_is_parked_then_replayed_after_adding_it(program: Prog
         "/v1/program/skus", json={"sku": "cloud-premium", "points": 6}, headers=program.api.admin
     )
     assert added.status_code == 201 and added.json()["amended_versions"] == [1]
+    applied_together = watch_applied_together(monkeypatch)
     replayed = await program.client.post(f"/v1/webhook-events/{receipt['event_id']}/replay", headers=program.api.admin)
     assert replayed.status_code == 200 and replayed.json()["status"] == "applied"
+    assert applied_together == [1]  # the replay took the path every store event takes
     assert await program.total_points(p) == 12
     again = await program.client.post(f"/v1/webhook-events/{receipt['event_id']}/replay", headers=program.api.admin)
     assert again.status_code == 409 and again.json()["code"] == "event_not_parked"

@@ -276,19 +276,34 @@ async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) ->
     this one stays applied (an admin replays it). A fault of the database rolls the whole batch
     back. Returns how many settled, by outcome (`applied`, `parked`, `duplicate`, `apply_failed`)."""
     rows = await repo.accepted(session, limit=limit)
-    if rows:  # one event or many: the same path (a single event is a batch of one)
-        try:
-            async with session.begin_nested():
-                await _apply_together(session, now, rows)
-            return Counter({"applied": len(rows)})
-        except Exception as exc:  # _Careful, or anything else: the per-event pass decides what it is
-            if database_fault(exc) is not None:
-                raise
-            rows = await repo.accepted(session, limit=limit)  # their state was rolled back with the savepoint
+    # One event or many: the same path (a single event is a batch of one).
+    if rows and await _applied_together(session, now, rows) is not None:
+        return Counter({"applied": len(rows)})
+    rows = await repo.accepted(session, limit=limit)  # their state was rolled back with the savepoint
     return await _apply_each(session, now, rows)
 
 
-async def _apply_together(session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]) -> None:
+async def _applied_together(
+    session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]
+) -> dict[str | None, list[int]] | None:
+    """Apply these events on the batch path, in a savepoint of their own: their ids by outcome, or
+    None when one of them did not simply apply (a park, a repeat, an error), which leaves nothing of
+    the batch behind for the per-event pass to decide. A fault of the database is raised.
+
+    The rows' objects are not updated (their status is written by one statement per outcome): read
+    them again for what they became."""
+    try:
+        async with session.begin_nested():
+            return await _apply_together(session, now, rows)
+    except Exception as exc:  # _Careful, or anything else: the per-event pass decides what it is
+        if database_fault(exc) is not None:
+            raise
+        return None
+
+
+async def _apply_together(
+    session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]
+) -> dict[str | None, list[int]]:
     """Apply a batch in the caller's savepoint; anything but every event plainly `applied` raises
     _Careful (a fault of the database is raised as it is). The rows' new status is written at the
     end, one UPDATE per outcome. What the batch's orders read is read first, for all of them at once
@@ -303,7 +318,7 @@ async def _apply_together(session: AsyncSession, now: datetime, rows: Sequence[W
     # not answer flushes them first (as every read of the one-by-one path sees its predecessors').
     autoflush, session.sync_session.autoflush = session.sync_session.autoflush, True
     try:
-        await _apply_in_memory(session, now, rows, parsed)
+        return await _apply_in_memory(session, now, rows, parsed)
     finally:
         session.sync_session.autoflush = autoflush
         memo.drop(session)
@@ -311,7 +326,7 @@ async def _apply_together(session: AsyncSession, now: datetime, rows: Sequence[W
 
 async def _apply_in_memory(
     session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent], parsed: Sequence[StoreEvent]
-) -> None:
+) -> dict[str | None, list[int]]:
     outcomes: dict[str | None, list[int]] = {}
     subjects: list[str] = []
     for row, event in zip(rows, parsed, strict=True):
@@ -348,6 +363,7 @@ async def _apply_in_memory(
         raise _Careful
     for outcome, ids in outcomes.items():
         await repo.mark_applied(session, ids, reason_code=outcome, applied_at=now)
+    return outcomes
 
 
 async def _apply_each(session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]) -> Counter[str]:
@@ -516,11 +532,18 @@ async def apply_due_lapses(session: AsyncSession, now: datetime, *, batch: int =
 
     Safe from several workers at once: each skips the events and licences another one holds."""
     lapsed = 0
-    for row in await repo.due_lapses(session, now, batch):
+    rows = await repo.due_lapses(session, now, batch)
+    for row in rows:
         row.attempts += 1
-        await _process(session, now, row, parse_stored(row.body))
-        if row.status == "applied" and row.reason_code == "lapsed":
-            lapsed += 1
+    together = await _applied_together(session, now, rows) if rows else None
+    if together is not None:  # the path every store event takes
+        lapsed = len(together.get("lapsed", []))
+    else:  # one of them did not simply apply: each in a savepoint of its own
+        for row in rows:
+            await session.refresh(row)  # as the savepoint's rollback left it
+            await _process(session, now, row, parse_stored(row.body))
+            if row.status == "applied" and row.reason_code == "lapsed":
+                lapsed += 1
     await session.flush()
     return lapsed + await orders.sweep_lapses(session, now=now, batch=batch)
 
@@ -576,7 +599,12 @@ async def replay(session: AsyncSession, ctx: Context, event_id: int) -> Receipt:
     before = {"status": row.status, "reason_code": row.reason_code}
     row.attempts += 1
     if row.event_type in KNOWN_TYPES:
-        await _process(session, ctx.now, row, parse_stored(row.body))
+        # The path every store event takes; the per-event pass when it parks again, repeats or fails.
+        if await _applied_together(session, ctx.now, [row]) is not None:
+            await session.refresh(row)
+        else:
+            await session.refresh(row)  # as the savepoint's rollback left it
+            await _process(session, ctx.now, row, parse_stored(row.body))
     await session.flush()
     audit.record(
         session,
