@@ -33,9 +33,10 @@ def test_every_rule_is_a_rule_of_the_program_or_an_adjustment() -> None:
             )
 
 
-def test_r14_a_refund_reverses_the_rules_marked_as_reversed_and_no_other() -> None:
-    """What earns on an order line is reversed by a refund of it; the reversal itself and manual
-    adjustments are not (an adjustment is not tied to a line)."""
+def test_r14_every_rule_that_earns_and_no_other_is_marked_reversed_by_a_refund() -> None:
+    """The table refunds read (`Rule.refunded`): what earns on an order line is reversed by a refund of
+    it; the reversal itself and manual adjustments are not (an adjustment is not tied to a line). That
+    refunds do reverse by it is shown through the API by the R14 tests."""
     assert set(Rule.refunded(LedgerKind.POINTS)) | set(Rule.refunded(LedgerKind.MONEY)) == {
         rule for rule in Rule if rule.earns
     }

@@ -111,10 +111,8 @@ async def quote(
     if reason is None:  # R03a: the level an order placed now is priced at
         level = program.level_for(await ledgers_repo.points_before(session, partner_id, now))
     priced = []
-    rate = 0
     for line in lines:  # R12: the discount the applier will expect on each line
         expected = crediting.expected_discount(list_amount=line.list_amount, level=level, why_none=None, terms=program)
-        rate = expected.rate_bp
         priced.append(
             PricedLine(
                 line.sku,
@@ -125,6 +123,7 @@ async def quote(
                 line.list_amount - expected.amount,
             )
         )
+    rate = crediting.resale_rate_bp(level, program)
     return Quote(partner_id, level, rate, priced, reason, in_force.version, outcome)
 
 

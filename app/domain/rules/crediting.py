@@ -269,8 +269,13 @@ def expected_discount(
     order is credited to it, none otherwise (`why_none`: the order's outcome)."""
     if level is None or why_none is not None:
         return ExpectedDiscount(0, 0, f"no discount applies: {why_none.value if why_none else 'no level'}")
-    rate = terms.resale_rate_bp(level)
+    rate = resale_rate_bp(level, terms)
     return ExpectedDiscount(rate, commission(list_amount, rate), f"level {level.value}")
+
+
+def resale_rate_bp(level: Level | None, terms: Terms) -> int:
+    """R12: the discount rate a buying partner at `level` gets; 0 when no level prices the order."""
+    return 0 if level is None else terms.resale_rate_bp(level)
 
 
 def renewal_points(
