@@ -621,14 +621,26 @@ async def test_r12_quote_and_mismatch_flag(program: Program) -> None:
         await program.client.post("/v1/pricing/quote", json={**body, "customer": stranger.store()}, headers=store)
     ).json()
     assert none["rate_bp"] == 0 and none["no_discount_reason"] == "customer_not_registered"
+    assert (quote["outcome"], none["outcome"]) == ("credited", "customer_not_registered")
     assert (
         await program.client.post("/v1/pricing/quote", json={**body, "customer": c.store()}, headers=program.api.admin)
     ).status_code == 403
     # The store applied 10 % instead of 20 %: flagged, never corrected.
-    await program.order(c, [line("desktop", 2, 86400, discount=9600)], placed_at="2026-01-20T09:00:00Z", buyer=p[0])
+    bought = await program.order(
+        c, [line("desktop", 2, 86400, discount=9600)], placed_at="2026-01-20T09:00:00Z", buyer=p[0]
+    )
     mismatches = (await program.client.get("/v1/discount-mismatches", headers=program.api.admin)).json()["items"]
     assert [(m["expected_amount"], m["reported_amount"], m["expected_rate_bp"]) for m in mismatches] == [
         (19200, 9600, 2000)
+    ]
+    # The quote's outcome is what the orders it priced were recorded with.
+    unregistered = await program.order(
+        stranger, [line("desktop", 2, 96000)], placed_at="2026-01-21T09:00:00Z", buyer=p[0]
+    )
+    await program.settle()
+    assert [bought["receipt"]["reason_code"], unregistered["receipt"]["reason_code"]] == [
+        quote["outcome"],
+        none["outcome"],
     ]
 
 
