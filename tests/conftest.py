@@ -69,26 +69,19 @@ def watch_applied_together(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     three applied in one go.
 
     The one place that knows how the applier is built (tests that check events were really applied
-    together, or one by one, go through it): today a pass, of one event or several, first applies
-    them in one go (`_apply_together`, which raises when it gives up) and, only then, one savepoint
-    per event (`_apply_each`)."""
+    together, or one by one, go through it): every event is applied by `apply_batch`, in groups that
+    `_apply_rows` applies in one savepoint; a group rolled back (an event that raised) is not counted."""
     from app.domain import webhooks
 
     sizes: list[int] = []
-    together, each = webhooks._apply_together, webhooks._apply_each
+    rows_of = webhooks._apply_rows
 
-    async def applied_together(session: Any, now: datetime, rows: Any) -> Any:
-        done = await together(session, now, rows)
-        sizes.append(len(rows))
-        return done
+    async def applied_rows(session: Any, now: datetime, rows: Any) -> Any:
+        settled, waiters = await rows_of(session, now, rows)
+        sizes.append(len(settled))
+        return settled, waiters
 
-    async def applied_each(session: Any, now: datetime, rows: Any) -> Any:
-        settled = await each(session, now, rows)
-        sizes.extend([1] * sum(settled.values()))
-        return settled
-
-    monkeypatch.setattr(webhooks, "_apply_together", applied_together)
-    monkeypatch.setattr(webhooks, "_apply_each", applied_each)
+    monkeypatch.setattr(webhooks, "_apply_rows", applied_rows)
     return sizes
 
 

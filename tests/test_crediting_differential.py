@@ -22,8 +22,8 @@ registered and bought for two or three times (the first order makes the relation
 read), a partner brought just below a level and two orders of its customer in the next epoch (the
 second one's level counts the first one's points, R03a), an order that adds a domain to a customer
 and one that names the customer by that domain alone. Epochs with a motif hold only events that
-simply apply, so the batch applies them in one go; the others sometimes park, duplicate or settle
-what was parked, which sends a batch through the careful pass.
+simply apply; the others sometimes park, duplicate or settle what was parked, which a batch settles
+as it goes (an event that parked events wait for ends its batch, and they apply next).
 
 Hypothesis drives a synchronous test; each example runs on the `worlds` fixture's event loop, each
 world inside a savepoint rolled back at the end of the example. Hypothesis' own draws favour the

@@ -146,10 +146,10 @@ async def test_an_event_failing_unexpectedly_is_retried_then_parked_and_later_on
     program.at("2026-02-01T10:01:00Z")
     real = orders.apply_order
 
-    async def failing(session: Any, data: Any, **kwargs: Any) -> Any:
+    async def failing(session: Any, facts: Any, data: Any, **kwargs: Any) -> Any:
         if data.order_id == "ord_bad":
             raise RuntimeError("boom")
-        return await real(session, data, **kwargs)
+        return await real(session, facts, data, **kwargs)
 
     monkeypatch.setattr(orders, "apply_order", failing)
     first = await _post(
@@ -177,24 +177,11 @@ async def test_an_event_failing_unexpectedly_is_retried_then_parked_and_later_on
     ]
 
 
-def _count_careful_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many events each per-event (careful) pass of the applier was given."""
-    passes: list[int] = []
-    real = webhooks._apply_each
-
-    async def counted(session: Any, now: Any, rows: Any) -> Any:
-        passes.append(len(rows))
-        return await real(session, now, rows)
-
-    monkeypatch.setattr(webhooks, "_apply_each", counted)
-    return passes
-
-
 async def test_a_batch_of_plain_orders_applies_together_with_each_outcome_recorded(
     program: Program, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Several events in one pass: applied in one go, each row keeps its own outcome."""
-    careful = _count_careful_passes(monkeypatch)
+    together = watch_applied_together(monkeypatch)
     p = await program.partner()
     known, unknown = Customer.new("Known"), Customer.new("Nobody")
     await program.register(p, known, at="2026-01-10T09:00:00Z")
@@ -213,15 +200,15 @@ async def test_a_batch_of_plain_orders_applies_together_with_each_outcome_record
         ("applied", "credited", "2026-02-01T10:01:00Z"),
     ]
     assert await program.total_points(p) == 2 * 1 + 1 * 4  # R01: desktop 1, server-business 4
-    assert careful == []  # applied together: never one by one
+    assert together == [3]  # applied together: never one by one
 
 
 async def test_a_batch_with_a_park_a_duplicate_and_a_waiting_refund_keeps_each_outcome(
     program: Program, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One event of the batch parks, one repeats an order under another webhook id, and a refund
-    that arrived before its order waits for it: the batch is applied again one event at a time, and
-    each ends as it would alone; nothing of the parked one is credited."""
+    that arrived before its order waits for it: each is settled in the same batch as it would be
+    alone, nothing of the parked one is credited, and the refund applies right after its order."""
     p = await program.partner()
     c = Customer.new()
     await program.register(p, c, at="2026-01-10T09:00:00Z")
@@ -238,9 +225,9 @@ async def test_a_batch_with_a_park_a_duplicate_and_a_waiting_refund_keeps_each_o
         await _post(program, first, "w4"),  # the same order under another webhook id
         await _post(program, later, "w5"),
     ]
-    careful = _count_careful_passes(monkeypatch)
+    together = watch_applied_together(monkeypatch)
     await program.api.drain(scheduled=False)
-    assert careful[0] == 5  # the batch of five did not apply together: applied again one by one
+    assert together == [5, 1]  # the five in one go; then the refund that waited for the last of them
     stored = [await _stored(program, r["event_id"]) for r in receipts]
     assert [(e["status"], e["reason_code"]) for e in stored] == [
         ("applied", "credited"),

@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import customers as repo
-from app.db.repositories import memo
 from app.db.tables import Customer, CustomerIdentifier
 from app.domain import audit
 from app.domain.context import Context
@@ -60,37 +59,66 @@ async def _resolve(
     """`resolve`, and whether it created the customer."""
     for _ in range(3):
         matches, found = await repo.matching(session, identifiers, lock=lock)
-        if len(found) > 1:
-            raise AmbiguousCustomer(
-                "These identifiers belong to several customers the vendor knows apart; an admin must "
-                "decide which one is meant.",
-            )
-        if found:
-            (customer,) = found.values()
-            # An identifier that matched nobody is the customer's to add (one customer matched).
-            known = {(kind, value) for _, kind, value in matches}
-            missing = [i for i in identifiers if (i.kind, i.value) not in known]
-            if missing:
-                memo.forget_identifiers(session, [(i.kind, i.value) for i in missing])
-                try:
-                    async with session.begin_nested():
-                        for ident in missing:
-                            session.add(CustomerIdentifier(customer_id=customer.id, kind=ident.kind, value=ident.value))
-                except IntegrityError:
-                    continue  # an identifier was taken meanwhile: look again
+        customer = one_match(found)
+        if customer is not None:
+            if await add_missing(session, customer, matches, identifiers) is None:
+                continue  # an identifier was taken meanwhile: look again
             return customer, False
-        customer = Customer(company=company, country=country, created_at=now)
-        memo.forget_identifiers(session, [(i.kind, i.value) for i in identifiers])
+        created = await create(session, company=company, country=country, identifiers=identifiers, now=now)
+        if created is None:
+            continue  # created concurrently by another transaction, now committed: look again
+        return created, True
+    raise busy()
+
+
+def busy() -> Conflict:
+    return Conflict("The customer changed while this request ran; try again.", code="customer_busy")
+
+
+def one_match(found: dict[uuid.UUID, Customer]) -> Customer | None:
+    """The one customer the identifiers matched, None for none; raises AmbiguousCustomer for several."""
+    if len(found) > 1:
+        raise AmbiguousCustomer(
+            "These identifiers belong to several customers the vendor knows apart; an admin must "
+            "decide which one is meant.",
+        )
+    return next(iter(found.values()), None)
+
+
+async def add_missing(
+    session: AsyncSession,
+    customer: Customer,
+    matches: Sequence[tuple[uuid.UUID, str, str]],
+    identifiers: Sequence[Identifier],
+) -> list[Identifier] | None:
+    """Give the matched customer the identifiers that matched nobody; the ones added, or None when
+    one was taken meanwhile (nothing added then)."""
+    known = {(kind, value) for _, kind, value in matches}
+    missing = [i for i in identifiers if (i.kind, i.value) not in known]
+    if missing:
         try:
             async with session.begin_nested():
-                session.add(customer)
-                await session.flush()
-                for ident in identifiers:
+                for ident in missing:
                     session.add(CustomerIdentifier(customer_id=customer.id, kind=ident.kind, value=ident.value))
         except IntegrityError:
-            continue  # created concurrently by another transaction, now committed: look again
-        return customer, True
-    raise Conflict("The customer changed while this request ran; try again.", code="customer_busy")
+            return None
+    return missing
+
+
+async def create(
+    session: AsyncSession, *, company: str, country: str, identifiers: Sequence[Identifier], now: datetime
+) -> Customer | None:
+    """A new customer with these identifiers; None when one of them was taken meanwhile."""
+    customer = Customer(company=company, country=country, created_at=now)
+    try:
+        async with session.begin_nested():
+            session.add(customer)
+            await session.flush()
+            for ident in identifiers:
+                session.add(CustomerIdentifier(customer_id=customer.id, kind=ident.kind, value=ident.value))
+    except IntegrityError:
+        return None
+    return customer
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,11 @@ def declared_now(partner: Partner) -> frozenset[Identifier]:
 async def own_identifiers(session: AsyncSession, partner: Partner) -> OwnCompany:
     """R22: the partner's own company's identifiers: what its profile declares now and everything it
     declared before (a value waiting for review is declared)."""
-    history = await repo.declared_identifiers(session, partner.id)
+    return own_company_of(partner, await repo.declared_identifiers(session, partner.id))
+
+
+def own_company_of(partner: Partner, history: list[tuple[str, str]]) -> OwnCompany:
+    """R22: what the partner's profile declares now and every (kind, value) it ever declared."""
     return OwnCompany.of([*declared_now(partner), *(Identifier(kind, value) for kind, value in history)])
 
 

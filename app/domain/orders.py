@@ -1,10 +1,12 @@
 """What an order, a refund and a lapse do to a partner's ledgers (R03a, R04, R08-R15).
 
-Each function reads the facts its event needs, asks the pure decisions of
+Each function reads the facts its event needs from its batch's `Facts` (`app.domain.batch`), asks the
+pure decisions of
 `app.domain.rules.crediting` (who the order belongs to, what it comes to, what each line earns,
 what a renewal, a lapse or a refund does to points and commission) and writes what they decide.
 Every function here runs inside the caller's transaction and raises `Park` when the event cannot
-be applied yet; the webhook use case then rolls back the savepoint and parks the event.
+be applied yet, or `AlreadyRecorded` for an order or refund recorded before: both before it writes
+anything, so the event's outcome is kept and the batch goes on.
 """
 
 from __future__ import annotations
@@ -20,10 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import batch as batch_repo
 from app.db.repositories import customers as customers_repo
-from app.db.repositories import ledgers as ledgers_repo
-from app.db.repositories import memo
 from app.db.repositories import orders as repo
-from app.db.repositories import partners as partners_repo
 from app.db.tables import (
     Customer,
     DiscountMismatch,
@@ -35,9 +34,10 @@ from app.db.tables import (
     Registration,
     Relationship,
 )
-from app.domain import customers, directory, order_flags, partners, registrations, terms
+from app.domain import customers, directory, order_flags, partners, registrations
+from app.domain.batch import Facts
 from app.domain.errors import NotFound
-from app.domain.identifiers import own_identifiers
+from app.domain.identifiers import own_company_of
 from app.domain.ledger import Ledger, Posting
 from app.domain.rules import crediting
 from app.domain.rules.identifiers import Identifier, IdentifierCheck, strong_identifiers
@@ -63,27 +63,32 @@ class Park(Exception):
 
 
 class AlreadyRecorded(Exception):
-    """The order or refund was recorded before (perhaps by a concurrent delivery)."""
+    """The order or refund was recorded before; found before anything of the event was written."""
+
+
+class Contended(Exception):
+    """Another transaction wrote what this event was about to (the same order, a customer's
+    identifier) after the batch read it: the batch is applied again, reading afresh."""
 
 
 class Ledgers:
     """The ledgers an event touches, each partner's balance locked once."""
 
-    def __init__(self, session: AsyncSession, now: datetime, terms_now: Terms) -> None:
-        self.session, self.now, self.terms_now = session, now, terms_now
+    def __init__(self, session: AsyncSession, facts: Facts, now: datetime, terms_now: Terms) -> None:
+        self.session, self.facts, self.now, self.terms_now = session, facts, now, terms_now
         self._open: dict[uuid.UUID, Ledger] = {}
 
     async def of(self, partner_id: uuid.UUID, *, level_at: datetime | None = None) -> Ledger:
         if partner_id not in self._open:
             self._open[partner_id] = await Ledger.open(
-                self.session, partner_id, self.now, self.terms_now, level_at=level_at
+                self.session, self.facts, partner_id, self.now, self.terms_now, level_at=level_at
             )
         return self._open[partner_id]
 
-    async def settle(self) -> None:
-        """Write every ledger's money totals: call once the event's entries are all made."""
+    def settle(self) -> None:
+        """Hand every ledger's money totals to the batch: call once the event's entries are all made."""
         for ledger in self._open.values():
-            await ledger.settle()
+            ledger.settle()
 
 
 def _relationship_fact(row: Relationship | None) -> crediting.RelationshipFact | None:
@@ -93,11 +98,11 @@ def _relationship_fact(row: Relationship | None) -> crediting.RelationshipFact |
 
 
 async def customer_facts(
-    session: AsyncSession, customer: Customer, at: datetime
+    session: AsyncSession, facts: Facts, customer: Customer, at: datetime
 ) -> tuple[crediting.CustomerFacts, Relationship | None, dict[uuid.UUID, Registration]]:
     """What attribution needs to know of the customer at `at` (`crediting.attribute`), with the rows
     behind it: its relationship (locked) and the registrations read, by id."""
-    relationship = await customers_repo.relationship_for(session, customer.id)
+    relationship = await facts.relationship(session, customer.id)
     fact = _relationship_fact(relationship)
     registrations: dict[uuid.UUID, Registration] = {}
     if crediting.registrations_needed(fact, at):
@@ -105,7 +110,7 @@ async def customer_facts(
             session, customer.id, at, states=("live", "expired", "converted")
         ):
             registrations[row.id] = row
-    facts = crediting.CustomerFacts(
+    known = crediting.CustomerFacts(
         first_purchase_at=customer.first_purchase_at,
         relationship=fact,
         registrations=tuple(
@@ -113,11 +118,16 @@ async def customer_facts(
             for r in registrations.values()
         ),
     )
-    return facts, relationship, registrations
+    return known, relationship, registrations
 
 
 def _establish(
-    session: AsyncSession, registration: Registration, customer: Customer, order: OrderPaidData, mode: str
+    session: AsyncSession,
+    facts: Facts,
+    registration: Registration,
+    customer: Customer,
+    order: OrderPaidData,
+    mode: str,
 ) -> Relationship:
     relationship = Relationship(
         partner_id=registration.partner_id,
@@ -127,8 +137,7 @@ def _establish(
         established_by_order_id=order.order_id,
         resale_since=order.placed_at if mode == "resale" else None,
     )
-    session.add(relationship)
-    memo.forget_relationship(session, customer.id)
+    facts.establish(session, relationship)
     registration.state = "converted"
     registration.ended_at = order.placed_at
     registration.converted_order_id = order.order_id
@@ -138,6 +147,7 @@ def _establish(
 
 def _take_effect(
     session: AsyncSession,
+    facts: Facts,
     attribution: crediting.Attribution,
     order: OrderPaidData,
     customer: Customer,
@@ -163,7 +173,7 @@ def _take_effect(
         )
     if attribution.establish is not None:
         assert attribution.mode is not None
-        return _establish(session, covering[attribution.establish.id], customer, order, attribution.mode)
+        return _establish(session, facts, covering[attribution.establish.id], customer, order, attribution.mode)
     if attribution.relationship is None:
         return None
     assert relationship is not None
@@ -174,28 +184,73 @@ def _take_effect(
 
 
 async def _own_company(
-    session: AsyncSession, buyer: Partner | None, attributed: uuid.UUID | None, identifiers: Sequence[Identifier]
+    session: AsyncSession,
+    facts: Facts,
+    buyer: Partner | None,
+    attributed: uuid.UUID | None,
+    identifiers: Sequence[Identifier],
 ) -> tuple[uuid.UUID, str] | None:
     """R22: the buying or attributed partner whose own company the end customer is, and what matched."""
     candidates = [buyer] if buyer is not None else []
     if (
         attributed is not None
         and (buyer is None or attributed != buyer.id)
-        # Usually read already, with the relationship that attributed the order: no round trip.
-        and (partner := await partners_repo.known(session, attributed)) is not None
+        and (partner := await facts.partner(session, attributed)) is not None
     ):
         candidates.append(partner)
     for partner in candidates:
-        matched = (await own_identifiers(session, partner)).matches(identifiers)
+        matched = own_company_of(partner, await facts.declared(session, partner.id)).matches(identifiers)
         if matched is not None:
             return partner.id, matched
     return None
 
 
-async def _claim_order(session: AsyncSession, order: Order) -> Order:
-    if not await repo.insert_order(session, order):
-        raise AlreadyRecorded(order.order_id)
+async def _claim_order(facts: Facts, session: AsyncSession, order: Order) -> Order:
+    if not await repo.insert_order(session, order):  # looked up first: recorded since by a concurrent delivery
+        raise Contended(f"order {order.order_id} was recorded meanwhile")
+    facts.recorded(order.order_id, order.content_hash)
     return order
+
+
+async def _attributed(
+    session: AsyncSession, facts: Facts, data: OrderPaidData, check: IdentifierCheck, now: datetime
+) -> tuple[Customer, crediting.Attribution, Relationship | None, dict[uuid.UUID, Registration]]:
+    """The order's customer and who it is attributed to (R07, R08). What may park the order is asked
+    before anything is written: then the customer is created, or given the identifiers it lacked."""
+    matches, found = await facts.matching(session, check.identifiers)
+    try:
+        customer = customers.one_match(found)
+    except customers.AmbiguousCustomer as exc:
+        raise Park(AMBIGUOUS_CUSTOMER, exc.detail) from exc
+    if customer is None:
+        known = crediting.NEW_CUSTOMER
+        relationship: Relationship | None = None
+        covering: dict[uuid.UUID, Registration] = {}
+    else:
+        known, relationship, covering = await customer_facts(session, facts, customer, data.placed_at)
+    attribution = crediting.attribute(at=data.placed_at, buyer_partner_id=_buyer_partner_id(data), customer=known)
+    if attribution.several_partners:
+        raise Park(
+            "registration_conflict",
+            "The order's customer matches live registrations of several partners; an admin must decide.",
+        )
+    if customer is None:
+        customer = await customers.create(
+            session,
+            company=data.customer.company,
+            country=data.customer.country,
+            identifiers=check.identifiers,
+            now=now,
+        )
+        if customer is None:
+            raise Contended("an identifier of the order's customer was taken meanwhile")
+        facts.add_customer(session, customer, check.identifiers)
+    else:
+        added = await customers.add_missing(session, customer, matches, check.identifiers)
+        if added is None:
+            raise Contended("an identifier of the order's customer was taken meanwhile")
+        facts.add_identifiers(session, customer, added)
+    return customer, attribution, relationship, covering
 
 
 def _buyer_partner_id(data: OrderPaidData) -> uuid.UUID | None:
@@ -228,9 +283,13 @@ def reads_of(data: OrderPaidData) -> batch_repo.OrderReads:
     )
 
 
-async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: datetime, event_id: int | None) -> Order:
-    """Record an order and credit what it earns."""
-    await repo.lock_order_id(session, data.order_id)
+async def apply_order(
+    session: AsyncSession, facts: Facts, data: OrderPaidData, *, now: datetime, event_id: int | None
+) -> Order:
+    """Record an order and credit what it earns. Raises `Park` or `AlreadyRecorded` before writing."""
+    await facts.lock_order(session, data.order_id)
+    if await facts.recorded_hash(session, data.order_id) is not None:
+        raise AlreadyRecorded(data.order_id)
     if data.placed_at > now + FUTURE_SKEW:
         raise Park(
             "placed_in_future",
@@ -238,7 +297,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             f"({now.isoformat()}); replay it once that moment has passed.",
         )
     try:
-        in_force, current = await terms.in_force_then_and_now(session, data.placed_at, now)
+        in_force, current = await facts.terms_then_and_now(session, data.placed_at, now)
     except NotFound as exc:
         raise Park("no_terms", exc.detail) from exc
     program = in_force.terms
@@ -252,45 +311,28 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     buyer_partner_id = _buyer_partner_id(data)
     buyer: Partner | None = None
     if data.buyer.type == "partner":
-        buyer = await partners_repo.known(session, buyer_partner_id) if buyer_partner_id is not None else None
+        buyer = await facts.partner(session, buyer_partner_id) if buyer_partner_id is not None else None
         if buyer is None:
             raise Park("unknown_partner", f"The buying partner {data.buyer.partner_id!r} is not known.")
     check = _identifiers(data)
-    try:
-        customer = await customers.resolve(
-            session,
-            company=data.customer.company,
-            country=data.customer.country,
-            identifiers=check.identifiers,
-            now=now,
-        )
-    except customers.AmbiguousCustomer as exc:
-        raise Park(AMBIGUOUS_CUSTOMER, exc.detail) from exc
-
-    facts, relationship, covering = await customer_facts(session, customer, data.placed_at)
-    attribution = crediting.attribute(at=data.placed_at, buyer_partner_id=buyer_partner_id, customer=facts)
-    if attribution.several_partners:
-        raise Park(
-            "registration_conflict",
-            "The order's customer matches live registrations of several partners; an admin must decide.",
-        )
-    rel = _take_effect(session, attribution, data, customer, relationship, covering, now)
+    customer, attribution, relationship, covering = await _attributed(session, facts, data, check, now)
+    rel = _take_effect(session, facts, attribution, data, customer, relationship, covering, now)
     if customer.first_purchase_at is None or data.placed_at < customer.first_purchase_at:
         customer.first_purchase_at = data.placed_at  # R08: now an existing customer, whoever sold it
 
     # Every licence the order names, locked in one read before any balance (the lock order, in
     # CONTRIBUTING.md); lines that create one add it here.
-    licences = await repo.licences_for_update(session, [line.licence_id for line in data.lines if line.licence_id])
-    ledgers = Ledgers(session, now, current.terms)
+    licences = await facts.licences(session, [line.licence_id for line in data.lines])
+    ledgers = Ledgers(session, facts, now, current.terms)
     credited: Ledger | None = None
     level: Level | None = None
     eligible: bool | None = None
     if attribution.partner_id is not None:
-        standing = await partners.standing_at(session, attribution.partner_id, data.placed_at, known=True)
+        standing = partners.standing_from(await facts.standing_facts(session, attribution.partner_id), data.placed_at)
         credited = await ledgers.of(attribution.partner_id, level_at=data.placed_at)
         level = await credited.level_at(data.placed_at, program)  # R03a, fixed now and never re-rated
         eligible = standing.eligible
-    own = await _own_company(session, buyer, attribution.partner_id, check.identifiers)
+    own = await _own_company(session, facts, buyer, attribution.partner_id, check.identifiers)
     if own is not None:  # R22: a partner's own company is never its customer: nothing earned, flagged
         own_partner, matched = own
         order_flags.flag(
@@ -302,7 +344,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             detail=f"the end customer is the partner's own company ({matched})",
             now=now,
         )
-    nfr = await directory.nfr_in(session, [line.licence_id for line in data.lines])
+    nfr = await facts.nfr(session, [line.licence_id for line in data.lines])
     if nfr:  # R17: an order that tries to sell a not-for-resale licence earns nothing and is flagged
         directory.flag_nfr(session, nfr, source="order", order_id=data.order_id, now=now)
     outcome, earns = crediting.outcome(
@@ -311,8 +353,9 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
     if not earns:
         credited = None
     # Recorded once everything about it is known: one INSERT, no UPDATE. The order id's lock (taken
-    # above) makes a concurrent delivery of the same order wait; a recorded one is AlreadyRecorded.
+    # above) makes a concurrent delivery of the same order wait and then find it recorded.
     order = await _claim_order(
+        facts,
         session,
         Order(
             order_id=data.order_id,
@@ -365,9 +408,9 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
             licence_id=line.licence_id,
         )
         if line.kind == "new":
-            await _new_licence(session, row, line.sku, customer, credited, program, posting, licences)
+            await _new_licence(session, facts, row, line.sku, customer, credited, program, posting, licences)
         else:
-            await _renewal(session, row, ledgers, data.placed_at, posting, licences)
+            await _renewal(session, facts, row, ledgers, data.placed_at, posting, licences)
         if buyer_partner_id is not None:  # R12: the partner bought at its discount (or at none)
             expected = crediting.expected_discount(
                 list_amount=row.list_amount, level=level, why_none=None if earns else outcome, terms=program
@@ -394,9 +437,7 @@ async def apply_order(session: AsyncSession, data: OrderPaidData, *, now: dateti
                 rate_bp=credit.rate_bp,
                 base=credit.base,
             )
-    await ledgers.settle()
-    if memo.of(session) is None:  # a batch's objects are written together when it ends
-        await session.flush()
+    ledgers.settle()
     return order
 
 
@@ -444,6 +485,7 @@ def _check_discount(
 
 async def _new_licence(
     session: AsyncSession,
+    facts: Facts,
     row: repo.NewLine,
     sku: str,
     customer: Customer,
@@ -458,7 +500,7 @@ async def _new_licence(
     if row.licence_id:
         licence = licences.get(row.licence_id)
         if licence is None:
-            licences[row.licence_id] = Licence(
+            licence = Licence(
                 licence_id=row.licence_id,
                 partner_id=credited.partner_id if credited else None,
                 customer_id=customer.id,
@@ -469,8 +511,8 @@ async def _new_licence(
                 status="active",
                 order_line_id=row.id,
             )
-            session.add(licences[row.licence_id])
-            memo.forget_licence(session, row.licence_id)
+            licences[row.licence_id] = licence
+            facts.sell(session, licence)
         else:  # an up-sell of extra licences on the same subscription
             licence.quantity += row.quantity
             _extend_term(licence, row.term_end)
@@ -487,6 +529,7 @@ def _extend_term(licence: Licence, term_end: datetime | None) -> None:
 
 async def _renewal(
     session: AsyncSession,
+    facts: Facts,
     row: repo.NewLine,
     ledgers: Ledgers,
     at: datetime,
@@ -505,12 +548,12 @@ async def _renewal(
         standing_points: int | None = None
         eligible: bool | None = None
         if licence.status == "lapsed" and licence.lapse_entry_id is not None:
-            entry = await ledgers_repo.get_points_entry(session, licence.lapse_entry_id)
+            entry = await facts.points_entry(session, licence.lapse_entry_id)
             revoked = -entry.points if entry is not None and entry.points < 0 else 0
             if revoked > 0:
-                eligible = (await partners.standing_at(session, licence.partner_id, at, known=True)).eligible
+                eligible = partners.standing_from(await facts.standing_facts(session, licence.partner_id), at).eligible
         elif row.quantity < licence.quantity:
-            standing_points = await ledgers_repo.points_for_licence(session, licence.licence_id)
+            standing_points = await facts.points_for_licence(session, licence.licence_id)
         credit = crediting.renewal_points(
             licence_id=licence.licence_id,
             licence_quantity=licence.quantity,
@@ -528,9 +571,11 @@ async def _renewal(
     _extend_term(licence, row.term_end)
 
 
-async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: datetime) -> Refund:
+async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedData, *, now: datetime) -> Refund:
     """R14: reverse commission and points of refunded lines, on the running total of refunds."""
-    await repo.lock_order_id(session, data.order_id)
+    await facts.lock_order(session, data.order_id)
+    if await repo.get_refund(session, data.refund_id) is not None:
+        raise AlreadyRecorded(data.refund_id)
     order = await repo.get_order(session, data.order_id)
     if order is None:
         raise Park(
@@ -560,9 +605,9 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
     try:
         async with session.begin_nested():
             session.add(refund)
-    except IntegrityError as exc:
-        raise AlreadyRecorded(data.refund_id) from exc
-    ledgers = Ledgers(session, now, (await terms.in_force(session, now)).terms)
+    except IntegrityError as exc:  # looked up first: recorded since by a concurrent delivery
+        raise Contended(f"refund {data.refund_id} was recorded meanwhile") from exc
+    ledgers = Ledgers(session, facts, now, (await facts.terms_in_force(session, now)).terms)
     for row, amount in lines:
         assert row.id is not None
         await session.flush()  # the sums below read the entries of the lines before (points wait for a flush)
@@ -576,23 +621,21 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
             order_line_id=row.id,
             licence_id=row.licence_id,
         )
-        earned = await ledgers_repo.money_partner_for_line(session, row.id)
+        earned = await facts.money_partner_for_line(session, row.id)
         if earned is not None:
             partner_id, currency = earned
             money = crediting.refund_of_line_money(
                 refund_id=data.refund_id,
                 refunded=row.refunded_amount,
                 paid=row.paid_amount,
-                earned=await ledgers_repo.money_for_line(
-                    session, row.id, Rule.refunded(LedgerKind.MONEY), credits_only=True
-                ),
-                reversed_so_far=-await ledgers_repo.money_for_line(session, row.id, [Rule.REFUND]),
+                earned=await facts.money_for_line(session, row.id, Rule.refunded(LedgerKind.MONEY), credits_only=True),
+                reversed_so_far=-await facts.money_for_line(session, row.id, [Rule.REFUND]),
             )
             if money is not None:
                 await (await ledgers.of(partner_id)).money(
                     money.amount, currency, _with(posting, money.rule, money.explanation)
                 )
-        points_partner = await ledgers_repo.points_partner_for_line(session, row.id)
+        points_partner = await facts.points_partner_for_line(session, row.id)
         if points_partner is not None:
             reversal = partial(
                 crediting.refund_of_line_points,
@@ -601,26 +644,27 @@ async def apply_refund(session: AsyncSession, data: OrderRefundedData, *, now: d
                 refunded=row.refunded_amount,
                 paid=row.paid_amount,
                 # What the line credited: new licences (R09) or, for a renewal, the points it restored (R10).
-                credited=await ledgers_repo.points_for_line(
+                credited=await facts.points_for_line(
                     session, row.id, Rule.refunded(LedgerKind.POINTS), credits_only=True
                 ),
-                reversed_so_far=-await ledgers_repo.points_for_line(session, row.id, [Rule.REFUND]),
+                reversed_so_far=-await facts.points_for_line(session, row.id, [Rule.REFUND]),
             )
             points = reversal(standing=None)
             if points is not None and row.licence_id:  # R10/R14: only what still stands (a lapse may have taken it)
-                points = reversal(standing=await ledgers_repo.points_for_licence(session, row.licence_id))
+                points = reversal(standing=await facts.points_for_licence(session, row.licence_id))
             if points is not None:
                 await (await ledgers.of(points_partner)).points(
                     points.amount, _with(posting, points.rule, points.explanation)
                 )
-    await ledgers.settle()
-    await session.flush()
+    ledgers.settle()
     return refund
 
 
-async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetime | None, *, now: datetime) -> str:
+async def apply_lapse(
+    session: AsyncSession, facts: Facts, licence_id: str, lapsed_at: datetime | None, *, now: datetime
+) -> str:
     """R10: revoke the points still standing for a licence that was not renewed."""
-    licence = await repo.licence(session, licence_id, for_update=True)
+    licence = await facts.licence(session, licence_id)
     if licence is None:
         raise Park(
             "unknown_licence", f"Licence {licence_id} is not known (its order has not arrived?).", waiting_for=None
@@ -635,7 +679,7 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
     ):
         return "renewed_since"  # a stale lapse: a renewal moved the term end past that moment
     term_end = licence.term_end or lapsed_at or now
-    grace = (await terms.in_force(session, term_end)).terms.lapse_grace_days
+    grace = (await facts.terms_in_force(session, term_end)).terms.lapse_grace_days
     effective = term_end + timedelta(days=grace)
     if effective > now:
         # Never applied early (R10): it applies by itself at `effective` (the due-lapses job), unless a
@@ -649,10 +693,10 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
         )
     licence.status = "lapsed"
     if licence.partner_id is not None:
-        standing = await ledgers_repo.points_for_licence(session, licence_id)
+        standing = await facts.points_for_licence(session, licence_id)
         if standing > 0:
-            in_force, current = await terms.in_force_then_and_now(session, effective, now)
-            ledger = await Ledger.open(session, licence.partner_id, now, current.terms)
+            in_force, current = await facts.terms_then_and_now(session, effective, now)
+            ledger = await Ledger.open(session, facts, licence.partner_id, now, current.terms)
             credit = crediting.lapse_points(
                 licence_id=licence_id, quantity=licence.quantity, sku=licence.sku, standing_points=standing
             )
@@ -671,7 +715,6 @@ async def apply_lapse(session: AsyncSession, licence_id: str, lapsed_at: datetim
             )
             if entry is not None:
                 licence.lapse_entry_id = entry.id
-    await session.flush()
     return "lapsed"
 
 
@@ -709,11 +752,13 @@ async def sweep_lapses(session: AsyncSession, *, now: datetime, batch: int = 500
     Safe from several machines at once: each skips the licences another one holds.
     """
     lapsed = 0
+    facts = Facts()
     for licence_id in await repo.overdue_licence_ids(session, now, batch):
-        try:
-            async with session.begin_nested():
-                if await apply_lapse(session, licence_id, None, now=now) == "lapsed":
-                    lapsed += 1
+        try:  # a park is raised before anything is written
+            if await apply_lapse(session, facts, licence_id, None, now=now) == "lapsed":
+                lapsed += 1
         except Park:
             continue  # still within its grace period
+    await facts.writes.write(session)
+    await session.flush()
     return lapsed

@@ -364,7 +364,11 @@ async def standing_at(session: AsyncSession, partner_id: uuid.UUID, at: datetime
     has the partner from a row that references it, so it is not looked up again."""
     if not known:
         await get(session, partner_id)
-    facts = await repo.standing_facts(session, partner_id)
+    return standing_from(await repo.standing_facts(session, partner_id), at)
+
+
+def standing_from(facts: repo.StandingFacts, at: datetime) -> Standing:
+    """`standing_at`, from the partner's standing facts."""
     status = status_at([StatusPeriod(PartnerStatus(to), since) for to, since in facts.statuses], at)
     binding = agreement_binding_at(
         [AgreementVersionView(*v) for v in facts.versions],

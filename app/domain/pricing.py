@@ -14,6 +14,7 @@ from app.db.repositories import ledgers as ledgers_repo
 from app.db.repositories import orders as orders_repo
 from app.db.tables import DiscountMismatch
 from app.domain import directory, identifiers, orders, partners, terms
+from app.domain.batch import Facts
 from app.domain.errors import Invalid
 from app.domain.rules import crediting
 from app.domain.rules.identifiers import strong_identifiers
@@ -53,7 +54,7 @@ class Quote:
 
 
 AMBIGUOUS_CUSTOMER = orders.AMBIGUOUS_CUSTOMER
-NEW_CUSTOMER = crediting.CustomerFacts(first_purchase_at=None, relationship=None, registrations=())
+NEW_CUSTOMER = crediting.NEW_CUSTOMER
 _REASONS = {crediting.Outcome.NFR_LICENCE_SOLD: "nfr_licence"}
 """The quote's `no_discount_reason` where it names the outcome otherwise (kept for clients)."""
 
@@ -96,7 +97,7 @@ async def quote(
     else:
         facts = NEW_CUSTOMER
         if ids and (customer := await customers_repo.get(session, ids[0])) is not None:
-            facts = (await orders.customer_facts(session, customer, now))[0]
+            facts = (await orders.customer_facts(session, Facts(), customer, now))[0]
         attribution = crediting.attribute(at=now, buyer_partner_id=partner_id, customer=facts)
         decided, earns = crediting.outcome(
             attribution.outcome,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import statements as repo
 from app.db.tables import MoneyEntry, QuarterClose, Statement, StatementLine
 from app.domain import audit, events, partners, terms
+from app.domain.batch import Facts
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.ledger import Ledger, Posting
@@ -410,7 +411,8 @@ async def adjust(
     if amount == 0:
         raise Invalid("An adjustment of 0 changes nothing.", code="adjustment_zero", field="amount")
     in_force = await terms.in_force(session, ctx.now)
-    ledger = await Ledger.open(session, partner_id, ctx.now, in_force.terms)
+    facts = Facts()  # an adjustment is a batch of its own: its entry and totals written below
+    ledger = await Ledger.open(session, facts, partner_id, ctx.now, in_force.terms)
     posting = Posting(
         rule=Rule.ADJUSTMENT,
         explanation=f"manual adjustment: {reason}",
@@ -418,12 +420,13 @@ async def adjust(
         terms_version=in_force.version,
     )
     if kind == "points":
-        entry: object = await ledger.points(amount, posting)
+        entry: object = await ledger.points(amount, posting, need_id=True)
     else:
         if currency is None:
             raise Invalid("A money adjustment needs its currency.", code="currency_missing", field="currency")
-        entry = await ledger.money(amount, currency, posting)
-        await ledger.settle()
+        entry = await ledger.money(amount, currency, posting, need_id=True)
+        ledger.settle()
+    await facts.writes.write(session)
     await session.flush()
     audit.record(
         session,

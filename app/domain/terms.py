@@ -58,6 +58,11 @@ async def in_force(session: AsyncSession, at: datetime) -> TermsVersion:
     ref = await repo.in_force_ref(session, at)
     if ref is None:
         raise NotFound(f"No program terms were in force at {at.isoformat()}.", code="no_terms")
+    return await of_ref(session, ref)
+
+
+async def of_ref(session: AsyncSession, ref: tuple[int, datetime, str]) -> TermsVersion:
+    """The version a (version, effective_from, digest) reference names, parsed once per process."""
     version, effective_from, terms_digest = ref
     terms = _PARSED.get(terms_digest)
     if terms is None:

@@ -18,13 +18,12 @@ from standardwebhooks import Webhook
 
 from app import tracing
 from app.db.faults import database_fault
-from app.db.repositories import batch as batch_repo
-from app.db.repositories import memo
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
 from app.db.session import CoreTransaction
 from app.db.tables import WebhookEvent
 from app.domain import audit, events, json_limits, orders
+from app.domain.batch import Facts
 from app.domain.context import Context
 from app.domain.errors import Invalid, InvalidTransition, NotFound, Unauthenticated, Unavailable
 from app.domain.store_events import (
@@ -257,157 +256,155 @@ async def _refuse(conn: AsyncConnection, delivery: Malformed, now: datetime) -> 
     )
 
 
-class _Careful(Exception):
-    """An event of a batch applied in one go did not simply apply: the batch is done again, one
-    savepoint per event."""
+MAX_CONTENDED = 3
+"""Times a batch is applied again, reading afresh, when another transaction wrote what it was about
+to write (`orders.Contended`); then that event counts as failed."""
+
+
+@dataclass(frozen=True)
+class _Failed(Exception):
+    """An event of a batch raised unexpectedly: the batch's savepoint is rolled back."""
+
+    index: int
+    error: BaseException
 
 
 async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) -> Counter[str]:
-    """Apply accepted events in arrival order; return how many were settled.
+    """Apply accepted events in arrival order; return how many were settled, by outcome (`applied`,
+    `parked`, `duplicate`, `apply_failed`).
 
-    The caller holds the applier's lease, so events apply one at a time across all workers. A batch
-    of several events is first applied in one savepoint, which is what almost every batch needs:
-    when one of its events parks, turns out a duplicate, raises, or settles a parked event that
-    waited for it, that savepoint is rolled back and the batch is applied again with a savepoint
-    per event, so that event's outcome is kept without any partial effect. An event whose
-    application raises unexpectedly stops the batch (later events wait: the order matters) and is
-    tried again on the next pass; after MAX_FAILURES it is parked as `apply_failed`. A parked event
-    that waited for this one and then raises is parked `apply_failed` at once, with the error, and
-    this one stays applied (an admin replays it). A fault of the database rolls the whole batch
-    back. Returns how many settled, by outcome (`applied`, `parked`, `duplicate`, `apply_failed`)."""
+    The caller holds the applier's lease, so events apply one at a time across all workers, in
+    batches (`apply_batch`). An event whose application raises unexpectedly stops the batch there
+    (later events wait: the order matters) and is tried again on the next pass; after MAX_FAILURES
+    it is parked as `apply_failed`. A fault of the database rolls the whole batch back."""
     rows = await repo.accepted(session, limit=limit)
-    # One event or many: the same path (a single event is a batch of one).
-    if rows and await _applied_together(session, now, rows) is not None:
-        return Counter({"applied": len(rows)})
-    rows = await repo.accepted(session, limit=limit)  # their state was rolled back with the savepoint
-    return await _apply_each(session, now, rows)
+    settled = await apply_batch(session, now, rows)
+    return Counter(status for status, _ in settled.values())
 
 
-async def _applied_together(
-    session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]
-) -> dict[str | None, list[int]] | None:
-    """Apply these events on the batch path, in a savepoint of their own: their ids by outcome, or
-    None when one of them did not simply apply (a park, a repeat, an error), which leaves nothing of
-    the batch behind for the per-event pass to decide. A fault of the database is raised.
+async def apply_batch(
+    session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent], *, failures_park: bool = False
+) -> dict[int, tuple[str, str | None]]:
+    """Apply these stored events, in order: the one path every store event takes, alone or with
+    others (the worker, the admin's replay, the due-lapses job, the events that waited for one).
 
-    The rows' objects are not updated (their status is written by one statement per outcome): read
-    them again for what they became."""
-    try:
-        async with session.begin_nested():
-            return await _apply_together(session, now, rows)
-    except Exception as exc:  # _Careful, or anything else: the per-event pass decides what it is
-        if database_fault(exc) is not None:
-            raise
-        return None
-
-
-async def _apply_together(
-    session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]
-) -> dict[str | None, list[int]]:
-    """Apply a batch in the caller's savepoint; anything but every event plainly `applied` raises
-    _Careful (a fault of the database is raised as it is). The rows' new status is written at the
-    end, one UPDATE per outcome. What the batch's orders read is read first, for all of them at once
-    (`app.db.repositories.batch`), and answered from memory while the batch applies."""
-    parsed: list[StoreEvent] = []
-    for row in rows:
-        if row.event_type not in KNOWN_TYPES:
-            raise _Careful
-        parsed.append(parse_stored(row.body))
-    await batch_repo.prefetch(session, [orders.reads_of(e.data) for e in parsed if isinstance(e, OrderPaid)])
-    # The events' objects are flushed when the batch ends, not after each event: a read the memo does
-    # not answer flushes them first (as every read of the one-by-one path sees its predecessors').
-    autoflush, session.sync_session.autoflush = session.sync_session.autoflush, True
-    try:
-        return await _apply_in_memory(session, now, rows, parsed)
-    finally:
-        session.sync_session.autoflush = autoflush
-        memo.drop(session)
-
-
-async def _apply_in_memory(
-    session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent], parsed: Sequence[StoreEvent]
-) -> dict[str | None, list[int]]:
-    outcomes: dict[str | None, list[int]] = {}
-    subjects: list[str] = []
-    for row, event in zip(rows, parsed, strict=True):
-        assert row.id is not None
-        with tracing.span(
-            "store_event.apply",
-            {"store_event.id": row.id, "store_event.type": row.event_type},
-            linked_to=row.traceparent,
-            errors=False,
-        ) as span:
-            # A recorded order is found by its INSERT here (AlreadyRecorded): no look-up first.
-            try:
-                outcome = await _apply(session, now, row, event, look_up_recorded=False)
-            except BaseException as exc:
-                # The batch is undone; the careful pass applies this event again, under a span of its own.
-                # A park or an order recorded before is the careful pass's to settle, not an error.
-                span.set_attribute("store_event.status", "not_applied_together")
-                if not isinstance(exc, orders.Park | orders.AlreadyRecorded):
-                    tracing.failed(span, exc)
-                raise
-            if outcome == "already_lapsed":
-                span.set_attribute("store_event.status", "not_applied_together")
-                raise _Careful
-            span.set_attribute("store_event.status", "applied")
-        outcomes.setdefault(outcome, []).append(row.id)
-        subjects += _waited_for(event)
-    held = memo.of(session)
-    if held is not None:
-        await batch_repo.write_pending(session, held)
-    await session.flush()  # what the batch's events added, together
-    # Parked events that wait for what this batch applied are applied after it, one by one: checked
-    # once, here, after every order's lock was taken (a refund parked meanwhile is seen).
-    if subjects and await repo.any_waiting_for(session, sorted(set(subjects))):
-        raise _Careful
-    for outcome, ids in outcomes.items():
-        await repo.mark_applied(session, ids, reason_code=outcome, applied_at=now)
-    return outcomes
-
-
-async def _apply_each(session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]) -> Counter[str]:
-    settled: Counter[str] = Counter()
-    for row in rows:
-        assert row.id is not None
-        event_id, failures = row.id, row.failures
+    The facts the batch's rules need are gathered once (`Facts.gather`), each event's rules decide
+    against them as the events before it left them, and what they made is written together. An
+    event that parks or repeats an earlier one is settled so, in the same batch: nothing of it was
+    written. When an event applies that parked events wait for (a refund before its order, a lapse
+    before its licence's renewal), the batch ends with it and those events apply next, then the rest.
+    An event that raises unexpectedly rolls the batch back; the events before it are applied again
+    and it records a failure (parked `apply_failed` at once with `failures_park`), and later events
+    wait for the next pass unless it was parked. Returns each event's status and reason code."""
+    settled: dict[int, tuple[str, str | None]] = {}
+    rest = list(rows)
+    contended = 0
+    while rest:
         try:
-            with tracing.span(  # linked to the request that accepted it
-                "store_event.apply",
-                {"store_event.id": event_id, "store_event.type": row.event_type},
-                linked_to=row.traceparent,
-            ) as span:
-                async with session.begin_nested():  # what raises leaves no effect, and the transaction usable
-                    await _apply_stored(session, now, row)
-                span.set_attribute("store_event.status", row.status)
-        except Exception as exc:
-            if database_fault(exc) is not None:
-                raise  # the database's fault, not the event's: the batch rolls back and runs again
-            error = f"{exc.__class__.__name__}: {exc}"
-            log.exception("store event %s failed to apply (failure %s)", event_id, failures + 1)
-            parked = failures + 1 >= MAX_FAILURES
-            await repo.record_failure(session, event_id, error=error[:1000], park=parked)
+            async with session.begin_nested():
+                done, waiters = await _apply_rows(session, now, rest)
+        except orders.Contended:
+            contended += 1
+            if contended < MAX_CONTENDED:
+                await _reload(session, rest)
+                continue
+            raise
+        except _Failed as failed:
+            await _reload(session, rest)
+            if failed.index:  # what came before it applies as it did
+                settled |= await apply_batch(session, now, rest[: failed.index], failures_park=failures_park)
+            row = rest[failed.index]
+            parked = await _failed(session, row, failed.error, now, park_now=failures_park)
             if not parked:
-                break
-            refreshed = await repo.get(session, event_id)
-            assert refreshed is not None
-            _record_parked(session, refreshed, now)
-            settled["apply_failed"] += 1
+                break  # it and later events wait for the next pass: the order matters
+            settled[_id(row)] = ("parked", "apply_failed")
+            rest = rest[failed.index + 1 :]
             continue
-        settled[row.status] += 1
+        settled |= done
+        rest = rest[len(done) :]
+        if waiters:  # they applied nowhere else: a failure of theirs parks them, this batch stands
+            for waiting in waiters:
+                waiting.attempts += 1
+            after = await apply_batch(session, now, waiters, failures_park=True)
+            settled |= {event_id: outcome for event_id, outcome in after.items() if event_id in settled}
     return settled
 
 
-async def _apply_stored(session: AsyncSession, now: datetime, row: WebhookEvent) -> None:
-    if row.event_type not in KNOWN_TYPES:
-        _park(
-            session,
-            row,
-            orders.Park("unknown_event_type", f"This service does not handle {row.event_type!r} events yet."),
-            now,
-        )
-        return
-    await _process(session, now, row, parse_stored(row.body))
+def _id(row: WebhookEvent) -> int:
+    assert row.id is not None
+    return row.id
+
+
+async def _reload(session: AsyncSession, rows: Sequence[WebhookEvent]) -> None:
+    """The rows as the rolled-back savepoint left them."""
+    for row in rows:
+        await session.refresh(row)
+
+
+async def _failed(
+    session: AsyncSession, row: WebhookEvent, error: BaseException, now: datetime, *, park_now: bool
+) -> bool:
+    """Record an unexpected failure of the event; True when it is parked (`apply_failed`) for it."""
+    log.error("store event %s failed to apply (failure %s)", row.id, row.failures + 1, exc_info=error)
+    text = f"{error.__class__.__name__}: {error}"
+    if park_now:
+        _park(session, row, orders.Park("apply_failed", text), now)
+        return True
+    parked = row.failures + 1 >= MAX_FAILURES
+    await repo.record_failure(session, _id(row), error=text[:1000], park=parked)
+    if parked:
+        await session.refresh(row)
+        _record_parked(session, row, now)
+    return parked
+
+
+async def _apply_rows(
+    session: AsyncSession, now: datetime, rows: Sequence[WebhookEvent]
+) -> tuple[dict[int, tuple[str, str | None]], list[WebhookEvent]]:
+    """Apply events from the first, in the caller's savepoint, up to the end or to the first one that
+    parked events wait for: each event's status and reason code, and the events waiting for the last.
+    Raises _Failed for an event that raised unexpectedly (a fault of the database is raised as it is)."""
+    parsed = [parse_stored(row.body) if row.event_type in KNOWN_TYPES else None for row in rows]
+    facts = await Facts.gather(session, [orders.reads_of(e.data) for e in parsed if isinstance(e, OrderPaid)])
+    # Checked once the batch's order ids and licences are locked: a refund parked meanwhile is seen.
+    subjects = sorted({subject for e in parsed if e is not None for subject in _waited_for(e)})
+    waited_for = set(await repo.waiting_subjects(session, subjects)) if subjects else set()
+    settled: dict[int, tuple[str, str | None]] = {}
+    applied: dict[str | None, list[int]] = {}
+    waiting: list[str] = []
+    for index, (row, event) in enumerate(zip(rows, parsed, strict=True)):
+        with tracing.span(  # linked to the request that accepted it
+            "store_event.apply",
+            {"store_event.id": _id(row), "store_event.type": row.event_type},
+            linked_to=row.traceparent,
+        ) as span:
+            try:
+                status, code = await _apply_one(session, facts, now, row, event)
+            except Exception as exc:
+                if database_fault(exc) is not None or isinstance(exc, orders.Contended):
+                    raise
+                tracing.failed(span, exc)
+                raise _Failed(index, exc) from exc
+            span.set_attribute("store_event.status", status)
+        if status == "applied":
+            applied.setdefault(code, []).append(_id(row))
+            settled[_id(row)] = ("applied", code)
+            assert event is not None
+            waiting = [s for s in _waited_for(event) if s in waited_for]
+            if waiting:
+                break  # the events waiting for it apply next
+        else:
+            settled[_id(row)] = (row.status, row.reason_code)
+            if row.status == "parked" and row.waiting_for:
+                waited_for.add(row.waiting_for)  # an event of this batch may settle it
+    await facts.writes.write(session)
+    await session.flush()
+    for code, ids in applied.items():
+        await repo.mark_applied(session, ids, reason_code=code, applied_at=now)
+    waiters: list[WebhookEvent] = []
+    for subject in waiting:
+        waiters += [w for w in await repo.waiting_for(session, subject) if w not in waiters]
+    return settled, waiters
 
 
 async def wait_until_applied(read: CoreTransaction, *, within: float, poll: float = 0.02) -> None:
@@ -465,44 +462,6 @@ def _record_parked(session: AsyncSession, row: WebhookEvent, now: datetime) -> N
     )
 
 
-async def _process(session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent) -> None:
-    """Apply the event in a savepoint: a parked event leaves no partial effect behind."""
-    try:
-        async with session.begin_nested():
-            outcome = await _apply(session, now, row, event)
-    except orders.Park as park:
-        _park(session, row, park, now)
-        return
-    except orders.AlreadyRecorded:
-        await _settle_recorded(session, now, row, event)
-        return
-    if outcome == "already_lapsed":  # the same lapse again: no new effect
-        row.status, row.reason_code, row.reason = "duplicate", outcome, "The licence had lapsed already."
-        return
-    _applied(row, outcome, now)
-    for subject in _waited_for(event):  # parked refunds waiting for this order apply now
-        for waiting in await repo.waiting_for(session, subject):
-            waiting.attempts += 1
-            try:
-                await _process(session, now, waiting, parse_stored(waiting.body))
-            except Exception as exc:
-                if database_fault(exc) is not None:
-                    raise
-                # This event applied; the one that waited for it fails on its own: parked with
-                # the error, for an admin's replay, instead of undoing this one.
-                log.exception("store event %s, waiting for %s, failed to apply", waiting.id, subject)
-                error = f"{exc.__class__.__name__}: {exc}"
-                _park(session, waiting, orders.Park("apply_failed", error), now)
-
-
-def _applied(row: WebhookEvent, outcome: str | None, now: datetime) -> None:
-    row.status = "applied"
-    row.reason_code = outcome
-    row.reason = None
-    row.waiting_for = None
-    row.applied_at = now
-
-
 def _waited_for(event: StoreEvent) -> list[str]:
     """The subjects parked events may wait for that this event, applied, settles."""
     if not isinstance(event, OrderPaid):
@@ -515,11 +474,64 @@ def _waited_for(event: StoreEvent) -> list[str]:
     return subjects
 
 
-async def _settle_recorded(session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent) -> None:
+async def _apply_one(
+    session: AsyncSession, facts: Facts, now: datetime, row: WebhookEvent, event: StoreEvent | None
+) -> tuple[str, str | None]:
+    """Apply one event of a batch: ("applied", its outcome), or the row parked or marked a duplicate
+    and its (status, reason code). A park or a repeat is found before the event writes anything."""
+    if event is None:
+        park = orders.Park("unknown_event_type", f"This service does not handle {row.event_type!r} events yet.")
+        _park(session, row, park, now)
+        return row.status, row.reason_code
+    try:
+        outcome = await _apply(session, facts, now, row, event)
+    except orders.Park as park:
+        _park(session, row, park, now)
+        return row.status, row.reason_code
+    except orders.AlreadyRecorded:
+        await _settle_recorded(session, facts, now, row, event)
+        return row.status, row.reason_code
+    if outcome == "already_lapsed":  # the same lapse again: no new effect
+        row.status, row.reason_code, row.reason = "duplicate", outcome, "The licence had lapsed already."
+        row.waiting_for = None
+        return row.status, row.reason_code
+    return "applied", outcome
+
+
+async def _apply(
+    session: AsyncSession, facts: Facts, now: datetime, row: WebhookEvent, event: StoreEvent
+) -> str | None:
+    """Apply one event's rules; its outcome."""
+    if isinstance(event, OrderPaid):
+        order = await orders.apply_order(session, facts, event.data, now=now, event_id=row.id)
+        return order.outcome
+    if isinstance(event, OrderRefunded):
+        await orders.apply_refund(session, facts, event.data, now=now)
+        return "refunded"
+    assert isinstance(event, LicenceLapsed)
+    return await orders.apply_lapse(session, facts, event.data.licence_id, event.data.lapsed_at, now=now)
+
+
+async def _settle_recorded(
+    session: AsyncSession, facts: Facts, now: datetime, row: WebhookEvent, event: StoreEvent
+) -> None:
     """The order or refund was recorded before: a duplicate when it says the same, a conflict to park
-    otherwise."""
-    conflict = await _compare_with_recorded(session, event)
-    if conflict is not None:
+    otherwise (R08)."""
+    if isinstance(event, OrderPaid):
+        same = await facts.recorded_hash(session, event.data.order_id) == content_hash(event.data)
+        conflict = orders.Park(
+            "order_content_conflict",
+            f"Order {event.data.order_id} was delivered before with other content; an admin must decide.",
+        )
+    else:
+        assert isinstance(event, OrderRefunded)
+        refund = await orders_repo.get_refund(session, event.data.refund_id)
+        same = refund is not None and refund.content_hash == content_hash(event.data)
+        conflict = orders.Park(
+            "refund_content_conflict",
+            f"Refund {event.data.refund_id} was delivered before with other content; an admin must decide.",
+        )
+    if not same:
         _park(session, row, conflict, now)
         return
     row.status, row.reason_code, row.reason = "duplicate", "same_content", "Recorded before under another id."
@@ -531,62 +543,13 @@ async def apply_due_lapses(session: AsyncSession, now: datetime, *, batch: int =
     lapse the licences overdue without any lapse event. Returns how many licences lapsed.
 
     Safe from several workers at once: each skips the events and licences another one holds."""
-    lapsed = 0
     rows = await repo.due_lapses(session, now, batch)
     for row in rows:
         row.attempts += 1
-    together = await _applied_together(session, now, rows) if rows else None
-    if together is not None:  # the path every store event takes
-        lapsed = len(together.get("lapsed", []))
-    else:  # one of them did not simply apply: each in a savepoint of its own
-        for row in rows:
-            await session.refresh(row)  # as the savepoint's rollback left it
-            await _process(session, now, row, parse_stored(row.body))
-            if row.status == "applied" and row.reason_code == "lapsed":
-                lapsed += 1
+    settled = await apply_batch(session, now, rows, failures_park=True) if rows else {}
+    lapsed = sum(1 for outcome in settled.values() if outcome == ("applied", "lapsed"))
     await session.flush()
     return lapsed + await orders.sweep_lapses(session, now=now, batch=batch)
-
-
-async def _apply(
-    session: AsyncSession, now: datetime, row: WebhookEvent, event: StoreEvent, *, look_up_recorded: bool = True
-) -> str | None:
-    """Apply one event's rules. `look_up_recorded`: an order recorded before is looked up first, so a
-    duplicate is one whatever its rules would meet now; without, only its INSERT finds it (a batch
-    applied together, which any surprise sends back through the careful pass)."""
-    if isinstance(event, OrderPaid):
-        if look_up_recorded and await orders_repo.order_hash(session, event.data.order_id) is not None:
-            raise orders.AlreadyRecorded(event.data.order_id)
-        order = await orders.apply_order(session, event.data, now=now, event_id=row.id)
-        return order.outcome
-    if isinstance(event, OrderRefunded):
-        if await orders_repo.get_refund(session, event.data.refund_id) is not None:
-            raise orders.AlreadyRecorded(event.data.refund_id)
-        await orders.apply_refund(session, event.data, now=now)
-        return "refunded"
-    assert isinstance(event, LicenceLapsed)
-    return await orders.apply_lapse(session, event.data.licence_id, event.data.lapsed_at, now=now)
-
-
-async def _compare_with_recorded(session: AsyncSession, event: StoreEvent) -> orders.Park | None:
-    """None when the recorded order or refund says the same; a conflict to park otherwise (R08)."""
-    if isinstance(event, OrderPaid):
-        recorded_hash = await orders_repo.order_hash(session, event.data.order_id)
-        if recorded_hash is not None and recorded_hash == content_hash(event.data):
-            return None
-        return orders.Park(
-            "order_content_conflict",
-            f"Order {event.data.order_id} was delivered before with other content; an admin must decide.",
-        )
-    if isinstance(event, OrderRefunded):
-        refund = await orders_repo.get_refund(session, event.data.refund_id)
-        if refund is not None and refund.content_hash == content_hash(event.data):
-            return None
-        return orders.Park(
-            "refund_content_conflict",
-            f"Refund {event.data.refund_id} was delivered before with other content; an admin must decide.",
-        )
-    return None
 
 
 async def replay(session: AsyncSession, ctx: Context, event_id: int) -> Receipt:
@@ -598,14 +561,9 @@ async def replay(session: AsyncSession, ctx: Context, event_id: int) -> Receipt:
         raise InvalidTransition(f"Only parked events are replayed; this one is {row.status}.", code="event_not_parked")
     before = {"status": row.status, "reason_code": row.reason_code}
     row.attempts += 1
-    if row.event_type in KNOWN_TYPES:
-        # The path every store event takes; the per-event pass when it parks again, repeats or fails.
-        if await _applied_together(session, ctx.now, [row]) is not None:
-            await session.refresh(row)
-        else:
-            await session.refresh(row)  # as the savepoint's rollback left it
-            await _process(session, ctx.now, row, parse_stored(row.body))
+    await apply_batch(session, ctx.now, [row], failures_park=True)  # the path every store event takes
     await session.flush()
+    await session.refresh(row)
     audit.record(
         session,
         ctx,

@@ -1,10 +1,12 @@
-"""The reads a batch of orders needs, done once for the whole batch (see `memo`)."""
+"""The reads a batch of store events needs, done once for the whole batch: set-based statements
+whose answers are returned as one value (`Gathered`). What the batch then does with them is the
+domain's (`app.domain.batch`); nothing here knows a batch is running."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import String, bindparam, select, text, tuple_
@@ -13,13 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import directory as directory_repo
-from app.db.repositories import ledgers as ledgers_repo
-from app.db.repositories import memo
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import partners as partners_repo
-from app.db.repositories import statements as statements_repo
 from app.db.repositories import terms as terms_repo
-from app.db.tables import Customer, CustomerIdentifier, Partner, PartnerBalance, Relationship
+from app.db.tables import Customer, CustomerIdentifier, Licence, NfrLicence, Partner, PartnerBalance, Relationship
 
 
 @dataclass(frozen=True)
@@ -34,91 +33,123 @@ class OrderReads:
     licence_ids: Sequence[str]
 
 
-async def prefetch(session: AsyncSession, orders: Sequence[OrderReads]) -> memo.BatchMemo:
-    """Read and lock what these orders need, in a few statements, and install it as the session's
-    memo (the caller drops it when the batch ends). Locks are taken in the one lock order
-    (CONTRIBUTING.md): order ids, customers, relationships, licences, balances, each kind sorted, as
-    the orders one at a time take them."""
-    held = memo.BatchMemo()
+@dataclass(frozen=True)
+class Gathered:
+    """What `gather` read, as it was read. Rows are the session's objects (locked where said)."""
+
+    locked_orders: frozenset[str] = frozenset()
+    """Order ids whose lock (`orders.lock_order_id`) this transaction holds."""
+    recorded_orders: dict[str, str] = field(default_factory=dict)
+    """The order ids among the batch's that were recorded before, with their content hash."""
+    terms_refs: list[tuple[int, datetime, str]] = field(default_factory=list)
+    """(version, effective_from, digest) of every terms version, latest first."""
+    nfr_asked: frozenset[str] = frozenset()
+    nfr: dict[str, NfrLicence] = field(default_factory=dict)
+    """The not-for-resale licences among `nfr_asked`, by licence id."""
+    identifiers_asked: frozenset[tuple[str, str]] = frozenset()
+    identifier_owner: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
+    customers: dict[uuid.UUID, Customer] = field(default_factory=dict)
+    """The customers `identifier_owner` names, locked."""
+    relationships: dict[uuid.UUID, Relationship | None] = field(default_factory=dict)
+    """By customer id: its relationship (locked), or None; only for the customers read."""
+    partners: dict[uuid.UUID, Partner] = field(default_factory=dict)
+    """The buying partners and the partners of the relationships read."""
+    declared: dict[uuid.UUID, list[tuple[str, str]]] = field(default_factory=dict)
+    """R22: every (kind, value) each partner read ever declared as its own company's."""
+    facts: dict[uuid.UUID, partners_repo.StandingFacts] = field(default_factory=dict)
+    """`partners.standing_facts` by partner id."""
+    balances: dict[uuid.UUID, PartnerBalance] = field(default_factory=dict)
+    """Partner balances that exist, locked."""
+    points_before: dict[tuple[uuid.UUID, datetime], int] = field(default_factory=dict)
+    """Points effective before a moment (Postgres; SQLite reads them with the balance's lock)."""
+    licences_asked: frozenset[str] = frozenset()
+    licences: dict[str, Licence] = field(default_factory=dict)
+    """The licences among `licences_asked` that exist, locked."""
+
+
+async def gather(session: AsyncSession, orders: Sequence[OrderReads]) -> Gathered:
+    """Read and lock what these orders need, in a few statements. Locks are taken in the one lock
+    order (CONTRIBUTING.md): order ids, customers, relationships, licences, balances, each kind
+    sorted."""
     postgres = session.get_bind().dialect.name == "postgresql"
     order_ids = sorted({o.order_id for o in orders})
     if postgres and order_ids:
         await session.execute(_LOCK_ORDER_IDS, {"keys": [f"order:{order_id}" for order_id in order_ids]})
-    held.locked_orders.update(order_ids)
-    held.terms_refs = await terms_repo.all_refs(session)
+    recorded = await orders_repo.order_hashes(session, order_ids)
+    terms_refs = await terms_repo.all_refs(session)
 
     licence_ids = sorted({i for o in orders for i in o.licence_ids})
-    if licence_ids:
-        held.nfr = {n.licence_id: n for n in await directory_repo.nfr_by_licence_ids(session, licence_ids)}
-    held.nfr_asked.update(licence_ids)
+    nfr = {n.licence_id: n for n in await directory_repo.nfr_by_licence_ids(session, licence_ids)}
 
     pairs = sorted({pair for o in orders for pair in o.identifiers})
+    identifier_owner: dict[tuple[str, str], uuid.UUID] = {}
+    customers: dict[uuid.UUID, Customer] = {}
     if pairs:
         for owner, kind, value, customer in await session.execute(_CUSTOMERS, {"pairs": pairs}):
-            held.identifier_owner[(kind, value)] = owner
-            held.customers[owner] = customer
-    held.identifiers_asked.update(pairs)
+            identifier_owner[(kind, value)] = owner
+            customers[owner] = customer
 
-    customer_ids = sorted(held.customers)
+    customer_ids = sorted(customers)
+    relationships: dict[uuid.UUID, Relationship | None] = dict.fromkeys(customer_ids)
+    partners: dict[uuid.UUID, Partner] = {}
     if customer_ids:
-        held.relationships = dict.fromkeys(customer_ids)
         for relationship, partner in await session.execute(_RELATIONSHIPS, {"ids": customer_ids}):
-            held.relationships[relationship.customer_id] = relationship
-            partners_repo.keep(session, partner)
+            relationships[relationship.customer_id] = relationship
+            partners[partner.id] = partner
 
     buyers = sorted({o.buyer_partner_id for o in orders if o.buyer_partner_id is not None})
-    if buyers:  # kept for `partners.known`, as the relationships' partners are
+    if buyers:
         for partner in await session.scalars(_PARTNERS, {"ids": buyers}):
-            partners_repo.keep(session, partner)
+            partners[partner.id] = partner
     # R22: what each partner an order may credit ever declared as its own company's.
-    declarers = sorted({*buyers, *(r.partner_id for r in held.relationships.values() if r is not None)})
-    held.declared = await partners_repo.declared_identifiers_of(session, declarers)
+    declarers = sorted({*buyers, *(r.partner_id for r in relationships.values() if r is not None)})
+    declared = await partners_repo.declared_identifiers_of(session, declarers)
 
-    if licence_ids:  # before the balances, as every transaction locks them
-        held.licences = await orders_repo.licences_for_update(session, licence_ids)
-    held.licences_asked.update(licence_ids)
+    licences = await orders_repo.licences_for_update(session, licence_ids)  # before the balances
 
     # The partner each order will most likely credit: its buyer, or the relationship of its customer.
     credits: list[tuple[uuid.UUID, datetime]] = []
     for order in orders:
         partner_id: uuid.UUID | None = order.buyer_partner_id
         if partner_id is None:
-            owners = {named for pair in order.identifiers if (named := held.identifier_owner.get(pair))}
-            found: Relationship | None = held.relationships.get(owners.pop()) if len(owners) == 1 else None
+            owners = {named for pair in order.identifiers if (named := identifier_owner.get(pair))}
+            found = relationships.get(owners.pop()) if len(owners) == 1 else None
             partner_id = found.partner_id if found is not None else None
         if partner_id is not None:
             credits.append((partner_id, order.placed_at))
     partner_ids = sorted({p for p, _ in credits})
+    facts: dict[uuid.UUID, partners_repo.StandingFacts] = {}
+    balances: dict[uuid.UUID, PartnerBalance] = {}
+    points_before: dict[tuple[uuid.UUID, datetime], int] = {}
     if partner_ids:
-        held.facts = await partners_repo.standing_facts_of(session, partner_ids)
-        # Only balances that exist: one an order creates is created as one event at a time would.
-        held.balances = {b.partner_id: b for b in await session.scalars(_BALANCES, {"ids": partner_ids})}
+        facts = await partners_repo.standing_facts_of(session, partner_ids)
+        # Only balances that exist: one an order creates is created when that order needs it.
+        balances = {b.partner_id: b for b in await session.scalars(_BALANCES, {"ids": partner_ids})}
         if postgres:  # after the locks: this statement's snapshot sees what their holders committed
-            wanted = sorted(pair for pair in set(credits) if pair[0] in held.balances)
+            wanted = sorted(pair for pair in set(credits) if pair[0] in balances)
             sums = await session.execute(
                 _POINTS_BEFORE, {"partners": [p for p, _ in wanted], "moments": [at for _, at in wanted]}
             )
             for n, points in sums:
-                held.points_before[wanted[n - 1]] = int(points)
-
-    memo.install(session, held)
-    return held
-
-
-async def write_pending(session: AsyncSession, held: memo.BatchMemo) -> None:
-    """What the batch's events made and did not write yet: their ledger entries, then the money
-    balances and quarter accruals of their commission, one statement each."""
-    await ledgers_repo.write_pending_entries(session)
-    accrued = [
-        {"partner_id": p, "quarter": quarter, "currency": currency, "accrued": amount}
-        for (p, quarter, currency), amount in sorted(held.accrued.items())
-    ]
-    moved = [{"partner_id": p, "currency": c, "amount": a} for (p, c), a in sorted(held.money.items())]
-    held.accrued, held.money = {}, {}
-    if accrued:
-        await statements_repo.add_accrued_many(session, accrued)
-    if moved:
-        await ledgers_repo.add_money_to_balances(session, moved)
+                points_before[wanted[n - 1]] = int(points)
+    return Gathered(
+        locked_orders=frozenset(order_ids),
+        recorded_orders=recorded,
+        terms_refs=terms_refs,
+        nfr_asked=frozenset(licence_ids),
+        nfr=nfr,
+        identifiers_asked=frozenset(pairs),
+        identifier_owner=identifier_owner,
+        customers=customers,
+        relationships=relationships,
+        partners=partners,
+        declared=declared,
+        facts=facts,
+        balances=balances,
+        points_before=points_before,
+        licences_asked=frozenset(licence_ids),
+        licences=licences,
+    )
 
 
 _LOCK_ORDER_IDS = text(

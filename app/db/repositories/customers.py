@@ -13,7 +13,6 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import memo
 from app.db.repositories import partners as partners_repo
 from app.db.tables import Customer, CustomerIdentifier, Partner, Registration, RegistrationRefusal, Relationship
 from app.domain.rules.identifiers import Identifier
@@ -99,15 +98,6 @@ async def matching(
     locked until the transaction ends."""
     if not identifiers:
         return [], {}
-    held = memo.of(session)
-    if held is not None and held.identifiers_asked.issuperset((i.kind, i.value) for i in identifiers):
-        found = [
-            (owner, i.kind, i.value)
-            for i in identifiers
-            if (owner := held.identifier_owner.get((i.kind, i.value))) is not None
-        ]
-        found.sort(key=lambda r: r[0])  # as the statement orders them: by customer
-        return found, {r[0]: held.customers[r[0]] for r in found}
     params: dict[str, str] = {}
     for n, ident in enumerate(identifiers):
         params[f"kind{n}"], params[f"value{n}"] = ident.kind, ident.value
@@ -243,10 +233,6 @@ _RELATIONSHIP_FOR = (  # built once: every order runs it
 async def relationship_for(session: AsyncSession, customer_id: uuid.UUID) -> Relationship | None:
     """The customer's relationship, locked; its partner is read with it and kept in the session
     (`partners.known` finds it without another round trip)."""
-    held = memo.of(session)
-    if held is not None and customer_id in held.relationships:
-        relationship: Relationship | None = held.relationships[customer_id]
-        return relationship
     row = (await session.execute(_RELATIONSHIP_FOR, {"customer_id": customer_id})).first()
     if row is None:
         return None

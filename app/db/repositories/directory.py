@@ -10,7 +10,6 @@ from sqlalchemy import String, bindparam, case, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import memo
 from app.db.tables import DirectoryReview, NfrLicence, NfrViolation, Partner
 
 LEVEL_RANK = {"platinum": 0, "gold": 1, "silver": 2, "affiliate": 3}
@@ -125,9 +124,6 @@ async def nfr_licences(session: AsyncSession, partner_id: uuid.UUID | None) -> S
 async def nfr_by_licence_ids(session: AsyncSession, licence_ids: Sequence[str]) -> Sequence[NfrLicence]:
     if not licence_ids:
         return []
-    held = memo.of(session)
-    if held is not None and held.nfr_asked.issuperset(licence_ids):
-        return [held.nfr[i] for i in sorted(set(licence_ids)) if i in held.nfr]
     return (await session.execute(_NFR_BY_LICENCE_IDS, {"ids": sorted(set(licence_ids))})).scalars().all()
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import dialect, memo
+from app.db.repositories import dialect
 from app.db.repositories.dialect import table_of
 from app.db.tables import LevelChange, MoneyEntry, Partner, PartnerBalance, PartnerMoneyBalance, PointsEntry
 
@@ -79,10 +79,6 @@ async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: dateti
     Every write to a partner's ledgers goes through this lock, so concurrent orders for one
     partner apply one after the other.
     """
-    held = memo.of(session)
-    if held is not None and partner_id in held.balances:
-        locked: PartnerBalance = held.balances[partner_id]  # locked with the rest of its batch
-        return locked
     # (In a batch the session autoflushes: what the batch added to this balance is written before the
     # upsert reads the row back into the same object.)
     # populate_existing: a balance object this session loaded earlier takes the locked row's values.
@@ -114,8 +110,6 @@ async def lock_balance_with_points_before(
     statement reads the snapshot taken when it started, so when the upsert waits for the lock of a
     transaction that is adding this partner's points, its RETURNING would not see those points; the
     sum is read after the lock, by a statement of its own."""
-    if memo.of(session) is not None:  # in a batch: each from what it read up front, else as below
-        return await lock_balance(session, partner_id, now), await points_before(session, partner_id, at)
     if session.get_bind().dialect.name == "postgresql":
         balance = await lock_balance(session, partner_id, now)
         return balance, await points_before(session, partner_id, at)
@@ -140,42 +134,26 @@ async def add_money_to_balances(session: AsyncSession, rows: Sequence[dict[str, 
     await session.execute(dialect.pick(session, _ADD_MONEY), list(rows))
 
 
-async def write_pending_entries(session: AsyncSession) -> None:
-    """Write the ledger entries a batch made so far (see `memo`), in the order made: one statement
-    per ledger. The session flushes its objects first (an entry names its licence)."""
-    held = memo.of(session)
-    if held is None:
-        return
-    points, held.points_rows = held.points_rows, []
-    money, held.money_rows = held.money_rows, []
+async def insert_entries(
+    session: AsyncSession, points: Sequence[dict[str, Any]], money: Sequence[dict[str, Any]]
+) -> None:
+    """Ledger entries as rows, in the order given: one statement per ledger."""
     if points:
-        await session.execute(_INSERT_POINTS, points)
+        await session.execute(_INSERT_POINTS, list(points))
     if money:
-        await session.execute(_INSERT_MONEY, money)
+        await session.execute(_INSERT_MONEY, list(money))
 
 
 _INSERT_POINTS = table_of(PointsEntry).insert()
 _INSERT_MONEY = table_of(MoneyEntry).insert()
 
 
-async def _entries_written(session: AsyncSession) -> None:
-    """Before a read of the ledgers: what a batch made so far is in them."""
-    held = memo.of(session)
-    if held is not None and (held.points_rows or held.money_rows):
-        await write_pending_entries(session)
-
-
 async def points_before(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> int:
     """Sum of the partner's points entries effective strictly before `at` (R03a)."""
-    held = memo.of(session)
-    if held is not None and (read := memo.points_before(held, partner_id, at)) is not None:
-        return read
-    await _entries_written(session)
     return int((await session.execute(_POINTS_BEFORE, {"partner_id": partner_id, "at": at})).scalar_one())
 
 
 async def points_for_licence(session: AsyncSession, licence_id: str) -> int:
-    await _entries_written(session)
     stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(col(PointsEntry.licence_id) == licence_id)
     return int((await session.execute(stmt)).scalar_one())
 
@@ -184,7 +162,6 @@ async def points_for_line(
     session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
 ) -> int:
     """The line's points entries of these rules, summed; `credits_only`: only those that add points."""
-    await _entries_written(session)
     stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
         col(PointsEntry.order_line_id) == line_id, col(PointsEntry.rule).in_(rules)
     )
@@ -197,7 +174,6 @@ async def money_for_line(
     session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
 ) -> int:
     """The line's money entries of these rules, summed; `credits_only`: only those that add money."""
-    await _entries_written(session)
     stmt = select(func.coalesce(func.sum(MoneyEntry.amount), 0)).where(
         col(MoneyEntry.order_line_id) == line_id, col(MoneyEntry.rule).in_(rules)
     )
@@ -207,7 +183,6 @@ async def money_for_line(
 
 
 async def money_partner_for_line(session: AsyncSession, line_id: int) -> tuple[uuid.UUID, str] | None:
-    await _entries_written(session)
     stmt = (
         select(col(MoneyEntry.partner_id), col(MoneyEntry.currency))
         .where(col(MoneyEntry.order_line_id) == line_id)
@@ -218,21 +193,18 @@ async def money_partner_for_line(session: AsyncSession, line_id: int) -> tuple[u
 
 
 async def points_partner_for_line(session: AsyncSession, line_id: int) -> uuid.UUID | None:
-    await _entries_written(session)
     stmt = select(col(PointsEntry.partner_id)).where(col(PointsEntry.order_line_id) == line_id).limit(1)
     row = (await session.execute(stmt)).first()
     return row[0] if row else None
 
 
 async def get_points_entry(session: AsyncSession, entry_id: int) -> PointsEntry | None:
-    await _entries_written(session)
     return await session.get(PointsEntry, entry_id)
 
 
 async def points_entries(
     session: AsyncSession, partner_id: uuid.UUID, *, before_id: int | None, limit: int
 ) -> Sequence[PointsEntry]:
-    await _entries_written(session)
     stmt = select(PointsEntry).where(col(PointsEntry.partner_id) == partner_id)
     if before_id is not None:
         stmt = stmt.where(col(PointsEntry.id) < before_id)
@@ -243,7 +215,6 @@ async def points_entries(
 async def money_entries(
     session: AsyncSession, partner_id: uuid.UUID, *, before_id: int | None, limit: int
 ) -> Sequence[MoneyEntry]:
-    await _entries_written(session)
     stmt = select(MoneyEntry).where(col(MoneyEntry.partner_id) == partner_id)
     if before_id is not None:
         stmt = stmt.where(col(MoneyEntry.id) < before_id)
@@ -258,7 +229,6 @@ async def level_history(session: AsyncSession, partner_id: uuid.UUID) -> Sequenc
 
 async def money_before(session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> dict[str, int]:
     """Sum of the partner's money entries effective strictly before `at`, per currency."""
-    await _entries_written(session)
     stmt = (
         select(col(MoneyEntry.currency), func.sum(MoneyEntry.amount))
         .where(col(MoneyEntry.partner_id) == partner_id, col(MoneyEntry.effective_at) < at)
@@ -317,7 +287,6 @@ _STANDING = _standing_query()
 async def standing(session: AsyncSession, partner_id: uuid.UUID, start: datetime, end: datetime) -> Standing | None:
     """A partner's points, money balances and points at risk (licences ending in [start, end)), in
     one round trip; None when there is no such partner."""
-    await _entries_written(session)
     result = await session.execute(_STANDING, {"partner": partner_id, "start": start, "end": end})
     rows: list[tuple[str, str | None, int | None]] = [(r[0], r[1], r[2]) for r in result]
     if not any(kind == "partner" for kind, _, _ in rows):
@@ -330,5 +299,4 @@ async def standing(session: AsyncSession, partner_id: uuid.UUID, start: datetime
 
 async def points_at_risk(session: AsyncSession, partner_id: uuid.UUID, start: datetime, end: datetime) -> int:
     """Standing points of the partner's active licences whose term ends in [start, end), in one query."""
-    await _entries_written(session)
     return int((await session.execute(_at_risk_query(partner_id, start, end))).scalar_one())

@@ -12,7 +12,7 @@ from sqlalchemy import String, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import dialect, memo
+from app.db.repositories import dialect
 from app.db.repositories.dialect import table_of
 from app.db.tables import DiscountMismatch, Licence, Order, OrderLine, Refund
 
@@ -27,6 +27,18 @@ async def order_hash(session: AsyncSession, order_id: str) -> str | None:
 
 
 _ORDER_HASH = select(col(Order.content_hash)).where(col(Order.order_id) == bindparam("order_id"))
+
+
+async def order_hashes(session: AsyncSession, order_ids: Sequence[str]) -> dict[str, str]:
+    """The content hash of each recorded order among these ids."""
+    if not order_ids:
+        return {}
+    return {r[0]: r[1] for r in await session.execute(_ORDER_HASHES, {"ids": sorted(set(order_ids))})}
+
+
+_ORDER_HASHES = select(col(Order.order_id), col(Order.content_hash)).where(
+    col(Order.order_id).in_(bindparam("ids", expanding=True))
+)
 
 
 def _insert_order_stmt(dialect_module: Any) -> Any:
@@ -125,9 +137,6 @@ async def licences_for_update(session: AsyncSession, licence_ids: Sequence[str])
     """The licences among these ids that exist, locked, by id."""
     if not licence_ids:
         return {}
-    held = memo.of(session)
-    if held is not None and held.licences_asked.issuperset(licence_ids):
-        return {i: held.licences[i] for i in sorted(set(licence_ids)) if i in held.licences}
     rows = await session.execute(_LICENCES_FOR_UPDATE, {"ids": sorted(set(licence_ids))})
     return {licence.licence_id: licence for licence in rows.scalars()}
 
@@ -194,9 +203,6 @@ async def lock_order_id(session: AsyncSession, order_id: str) -> None:
     Without it, a refund could find no order and park while the order commits unseen, and the
     order would never learn that a refund waits for it. SQLite transactions are serial already.
     """
-    held = memo.of(session)
-    if held is not None and order_id in held.locked_orders:
-        return  # locked with the rest of its batch
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(_LOCK_ORDER_ID, {"key": f"order:{order_id}"})
 

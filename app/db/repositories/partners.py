@@ -27,7 +27,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import memo
 from app.db.tables import AgreementAcceptance, AgreementVersion, Partner, PartnerIdentifier, PartnerStatusChange
 from app.db.types import UTCDateTime
 
@@ -79,11 +78,7 @@ async def declared_identifiers_of(
 
 
 async def declared_identifiers(session: AsyncSession, partner_id: uuid.UUID) -> list[tuple[str, str]]:
-    """R22: every (kind, value) the partner ever declared; a batch's memo answers when it holds them
-    (they do not change while store events are applied)."""
-    held = memo.of(session)
-    if held is not None and partner_id in held.declared:
-        return held.declared[partner_id]
+    """R22: every (kind, value) the partner ever declared."""
     return (await declared_identifiers_of(session, [partner_id]))[partner_id]
 
 
@@ -229,10 +224,6 @@ def _facts(rows: list[tuple[Any, ...]]) -> StandingFacts:
 
 async def standing_facts(session: AsyncSession, partner_id: uuid.UUID) -> StandingFacts:
     """The three in one round trip (the eligibility check runs for every credited order)."""
-    held = memo.of(session)
-    if held is not None and partner_id in held.facts:
-        facts: StandingFacts = held.facts[partner_id]
-        return facts
     return _facts([tuple(r) for r in await session.execute(_STANDING_FACTS, {"partner": partner_id})])
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import memo
 from app.db.tables import ProgramTermsVersion
 
 _ALL_REFS = select(  # every version, latest first: the order `in_force_ref` picks from
@@ -21,9 +20,6 @@ _IN_FORCE_REF = _ALL_REFS.where(col(ProgramTermsVersion.effective_from) <= bindp
 
 async def in_force_ref(session: AsyncSession, at: datetime) -> tuple[int, datetime, str] | None:
     """Version, start and digest of the terms in force at `at`, without the terms themselves."""
-    held = memo.of(session)
-    if held is not None and held.terms_refs is not None:
-        return next((ref for ref in held.terms_refs if ref[1] <= at), None)
     row = (await session.execute(_IN_FORCE_REF, {"at": at})).first()
     return None if row is None else (row[0], row[1], row[2])
 

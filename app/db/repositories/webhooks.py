@@ -159,14 +159,14 @@ async def mark_applied(
     )
 
 
-async def any_waiting_for(session: AsyncSession, subjects: Sequence[str]) -> bool:
-    """Whether a parked event waits for one of these subjects."""
-    stmt = select(
-        select(col(WebhookEvent.id))
+async def waiting_subjects(session: AsyncSession, subjects: Sequence[str]) -> list[str]:
+    """The subjects among these that a parked event waits for."""
+    stmt = (
+        select(col(WebhookEvent.waiting_for))
         .where(col(WebhookEvent.waiting_for).in_(subjects), col(WebhookEvent.status) == "parked")
-        .exists()
+        .distinct()
     )
-    return bool((await session.execute(stmt)).scalar_one())
+    return [str(r[0]) for r in await session.execute(stmt)]
 
 
 async def due_lapses(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookEvent]:

@@ -70,6 +70,10 @@ class CustomerFacts:
     `registrations_needed` says so (empty otherwise)."""
 
 
+NEW_CUSTOMER = CustomerFacts(first_purchase_at=None, relationship=None, registrations=())
+"""A customer the vendor does not know yet: no relationship, no registration, never bought."""
+
+
 def registrations_needed(relationship: RelationshipFact | None, at: datetime) -> bool:
     """Whether attributing an order placed at `at` may look at the customer's registrations: not when
     a relationship in force since before `at` answers alone."""

@@ -1,0 +1,301 @@
+"""What a batch of store events knows and what it has made so far.
+
+Every store event is applied in a batch (one event is a batch of one): the facts its rules need are
+gathered first, for all its events at once, in set-based statements (`app.db.repositories.batch`).
+`Facts` answers from them and, for what they do not hold, reads once and keeps the answer. The
+events of a batch change some of those facts (a customer gains identifiers, a relationship is
+established, a licence is sold, points are credited): the applier changes them only through
+`Facts`, which folds each change into what it answers, so the next event of the batch sees the facts
+as the earlier events left them. Nothing is invalidated and nothing read up front goes stale.
+
+`Writes` holds the ledger rows and money totals the batch made, written together by `write`: one
+INSERT per ledger and one upsert per kind of total. The repositories know nothing of batches.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import batch as batch_repo
+from app.db.repositories import customers as customers_repo
+from app.db.repositories import directory as directory_repo
+from app.db.repositories import ledgers as ledgers_repo
+from app.db.repositories import orders as orders_repo
+from app.db.repositories import partners as partners_repo
+from app.db.repositories import statements as statements_repo
+from app.db.tables import Customer, Licence, NfrLicence, Partner, PartnerBalance, PointsEntry, Relationship
+from app.domain import terms
+from app.domain.errors import NotFound
+from app.domain.rules.identifiers import Identifier
+
+
+class Writes:
+    """Ledger entries and money totals made and not written yet; `write` writes them."""
+
+    def __init__(self) -> None:
+        self.points_rows: list[dict[str, Any]] = []
+        self.money_rows: list[dict[str, Any]] = []
+        self.points_added: dict[uuid.UUID, list[tuple[datetime, int]]] = {}
+        """Every points entry made, written or not, per partner: (effective_at, points)."""
+        self.accrued: dict[tuple[uuid.UUID, str, str], int] = {}
+        """Commission accrued, by (partner, quarter, currency): every key an entry touched, even one
+        whose total came to 0 (its row exists, as it would had the entries been written one by one)."""
+        self.moved: dict[tuple[uuid.UUID, str], int] = {}
+        """Money moved, by (partner, currency)."""
+
+    def points(self, row: dict[str, Any], *, buffered: bool) -> None:
+        """A points entry made; `buffered`: a row to write later (otherwise the caller added it)."""
+        self.points_added.setdefault(row["partner_id"], []).append((row["effective_at"], row["points"]))
+        if buffered:
+            self.points_rows.append(row)
+
+    def money(self, row: dict[str, Any]) -> None:
+        self.money_rows.append(row)
+
+    def totals(self, partner_id: uuid.UUID, accrued: dict[tuple[str, str], int], moved: dict[str, int]) -> None:
+        for (quarter, currency), amount in accrued.items():
+            key = (partner_id, quarter, currency)
+            self.accrued[key] = self.accrued.get(key, 0) + amount
+        for currency, amount in moved.items():
+            if amount:
+                self.moved[(partner_id, currency)] = self.moved.get((partner_id, currency), 0) + amount
+
+    async def write_entries(self, session: AsyncSession) -> None:
+        """The entries made so far, in the order made (before anything reads the ledgers)."""
+        points, self.points_rows = self.points_rows, []
+        money, self.money_rows = self.money_rows, []
+        if points or money:
+            await session.flush()  # an entry names its licence and order line
+            await ledgers_repo.insert_entries(session, points, money)
+
+    async def write(self, session: AsyncSession) -> None:
+        """Everything made so far: the entries, then the quarter accruals and money balances."""
+        await self.write_entries(session)
+        accrued = [
+            {"partner_id": p, "quarter": quarter, "currency": currency, "accrued": amount}
+            for (p, quarter, currency), amount in sorted(self.accrued.items())
+        ]
+        moved = [{"partner_id": p, "currency": c, "amount": a} for (p, c), a in sorted(self.moved.items())]
+        self.accrued, self.moved = {}, {}
+        if accrued:
+            await statements_repo.add_accrued_many(session, accrued)
+        if moved:
+            await ledgers_repo.add_money_to_balances(session, moved)
+
+
+class Facts:
+    """The facts a batch's rules ask about: gathered up front, read once when not, folded with what
+    the batch's events changed."""
+
+    def __init__(self, gathered: batch_repo.Gathered | None = None) -> None:
+        g = gathered or batch_repo.Gathered()
+        self.writes = Writes()
+        self._locked_orders = set(g.locked_orders)
+        self._recorded = dict(g.recorded_orders)
+        self._recorded_asked = set(g.locked_orders)
+        self._terms_refs = g.terms_refs if gathered is not None else None
+        self._nfr_asked, self._nfr = set(g.nfr_asked), dict(g.nfr)
+        self._identifiers_asked = set(g.identifiers_asked)
+        self._owner = dict(g.identifier_owner)
+        self._customers = dict(g.customers)
+        self._relationships = dict(g.relationships)
+        self._partners = dict(g.partners)
+        self._declared = dict(g.declared)
+        self._standing = dict(g.facts)
+        self._balances = dict(g.balances)
+        self._points_before = dict(g.points_before)
+        self._licences_asked, self._licences = set(g.licences_asked), dict(g.licences)
+
+    @classmethod
+    async def gather(cls, session: AsyncSession, orders: Sequence[batch_repo.OrderReads]) -> Facts:
+        return cls(await batch_repo.gather(session, orders))
+
+    # Reads: from what was gathered, else read once and kept.
+
+    async def lock_order(self, session: AsyncSession, order_id: str) -> None:
+        """Serialise everything about this order id until the transaction ends (`orders.lock_order_id`)."""
+        if order_id not in self._locked_orders:
+            await orders_repo.lock_order_id(session, order_id)
+            self._locked_orders.add(order_id)
+
+    async def recorded_hash(self, session: AsyncSession, order_id: str) -> str | None:
+        """The content hash of the order recorded under this id (by this batch too), or None."""
+        if order_id not in self._recorded_asked:
+            found = await orders_repo.order_hash(session, order_id)
+            if found is not None:
+                self._recorded[order_id] = found
+            self._recorded_asked.add(order_id)
+        return self._recorded.get(order_id)
+
+    async def terms_in_force(self, session: AsyncSession, at: datetime) -> terms.TermsVersion:
+        """The terms in force at `at`; raises NotFound (`no_terms`) when none was."""
+        if self._terms_refs is None:
+            return await terms.in_force(session, at)
+        ref = next((r for r in self._terms_refs if r[1] <= at), None)
+        if ref is None:
+            raise NotFound(f"No program terms were in force at {at.isoformat()}.", code="no_terms")
+        return await terms.of_ref(session, ref)
+
+    async def terms_then_and_now(
+        self, session: AsyncSession, then: datetime, now: datetime
+    ) -> tuple[terms.TermsVersion, terms.TermsVersion]:
+        current = await self.terms_in_force(session, now)
+        if current.effective_from <= then <= now:
+            return current, current
+        return await self.terms_in_force(session, then), current
+
+    async def partner(self, session: AsyncSession, partner_id: uuid.UUID) -> Partner | None:
+        if partner_id not in self._partners:
+            found = await partners_repo.get(session, partner_id)
+            if found is None:
+                return None
+            self._partners[partner_id] = found
+        return self._partners[partner_id]
+
+    async def declared(self, session: AsyncSession, partner_id: uuid.UUID) -> list[tuple[str, str]]:
+        """R22: every (kind, value) the partner ever declared (unchanged while a batch applies)."""
+        if partner_id not in self._declared:
+            self._declared[partner_id] = await partners_repo.declared_identifiers(session, partner_id)
+        return self._declared[partner_id]
+
+    async def standing_facts(self, session: AsyncSession, partner_id: uuid.UUID) -> partners_repo.StandingFacts:
+        if partner_id not in self._standing:
+            self._standing[partner_id] = await partners_repo.standing_facts(session, partner_id)
+        return self._standing[partner_id]
+
+    async def matching(
+        self, session: AsyncSession, identifiers: Sequence[Identifier]
+    ) -> tuple[list[tuple[uuid.UUID, str, str]], dict[uuid.UUID, Customer]]:
+        """`customers_repo.matching`, locked: (customer, kind, value) of each identifier a customer
+        holds, by customer, and those customers."""
+        pairs = [(i.kind, i.value) for i in identifiers]
+        if not self._identifiers_asked.issuperset(pairs):
+            matches, found = await customers_repo.matching(session, identifiers, lock=True)
+            self._identifiers_asked.update(pairs)
+            for owner, kind, value in matches:
+                self._owner[(kind, value)] = owner
+            self._customers.update(found)
+        held: list[tuple[uuid.UUID, str, str]] = []
+        for kind, value in pairs:
+            named = self._owner.get((kind, value))
+            if named is not None:
+                held.append((named, kind, value))
+        held.sort(key=lambda r: r[0])  # as the statement orders them: by customer
+        return held, {r[0]: self._customers[r[0]] for r in held}
+
+    async def relationship(self, session: AsyncSession, customer_id: uuid.UUID) -> Relationship | None:
+        """The customer's relationship, locked."""
+        if customer_id not in self._relationships:
+            self._relationships[customer_id] = await customers_repo.relationship_for(session, customer_id)
+        return self._relationships[customer_id]
+
+    async def nfr(self, session: AsyncSession, licence_ids: Sequence[str | None]) -> list[NfrLicence]:
+        """R17: the not-for-resale licences among these licence ids."""
+        wanted = sorted({i for i in licence_ids if i})
+        missing = [i for i in wanted if i not in self._nfr_asked]
+        if missing:
+            self._nfr.update({n.licence_id: n for n in await directory_repo.nfr_by_licence_ids(session, missing)})
+            self._nfr_asked.update(missing)
+        return [self._nfr[i] for i in wanted if i in self._nfr]
+
+    async def licences(self, session: AsyncSession, licence_ids: Sequence[str | None]) -> dict[str, Licence]:
+        """The licences among these ids that exist (sold by this batch too), locked, by id."""
+        wanted = sorted({i for i in licence_ids if i})
+        missing = [i for i in wanted if i not in self._licences_asked]
+        if missing:
+            self._licences.update(await orders_repo.licences_for_update(session, missing))
+            self._licences_asked.update(missing)
+        return {i: self._licences[i] for i in wanted if i in self._licences}
+
+    async def licence(self, session: AsyncSession, licence_id: str) -> Licence | None:
+        return (await self.licences(session, [licence_id])).get(licence_id)
+
+    async def balance(self, session: AsyncSession, partner_id: uuid.UUID, now: datetime) -> PartnerBalance:
+        """The partner's balance, created when missing, locked."""
+        if partner_id not in self._balances:
+            self._balances[partner_id] = await ledgers_repo.lock_balance(session, partner_id, now)
+        return self._balances[partner_id]
+
+    async def balance_and_points_before(
+        self, session: AsyncSession, partner_id: uuid.UUID, now: datetime, at: datetime
+    ) -> tuple[PartnerBalance, int]:
+        """The balance (locked) and the points effective before `at` (R03a), with what this batch
+        credited."""
+        if partner_id in self._balances:
+            return self._balances[partner_id], await self.points_before(session, partner_id, at)
+        await self.writes.write_entries(session)
+        balance, before = await ledgers_repo.lock_balance_with_points_before(session, partner_id, now, at)
+        self._balances[partner_id] = balance
+        self._points_before[(partner_id, at)] = before - self._added_before(partner_id, at)
+        return balance, before
+
+    async def points_before(self, session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> int:
+        """R03a: the partner's points effective before `at`, with what this batch credited."""
+        if (partner_id, at) not in self._points_before:
+            await self.writes.write_entries(session)
+            read = await ledgers_repo.points_before(session, partner_id, at)
+            self._points_before[(partner_id, at)] = read - self._added_before(partner_id, at)
+        return self._points_before[(partner_id, at)] + self._added_before(partner_id, at)
+
+    def _added_before(self, partner_id: uuid.UUID, at: datetime) -> int:
+        return sum(points for effective, points in self.writes.points_added.get(partner_id, ()) if effective < at)
+
+    # Reads of the ledgers themselves: what the batch made is written first.
+
+    async def points_for_licence(self, session: AsyncSession, licence_id: str) -> int:
+        await self.writes.write_entries(session)
+        return await ledgers_repo.points_for_licence(session, licence_id)
+
+    async def points_entry(self, session: AsyncSession, entry_id: int) -> PointsEntry | None:
+        await self.writes.write_entries(session)
+        return await ledgers_repo.get_points_entry(session, entry_id)
+
+    async def money_partner_for_line(self, session: AsyncSession, line_id: int) -> tuple[uuid.UUID, str] | None:
+        await self.writes.write_entries(session)
+        return await ledgers_repo.money_partner_for_line(session, line_id)
+
+    async def points_partner_for_line(self, session: AsyncSession, line_id: int) -> uuid.UUID | None:
+        await self.writes.write_entries(session)
+        return await ledgers_repo.points_partner_for_line(session, line_id)
+
+    async def money_for_line(
+        self, session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
+    ) -> int:
+        await self.writes.write_entries(session)
+        return await ledgers_repo.money_for_line(session, line_id, rules, credits_only=credits_only)
+
+    async def points_for_line(
+        self, session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
+    ) -> int:
+        await self.writes.write_entries(session)
+        return await ledgers_repo.points_for_line(session, line_id, rules, credits_only=credits_only)
+
+    # Changes: the one way the applier changes the facts above, each folded in.
+
+    def add_customer(self, session: AsyncSession, customer: Customer, identifiers: Sequence[Identifier]) -> None:
+        """A customer the batch created (flushed already) with these identifiers."""
+        self._customers[customer.id] = customer
+        self.add_identifiers(session, customer, identifiers)
+
+    def add_identifiers(self, session: AsyncSession, customer: Customer, identifiers: Sequence[Identifier]) -> None:
+        for ident in identifiers:
+            self._owner[(ident.kind, ident.value)] = customer.id
+            self._identifiers_asked.add((ident.kind, ident.value))
+
+    def establish(self, session: AsyncSession, relationship: Relationship) -> None:
+        session.add(relationship)
+        self._relationships[relationship.customer_id] = relationship
+
+    def sell(self, session: AsyncSession, licence: Licence) -> None:
+        session.add(licence)
+        self._licences[licence.licence_id] = licence
+        self._licences_asked.add(licence.licence_id)
+
+    def recorded(self, order_id: str, content_hash: str) -> None:
+        self._recorded[order_id] = content_hash
+        self._recorded_asked.add(order_id)
