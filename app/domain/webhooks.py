@@ -257,16 +257,18 @@ async def _refuse(conn: AsyncConnection, delivery: Malformed, now: datetime) -> 
 
 
 MAX_CONTENDED = 3
-"""Times a batch is applied again, reading afresh, when another transaction wrote what it was about
-to write (`orders.Contended`); then that event counts as failed."""
+"""Times a batch is applied again, reading afresh, when another transaction wrote what one of its
+events was about to write (`orders.Contended`); after that, the event counts as failed."""
 
 
 @dataclass(frozen=True)
 class _Failed(Exception):
-    """An event of a batch raised unexpectedly: the batch's savepoint is rolled back."""
+    """An event of a batch raised unexpectedly (or was `contended`): the batch's savepoint is rolled
+    back."""
 
     index: int
     error: BaseException
+    contended: bool = False
 
 
 async def apply_accepted(session: AsyncSession, now: datetime, *, limit: int) -> Counter[str]:
@@ -303,14 +305,10 @@ async def apply_batch(
         try:
             async with session.begin_nested():
                 done, waiters = await _apply_rows(session, now, rest)
-        except orders.Contended:
-            contended += 1
-            if contended < MAX_CONTENDED:
-                await _reload(session, rest)
-                continue
-            raise
         except _Failed as failed:
             await _reload(session, rest)
+            if failed.contended and (contended := contended + 1) < MAX_CONTENDED:
+                continue  # read afresh: what the other transaction wrote is seen now
             if failed.index:  # what came before it applies as it did
                 settled |= await apply_batch(session, now, rest[: failed.index], failures_park=failures_park)
             row = rest[failed.index]
@@ -381,10 +379,10 @@ async def _apply_rows(
             try:
                 status, code = await _apply_one(session, facts, now, row, event)
             except Exception as exc:
-                if database_fault(exc) is not None or isinstance(exc, orders.Contended):
+                if database_fault(exc) is not None:
                     raise
                 tracing.failed(span, exc)
-                raise _Failed(index, exc) from exc
+                raise _Failed(index, exc, contended=isinstance(exc, orders.Contended)) from exc
             span.set_attribute("store_event.status", status)
         if status == "applied":
             applied.setdefault(code, []).append(_id(row))
