@@ -98,6 +98,8 @@ class Facts:
         self._locked_orders = set(g.locked_orders)
         self._recorded = dict(g.recorded_orders)
         self._recorded_asked = set(g.locked_orders)
+        self.waited_for = set(g.waiting_subjects)
+        """Subjects parked events wait for (those asked about, and those this batch parked)."""
         self._terms_refs = g.terms_refs if gathered is not None else None
         self._nfr_asked, self._nfr = set(g.nfr_asked), dict(g.nfr)
         self._identifiers_asked = set(g.identifiers_asked)
@@ -112,8 +114,12 @@ class Facts:
         self._licences_asked, self._licences = set(g.licences_asked), dict(g.licences)
 
     @classmethod
-    async def gather(cls, session: AsyncSession, orders: Sequence[batch_repo.OrderReads]) -> Facts:
-        return cls(await batch_repo.gather(session, orders))
+    async def gather(
+        cls, session: AsyncSession, orders: Sequence[batch_repo.OrderReads], subjects: Sequence[str]
+    ) -> Facts:
+        """The facts of a batch of store events: what its orders need, and which of the `subjects`
+        its events may settle parked events wait for."""
+        return cls(await batch_repo.gather(session, orders, subjects))
 
     # Reads: from what was gathered, else read once and kept.
 

@@ -363,10 +363,9 @@ async def _apply_rows(
     parked events wait for: each event's status and reason code, and the events waiting for the last.
     Raises _Failed for an event that raised unexpectedly (a fault of the database is raised as it is)."""
     parsed = [parse_stored(row.body) if row.event_type in KNOWN_TYPES else None for row in rows]
-    facts = await Facts.gather(session, [orders.reads_of(e.data) for e in parsed if isinstance(e, OrderPaid)])
-    # Checked once the batch's order ids and licences are locked: a refund parked meanwhile is seen.
-    subjects = sorted({subject for e in parsed if e is not None for subject in _waited_for(e)})
-    waited_for = set(await repo.waiting_subjects(session, subjects)) if subjects else set()
+    subjects = [subject for e in parsed if e is not None for subject in _waited_for(e)]
+    facts = await Facts.gather(session, [orders.reads_of(e.data) for e in parsed if isinstance(e, OrderPaid)], subjects)
+    waited_for = facts.waited_for
     settled: dict[int, tuple[str, str | None]] = {}
     applied: dict[str | None, list[int]] = {}
     waiting: list[str] = []

@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String, bindparam, select, text, tuple_
+from sqlalchemy import String, bindparam, literal, null, select, text, tuple_, union_all
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -18,7 +19,17 @@ from app.db.repositories import directory as directory_repo
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import partners as partners_repo
 from app.db.repositories import terms as terms_repo
-from app.db.tables import Customer, CustomerIdentifier, Licence, NfrLicence, Partner, PartnerBalance, Relationship
+from app.db.tables import (
+    Customer,
+    CustomerIdentifier,
+    Licence,
+    NfrLicence,
+    Order,
+    Partner,
+    PartnerBalance,
+    Relationship,
+    WebhookEvent,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,8 @@ class Gathered:
     """Order ids whose lock (`orders.lock_order_id`) this transaction holds."""
     recorded_orders: dict[str, str] = field(default_factory=dict)
     """The order ids among the batch's that were recorded before, with their content hash."""
+    waiting_subjects: frozenset[str] = frozenset()
+    """The subjects asked about (`order:<id>`, `licence:<id>`) that a parked event waits for."""
     terms_refs: list[tuple[int, datetime, str]] = field(default_factory=list)
     """(version, effective_from, digest) of every terms version, latest first."""
     nfr_asked: frozenset[str] = frozenset()
@@ -67,15 +80,16 @@ class Gathered:
     """The licences among `licences_asked` that exist, locked."""
 
 
-async def gather(session: AsyncSession, orders: Sequence[OrderReads]) -> Gathered:
-    """Read and lock what these orders need, in a few statements. Locks are taken in the one lock
-    order (CONTRIBUTING.md): order ids, customers, relationships, licences, balances, each kind
-    sorted."""
+async def gather(session: AsyncSession, orders: Sequence[OrderReads], subjects: Sequence[str]) -> Gathered:
+    """Read and lock what these orders need, in a few statements, and which of these `subjects`
+    parked events wait for. Locks are taken in the one lock order (CONTRIBUTING.md): order ids,
+    customers, relationships, licences, balances, each kind sorted."""
     postgres = session.get_bind().dialect.name == "postgresql"
     order_ids = sorted({o.order_id for o in orders})
     if postgres and order_ids:
         await session.execute(_LOCK_ORDER_IDS, {"keys": [f"order:{order_id}" for order_id in order_ids]})
-    recorded = await orders_repo.order_hashes(session, order_ids)
+    # After the locks: an order recorded, or an event parked, by their holders is seen.
+    recorded, waiting = await _recorded_and_waiting(session, order_ids, sorted(set(subjects)))
     terms_refs = await terms_repo.all_refs(session)
 
     licence_ids = sorted({i for o in orders for i in o.licence_ids})
@@ -135,6 +149,7 @@ async def gather(session: AsyncSession, orders: Sequence[OrderReads]) -> Gathere
     return Gathered(
         locked_orders=frozenset(order_ids),
         recorded_orders=recorded,
+        waiting_subjects=frozenset(waiting),
         terms_refs=terms_refs,
         nfr_asked=frozenset(licence_ids),
         nfr=nfr,
@@ -150,6 +165,36 @@ async def gather(session: AsyncSession, orders: Sequence[OrderReads]) -> Gathere
         licences_asked=frozenset(licence_ids),
         licences=licences,
     )
+
+
+async def _recorded_and_waiting(
+    session: AsyncSession, order_ids: Sequence[str], subjects: Sequence[str]
+) -> tuple[dict[str, str], list[str]]:
+    """The content hash of each recorded order among `order_ids`, and the `subjects` a parked event
+    waits for: one statement for both."""
+    parts: list[Any] = []
+    if order_ids:
+        parts.append(
+            select(literal("order"), col(Order.order_id), col(Order.content_hash)).where(
+                col(Order.order_id).in_(bindparam("order_ids", expanding=True))
+            )
+        )
+    if subjects:
+        parts.append(
+            select(literal("waiting"), col(WebhookEvent.waiting_for), null())
+            .where(
+                col(WebhookEvent.waiting_for).in_(bindparam("subjects", expanding=True)),
+                col(WebhookEvent.status) == "parked",
+            )
+            .distinct()
+        )
+    if not parts:
+        return {}, []
+    params = {"order_ids": list(order_ids), "subjects": list(subjects)}
+    stmt: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+    rows: list[tuple[str, str, str | None]] = [(r[0], r[1], r[2]) for r in await session.execute(stmt, params)]
+    recorded = {order_id: str(digest) for kind, order_id, digest in rows if kind == "order"}
+    return recorded, sorted({subject for kind, subject, _ in rows if kind == "waiting"})
 
 
 _LOCK_ORDER_IDS = text(

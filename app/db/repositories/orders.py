@@ -29,18 +29,6 @@ async def order_hash(session: AsyncSession, order_id: str) -> str | None:
 _ORDER_HASH = select(col(Order.content_hash)).where(col(Order.order_id) == bindparam("order_id"))
 
 
-async def order_hashes(session: AsyncSession, order_ids: Sequence[str]) -> dict[str, str]:
-    """The content hash of each recorded order among these ids."""
-    if not order_ids:
-        return {}
-    return {r[0]: r[1] for r in await session.execute(_ORDER_HASHES, {"ids": sorted(set(order_ids))})}
-
-
-_ORDER_HASHES = select(col(Order.order_id), col(Order.content_hash)).where(
-    col(Order.order_id).in_(bindparam("ids", expanding=True))
-)
-
-
 def _insert_order_stmt(dialect_module: Any) -> Any:
     return (
         dialect_module.insert(table_of(Order))

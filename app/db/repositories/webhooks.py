@@ -159,16 +159,6 @@ async def mark_applied(
     )
 
 
-async def waiting_subjects(session: AsyncSession, subjects: Sequence[str]) -> list[str]:
-    """The subjects among these that a parked event waits for."""
-    stmt = (
-        select(col(WebhookEvent.waiting_for))
-        .where(col(WebhookEvent.waiting_for).in_(subjects), col(WebhookEvent.status) == "parked")
-        .distinct()
-    )
-    return [str(r[0]) for r in await session.execute(stmt)]
-
-
 async def due_lapses(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookEvent]:
     """Lapses parked as not due (R10) whose licence's term has ended by `now`, oldest first, skipping
     those another worker holds (the grace period is checked when each is applied)."""
