@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -27,6 +27,7 @@ from app.db.tables import (
     Customer,
     DiscountMismatch,
     Licence,
+    NfrLicence,
     Order,
     OrderLine,
     Partner,
@@ -40,16 +41,14 @@ from app.domain.errors import NotFound
 from app.domain.identifiers import own_company_of
 from app.domain.ledger import Ledger, Posting
 from app.domain.rules import crediting
+from app.domain.rules import order_decision as decisions
 from app.domain.rules.identifiers import Identifier, IdentifierCheck, strong_identifiers
 from app.domain.rules.names import LedgerKind, Rule
-from app.domain.rules.terms import Level, Terms
+from app.domain.rules.terms import Terms
 from app.domain.store_events import OrderPaidData, OrderRefundedData, content_hash
 
-AMBIGUOUS_CUSTOMER = "ambiguous_customer"
-"""Park code: the order's identifiers match several customers; an admin must decide."""
-
-FUTURE_SKEW = timedelta(minutes=5)
-"""How far in the future of our clock an order may be placed before it is parked."""
+AMBIGUOUS_CUSTOMER = decisions.AMBIGUOUS_CUSTOMER
+FUTURE_SKEW = decisions.FUTURE_SKEW
 
 
 class Park(Exception):
@@ -212,54 +211,7 @@ async def _claim_order(facts: Facts, session: AsyncSession, order: Order) -> Ord
     return order
 
 
-async def _attributed(
-    session: AsyncSession, facts: Facts, data: OrderPaidData, check: IdentifierCheck, now: datetime
-) -> tuple[Customer, crediting.Attribution, Relationship | None, dict[uuid.UUID, Registration]]:
-    """The order's customer and who it is attributed to (R07, R08). What may park the order is asked
-    before anything is written: then the customer is created, or given the identifiers it lacked."""
-    matches, found = await facts.matching(session, check.identifiers)
-    try:
-        customer = customers.one_match(found)
-    except customers.AmbiguousCustomer as exc:
-        raise Park(AMBIGUOUS_CUSTOMER, exc.detail) from exc
-    if customer is None:
-        known = crediting.NEW_CUSTOMER
-        relationship: Relationship | None = None
-        covering: dict[uuid.UUID, Registration] = {}
-    else:
-        known, relationship, covering = await customer_facts(session, facts, customer, data.placed_at)
-    attribution = crediting.attribute(at=data.placed_at, buyer_partner_id=_buyer_partner_id(data), customer=known)
-    if attribution.several_partners:
-        raise Park(
-            "registration_conflict",
-            "The order's customer matches live registrations of several partners; an admin must decide.",
-        )
-    if customer is None:
-        customer = await customers.create(
-            session,
-            company=data.customer.company,
-            country=data.customer.country,
-            identifiers=check.identifiers,
-            now=now,
-        )
-        if customer is None:
-            raise Contended("an identifier of the order's customer was taken meanwhile")
-        facts.add_customer(session, customer, check.identifiers)
-    else:
-        added = await customers.add_missing(session, customer, matches, check.identifiers)
-        if added is None:
-            raise Contended("an identifier of the order's customer was taken meanwhile")
-        facts.add_identifiers(session, customer, added)
-    return customer, attribution, relationship, covering
-
-
-def _buyer_partner_id(data: OrderPaidData) -> uuid.UUID | None:
-    if data.buyer.type != "partner":
-        return None
-    try:
-        return uuid.UUID(data.buyer.partner_id or "")
-    except ValueError:
-        return None
+_buyer_partner_id = decisions.buyer_partner_id
 
 
 def _identifiers(data: OrderPaidData) -> IdentifierCheck:
@@ -283,58 +235,140 @@ def reads_of(data: OrderPaidData) -> batch_repo.OrderReads:
     )
 
 
-async def apply_order(
-    session: AsyncSession, facts: Facts, data: OrderPaidData, *, now: datetime, event_id: int | None
-) -> Order:
-    """Record an order and credit what it earns. Raises `Park` or `AlreadyRecorded` before writing."""
-    await facts.lock_order(session, data.order_id)
-    if await facts.recorded_hash(session, data.order_id) is not None:
-        raise AlreadyRecorded(data.order_id)
-    if data.placed_at > now + FUTURE_SKEW:
-        raise Park(
-            "placed_in_future",
-            f"placed_at {data.placed_at.isoformat()} lies in the future of this service's clock "
-            f"({now.isoformat()}); replay it once that moment has passed.",
-        )
+@dataclass
+class _Gathered:
+    """The rows behind an order's facts, for writing its decision."""
+
+    terms_version: int = 0
+    terms_now: Terms | None = None
+    customer: Customer | None = None
+    matches: list[tuple[uuid.UUID, str, str]] | None = None
+    relationship: Relationship | None = None
+    covering: dict[uuid.UUID, Registration] | None = None
+    licences: dict[str, Licence] | None = None
+    nfr: list[NfrLicence] | None = None
+
+
+async def gather_order(
+    session: AsyncSession, facts: Facts, data: OrderPaidData, check: IdentifierCheck, now: datetime
+) -> tuple[decisions.OrderFacts, _Gathered]:
+    """Read what the rules ask about the order (`decisions.OrderFacts`), through the batch's facts,
+    stopping where the rules will refuse it; and the rows behind them."""
+    rows = _Gathered()
+    known = decisions.OrderFacts(now=now)
+    if decisions.refusal_before_facts(data, now) is not None:
+        return known, rows
     try:
         in_force, current = await facts.terms_then_and_now(session, data.placed_at, now)
     except NotFound as exc:
-        raise Park("no_terms", exc.detail) from exc
-    program = in_force.terms
-    unknown = sorted({line.sku for line in data.lines} - set(program.points_per_sku))
-    if unknown:
-        raise Park(
-            "unknown_sku",
-            f"SKU {', '.join(unknown)} is not in the program terms (version {in_force.version}); add it, "
-            "then replay this event.",
+        return replace(known, no_terms=exc.detail), rows
+    known = replace(known, terms_version=in_force.version, terms=in_force.terms)
+    rows.terms_version, rows.terms_now = in_force.version, current.terms
+    if decisions.refusal_of_terms(data, in_force.version, in_force.terms, None) is not None:
+        return known, rows
+    buyer_id = _buyer_partner_id(data)
+    buyer = await facts.partner(session, buyer_id) if buyer_id is not None else None
+    known = replace(known, buyer_known=data.buyer.type != "partner" or buyer is not None)
+    if not known.buyer_known:
+        return known, rows
+    rows.matches, found = await facts.matching(session, check.identifiers)
+    known = replace(known, customers_matched=len(found))
+    if len(found) > 1:
+        return known, rows
+    rows.customer = next(iter(found.values()), None)
+    if rows.customer is not None:
+        customer_facts_, rows.relationship, rows.covering = await customer_facts(
+            session, facts, rows.customer, data.placed_at
         )
-    buyer_partner_id = _buyer_partner_id(data)
-    buyer: Partner | None = None
-    if data.buyer.type == "partner":
-        buyer = await facts.partner(session, buyer_partner_id) if buyer_partner_id is not None else None
-        if buyer is None:
-            raise Park("unknown_partner", f"The buying partner {data.buyer.partner_id!r} is not known.")
-    check = _identifiers(data)
-    customer, attribution, relationship, covering = await _attributed(session, facts, data, check, now)
-    rel = _take_effect(session, facts, attribution, data, customer, relationship, covering, now)
-    if customer.first_purchase_at is None or data.placed_at < customer.first_purchase_at:
-        customer.first_purchase_at = data.placed_at  # R08: now an existing customer, whoever sold it
-
+        known = replace(known, customer=customer_facts_)
+    attribution = crediting.attribute(at=data.placed_at, buyer_partner_id=buyer_id, customer=known.customer)
+    if decisions.refusal_of_customer(len(found), attribution) is not None:
+        return known, rows
     # Every licence the order names, locked in one read before any balance (the lock order, in
-    # CONTRIBUTING.md); lines that create one add it here.
-    licences = await facts.licences(session, [line.licence_id for line in data.lines])
-    ledgers = Ledgers(session, facts, now, current.terms)
-    credited: Ledger | None = None
-    level: Level | None = None
-    eligible: bool | None = None
+    # CONTRIBUTING.md).
+    rows.licences = await facts.licences(session, [line.licence_id for line in data.lines])
     if attribution.partner_id is not None:
         standing = partners.standing_from(await facts.standing_facts(session, attribution.partner_id), data.placed_at)
-        credited = await ledgers.of(attribution.partner_id, level_at=data.placed_at)
-        level = await credited.level_at(data.placed_at, program)  # R03a, fixed now and never re-rated
-        eligible = standing.eligible
-    own = await _own_company(session, facts, buyer, attribution.partner_id, check.identifiers)
-    if own is not None:  # R22: a partner's own company is never its customer: nothing earned, flagged
-        own_partner, matched = own
+        _balance, before = await facts.balance_and_points_before(session, attribution.partner_id, now, data.placed_at)
+        known = replace(known, eligible=standing.eligible, points_before=before)
+    rows.nfr = await facts.nfr(session, [line.licence_id for line in data.lines])
+    return replace(
+        known,
+        own_company=await _own_company(session, facts, buyer, attribution.partner_id, check.identifiers),
+        nfr=tuple(n.licence_id for n in rows.nfr),
+        licences=await _licence_facts(session, facts, data, rows.licences),
+    ), rows
+
+
+async def _licence_facts(
+    session: AsyncSession, facts: Facts, data: OrderPaidData, licences: dict[str, Licence]
+) -> dict[str, decisions.LicenceFact]:
+    """R10: the licences an order names, with what its renewals may ask of them."""
+    renewed = {line.licence_id for line in data.lines if line.kind == "renewal" and line.licence_id}
+    known: dict[str, decisions.LicenceFact] = {}
+    for licence_id, licence in licences.items():
+        revoked: int | None = None
+        eligible: bool | None = None
+        if licence_id in renewed and licence.partner_id is not None and licence.status == "lapsed":
+            if licence.lapse_entry_id is not None:
+                entry = await facts.points_entry(session, licence.lapse_entry_id)
+                revoked = -entry.points if entry is not None and entry.points < 0 else 0
+            if revoked:
+                standing = await facts.standing_facts(session, licence.partner_id)
+                eligible = partners.standing_from(standing, data.placed_at).eligible
+        known[licence_id] = decisions.LicenceFact(
+            licence_id=licence_id,
+            partner_id=licence.partner_id,
+            quantity=licence.quantity,
+            points_per_unit=licence.points_per_unit,
+            term_end=licence.term_end,
+            status=licence.status,
+            revoked_by_lapse=revoked,
+            partner_eligible=eligible,
+        )
+    for licence_id in decisions.licences_needing_standing(data, known):
+        standing_points = await facts.points_for_licence(session, licence_id)
+        known[licence_id] = replace(known[licence_id], standing_points=standing_points)
+    return known
+
+
+async def apply_order(
+    session: AsyncSession, facts: Facts, data: OrderPaidData, *, now: datetime, event_id: int | None
+) -> Order:
+    """Record an order and credit what it earns: its facts gathered, the order decided
+    (`decisions.decide_order`), the decision written. Raises `Park` or `AlreadyRecorded` before
+    writing anything."""
+    await facts.lock_order(session, data.order_id)
+    if await facts.recorded_hash(session, data.order_id) is not None:
+        raise AlreadyRecorded(data.order_id)
+    check = _identifiers(data)
+    known, rows = await gather_order(session, facts, data, check, now)
+    decision = decisions.decide_order(data, known)
+    if isinstance(decision, decisions.Refusal):
+        raise Park(decision.code, decision.detail, waiting_for=decision.waiting_for)
+    return await _write_order(session, facts, data, check, decision, known, rows, now=now, event_id=event_id)
+
+
+async def _write_order(
+    session: AsyncSession,
+    facts: Facts,
+    data: OrderPaidData,
+    check: IdentifierCheck,
+    decision: decisions.OrderDecision,
+    known: decisions.OrderFacts,
+    rows: _Gathered,
+    *,
+    now: datetime,
+    event_id: int | None,
+) -> Order:
+    """Write what the order's decision says: its customer, the attribution's effects, its flags, the
+    order and its lines, its licences, its entries."""
+    customer = await _write_customer(session, facts, data, check, rows, now)
+    _take_effect(session, facts, decision.attribution, data, customer, rows.relationship, rows.covering or {}, now)
+    if customer.first_purchase_at is None or data.placed_at < customer.first_purchase_at:
+        customer.first_purchase_at = data.placed_at  # R08: now an existing customer, whoever sold it
+    if known.own_company is not None:  # R22: a partner's own company is never its customer: flagged
+        own_partner, matched = known.own_company
         order_flags.flag(
             session,
             kind="own_company",
@@ -344,16 +378,11 @@ async def apply_order(
             detail=f"the end customer is the partner's own company ({matched})",
             now=now,
         )
-    nfr = await facts.nfr(session, [line.licence_id for line in data.lines])
-    if nfr:  # R17: an order that tries to sell a not-for-resale licence earns nothing and is flagged
-        directory.flag_nfr(session, nfr, source="order", order_id=data.order_id, now=now)
-    outcome, earns = crediting.outcome(
-        attribution.outcome, eligible=eligible, own_company=own is not None, sells_nfr=bool(nfr)
-    )
-    if not earns:
-        credited = None
+    if rows.nfr:  # R17: an order that tries to sell a not-for-resale licence earns nothing and is flagged
+        directory.flag_nfr(session, rows.nfr, source="order", order_id=data.order_id, now=now)
+    buyer_id = _buyer_partner_id(data)
     # Recorded once everything about it is known: one INSERT, no UPDATE. The order id's lock (taken
-    # above) makes a concurrent delivery of the same order wait and then find it recorded.
+    # first) makes a concurrent delivery of the same order wait and then find it recorded.
     order = await _claim_order(
         facts,
         session,
@@ -361,20 +390,19 @@ async def apply_order(
             order_id=data.order_id,
             placed_at=data.placed_at,
             currency=data.currency,
-            buyer_partner_id=buyer_partner_id,
+            buyer_partner_id=buyer_id,
             customer_id=customer.id,
             content_hash=content_hash(data),
-            terms_version=in_force.version,
-            partner_id=attribution.partner_id,
-            mode=attribution.mode,
-            level=level.value if level else None,
-            outcome=outcome.value,
+            terms_version=rows.terms_version,
+            partner_id=decision.attribution.partner_id,
+            mode=decision.attribution.mode,
+            level=decision.level.value if decision.level else None,
+            outcome=decision.outcome.value,
             webhook_event_id=event_id,
             recorded_at=now,
         ),
     )
-
-    rows = [
+    lines = [
         repo.NewLine(
             order_id=data.order_id,
             line_id=line.line_id,
@@ -390,55 +418,98 @@ async def apply_order(
         )
         for line in data.lines
     ]
-    await repo.insert_lines(session, rows)  # their ids are needed by the entries
-    seen_licences: set[str] = set()
-    for line, row in zip(data.lines, rows, strict=True):
+    await repo.insert_lines(session, lines)  # their ids are needed by the entries
+    assert rows.terms_now is not None and rows.licences is not None
+    ledgers = Ledgers(session, facts, now, rows.terms_now)
+    for row, line_decision in zip(lines, decision.lines, strict=True):
         assert row.id is not None
-        if line.licence_id in seen_licences:
-            await session.flush()  # an earlier line of this order wrote this licence: read it back
-        if line.licence_id:
-            seen_licences.add(line.licence_id)
         posting = Posting(
             rule=Rule.NEW_LICENCES,  # each entry names its own rule (`_with`)
             explanation="",
             effective_at=data.placed_at,
-            terms_version=in_force.version,
+            terms_version=rows.terms_version,
             order_id=data.order_id,
             order_line_id=row.id,
-            licence_id=line.licence_id,
+            licence_id=row.licence_id,
         )
-        if line.kind == "new":
-            await _new_licence(session, facts, row, line.sku, customer, credited, program, posting, licences)
-        else:
-            await _renewal(session, facts, row, ledgers, data.placed_at, posting, licences)
-        if buyer_partner_id is not None:  # R12: the partner bought at its discount (or at none)
-            expected = crediting.expected_discount(
-                list_amount=row.list_amount, level=level, why_none=None if earns else outcome, terms=program
-            )
-            _check_discount(session, row, buyer_partner_id, expected, now)
-            continue
-        if credited is None or level is None or rel is None:
-            continue
-        credit = crediting.commission_of(  # R11, R13
-            net=line.paid_amount - line.tax_amount,  # R23: commission never on the tax
-            quantity=line.quantity,
-            sku=line.sku,
-            placed_at=data.placed_at,
-            level=level,
-            mode=rel.mode,
-            first_order_at=rel.first_order_at,
-            terms=program,
-        )
-        if credit is not None:
-            await credited.money(
-                credit.amount,
+        if line_decision.licence is not None:
+            _change_licence(session, facts, rows.licences, line_decision.licence, customer, row)
+        for credit in line_decision.points:
+            ledger = await ledgers.of(credit.partner_id)
+            await ledger.points(credit.credit.amount, _with(posting, credit.credit.rule, credit.credit.explanation))
+        if line_decision.expected_discount is not None:
+            assert buyer_id is not None
+            _check_discount(session, row, buyer_id, line_decision.expected_discount, now)
+        commission = line_decision.commission
+        if commission is not None:
+            assert decision.credited_to is not None
+            await (await ledgers.of(decision.credited_to)).money(
+                commission.amount,
                 data.currency,
-                _with(posting, credit.rule, credit.explanation),
-                rate_bp=credit.rate_bp,
-                base=credit.base,
+                _with(posting, commission.rule, commission.explanation),
+                rate_bp=commission.rate_bp,
+                base=commission.base,
             )
     ledgers.settle()
     return order
+
+
+async def _write_customer(
+    session: AsyncSession, facts: Facts, data: OrderPaidData, check: IdentifierCheck, rows: _Gathered, now: datetime
+) -> Customer:
+    """The order's customer, created, or given the identifiers it lacked."""
+    if rows.customer is None:
+        created = await customers.create(
+            session,
+            company=data.customer.company,
+            country=data.customer.country,
+            identifiers=check.identifiers,
+            now=now,
+        )
+        if created is None:
+            raise Contended("an identifier of the order's customer was taken meanwhile")
+        facts.add_customer(session, created, check.identifiers)
+        return created
+    added = await customers.add_missing(session, rows.customer, rows.matches or [], check.identifiers)
+    if added is None:
+        raise Contended("an identifier of the order's customer was taken meanwhile")
+    facts.add_identifiers(session, rows.customer, added)
+    return rows.customer
+
+
+def _change_licence(
+    session: AsyncSession,
+    facts: Facts,
+    licences: dict[str, Licence],
+    change: decisions.LicenceChange,
+    customer: Customer,
+    row: repo.NewLine,
+) -> None:
+    """R09, R10: a licence sold, added to (an up-sell), or renewed."""
+    assert row.id is not None
+    if change.kind == "create":
+        licence = Licence(
+            licence_id=change.licence_id,
+            partner_id=change.partner_id,
+            customer_id=customer.id,
+            sku=row.sku,
+            quantity=change.quantity,
+            points_per_unit=change.points_per_unit,
+            term_end=change.term_end,
+            status="active",
+            order_line_id=row.id,
+        )
+        licences[change.licence_id] = licence
+        facts.sell(session, licence)
+        return
+    licence = licences[change.licence_id]
+    if change.kind == "add":
+        licence.quantity += change.quantity
+    else:  # renew: active again, for the quantity renewed
+        licence.status = "active"
+        licence.lapse_entry_id = None
+        licence.quantity = change.quantity
+    _extend_term(licence, change.term_end)
 
 
 def _with(posting: Posting, rule: Rule, explanation: str) -> Posting:
@@ -483,92 +554,10 @@ def _check_discount(
         )
 
 
-async def _new_licence(
-    session: AsyncSession,
-    facts: Facts,
-    row: repo.NewLine,
-    sku: str,
-    customer: Customer,
-    credited: Ledger | None,
-    program: Terms,
-    posting: Posting,
-    licences: dict[str, Licence],
-) -> None:
-    """R09: new licences earn quantity x points, with no time limit, in an established relationship."""
-    per_unit = program.points_per_sku[sku]
-    assert row.id is not None
-    if row.licence_id:
-        licence = licences.get(row.licence_id)
-        if licence is None:
-            licence = Licence(
-                licence_id=row.licence_id,
-                partner_id=credited.partner_id if credited else None,
-                customer_id=customer.id,
-                sku=sku,
-                quantity=row.quantity,
-                points_per_unit=per_unit,
-                term_end=row.term_end,
-                status="active",
-                order_line_id=row.id,
-            )
-            licences[row.licence_id] = licence
-            facts.sell(session, licence)
-        else:  # an up-sell of extra licences on the same subscription
-            licence.quantity += row.quantity
-            _extend_term(licence, row.term_end)
-    if credited is not None:
-        credit = crediting.new_licence_points(quantity=row.quantity, sku=sku, terms=program)
-        await credited.points(credit.amount, _with(posting, credit.rule, credit.explanation))
-
-
 def _extend_term(licence: Licence, term_end: datetime | None) -> None:
     """A later term end moves the licence's; an earlier one never shortens it."""
     if term_end and (licence.term_end is None or term_end > licence.term_end):
         licence.term_end = term_end
-
-
-async def _renewal(
-    session: AsyncSession,
-    facts: Facts,
-    row: repo.NewLine,
-    ledgers: Ledgers,
-    at: datetime,
-    posting: Posting,
-    licences: dict[str, Licence],
-) -> None:
-    """R10: a renewal extends its licence, lapses licences not renewed, and reinstates a lapsed one."""
-    if not row.licence_id:
-        return
-    licence = licences.get(row.licence_id)
-    if licence is None:
-        return
-    if licence.partner_id is not None:
-        ledger = await ledgers.of(licence.partner_id)
-        revoked: int | None = None
-        standing_points: int | None = None
-        eligible: bool | None = None
-        if licence.status == "lapsed" and licence.lapse_entry_id is not None:
-            entry = await facts.points_entry(session, licence.lapse_entry_id)
-            revoked = -entry.points if entry is not None and entry.points < 0 else 0
-            if revoked > 0:
-                eligible = partners.standing_from(await facts.standing_facts(session, licence.partner_id), at).eligible
-        elif row.quantity < licence.quantity:
-            standing_points = await facts.points_for_licence(session, licence.licence_id)
-        credit = crediting.renewal_points(
-            licence_id=licence.licence_id,
-            licence_quantity=licence.quantity,
-            points_per_unit=licence.points_per_unit,
-            renewed_quantity=row.quantity,
-            revoked_by_lapse=revoked,
-            standing_points=standing_points,
-            eligible=eligible,
-        )
-        if credit is not None:
-            await ledger.points(credit.amount, _with(posting, credit.rule, credit.explanation))
-    licence.status = "active"
-    licence.lapse_entry_id = None
-    licence.quantity = row.quantity
-    _extend_term(licence, row.term_end)
 
 
 async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedData, *, now: datetime) -> Refund:

@@ -1,0 +1,347 @@
+"""An order, decided: everything a store order does, as one value (R03a, R04, R08-R13, R17, R22, R23).
+
+`decide_order` takes the order and the facts gathered about it (`OrderFacts`) and returns either a
+`Refusal` (the order is parked, nothing written) or an `OrderDecision`: who it belongs to and what
+that changes (a relationship established or turned to resale, conflicts flagged), its outcome and
+level, what each line does to its licence, the points and commission each line earns, the points a
+renewal restores or takes, and the discount a buying partner should have had. No session, no
+clock, no I/O: the applier (`app.domain.orders`) gathers the facts and writes the decision.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from app.domain.rules import crediting
+from app.domain.rules.terms import Level, Terms
+from app.domain.store_events import OrderPaidData
+
+FUTURE_SKEW = timedelta(minutes=5)
+"""How far in the future of our clock an order may be placed before it is parked."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The event cannot be applied (yet): parked with this reason, nothing of it written."""
+
+    code: str
+    detail: str
+    waiting_for: str | None = None
+
+
+@dataclass(frozen=True)
+class LicenceFact:
+    """A licence an order names, as it stands before the order."""
+
+    licence_id: str
+    partner_id: uuid.UUID | None
+    quantity: int
+    points_per_unit: int
+    term_end: datetime | None
+    status: str
+    revoked_by_lapse: int | None = None
+    """Lapsed with an entry (R10): the points that entry took (0 when it took none); else None."""
+    standing_points: int | None = None
+    """The points standing for it, where a renewal for fewer licences needs them (else None)."""
+    partner_eligible: bool | None = None
+    """R04: its partner's standing at the order's moment, where a renewal after a lapse needs it."""
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the rules ask about an order, read before it is decided. A fact the rules do not reach
+    (the order is refused before) is left at its default."""
+
+    now: datetime
+    recorded: bool = False
+    """An order with this id was recorded before (by this batch too)."""
+    terms_version: int | None = None
+    terms: Terms | None = None
+    """The terms in force when it was placed; None (with `no_terms`) when none were."""
+    no_terms: str | None = None
+    buyer_known: bool = True
+    """A buying partner the service knows (always true for a customer buying directly)."""
+    customers_matched: int = 0
+    """How many customers the order's identifiers name."""
+    customer: crediting.CustomerFacts = crediting.NEW_CUSTOMER
+    eligible: bool | None = None
+    """R04: the attributed partner could earn when the order was placed (None: no partner)."""
+    points_before: int | None = None
+    """R03a: the attributed partner's points effective before the order was placed."""
+    own_company: tuple[uuid.UUID, str] | None = None
+    """R22: the buying or attributed partner whose own company the customer is, and what matched."""
+    nfr: tuple[str, ...] = ()
+    """R17: the not-for-resale licences among the order's licence ids."""
+    licences: Mapping[str, LicenceFact] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PointsCredit:
+    partner_id: uuid.UUID
+    credit: crediting.Credit
+
+
+@dataclass(frozen=True)
+class LicenceChange:
+    """What a line does to its licence: `create` it, `add` to it (an up-sell), or `renew` it."""
+
+    kind: str
+    licence_id: str
+    quantity: int
+    term_end: datetime | None
+    partner_id: uuid.UUID | None = None
+    points_per_unit: int = 0
+
+
+@dataclass(frozen=True)
+class LineDecision:
+    licence: LicenceChange | None = None
+    points: tuple[PointsCredit, ...] = ()
+    """R09 points of new licences, R10 points a renewal restores or takes, in the order made."""
+    commission: crediting.Credit | None = None
+    """R11/R13, to the partner the order is credited to."""
+    expected_discount: crediting.ExpectedDiscount | None = None
+    """R12: for a partner's purchase, the discount it should have had."""
+
+
+@dataclass(frozen=True)
+class OrderDecision:
+    attribution: crediting.Attribution
+    outcome: crediting.Outcome
+    earns: bool
+    level: Level | None
+    """R03a: the credited partner's level when the order was placed (fixed, never re-rated)."""
+    credited_to: uuid.UUID | None
+    """The partner the order's lines earn for (None when it earns nothing)."""
+    lines: tuple[LineDecision, ...]
+
+
+def refusal_before_facts(data: OrderPaidData, now: datetime) -> Refusal | None:
+    """What parks an order before any fact is read."""
+    if data.placed_at > now + FUTURE_SKEW:
+        return Refusal(
+            "placed_in_future",
+            f"placed_at {data.placed_at.isoformat()} lies in the future of this service's clock "
+            f"({now.isoformat()}); replay it once that moment has passed.",
+        )
+    return None
+
+
+def refusal_of_terms(
+    data: OrderPaidData, version: int | None, terms: Terms | None, no_terms: str | None
+) -> Refusal | None:
+    """What parks an order for the terms it was placed under."""
+    if terms is None:
+        return Refusal("no_terms", no_terms or f"No program terms were in force at {data.placed_at.isoformat()}.")
+    unknown = sorted({line.sku for line in data.lines} - set(terms.points_per_sku))
+    if unknown:
+        return Refusal(
+            "unknown_sku",
+            f"SKU {', '.join(unknown)} is not in the program terms (version {version}); add it, "
+            "then replay this event.",
+        )
+    return None
+
+
+def refusal_of_buyer(data: OrderPaidData, buyer_known: bool) -> Refusal | None:
+    if data.buyer.type == "partner" and not buyer_known:
+        return Refusal("unknown_partner", f"The buying partner {data.buyer.partner_id!r} is not known.")
+    return None
+
+
+AMBIGUOUS_CUSTOMER = "ambiguous_customer"
+"""Park code: the order's identifiers match several customers; an admin must decide."""
+
+
+def refusal_of_customer(customers_matched: int, attribution: crediting.Attribution | None) -> Refusal | None:
+    if customers_matched > 1:
+        return Refusal(
+            AMBIGUOUS_CUSTOMER,
+            "These identifiers belong to several customers the vendor knows apart; an admin must "
+            "decide which one is meant.",
+        )
+    if attribution is not None and attribution.several_partners:
+        return Refusal(
+            "registration_conflict",
+            "The order's customer matches live registrations of several partners; an admin must decide.",
+        )
+    return None
+
+
+def buyer_partner_id(data: OrderPaidData) -> uuid.UUID | None:
+    if data.buyer.type != "partner":
+        return None
+    try:
+        return uuid.UUID(data.buyer.partner_id or "")
+    except ValueError:
+        return None
+
+
+def decide_order(data: OrderPaidData, facts: OrderFacts) -> Refusal | OrderDecision:
+    """What the order does, or why it is parked. An order recorded before is not decided again (the
+    applier settles it as a repeat first)."""
+    refusal = refusal_before_facts(data, facts.now) or refusal_of_terms(
+        data, facts.terms_version, facts.terms, facts.no_terms
+    )
+    if refusal is not None:
+        return refusal
+    terms = facts.terms
+    assert terms is not None
+    buyer = buyer_partner_id(data)
+    refusal = refusal_of_buyer(data, facts.buyer_known)
+    if refusal is not None:
+        return refusal
+    attribution = crediting.attribute(at=data.placed_at, buyer_partner_id=buyer, customer=facts.customer)
+    refusal = refusal_of_customer(facts.customers_matched, attribution)
+    if refusal is not None:
+        return refusal
+    level = terms.level_for(facts.points_before) if facts.points_before is not None else None
+    outcome, earns = crediting.outcome(
+        attribution.outcome,
+        eligible=facts.eligible if attribution.partner_id is not None else None,
+        own_company=facts.own_company is not None,
+        sells_nfr=bool(facts.nfr),
+    )
+    credited_to = attribution.partner_id if earns else None
+    mode, first_order_at = _credited_through(attribution, data)
+    return OrderDecision(
+        attribution=attribution,
+        outcome=outcome,
+        earns=earns,
+        level=level if attribution.partner_id is not None else None,
+        credited_to=credited_to,
+        lines=_lines(data, facts, terms, buyer, credited_to, level, outcome, earns, mode, first_order_at),
+    )
+
+
+def _credited_through(attribution: crediting.Attribution, data: OrderPaidData) -> tuple[str | None, datetime | None]:
+    """The mode and first order of the relationship the order is credited through, once it took effect."""
+    if attribution.establish is not None:
+        return attribution.mode, data.placed_at
+    relationship = attribution.relationship
+    if relationship is None:
+        return None, None
+    return ("resale" if attribution.becomes_resale else relationship.mode), relationship.first_order_at
+
+
+@dataclass
+class _Licence:
+    """A licence as the order's earlier lines left it."""
+
+    partner_id: uuid.UUID | None
+    quantity: int
+    points_per_unit: int
+    status: str
+    revoked_by_lapse: int | None
+    standing: int | None
+    eligible: bool | None
+
+
+def _lines(
+    data: OrderPaidData,
+    facts: OrderFacts,
+    terms: Terms,
+    buyer: uuid.UUID | None,
+    credited_to: uuid.UUID | None,
+    level: Level | None,
+    outcome: crediting.Outcome,
+    earns: bool,
+    mode: str | None,
+    first_order_at: datetime | None,
+) -> tuple[LineDecision, ...]:
+    licences = {
+        i: _Licence(
+            f.partner_id,
+            f.quantity,
+            f.points_per_unit,
+            f.status,
+            f.revoked_by_lapse,
+            f.standing_points,
+            f.partner_eligible,
+        )
+        for i, f in facts.licences.items()
+    }
+    decided: list[LineDecision] = []
+    for line in data.lines:
+        licence = licences.get(line.licence_id) if line.licence_id else None
+        change: LicenceChange | None = None
+        points: list[PointsCredit] = []
+        if line.kind == "new":
+            per_unit = terms.points_per_sku[line.sku]
+            if line.licence_id:
+                if licence is None:
+                    change = LicenceChange(
+                        "create", line.licence_id, line.quantity, line.term_end, credited_to, per_unit
+                    )
+                    licences[line.licence_id] = _Licence(credited_to, line.quantity, per_unit, "active", None, 0, None)
+                else:  # an up-sell of extra licences on the same subscription
+                    change = LicenceChange("add", line.licence_id, line.quantity, line.term_end)
+                    licence.quantity += line.quantity
+            if credited_to is not None:
+                earned = crediting.new_licence_points(quantity=line.quantity, sku=line.sku, terms=terms)
+                points.append(PointsCredit(credited_to, earned))
+                _stand(licences, line.licence_id, earned.amount)
+        elif line.licence_id and licence is not None:
+            if licence.partner_id is not None:
+                credit = crediting.renewal_points(
+                    licence_id=line.licence_id,
+                    licence_quantity=licence.quantity,
+                    points_per_unit=licence.points_per_unit,
+                    renewed_quantity=line.quantity,
+                    revoked_by_lapse=licence.revoked_by_lapse if licence.status == "lapsed" else None,
+                    standing_points=licence.standing if line.quantity < licence.quantity else None,
+                    eligible=licence.eligible,
+                )
+                if credit is not None:
+                    points.append(PointsCredit(licence.partner_id, credit))
+                    _stand(licences, line.licence_id, credit.amount)
+            change = LicenceChange("renew", line.licence_id, line.quantity, line.term_end)
+            licence.status, licence.revoked_by_lapse, licence.quantity = "active", None, line.quantity
+        if buyer is not None:  # R12: the partner bought at its discount (or at none)
+            expected = crediting.expected_discount(
+                list_amount=line.list_amount, level=level, why_none=None if earns else outcome, terms=terms
+            )
+            decided.append(LineDecision(change, tuple(points), expected_discount=expected))
+            continue
+        commission = None
+        if credited_to is not None and level is not None and mode is not None and first_order_at is not None:
+            commission = crediting.commission_of(  # R11, R13
+                net=line.paid_amount - line.tax_amount,  # R23: commission never on the tax
+                quantity=line.quantity,
+                sku=line.sku,
+                placed_at=data.placed_at,
+                level=level,
+                mode=mode,
+                first_order_at=first_order_at,
+                terms=terms,
+            )
+        decided.append(LineDecision(change, tuple(points), commission))
+    return tuple(decided)
+
+
+def _stand(licences: dict[str, _Licence], licence_id: str | None, points: int) -> None:
+    """Points a line credited for its licence: they stand for it from now on."""
+    licence = licences.get(licence_id) if licence_id else None
+    if licence is not None and licence.standing is not None:
+        licence.standing += points
+
+
+def licences_needing_standing(data: OrderPaidData, licences: Mapping[str, LicenceFact]) -> list[str]:
+    """The licences whose standing points a renewal of this order may need (R10): a renewal for
+    fewer than the licence has, counting the licences the order's earlier lines add to it."""
+    quantity = {i: f.quantity for i, f in licences.items()}
+    needed: list[str] = []
+    for line in data.lines:
+        if not line.licence_id or line.licence_id not in quantity:
+            continue
+        if line.kind == "new":
+            quantity[line.licence_id] += line.quantity
+            continue
+        fact = licences[line.licence_id]
+        if line.quantity < quantity[line.licence_id] and fact.partner_id is not None and line.licence_id not in needed:
+            needed.append(line.licence_id)
+        quantity[line.licence_id] = line.quantity
+    return needed
