@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -560,30 +559,77 @@ def _extend_term(licence: Licence, term_end: datetime | None) -> None:
         licence.term_end = term_end
 
 
+async def gather_refund(
+    session: AsyncSession, facts: Facts, data: OrderRefundedData
+) -> tuple[decisions.RefundFacts, Order | None, dict[str, OrderLine]]:
+    """Read what R14 asks about a refund (`decisions.RefundFacts`), through the batch's facts, with the
+    order and its refunded lines (locked), stopping where the rules refuse it."""
+    order = await repo.get_order(session, data.order_id)
+    if order is None:
+        return decisions.RefundFacts(order_received=False), None, {}
+    rows: dict[str, OrderLine] = {}
+    lines: dict[str, decisions.RefundLineFact] = {}
+    for refund_line in data.lines:
+        if refund_line.line_id in rows:
+            continue
+        row = await repo.line(session, data.order_id, refund_line.line_id, for_update=True)
+        if row is None:
+            break  # refused: the order has no such line
+        assert row.id is not None
+        rows[row.line_id] = row
+        lines[row.line_id] = decisions.RefundLineFact(
+            id=row.id,
+            line_id=row.line_id,
+            quantity=row.quantity,
+            paid=row.paid_amount,
+            refunded=row.refunded_amount,
+            licence_id=row.licence_id,
+        )
+    known = decisions.RefundFacts(order_received=True, lines=lines)
+    if decisions.refusal_of_refund(data, known) is not None:
+        return known, order, rows
+    for line_id, fact in lines.items():
+        money: decisions.EarnedMoney | None = None
+        points: decisions.EarnedPoints | None = None
+        earned = await facts.money_partner_for_line(session, fact.id)
+        if earned is not None:
+            money = decisions.EarnedMoney(
+                partner_id=earned[0],
+                currency=earned[1],
+                earned=await facts.money_for_line(session, fact.id, Rule.refunded(LedgerKind.MONEY), credits_only=True),
+                reversed_so_far=await facts.money_for_line(session, fact.id, [Rule.REFUND]),
+            )
+        points_partner = await facts.points_partner_for_line(session, fact.id)
+        if points_partner is not None:
+            points = decisions.EarnedPoints(
+                partner_id=points_partner,
+                credited=await facts.points_for_line(
+                    session, fact.id, Rule.refunded(LedgerKind.POINTS), credits_only=True
+                ),
+                reversed_so_far=await facts.points_for_line(session, fact.id, [Rule.REFUND]),
+            )
+        lines[line_id] = replace(fact, money=money, points=points)
+    known = replace(known, lines=lines)
+    needed = decisions.licences_needing_standing_for_refund(data, known)
+    standing = {licence_id: await facts.points_for_licence(session, licence_id) for licence_id in needed}
+    for line_id, fact in lines.items():
+        if fact.licence_id in standing:
+            lines[line_id] = replace(fact, standing=standing[fact.licence_id])
+    return replace(known, lines=lines), order, rows
+
+
 async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedData, *, now: datetime) -> Refund:
-    """R14: reverse commission and points of refunded lines, on the running total of refunds."""
+    """R14: reverse commission and points of refunded lines, on the running total of refunds: the
+    refund's facts gathered, decided (`decisions.decide_refund`), written. Raises `Park` or
+    `AlreadyRecorded` before writing anything."""
     await facts.lock_order(session, data.order_id)
     if await repo.get_refund(session, data.refund_id) is not None:
         raise AlreadyRecorded(data.refund_id)
-    order = await repo.get_order(session, data.order_id)
-    if order is None:
-        raise Park(
-            "order_not_received",
-            f"Order {data.order_id} has not arrived yet; the refund applies by itself when it does.",
-            waiting_for=f"order:{data.order_id}",
-        )
-    lines: list[tuple[OrderLine, int]] = []
-    for refund_line in data.lines:
-        row = await repo.line(session, data.order_id, refund_line.line_id, for_update=True)
-        if row is None:
-            raise Park("unknown_order_line", f"Order {data.order_id} has no line {refund_line.line_id!r}.")
-        total = row.refunded_amount + refund_line.amount
-        if total > row.paid_amount:
-            raise Park(
-                "refund_exceeds_paid",
-                f"Refunds of line {row.line_id} would total {total}, more than the {row.paid_amount} paid.",
-            )
-        lines.append((row, refund_line.amount))
+    known, order, rows = await gather_refund(session, facts, data)
+    decision = decisions.decide_refund(data, known)
+    if isinstance(decision, decisions.Refusal):
+        raise Park(decision.code, decision.detail, waiting_for=decision.waiting_for)
+    assert order is not None
     refund = Refund(
         refund_id=data.refund_id,
         order_id=data.order_id,
@@ -597,54 +643,25 @@ async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedD
     except IntegrityError as exc:  # looked up first: recorded since by a concurrent delivery
         raise Contended(f"refund {data.refund_id} was recorded meanwhile") from exc
     ledgers = Ledgers(session, facts, now, (await facts.terms_in_force(session, now)).terms)
-    for row, amount in lines:
-        assert row.id is not None
-        await session.flush()  # the sums below read the entries of the lines before (points wait for a flush)
-        row.refunded_amount += amount
+    for line in decision.lines:
+        rows[line.line.line_id].refunded_amount = line.refunded
         posting = Posting(
             rule=Rule.REFUND,
             explanation="",
             effective_at=data.refunded_at,
             terms_version=order.terms_version,
             order_id=order.order_id,
-            order_line_id=row.id,
-            licence_id=row.licence_id,
+            order_line_id=line.line.id,
+            licence_id=line.line.licence_id,
         )
-        earned = await facts.money_partner_for_line(session, row.id)
-        if earned is not None:
-            partner_id, currency = earned
-            money = crediting.refund_of_line_money(
-                refund_id=data.refund_id,
-                refunded=row.refunded_amount,
-                paid=row.paid_amount,
-                earned=await facts.money_for_line(session, row.id, Rule.refunded(LedgerKind.MONEY), credits_only=True),
-                reversed_so_far=-await facts.money_for_line(session, row.id, [Rule.REFUND]),
+        if line.money is not None:
+            partner_id, currency, money = line.money
+            await (await ledgers.of(partner_id)).money(
+                money.amount, currency, _with(posting, money.rule, money.explanation)
             )
-            if money is not None:
-                await (await ledgers.of(partner_id)).money(
-                    money.amount, currency, _with(posting, money.rule, money.explanation)
-                )
-        points_partner = await facts.points_partner_for_line(session, row.id)
-        if points_partner is not None:
-            reversal = partial(
-                crediting.refund_of_line_points,
-                refund_id=data.refund_id,
-                quantity=row.quantity,
-                refunded=row.refunded_amount,
-                paid=row.paid_amount,
-                # What the line credited: new licences (R09) or, for a renewal, the points it restored (R10).
-                credited=await facts.points_for_line(
-                    session, row.id, Rule.refunded(LedgerKind.POINTS), credits_only=True
-                ),
-                reversed_so_far=-await facts.points_for_line(session, row.id, [Rule.REFUND]),
-            )
-            points = reversal(standing=None)
-            if points is not None and row.licence_id:  # R10/R14: only what still stands (a lapse may have taken it)
-                points = reversal(standing=await facts.points_for_licence(session, row.licence_id))
-            if points is not None:
-                await (await ledgers.of(points_partner)).points(
-                    points.amount, _with(posting, points.rule, points.explanation)
-                )
+        if line.points is not None:
+            partner_id, points = line.points
+            await (await ledgers.of(partner_id)).points(points.amount, _with(posting, points.rule, points.explanation))
     ledgers.settle()
     return refund
 
@@ -652,58 +669,54 @@ async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedD
 async def apply_lapse(
     session: AsyncSession, facts: Facts, licence_id: str, lapsed_at: datetime | None, *, now: datetime
 ) -> str:
-    """R10: revoke the points still standing for a licence that was not renewed."""
+    """R10: revoke the points still standing for a licence that was not renewed: the lapse's facts
+    gathered, decided (`decisions.decide_lapse`), written. Raises `Park` before writing anything."""
     licence = await facts.licence(session, licence_id)
-    if licence is None:
-        raise Park(
-            "unknown_licence", f"Licence {licence_id} is not known (its order has not arrived?).", waiting_for=None
+    known = decisions.LapseFacts(licence=None)
+    if licence is not None:
+        fact = decisions.LicenceFact(
+            licence_id=licence_id,
+            partner_id=licence.partner_id,
+            quantity=licence.quantity,
+            points_per_unit=licence.points_per_unit,
+            term_end=licence.term_end,
+            status=licence.status,
         )
-    if licence.status == "lapsed":
-        return "already_lapsed"
-    if (
-        lapsed_at is not None
-        and licence.term_end is not None
-        and licence.term_end > lapsed_at
-        and await repo.renewed_past(session, licence_id, lapsed_at)
-    ):
-        return "renewed_since"  # a stale lapse: a renewal moved the term end past that moment
-    term_end = licence.term_end or lapsed_at or now
-    grace = (await facts.terms_in_force(session, term_end)).terms.lapse_grace_days
-    effective = term_end + timedelta(days=grace)
-    if effective > now:
-        # Never applied early (R10): it applies by itself at `effective` (the due-lapses job), unless a
-        # renewal of the licence arrives first.
-        raise Park(
-            "lapse_not_due",
-            f"Licence {licence_id} lapses only at {effective.isoformat()} (its term end"
-            + (f" plus {grace} day(s) of grace" if grace else "")
-            + "); this lapse applies by itself then, unless the licence is renewed first.",
-            waiting_for=f"licence:{licence_id}",
-        )
+        known = decisions.LapseFacts(licence=fact)
+        if fact.status != "lapsed":
+            if lapsed_at is not None and decisions.may_be_stale(fact, lapsed_at):
+                known = replace(known, renewed_past=await repo.renewed_past(session, licence_id, lapsed_at))
+            if not known.renewed_past:
+                term_end = decisions.lapse_term_end(fact, lapsed_at, now)
+                grace = (await facts.terms_in_force(session, term_end)).terms.lapse_grace_days
+                known = replace(known, grace_days=grace)
+                if term_end + timedelta(days=grace) <= now and fact.partner_id is not None:
+                    known = replace(known, standing_points=await facts.points_for_licence(session, licence_id))
+    decision = decisions.decide_lapse(licence_id, licence.sku if licence else "", lapsed_at, now, known)
+    if isinstance(decision, decisions.Refusal):
+        raise Park(decision.code, decision.detail, waiting_for=decision.waiting_for)
+    if decision.outcome != "lapsed":
+        return decision.outcome
+    assert licence is not None and decision.effective_at is not None
     licence.status = "lapsed"
-    if licence.partner_id is not None:
-        standing = await facts.points_for_licence(session, licence_id)
-        if standing > 0:
-            in_force, current = await facts.terms_then_and_now(session, effective, now)
-            ledger = await Ledger.open(session, facts, licence.partner_id, now, current.terms)
-            credit = crediting.lapse_points(
-                licence_id=licence_id, quantity=licence.quantity, sku=licence.sku, standing_points=standing
-            )
-            assert credit is not None  # standing > 0
-            entry = await ledger.points(
-                credit.amount,
-                Posting(
-                    rule=credit.rule,
-                    effective_at=effective,
-                    terms_version=in_force.version,
-                    explanation=credit.explanation,
-                    order_line_id=licence.order_line_id,
-                    licence_id=licence_id,
-                ),
-                need_id=True,  # the licence names the entry that lapsed it
-            )
-            if entry is not None:
-                licence.lapse_entry_id = entry.id
+    if decision.credit is not None:
+        assert licence.partner_id is not None
+        in_force, current = await facts.terms_then_and_now(session, decision.effective_at, now)
+        ledger = await Ledger.open(session, facts, licence.partner_id, now, current.terms)
+        entry = await ledger.points(
+            decision.credit.amount,
+            Posting(
+                rule=decision.credit.rule,
+                effective_at=decision.effective_at,
+                terms_version=in_force.version,
+                explanation=decision.credit.explanation,
+                order_line_id=licence.order_line_id,
+                licence_id=licence_id,
+            ),
+            need_id=True,  # the licence names the entry that lapsed it
+        )
+        if entry is not None:
+            licence.lapse_entry_id = entry.id
     return "lapsed"
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from app.domain.rules import crediting
 from app.domain.rules.terms import Level, Terms
-from app.domain.store_events import OrderPaidData
+from app.domain.store_events import OrderPaidData, OrderRefundedData
 
 FUTURE_SKEW = timedelta(minutes=5)
 """How far in the future of our clock an order may be placed before it is parked."""
@@ -345,3 +345,209 @@ def licences_needing_standing(data: OrderPaidData, licences: Mapping[str, Licenc
             needed.append(line.licence_id)
         quantity[line.licence_id] = line.quantity
     return needed
+
+
+# --- refunds (R14) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EarnedMoney:
+    partner_id: uuid.UUID
+    currency: str
+    earned: int
+    """Commission the line earned (R11, R13: the credits only)."""
+    reversed_so_far: int
+
+
+@dataclass(frozen=True)
+class EarnedPoints:
+    partner_id: uuid.UUID
+    credited: int
+    """Points the line credited: new licences (R09) or, for a renewal, the points it restored (R10)."""
+    reversed_so_far: int
+
+
+@dataclass(frozen=True)
+class RefundLineFact:
+    """A refunded line of the order, as it stands before the refund."""
+
+    id: int
+    line_id: str
+    quantity: int
+    paid: int
+    refunded: int
+    licence_id: str | None
+    money: EarnedMoney | None = None
+    points: EarnedPoints | None = None
+    standing: int | None = None
+    """The points standing for its licence, where a reversal of points needs them."""
+
+
+@dataclass(frozen=True)
+class RefundFacts:
+    order_received: bool
+    lines: Mapping[str, RefundLineFact] = field(default_factory=dict)
+    """The order's lines the refund names, by the store's line id (a missing one is unknown)."""
+
+
+@dataclass(frozen=True)
+class RefundLineDecision:
+    line: RefundLineFact
+    refunded: int
+    """The line's running total of refunds once this refund line is applied."""
+    money: tuple[uuid.UUID, str, crediting.Credit] | None
+    points: tuple[uuid.UUID, crediting.Credit] | None
+
+
+@dataclass(frozen=True)
+class RefundDecision:
+    lines: tuple[RefundLineDecision, ...]
+
+
+def refusal_of_refund(data: OrderRefundedData, facts: RefundFacts) -> Refusal | None:
+    """What parks a refund: its order not received yet, a line it does not have, more refunded than paid."""
+    if not facts.order_received:
+        return Refusal(
+            "order_not_received",
+            f"Order {data.order_id} has not arrived yet; the refund applies by itself when it does.",
+            waiting_for=f"order:{data.order_id}",
+        )
+    refunded = {line_id: fact.refunded for line_id, fact in facts.lines.items()}
+    for refund_line in data.lines:
+        fact = facts.lines.get(refund_line.line_id)
+        if fact is None:
+            return Refusal("unknown_order_line", f"Order {data.order_id} has no line {refund_line.line_id!r}.")
+        refunded[fact.line_id] += refund_line.amount
+        if refunded[fact.line_id] > fact.paid:
+            return Refusal(
+                "refund_exceeds_paid",
+                f"Refunds of line {fact.line_id} would total {refunded[fact.line_id]}, more than the {fact.paid} paid.",
+            )
+    return None
+
+
+def decide_refund(data: OrderRefundedData, facts: RefundFacts) -> Refusal | RefundDecision:
+    """R14: what the refund reverses of each line's commission and points, on the running total of the
+    line's refunds; or why it is parked."""
+    refusal = refusal_of_refund(data, facts)
+    if refusal is not None:
+        return refusal
+    refunded = {line_id: fact.refunded for line_id, fact in facts.lines.items()}
+    money_reversed = {i: f.money.reversed_so_far for i, f in facts.lines.items() if f.money is not None}
+    points_reversed = {i: f.points.reversed_so_far for i, f in facts.lines.items() if f.points is not None}
+    standing = {f.licence_id: f.standing for f in facts.lines.values() if f.licence_id and f.standing is not None}
+    decided: list[RefundLineDecision] = []
+    for refund_line in data.lines:
+        fact = facts.lines[refund_line.line_id]
+        refunded[fact.line_id] += refund_line.amount
+        money = points = None
+        if fact.money is not None:
+            credit = crediting.refund_of_line_money(
+                refund_id=data.refund_id,
+                refunded=refunded[fact.line_id],
+                paid=fact.paid,
+                earned=fact.money.earned,
+                reversed_so_far=-money_reversed[fact.line_id],
+            )
+            if credit is not None:
+                money = (fact.money.partner_id, fact.money.currency, credit)
+                money_reversed[fact.line_id] += credit.amount
+        if fact.points is not None:
+            reversal = _points_reversal(data, fact, refunded[fact.line_id], points_reversed[fact.line_id], None)
+            if reversal is not None and fact.licence_id:  # R10/R14: only what still stands (a lapse may have taken it)
+                reversal = _points_reversal(
+                    data, fact, refunded[fact.line_id], points_reversed[fact.line_id], standing.get(fact.licence_id)
+                )
+            if reversal is not None:
+                points = (fact.points.partner_id, reversal)
+                points_reversed[fact.line_id] += reversal.amount
+                if fact.licence_id in standing:
+                    standing[fact.licence_id] = (standing[fact.licence_id] or 0) + reversal.amount
+        decided.append(RefundLineDecision(fact, refunded[fact.line_id], money, points))
+    return RefundDecision(tuple(decided))
+
+
+def _points_reversal(
+    data: OrderRefundedData, fact: RefundLineFact, refunded: int, reversed_so_far: int, standing: int | None
+) -> crediting.Credit | None:
+    assert fact.points is not None
+    return crediting.refund_of_line_points(
+        refund_id=data.refund_id,
+        quantity=fact.quantity,
+        refunded=refunded,
+        paid=fact.paid,
+        credited=fact.points.credited,
+        reversed_so_far=-reversed_so_far,
+        standing=standing,
+    )
+
+
+def licences_needing_standing_for_refund(data: OrderRefundedData, facts: RefundFacts) -> list[str]:
+    """The licences whose standing points the refund's reversals may be capped by (R10/R14): those of
+    lines whose points it would reverse."""
+    decided = decide_refund(data, facts)
+    if isinstance(decided, Refusal):
+        return []
+    return sorted({d.line.licence_id for d in decided.lines if d.points is not None and d.line.licence_id})
+
+
+# --- lapses (R10) -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LapseFacts:
+    licence: LicenceFact | None
+    renewed_past: bool = False
+    """A renewal moved the licence's term end past the lapse's moment (read only where that can be)."""
+    grace_days: int = 0
+    """The grace period of the terms in force at the licence's term end."""
+    standing_points: int = 0
+
+
+@dataclass(frozen=True)
+class LapseDecision:
+    outcome: str
+    """`lapsed`; `already_lapsed` (a repeat); `renewed_since` (a stale lapse: nothing changes)."""
+    effective_at: datetime | None = None
+    credit: crediting.Credit | None = None
+    """The points it revokes, to the licence's partner."""
+
+
+def lapse_term_end(licence: LicenceFact, lapsed_at: datetime | None, now: datetime) -> datetime:
+    return licence.term_end or lapsed_at or now
+
+
+def may_be_stale(licence: LicenceFact, lapsed_at: datetime | None) -> bool:
+    """Whether a renewal may have moved the term end past the lapse's moment (read it then)."""
+    return lapsed_at is not None and licence.term_end is not None and licence.term_end > lapsed_at
+
+
+def decide_lapse(
+    licence_id: str, sku: str, lapsed_at: datetime | None, now: datetime, facts: LapseFacts
+) -> Refusal | LapseDecision:
+    """R10: a licence not renewed loses the points still standing for it, never before its term end
+    plus the grace period; or why the lapse is parked."""
+    licence = facts.licence
+    if licence is None:
+        return Refusal("unknown_licence", f"Licence {licence_id} is not known (its order has not arrived?).")
+    if licence.status == "lapsed":
+        return LapseDecision("already_lapsed")
+    if may_be_stale(licence, lapsed_at) and facts.renewed_past:
+        return LapseDecision("renewed_since")
+    effective = lapse_term_end(licence, lapsed_at, now) + timedelta(days=facts.grace_days)
+    if effective > now:
+        # Never applied early (R10): it applies by itself at `effective` (the due-lapses job), unless a
+        # renewal of the licence arrives first.
+        return Refusal(
+            "lapse_not_due",
+            f"Licence {licence_id} lapses only at {effective.isoformat()} (its term end"
+            + (f" plus {facts.grace_days} day(s) of grace" if facts.grace_days else "")
+            + "); this lapse applies by itself then, unless the licence is renewed first.",
+            waiting_for=f"licence:{licence_id}",
+        )
+    credit = None
+    if licence.partner_id is not None:
+        credit = crediting.lapse_points(
+            licence_id=licence_id, quantity=licence.quantity, sku=sku, standing_points=facts.standing_points
+        )
+    return LapseDecision("lapsed", effective, credit)
