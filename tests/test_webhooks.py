@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
-from app.domain import webhooks
+from app.domain import orders, webhooks
 from app.domain.webhooks import sign
 from tests.conftest import WEBHOOK_SECRET, Api, watch_applied_together
 from tests.program import Customer, Program, iso, line, order_event, refund_event, t
@@ -163,6 +163,35 @@ async def test_unknown_sku_is_parked_then_replayed_after_adding_it(
     assert await program.total_points(p) == 12
     again = await program.client.post(f"/v1/webhook-events/{receipt['event_id']}/replay", headers=program.api.admin)
     assert again.status_code == 409 and again.json()["code"] == "event_not_parked"
+
+
+async def test_a_replay_whose_rules_raise_parks_the_event_with_the_error(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = await program.partner()
+    c = Customer.new()
+    await program.register(p, c, at="2026-01-10T09:00:00Z")
+    parked = await program.order(c, [line("cloud-premium", 2, 100000)], placed_at="2026-01-20T09:00:00Z", expect=202)
+    await program.settle()
+    event_id = parked["receipt"]["event_id"]
+    added = await program.client.post(
+        "/v1/program/skus", json={"sku": "cloud-premium", "points": 6}, headers=program.api.admin
+    )
+    assert added.status_code == 201
+
+    async def failing(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(orders, "apply_order", failing)
+    replayed = await program.client.post(f"/v1/webhook-events/{event_id}/replay", headers=program.api.admin)
+    assert replayed.status_code == 202
+    body = replayed.json()
+    assert (body["status"], body["reason_code"], body["reason"]) == ("parked", "apply_failed", "RuntimeError: boom")
+    assert await program.total_points(p) == 0
+    monkeypatch.undo()
+    again = await program.client.post(f"/v1/webhook-events/{event_id}/replay", headers=program.api.admin)
+    assert again.status_code == 200 and again.json()["status"] == "applied"
+    assert await program.total_points(p) == 12
 
 
 async def test_refund_before_its_order_is_parked_and_applies_when_the_order_arrives(program: Program) -> None:

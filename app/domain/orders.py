@@ -315,20 +315,22 @@ async def _licence_facts(
             if revoked:
                 standing = await facts.standing_facts(session, licence.partner_id)
                 eligible = partners.standing_from(standing, data.placed_at).eligible
-        known[licence_id] = decisions.LicenceFact(
-            licence_id=licence_id,
-            partner_id=licence.partner_id,
-            quantity=licence.quantity,
-            points_per_unit=licence.points_per_unit,
-            term_end=licence.term_end,
-            status=licence.status,
-            revoked_by_lapse=revoked,
-            partner_eligible=eligible,
-        )
+        known[licence_id] = replace(_licence_fact(licence), revoked_by_lapse=revoked, partner_eligible=eligible)
     for licence_id in decisions.licences_needing_standing(data, known):
         standing_points = await facts.points_for_licence(session, licence_id)
         known[licence_id] = replace(known[licence_id], standing_points=standing_points)
     return known
+
+
+def _licence_fact(licence: Licence) -> decisions.LicenceFact:
+    return decisions.LicenceFact(
+        licence_id=licence.licence_id,
+        partner_id=licence.partner_id,
+        quantity=licence.quantity,
+        points_per_unit=licence.points_per_unit,
+        term_end=licence.term_end,
+        status=licence.status,
+    )
 
 
 async def apply_order(
@@ -674,14 +676,7 @@ async def apply_lapse(
     licence = await facts.licence(session, licence_id)
     known = decisions.LapseFacts(licence=None)
     if licence is not None:
-        fact = decisions.LicenceFact(
-            licence_id=licence_id,
-            partner_id=licence.partner_id,
-            quantity=licence.quantity,
-            points_per_unit=licence.points_per_unit,
-            term_end=licence.term_end,
-            status=licence.status,
-        )
+        fact = _licence_fact(licence)
         known = decisions.LapseFacts(licence=fact)
         if fact.status != "lapsed":
             if lapsed_at is not None and decisions.may_be_stale(fact, lapsed_at):
