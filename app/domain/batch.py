@@ -8,8 +8,10 @@ established, a licence is sold, points are credited): the applier changes them o
 `Facts`, which folds each change into what it answers, so the next event of the batch sees the facts
 as the earlier events left them. Nothing is invalidated and nothing read up front goes stale.
 
-`Writes` holds the ledger rows and money totals the batch made, written together by `write`: one
-INSERT per ledger and one upsert per kind of total. The repositories know nothing of batches.
+`Writes` holds the orders, order lines, licences, ledger rows and money totals the batch made,
+written together by `write`: one INSERT per table and one upsert per kind of total. What reads
+them, or needs a line's id, first writes what is pending (`write_records`, `write_entries`). The
+repositories know nothing of batches.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import batch as batch_repo
@@ -28,16 +31,26 @@ from app.db.repositories import ledgers as ledgers_repo
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import partners as partners_repo
 from app.db.repositories import statements as statements_repo
-from app.db.tables import Customer, Licence, NfrLicence, Partner, PartnerBalance, PointsEntry, Relationship
+from app.db.tables import Customer, Licence, NfrLicence, Order, Partner, PartnerBalance, PointsEntry, Relationship
 from app.domain import terms
 from app.domain.errors import NotFound
 from app.domain.rules.identifiers import Identifier
 
 
+class Contended(Exception):
+    """Another transaction wrote what this batch was about to (the same order, a customer's
+    identifier) after the batch read it: the batch is applied again, reading afresh."""
+
+
 class Writes:
-    """Ledger entries and money totals made and not written yet; `write` writes them."""
+    """Orders, their lines and licences, ledger entries and money totals made and not written yet;
+    `write` writes them."""
 
     def __init__(self) -> None:
+        self.orders: list[dict[str, Any]] = []
+        self.lines: list[orders_repo.NewLine] = []
+        self.licences: list[tuple[Licence, orders_repo.NewLine]] = []
+        """Licences sold, each with the line that sold it (its id is known once the line is written)."""
         self.points_rows: list[dict[str, Any]] = []
         self.money_rows: list[dict[str, Any]] = []
         self.points_added: dict[uuid.UUID, list[tuple[datetime, int]]] = {}
@@ -47,6 +60,36 @@ class Writes:
         whose total came to 0 (its row exists, as it would had the entries been written one by one)."""
         self.moved: dict[tuple[uuid.UUID, str], int] = {}
         """Money moved, by (partner, currency)."""
+
+    def order(self, order: Order, lines: Sequence[orders_repo.NewLine]) -> None:
+        """An order recorded, with its lines (their ids come when they are written)."""
+        self.orders.append(order.model_dump())
+        self.lines += lines
+
+    def unwritten(self, licence: Licence) -> bool:
+        """Whether this licence was sold by the batch and is not written yet."""
+        return any(sold is licence for sold, _ in self.licences)
+
+    def pending(self, order_id: str) -> bool:
+        """Whether this order is recorded but not written yet."""
+        return any(row["order_id"] == order_id for row in self.orders)
+
+    async def write_records(self, session: AsyncSession) -> None:
+        """The orders, lines and licences made so far: before anything reads them or needs a line's id."""
+        orders, self.orders = self.orders, []
+        lines, self.lines = self.lines, []
+        licences, self.licences = self.licences, []
+        if orders:
+            try:
+                await orders_repo.insert_orders(session, orders)
+            except IntegrityError as exc:  # looked up under its lock first: recorded since by another delivery
+                raise Contended("an order of the batch was recorded meanwhile") from exc
+        if lines:
+            await orders_repo.insert_lines(session, lines)
+        for licence, line in licences:
+            assert line.id is not None
+            licence.order_line_id = line.id
+            session.add(licence)
 
     def points(self, row: dict[str, Any], *, buffered: bool) -> None:
         """A points entry made; `buffered`: a row to write later (otherwise the caller added it)."""
@@ -66,9 +109,11 @@ class Writes:
                 self.moved[(partner_id, currency)] = self.moved.get((partner_id, currency), 0) + amount
 
     async def write_entries(self, session: AsyncSession) -> None:
-        """The entries made so far, in the order made (before anything reads the ledgers)."""
-        points, self.points_rows = self.points_rows, []
-        money, self.money_rows = self.money_rows, []
+        """The entries made so far, in the order made, and the records they name (before anything
+        reads the ledgers)."""
+        await self.write_records(session)
+        points, self.points_rows = [resolved(r) for r in self.points_rows], []
+        money, self.money_rows = [resolved(r) for r in self.money_rows], []
         if points or money:
             await session.flush()  # an entry names its licence and order line
             await ledgers_repo.insert_entries(session, points, money)
@@ -86,6 +131,16 @@ class Writes:
             await statements_repo.add_accrued_many(session, accrued)
         if moved:
             await ledgers_repo.add_money_to_balances(session, moved)
+
+
+def resolved(row: dict[str, Any]) -> dict[str, Any]:
+    """An entry's columns with its order line's id, once the line is written (`Writes.write_records`):
+    an entry made before names the line itself."""
+    line = row.get("order_line_id")
+    if isinstance(line, orders_repo.NewLine):
+        assert line.id is not None, "the line is written before the entries that name it"
+        return {**row, "order_line_id": line.id}
+    return row
 
 
 class Facts:
@@ -297,11 +352,14 @@ class Facts:
         session.add(relationship)
         self._relationships[relationship.customer_id] = relationship
 
-    def sell(self, session: AsyncSession, licence: Licence) -> None:
-        session.add(licence)
+    def sell(self, licence: Licence, line: orders_repo.NewLine) -> None:
+        """A licence the order line `line` sells (written with it)."""
+        self.writes.licences.append((licence, line))
         self._licences[licence.licence_id] = licence
         self._licences_asked.add(licence.licence_id)
 
-    def recorded(self, order_id: str, content_hash: str) -> None:
-        self._recorded[order_id] = content_hash
-        self._recorded_asked.add(order_id)
+    def record(self, order: Order, lines: Sequence[orders_repo.NewLine]) -> None:
+        """An order the batch recorded, with its lines: written with the batch's other records."""
+        self.writes.order(order, lines)
+        self._recorded[order.order_id] = order.content_hash
+        self._recorded_asked.add(order.order_id)

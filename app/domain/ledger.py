@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import directory as directory_repo
+from app.db.repositories.orders import NewLine
 from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PointsEntry
 from app.domain import events
-from app.domain.batch import Facts
+from app.domain.batch import Facts, resolved
 from app.domain.rules.names import Rule
 from app.domain.rules.quarters import Quarter
 from app.domain.rules.terms import Level, Terms
@@ -27,7 +28,8 @@ class Posting:
     effective_at: datetime
     terms_version: int
     order_id: str | None = None
-    order_line_id: int | None = None
+    order_line_id: int | NewLine | None = None
+    """The line's id, or the line itself when it is not written yet (its id is filled in with it)."""
     licence_id: str | None = None
 
 
@@ -102,7 +104,7 @@ class Ledger:
             writes.points(values, buffered=True)
             return None
         await writes.write_entries(self.session)
-        entry = PointsEntry(**values)
+        entry = PointsEntry(**resolved(values))
         self.session.add(entry)
         writes.points(values, buffered=False)
         await self.session.flush()  # the entry's id, for the caller or the level change
@@ -158,7 +160,7 @@ class Ledger:
             self.facts.writes.money(values)
             return None
         await self.facts.writes.write_entries(self.session)
-        entry = MoneyEntry(**values)
+        entry = MoneyEntry(**resolved(values))
         self.session.add(entry)
         await self.session.flush()
         return entry

@@ -34,7 +34,7 @@ from app.db.tables import (
     Registration,
     Relationship,
 )
-from app.domain import customers, directory, order_flags, partners, registrations
+from app.domain import batch, customers, directory, order_flags, partners, registrations
 from app.domain.batch import Facts
 from app.domain.errors import NotFound
 from app.domain.identifiers import own_company_of
@@ -64,9 +64,7 @@ class AlreadyRecorded(Exception):
     """The order or refund was recorded before; found before anything of the event was written."""
 
 
-class Contended(Exception):
-    """Another transaction wrote what this event was about to (the same order, a customer's
-    identifier) after the batch read it: the batch is applied again, reading afresh."""
+Contended = batch.Contended
 
 
 class Ledgers:
@@ -201,13 +199,6 @@ async def _own_company(
         if matched is not None:
             return partner.id, matched
     return None
-
-
-async def _claim_order(facts: Facts, session: AsyncSession, order: Order) -> Order:
-    if not await repo.insert_order(session, order):  # looked up first: recorded since by a concurrent delivery
-        raise Contended(f"order {order.order_id} was recorded meanwhile")
-    facts.recorded(order.order_id, order.content_hash)
-    return order
 
 
 _buyer_partner_id = decisions.buyer_partner_id
@@ -382,26 +373,20 @@ async def _write_order(
     if rows.nfr:  # R17: an order that tries to sell a not-for-resale licence earns nothing and is flagged
         directory.flag_nfr(session, rows.nfr, source="order", order_id=data.order_id, now=now)
     buyer_id = _buyer_partner_id(data)
-    # Recorded once everything about it is known: one INSERT, no UPDATE. The order id's lock (taken
-    # first) makes a concurrent delivery of the same order wait and then find it recorded.
-    order = await _claim_order(
-        facts,
-        session,
-        Order(
-            order_id=data.order_id,
-            placed_at=data.placed_at,
-            currency=data.currency,
-            buyer_partner_id=buyer_id,
-            customer_id=customer.id,
-            content_hash=content_hash(data),
-            terms_version=rows.terms_version,
-            partner_id=decision.attribution.partner_id,
-            mode=decision.attribution.mode,
-            level=decision.level.value if decision.level else None,
-            outcome=decision.outcome.value,
-            webhook_event_id=event_id,
-            recorded_at=now,
-        ),
+    order = Order(
+        order_id=data.order_id,
+        placed_at=data.placed_at,
+        currency=data.currency,
+        buyer_partner_id=buyer_id,
+        customer_id=customer.id,
+        content_hash=content_hash(data),
+        terms_version=rows.terms_version,
+        partner_id=decision.attribution.partner_id,
+        mode=decision.attribution.mode,
+        level=decision.level.value if decision.level else None,
+        outcome=decision.outcome.value,
+        webhook_event_id=event_id,
+        recorded_at=now,
     )
     lines = [
         repo.NewLine(
@@ -419,18 +404,20 @@ async def _write_order(
         )
         for line in data.lines
     ]
-    await repo.insert_lines(session, lines)  # their ids are needed by the entries
+    # Recorded once everything about it is known, with the batch's other orders: one INSERT each for
+    # the orders and their lines, no UPDATE. The order id's lock (taken first) makes a concurrent
+    # delivery of the same order wait and then find it recorded.
+    facts.record(order, lines)
     assert rows.terms_now is not None and rows.licences is not None
     ledgers = Ledgers(session, facts, now, rows.terms_now)
     for row, line_decision in zip(lines, decision.lines, strict=True):
-        assert row.id is not None
         posting = Posting(
             rule=Rule.NEW_LICENCES,  # each entry names its own rule (`_with`)
             explanation="",
             effective_at=data.placed_at,
             terms_version=rows.terms_version,
             order_id=data.order_id,
-            order_line_id=row.id,
+            order_line_id=row,  # its id once written
             licence_id=row.licence_id,
         )
         if line_decision.licence is not None:
@@ -440,7 +427,7 @@ async def _write_order(
             await ledger.points(credit.credit.amount, _with(posting, credit.credit.rule, credit.credit.explanation))
         if line_decision.expected_discount is not None:
             assert buyer_id is not None
-            _check_discount(session, row, buyer_id, line_decision.expected_discount, now)
+            await _check_discount(session, facts, row, buyer_id, line_decision.expected_discount, now)
         commission = line_decision.commission
         if commission is not None:
             assert decision.credited_to is not None
@@ -487,7 +474,6 @@ def _change_licence(
     row: repo.NewLine,
 ) -> None:
     """R09, R10: a licence sold, added to (an up-sell), or renewed."""
-    assert row.id is not None
     if change.kind == "create":
         licence = Licence(
             licence_id=change.licence_id,
@@ -498,10 +484,10 @@ def _change_licence(
             points_per_unit=change.points_per_unit,
             term_end=change.term_end,
             status="active",
-            order_line_id=row.id,
+            order_line_id=0,  # the line's id, set when the line is written (`Writes.write_records`)
         )
         licences[change.licence_id] = licence
-        facts.sell(session, licence)
+        facts.sell(licence, row)  # its line's id once written
         return
     licence = licences[change.licence_id]
     if change.kind == "add":
@@ -525,11 +511,18 @@ def _with(posting: Posting, rule: Rule, explanation: str) -> Posting:
     )
 
 
-def _check_discount(
-    session: AsyncSession, row: repo.NewLine, partner_id: uuid.UUID, expected: crediting.ExpectedDiscount, now: datetime
+async def _check_discount(
+    session: AsyncSession,
+    facts: Facts,
+    row: repo.NewLine,
+    partner_id: uuid.UUID,
+    expected: crediting.ExpectedDiscount,
+    now: datetime,
 ) -> None:
     """R12: a discount other than the expected one is kept for review, never corrected."""
     if row.discount_amount != expected.amount:
+        if row.id is None:
+            await facts.writes.write_records(session)  # the review names the line
         assert row.id is not None
         session.add(
             DiscountMismatch(
@@ -566,6 +559,8 @@ async def gather_refund(
 ) -> tuple[decisions.RefundFacts, Order | None, dict[str, OrderLine]]:
     """Read what R14 asks about a refund (`decisions.RefundFacts`), through the batch's facts, with the
     order and its refunded lines (locked), stopping where the rules refuse it."""
+    if facts.writes.pending(data.order_id):  # recorded by this batch: read back as written
+        await facts.writes.write_records(session)
     order = await repo.get_order(session, data.order_id)
     if order is None:
         return decisions.RefundFacts(order_received=False), None, {}
@@ -680,6 +675,7 @@ async def apply_lapse(
         known = decisions.LapseFacts(licence=fact)
         if fact.status != "lapsed":
             if lapsed_at is not None and decisions.may_be_stale(fact, lapsed_at):
+                await facts.writes.write_records(session)  # the renewals of this batch are read too
                 known = replace(known, renewed_past=await repo.renewed_past(session, licence_id, lapsed_at))
             if not known.renewed_past:
                 term_end = decisions.lapse_term_end(fact, lapsed_at, now)
@@ -693,6 +689,8 @@ async def apply_lapse(
     if decision.outcome != "lapsed":
         return decision.outcome
     assert licence is not None and decision.effective_at is not None
+    if facts.writes.unwritten(licence):  # sold by this batch: its line's id once written
+        await facts.writes.write_records(session)
     licence.status = "lapsed"
     if decision.credit is not None:
         assert licence.partner_id is not None

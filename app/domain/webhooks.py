@@ -394,7 +394,10 @@ async def _apply_rows(
             settled[_id(row)] = (row.status, row.reason_code)
             if row.status == "parked" and row.waiting_for:
                 waited_for.add(row.waiting_for)  # an event of this batch may settle it
-    await facts.writes.write(session)
+    try:
+        await facts.writes.write(session)
+    except orders.Contended as exc:
+        raise _Failed(0, exc, contended=True) from exc
     await session.flush()
     for code, ids in applied.items():
         await repo.mark_applied(session, ids, reason_code=code, applied_at=now)

@@ -12,7 +12,6 @@ from sqlalchemy import String, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.repositories import dialect
 from app.db.repositories.dialect import table_of
 from app.db.tables import DiscountMismatch, Licence, Order, OrderLine, Refund
 
@@ -29,24 +28,14 @@ async def order_hash(session: AsyncSession, order_id: str) -> str | None:
 _ORDER_HASH = select(col(Order.content_hash)).where(col(Order.order_id) == bindparam("order_id"))
 
 
-def _insert_order_stmt(dialect_module: Any) -> Any:
-    return (
-        dialect_module.insert(table_of(Order))
-        .on_conflict_do_nothing(index_elements=[col(Order.order_id)])
-        .returning(col(Order.order_id))
-    )
-
-
-_INSERT_ORDER = dialect.per_dialect(_insert_order_stmt)  # built once: every order runs it
-
-
-async def insert_order(session: AsyncSession, order: Order) -> bool:
-    """Record the order unless its id is recorded already; whether it was recorded now."""
-    # Never flushes first: a batch flushes what its events add once, when it ends (an order depends on
-    # none of that: a customer it creates is flushed when created).
+async def insert_orders(session: AsyncSession, orders: Sequence[dict[str, Any]]) -> None:
+    """Record orders (Core: no unit of work): one INSERT for all of them. An order id recorded
+    already raises IntegrityError (callers look it up first, under its lock)."""
     with session.no_autoflush:
-        recorded = (await session.execute(dialect.pick(session, _INSERT_ORDER), order.model_dump())).first()
-    return recorded is not None
+        await session.execute(_INSERT_ORDERS, list(orders))
+
+
+_INSERT_ORDERS = insert(table_of(Order))  # built once
 
 
 _INSERT_LINES = insert(table_of(OrderLine)).returning(
@@ -77,8 +66,8 @@ _LINE_COLUMNS = [name for name in NewLine.__dataclass_fields__ if name != "id"]
 
 
 async def insert_lines(session: AsyncSession, lines: Sequence[NewLine]) -> None:
-    """Record an order's lines and give each its id (Core: no unit of work, no ORM object). One
-    INSERT on Postgres; SQLite runs one per line."""
+    """Record order lines and give each its id (Core: no unit of work, no ORM object). One INSERT on
+    Postgres; SQLite runs one per line."""
     rows = [{name: getattr(line, name) for name in _LINE_COLUMNS} for line in lines]
     with session.no_autoflush:  # as the order's INSERT
         ids = (await session.execute(_INSERT_LINES, rows)).scalars().all()
