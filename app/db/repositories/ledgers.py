@@ -79,8 +79,7 @@ async def lock_balance(session: AsyncSession, partner_id: uuid.UUID, now: dateti
     Every write to a partner's ledgers goes through this lock, so concurrent orders for one
     partner apply one after the other.
     """
-    # (In a batch the session autoflushes: what the batch added to this balance is written before the
-    # upsert reads the row back into the same object.)
+    # A batch asks for each balance once (`app.domain.batch.Facts.balance`) and keeps it.
     # populate_existing: a balance object this session loaded earlier takes the locked row's values.
     balance: PartnerBalance = (
         await session.scalars(
