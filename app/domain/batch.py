@@ -31,7 +31,17 @@ from app.db.repositories import ledgers as ledgers_repo
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import partners as partners_repo
 from app.db.repositories import statements as statements_repo
-from app.db.tables import Customer, Licence, NfrLicence, Order, Partner, PartnerBalance, PointsEntry, Relationship
+from app.db.tables import (
+    Customer,
+    Licence,
+    NfrLicence,
+    Order,
+    Partner,
+    PartnerBalance,
+    PointsEntry,
+    Registration,
+    Relationship,
+)
 from app.domain import terms
 from app.domain.errors import NotFound
 from app.domain.rules.identifiers import Identifier
@@ -161,6 +171,7 @@ class Facts:
         self._owner = dict(g.identifier_owner)
         self._customers = dict(g.customers)
         self._relationships = dict(g.relationships)
+        self._registrations = dict(g.registrations)
         self._partners = dict(g.partners)
         self._declared = dict(g.declared)
         self._standing = dict(g.facts)
@@ -254,6 +265,21 @@ class Facts:
         if customer_id not in self._relationships:
             self._relationships[customer_id] = await customers_repo.relationship_for(session, customer_id)
         return self._relationships[customer_id]
+
+    async def covering(self, session: AsyncSession, customer_id: uuid.UUID, at: datetime) -> list[Registration]:
+        """R07, R08: the customer's registrations (not withdrawn) whose window holds `at`:
+        registered_at < at < expires_at."""
+        if customer_id not in self._registrations:
+            return list(
+                await customers_repo.registrations_covering(
+                    session, customer_id, at, states=batch_repo.REGISTRATION_STATES
+                )
+            )
+        return [
+            r
+            for r in self._registrations[customer_id]
+            if r.state in batch_repo.REGISTRATION_STATES and r.registered_at < at < r.expires_at
+        ]
 
     async def nfr(self, session: AsyncSession, licence_ids: Sequence[str | None]) -> list[NfrLicence]:
         """R17: the not-for-resale licences among these licence ids."""

@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import batch as batch_repo
-from app.db.repositories import customers as customers_repo
 from app.db.repositories import orders as repo
 from app.db.tables import (
     Customer,
@@ -102,9 +101,7 @@ async def customer_facts(
     fact = _relationship_fact(relationship)
     registrations: dict[uuid.UUID, Registration] = {}
     if crediting.registrations_needed(fact, at):
-        for row in await customers_repo.registrations_covering(
-            session, customer.id, at, states=("live", "expired", "converted")
-        ):
+        for row in await facts.covering(session, customer.id, at):
             registrations[row.id] = row
     known = crediting.CustomerFacts(
         first_purchase_at=customer.first_purchase_at,

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db.repositories import customers as customers_repo
 from app.db.repositories import directory as directory_repo
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import partners as partners_repo
@@ -27,9 +28,13 @@ from app.db.tables import (
     Order,
     Partner,
     PartnerBalance,
+    Registration,
     Relationship,
     WebhookEvent,
 )
+
+REGISTRATION_STATES = ("live", "expired", "converted")
+"""The registrations an order may be attributed by (R07, R08): not withdrawn."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,9 @@ class Gathered:
     """The customers `identifier_owner` names, locked."""
     relationships: dict[uuid.UUID, Relationship | None] = field(default_factory=dict)
     """By customer id: its relationship (locked), or None; only for the customers read."""
+    registrations: dict[uuid.UUID, list[Registration]] = field(default_factory=dict)
+    """By customer id: its registrations in `REGISTRATION_STATES`, for the customers read whose
+    orders may be attributed by a registration (no relationship, or one that ended or began later)."""
     partners: dict[uuid.UUID, Partner] = field(default_factory=dict)
     """The buying partners and the partners of the relationships read."""
     declared: dict[uuid.UUID, list[tuple[str, str]]] = field(default_factory=dict)
@@ -110,6 +118,23 @@ async def gather(session: AsyncSession, orders: Sequence[OrderReads], subjects: 
         for relationship, partner in await session.execute(_RELATIONSHIPS, {"ids": customer_ids}):
             relationships[relationship.customer_id] = relationship
             partners[partner.id] = partner
+
+    # Customers whose orders may be attributed by a registration (R07, R08): no relationship, one that
+    # ended, or one established after an order was placed (a late order).
+    maybe_registered = sorted(
+        {
+            named
+            for order in orders
+            for pair in order.identifiers
+            if (named := identifier_owner.get(pair)) is not None
+            and (
+                (held := relationships.get(named)) is None
+                or held.ended_at is not None
+                or order.placed_at < held.first_order_at
+            )
+        }
+    )
+    registrations = await customers_repo.registrations_of(session, maybe_registered, states=REGISTRATION_STATES)
 
     buyers = sorted({o.buyer_partner_id for o in orders if o.buyer_partner_id is not None})
     if buyers:
@@ -157,6 +182,7 @@ async def gather(session: AsyncSession, orders: Sequence[OrderReads], subjects: 
         identifier_owner=identifier_owner,
         customers=customers,
         relationships=relationships,
+        registrations=registrations,
         partners=partners,
         declared=declared,
         facts=facts,

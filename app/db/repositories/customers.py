@@ -218,6 +218,21 @@ async def registrations_covering(
     return (await session.execute(stmt)).scalars().all()
 
 
+async def registrations_of(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID], *, states: Sequence[str]
+) -> dict[uuid.UUID, list[Registration]]:
+    """Every registration in these states of each of these customers (an empty list for none), in one
+    statement."""
+    found: dict[uuid.UUID, list[Registration]] = {c: [] for c in customer_ids}
+    if customer_ids:
+        stmt = select(Registration).where(
+            col(Registration.customer_id).in_(sorted(set(customer_ids))), col(Registration.state).in_(states)
+        )
+        for row in (await session.execute(stmt)).scalars():
+            found[row.customer_id].append(row)
+    return found
+
+
 def add_refusal(session: AsyncSession, refusal: RegistrationRefusal) -> None:
     session.add(refusal)
 
