@@ -45,6 +45,7 @@ from app.db.tables import (
 from app.domain import terms
 from app.domain.errors import NotFound
 from app.domain.rules.identifiers import Identifier
+from app.domain.rules.names import LedgerKind, Rule
 
 
 class Contended(Exception):
@@ -342,25 +343,18 @@ class Facts:
         await self.writes.write_entries(session)
         return await ledgers_repo.get_points_entry(session, entry_id)
 
-    async def money_partner_for_line(self, session: AsyncSession, line_id: int) -> tuple[uuid.UUID, str] | None:
+    async def line_earnings(
+        self, session: AsyncSession, line_ids: Sequence[int]
+    ) -> dict[int, ledgers_repo.LineEarnings]:
+        """What each line's entries hold, for a refund of it (R14): one statement for all the lines."""
         await self.writes.write_entries(session)
-        return await ledgers_repo.money_partner_for_line(session, line_id)
-
-    async def points_partner_for_line(self, session: AsyncSession, line_id: int) -> uuid.UUID | None:
-        await self.writes.write_entries(session)
-        return await ledgers_repo.points_partner_for_line(session, line_id)
-
-    async def money_for_line(
-        self, session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
-    ) -> int:
-        await self.writes.write_entries(session)
-        return await ledgers_repo.money_for_line(session, line_id, rules, credits_only=credits_only)
-
-    async def points_for_line(
-        self, session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
-    ) -> int:
-        await self.writes.write_entries(session)
-        return await ledgers_repo.points_for_line(session, line_id, rules, credits_only=credits_only)
+        return await ledgers_repo.line_earnings(
+            session,
+            line_ids,
+            money_rules=Rule.refunded(LedgerKind.MONEY),
+            points_rules=Rule.refunded(LedgerKind.POINTS),
+            reversal=Rule.REFUND,
+        )
 
     # Changes: the one way the applier changes the facts above, each folded in.
 

@@ -41,7 +41,7 @@ from app.domain.ledger import Ledger, Posting
 from app.domain.rules import crediting
 from app.domain.rules import order_decision as decisions
 from app.domain.rules.identifiers import Identifier, IdentifierCheck, strong_identifiers
-from app.domain.rules.names import LedgerKind, Rule
+from app.domain.rules.names import Rule
 from app.domain.rules.terms import Terms
 from app.domain.store_events import OrderPaidData, OrderRefundedData, content_hash
 
@@ -561,17 +561,9 @@ async def gather_refund(
     order = await repo.get_order(session, data.order_id)
     if order is None:
         return decisions.RefundFacts(order_received=False), None, {}
-    rows: dict[str, OrderLine] = {}
-    lines: dict[str, decisions.RefundLineFact] = {}
-    for refund_line in data.lines:
-        if refund_line.line_id in rows:
-            continue
-        row = await repo.line(session, data.order_id, refund_line.line_id, for_update=True)
-        if row is None:
-            break  # refused: the order has no such line
-        assert row.id is not None
-        rows[row.line_id] = row
-        lines[row.line_id] = decisions.RefundLineFact(
+    rows = await repo.lines_for_update(session, data.order_id, [line.line_id for line in data.lines])
+    lines = {
+        row.line_id: decisions.RefundLineFact(
             id=row.id,
             line_id=row.line_id,
             quantity=row.quantity,
@@ -579,29 +571,21 @@ async def gather_refund(
             refunded=row.refunded_amount,
             licence_id=row.licence_id,
         )
+        for row in rows.values()
+        if row.id is not None
+    }
     known = decisions.RefundFacts(order_received=True, lines=lines)
     if decisions.refusal_of_refund(data, known) is not None:
         return known, order, rows
+    earnings = await facts.line_earnings(session, [fact.id for fact in lines.values()])
     for line_id, fact in lines.items():
-        money: decisions.EarnedMoney | None = None
-        points: decisions.EarnedPoints | None = None
-        earned = await facts.money_partner_for_line(session, fact.id)
-        if earned is not None:
-            money = decisions.EarnedMoney(
-                partner_id=earned[0],
-                currency=earned[1],
-                earned=await facts.money_for_line(session, fact.id, Rule.refunded(LedgerKind.MONEY), credits_only=True),
-                reversed_so_far=await facts.money_for_line(session, fact.id, [Rule.REFUND]),
-            )
-        points_partner = await facts.points_partner_for_line(session, fact.id)
-        if points_partner is not None:
-            points = decisions.EarnedPoints(
-                partner_id=points_partner,
-                credited=await facts.points_for_line(
-                    session, fact.id, Rule.refunded(LedgerKind.POINTS), credits_only=True
-                ),
-                reversed_so_far=await facts.points_for_line(session, fact.id, [Rule.REFUND]),
-            )
+        earned = earnings[fact.id]
+        money = points = None
+        if earned.money_partner is not None:
+            partner_id, currency = earned.money_partner
+            money = decisions.EarnedMoney(partner_id, currency, earned.money_earned, earned.money_reversed)
+        if earned.points_partner is not None:
+            points = decisions.EarnedPoints(earned.points_partner, earned.points_credited, earned.points_reversed)
         lines[line_id] = replace(fact, money=money, points=points)
     known = replace(known, lines=lines)
     needed = decisions.licences_needing_standing_for_refund(data, known)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -157,44 +157,64 @@ async def points_for_licence(session: AsyncSession, licence_id: str) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def points_for_line(
-    session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
-) -> int:
-    """The line's points entries of these rules, summed; `credits_only`: only those that add points."""
-    stmt = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
-        col(PointsEntry.order_line_id) == line_id, col(PointsEntry.rule).in_(rules)
+@dataclass(frozen=True)
+class LineEarnings:
+    """What a line's ledger entries hold, for a refund of it (R14)."""
+
+    money_partner: tuple[uuid.UUID, str] | None = None
+    """The partner and currency of its commission, if it earned any."""
+    money_earned: int = 0
+    """Its commission credits of the refundable rules."""
+    money_reversed: int = 0
+    """Its reversal entries (negative)."""
+    points_partner: uuid.UUID | None = None
+    points_credited: int = 0
+    points_reversed: int = 0
+
+
+async def line_earnings(
+    session: AsyncSession,
+    line_ids: Sequence[int],
+    *,
+    money_rules: Sequence[str],
+    points_rules: Sequence[str],
+    reversal: str,
+) -> dict[int, LineEarnings]:
+    """`LineEarnings` of each line, in one statement: credits of `money_rules` and `points_rules`
+    (those that add), and entries of `reversal`, per line."""
+    found: dict[int, LineEarnings] = {i: LineEarnings() for i in line_ids}
+    if not line_ids:
+        return found
+
+    def per_line(entry: Any, amount: Any, rules: Sequence[str], currency: Any) -> Select[Any]:
+        return (
+            select(
+                literal_column("'money'" if entry is MoneyEntry else "'points'"),
+                col(entry.order_line_id),
+                col(entry.partner_id),
+                currency,
+                func.coalesce(func.sum(case((col(entry.rule).in_(rules) & (amount > 0), amount), else_=0)), 0),
+                func.coalesce(func.sum(case((col(entry.rule) == reversal, amount), else_=0)), 0),
+            )
+            .where(col(entry.order_line_id).in_(sorted(set(line_ids))))
+            .group_by(col(entry.order_line_id), col(entry.partner_id), *([currency] if entry is MoneyEntry else []))
+        )
+
+    stmt = union_all(
+        per_line(MoneyEntry, col(MoneyEntry.amount), money_rules, col(MoneyEntry.currency)),
+        per_line(PointsEntry, col(PointsEntry.points), points_rules, null()),
     )
-    if credits_only:
-        stmt = stmt.where(col(PointsEntry.points) > 0)
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def money_for_line(
-    session: AsyncSession, line_id: int, rules: Sequence[str], *, credits_only: bool = False
-) -> int:
-    """The line's money entries of these rules, summed; `credits_only`: only those that add money."""
-    stmt = select(func.coalesce(func.sum(MoneyEntry.amount), 0)).where(
-        col(MoneyEntry.order_line_id) == line_id, col(MoneyEntry.rule).in_(rules)
-    )
-    if credits_only:
-        stmt = stmt.where(col(MoneyEntry.amount) > 0)
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def money_partner_for_line(session: AsyncSession, line_id: int) -> tuple[uuid.UUID, str] | None:
-    stmt = (
-        select(col(MoneyEntry.partner_id), col(MoneyEntry.currency))
-        .where(col(MoneyEntry.order_line_id) == line_id)
-        .limit(1)
-    )
-    row = (await session.execute(stmt)).first()
-    return (row[0], row[1]) if row else None
-
-
-async def points_partner_for_line(session: AsyncSession, line_id: int) -> uuid.UUID | None:
-    stmt = select(col(PointsEntry.partner_id)).where(col(PointsEntry.order_line_id) == line_id).limit(1)
-    row = (await session.execute(stmt)).first()
-    return row[0] if row else None
+    for kind, line_id, partner_id, currency, credited, reversed_ in (await session.execute(stmt)).all():
+        held = found[line_id]
+        if kind == "money" and held.money_partner is None:
+            found[line_id] = replace(
+                held, money_partner=(partner_id, currency), money_earned=int(credited), money_reversed=int(reversed_)
+            )
+        elif kind == "points" and held.points_partner is None:
+            found[line_id] = replace(
+                held, points_partner=partner_id, points_credited=int(credited), points_reversed=int(reversed_)
+            )
+    return found
 
 
 async def get_points_entry(session: AsyncSession, entry_id: int) -> PointsEntry | None:

@@ -75,11 +75,15 @@ async def insert_lines(session: AsyncSession, lines: Sequence[NewLine]) -> None:
         line.id = line_id
 
 
-async def line(session: AsyncSession, order_id: str, line_id: str, *, for_update: bool = False) -> OrderLine | None:
-    stmt = select(OrderLine).where(col(OrderLine.order_id) == order_id, col(OrderLine.line_id) == line_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+async def lines_for_update(session: AsyncSession, order_id: str, line_ids: Sequence[str]) -> dict[str, OrderLine]:
+    """The order's lines among these store line ids, locked, by line id: one statement."""
+    stmt = (
+        select(OrderLine)
+        .where(col(OrderLine.order_id) == order_id, col(OrderLine.line_id).in_(sorted(set(line_ids))))
+        .order_by(col(OrderLine.id))
+        .with_for_update()
+    )
+    return {row.line_id: row for row in (await session.execute(stmt)).scalars()}
 
 
 async def licence(session: AsyncSession, licence_id: str, *, for_update: bool = False) -> Licence | None:
