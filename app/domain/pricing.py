@@ -77,8 +77,8 @@ async def quote(
 
     The applier's own decision (`order_decision.decide_order`) about the order the partner would
     place now, at list price: its outcome, level and the discount each line should get are the
-    order's by construction. The facts are read as the applier reads them, without its locks (a
-    quote changes nothing but the R17 flag)."""
+    order's by construction. The facts are read as the applier reads them, but for the customer and
+    balance locks the applier takes (a quote creates no balance and changes nothing but the R17 flag)."""
     partner = await partners.get(session, partner_id)
     in_force = await terms.in_force(session, now)
     program = in_force.terms
