@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -137,15 +138,21 @@ async def test_every_accepted_event_is_stored_with_its_status(program: Program) 
     assert one.json()["webhook_id"] == events[0]["webhook_id"]
 
 
-async def test_unknown_sku_is_parked_then_replayed_after_adding_it(
-    program: Program, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _parked_for_an_unknown_sku(program: Program) -> tuple[Any, dict[str, Any]]:
+    """A partner's order of 2 x `cloud-premium`, a SKU the terms do not have yet: its partner and
+    receipt."""
     p = await program.partner()
     c = Customer.new()
     await program.register(p, c, at="2026-01-10T09:00:00Z")
     parked = await program.order(c, [line("cloud-premium", 2, 100000)], placed_at="2026-01-20T09:00:00Z", expect=202)
     await program.settle()
-    receipt = parked["receipt"]
+    return p, parked["receipt"]
+
+
+async def test_unknown_sku_is_parked_then_replayed_after_adding_it(
+    program: Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p, receipt = await _parked_for_an_unknown_sku(program)
     assert receipt["status"] == "parked" and receipt["reason_code"] == "unknown_sku"
     assert "cloud-premium" in receipt["reason"]
     listed = (await program.client.get("/v1/webhook-events?status=parked", headers=program.api.admin)).json()["items"]
@@ -168,12 +175,8 @@ async def test_unknown_sku_is_parked_then_replayed_after_adding_it(
 async def test_a_replay_whose_rules_raise_parks_the_event_with_the_error(
     program: Program, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    p = await program.partner()
-    c = Customer.new()
-    await program.register(p, c, at="2026-01-10T09:00:00Z")
-    parked = await program.order(c, [line("cloud-premium", 2, 100000)], placed_at="2026-01-20T09:00:00Z", expect=202)
-    await program.settle()
-    event_id = parked["receipt"]["event_id"]
+    p, receipt = await _parked_for_an_unknown_sku(program)
+    event_id = receipt["event_id"]
     added = await program.client.post(
         "/v1/program/skus", json={"sku": "cloud-premium", "points": 6}, headers=program.api.admin
     )

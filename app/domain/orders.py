@@ -46,7 +46,6 @@ from app.domain.rules.terms import Terms
 from app.domain.store_events import OrderPaidData, OrderRefundedData, content_hash
 
 AMBIGUOUS_CUSTOMER = decisions.AMBIGUOUS_CUSTOMER
-FUTURE_SKEW = decisions.FUTURE_SKEW
 
 
 class Park(Exception):
@@ -121,7 +120,7 @@ def _establish(
     customer: Customer,
     order: OrderPaidData,
     mode: str,
-) -> Relationship:
+) -> None:
     relationship = Relationship(
         partner_id=registration.partner_id,
         customer_id=customer.id,
@@ -135,7 +134,6 @@ def _establish(
     registration.ended_at = order.placed_at
     registration.converted_order_id = order.order_id
     registrations.record_ended(session, registration)
-    return relationship
 
 
 def _take_effect(
@@ -147,9 +145,9 @@ def _take_effect(
     relationship: Relationship | None,
     covering: dict[uuid.UUID, Registration],
     now: datetime,
-) -> Relationship | None:
+) -> None:
     """Write what the attribution decided: the relationship it establishes or turns to resale, the
-    conflicts it flags. Returns the relationship the order is credited through, if any."""
+    conflicts it flags."""
     for registration in attribution.conflicts:  # R08: the relationship stands; flagged
         assert relationship is not None  # a conflict is with the customer's relationship
         order_flags.flag(
@@ -166,14 +164,11 @@ def _take_effect(
         )
     if attribution.establish is not None:
         assert attribution.mode is not None
-        return _establish(session, facts, covering[attribution.establish.id], customer, order, attribution.mode)
-    if attribution.relationship is None:
-        return None
-    assert relationship is not None
-    if attribution.becomes_resale:  # referral becomes resale, never the other way
+        _establish(session, facts, covering[attribution.establish.id], customer, order, attribution.mode)
+    elif attribution.becomes_resale:  # referral becomes resale, never the other way
+        assert relationship is not None
         relationship.mode = "resale"
         relationship.resale_since = order.placed_at
-    return relationship
 
 
 async def _own_company(
@@ -497,15 +492,7 @@ def _change_licence(
 
 
 def _with(posting: Posting, rule: Rule, explanation: str) -> Posting:
-    return Posting(
-        rule=rule,
-        explanation=explanation,
-        effective_at=posting.effective_at,
-        terms_version=posting.terms_version,
-        order_id=posting.order_id,
-        order_line_id=posting.order_line_id,
-        licence_id=posting.licence_id,
-    )
+    return replace(posting, rule=rule, explanation=explanation)
 
 
 async def _check_discount(

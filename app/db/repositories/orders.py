@@ -86,13 +86,6 @@ async def lines_for_update(session: AsyncSession, order_id: str, line_ids: Seque
     return {row.line_id: row for row in (await session.execute(stmt)).scalars()}
 
 
-async def licence(session: AsyncSession, licence_id: str, *, for_update: bool = False) -> Licence | None:
-    stmt = select(Licence).where(col(Licence.licence_id) == licence_id)
-    if for_update:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def renewed_past(session: AsyncSession, licence_id: str, moment: datetime) -> bool:
     """R10: whether a renewal moved the licence's term end past `moment`: a renewal line ending after
     it and after every new-licence line of the licence (a renewal that ends no later moved nothing)."""

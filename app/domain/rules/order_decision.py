@@ -56,8 +56,6 @@ class OrderFacts:
     (the order is refused before) is left at its default."""
 
     now: datetime
-    recorded: bool = False
-    """An order with this id was recorded before (by this batch too)."""
     terms_version: int | None = None
     terms: Terms | None = None
     """The terms in force when it was placed; None (with `no_terms`) when none were."""
