@@ -17,7 +17,7 @@ repositories know nothing of batches.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,8 @@ from app.domain import terms
 from app.domain.errors import NotFound
 from app.domain.rules.identifiers import Identifier
 from app.domain.rules.names import LedgerKind, Rule
+from app.domain.rules.order_decision import BalanceFact
+from app.domain.rules.terms import Level
 
 
 class Contended(Exception):
@@ -71,6 +73,8 @@ class Writes:
         whose total came to 0 (its row exists, as it would had the entries been written one by one)."""
         self.moved: dict[tuple[uuid.UUID, str], int] = {}
         """Money moved, by (partner, currency)."""
+        self.levels: dict[uuid.UUID, str] = {}
+        """The level each partner whose level moved ends the batch at (the directory's order)."""
 
     def order(self, order: Order, lines: Sequence[orders_repo.NewLine]) -> None:
         """An order recorded, with its lines (their ids come when they are written)."""
@@ -137,7 +141,9 @@ class Writes:
             for (p, quarter, currency), amount in sorted(self.accrued.items())
         ]
         moved = [{"partner_id": p, "currency": c, "amount": a} for (p, c), a in sorted(self.moved.items())]
-        self.accrued, self.moved = {}, {}
+        levels, self.accrued, self.moved, self.levels = sorted(self.levels.items()), {}, {}, {}
+        for partner_id, level in levels:  # rare: a level change
+            await directory_repo.set_level_rank(session, partner_id, level)
         if accrued:
             await statements_repo.add_accrued_many(session, accrued)
         if moved:
@@ -309,6 +315,17 @@ class Facts:
             self._balances[partner_id] = await ledgers_repo.lock_balance(session, partner_id, now)
         return self._balances[partner_id]
 
+    async def balance_fact(self, session: AsyncSession, partner_id: uuid.UUID, now: datetime) -> BalanceFact:
+        """The partner's points and stored level as the batch has left them (its balance locked)."""
+        balance = await self.balance(session, partner_id, now)
+        return BalanceFact(balance.points, Level(balance.level))
+
+    async def balance_facts(
+        self, session: AsyncSession, partner_ids: Iterable[uuid.UUID | None], now: datetime
+    ) -> dict[uuid.UUID, BalanceFact]:
+        """`balance_fact` of each partner, locked in partner-id order (the lock order)."""
+        return {p: await self.balance_fact(session, p, now) for p in sorted({p for p in partner_ids if p is not None})}
+
     async def balance_and_points_before(
         self, session: AsyncSession, partner_id: uuid.UUID, now: datetime, at: datetime
     ) -> tuple[PartnerBalance, int]:
@@ -371,6 +388,10 @@ class Facts:
     def establish(self, session: AsyncSession, relationship: Relationship) -> None:
         session.add(relationship)
         self._relationships[relationship.customer_id] = relationship
+
+    def level_moved(self, partner_id: uuid.UUID, level: str) -> None:
+        """A partner's level moved (its balance row holds it); the directory's order follows at `write`."""
+        self.writes.levels[partner_id] = level
 
     def sell(self, licence: Licence, line: orders_repo.NewLine) -> None:
         """A licence the order line `line` sells (written with it)."""

@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.repositories import directory as directory_repo
 from app.db.repositories.orders import NewLine
 from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PointsEntry
 from app.domain import events
 from app.domain.batch import Facts, resolved
 from app.domain.rules.names import Rule
+from app.domain.rules.order_decision import LevelMove
 from app.domain.rules.quarters import Quarter
-from app.domain.rules.terms import Level, Terms
+from app.domain.rules.terms import Terms
 
 
 @dataclass(frozen=True)
@@ -48,29 +48,14 @@ class Ledger:
 
     @classmethod
     async def open(
-        cls,
-        session: AsyncSession,
-        facts: Facts,
-        partner_id: uuid.UUID,
-        now: datetime,
-        terms_now: Terms,
-        *,
-        level_at: datetime | None = None,
+        cls, session: AsyncSession, facts: Facts, partner_id: uuid.UUID, now: datetime, terms_now: Terms
     ) -> Ledger:
-        """The partner's ledger, its balance locked; `level_at`: a moment `level_at` will be asked
-        about, whose points are read with the lock (one round trip for both where the database can)."""
-        if level_at is None:
-            return cls(session, facts, await facts.balance(session, partner_id, now), now, terms_now)
-        balance, _before = await facts.balance_and_points_before(session, partner_id, now, level_at)
-        return cls(session, facts, balance, now, terms_now)
+        """The partner's ledger, its balance locked (gathered with the event's facts, as a rule)."""
+        return cls(session, facts, await facts.balance(session, partner_id, now), now, terms_now)
 
     @property
     def partner_id(self) -> uuid.UUID:
         return self.balance.partner_id
-
-    async def level_at(self, at: datetime, terms: Terms) -> Level:
-        """R03a: the level from entries effective before `at`."""
-        return terms.level_for(await self.facts.points_before(self.session, self.partner_id, at))
 
     def _entry(self, posting: Posting, **own: Any) -> dict[str, Any]:
         """An entry's columns: the partner's, the posting's (R21), and the ledger's `own`."""
@@ -86,21 +71,23 @@ class Ledger:
             **own,
         }
 
-    async def points(self, points: int, posting: Posting, *, need_id: bool = False) -> PointsEntry | None:
-        """Append a points entry; update the balance and record a level change if any.
+    async def points(
+        self, points: int, posting: Posting, *, level_change: LevelMove | None, need_id: bool = False
+    ) -> PointsEntry | None:
+        """Append a points entry, move the balance, and record the level change the decision made of
+        it (`level_change`, R03): the writer decides no level.
 
         An entry nobody needs the id of (`need_id`, a level change) is a row the batch writes with the
         others (None is returned); otherwise the entries before it are written first (they keep the
         lower ids) and it is returned, written."""
         if points == 0:
+            assert level_change is None, "an entry of 0 points moves no level"
             return None
         values = self._entry(posting, points=points, licence_id=posting.licence_id)
-        before = self.balance.level
         self.balance.points += points
-        self.balance.level = self.terms_now.level_for(self.balance.points)
         self.balance.updated_at = self.now
         writes = self.facts.writes
-        if not need_id and self.balance.level == before:
+        if not need_id and level_change is None:
             writes.points(values, buffered=True)
             return None
         await writes.write_entries(self.session)
@@ -109,35 +96,46 @@ class Ledger:
         writes.points(values, buffered=False)
         await self.session.flush()  # the entry's id, for the caller or the level change
         assert entry.id is not None
-        if self.balance.level != before:
-            await directory_repo.set_level_rank(self.session, self.partner_id, self.balance.level)
-            self.session.add(
-                LevelChange(
-                    partner_id=self.partner_id,
-                    from_level=before,
-                    to_level=self.balance.level,
-                    points_after=self.balance.points,
-                    changed_at=self.now,
-                    points_entry_id=entry.id,
-                )
-            )
-            events.record(
-                self.session,
-                "partner.level_changed",
-                events.PartnerLevelChanged(
-                    partner_id=self.partner_id,
-                    from_level=before,
-                    to_level=self.balance.level,
-                    points=self.balance.points,
-                    changed_at=self.now,
-                    cause=events.LevelCause(points_entry_id=entry.id),
-                ),
-                occurred_at=self.now,
-                partner_id=self.partner_id,
-                subject=f"partner:{self.partner_id}",
-                refs={"points_entry_id": entry.id},
-            )
+        if level_change is not None:
+            self._change_level(level_change, entry.id)
         return entry
+
+    def _change_level(self, move: LevelMove, entry_id: int) -> None:
+        """The level history row and the `partner.level_changed` event of a decided level move."""
+        if (self.balance.level, self.balance.points) != (move.from_level, move.points_after):
+            # The decision was made on other facts than the ones written: never record a wrong level.
+            raise RuntimeError(
+                f"partner {self.partner_id}: the decision moves {move.from_level} at {move.points_after} points, "
+                f"the balance is {self.balance.level} at {self.balance.points}"
+            )
+        self.balance.level = move.to_level
+        self.facts.level_moved(self.partner_id, move.to_level)
+        self.session.add(
+            LevelChange(
+                partner_id=self.partner_id,
+                from_level=move.from_level,
+                to_level=move.to_level,
+                points_after=move.points_after,
+                changed_at=self.now,
+                points_entry_id=entry_id,
+            )
+        )
+        events.record(
+            self.session,
+            "partner.level_changed",
+            events.PartnerLevelChanged(
+                partner_id=self.partner_id,
+                from_level=move.from_level,
+                to_level=move.to_level,
+                points=move.points_after,
+                changed_at=self.now,
+                cause=events.LevelCause(points_entry_id=entry_id),
+            ),
+            occurred_at=self.now,
+            partner_id=self.partner_id,
+            subject=f"partner:{self.partner_id}",
+            refs={"points_entry_id": entry_id},
+        )
 
     async def money(
         self,

@@ -72,11 +72,9 @@ class Ledgers:
         self.session, self.facts, self.now, self.terms_now = session, facts, now, terms_now
         self._open: dict[uuid.UUID, Ledger] = {}
 
-    async def of(self, partner_id: uuid.UUID, *, level_at: datetime | None = None) -> Ledger:
+    async def of(self, partner_id: uuid.UUID) -> Ledger:
         if partner_id not in self._open:
-            self._open[partner_id] = await Ledger.open(
-                self.session, self.facts, partner_id, self.now, self.terms_now, level_at=level_at
-            )
+            self._open[partner_id] = await Ledger.open(self.session, self.facts, partner_id, self.now, self.terms_now)
         return self._open[partner_id]
 
     def settle(self) -> None:
@@ -244,7 +242,7 @@ async def gather_order(
         in_force, current = await facts.terms_then_and_now(session, data.placed_at, now)
     except NotFound as exc:
         return replace(known, no_terms=exc.detail), rows
-    known = replace(known, terms_version=in_force.version, terms=in_force.terms)
+    known = replace(known, terms_version=in_force.version, terms=in_force.terms, terms_now=current.terms)
     rows.terms_version, rows.terms_now = in_force.version, current.terms
     if decisions.refusal_of_terms(data, in_force.version, in_force.terms, None) is not None:
         return known, rows
@@ -273,12 +271,15 @@ async def gather_order(
         standing = partners.standing_from(await facts.standing_facts(session, attribution.partner_id), data.placed_at)
         _balance, before = await facts.balance_and_points_before(session, attribution.partner_id, now, data.placed_at)
         known = replace(known, eligible=standing.eligible, points_before=before)
+    renewed = {line.licence_id for line in data.lines if line.kind == "renewal" and line.licence_id}
+    credited = [attribution.partner_id, *(rows.licences[i].partner_id for i in renewed if i in rows.licences)]
     rows.nfr = await facts.nfr(session, [line.licence_id for line in data.lines])
     return replace(
         known,
         own_company=await _own_company(session, facts, buyer, attribution.partner_id, check.identifiers),
         nfr=tuple(n.licence_id for n in rows.nfr),
         licences=await _licence_facts(session, facts, data, rows.licences),
+        balances=await facts.balance_facts(session, credited, now),
     ), rows
 
 
@@ -416,7 +417,11 @@ async def _write_order(
             _change_licence(session, facts, rows.licences, line_decision.licence, customer, row)
         for credit in line_decision.points:
             ledger = await ledgers.of(credit.partner_id)
-            await ledger.points(credit.credit.amount, _with(posting, credit.credit.rule, credit.credit.explanation))
+            await ledger.points(
+                credit.credit.amount,
+                _with(posting, credit.credit.rule, credit.credit.explanation),
+                level_change=credit.level_change,
+            )
         if line_decision.expected_discount is not None:
             assert buyer_id is not None
             await _check_discount(session, facts, row, buyer_id, line_decision.expected_discount, now)
@@ -539,7 +544,7 @@ def _extend_term(licence: Licence, term_end: datetime | None) -> None:
 
 
 async def gather_refund(
-    session: AsyncSession, facts: Facts, data: OrderRefundedData
+    session: AsyncSession, facts: Facts, data: OrderRefundedData, now: datetime
 ) -> tuple[decisions.RefundFacts, Order | None, dict[str, OrderLine]]:
     """Read what R14 asks about a refund (`decisions.RefundFacts`), through the batch's facts, with the
     order and its refunded lines (locked), stopping where the rules refuse it."""
@@ -580,7 +585,17 @@ async def gather_refund(
     for line_id, fact in lines.items():
         if fact.licence_id in standing:
             lines[line_id] = replace(fact, standing=standing[fact.licence_id])
-    return replace(known, lines=lines), order, rows
+    credited = [fact.points.partner_id for fact in lines.values() if fact.points is not None]
+    return (
+        replace(
+            known,
+            lines=lines,
+            terms_now=(await facts.terms_in_force(session, now)).terms,
+            balances=await facts.balance_facts(session, credited, now),
+        ),
+        order,
+        rows,
+    )
 
 
 async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedData, *, now: datetime) -> Refund:
@@ -590,7 +605,7 @@ async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedD
     await facts.lock_order(session, data.order_id)
     if await repo.get_refund(session, data.refund_id) is not None:
         raise AlreadyRecorded(data.refund_id)
-    known, order, rows = await gather_refund(session, facts, data)
+    known, order, rows = await gather_refund(session, facts, data, now)
     decision = decisions.decide_refund(data, known)
     if isinstance(decision, decisions.Refusal):
         raise Park(decision.code, decision.detail, waiting_for=decision.waiting_for)
@@ -607,7 +622,8 @@ async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedD
             session.add(refund)
     except IntegrityError as exc:  # looked up first: recorded since by a concurrent delivery
         raise Contended(f"refund {data.refund_id} was recorded meanwhile") from exc
-    ledgers = Ledgers(session, facts, now, (await facts.terms_in_force(session, now)).terms)
+    assert known.terms_now is not None
+    ledgers = Ledgers(session, facts, now, known.terms_now)
     for line in decision.lines:
         rows[line.line.line_id].refunded_amount = line.refunded
         posting = Posting(
@@ -625,10 +641,43 @@ async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedD
                 money.amount, currency, _with(posting, money.rule, money.explanation)
             )
         if line.points is not None:
-            partner_id, points = line.points
-            await (await ledgers.of(partner_id)).points(points.amount, _with(posting, points.rule, points.explanation))
+            points = line.points.credit
+            await (await ledgers.of(line.points.partner_id)).points(
+                points.amount, _with(posting, points.rule, points.explanation), level_change=line.points.level_change
+            )
     ledgers.settle()
     return refund
+
+
+async def gather_lapse(
+    session: AsyncSession, facts: Facts, licence_id: str, lapsed_at: datetime | None, now: datetime
+) -> tuple[decisions.LapseFacts, Licence | None]:
+    """Read what R10 asks about a lapse (`decisions.LapseFacts`), through the batch's facts, with the
+    licence (locked), stopping where the rules settle it: unknown, lapsed before, renewed past the
+    lapse, or not due yet."""
+    licence = await facts.licence(session, licence_id)
+    if licence is None:
+        return decisions.LapseFacts(licence=None), None
+    fact = _licence_fact(licence)
+    known = decisions.LapseFacts(licence=fact)
+    if fact.status == "lapsed":
+        return known, licence
+    if lapsed_at is not None and decisions.may_be_stale(fact, lapsed_at):
+        await facts.writes.write_records(session)  # the renewals of this batch are read too
+        known = replace(known, renewed_past=await repo.renewed_past(session, licence_id, lapsed_at))
+        if known.renewed_past:
+            return known, licence
+    term_end = decisions.lapse_term_end(fact, lapsed_at, now)
+    known = replace(known, grace_days=(await facts.terms_in_force(session, term_end)).terms.lapse_grace_days)
+    if term_end + timedelta(days=known.grace_days) > now or fact.partner_id is None:
+        return known, licence
+    # Due: the points standing for it, and its partner's balance (the licence is locked first).
+    return replace(
+        known,
+        standing_points=await facts.points_for_licence(session, licence_id),
+        terms_now=(await facts.terms_in_force(session, now)).terms,
+        balance=await facts.balance_fact(session, fact.partner_id, now),
+    ), licence
 
 
 async def apply_lapse(
@@ -636,21 +685,7 @@ async def apply_lapse(
 ) -> str:
     """R10: revoke the points still standing for a licence that was not renewed: the lapse's facts
     gathered, decided (`decisions.decide_lapse`), written. Raises `Park` before writing anything."""
-    licence = await facts.licence(session, licence_id)
-    known = decisions.LapseFacts(licence=None)
-    if licence is not None:
-        fact = _licence_fact(licence)
-        known = decisions.LapseFacts(licence=fact)
-        if fact.status != "lapsed":
-            if lapsed_at is not None and decisions.may_be_stale(fact, lapsed_at):
-                await facts.writes.write_records(session)  # the renewals of this batch are read too
-                known = replace(known, renewed_past=await repo.renewed_past(session, licence_id, lapsed_at))
-            if not known.renewed_past:
-                term_end = decisions.lapse_term_end(fact, lapsed_at, now)
-                grace = (await facts.terms_in_force(session, term_end)).terms.lapse_grace_days
-                known = replace(known, grace_days=grace)
-                if term_end + timedelta(days=grace) <= now and fact.partner_id is not None:
-                    known = replace(known, standing_points=await facts.points_for_licence(session, licence_id))
+    known, licence = await gather_lapse(session, facts, licence_id, lapsed_at, now)
     decision = decisions.decide_lapse(licence_id, licence.sku if licence else "", lapsed_at, now, known)
     if isinstance(decision, decisions.Refusal):
         raise Park(decision.code, decision.detail, waiting_for=decision.waiting_for)
@@ -674,6 +709,7 @@ async def apply_lapse(
                 order_line_id=licence.order_line_id,
                 licence_id=licence_id,
             ),
+            level_change=decision.level_change,
             need_id=True,  # the licence names the entry that lapsed it
         )
         if entry is not None:

@@ -19,6 +19,7 @@ from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.ledger import Ledger, Posting
 from app.domain.rules.names import Rule
+from app.domain.rules.order_decision import level_move
 from app.domain.rules.quarters import Quarter
 
 
@@ -419,8 +420,9 @@ async def adjust(
         effective_at=ctx.now,
         terms_version=in_force.version,
     )
-    if kind == "points":
-        entry: object = await ledger.points(amount, posting, need_id=True)
+    if kind == "points":  # R03: the level it moves, decided as for any other entry
+        _after, move = level_move(await facts.balance_fact(session, partner_id, ctx.now), amount, in_force.terms)
+        entry: object = await ledger.points(amount, posting, level_change=move, need_id=True)
     else:
         if currency is None:
             raise Invalid("A money adjustment needs its currency.", code="currency_missing", field="currency")

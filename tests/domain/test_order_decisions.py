@@ -11,6 +11,8 @@ from app.domain.rules import order_decision as decisions
 from app.domain.rules.crediting import CustomerFacts, Outcome, RegistrationFact, RelationshipFact
 from app.domain.rules.names import Rule
 from app.domain.rules.order_decision import (
+    BalanceFact,
+    LevelMove,
     EarnedMoney,
     EarnedPoints,
     LapseFacts,
@@ -196,7 +198,7 @@ def test_r14_a_refund_naming_a_line_twice_reverses_on_its_running_total_and_neve
         (50_000, -10_000),
         (100_000, -10_000),
     ]
-    assert [d.points[1].amount if d.points else None for d in decided.lines] == [-1, None]
+    assert [d.points.credit.amount if d.points else None for d in decided.lines] == [-1, None]
 
 
 def _standing(fact: RefundLineFact, points: int) -> RefundLineFact:
@@ -223,10 +225,17 @@ def test_r10_a_lapse_waits_for_its_moment_then_takes_what_stands() -> None:
         "lic_1", "desktop", None, NOW, LapseFacts(licence=licence, grace_days=2, standing_points=3)
     )
     assert isinstance(not_due, Refusal) and (not_due.code, not_due.waiting_for) == ("lapse_not_due", "licence:lic_1")
-    due = decisions.decide_lapse("lic_1", "desktop", None, NOW, LapseFacts(licence=licence, standing_points=3))
+    due = decisions.decide_lapse(
+        "lic_1",
+        "desktop",
+        None,
+        NOW,
+        LapseFacts(licence=licence, standing_points=3, terms_now=POLICY_TERMS, balance=BalanceFact(170, Level.GOLD)),
+    )
     assert isinstance(due, decisions.LapseDecision) and due.outcome == "lapsed"
     assert due.credit is not None and (due.credit.rule, due.credit.amount) == (Rule.LAPSE_AND_RENEWAL, -3)
     assert due.effective_at == licence.term_end
+    assert due.level_change is None  # 167 points: still Gold
     stale = decisions.decide_lapse(
         "lic_1", "desktop", NOW - timedelta(days=30), NOW, LapseFacts(licence=licence, renewed_past=True)
     )
@@ -237,3 +246,76 @@ def test_r10_a_lapse_waits_for_its_moment_then_takes_what_stands() -> None:
     )
     unknown = decisions.decide_lapse("lic_9", "desktop", None, NOW, LapseFacts(licence=None))
     assert isinstance(unknown, Refusal) and unknown.code == "unknown_licence"
+
+
+def test_r03_the_entry_that_crosses_a_threshold_carries_the_level_move() -> None:
+    """Levels are decided with the points: the line whose points cross a threshold names the move,
+    under the terms in force now; the lines before and after it move nothing."""
+    data = order(
+        line("l1", "desktop", 2, 100_000, licence="lic_1"),  # 2 points: 157 -> 159, still Silver
+        line("l2", "server-business", 1, 250_000),  # 4 points: 159 -> 163, Gold (160)
+        line("l3", "desktop", 1, 50_000),  # 1 point: 164, Gold
+    )
+    known = facts(
+        customer=registered_by(A),
+        eligible=True,
+        points_before=157,
+        terms_now=POLICY_TERMS,
+        balances={A: BalanceFact(157, Level.SILVER)},
+    )
+    decided = decisions.decide_order(data, known)
+    assert isinstance(decided, decisions.OrderDecision)
+    assert [p.level_change for line_ in decided.lines for p in line_.points] == [
+        None,
+        LevelMove(Level.SILVER, Level.GOLD, 163),
+        None,
+    ]
+    # A quote asks about no balance: it decides no level move (and creates no balance).
+    quoted = decisions.decide_order(data, facts(customer=registered_by(A), eligible=True, points_before=157))
+    assert isinstance(quoted, decisions.OrderDecision)
+    assert all(p.level_change is None for line_ in quoted.lines for p in line_.points)
+
+
+def test_r03_a_stored_level_behind_the_terms_moves_with_the_next_entry() -> None:
+    """The move is from the stored level to the level the terms in force give the new total: a
+    level the terms' taking effect has not recomputed yet moves with the next entry."""
+    after, move = decisions.level_move(BalanceFact(300, Level.GOLD), 1, POLICY_TERMS)
+    assert (after, move) == (BalanceFact(301, Level.PLATINUM), LevelMove(Level.GOLD, Level.PLATINUM, 301))
+    assert decisions.level_move(BalanceFact(5, Level.SILVER), 0, POLICY_TERMS) == (BalanceFact(5, Level.SILVER), None)
+
+
+def test_r03_r14_a_refund_that_takes_points_below_a_threshold_moves_the_level_down() -> None:
+    earned = RefundLineFact(
+        id=7,
+        line_id="l1",
+        quantity=4,
+        paid=100_000,
+        refunded=0,
+        licence_id=None,
+        points=EarnedPoints(A, credited=4, reversed_so_far=0),
+    )
+    known = RefundFacts(
+        order_received=True,
+        lines={"l1": earned},
+        terms_now=POLICY_TERMS,
+        balances={A: BalanceFact(162, Level.GOLD)},
+    )
+    decided = decisions.decide_refund(refund(("l1", 50_000), ("l1", 50_000)), known)
+    assert isinstance(decided, decisions.RefundDecision)
+    assert [(d.points.credit.amount, d.points.level_change) for d in decided.lines if d.points] == [
+        (-2, None),  # 160: still Gold
+        (-2, LevelMove(Level.GOLD, Level.SILVER, 158)),
+    ]
+
+
+def test_r03_r10_a_lapse_that_takes_points_below_a_threshold_moves_the_level_down() -> None:
+    licence = LicenceFact("lic_1", A, 3, 1, NOW - timedelta(days=1), "active")
+    due = decisions.decide_lapse(
+        "lic_1",
+        "desktop",
+        None,
+        NOW,
+        LapseFacts(licence=licence, standing_points=3, terms_now=POLICY_TERMS, balance=BalanceFact(3, Level.SILVER)),
+    )
+    assert isinstance(due, decisions.LapseDecision)
+    assert due.level_change == LevelMove(Level.SILVER, Level.AFFILIATE, 0)

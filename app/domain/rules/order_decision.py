@@ -4,8 +4,10 @@
 `Refusal` (the order is parked, nothing written) or an `OrderDecision`: who it belongs to and what
 that changes (a relationship established or turned to resale, conflicts flagged), its outcome and
 level, what each line does to its licence, the points and commission each line earns, the points a
-renewal restores or takes, and the discount a buying partner should have had. No session, no
-clock, no I/O: the applier (`app.domain.orders`) gathers the facts and writes the decision.
+renewal restores or takes, the levels those points move (R03) and the discount a buying partner
+should have had. `decide_refund` and `decide_lapse` do the same for a refund (R14) and a lapse (R10).
+No session, no clock, no I/O: the applier (`app.domain.orders`) gathers the facts and writes the
+decision.
 """
 
 from __future__ import annotations
@@ -30,6 +32,51 @@ class Refusal:
     code: str
     detail: str
     waiting_for: str | None = None
+
+
+@dataclass(frozen=True)
+class BalanceFact:
+    """A partner's points and stored level before the event (R03)."""
+
+    points: int
+    level: Level
+
+
+@dataclass(frozen=True)
+class LevelMove:
+    """R03: the level a points entry moves its partner to; the level history and the
+    `partner.level_changed` event name that entry."""
+
+    from_level: Level
+    to_level: Level
+    points_after: int
+
+
+def level_move(balance: BalanceFact, points: int, terms_now: Terms) -> tuple[BalanceFact, LevelMove | None]:
+    """The balance after `points` are credited (or taken) under the terms in force now, and the level
+    move they make, if any. An entry of 0 points is never written and moves nothing."""
+    if points == 0:
+        return balance, None
+    after = balance.points + points
+    level = terms_now.level_for(after)
+    move = LevelMove(balance.level, level, after) if level != balance.level else None
+    return BalanceFact(after, level if move is not None else balance.level), move
+
+
+class _Balances:
+    """The partners' balances as the event's earlier entries left them; `None` when the caller did
+    not ask about levels (a quote): no move is decided then."""
+
+    def __init__(self, balances: Mapping[uuid.UUID, BalanceFact] | None, terms_now: Terms | None) -> None:
+        self._balances = dict(balances) if balances is not None else None
+        self._terms_now = terms_now
+
+    def credit(self, partner_id: uuid.UUID, points: int) -> LevelMove | None:
+        if self._balances is None:
+            return None
+        assert self._terms_now is not None, "levels are decided under the terms in force now"
+        self._balances[partner_id], move = level_move(self._balances[partner_id], points, self._terms_now)
+        return move
 
 
 @dataclass(frozen=True)
@@ -74,12 +121,19 @@ class OrderFacts:
     nfr: tuple[str, ...] = ()
     """R17: the not-for-resale licences among the order's licence ids."""
     licences: Mapping[str, LicenceFact] = field(default_factory=dict)
+    terms_now: Terms | None = None
+    """The terms in force now, which give the levels points move to (R03)."""
+    balances: Mapping[uuid.UUID, BalanceFact] | None = None
+    """Every partner the order may credit points to (its attributed partner, the partners of the
+    licences it renews), before it; None when levels are not asked about (a quote)."""
 
 
 @dataclass(frozen=True)
 class PointsCredit:
     partner_id: uuid.UUID
     credit: crediting.Credit
+    level_change: LevelMove | None = None
+    """R03: the level this entry moves its partner to."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +316,7 @@ def _lines(
         )
         for i, f in facts.licences.items()
     }
+    balances = _Balances(facts.balances, facts.terms_now)
     decided: list[LineDecision] = []
     for line in data.lines:
         licence = licences.get(line.licence_id) if line.licence_id else None
@@ -280,7 +335,7 @@ def _lines(
                     licence.quantity += line.quantity
             if credited_to is not None:
                 earned = crediting.new_licence_points(quantity=line.quantity, sku=line.sku, terms=terms)
-                points.append(PointsCredit(credited_to, earned))
+                points.append(PointsCredit(credited_to, earned, balances.credit(credited_to, earned.amount)))
                 _stand(licences, line.licence_id, earned.amount)
         elif line.licence_id and licence is not None:
             if licence.partner_id is not None:
@@ -294,7 +349,8 @@ def _lines(
                     eligible=licence.eligible,
                 )
                 if credit is not None:
-                    points.append(PointsCredit(licence.partner_id, credit))
+                    move = balances.credit(licence.partner_id, credit.amount)
+                    points.append(PointsCredit(licence.partner_id, credit, move))
                     _stand(licences, line.licence_id, credit.amount)
             change = LicenceChange("renew", line.licence_id, line.quantity, line.term_end)
             licence.status, licence.revoked_by_lapse, licence.quantity = "active", None, line.quantity
@@ -386,6 +442,9 @@ class RefundFacts:
     order_received: bool
     lines: Mapping[str, RefundLineFact] = field(default_factory=dict)
     """The order's lines the refund names, by the store's line id (a missing one is unknown)."""
+    terms_now: Terms | None = None
+    balances: Mapping[uuid.UUID, BalanceFact] | None = None
+    """The partners whose points the lines credited, before the refund (R03); None: not asked."""
 
 
 @dataclass(frozen=True)
@@ -394,7 +453,7 @@ class RefundLineDecision:
     refunded: int
     """The line's running total of refunds once this refund line is applied."""
     money: tuple[uuid.UUID, str, crediting.Credit] | None
-    points: tuple[uuid.UUID, crediting.Credit] | None
+    points: PointsCredit | None
 
 
 @dataclass(frozen=True)
@@ -434,6 +493,7 @@ def decide_refund(data: OrderRefundedData, facts: RefundFacts) -> Refusal | Refu
     money_reversed = {i: f.money.reversed_so_far for i, f in facts.lines.items() if f.money is not None}
     points_reversed = {i: f.points.reversed_so_far for i, f in facts.lines.items() if f.points is not None}
     standing = {f.licence_id: f.standing for f in facts.lines.values() if f.licence_id and f.standing is not None}
+    balances = _Balances(facts.balances, facts.terms_now)
     decided: list[RefundLineDecision] = []
     for refund_line in data.lines:
         fact = facts.lines[refund_line.line_id]
@@ -457,7 +517,8 @@ def decide_refund(data: OrderRefundedData, facts: RefundFacts) -> Refusal | Refu
                     data, fact, refunded[fact.line_id], points_reversed[fact.line_id], standing.get(fact.licence_id)
                 )
             if reversal is not None:
-                points = (fact.points.partner_id, reversal)
+                partner_id = fact.points.partner_id
+                points = PointsCredit(partner_id, reversal, balances.credit(partner_id, reversal.amount))
                 points_reversed[fact.line_id] += reversal.amount
                 if fact.licence_id in standing:
                     standing[fact.licence_id] = (standing[fact.licence_id] or 0) + reversal.amount
@@ -500,6 +561,9 @@ class LapseFacts:
     grace_days: int = 0
     """The grace period of the terms in force at the licence's term end."""
     standing_points: int = 0
+    terms_now: Terms | None = None
+    balance: BalanceFact | None = None
+    """The licence's partner's balance before the lapse (R03), where it takes points."""
 
 
 @dataclass(frozen=True)
@@ -509,6 +573,7 @@ class LapseDecision:
     effective_at: datetime | None = None
     credit: crediting.Credit | None = None
     """The points it revokes, to the licence's partner."""
+    level_change: LevelMove | None = None
 
 
 def lapse_term_end(licence: LicenceFact, lapsed_at: datetime | None, now: datetime) -> datetime:
@@ -543,9 +608,12 @@ def decide_lapse(
             + "); this lapse applies by itself then, unless the licence is renewed first.",
             waiting_for=f"licence:{licence_id}",
         )
-    credit = None
+    credit = move = None
     if licence.partner_id is not None:
         credit = crediting.lapse_points(
             licence_id=licence_id, quantity=licence.quantity, sku=sku, standing_points=facts.standing_points
         )
-    return LapseDecision("lapsed", effective, credit)
+        if credit is not None:
+            assert facts.balance is not None and facts.terms_now is not None, "the partner's balance is gathered"
+            _after, move = level_move(facts.balance, credit.amount, facts.terms_now)
+    return LapseDecision("lapsed", effective, credit, move)
