@@ -357,3 +357,82 @@ async def test_r08_late_orders_meeting_another_partners_relationship_earn_nothin
     assert left["orders"] == [(0, None, "relationship_conflict"), (1, None, "relationship_conflict")]
     assert left["points"] == {"a": [], "b": [("R09", 2), ("R09", 4)]}
     assert left["flagged"] == [(0, True), (1, True)]
+
+
+async def test_a_batch_writes_each_table_in_one_insert(program: Program, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a batch of orders makes is written together: customers and their identifiers, orders, lines,
+    licences, relationships, ledger entries, domain events: one INSERT per table, whatever the number
+    of orders (statements counted while the batch applies, on the database itself)."""
+    from sqlalchemy import event
+
+    from app.domain import webhooks
+
+    partners = [await program.partner() for _ in range(2)]
+    registered = [Customer.new("Registered") for _ in partners]
+    for partner, customer in zip(partners, registered, strict=True):
+        assert (await program.register(partner, customer, at="2026-01-10T09:00:00Z")).status_code == 201
+    direct = [Customer.new("Direct") for _ in range(2)]  # new to the service: created by their orders
+    program.at("2026-01-20T11:00:00Z")
+    events = [
+        order_event(c, [line("desktop", 2, 20000, licence_id=f"lic-{uuid.uuid4().hex[:8]}")], placed_at=t(placed))
+        for c, placed in zip(
+            [*registered, *direct],
+            ["2026-01-20T10:00:00Z", "2026-01-20T10:01:00Z", "2026-01-20T10:02:00Z", "2026-01-20T10:03:00Z"],
+            strict=True,
+        )
+    ]
+    inserts: list[str] = []
+    applying = False
+
+    def count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        words = statement.split()
+        if applying and words[:2] == ["INSERT", "INTO"]:
+            inserts.append(words[2].strip('"'))
+
+    rows_of = webhooks._apply_rows
+
+    async def watched(session: Any, now: Any, rows: Any) -> Any:
+        nonlocal applying
+        applying = True
+        try:
+            return await rows_of(session, now, rows)
+        finally:
+            applying = False
+
+    monkeypatch.setattr(webhooks, "_apply_rows", watched)
+    assert program.api.connection is not None  # the sessions' connection: the test's transaction
+    engine = program.api.connection.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        _WATCHED["sizes"] = watch_applied_together(monkeypatch)
+        outcomes = await _apply(program, 100, events, "inserts")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert _PASSES == [4]  # applied together
+    assert outcomes == [("applied", "credited")] * 2 + [("applied", "no_match")] * 2
+    written = {table: inserts.count(table) for table in inserts}
+    assert written.pop("partner_balances") == 2  # a partner's first balance row: made by the lock that reads it
+    if program.api.connection.dialect.name == "sqlite":
+        # SQLite's RETURNING promises no order, so SQLAlchemy inserts one row per statement where the
+        # rows' ids are read back: the lines, the entries that move a level, the ORM's rows.
+        assert {t: written.pop(t) for t in ("order_lines", "points_entries", "domain_events", "level_changes")} == {
+            "order_lines": 4,
+            "points_entries": 2,
+            "domain_events": 4,  # two registrations converted, two levels changed
+            "level_changes": 2,
+        }
+        written |= {"order_lines": 1, "points_entries": 1, "domain_events": 1, "level_changes": 1}
+    assert written == {
+        "level_changes": 1,  # R03: both partners' first points make them Silver
+        "customers": 1,
+        "customer_identifiers": 1,
+        "relationships": 1,
+        "orders": 1,
+        "order_lines": 1,
+        "licences": 1,
+        "points_entries": 1,
+        "money_entries": 1,
+        "partner_quarter_money": 1,
+        "partner_money_balances": 1,
+        "domain_events": 1,
+    }, " ".join(inserts)

@@ -7,9 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
+from app.db.repositories import customers as customers_repo
 from app.db.session import unit_of_work
-from app.domain import customers, events, orders, webhooks
+from app.domain import events, orders, webhooks
 from app.worker import Worker, jobs
 from tests.conftest import Api, watch_applied_together
 from tests.program import Customer, Program, line, order_event, refund_event, t
@@ -180,21 +182,30 @@ async def test_an_event_failing_unexpectedly_is_retried_then_parked_and_later_on
 async def test_a_batch_meeting_what_another_transaction_wrote_meanwhile_is_applied_again_reading_afresh(
     program: Program, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another transaction took an identifier of the order's customer after the batch read it: the
-    batch is applied again and reads afresh; when that keeps happening, the event counts a failure."""
+    """Another transaction took an identifier the order gives its customer after the batch read it
+    (the batch's INSERT of identifiers meets the unique constraint): the batch is applied again and
+    reads afresh; when that keeps happening, the event counts a failure."""
     p = await program.partner()
     c = Customer.new()
     await program.register(p, c, at="2026-01-10T09:00:00Z")
     program.at("2026-02-01T10:01:00Z")
-    real, calls = customers.add_missing, []
+    real, calls = customers_repo.insert_customers, []
+
+    def taken() -> IntegrityError:
+        return IntegrityError("INSERT INTO customer_identifiers", {}, Exception("duplicate key value"))
 
     async def taken_once(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
-        return None if len(calls) == 1 else await real(*args, **kwargs)
+        if len(calls) == 1:
+            raise taken()
+        return await real(*args, **kwargs)
 
-    monkeypatch.setattr(customers, "add_missing", taken_once)
+    monkeypatch.setattr(customers_repo, "insert_customers", taken_once)
     together = watch_applied_together(monkeypatch)
-    first = await _post(program, order_event(c, [line("desktop", 2, 100)], placed_at=t("2026-02-01T10:00:00Z")), "c1")
+    with_vat = replace(c, vat_id="FR40303265045")  # an identifier its customer does not hold yet
+    first = await _post(
+        program, order_event(with_vat, [line("desktop", 2, 100)], placed_at=t("2026-02-01T10:00:00Z")), "c1"
+    )
     await program.api.drain(scheduled=False)
     stored = await _stored(program, first["event_id"])
     assert (stored["status"], stored["reason_code"], stored["failures"]) == ("applied", "credited", 0)
@@ -202,14 +213,17 @@ async def test_a_batch_meeting_what_another_transaction_wrote_meanwhile_is_appli
     assert await program.total_points(p) == 2
 
     async def always_taken(*args: Any, **kwargs: Any) -> Any:
-        return None
+        raise taken()
 
-    monkeypatch.setattr(customers, "add_missing", always_taken)
-    second = await _post(program, order_event(c, [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z")), "c2")
+    monkeypatch.setattr(customers_repo, "insert_customers", always_taken)
+    another_vat = replace(c, vat_id="DE136695977")
+    second = await _post(
+        program, order_event(another_vat, [line("desktop", 1, 100)], placed_at=t("2026-02-01T10:00:00Z")), "c2"
+    )
     await program.api.drain(scheduled=False)
     stored = await _stored(program, second["event_id"])
     assert (stored["status"], stored["failures"]) == ("accepted", 1)
-    assert stored["reason"].startswith("Contended: an identifier of the order's customer was taken meanwhile")
+    assert stored["reason"].startswith("Contended: an identifier of a customer of the batch was taken meanwhile")
     assert await program.total_points(p) == 2
 
 

@@ -8,8 +8,9 @@ established, a licence is sold, points are credited): the applier changes them o
 `Facts`, which folds each change into what it answers, so the next event of the batch sees the facts
 as the earlier events left them. Nothing is invalidated and nothing read up front goes stale.
 
-`Writes` holds the orders, order lines, licences, ledger rows and money totals the batch made,
-written together by `write`: one INSERT per table and one upsert per kind of total. What reads
+`Writes` holds the customers and their identifiers, orders, order lines, licences, ledger rows and
+money totals the batch made, written together by `write`: one INSERT per table and one upsert per
+kind of total. What reads
 them, or needs a line's id, first writes what is pending (`write_records`, `write_entries`). The
 repositories know nothing of batches.
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.db.repositories import batch as batch_repo
 from app.db.repositories import customers as customers_repo
@@ -42,11 +44,11 @@ from app.db.tables import (
     Registration,
     Relationship,
 )
-from app.domain import terms
+from app.domain import events, levels, terms
 from app.domain.errors import NotFound
 from app.domain.rules.identifiers import Identifier
 from app.domain.rules.names import LedgerKind, Rule
-from app.domain.rules.order_decision import BalanceFact
+from app.domain.rules.order_decision import BalanceFact, LevelMove
 from app.domain.rules.terms import Level
 
 
@@ -60,11 +62,17 @@ class Writes:
     `write` writes them."""
 
     def __init__(self) -> None:
+        self.customers: list[Customer] = []
+        """Customers the batch created (each attached to the session once written)."""
+        self.identifiers: list[dict[str, Any]] = []
+        """Identifiers given to customers, new or known."""
         self.orders: list[dict[str, Any]] = []
         self.lines: list[orders_repo.NewLine] = []
         self.licences: list[tuple[Licence, orders_repo.NewLine]] = []
         """Licences sold, each with the line that sold it (its id is known once the line is written)."""
         self.points_rows: list[dict[str, Any]] = []
+        self.level_changes: list[tuple[int, LevelMove]] = []
+        """The level moves of buffered points entries: (the entry's index in `points_rows`, the move)."""
         self.money_rows: list[dict[str, Any]] = []
         self.points_added: dict[uuid.UUID, list[tuple[datetime, int]]] = {}
         """Every points entry made, written or not, per partner: (effective_at, points)."""
@@ -90,7 +98,18 @@ class Writes:
         return any(row["order_id"] == order_id for row in self.orders)
 
     async def write_records(self, session: AsyncSession) -> None:
-        """The orders, lines and licences made so far: before anything reads them or needs a line's id."""
+        """The customers, identifiers, orders, lines and licences made so far: before anything reads
+        them, writes a row that names them, or needs a line's id."""
+        customers, self.customers = self.customers, []
+        identifiers, self.identifiers = self.identifiers, []
+        if customers or identifiers:
+            try:
+                await customers_repo.insert_customers(session, [c.model_dump() for c in customers], identifiers)
+            except IntegrityError as exc:  # looked up under their locks first: taken since by another transaction
+                raise Contended("an identifier of a customer of the batch was taken meanwhile") from exc
+            for customer in customers:  # written: what changes of it from now on is an UPDATE
+                make_transient_to_detached(customer)
+                session.add(customer)
         orders, self.orders = self.orders, []
         lines, self.lines = self.lines, []
         licences, self.licences = self.licences, []
@@ -104,12 +123,19 @@ class Writes:
         for licence, line in licences:
             assert line.id is not None
             licence.order_line_id = line.id
-            session.add(licence)
+        if licences:
+            await orders_repo.insert_licences(session, [licence.model_dump() for licence, _ in licences])
+            for licence, _ in licences:  # written: what changes of it from now on is an UPDATE
+                make_transient_to_detached(licence)
+                session.add(licence)
 
-    def points(self, row: dict[str, Any], *, buffered: bool) -> None:
-        """A points entry made; `buffered`: a row to write later (otherwise the caller added it)."""
+    def points(self, row: dict[str, Any], *, buffered: bool, level_change: LevelMove | None = None) -> None:
+        """A points entry made; `buffered`: a row to write later (otherwise the caller added it), with
+        the level move it makes (recorded once it has its id)."""
         self.points_added.setdefault(row["partner_id"], []).append((row["effective_at"], row["points"]))
         if buffered:
+            if level_change is not None:
+                self.level_changes.append((len(self.points_rows), level_change))
             self.points_rows.append(row)
 
     def money(self, row: dict[str, Any]) -> None:
@@ -129,9 +155,11 @@ class Writes:
         await self.write_records(session)
         points, self.points_rows = [resolved(r) for r in self.points_rows], []
         money, self.money_rows = [resolved(r) for r in self.money_rows], []
-        if points or money:
-            await session.flush()  # an entry names its licence and order line
-            await ledgers_repo.insert_entries(session, points, money)
+        moves, self.level_changes = self.level_changes, []
+        if points or money:  # what an entry names (licence, order line) is written: no flush needed
+            ids = await ledgers_repo.insert_entries(session, points, money, points_ids=bool(moves))
+            for index, move in moves:  # R03: each names the entry that made it
+                record_level_change(session, points[index], move, ids[index])
 
     async def write(self, session: AsyncSession) -> None:
         """Everything made so far: the entries, then the quarter accruals and money balances."""
@@ -148,6 +176,20 @@ class Writes:
             await statements_repo.add_accrued_many(session, accrued)
         if moved:
             await ledgers_repo.add_money_to_balances(session, moved)
+
+
+def record_level_change(session: AsyncSession, entry: dict[str, Any], move: LevelMove, entry_id: int) -> None:
+    """The level history row and `partner.level_changed` event of a points entry's decided move."""
+    levels.record_change(
+        session,
+        entry["partner_id"],
+        from_level=move.from_level,
+        to_level=move.to_level,
+        points=move.points_after,
+        changed_at=entry["recorded_at"],
+        recorded_at=entry["recorded_at"],
+        cause=events.LevelCause(points_entry_id=entry_id),
+    )
 
 
 def resolved(row: dict[str, Any]) -> dict[str, Any]:
@@ -333,7 +375,7 @@ class Facts:
         credited."""
         if partner_id in self._balances:
             return self._balances[partner_id], await self.points_before(session, partner_id, at)
-        await self.writes.write_entries(session)
+        # Its balance not read yet: the batch made no entry of this partner, nothing to write first.
         balance, before = await ledgers_repo.lock_balance_with_points_before(session, partner_id, now, at)
         self._balances[partner_id] = balance
         self._points_before[(partner_id, at)] = before - self._added_before(partner_id, at)
@@ -342,7 +384,8 @@ class Facts:
     async def points_before(self, session: AsyncSession, partner_id: uuid.UUID, at: datetime) -> int:
         """R03a: the partner's points effective before `at`, with what this batch credited."""
         if (partner_id, at) not in self._points_before:
-            await self.writes.write_entries(session)
+            if partner_id in self._balances:  # the batch may have made entries of this partner
+                await self.writes.write_entries(session)
             read = await ledgers_repo.points_before(session, partner_id, at)
             self._points_before[(partner_id, at)] = read - self._added_before(partner_id, at)
         return self._points_before[(partner_id, at)] + self._added_before(partner_id, at)
@@ -375,13 +418,16 @@ class Facts:
 
     # Changes: the one way the applier changes the facts above, each folded in.
 
-    def add_customer(self, session: AsyncSession, customer: Customer, identifiers: Sequence[Identifier]) -> None:
-        """A customer the batch created (flushed already) with these identifiers."""
+    def add_customer(self, customer: Customer, identifiers: Sequence[Identifier]) -> None:
+        """A customer the batch created, with these identifiers: written with the batch's other records."""
+        self.writes.customers.append(customer)
         self._customers[customer.id] = customer
-        self.add_identifiers(session, customer, identifiers)
+        self.add_identifiers(customer, identifiers)
 
-    def add_identifiers(self, session: AsyncSession, customer: Customer, identifiers: Sequence[Identifier]) -> None:
+    def add_identifiers(self, customer: Customer, identifiers: Sequence[Identifier]) -> None:
+        """Identifiers given to a customer (R05): written with the batch's other records."""
         for ident in identifiers:
+            self.writes.identifiers.append({"customer_id": customer.id, "kind": ident.kind, "value": ident.value})
             self._owner[(ident.kind, ident.value)] = customer.id
             self._identifiers_asked.add((ident.kind, ident.value))
 

@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories.orders import NewLine
-from app.db.tables import LevelChange, MoneyEntry, PartnerBalance, PointsEntry
-from app.domain import events
-from app.domain.batch import Facts, resolved
+from app.db.tables import MoneyEntry, PartnerBalance, PointsEntry
+from app.domain.batch import Facts, record_level_change, resolved
 from app.domain.rules.names import Rule
 from app.domain.rules.order_decision import LevelMove
 from app.domain.rules.quarters import Quarter
@@ -77,31 +76,33 @@ class Ledger:
         """Append a points entry, move the balance, and record the level change the decision made of
         it (`level_change`, R03): the writer decides no level.
 
-        An entry nobody needs the id of (`need_id`, a level change) is a row the batch writes with the
-        others (None is returned); otherwise the entries before it are written first (they keep the
-        lower ids) and it is returned, written."""
+        An entry the caller does not need the id of is a row the batch writes with the others (None is
+        returned; its level change is recorded then, naming it); with `need_id`, the entries before it
+        are written first (they keep the lower ids) and it is returned, written."""
         if points == 0:
             assert level_change is None, "an entry of 0 points moves no level"
             return None
         values = self._entry(posting, points=points, licence_id=posting.licence_id)
         self.balance.points += points
         self.balance.updated_at = self.now
+        if level_change is not None:
+            self._move_level(level_change)
         writes = self.facts.writes
-        if not need_id and level_change is None:
-            writes.points(values, buffered=True)
+        if not need_id:  # its level change, if any, is recorded once the batch writes it
+            writes.points(values, buffered=True, level_change=level_change)
             return None
         await writes.write_entries(self.session)
         entry = PointsEntry(**resolved(values))
         self.session.add(entry)
         writes.points(values, buffered=False)
-        await self.session.flush()  # the entry's id, for the caller or the level change
+        await self.session.flush()  # the entry's id, for the caller and the level change
         assert entry.id is not None
         if level_change is not None:
-            self._change_level(level_change, entry.id)
+            record_level_change(self.session, values, level_change, entry.id)
         return entry
 
-    def _change_level(self, move: LevelMove, entry_id: int) -> None:
-        """The level history row and the `partner.level_changed` event of a decided level move."""
+    def _move_level(self, move: LevelMove) -> None:
+        """Store a decided level move on the balance it was decided from."""
         if (self.balance.level, self.balance.points) != (move.from_level, move.points_after):
             # The decision was made on other facts than the ones written: never record a wrong level.
             raise RuntimeError(
@@ -110,32 +111,6 @@ class Ledger:
             )
         self.balance.level = move.to_level
         self.facts.level_moved(self.partner_id, move.to_level)
-        self.session.add(
-            LevelChange(
-                partner_id=self.partner_id,
-                from_level=move.from_level,
-                to_level=move.to_level,
-                points_after=move.points_after,
-                changed_at=self.now,
-                points_entry_id=entry_id,
-            )
-        )
-        events.record(
-            self.session,
-            "partner.level_changed",
-            events.PartnerLevelChanged(
-                partner_id=self.partner_id,
-                from_level=move.from_level,
-                to_level=move.to_level,
-                points=move.points_after,
-                changed_at=self.now,
-                cause=events.LevelCause(points_entry_id=entry_id),
-            ),
-            occurred_at=self.now,
-            partner_id=self.partner_id,
-            subject=f"partner:{self.partner_id}",
-            refs={"points_entry_id": entry_id},
-        )
 
     async def money(
         self,

@@ -38,36 +38,65 @@ async def recompute(
         before = balance.level
         balance.level, balance.updated_at = level, now
         await directory_repo.set_level_rank(session, partner_id, level)
-        session.add(
-            LevelChange(
-                partner_id=partner_id,
-                from_level=before,
-                to_level=level,
-                points_after=balance.points,
-                changed_at=version.effective_from,
-                terms_version=version.version,
-            )
-        )
-        events.record(
+        record_change(
             session,
-            "partner.level_changed",
-            events.PartnerLevelChanged(
-                partner_id=partner_id,
-                from_level=before,
-                to_level=level,
-                points=balance.points,
-                changed_at=version.effective_from,
-                cause=events.LevelCause(terms_version=version.version),
-            ),
-            occurred_at=version.effective_from,
+            partner_id,
+            from_level=before,
+            to_level=level,
+            points=balance.points,
+            changed_at=version.effective_from,
             recorded_at=now,
-            partner_id=partner_id,
-            subject=f"partner:{partner_id}",
-            refs={"terms_version": version.version},
+            cause=events.LevelCause(terms_version=version.version),
         )
         changed += 1
     await session.flush()
     return len(partner_ids), changed, (partner_ids[-1] if partner_ids else after)
+
+
+def record_change(
+    session: AsyncSession,
+    partner_id: uuid.UUID,
+    *,
+    from_level: str,
+    to_level: str,
+    points: int,
+    changed_at: datetime,
+    recorded_at: datetime,
+    cause: events.LevelCause,
+) -> None:
+    """R03: a level change kept in the partner's history, and its `partner.level_changed` event, both
+    naming what caused it: a points entry, or a terms version taking effect."""
+    session.add(
+        LevelChange(
+            partner_id=partner_id,
+            from_level=from_level,
+            to_level=to_level,
+            points_after=points,
+            changed_at=changed_at,
+            points_entry_id=cause.points_entry_id,
+            terms_version=cause.terms_version,
+        )
+    )
+    refs = {"points_entry_id": cause.points_entry_id} if cause.points_entry_id is not None else {}
+    if cause.terms_version is not None:
+        refs["terms_version"] = cause.terms_version
+    events.record(
+        session,
+        "partner.level_changed",
+        events.PartnerLevelChanged(
+            partner_id=partner_id,
+            from_level=from_level,
+            to_level=to_level,
+            points=points,
+            changed_at=changed_at,
+            cause=cause,
+        ),
+        occurred_at=changed_at,
+        recorded_at=recorded_at,
+        partner_id=partner_id,
+        subject=f"partner:{partner_id}",
+        refs=refs,
+    )
 
 
 def took_effect(

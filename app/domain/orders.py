@@ -33,7 +33,7 @@ from app.db.tables import (
     Registration,
     Relationship,
 )
-from app.domain import batch, customers, directory, order_flags, partners, registrations
+from app.domain import batch, directory, order_flags, partners, registrations
 from app.domain.batch import Facts
 from app.domain.errors import NotFound
 from app.domain.identifiers import own_company_of
@@ -348,7 +348,7 @@ async def _write_order(
 ) -> Order:
     """Write what the order's decision says: its customer, the attribution's effects, its flags, the
     order and its lines, its licences, its entries."""
-    customer = await _write_customer(session, facts, data, check, rows, now)
+    customer = _write_customer(facts, data, check, rows, now)
     _take_effect(session, facts, decision.attribution, data, customer, rows.relationship, rows.covering or {}, now)
     if customer.first_purchase_at is None or data.placed_at < customer.first_purchase_at:
         customer.first_purchase_at = data.placed_at  # R08: now an existing customer, whoever sold it
@@ -439,26 +439,17 @@ async def _write_order(
     return order
 
 
-async def _write_customer(
-    session: AsyncSession, facts: Facts, data: OrderPaidData, check: IdentifierCheck, rows: _Gathered, now: datetime
+def _write_customer(
+    facts: Facts, data: OrderPaidData, check: IdentifierCheck, rows: _Gathered, now: datetime
 ) -> Customer:
-    """The order's customer, created, or given the identifiers it lacked."""
+    """The order's customer, created, or given the identifiers it lacked (R05): written with the
+    batch's other records, where an identifier taken meanwhile by another transaction is `Contended`."""
     if rows.customer is None:
-        created = await customers.create(
-            session,
-            company=data.customer.company,
-            country=data.customer.country,
-            identifiers=check.identifiers,
-            now=now,
-        )
-        if created is None:
-            raise Contended("an identifier of the order's customer was taken meanwhile")
-        facts.add_customer(session, created, check.identifiers)
+        created = Customer(company=data.customer.company, country=data.customer.country, created_at=now)
+        facts.add_customer(created, check.identifiers)
         return created
-    added = await customers.add_missing(session, rows.customer, rows.matches or [], check.identifiers)
-    if added is None:
-        raise Contended("an identifier of the order's customer was taken meanwhile")
-    facts.add_identifiers(session, rows.customer, added)
+    held = {(kind, value) for _, kind, value in rows.matches or []}
+    facts.add_identifiers(rows.customer, [i for i in check.identifiers if (i.kind, i.value) not in held])
     return rows.customer
 
 

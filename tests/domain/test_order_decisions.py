@@ -12,10 +12,10 @@ from app.domain.rules.crediting import CustomerFacts, Outcome, RegistrationFact,
 from app.domain.rules.names import Rule
 from app.domain.rules.order_decision import (
     BalanceFact,
-    LevelMove,
     EarnedMoney,
     EarnedPoints,
     LapseFacts,
+    LevelMove,
     LicenceFact,
     OrderFacts,
     RefundFacts,

@@ -8,12 +8,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, or_, select, text, update
+from sqlalchemy import String, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import partners as partners_repo
+from app.db.repositories.dialect import table_of
 from app.db.tables import Customer, CustomerIdentifier, Partner, Registration, RegistrationRefusal, Relationship
 from app.domain.rules.identifiers import Identifier
 
@@ -103,6 +104,22 @@ async def matching(
         params[f"kind{n}"], params[f"value{n}"] = ident.kind, ident.value
     rows = (await session.execute(_matching_stmt(len(identifiers), lock), params)).all()
     return [(r[0], r[1], r[2]) for r in rows], {r[3].id: r[3] for r in rows}
+
+
+async def insert_customers(
+    session: AsyncSession, customers: Sequence[dict[str, Any]], identifiers: Sequence[dict[str, Any]]
+) -> None:
+    """Record customers and identifiers (Core: no unit of work): one INSERT for each table. An
+    identifier held already raises IntegrityError (callers looked it up first, under its lock)."""
+    with session.no_autoflush:
+        if customers:
+            await session.execute(_INSERT_CUSTOMERS, list(customers))
+        if identifiers:
+            await session.execute(_INSERT_IDENTIFIERS, list(identifiers))
+
+
+_INSERT_CUSTOMERS = insert(table_of(Customer))  # built once
+_INSERT_IDENTIFIERS = insert(table_of(CustomerIdentifier))
 
 
 async def get(session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None:

@@ -134,16 +134,28 @@ async def add_money_to_balances(session: AsyncSession, rows: Sequence[dict[str, 
 
 
 async def insert_entries(
-    session: AsyncSession, points: Sequence[dict[str, Any]], money: Sequence[dict[str, Any]]
-) -> None:
-    """Ledger entries as rows, in the order given: one statement per ledger."""
-    if points:
+    session: AsyncSession,
+    points: Sequence[dict[str, Any]],
+    money: Sequence[dict[str, Any]],
+    *,
+    points_ids: bool = False,
+) -> list[int]:
+    """Ledger entries as rows, in the order given: one statement per ledger. With `points_ids`, the
+    ids the points entries were given, in the same order (else [])."""
+    ids: list[int] = []
+    if points and points_ids:
+        ids = list((await session.scalars(_INSERT_POINTS_RETURNING, list(points))).all())
+    elif points:
         await session.execute(_INSERT_POINTS, list(points))
     if money:
         await session.execute(_INSERT_MONEY, list(money))
+    return ids
 
 
 _INSERT_POINTS = table_of(PointsEntry).insert()
+_INSERT_POINTS_RETURNING = (
+    table_of(PointsEntry).insert().returning(table_of(PointsEntry).c.id, sort_by_parameter_order=True)
+)
 _INSERT_MONEY = table_of(MoneyEntry).insert()
 
 

@@ -38,6 +38,15 @@ async def insert_orders(session: AsyncSession, orders: Sequence[dict[str, Any]])
 _INSERT_ORDERS = insert(table_of(Order))  # built once
 
 
+async def insert_licences(session: AsyncSession, licences: Sequence[dict[str, Any]]) -> None:
+    """Record licences sold (Core: no unit of work): one INSERT for all of them."""
+    with session.no_autoflush:
+        await session.execute(_INSERT_LICENCES, list(licences))
+
+
+_INSERT_LICENCES = insert(table_of(Licence))
+
+
 _INSERT_LINES = insert(table_of(OrderLine)).returning(
     table_of(OrderLine).c.id, sort_by_parameter_order=True
 )  # built once: every order runs it
