@@ -49,6 +49,7 @@ from app.routers import (
     leads,
     partner_program,
     partners,
+    payee,
     program,
     reviews,
     statements,
@@ -283,6 +284,12 @@ def create_app(
             {"name": "webhooks", "description": "The store's signed events and their processing."},
             {"name": "pricing", "description": "Reseller prices and discount checks."},
             {"name": "statements", "description": "Quarterly statements, payouts and adjustments (R16)."},
+            {
+                "name": "payee details",
+                "description": "Who a partner is paid as and to which account (the IBAN stored encrypted, answered "
+                "masked), and whether it is payable.",
+            },
+            {"name": "self-billing", "description": "Versions of the self-billing agreement and their acceptances."},
             {"name": "dashboards", "description": "Program-wide figures for internal dashboards."},
             {"name": "directory", "description": "The public partner directory (R18)."},
             {"name": "nfr licences", "description": "Not-for-resale licences (R17)."},
@@ -322,6 +329,7 @@ def create_app(
         health.router,
         partners.router,
         partner_program.router,
+        payee.router,
         customers.router,
         customers.refusals_router,
         customers.imports_router,

@@ -414,6 +414,48 @@ PROBLEMS: dict[str, ProblemKind] = {
     "idempotency_in_flight": ProblemKind(
         409, "A request with this Idempotency-Key is still in progress.", "Retry in a moment with the same key."
     ),
+    # --- payee details and the self-billing agreement
+    "payee_details_not_found": ProblemKind(
+        404,
+        "The partner has not given its payee details yet.",
+        "The partner (or an admin for it) gives them with `PUT /v1/partners/{partner_id}/payee-details`.",
+    ),
+    "iban_invalid": ProblemKind(
+        422,
+        "The IBAN is not valid: its check digits are wrong, its country is unknown, or its length or format is not "
+        "its country's (checked with schwifty); `detail` says which.",
+        "Copy the IBAN again from the bank's statement; spaces may be left in.",
+    ),
+    "bic_invalid": ProblemKind(
+        422, "The BIC is not 8 or 11 letters and digits naming a known country.", "Copy the BIC again from the bank."
+    ),
+    "bic_mismatch": ProblemKind(
+        422,
+        "The BIC is of a bank in another country than the IBAN's account, or, where the bank registry knows the "
+        "IBAN's bank, of another bank.",
+        "Give the BIC of the bank that keeps the account (the bank's statement shows both).",
+    ),
+    "vat_id_required": ProblemKind(
+        422, "A VAT-registered payee must give its VAT id.", "Give `vat_id`, or send `vat_registered: false`."
+    ),
+    "no_self_billing_agreement": ProblemKind(
+        404,
+        "No self-billing agreement has been published yet.",
+        "An admin publishes one (`POST /v1/self-billing-agreements`).",
+    ),
+    "self_billing_version_not_found": ProblemKind(
+        404,
+        "No published self-billing agreement has this version.",
+        "Read `GET /v1/self-billing-agreements` for the versions.",
+    ),
+    "self_billing_version_not_current": ProblemKind(
+        409,
+        "Only the self-billing agreement version in force can be accepted; a newer one was published.",
+        "Read `GET /v1/self-billing-agreements/current` and accept that version.",
+    ),
+    "self_billing_version_exists": ProblemKind(
+        409, "This self-billing agreement version exists already.", "Publish under a new version."
+    ),
 }
 
 

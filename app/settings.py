@@ -85,8 +85,8 @@ class Settings(BaseSettings):
 
     secrets_key: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Fernet keys (`Fernet.generate_key()`), comma-separated, that encrypt stored secrets (webhook
-    subscriptions'); the first encrypts, every one decrypts (key rotation). Required in production;
-    elsewhere a fixed development key is used when none is set."""
+    subscriptions', partners' IBANs and BICs); the first encrypts, every one decrypts (key rotation).
+    Required in production; elsewhere a fixed development key is used when none is set."""
     outbound_allow_private: bool | None = None
     """Let outbound webhooks go to `http` and to addresses that are not globally routable (loopback,
     private networks). Default: yes in development and test (a local receiver), no in production."""
@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     brand_assets_url: HttpUrl | None = None
     """Where the vendor keeps its brand assets (wordmark, logos) for partners, e.g. a shared folder: the
     policy points partners to it, so it is answered with the program's terms (`brand_assets_url`)."""
+
+    payout_hold_days: int = Field(default=7, ge=0, le=365)
+    """Days a partner's payouts are held after its bank details change (a guard against a taken-over
+    account); 0 holds none. Read when the change is made: the hold it set keeps its end."""
 
     idempotency_lease_seconds: int = Field(default=60, ge=1)
     """How long an `Idempotency-Key` stays claimed by a request that never finished (a killed

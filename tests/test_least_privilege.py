@@ -219,6 +219,24 @@ async def _every_operation(api: Api, receiver: Receiver) -> None:
     await ok("GET", f"/v1/partners/{a_id}/identifiers", headers=a)
     await ok("GET", f"/v1/partners/{a_id}/agreement-acceptances", headers=a)
     await ok("POST", f"/v1/partners/{a_id}/agreement-acceptances", json={"version": "2026-01"}, headers=a)
+    # Payee details and the self-billing agreement.
+    await ok("POST", "/v1/self-billing-agreements", json={"version": "sb-1", "title": "Self-billing"})
+    await ok("GET", "/v1/self-billing-agreements", headers=a)
+    await ok("GET", "/v1/self-billing-agreements/current")
+    await ok("POST", f"/v1/partners/{a_id}/self-billing-acceptances", json={"version": "sb-1"}, headers=a)
+    await ok("GET", f"/v1/partners/{a_id}/self-billing-acceptances", headers=a)
+    payee = {
+        "legal_name": "Ada Partner GmbH",
+        "address_line1": "Hohe Straße 1",
+        "postal_code": "50667",
+        "city": "Köln",
+        "country": "DE",
+        "iban": "DE89370400440532013000",
+        "bic": "COBADEFFXXX",
+        "vat_registered": False,
+    }
+    await ok("PUT", f"/v1/partners/{a_id}/payee-details", json=payee, headers=a)
+    await ok("GET", f"/v1/partners/{a_id}/payee-details")
     keys = await ok("GET", f"/v1/partners/{a_id}/api-keys", headers=a)
     extra = await ok("POST", f"/v1/partners/{a_id}/api-keys", json={"name": "crm"}, headers=a)
     rotated = await ok("POST", f"/v1/partners/{a_id}/api-keys/{extra['id']}/rotate", headers=a)

@@ -133,6 +133,19 @@ REFUSALS: dict[str, dict[str, str]] = {
         "accept_by_before_previous": "accept_by must not precede the previous version's",
         "agreement_version_exists": "the version is published already",
     },
+    "put_payee_details": {
+        **_TERMINATED,
+        "iban_invalid": "an IBAN whose check digits and format are its country's",
+        "bic_invalid": "a BIC of a known country",
+        "bic_mismatch": "a BIC of the IBAN's country and bank",
+        "vat_id_invalid": "a VAT id valid under its country's rules",
+        "vat_id_required": "a VAT-registered payee gives its VAT id",
+    },
+    "publish_self_billing_agreement": {"self_billing_version_exists": "the version is published already"},
+    "accept_self_billing_agreement": {
+        **_TERMINATED,
+        "self_billing_version_not_current": "only the version in force can be accepted",
+    },
     "create_api_key": {"unknown_scope": "admin keys take `read`/`write`, store keys `store`"},
     "flag_sales_process": {"until_in_past": "`until` must lie in the future"},
     "list_customers": {"identifier_invalid": "the VAT id, domain or store id does not normalise"},
@@ -178,6 +191,8 @@ REFUSALS: dict[str, dict[str, str]] = {
 for _operation in (  # a partner's key writes nothing while the partner is suspended or terminated
     "update_partner",
     "accept_agreement",
+    "put_payee_details",
+    "accept_self_billing_agreement",
     "create_partner_api_key",
     "rotate_partner_api_key",
     "create_registration",

@@ -143,6 +143,24 @@ class StatementFacts(Payload):
     )
 
 
+class PayeeChanged(Payload):
+    partner_id: uuid.UUID = Field(description="The partner whose payee details changed.")
+    changed: list[str] = Field(
+        description="What changed: names of payee detail fields (`legal_name`, `address_line1`, `iban`, `bic`, "
+        "`vat_id`...), or `self_billing_agreement` for an acceptance of the self-billing agreement. Never the "
+        "values."
+    )
+    bank_details_changed: bool = Field(description="Whether the IBAN or the BIC changed.")
+    payouts_held_until: datetime | None = Field(
+        description="Until when the partner's payouts are held because its bank details changed; null when no "
+        "hold is running."
+    )
+    self_billing_version: str | None = Field(
+        description="For an acceptance of the self-billing agreement: the version accepted; null otherwise."
+    )
+    by: str = Field(description="Who made the change: `partner:<id>` or `admin:<key id>`.")
+
+
 class TermsTookEffect(Payload):
     version: int = Field(description="The terms version that took effect.")
     effective_from: datetime = Field(description="When it took effect.")
@@ -182,6 +200,7 @@ EventType = Literal[
     "statement.approved",
     "statement.paid",
     "statement.overdue",
+    "payee.changed",
     "terms.took_effect",
     "webhook_subscription.disabled",
 ]
@@ -364,6 +383,19 @@ CATALOGUE: dict[str, EventKind] = {
         "A statement, draft or approved, is still unpaid after its payout date (R16).",
         _statement("approved"),
     ),
+    "payee.changed": EventKind(
+        PayeeChanged,
+        "A partner's payee details changed, or it accepted the self-billing agreement; a change of bank details "
+        "holds its payouts for a few days.",
+        {
+            "partner_id": _P,
+            "changed": ["iban", "bic"],
+            "bank_details_changed": True,
+            "payouts_held_until": "2026-03-09T09:00:00Z",
+            "self_billing_version": None,
+            "by": f"partner:{_P}",
+        },
+    ),
     "terms.took_effect": EventKind(
         TermsTookEffect,
         "A program terms version took effect; levels were recomputed under it (R03).",
@@ -383,7 +415,7 @@ CATALOGUE: dict[str, EventKind] = {
 }
 assert set(CATALOGUE) == set(EventType.__args__)  # type: ignore[attr-defined]
 
-PARTNER_FAMILIES = ("partner.", "registration.", "lead.", "statement.", "directory_text.")
+PARTNER_FAMILIES = ("partner.", "registration.", "lead.", "statement.", "directory_text.", "payee.")
 """Types a partner reads about itself; `terms.took_effect` is read by every partner."""
 PROGRAM_WIDE = ("terms.took_effect",)
 

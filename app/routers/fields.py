@@ -154,6 +154,14 @@ LanguageCode = Annotated[
 ]
 """An ISO 639-1 code, in either case; lower case once read."""
 
+IBAN_PATTERN = r"^[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ]+$"
+Iban = Annotated[str, StringConstraints(min_length=15, max_length=42, pattern=IBAN_PATTERN)]
+"""An IBAN as a person writes it (either case, spaces allowed); its checksum and its country's format
+are checked by the domain (422 `iban_invalid`)."""
+BIC_PATTERN = r"^[A-Za-z0-9]{4}[A-Za-z]{2}[A-Za-z0-9]{2}(?:[A-Za-z0-9]{3})?$"
+Bic = Annotated[str, StringConstraints(min_length=8, max_length=11, pattern=BIC_PATTERN)]
+"""A BIC (ISO 9362), 8 or 11 characters in either case."""
+
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 Cursor = Annotated[
     str | None,
@@ -251,6 +259,8 @@ PATTERN_MEANINGS: dict[str, str] = {
     COUNTRY_PATTERN: "an ISO 3166-1 alpha-2 country code",
     LANGUAGE_PATTERN: "an ISO 639-1 language code",
     CURSOR_PATTERN: "a cursor this service gave (letters, digits, - and _)",
+    IBAN_PATTERN: "an IBAN: two letters of its country, two check digits and the account (spaces allowed)",
+    BIC_PATTERN: "a BIC: 8 or 11 letters and digits, the 5th and 6th its country's letters",
     RFC3339_PATTERN: "an RFC 3339 date-time with its offset (2026-03-01T09:00:00Z), in the years 1900 to 8999",
     r"^[A-Za-z]{2}$": "a two-letter country code",
     r"^[a-z_]+$": "a code of lower-case letters and _",

@@ -21,6 +21,7 @@ from app.db.tables.partners import (
     PartnerStatusChange,
     directory_text,
 )
+from app.db.tables.payee import PayeeDetails, SelfBillingAcceptance, SelfBillingVersion
 from app.db.tables.program import AuditEvent, ProgramSettings, ProgramTermsVersion
 from app.db.tables.statements import (
     CLOSE_IN_PROGRESS,
@@ -62,6 +63,7 @@ __all__ = [
     "PartnerMoneyBalance",
     "PartnerQuarterMoney",
     "PartnerStatusChange",
+    "PayeeDetails",
     "PointsEntry",
     "ProgramSettings",
     "ProgramTermsVersion",
@@ -74,6 +76,8 @@ __all__ = [
     "Relationship",
     "ScheduledJob",
     "SchemaCompatibility",
+    "SelfBillingAcceptance",
+    "SelfBillingVersion",
     "Statement",
     "StatementLine",
     "StatementTransition",
