@@ -35,6 +35,21 @@ WRITES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/partners/{p}/webhook-subscriptions/{subscription}/rotate-secret", None),
     ("POST", "/v1/partners/{p}/webhook-subscriptions/{subscription}/deliveries/{delivery}/retry", None),
     ("POST", "/v1/partners/{p}/webhook-subscriptions/{subscription}/test", None),
+    (
+        "PUT",
+        "/v1/partners/{p}/payee-details",
+        {
+            "legal_name": "Partner GmbH",
+            "address_line1": "Hohe Straße 1",
+            "postal_code": "50667",
+            "city": "Köln",
+            "country": "DE",
+            "iban": "DE89370400440532013000",
+            "bic": "COBADEFFXXX",
+            "vat_registered": False,
+        },
+    ),
+    ("POST", "/v1/partners/{p}/self-billing-acceptances", {"version": "2026-01"}),
 ]
 READS = [
     "/v1/partners/{p}",
@@ -44,6 +59,7 @@ READS = [
     "/v1/partners/{p}/webhook-subscriptions/{subscription}/deliveries",
     "/v1/partners/{p}/lead-offers",
     "/v1/partners/{p}/nfr-licences",
+    "/v1/partners/{p}/self-billing-acceptances",
 ]
 REVOKE = ("DELETE", "/v1/partners/{p}/api-keys/{key}")
 

@@ -18,7 +18,7 @@ repositories know nothing of batches.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,16 +38,16 @@ from app.db.tables import (
     Licence,
     NfrLicence,
     Order,
+    OrderLine,
     Partner,
     PartnerBalance,
-    PointsEntry,
+    Refund,
     Registration,
     Relationship,
 )
 from app.domain import events, levels, terms
 from app.domain.errors import NotFound
 from app.domain.rules.identifiers import Identifier
-from app.domain.rules.names import LedgerKind, Rule
 from app.domain.rules.order_decision import BalanceFact, LevelMove
 from app.domain.rules.terms import Level
 
@@ -71,11 +71,17 @@ class Writes:
         self.licences: list[tuple[Licence, orders_repo.NewLine]] = []
         """Licences sold, each with the line that sold it (its id is known once the line is written)."""
         self.points_rows: list[dict[str, Any]] = []
-        self.level_changes: list[tuple[int, LevelMove]] = []
-        """The level moves of buffered points entries: (the entry's index in `points_rows`, the move)."""
+        self.named: list[tuple[int, Callable[[AsyncSession, dict[str, Any], int], None]]] = []
+        """What names a buffered points entry once it has its id: (the entry's index in `points_rows`,
+        what to do with the entry and its id): its level change (R03), the licence it lapsed (R10)."""
+        self.refunds: list[dict[str, Any]] = []
         self.money_rows: list[dict[str, Any]] = []
         self.points_added: dict[uuid.UUID, list[tuple[datetime, int]]] = {}
         """Every points entry made, written or not, per partner: (effective_at, points)."""
+        self.licence_points: dict[str, int] = {}
+        """The points of every entry made, written or not, per licence."""
+        self.lines_entered: set[int] = set()
+        """The order lines (written before the batch) that an entry made names."""
         self.accrued: dict[tuple[uuid.UUID, str, str], int] = {}
         """Commission accrued, by (partner, quarter, currency): every key an entry touched, even one
         whose total came to 0 (its row exists, as it would had the entries been written one by one)."""
@@ -110,6 +116,7 @@ class Writes:
             for customer in customers:  # written: what changes of it from now on is an UPDATE
                 make_transient_to_detached(customer)
                 session.add(customer)
+        refunds, self.refunds = self.refunds, []
         orders, self.orders = self.orders, []
         lines, self.lines = self.lines, []
         licences, self.licences = self.licences, []
@@ -120,6 +127,11 @@ class Writes:
                 raise Contended("an order of the batch was recorded meanwhile") from exc
         if lines:
             await orders_repo.insert_lines(session, lines)
+        if refunds:
+            try:
+                await orders_repo.insert_refunds(session, refunds)
+            except IntegrityError as exc:  # looked up under its order's lock first: recorded since by another delivery
+                raise Contended("a refund of the batch was recorded meanwhile") from exc
         for licence, line in licences:
             assert line.id is not None
             licence.order_line_id = line.id
@@ -129,17 +141,32 @@ class Writes:
                 make_transient_to_detached(licence)
                 session.add(licence)
 
-    def points(self, row: dict[str, Any], *, buffered: bool, level_change: LevelMove | None = None) -> None:
+    def points(
+        self,
+        row: dict[str, Any],
+        *,
+        buffered: bool,
+        named_by: Sequence[Callable[[AsyncSession, dict[str, Any], int], None]] = (),
+    ) -> None:
         """A points entry made; `buffered`: a row to write later (otherwise the caller added it), with
-        the level move it makes (recorded once it has its id)."""
+        what names it once it has its id (`named_by`)."""
         self.points_added.setdefault(row["partner_id"], []).append((row["effective_at"], row["points"]))
+        if row["licence_id"] is not None:
+            self.licence_points[row["licence_id"]] = self.licence_points.get(row["licence_id"], 0) + row["points"]
+        self._entered(row)
         if buffered:
-            if level_change is not None:
-                self.level_changes.append((len(self.points_rows), level_change))
+            self.named += [(len(self.points_rows), then) for then in named_by]
             self.points_rows.append(row)
 
-    def money(self, row: dict[str, Any]) -> None:
-        self.money_rows.append(row)
+    def money(self, row: dict[str, Any], *, buffered: bool = True) -> None:
+        """A money entry made; `buffered`: a row to write later (otherwise the caller added it)."""
+        self._entered(row)
+        if buffered:
+            self.money_rows.append(row)
+
+    def _entered(self, row: dict[str, Any]) -> None:
+        if isinstance(row["order_line_id"], int):
+            self.lines_entered.add(row["order_line_id"])
 
     def totals(self, partner_id: uuid.UUID, accrued: dict[tuple[str, str], int], moved: dict[str, int]) -> None:
         for (quarter, currency), amount in accrued.items():
@@ -155,11 +182,11 @@ class Writes:
         await self.write_records(session)
         points, self.points_rows = [resolved(r) for r in self.points_rows], []
         money, self.money_rows = [resolved(r) for r in self.money_rows], []
-        moves, self.level_changes = self.level_changes, []
+        named, self.named = self.named, []
         if points or money:  # what an entry names (licence, order line) is written: no flush needed
-            ids = await ledgers_repo.insert_entries(session, points, money, points_ids=bool(moves))
-            for index, move in moves:  # R03: each names the entry that made it
-                record_level_change(session, points[index], move, ids[index])
+            ids = await ledgers_repo.insert_entries(session, points, money, points_ids=bool(named))
+            for index, then in named:
+                then(session, points[index], ids[index])
 
     async def write(self, session: AsyncSession) -> None:
         """Everything made so far: the entries, then the quarter accruals and money balances."""
@@ -176,6 +203,11 @@ class Writes:
             await statements_repo.add_accrued_many(session, accrued)
         if moved:
             await ledgers_repo.add_money_to_balances(session, moved)
+
+
+def level_changed(move: LevelMove) -> Callable[[AsyncSession, dict[str, Any], int], None]:
+    """What records a decided level move once its entry has an id."""
+    return lambda session, entry, entry_id: record_level_change(session, entry, move, entry_id)
 
 
 def record_level_change(session: AsyncSession, entry: dict[str, Any], move: LevelMove, entry_id: int) -> None:
@@ -227,14 +259,32 @@ class Facts:
         self._balances = dict(g.balances)
         self._points_before = dict(g.points_before)
         self._licences_asked, self._licences = set(g.licences_asked), dict(g.licences)
+        self._refunds_asked, self._refunds = set(g.refunds_asked), dict(g.refunds)
+        self._refunded_orders = dict(g.refunded_orders)
+        self._refund_lines = dict(g.refund_lines)
+        self._earnings = dict(g.earnings)
+        self._standing_base = dict(g.standing)
+        """Points standing for a licence before the batch's entries (`Writes.licence_points` adds them)."""
+        self._lapse_entries = dict(g.lapse_entries)
+        self._renewed_until = dict(g.renewed_until)
+        self._lapsed: dict[str, int] = {}
+        """The points of the entry each licence this batch lapsed was lapsed by, until it has an id."""
+        self._renewed: set[str] = set()
+        """Licences a renewal line of the batch names."""
 
     @classmethod
     async def gather(
-        cls, session: AsyncSession, orders: Sequence[batch_repo.OrderReads], subjects: Sequence[str]
+        cls,
+        session: AsyncSession,
+        subjects: Sequence[str],
+        *,
+        orders: Sequence[batch_repo.OrderReads] = (),
+        refunds: Sequence[batch_repo.RefundReads] = (),
+        lapses: Sequence[batch_repo.LapseReads] = (),
     ) -> Facts:
-        """The facts of a batch of store events: what its orders need, and which of the `subjects`
-        its events may settle parked events wait for."""
-        return cls(await batch_repo.gather(session, orders, subjects))
+        """The facts of a batch of store events: what its orders, refunds and lapses need, and which
+        of the `subjects` its events may settle parked events wait for."""
+        return cls(await batch_repo.gather(session, orders, subjects, refunds, lapses))
 
     # Reads: from what was gathered, else read once and kept.
 
@@ -393,28 +443,81 @@ class Facts:
     def _added_before(self, partner_id: uuid.UUID, at: datetime) -> int:
         return sum(points for effective, points in self.writes.points_added.get(partner_id, ()) if effective < at)
 
-    # Reads of the ledgers themselves: what the batch made is written first.
+    async def refund(self, session: AsyncSession, refund_id: str) -> Refund | None:
+        """The refund recorded under this id (by this batch too), or None."""
+        if refund_id not in self._refunds_asked:
+            found = await orders_repo.get_refund(session, refund_id)
+            if found is not None:
+                self._refunds[refund_id] = found
+            self._refunds_asked.add(refund_id)
+        return self._refunds.get(refund_id)
+
+    async def refunded_order(self, session: AsyncSession, order_id: str) -> Order | None:
+        """The order a refund names, or None when it has not been received."""
+        if self.writes.pending(order_id):  # recorded by this batch: read back as written
+            await self.writes.write_records(session)
+            self._refunded_orders.pop(order_id, None)
+        if self._refunded_orders.get(order_id) is None:
+            self._refunded_orders[order_id] = await orders_repo.get_order(session, order_id)
+            self._refund_lines.pop(order_id, None)
+        return self._refunded_orders[order_id]
+
+    async def refund_lines(self, session: AsyncSession, order_id: str, line_ids: Sequence[str]) -> dict[str, OrderLine]:
+        """The order's lines among these store line ids, locked, by line id."""
+        held = self._refund_lines.get(order_id)
+        if held is None or not held.keys() >= set(line_ids):
+            held = {**(held or {}), **await orders_repo.lines_for_update(session, order_id, line_ids)}
+            self._refund_lines[order_id] = held
+        return {line_id: held[line_id] for line_id in line_ids if line_id in held}
+
+    async def renewed_past(self, session: AsyncSession, licence_id: str, moment: datetime) -> bool:
+        """R10: whether a renewal moved the licence's term end past `moment` (`orders.renewed_past`)."""
+        if licence_id in self._renewed or licence_id not in self._renewed_until:
+            await self.writes.write_records(session)  # the renewals of this batch are read too
+            return await orders_repo.renewed_past(session, licence_id, moment)
+        until = self._renewed_until[licence_id]
+        return until is not None and until > moment
+
+    # Reads of the ledgers themselves: from what was gathered with what the batch made, or read
+    # once what the batch made is written.
 
     async def points_for_licence(self, session: AsyncSession, licence_id: str) -> int:
-        await self.writes.write_entries(session)
-        return await ledgers_repo.points_for_licence(session, licence_id)
+        """R10: the points standing for the licence, with what this batch credited or took."""
+        if licence_id not in self._standing_base:
+            await self.writes.write_entries(session)
+            read = await ledgers_repo.points_for_licence(session, licence_id)
+            self._standing_base[licence_id] = read - self.writes.licence_points.get(licence_id, 0)
+        return self._standing_base[licence_id] + self.writes.licence_points.get(licence_id, 0)
 
-    async def points_entry(self, session: AsyncSession, entry_id: int) -> PointsEntry | None:
-        await self.writes.write_entries(session)
-        return await ledgers_repo.get_points_entry(session, entry_id)
+    async def points_of_entry(self, session: AsyncSession, entry_id: int) -> int | None:
+        """The points of this entry (None when there is none): an entry is never changed."""
+        if entry_id not in self._lapse_entries:
+            await self.writes.write_entries(session)
+            entry = await ledgers_repo.get_points_entry(session, entry_id)
+            if entry is None:
+                return None
+            self._lapse_entries[entry_id] = entry.points
+        return self._lapse_entries[entry_id]
 
     async def line_earnings(
         self, session: AsyncSession, line_ids: Sequence[int]
     ) -> dict[int, ledgers_repo.LineEarnings]:
-        """What each line's entries hold, for a refund of it (R14): one statement for all the lines."""
-        await self.writes.write_entries(session)
-        return await ledgers_repo.line_earnings(
-            session,
-            line_ids,
-            money_rules=Rule.refunded(LedgerKind.MONEY),
-            points_rules=Rule.refunded(LedgerKind.POINTS),
-            reversal=Rule.REFUND,
-        )
+        """What each line's entries hold, for a refund of it (R14): as gathered, unless the batch made
+        entries naming the line (then read again, once they are written: one statement for all)."""
+        stale = [i for i in line_ids if i not in self._earnings or i in self.writes.lines_entered]
+        if stale:
+            await self.writes.write_entries(session)
+            self._earnings.update(
+                await ledgers_repo.line_earnings(
+                    session,
+                    stale,
+                    money_rules=batch_repo.REFUNDED_MONEY,
+                    points_rules=batch_repo.REFUNDED_POINTS,
+                    reversal=batch_repo.REVERSAL,
+                )
+            )
+            self.writes.lines_entered.difference_update(stale)  # read with those entries
+        return {i: self._earnings[i] for i in line_ids}
 
     # Changes: the one way the applier changes the facts above, each folded in.
 
@@ -445,8 +548,34 @@ class Facts:
         self._licences[licence.licence_id] = licence
         self._licences_asked.add(licence.licence_id)
 
+    def record_refund(self, refund: Refund) -> None:
+        """A refund the batch recorded: written with the batch's other records."""
+        self.writes.refunds.append(refund.model_dump())
+        self._refunds[refund.refund_id] = refund
+        self._refunds_asked.add(refund.refund_id)
+
+    def lapse(self, licence: Licence, points: int) -> Callable[[AsyncSession, dict[str, Any], int], None]:
+        """A licence lapsed by an entry of `points` (R10), the entry not written yet: a renewal of the
+        batch asks what it took (`lapse_taken`); the licence names the entry once it has an id."""
+        self._lapsed[licence.licence_id] = points
+
+        def name(session: AsyncSession, entry: dict[str, Any], entry_id: int) -> None:
+            licence.lapse_entry_id = entry_id
+            self._lapse_entries[entry_id] = points
+
+        return name
+
+    async def lapse_taken(self, session: AsyncSession, licence: Licence) -> int | None:
+        """R10: the points of the entry that lapsed the licence (by this batch too), or None when none did."""
+        if licence.licence_id in self._lapsed and licence.lapse_entry_id is None:
+            return self._lapsed[licence.licence_id]
+        if licence.lapse_entry_id is None:
+            return None
+        return await self.points_of_entry(session, licence.lapse_entry_id)
+
     def record(self, order: Order, lines: Sequence[orders_repo.NewLine]) -> None:
         """An order the batch recorded, with its lines: written with the batch's other records."""
+        self._renewed.update(line.licence_id for line in lines if line.kind == "renewal" and line.licence_id)
         self.writes.order(order, lines)
         self._recorded[order.order_id] = order.content_hash
         self._recorded_asked.add(order.order_id)

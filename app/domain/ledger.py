@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories.orders import NewLine
 from app.db.tables import MoneyEntry, PartnerBalance, PointsEntry
-from app.domain.batch import Facts, record_level_change, resolved
+from app.domain.batch import Facts, level_changed, record_level_change, resolved
 from app.domain.rules.names import Rule
 from app.domain.rules.order_decision import LevelMove
 from app.domain.rules.quarters import Quarter
@@ -71,7 +72,13 @@ class Ledger:
         }
 
     async def points(
-        self, points: int, posting: Posting, *, level_change: LevelMove | None, need_id: bool = False
+        self,
+        points: int,
+        posting: Posting,
+        *,
+        level_change: LevelMove | None,
+        need_id: bool = False,
+        named_by: Sequence[Callable[[AsyncSession, dict[str, Any], int], None]] = (),
     ) -> PointsEntry | None:
         """Append a points entry, move the balance, and record the level change the decision made of
         it (`level_change`, R03): the writer decides no level.
@@ -88,8 +95,9 @@ class Ledger:
         if level_change is not None:
             self._move_level(level_change)
         writes = self.facts.writes
-        if not need_id:  # its level change, if any, is recorded once the batch writes it
-            writes.points(values, buffered=True, level_change=level_change)
+        if not need_id:  # its level change, and what else names it, once the batch writes it
+            naming = [*named_by, *([level_changed(level_change)] if level_change is not None else [])]
+            writes.points(values, buffered=True, named_by=naming)
             return None
         await writes.write_entries(self.session)
         entry = PointsEntry(**resolved(values))
@@ -97,6 +105,8 @@ class Ledger:
         writes.points(values, buffered=False)
         await self.session.flush()  # the entry's id, for the caller and the level change
         assert entry.id is not None
+        for then in named_by:
+            then(self.session, values, entry.id)
         if level_change is not None:
             record_level_change(self.session, values, level_change, entry.id)
         return entry
@@ -135,6 +145,7 @@ class Ledger:
         await self.facts.writes.write_entries(self.session)
         entry = MoneyEntry(**resolved(values))
         self.session.add(entry)
+        self.facts.writes.money(values, buffered=False)
         await self.session.flush()
         return entry
 

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import batch as batch_repo
@@ -212,7 +211,13 @@ def reads_of(data: OrderPaidData) -> batch_repo.OrderReads:
         identifiers=[(i.kind, i.value) for i in _identifiers(data).identifiers],
         buyer_partner_id=_buyer_partner_id(data),
         licence_ids=[line.licence_id for line in data.lines if line.licence_id],
+        renewed=[line.licence_id for line in data.lines if line.kind == "renewal" and line.licence_id],
     )
+
+
+def refund_reads_of(data: OrderRefundedData) -> batch_repo.RefundReads:
+    """What `apply_refund` will read for this refund, for a batch to read up front."""
+    return batch_repo.RefundReads(data.refund_id, data.order_id, [line.line_id for line in data.lines])
 
 
 @dataclass
@@ -293,9 +298,9 @@ async def _licence_facts(
         revoked: int | None = None
         eligible: bool | None = None
         if licence_id in renewed and licence.partner_id is not None and licence.status == "lapsed":
-            if licence.lapse_entry_id is not None:
-                entry = await facts.points_entry(session, licence.lapse_entry_id)
-                revoked = -entry.points if entry is not None and entry.points < 0 else 0
+            taken = await facts.lapse_taken(session, licence)
+            if taken is not None:
+                revoked = -taken if taken < 0 else 0
             if revoked:
                 standing = await facts.standing_facts(session, licence.partner_id)
                 eligible = partners.standing_from(standing, data.placed_at).eligible
@@ -539,12 +544,10 @@ async def gather_refund(
 ) -> tuple[decisions.RefundFacts, Order | None, dict[str, OrderLine]]:
     """Read what R14 asks about a refund (`decisions.RefundFacts`), through the batch's facts, with the
     order and its refunded lines (locked), stopping where the rules refuse it."""
-    if facts.writes.pending(data.order_id):  # recorded by this batch: read back as written
-        await facts.writes.write_records(session)
-    order = await repo.get_order(session, data.order_id)
+    order = await facts.refunded_order(session, data.order_id)
     if order is None:
         return decisions.RefundFacts(order_received=False), None, {}
-    rows = await repo.lines_for_update(session, data.order_id, [line.line_id for line in data.lines])
+    rows = await facts.refund_lines(session, data.order_id, [line.line_id for line in data.lines])
     lines = {
         row.line_id: decisions.RefundLineFact(
             id=row.id,
@@ -594,7 +597,7 @@ async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedD
     refund's facts gathered, decided (`decisions.decide_refund`), written. Raises `Park` or
     `AlreadyRecorded` before writing anything."""
     await facts.lock_order(session, data.order_id)
-    if await repo.get_refund(session, data.refund_id) is not None:
+    if await facts.refund(session, data.refund_id) is not None:
         raise AlreadyRecorded(data.refund_id)
     known, order, rows = await gather_refund(session, facts, data, now)
     decision = decisions.decide_refund(data, known)
@@ -608,11 +611,7 @@ async def apply_refund(session: AsyncSession, facts: Facts, data: OrderRefundedD
         content_hash=content_hash(data),
         recorded_at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(refund)
-    except IntegrityError as exc:  # looked up first: recorded since by a concurrent delivery
-        raise Contended(f"refund {data.refund_id} was recorded meanwhile") from exc
+    facts.record_refund(refund)  # written with the batch's records (`Contended` if recorded meanwhile)
     assert known.terms_now is not None
     ledgers = Ledgers(session, facts, now, known.terms_now)
     for line in decision.lines:
@@ -654,8 +653,7 @@ async def gather_lapse(
     if fact.status == "lapsed":
         return known, licence
     if lapsed_at is not None and decisions.may_be_stale(fact, lapsed_at):
-        await facts.writes.write_records(session)  # the renewals of this batch are read too
-        known = replace(known, renewed_past=await repo.renewed_past(session, licence_id, lapsed_at))
+        known = replace(known, renewed_past=await facts.renewed_past(session, licence_id, lapsed_at))
         if known.renewed_past:
             return known, licence
     term_end = decisions.lapse_term_end(fact, lapsed_at, now)
@@ -690,7 +688,7 @@ async def apply_lapse(
         assert licence.partner_id is not None
         in_force, current = await facts.terms_then_and_now(session, decision.effective_at, now)
         ledger = await Ledger.open(session, facts, licence.partner_id, now, current.terms)
-        entry = await ledger.points(
+        await ledger.points(
             decision.credit.amount,
             Posting(
                 rule=decision.credit.rule,
@@ -701,10 +699,8 @@ async def apply_lapse(
                 licence_id=licence_id,
             ),
             level_change=decision.level_change,
-            need_id=True,  # the licence names the entry that lapsed it
+            named_by=[facts.lapse(licence, decision.credit.amount)],  # the licence names the entry that lapsed it
         )
-        if entry is not None:
-            licence.lapse_entry_id = entry.id
     return "lapsed"
 
 
@@ -742,8 +738,9 @@ async def sweep_lapses(session: AsyncSession, *, now: datetime, batch: int = 500
     Safe from several machines at once: each skips the licences another one holds.
     """
     lapsed = 0
-    facts = Facts()
-    for licence_id in await repo.overdue_licence_ids(session, now, batch):
+    overdue = await repo.overdue_licence_ids(session, now, batch)
+    facts = await Facts.gather(session, [], lapses=[batch_repo.LapseReads(i, None) for i in overdue])
+    for licence_id in overdue:
         try:  # a park is raised before anything is written
             if await apply_lapse(session, facts, licence_id, None, now=now) == "lapsed":
                 lapsed += 1

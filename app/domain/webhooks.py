@@ -18,8 +18,8 @@ from standardwebhooks import Webhook
 
 from app import tracing
 from app.db.faults import database_fault
-from app.db.repositories import orders as orders_repo
 from app.db.repositories import webhooks as repo
+from app.db.repositories.batch import LapseReads
 from app.db.session import CoreTransaction
 from app.db.tables import WebhookEvent
 from app.domain import audit, events, json_limits, orders
@@ -364,7 +364,13 @@ async def _apply_rows(
     Raises _Failed for an event that raised unexpectedly (a fault of the database is raised as it is)."""
     parsed = [parse_stored(row.body) if row.event_type in KNOWN_TYPES else None for row in rows]
     subjects = [subject for e in parsed if e is not None for subject in _waited_for(e)]
-    facts = await Facts.gather(session, [orders.reads_of(e.data) for e in parsed if isinstance(e, OrderPaid)], subjects)
+    facts = await Facts.gather(
+        session,
+        subjects,
+        orders=[orders.reads_of(e.data) for e in parsed if isinstance(e, OrderPaid)],
+        refunds=[orders.refund_reads_of(e.data) for e in parsed if isinstance(e, OrderRefunded)],
+        lapses=[LapseReads(e.data.licence_id, e.data.lapsed_at) for e in parsed if isinstance(e, LicenceLapsed)],
+    )
     waited_for = facts.waited_for
     settled: dict[int, tuple[str, str | None]] = {}
     applied: dict[str | None, list[int]] = {}
@@ -525,7 +531,7 @@ async def _settle_recorded(
         )
     else:
         assert isinstance(event, OrderRefunded)
-        refund = await orders_repo.get_refund(session, event.data.refund_id)
+        refund = await facts.refund(session, event.data.refund_id)
         same = refund is not None and refund.content_hash == content_hash(event.data)
         conflict = orders.Park(
             "refund_content_conflict",

@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from app.db.repositories import customers as customers_repo
 from app.db.repositories import directory as directory_repo
+from app.db.repositories import ledgers as ledgers_repo
 from app.db.repositories import orders as orders_repo
 from app.db.repositories import partners as partners_repo
 from app.db.repositories import terms as terms_repo
@@ -26,12 +27,20 @@ from app.db.tables import (
     Licence,
     NfrLicence,
     Order,
+    OrderLine,
     Partner,
     PartnerBalance,
+    Refund,
     Registration,
     Relationship,
     WebhookEvent,
 )
+from app.domain.rules.names import LedgerKind, Rule
+
+REFUNDED_MONEY = Rule.refunded(LedgerKind.MONEY)
+REFUNDED_POINTS = Rule.refunded(LedgerKind.POINTS)
+REVERSAL = Rule.REFUND
+"""What a refund reverses (R14): the rules whose credits it takes back, and the rule it takes them under."""
 
 REGISTRATION_STATES = ("live", "expired", "converted")
 """The registrations an order may be attributed by (R07, R08): not withdrawn."""
@@ -47,6 +56,25 @@ class OrderReads:
     """The customer's strong identifiers, (kind, value)."""
     buyer_partner_id: uuid.UUID | None
     licence_ids: Sequence[str]
+    renewed: Sequence[str] = ()
+    """The licences its renewal lines name."""
+
+
+@dataclass(frozen=True)
+class RefundReads:
+    """What one refund of the batch will ask about (R14)."""
+
+    refund_id: str
+    order_id: str
+    line_ids: Sequence[str]
+
+
+@dataclass(frozen=True)
+class LapseReads:
+    """What one lapse of the batch will ask about (R10)."""
+
+    licence_id: str
+    lapsed_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -86,14 +114,37 @@ class Gathered:
     licences_asked: frozenset[str] = frozenset()
     licences: dict[str, Licence] = field(default_factory=dict)
     """The licences among `licences_asked` that exist, locked."""
+    refunds_asked: frozenset[str] = frozenset()
+    refunds: dict[str, Refund] = field(default_factory=dict)
+    """The refunds among `refunds_asked` recorded before, by refund id."""
+    refunded_orders: dict[str, Order | None] = field(default_factory=dict)
+    """The orders the refunds name, by order id (None: not received)."""
+    refund_lines: dict[str, dict[str, OrderLine]] = field(default_factory=dict)
+    """By order id of `refunded_orders`: its lines the refunds name, locked, by the store's line id."""
+    earnings: dict[int, ledgers_repo.LineEarnings] = field(default_factory=dict)
+    """What the ledgers hold of each line of `refund_lines` (R14), by line id."""
+    standing: dict[str, int] = field(default_factory=dict)
+    """The points standing for each licence of the batch's lapses, renewals and refunded lines (R10)."""
+    lapse_entries: dict[int, int] = field(default_factory=dict)
+    """The points of the entry that lapsed each lapsed licence of the batch, by entry id (R10)."""
+    renewed_until: dict[str, datetime | None] = field(default_factory=dict)
+    """For each licence a lapse of the batch names with its moment: the latest end a renewal gave it
+    past its first term (None: none did), which tells a stale lapse (R10)."""
 
 
-async def gather(session: AsyncSession, orders: Sequence[OrderReads], subjects: Sequence[str]) -> Gathered:
-    """Read and lock what these orders need, in a few statements, and which of these `subjects`
-    parked events wait for. Locks are taken in the one lock order (CONTRIBUTING.md): order ids,
-    customers, relationships, licences, balances, each kind sorted."""
+async def gather(
+    session: AsyncSession,
+    orders: Sequence[OrderReads],
+    subjects: Sequence[str],
+    refunds: Sequence[RefundReads] = (),
+    lapses: Sequence[LapseReads] = (),
+) -> Gathered:
+    """Read and lock what these orders, refunds and lapses need, in a few statements whatever their
+    number, and which of these `subjects` parked events wait for. Locks are taken in the one lock
+    order (CONTRIBUTING.md): order ids, customers, relationships, licences, refunded lines,
+    balances, each kind sorted."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    order_ids = sorted({o.order_id for o in orders})
+    order_ids = sorted({o.order_id for o in orders} | {r.order_id for r in refunds})
     if postgres and order_ids:
         await session.execute(_LOCK_ORDER_IDS, {"keys": [f"order:{order_id}" for order_id in order_ids]})
     # After the locks: an order recorded, or an event parked, by their holders is seen.
@@ -144,7 +195,19 @@ async def gather(session: AsyncSession, orders: Sequence[OrderReads], subjects: 
     declarers = sorted({*buyers, *(r.partner_id for r in relationships.values() if r is not None)})
     declared = await partners_repo.declared_identifiers_of(session, declarers)
 
-    licences = await orders_repo.licences_for_update(session, licence_ids)  # before the balances
+    lapsed_ids = sorted({lapse.licence_id for lapse in lapses})
+    # Before the refunded lines and the balances.
+    licences = await orders_repo.licences_for_update(session, sorted({*licence_ids, *lapsed_ids}))
+    refunded = await _refunds(session, refunds)
+    renewed = sorted({i for o in orders for i in o.renewed if i in licences})
+    refunded_licences = {line.licence_id for lines in refunded[2].values() for line in lines.values()}
+    standing_ids = sorted({*lapsed_ids, *renewed, *(i for i in refunded_licences if i)})
+    lapse_entry_ids = sorted(
+        {lic.lapse_entry_id for i in renewed if (lic := licences[i]).status == "lapsed" and lic.lapse_entry_id}
+    )
+    standing, lapse_entries = await ledgers_repo.standing_and_entries(session, standing_ids, lapse_entry_ids)
+    stale_asked = {lapse.licence_id for lapse in lapses if lapse.lapsed_at is not None and lapse.licence_id in licences}
+    renewed_until = await orders_repo.renewed_until(session, sorted(stale_asked))
 
     # The partner each order will most likely credit: its buyer, or the relationship of its customer.
     credits: list[tuple[uuid.UUID, datetime]] = []
@@ -156,16 +219,21 @@ async def gather(session: AsyncSession, orders: Sequence[OrderReads], subjects: 
             partner_id = found.partner_id if found is not None else None
         if partner_id is not None:
             credits.append((partner_id, order.placed_at))
-    partner_ids = sorted({p for p, _ in credits})
+    # And the partners whose points the batch's renewals, lapses and refunds move.
+    renewing = {p for i in renewed if (p := licences[i].partner_id) is not None}  # R04 after a lapse, too
+    others = {p for i in lapsed_ids if i in licences and (p := licences[i].partner_id) is not None}
+    others |= {e.points_partner for e in refunded[3].values() if e.points_partner is not None}
+    partner_ids = sorted({p for p, _ in credits} | renewing | others)
     facts: dict[uuid.UUID, partners_repo.StandingFacts] = {}
     balances: dict[uuid.UUID, PartnerBalance] = {}
     points_before: dict[tuple[uuid.UUID, datetime], int] = {}
     if partner_ids:
-        facts = await partners_repo.standing_facts_of(session, partner_ids)
+        standing_of = sorted({p for p, _ in credits} | renewing)
+        facts = await partners_repo.standing_facts_of(session, standing_of) if standing_of else {}
         # Only balances that exist: one an order creates is created when that order needs it.
         balances = {b.partner_id: b for b in await session.scalars(_BALANCES, {"ids": partner_ids})}
-        if postgres:  # after the locks: this statement's snapshot sees what their holders committed
-            wanted = sorted(pair for pair in set(credits) if pair[0] in balances)
+        wanted = sorted(pair for pair in set(credits) if pair[0] in balances)
+        if postgres and wanted:  # after the locks: this statement's snapshot sees what their holders committed
             sums = await session.execute(
                 _POINTS_BEFORE, {"partners": [p for p, _ in wanted], "moments": [at for _, at in wanted]}
             )
@@ -188,9 +256,51 @@ async def gather(session: AsyncSession, orders: Sequence[OrderReads], subjects: 
         facts=facts,
         balances=balances,
         points_before=points_before,
-        licences_asked=frozenset(licence_ids),
+        licences_asked=frozenset({*licence_ids, *lapsed_ids}),
         licences=licences,
+        refunds_asked=frozenset(r.refund_id for r in refunds),
+        refunds=refunded[0],
+        refunded_orders=refunded[1],
+        refund_lines=refunded[2],
+        earnings=refunded[3],
+        standing=standing,
+        lapse_entries=lapse_entries,
+        renewed_until=renewed_until,
     )
+
+
+async def _refunds(
+    session: AsyncSession, refunds: Sequence[RefundReads]
+) -> tuple[
+    dict[str, Refund],
+    dict[str, Order | None],
+    dict[str, dict[str, OrderLine]],
+    dict[int, ledgers_repo.LineEarnings],
+]:
+    """The refunds recorded before, the orders they name, the lines they name (locked) and what the
+    ledgers hold of each: one statement each, whatever the number of refunds."""
+    if not refunds:
+        return {}, {}, {}, {}
+    refund_ids = sorted({r.refund_id for r in refunds})
+    recorded = {
+        r.refund_id: r for r in await session.scalars(select(Refund).where(col(Refund.refund_id).in_(refund_ids)))
+    }
+    order_ids = sorted({r.order_id for r in refunds})
+    found: dict[str, Order | None] = dict.fromkeys(order_ids)
+    for order in await session.scalars(select(Order).where(col(Order.order_id).in_(order_ids))):
+        found[order.order_id] = order
+    received = [order_id for order_id, order in found.items() if order is not None]
+    wanted = {(r.order_id, line_id) for r in refunds for line_id in r.line_ids}
+    lines: dict[str, dict[str, OrderLine]] = {order_id: {} for order_id in received}
+    if received:
+        for line in await orders_repo.lines_of_orders_for_update(session, received):
+            if (line.order_id, line.line_id) in wanted:
+                lines[line.order_id][line.line_id] = line
+    line_ids = [line.id for named in lines.values() for line in named.values() if line.id is not None]
+    earnings = await ledgers_repo.line_earnings(
+        session, line_ids, money_rules=REFUNDED_MONEY, points_rules=REFUNDED_POINTS, reversal=REVERSAL
+    )
+    return recorded, found, lines, earnings
 
 
 async def _recorded_and_waiting(

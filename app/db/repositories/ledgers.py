@@ -169,6 +169,42 @@ async def points_for_licence(session: AsyncSession, licence_id: str) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def standing_and_entries(
+    session: AsyncSession, licence_ids: Sequence[str], entry_ids: Sequence[int]
+) -> tuple[dict[str, int], dict[int, int]]:
+    """The points standing for each licence (the sum of its entries, 0 for none), and the points of
+    each entry among `entry_ids`: one statement for both."""
+    if not licence_ids and not entry_ids:
+        return {}, {}
+    parts: list[Any] = []
+    if licence_ids:
+        parts.append(
+            select(
+                literal_column("'licence'"),
+                col(PointsEntry.licence_id),
+                literal_column("0"),
+                func.sum(PointsEntry.points),
+            )
+            .where(col(PointsEntry.licence_id).in_(sorted(set(licence_ids))))
+            .group_by(col(PointsEntry.licence_id))
+        )
+    if entry_ids:
+        parts.append(
+            select(literal_column("'entry'"), null(), col(PointsEntry.id), col(PointsEntry.points)).where(
+                col(PointsEntry.id).in_(sorted(set(entry_ids)))
+            )
+        )
+    stmt: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+    standing = dict.fromkeys(licence_ids, 0)
+    entries: dict[int, int] = {}
+    for kind, licence_id, entry_id, points in (await session.execute(stmt)).all():
+        if kind == "licence":
+            standing[licence_id] = int(points or 0)
+        else:
+            entries[int(entry_id)] = int(points)
+    return standing, entries
+
+
 @dataclass(frozen=True)
 class LineEarnings:
     """What a line's ledger entries hold, for a refund of it (R14)."""

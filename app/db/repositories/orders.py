@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from app.db.repositories.dialect import table_of
@@ -36,6 +37,7 @@ async def insert_orders(session: AsyncSession, orders: Sequence[dict[str, Any]])
 
 
 _INSERT_ORDERS = insert(table_of(Order))  # built once
+_NEW_LINE = aliased(OrderLine)
 
 
 async def insert_licences(session: AsyncSession, licences: Sequence[dict[str, Any]]) -> None:
@@ -45,6 +47,16 @@ async def insert_licences(session: AsyncSession, licences: Sequence[dict[str, An
 
 
 _INSERT_LICENCES = insert(table_of(Licence))
+
+
+async def insert_refunds(session: AsyncSession, refunds: Sequence[dict[str, Any]]) -> None:
+    """Record refunds (Core): one INSERT for all of them. A refund id recorded already raises
+    IntegrityError (callers look it up first, under its order's lock)."""
+    with session.no_autoflush:
+        await session.execute(_INSERT_REFUNDS, list(refunds))
+
+
+_INSERT_REFUNDS = insert(table_of(Refund))
 
 
 _INSERT_LINES = insert(table_of(OrderLine)).returning(
@@ -93,6 +105,42 @@ async def lines_for_update(session: AsyncSession, order_id: str, line_ids: Seque
         .with_for_update()
     )
     return {row.line_id: row for row in (await session.execute(stmt)).scalars()}
+
+
+async def lines_of_orders_for_update(session: AsyncSession, order_ids: Sequence[str]) -> Sequence[OrderLine]:
+    """Every line of these orders, locked in id order: one statement."""
+    stmt = (
+        select(OrderLine)
+        .where(col(OrderLine.order_id).in_(sorted(set(order_ids))))
+        .order_by(col(OrderLine.id))
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def renewed_until(session: AsyncSession, licence_ids: Sequence[str]) -> dict[str, datetime | None]:
+    """R10, for each licence: the latest term end a renewal line gave it past every new-licence line
+    of it (None when no renewal did), so that `renewed_past(licence, moment)` is that end > moment."""
+    if not licence_ids:
+        return {}
+    first_term = (
+        select(func.max(col(_NEW_LINE.term_end)))
+        .where(col(_NEW_LINE.licence_id) == col(OrderLine.licence_id), col(_NEW_LINE.kind) == "new")
+        .scalar_subquery()
+    )
+    stmt = (
+        select(col(OrderLine.licence_id), func.max(col(OrderLine.term_end)))
+        .where(
+            col(OrderLine.licence_id).in_(sorted(set(licence_ids))),
+            col(OrderLine.kind) == "renewal",
+            or_(first_term.is_(None), col(OrderLine.term_end) > first_term),
+        )
+        .group_by(col(OrderLine.licence_id))
+    )
+    found: dict[str, datetime | None] = dict.fromkeys(licence_ids)
+    for licence_id, until in (await session.execute(stmt)).all():
+        found[str(licence_id)] = until
+    return found
 
 
 async def renewed_past(session: AsyncSession, licence_id: str, moment: datetime) -> bool:
