@@ -244,7 +244,7 @@ class Facts:
         self._locked_orders = set(g.locked_orders)
         self._recorded = dict(g.recorded_orders)
         self._recorded_asked = set(g.locked_orders)
-        self.waited_for = set(g.waiting_subjects)
+        self._waited_for = set(g.waiting_subjects)
         """Subjects parked events wait for (those asked about, and those this batch parked)."""
         self._terms_refs = g.terms_refs if gathered is not None else None
         self._nfr_asked, self._nfr = set(g.nfr_asked), dict(g.nfr)
@@ -547,6 +547,15 @@ class Facts:
         self.writes.licences.append((licence, line))
         self._licences[licence.licence_id] = licence
         self._licences_asked.add(licence.licence_id)
+
+    def waited_for(self, subject: str) -> bool:
+        """Whether a parked event waits for this subject (`order:<id>`, `licence:<id>`): one of those
+        the batch asked about up front, or one an event of the batch parked waiting for."""
+        return subject in self._waited_for
+
+    def parked_waiting_for(self, subject: str) -> None:
+        """An event of the batch was parked waiting for this subject: a later event may settle it."""
+        self._waited_for.add(subject)
 
     def record_refund(self, refund: Refund) -> None:
         """A refund the batch recorded: written with the batch's other records."""

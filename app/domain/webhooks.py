@@ -371,7 +371,6 @@ async def _apply_rows(
         refunds=[orders.refund_reads_of(e.data) for e in parsed if isinstance(e, OrderRefunded)],
         lapses=[LapseReads(e.data.licence_id, e.data.lapsed_at) for e in parsed if isinstance(e, LicenceLapsed)],
     )
-    waited_for = facts.waited_for
     settled: dict[int, tuple[str, str | None]] = {}
     applied: dict[str | None, list[int]] = {}
     waiting: list[str] = []
@@ -393,13 +392,13 @@ async def _apply_rows(
             applied.setdefault(code, []).append(_id(row))
             settled[_id(row)] = ("applied", code)
             assert event is not None
-            waiting = [s for s in _waited_for(event) if s in waited_for]
+            waiting = [s for s in _waited_for(event) if facts.waited_for(s)]
             if waiting:
                 break  # the events waiting for it apply next
         else:
             settled[_id(row)] = (row.status, row.reason_code)
             if row.status == "parked" and row.waiting_for:
-                waited_for.add(row.waiting_for)  # an event of this batch may settle it
+                facts.parked_waiting_for(row.waiting_for)  # an event of this batch may settle it
     try:
         await facts.writes.write(session)
     except orders.Contended as exc:
