@@ -265,7 +265,7 @@ def draw_history(rnd: random.Random) -> History:
                 actions.append((kind, partner))
         sends: list[Send] = []
         # A motif, now and then: events that depend on one another when applied in one batch.
-        motif = rnd.choice(["identifier", "level", "relationship", None])  # the first, the likeliest drawn
+        motif = rnd.choice(["level", "identifier", "relationship", None])  # the first, the likeliest drawn
         if motif == "relationship" or (motif is not None and not established):
             # A customer registered now, bought for two or three times: the first order makes the relationship.
             p, c = rnd.randrange(PARTNERS), next(fresh)
