@@ -4,6 +4,7 @@ The pure VAT and remittance rules: tests/domain/test_invoice_rules.py."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import xml.etree.ElementTree as ET
@@ -388,3 +389,48 @@ async def test_a_run_needs_the_debtor_account(api: Api, settings_overrides: dict
     assert refused["code"] == "payout_debtor_not_configured"
     listed = await api.client.get("/v1/statements", params={"status": "approved"}, headers=api.admin)
     assert len(listed.json()["items"]) == 1
+
+
+# --- concurrent runs, on a server and a database that really commits ----------------------------
+
+
+@pytest.fixture
+def live_settings_overrides() -> dict[str, Any]:
+    return dict(DEBTOR)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_runs_created_at_once_never_share_a_statement_nor_skip_or_repeat_an_invoice_number(
+    backend: str, live_api: Api
+) -> None:
+    api = live_api
+    await _publish(api)
+    partners = [await _partner(api, DE if n % 2 else FR) for n in range(6)]
+    for n, (pid, _) in enumerate(partners):
+        await _earn(api, pid, 1000 * (n + 1))
+        await _earn(api, pid, 100 * (n + 1), when="2026-05-10T09:00:00Z")
+    q1 = await _close_and_approve(api, "2026-Q1", "2026-04-02T09:00:00Z")
+    q2 = await _close_and_approve(api, "2026-Q2", "2026-07-02T09:00:00Z")
+    at(api, "2026-07-03T09:00:00Z")
+    # Two runs may take the Q1 statements only, two the Q1 and Q2 ones: they overlap.
+    responses = await asyncio.gather(
+        *(
+            api.client.post("/v1/payout-runs", json={"payment_date": day}, headers=api.admin)
+            for day in ("2026-04-25", "2026-07-25", "2026-04-25", "2026-07-25")
+        )
+    )
+    assert {r.status_code for r in responses} <= {201, 409}, [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} <= {"payout_run_nothing_payable"}
+    runs = [r.json() for r in responses if r.status_code == 201]
+    assert runs
+    taken = [i["statement_id"] for run in runs for i in run["statements"] if i["transfer_id"] is not None]
+    assert sorted(taken) == sorted(s["id"] for s in q1 + q2)  # each statement in exactly one run
+    numbers = sorted(i["invoice_number"] for run in runs for i in run["statements"])
+    assert numbers == [f"SB-2026-{n:06d}" for n in range(1, len(q1 + q2) + 1)]
+    totals = {s["id"]: s["payable_amount"] for s in q1 + q2}
+    assert sum(run["control_sum"] for run in runs) == sum(totals.values()) + sum(
+        totals[s["id"]] // 5
+        for s in q1 + q2
+        if s["partner_id"] in {pid for n, (pid, _) in enumerate(partners) if n % 2 == 0}
+    )
