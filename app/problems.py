@@ -469,6 +469,9 @@ PROBLEMS: dict[str, ProblemKind] = {
         "with their reasons.",
         "Approve statements, or have the partners give their payee details and accept the self-billing agreement.",
     ),
+    "payment_date_in_past": ProblemKind(
+        422, "A payout run's payment date has passed.", "Give today's date or a later one as `payment_date`."
+    ),
     "payout_debtor_not_configured": ProblemKind(
         409,
         "The account payouts are made from is not configured.",

@@ -134,7 +134,9 @@ def _parse(xml: str) -> tuple[dict[str, str], list[dict[str, str]]]:
     root = ET.fromstring(xml.encode())
     header = root.find("p:CstmrCdtTrfInitn/p:GrpHdr", NS)
     assert header is not None
-    head = {name: header.findtext(f"p:{name}", namespaces=NS) or "" for name in ("MsgId", "NbOfTxs", "CtrlSum")}
+    head = {
+        name: header.findtext(f"p:{name}", namespaces=NS) or "" for name in ("MsgId", "CreDtTm", "NbOfTxs", "CtrlSum")
+    }
     transfers = [
         {
             "end_to_end_id": tx.findtext("p:PmtId/p:EndToEndId", namespaces=NS) or "",
@@ -189,7 +191,7 @@ async def test_a_run_round_trip_create_return_confirm_and_the_next_run_pays_the_
     assert file.status_code == 200 and file.headers["content-type"].startswith("application/xml")
     xmlschema.XMLSchema(str(XSD)).validate(file.text)
     head, transfers = _parse(file.text)
-    assert head == {"MsgId": run["reference"], "NbOfTxs": "2", "CtrlSum": "400.00"}
+    assert head == {"MsgId": run["reference"], "CreDtTm": "2026-04-20T09:00:00Z", "NbOfTxs": "2", "CtrlSum": "400.00"}
     assert sorted((t["end_to_end_id"], _cents(t["amount"])) for t in transfers) == sorted(
         (t["end_to_end_id"], t["amount"]) for t in run["transfer_list"]
     )
@@ -328,6 +330,8 @@ async def test_a_statement_is_never_in_two_runs_and_a_run_with_nothing_approved_
     pid, _ = await _partner(api, DE)
     refused = await _run(api, "2026-01-25", expect=409)
     assert refused["code"] == "payout_run_nothing_payable"
+    past = await _run(api, "2026-01-04", expect=422)
+    assert past["code"] == "payment_date_in_past"
     await _earn(api, pid, 10000)
     await _close_and_approve(api, "2026-Q1", "2026-04-02T09:00:00Z")
     at(api, "2026-04-20T09:00:00Z")
@@ -417,7 +421,7 @@ async def test_runs_created_at_once_never_share_a_statement_nor_skip_or_repeat_a
     responses = await asyncio.gather(
         *(
             api.client.post("/v1/payout-runs", json={"payment_date": day}, headers=api.admin)
-            for day in ("2026-04-25", "2026-07-25", "2026-04-25", "2026-07-25")
+            for day in ("2026-07-04", "2026-07-25", "2026-07-04", "2026-07-25")
         )
     )
     assert {r.status_code for r in responses} <= {201, 409}, [r.text for r in responses]

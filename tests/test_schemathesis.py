@@ -191,6 +191,7 @@ REFUSALS: dict[str, dict[str, str]] = {
         **_IDEMPOTENT,
         "payout_run_nothing_payable": "a run pays at least one approved statement due by its date",
         "payout_debtor_not_configured": "a run needs the debtor account configured",
+        "payment_date_in_past": "a run's payment date is today or later",
     },
     "confirm_payout_run": _IDEMPOTENT,
     "return_payout_transfer": {

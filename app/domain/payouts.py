@@ -27,7 +27,7 @@ from app.db.repositories import statements as statements_repo
 from app.db.tables import Invoice, PayeeDetails, PayoutRun, PayoutRunStatement, PayoutTransfer, Statement
 from app.domain import audit, events, payee, sealed, sepa
 from app.domain.context import Context
-from app.domain.errors import Conflict, InvalidTransition, NotFound
+from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules import invoices as invoice_rules
 from app.domain.rules.names import Rule
 from app.settings import Settings
@@ -55,6 +55,12 @@ class RunView:
 
 async def create_run(session: AsyncSession, ctx: Context, settings: Settings, payment_date: date) -> RunView:
     """A run for `payment_date` from the approved statements due by then; refused when it would pay nothing."""
+    if payment_date < ctx.now.date():
+        raise Invalid(
+            f"The payment date {payment_date.isoformat()} has passed; the bank executes transfers from today on.",
+            code="payment_date_in_past",
+            field="payment_date",
+        )
     due_by = datetime(payment_date.year, payment_date.month, payment_date.day, tzinfo=UTC) + timedelta(days=1)
     candidates = await repo.lock_approved_due(session, due_by - timedelta(microseconds=1))
     run_id = uuid.uuid4()
@@ -184,7 +190,7 @@ async def create_run(session: AsyncSession, ctx: Context, settings: Settings, pa
     assert moved == len(taken), "the statements were locked approved"
     run.transfers = len(transfers)
     run.control_sum = sum(t.amount for t in transfers)
-    run.sepa_xml = sepa.credit_transfer(reference, debtor, payment_date, files)
+    run.sepa_xml = sepa.credit_transfer(reference, ctx.now, debtor, payment_date, files)
     await session.flush()
     audit.record(
         session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sepaxml import SepaTransfer
@@ -53,18 +53,24 @@ class Transfer:
 
 
 class _Transfer(SepaTransfer):  # type: ignore[misc]
-    """sepaxml's transfer, its message id the run's reference rather than a random one."""
+    """sepaxml's transfer, its message id the run's reference rather than a random one, and its
+    creation time the run's (from the service's clock, in UTC) rather than the machine's local time."""
 
-    def __init__(self, config: dict[str, Any], message_id: str) -> None:
-        self._message_id = message_id
+    def __init__(self, config: dict[str, Any], message_id: str, created_at: datetime) -> None:
+        self._message_id, self._created_at = message_id, created_at
         super().__init__(config, schema=SCHEMA, clean=True)
 
     def _create_header(self) -> None:
         self.msg_id = self._message_id
         super()._create_header()
+        self._xml.find("CstmrCdtTrfInitn/GrpHdr/CreDtTm").text = self._created_at.astimezone(UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
 
 
-def credit_transfer(message_id: str, debtor: Debtor, payment_date: date, transfers: Sequence[Transfer]) -> str:
+def credit_transfer(
+    message_id: str, created_at: datetime, debtor: Debtor, payment_date: date, transfers: Sequence[Transfer]
+) -> str:
     """The file, validated against the `pain.001.001.09` schema (sepaxml raises when it is not valid)."""
     config: dict[str, Any] = {
         "name": debtor.name,
@@ -75,7 +81,7 @@ def credit_transfer(message_id: str, debtor: Debtor, payment_date: date, transfe
     }
     if debtor.address is not None:
         config["address"] = debtor.address.structured()
-    document = _Transfer(config, message_id)
+    document = _Transfer(config, message_id, created_at)
     for transfer in transfers:
         document.add_payment(
             {
