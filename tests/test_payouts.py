@@ -257,6 +257,12 @@ async def test_a_run_round_trip_create_return_confirm_and_the_next_run_pays_the_
     assert event["payload"]["invoice_number"] == de_no
 
     at(api, "2026-04-26T09:00:00Z")
+    # Past its payout date, a statement still in payment counts as overdue until the run is confirmed.
+    late_ones = await api.client.get("/v1/statements", params={"overdue": "true"}, headers=api.admin)
+    assert {(s["id"], s["status"]) for s in late_ones.json()["items"]} == {
+        (statements[de]["id"], "approved"),
+        (statements[fr]["id"], "in_payment"),
+    }
     confirmed = await api.client.post(
         f"/v1/payout-runs/{run['id']}/confirm", headers={**api.admin, "Idempotency-Key": "confirm-1"}
     )
