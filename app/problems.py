@@ -456,6 +456,37 @@ PROBLEMS: dict[str, ProblemKind] = {
     "self_billing_version_exists": ProblemKind(
         409, "This self-billing agreement version exists already.", "Publish under a new version."
     ),
+    # --- payout runs and invoices
+    "statement_in_payment": ProblemKind(
+        409,
+        "The statement is in a payout run: that run's transfer pays it.",
+        "Confirm the run executed (`POST /v1/payout-runs/{run_id}/confirm`), or mark its transfer returned first.",
+    ),
+    "payout_run_nothing_payable": ProblemKind(
+        409,
+        "No approved statement due by the payment date can be paid: none is approved, or each is in another "
+        "currency than EUR, of zero or a negative total, or of a partner not payable; `not_payable` lists them "
+        "with their reasons.",
+        "Approve statements, or have the partners give their payee details and accept the self-billing agreement.",
+    ),
+    "payment_date_in_past": ProblemKind(
+        422, "A payout run's payment date has passed.", "Give today's date or a later one as `payment_date`."
+    ),
+    "payout_debtor_not_configured": ProblemKind(
+        409,
+        "The account payouts are made from is not configured.",
+        "Set PARTNERS_PAYOUT_DEBTOR_NAME, PARTNERS_PAYOUT_DEBTOR_IBAN and PARTNERS_PAYOUT_DEBTOR_BIC.",
+    ),
+    "payout_run_not_found": ProblemKind(404, "No payout run has this id.", "List the runs: `GET /v1/payout-runs`."),
+    "payout_transfer_not_found": ProblemKind(
+        404, "The payout run has no transfer with this id.", "Read the run: its `transfer_list` gives the ids."
+    ),
+    "payout_run_executed": ProblemKind(
+        409,
+        "The payout run was confirmed executed: its transfers can no longer be marked returned.",
+        "A payment returned after the run was confirmed is settled outside the service.",
+    ),
+    "invoice_not_found": ProblemKind(404, "No invoice of this partner has this id.", "List the partner's invoices."),
 }
 
 

@@ -118,6 +118,27 @@ class Settings(BaseSettings):
     """Days a partner's payouts are held after its bank details change (a guard against a taken-over
     account); 0 holds none. Read when the change is made: the hold it set keeps its end."""
 
+    payout_debtor_name: str | None = Field(default=None, max_length=70)
+    """The account holder payout runs pay from (the vendor), as the bank knows it. A run with a
+    transfer to make is refused until the debtor name, IBAN and BIC are set."""
+    payout_debtor_iban: str | None = None
+    payout_debtor_bic: str | None = None
+    payout_debtor_street: str | None = Field(default=None, max_length=70)
+    payout_debtor_postal_code: str | None = Field(default=None, max_length=16)
+    payout_debtor_city: str | None = Field(default=None, max_length=35)
+    payout_debtor_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+
+    vendor_name: str = Field(default="Qalyptus SAS", max_length=200)
+    """The buyer on the self-billed invoices: the vendor's legal name, address, country and VAT id."""
+    vendor_address: str | None = Field(default=None, max_length=300)
+    vendor_country: str = Field(default="FR", pattern=r"^[A-Z]{2}$")
+    vendor_vat_id: str | None = Field(default=None, max_length=64)
+    vat_rates: dict[str, int] = Field(default_factory=lambda: {"FR": 2000})
+    """VAT rates by country (ISO 3166-1 alpha-2) in basis points (2000: 20 %), as JSON: an invoice of a
+    VAT-registered partner established in the vendor's country charges that country's rate."""
+    invoice_series: str = Field(default="SB", pattern=r"^[A-Z0-9]{1,8}$")
+    """The series of the self-billed invoices: numbered `<series>-<year>-<000001>` without gaps per year."""
+
     idempotency_lease_seconds: int = Field(default=60, ge=1)
     """How long an `Idempotency-Key` stays claimed by a request that never finished (a killed
     worker); a retry after that takes the key over."""

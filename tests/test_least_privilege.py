@@ -19,6 +19,11 @@ from tests.program import Customer, Program, line
 from tests.receiver import Receiver, serve
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+PAYOUT_DEBTOR = {
+    "payout_debtor_name": "Qalyptus SAS",
+    "payout_debtor_iban": "FR1420041010050500013M02606",
+    "payout_debtor_bic": "PSSTFRPP",
+}
 
 
 def readme_grants(role: str, database: str) -> list[str]:
@@ -48,7 +53,7 @@ async def _as_the_role(committing_database_url: str, clock: MovableClock) -> Asy
             await owner.execute(statement)
         app_url = committing_database_url.replace("postgres@", f"{role}@", 1)
         assert role in app_url
-        application = create_app(make_settings(app_url), clock=clock)
+        application = create_app(make_settings(app_url, **PAYOUT_DEBTOR), clock=clock)
         async with application.router.lifespan_context(application):
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -395,6 +400,17 @@ async def _every_operation(api: Api, receiver: Receiver) -> None:
     await ok("GET", "/v1/statements")
     await ok("GET", "/v1/quarters/2026-Q1/statements.csv")
     await ok("POST", f"/v1/statements/{statements[a_id]}/approve")
+    # A's statement in a payout run, its transfer returned by the bank, the run confirmed; then paid by hand.
+    run = await ok("POST", "/v1/payout-runs", json={"payment_date": "2026-04-25"})
+    await ok("GET", "/v1/payout-runs")
+    await ok("GET", f"/v1/payout-runs/{run['id']}")
+    await ok("GET", f"/v1/payout-runs/{run['id']}/sepa.xml")
+    await ok("GET", f"/v1/payout-runs/{run['id']}/transfers.csv")
+    [invoice] = (await ok("GET", f"/v1/partners/{a_id}/invoices", headers=a))["items"]
+    await ok("GET", f"/v1/partners/{a_id}/invoices/{invoice['id']}", headers=a)
+    [transfer] = run["transfer_list"]
+    await ok("POST", f"/v1/payout-runs/{run['id']}/transfers/{transfer['id']}/return", json={"reason": "AC04"})
+    await ok("POST", f"/v1/payout-runs/{run['id']}/confirm")
     await ok("POST", f"/v1/statements/{statements[a_id]}/mark-paid", json={"payment_reference": "PAY-A"})
     await ok("POST", "/v1/statements/bulk-approve", json={"statement_ids": [statements[b_id]]})
     await ok(

@@ -57,6 +57,7 @@ _TARGET = {
 _UNPAYABLE = {
     "statement_not_approved": "only an approved statement is paid",
     "statement_already_paid": "the statement is paid already",
+    "statement_in_payment": "a statement in a payout run is paid by that run",
 }
 
 REFUSALS: dict[str, dict[str, str]] = {
@@ -186,6 +187,17 @@ REFUSALS: dict[str, dict[str, str]] = {
     "bulk_approve_statements": {**_IDEMPOTENT, "statement_not_draft": "only a draft statement is approved"},
     "bulk_mark_statements_paid": {**_IDEMPOTENT, **_UNPAYABLE},
     "post_adjustment": {**_IDEMPOTENT, "currency_missing": "a money adjustment names its currency"},
+    "create_payout_run": {
+        **_IDEMPOTENT,
+        "payout_run_nothing_payable": "a run pays at least one approved statement due by its date",
+        "payout_debtor_not_configured": "a run needs the debtor account configured",
+        "payment_date_in_past": "a run's payment date is today or later",
+    },
+    "confirm_payout_run": _IDEMPOTENT,
+    "return_payout_transfer": {
+        **_IDEMPOTENT,
+        "payout_run_executed": "a transfer of a run confirmed executed is not returned",
+    },
 }
 
 for _operation in (  # a partner's key writes nothing while the partner is suspended or terminated

@@ -149,30 +149,40 @@ async def test_nothing_is_added_to_a_closed_quarter_but_an_open_one_takes_it(api
 
 
 async def test_a_closed_quarters_statement_moves_only_as_the_transitions_table_lists(api: Api) -> None:
-    """The triggers read the moves from one table: a row added there is a move allowed, with the
-    fields it names, and nothing else changes."""
+    """The triggers read the moves from one table: payout runs added `in_payment` (approved ->
+    in_payment -> paid, or back to approved when the bank returns the transfer), each move setting only
+    the fields it names; a move not listed is refused."""
     _, statement = await _closed_quarter(api)
     assert api.connection is not None
     where = "WHERE quarter = '2026-Q1'"
     listed = (
         await api.connection.execute(text("SELECT from_status, to_status, sets FROM statement_transitions"))
     ).all()
-    assert sorted(map(tuple, listed)) == [("approved", "paid", "payment"), ("draft", "approved", "approval")]
+    assert sorted(map(tuple, listed)) == [
+        ("approved", "in_payment", "none"),
+        ("approved", "paid", "payment"),
+        ("draft", "approved", "approval"),
+        ("in_payment", "approved", "none"),
+        ("in_payment", "paid", "payment"),
+    ]
+    assert "closed" in await _refused(api, f"UPDATE statements SET status = 'in_payment' {where}")  # a draft
     approved = await api.client.post(f"/v1/statements/{statement['id']}/approve", headers=api.admin)
     assert approved.status_code == 200, approved.text
-    assert "closed" in await _refused(api, f"UPDATE statements SET status = 'in_payment' {where}")
-    await api.connection.execute(
-        text(
-            "INSERT INTO statement_transitions VALUES ('approved', 'in_payment', 'payment'), "
-            "('in_payment', 'approved', 'payment')"
-        )
-    )
     assert "closed" in await _refused(api, f"UPDATE statements SET status = 'in_payment', approved_by = 'x' {where}")
+    assert "closed" in await _refused(
+        api, f"UPDATE statements SET status = 'in_payment', payment_reference = 'x' {where}"
+    )
     moved = await api.connection.execute(text(f"UPDATE statements SET status = 'in_payment' {where}"))
     assert moved.rowcount == 1  # type: ignore[attr-defined]
+    assert "closed" in await _refused(api, f"UPDATE statements SET status = 'draft' {where}")  # not listed
     back = await api.connection.execute(text(f"UPDATE statements SET status = 'approved' {where}"))
     assert back.rowcount == 1  # type: ignore[attr-defined]
-    assert "closed" in await _refused(api, f"UPDATE statements SET status = 'draft' {where}")  # not listed
+    await api.connection.execute(text(f"UPDATE statements SET status = 'in_payment' {where}"))
+    paid = await api.connection.execute(
+        text(f"UPDATE statements SET status = 'paid', paid_at = created_at, payment_reference = 'PR-1' {where}")
+    )
+    assert paid.rowcount == 1  # type: ignore[attr-defined]
+    assert "closed" in await _refused(api, f"UPDATE statements SET status = 'in_payment' {where}")  # paid stays
 
 
 async def test_history_tables_refuse_update_and_delete(api: Api, backend: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -161,6 +161,50 @@ class PayeeChanged(Payload):
     by: str = Field(description="Who made the change: `partner:<id>` or `admin:<key id>`.")
 
 
+class StatementReturned(Payload):
+    statement_id: uuid.UUID = Field(description="The statement's id.")
+    partner_id: uuid.UUID = Field(description="The partner it pays.")
+    quarter: str = Field(description="The quarter it covers, e.g. `2026-Q1` (R16).")
+    currency: str = Field(description="Its ISO 4217 currency.")
+    status: str = Field(description="Its status now: `approved`, for the next payout run.")
+    payable_amount: int = Field(description="Minor units of `currency`.")
+    run_id: uuid.UUID = Field(description="The payout run whose transfer the bank returned.")
+    run_reference: str = Field(description="That run's reference.")
+    invoice_number: str | None = Field(description="The statement's invoice, which the next run pays.")
+    reason: str = Field(description="Why the bank returned the transfer, as finance recorded it.")
+
+
+class InvoiceIssued(Payload):
+    invoice_id: int = Field(description="The invoice's id.")
+    number: str = Field(description="Its number: `<series>-<year>-<sequence>`, without gaps per year.")
+    partner_id: uuid.UUID = Field(description="The partner in whose name it is issued (the seller).")
+    statement_id: uuid.UUID = Field(description="The statement it invoices.")
+    quarter: str = Field(description="The statement's quarter.")
+    currency: str = Field(description="Its ISO 4217 currency.")
+    net: int = Field(description="The amount before VAT, in minor units.")
+    vat_rate_bp: int | None = Field(description="The VAT rate in basis points when VAT is charged; null otherwise.")
+    vat_amount: int = Field(description="The VAT, in minor units.")
+    total: int = Field(description="What the transfer pays for it, in minor units.")
+    issued_at: datetime = Field(description="When it was issued: when its statement first entered a payout run.")
+
+
+class PayoutRunFacts(Payload):
+    run_id: uuid.UUID = Field(description="The payout run's id.")
+    reference: str = Field(
+        description="Its reference: the SEPA file's message id and the statements' payment reference."
+    )
+    payment_date: date = Field(description="The requested execution date of its transfers.")
+    currency: str = Field(description="The currency it pays: `EUR`.")
+    status: str = Field(description="`created` or `executed`.")
+    transfers: int = Field(description="Its transfers, one per partner paid.")
+    control_sum: int = Field(description="The sum of its transfers, in minor units.")
+    statements: int = Field(description="Statements it pays (`payout_run.executed`: those paid, returns left out).")
+    not_payable: int = Field(
+        description="Statements it lists as not payable, with their reasons (`payout_run.created`)."
+    )
+    returned: int = Field(default=0, description="Transfers the bank returned (`payout_run.executed`).")
+
+
 class TermsTookEffect(Payload):
     version: int = Field(description="The terms version that took effect.")
     effective_from: datetime = Field(description="When it took effect.")
@@ -200,7 +244,11 @@ EventType = Literal[
     "statement.approved",
     "statement.paid",
     "statement.overdue",
+    "statement.returned",
     "payee.changed",
+    "invoice.issued",
+    "payout_run.created",
+    "payout_run.executed",
     "terms.took_effect",
     "webhook_subscription.disabled",
 ]
@@ -264,6 +312,18 @@ def _statement(status: str, **extra: Any) -> dict[str, Any]:
         "status": status,
         "payable_amount": 79200,
         "payout_date": "2026-04-25T00:00:00Z",
+    } | extra
+
+
+def _run(status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "run_id": _O,
+        "reference": "PR-20260425-1A2B3C4D",
+        "payment_date": "2026-04-25",
+        "currency": "EUR",
+        "status": status,
+        "transfers": 10,
+        "control_sum": 1250000,
     } | extra
 
 
@@ -396,6 +456,45 @@ CATALOGUE: dict[str, EventKind] = {
             "by": f"partner:{_P}",
         },
     ),
+    "statement.returned": EventKind(
+        StatementReturned,
+        "The bank returned the transfer that paid a statement: it is approved again, keeps its invoice, and the "
+        "next payout run pays it.",
+        {k: v for k, v in _statement("approved").items() if k != "payout_date"}
+        | {
+            "run_id": _O,
+            "run_reference": "PR-20260425-1A2B3C4D",
+            "invoice_number": "SB-2026-000001",
+            "reason": "AC04 account closed",
+        },
+    ),
+    "invoice.issued": EventKind(
+        InvoiceIssued,
+        "A statement entered its first payout run: its self-billed invoice was issued in the partner's name.",
+        {
+            "invoice_id": 1,
+            "number": "SB-2026-000001",
+            "partner_id": _P,
+            "statement_id": _S,
+            "quarter": "2026-Q1",
+            "currency": "EUR",
+            "net": 79200,
+            "vat_rate_bp": None,
+            "vat_amount": 0,
+            "total": 79200,
+            "issued_at": _T,
+        },
+    ),
+    "payout_run.created": EventKind(
+        PayoutRunFacts,
+        "Finance created a payout run: its SEPA file is ready to send to the bank.",
+        _run("created", statements=12, not_payable=2),
+    ),
+    "payout_run.executed": EventKind(
+        PayoutRunFacts,
+        "Finance confirmed the bank executed a payout run: its statements are paid.",
+        _run("executed", statements=11, not_payable=0, returned=1),
+    ),
     "terms.took_effect": EventKind(
         TermsTookEffect,
         "A program terms version took effect; levels were recomputed under it (R03).",
@@ -415,7 +514,7 @@ CATALOGUE: dict[str, EventKind] = {
 }
 assert set(CATALOGUE) == set(EventType.__args__)  # type: ignore[attr-defined]
 
-PARTNER_FAMILIES = ("partner.", "registration.", "lead.", "statement.", "directory_text.", "payee.")
+PARTNER_FAMILIES = ("partner.", "registration.", "lead.", "statement.", "directory_text.", "payee.", "invoice.")
 """Types a partner reads about itself; `terms.took_effect` is read by every partner."""
 PROGRAM_WIDE = ("terms.took_effect",)
 

@@ -107,8 +107,9 @@ async def _earlier_open_quarter(
 OVERDUE_AFTER = timedelta(days=1)
 """A statement paid on its payout date is on time; it is overdue once that day has passed (UTC)."""
 
-UNPAID_STATES = ("draft", "approved")
-"""R16: the states of a statement not paid yet; one still in them after its payout day is overdue."""
+UNPAID_STATES = ("draft", "approved", "in_payment")
+"""R16: the states of a statement not paid yet; one still in them after its payout day is overdue (a
+statement in a payout run counts until the run is confirmed executed)."""
 
 
 async def overdue(
@@ -348,6 +349,11 @@ async def mark_paid(
         raise Conflict(
             f"The statement was paid already under reference {statement.payment_reference!r}.",
             code="statement_already_paid",
+        )
+    if statement.status == "in_payment":
+        raise InvalidTransition(
+            "The statement is in a payout run: confirm the run executed, or mark its transfer returned first.",
+            code="statement_in_payment",
         )
     if statement.status != "approved":
         raise InvalidTransition("Only an approved statement can be marked paid.", code="statement_not_approved")

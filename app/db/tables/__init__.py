@@ -22,6 +22,7 @@ from app.db.tables.partners import (
     directory_text,
 )
 from app.db.tables.payee import PayeeDetails, SelfBillingAcceptance, SelfBillingVersion
+from app.db.tables.payouts import Invoice, InvoiceCounter, PayoutRun, PayoutRunStatement, PayoutTransfer
 from app.db.tables.program import AuditEvent, ProgramSettings, ProgramTermsVersion
 from app.db.tables.statements import (
     CLOSE_IN_PROGRESS,
@@ -47,6 +48,8 @@ __all__ = [
     "DomainEvent",
     "EventCursor",
     "IdempotencyRecord",
+    "Invoice",
+    "InvoiceCounter",
     "Lead",
     "LeadOffer",
     "LevelChange",
@@ -64,6 +67,9 @@ __all__ = [
     "PartnerQuarterMoney",
     "PartnerStatusChange",
     "PayeeDetails",
+    "PayoutRun",
+    "PayoutRunStatement",
+    "PayoutTransfer",
     "PointsEntry",
     "ProgramSettings",
     "ProgramTermsVersion",

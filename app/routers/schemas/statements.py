@@ -15,7 +15,7 @@ from app.routers.schemas.common import Count, Currency, OnePage, RequestModel, r
 QuarterName = Annotated[str, StringConstraints(pattern=r"^(19|2\d)\d\d-Q[1-4]$")]
 
 
-StatementStatusName = Literal["draft", "approved", "paid"]
+StatementStatusName = Literal["draft", "approved", "in_payment", "paid"]
 
 
 class StatementLineOut(BaseModel):
@@ -34,7 +34,10 @@ class StatementOut(BaseModel):
     partner_id: uuid.UUID = Field(description="The partner paid.")
     quarter: str = Field(description="The calendar quarter it covers, e.g. `2026-Q1`, in the terms' time zone (R16).")
     currency: str = Field(description="The statement's ISO 4217 currency; one statement per currency.")
-    status: StatementStatusName = Field(description="`draft` when closed, `approved` by an admin, then `paid` (R16).")
+    status: StatementStatusName = Field(
+        description="`draft` when closed, `approved` by an admin, `in_payment` while a payout run's transfer "
+        "pays it, then `paid` (R16)."
+    )
     opening_balance: int = Field(description="A negative total carried from the previous statement.")
     lines_total: int = Field(description="The sum of the lines, minor units.")
     closing_balance: int = Field(

@@ -1,0 +1,565 @@
+"""Payout runs: finance pays approved statements by SEPA credit transfer, each through the self-billed
+invoice the statement gets when it first enters a run.
+
+A run takes every approved statement due by its payment date. EUR statements of payable partners (payee
+details, the self-billing agreement in force accepted, past any hold) go `in_payment`: one transfer per
+partner pays its invoices' totals, to the payee details in force when the run was created (kept with the
+transfer). Every other statement is listed in the run as not payable, with the reasons, and stays
+approved. Finance downloads the file (or its CSV), then confirms the run executed (its statements become
+`paid` under the run's reference) or, before that, marks single transfers returned by the bank (their
+statements go back to `approved`, keep their invoice, and the next run pays that same invoice).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import InvalidToken
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import payee as payee_repo
+from app.db.repositories import payouts as repo
+from app.db.repositories import statements as statements_repo
+from app.db.tables import Invoice, PayeeDetails, PayoutRun, PayoutRunStatement, PayoutTransfer, Statement
+from app.domain import audit, events, payee, sealed, sepa
+from app.domain.context import Context
+from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
+from app.domain.rules import invoices as invoice_rules
+from app.domain.rules.names import Rule
+from app.settings import Settings
+
+CURRENCY = "EUR"
+"""The one currency a run pays (SEPA credit transfers)."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RunView:
+    run: PayoutRun
+    transfers: list[PayoutTransfer]
+    statements: list[PayoutRunStatement]
+    invoices: dict[int, Invoice]
+
+
+# --- creating a run ----------------------------------------------------------------------------------
+
+
+async def create_run(session: AsyncSession, ctx: Context, settings: Settings, payment_date: date) -> RunView:
+    """A run for `payment_date` from the approved statements due by then; refused when it would pay nothing."""
+    if payment_date < ctx.now.date():
+        raise Invalid(
+            f"The payment date {payment_date.isoformat()} has passed; the bank executes transfers from today on.",
+            code="payment_date_in_past",
+            field="payment_date",
+        )
+    due_by = datetime(payment_date.year, payment_date.month, payment_date.day, tzinfo=UTC) + timedelta(days=1)
+    candidates = await repo.lock_approved_due(session, due_by - timedelta(microseconds=1))
+    run_id = uuid.uuid4()
+    reference = f"PR-{payment_date:%Y%m%d}-{run_id.hex[:8].upper()}"
+    listed: list[tuple[Statement, list[Reason]]] = []
+    payable: dict[uuid.UUID, list[Statement]] = defaultdict(list)
+    payees: dict[uuid.UUID, tuple[PayeeDetails, str, str]] = {}
+    for statement in candidates:
+        reasons: list[Reason] = []
+        if statement.currency != CURRENCY:
+            reasons.append(
+                Reason(
+                    "currency_not_supported",
+                    f"Runs pay {CURRENCY} by SEPA transfer; this statement is in {statement.currency}.",
+                )
+            )
+        if statement.payable_amount <= 0:
+            reasons.append(
+                Reason("nothing_to_pay", "The statement's total is zero or negative: it is carried over (R16).")
+            )
+        standing = await payee.payability(session, statement.partner_id, ctx.now)
+        reasons += [Reason(str(code), detail) for code, detail in standing.reasons]
+        if not reasons and statement.partner_id not in payees:
+            opened = await _payee(session, settings, statement.partner_id)
+            if isinstance(opened, Reason):
+                reasons.append(opened)
+            else:
+                payees[statement.partner_id] = opened
+        if not reasons and _vat(settings, payees[statement.partner_id][0]) is None:
+            reasons.append(Reason("vat_rate_missing", f"PARTNERS_VAT_RATES has no rate for {settings.vendor_country}."))
+        if reasons:
+            listed.append((statement, reasons))
+        else:
+            payable[statement.partner_id].append(statement)
+    if not payable:
+        raise InvalidTransition(
+            f"No statement due by {payment_date.isoformat()} can be paid: "
+            + (f"{len(listed)} approved statements are not payable." if listed else "no statement is approved."),
+            code="payout_run_nothing_payable",
+            not_payable=[
+                {"statement_id": str(s.id), "partner_id": str(s.partner_id), "reasons": [r.code for r in rs]}
+                for s, rs in listed
+            ],
+        )
+    debtor = _debtor(settings)
+    run = PayoutRun(
+        id=run_id,
+        reference=reference,
+        payment_date=payment_date,
+        currency=CURRENCY,
+        status="created",
+        transfers=0,
+        control_sum=0,
+        created_at=ctx.now,
+        created_by=ctx.actor,
+    )
+    session.add(run)
+    await session.flush()
+    taken = [s for statements in payable.values() for s in statements]
+    issued = await _invoices(session, ctx, settings, taken, payees)
+    transfers: list[PayoutTransfer] = []
+    items: list[PayoutRunStatement] = []
+    files: list[sepa.Transfer] = []
+    for index, partner_id in enumerate(sorted(payable, key=str), start=1):
+        details, iban, bic = payees[partner_id]
+        paid = sorted(payable[partner_id], key=lambda s: (s.quarter, s.id.hex))
+        bills = [issued[s.id] for s in paid]
+        transfer = PayoutTransfer(
+            run_id=run_id,
+            partner_id=partner_id,
+            end_to_end_id=f"{reference}-{index}",
+            amount=sum(b.total for b in bills),
+            remittance=invoice_rules.remittance(reference, [b.number for b in bills]),
+            payee_details_id=details.id or 0,
+            name=details.legal_name,
+            address_line1=details.address_line1,
+            address_line2=details.address_line2,
+            postal_code=details.postal_code,
+            city=details.city,
+            country=details.country,
+            iban=details.iban,
+            bic=details.bic,
+            iban_masked=details.iban_masked,
+            status="pending",
+        )
+        session.add(transfer)
+        transfers.append(transfer)
+        files.append(
+            sepa.Transfer(
+                end_to_end_id=transfer.end_to_end_id,
+                name=details.legal_name,
+                iban=iban,
+                bic=bic,
+                address=sepa.Address(details.address_line1, details.postal_code, details.city, details.country),
+                amount=transfer.amount,
+                remittance=transfer.remittance,
+            )
+        )
+    await session.flush()
+    by_partner = {t.partner_id: t for t in transfers}
+    for statement in taken:
+        items.append(
+            PayoutRunStatement(
+                run_id=run_id,
+                statement_id=statement.id,
+                partner_id=statement.partner_id,
+                currency=statement.currency,
+                payable_amount=statement.payable_amount,
+                transfer_id=by_partner[statement.partner_id].id,
+                invoice_id=issued[statement.id].id,
+                reasons=[],
+            )
+        )
+    for statement, reasons in listed:
+        items.append(
+            PayoutRunStatement(
+                run_id=run_id,
+                statement_id=statement.id,
+                partner_id=statement.partner_id,
+                currency=statement.currency,
+                payable_amount=statement.payable_amount,
+                reasons=[{"code": r.code, "detail": r.detail} for r in reasons],
+            )
+        )
+    session.add_all(items)
+    moved = await repo.set_status(session, [s.id for s in taken], from_status="approved", to_status="in_payment")
+    assert moved == len(taken), "the statements were locked approved"
+    run.transfers = len(transfers)
+    run.control_sum = sum(t.amount for t in transfers)
+    run.sepa_xml = sepa.credit_transfer(reference, ctx.now, debtor, payment_date, files)
+    await session.flush()
+    audit.record(
+        session,
+        ctx,
+        action="payout_run.created",
+        object_type="payout_run",
+        object_id=run_id,
+        after={
+            "reference": reference,
+            "payment_date": payment_date.isoformat(),
+            "transfers": run.transfers,
+            "control_sum": run.control_sum,
+            "statements": len(taken),
+            "not_payable": len(listed),
+        },
+    )
+    events.record(
+        session,
+        "payout_run.created",
+        events.PayoutRunFacts(
+            run_id=run_id,
+            reference=reference,
+            payment_date=payment_date,
+            currency=CURRENCY,
+            status=run.status,
+            transfers=run.transfers,
+            control_sum=run.control_sum,
+            statements=len(taken),
+            not_payable=len(listed),
+        ),
+        occurred_at=ctx.now,
+        partner_id=None,
+        subject=f"payout_run:{run_id}",
+    )
+    return await view(session, run_id)
+
+
+def _debtor(settings: Settings) -> sepa.Debtor:
+    name, iban, bic = settings.payout_debtor_name, settings.payout_debtor_iban, settings.payout_debtor_bic
+    if not (name and iban and bic):
+        raise Conflict(
+            "The account payouts are made from is not configured: set PARTNERS_PAYOUT_DEBTOR_NAME, "
+            "PARTNERS_PAYOUT_DEBTOR_IBAN and PARTNERS_PAYOUT_DEBTOR_BIC.",
+            code="payout_debtor_not_configured",
+        )
+    address = None
+    if settings.payout_debtor_country:
+        address = sepa.Address(
+            settings.payout_debtor_street,
+            settings.payout_debtor_postal_code,
+            settings.payout_debtor_city,
+            settings.payout_debtor_country,
+        )
+    return sepa.Debtor(name=name, iban=iban.replace(" ", "").upper(), bic=bic.replace(" ", "").upper(), address=address)
+
+
+async def _payee(
+    session: AsyncSession, settings: Settings, partner_id: uuid.UUID
+) -> tuple[PayeeDetails, str, str] | Reason:
+    details = await payee_repo.details_at(session, partner_id)
+    if details is None:
+        return Reason("payee_details_missing", "No payee details are recorded.")
+    try:
+        return details, sealed.open_sealed(settings, details.iban), sealed.open_sealed(settings, details.bic)
+    except InvalidToken:
+        return Reason(
+            "payee_details_unreadable",
+            "The bank details were encrypted with a key PARTNERS_SECRETS_KEY no longer holds; "
+            "the partner gives them again.",
+        )
+
+
+def _vat(settings: Settings, details: PayeeDetails) -> invoice_rules.Vat | None:
+    try:
+        return invoice_rules.vat(
+            partner_country=details.country,
+            vat_registered=details.vat_registered,
+            vendor_country=settings.vendor_country,
+            rates=settings.vat_rates,
+        )
+    except invoice_rules.VatRateMissing:
+        return None
+
+
+# --- invoices ---------------------------------------------------------------------------------------
+
+
+async def _invoices(
+    session: AsyncSession,
+    ctx: Context,
+    settings: Settings,
+    taken: list[Statement],
+    payees: dict[uuid.UUID, tuple[PayeeDetails, str, str]],
+) -> dict[uuid.UUID, Invoice]:
+    """Each statement's invoice: the one it got in an earlier run, or one issued now, numbered in order."""
+    have = await repo.invoices_of_statements(session, [s.id for s in taken])
+    new = sorted((s for s in taken if s.id not in have), key=lambda s: (str(s.partner_id), s.quarter, s.id.hex))
+    lines = await statements_repo.lines(session, [s.id for s in new])
+    rules_of: dict[uuid.UUID, list[tuple[str, int]]] = defaultdict(list)
+    for line, entry, _company in lines:
+        rules_of[line.statement_id].append((entry.rule, line.amount))
+    describe = {rule.value: rule.summary[:1].upper() + rule.summary[1:] for rule in Rule}
+    year = ctx.now.year
+    for statement in new:
+        details = payees[statement.partner_id][0]
+        tax = _vat(settings, details)
+        assert tax is not None, "checked when the statement was found payable"
+        made = invoice_rules.lines(rules_of[statement.id], statement.opening_balance, describe)
+        net = sum(line.amount for line in made)
+        assert net == statement.payable_amount, "a payable statement's lines add up to what it pays"
+        amount = invoice_rules.vat_amount(net, tax.rate_bp)
+        sequence = await repo.next_invoice_sequence(session, settings.invoice_series, year)
+        invoice = Invoice(
+            number=f"{settings.invoice_series}-{year}-{sequence:06d}",
+            series=settings.invoice_series,
+            year=year,
+            sequence=sequence,
+            statement_id=statement.id,
+            partner_id=statement.partner_id,
+            quarter=statement.quarter,
+            currency=statement.currency,
+            issued_at=ctx.now,
+            seller={
+                "legal_name": details.legal_name,
+                "address_line1": details.address_line1,
+                "address_line2": details.address_line2,
+                "postal_code": details.postal_code,
+                "city": details.city,
+                "country": details.country,
+                "vat_id": details.vat_id,
+                "vat_registered": details.vat_registered,
+            },
+            buyer={
+                "name": settings.vendor_name,
+                "address": settings.vendor_address,
+                "country": settings.vendor_country,
+                "vat_id": settings.vendor_vat_id,
+            },
+            lines=[{"rule": x.rule, "description": x.description, "amount": x.amount} for x in made],
+            net=net,
+            vat_treatment=tax.treatment.value,
+            vat_rate_bp=tax.rate_bp,
+            vat_amount=amount,
+            total=net + amount,
+            mentions=[
+                *([tax.mention] if tax.mention else []),
+                invoice_rules.SELF_BILLING_MENTION,
+                f"Statement {statement.id}, quarter {statement.quarter}.",
+            ],
+        )
+        session.add(invoice)
+        await session.flush()
+        have[statement.id] = invoice
+        events.record(
+            session,
+            "invoice.issued",
+            events.InvoiceIssued(
+                invoice_id=invoice.id or 0,
+                number=invoice.number,
+                partner_id=statement.partner_id,
+                statement_id=statement.id,
+                quarter=statement.quarter,
+                currency=statement.currency,
+                net=invoice.net,
+                vat_rate_bp=invoice.vat_rate_bp,
+                vat_amount=invoice.vat_amount,
+                total=invoice.total,
+                issued_at=ctx.now,
+            ),
+            occurred_at=ctx.now,
+            partner_id=statement.partner_id,
+            subject=f"invoice:{invoice.id}",
+            refs={"statement_id": statement.id},
+        )
+    return have
+
+
+async def partner_invoices(session: AsyncSession, partner_id: uuid.UUID) -> list[Invoice]:
+    """The partner's invoices, newest first."""
+    return list(await repo.invoices(session, partner_id))
+
+
+async def partner_invoice(session: AsyncSession, partner_id: uuid.UUID, invoice_id: int) -> Invoice:
+    row = await repo.invoice(session, invoice_id)
+    if row is None or row.partner_id != partner_id:
+        raise NotFound(f"No invoice {invoice_id} of this partner.", code="invoice_not_found")
+    return row
+
+
+# --- reading, confirming, returns ---------------------------------------------------------------------
+
+
+async def view(session: AsyncSession, run_id: uuid.UUID) -> RunView:
+    run = await repo.run(session, run_id)
+    if run is None:
+        raise NotFound(f"No payout run {run_id}.", code="payout_run_not_found")
+    items = list(await repo.run_statements(session, run_id))
+    have = await repo.invoices_of_statements(session, [i.statement_id for i in items if i.invoice_id is not None])
+    return RunView(run, list(await repo.transfers(session, run_id)), items, {i.id or 0: i for i in have.values()})
+
+
+async def runs(session: AsyncSession, limit: int) -> list[PayoutRun]:
+    """Runs, newest first."""
+    return list(await repo.runs(session, limit))
+
+
+async def open_bank_details(settings: Settings, transfer: PayoutTransfer) -> tuple[str, str]:
+    """The transfer's IBAN and BIC in clear (the run's CSV)."""
+    return sealed.open_sealed(settings, transfer.iban), sealed.open_sealed(settings, transfer.bic)
+
+
+async def confirm(session: AsyncSession, ctx: Context, run_id: uuid.UUID) -> RunView:
+    """Finance confirms the bank executed the run: the statements its transfers (those not returned)
+    pay become `paid` under the run's reference. Confirming twice changes nothing."""
+    run = await repo.run(session, run_id, for_update=True)
+    if run is None:
+        raise NotFound(f"No payout run {run_id}.", code="payout_run_not_found")
+    if run.status == "executed":
+        return await view(session, run_id)
+    transfers = await repo.transfers(session, run_id, for_update=True)
+    pending = {t.id for t in transfers if t.status == "pending"}
+    items = [i for i in await repo.run_statements(session, run_id) if i.transfer_id in pending]
+    await statements_repo.lock(session, [i.statement_id for i in items])
+    paid_at = datetime(run.payment_date.year, run.payment_date.month, run.payment_date.day, tzinfo=UTC)
+    moved = await repo.set_status(
+        session,
+        [i.statement_id for i in items],
+        from_status="in_payment",
+        to_status="paid",
+        paid_at=paid_at,
+        reference=run.reference,
+    )
+    assert moved == len(items), "a pending transfer's statements are in payment"
+    for transfer in transfers:
+        if transfer.status == "pending":
+            transfer.status = "executed"
+    run.status, run.executed_at, run.executed_by = "executed", ctx.now, ctx.actor
+    await session.flush()
+    for statement in await repo.statements(session, [i.statement_id for i in items]):
+        events.record(
+            session,
+            "statement.paid",
+            _statement_facts(statement),
+            occurred_at=ctx.now,
+            partner_id=statement.partner_id,
+            subject=f"statement:{statement.id}",
+            refs={"payout_run_id": run_id},
+        )
+    returned = sum(1 for t in transfers if t.status == "returned")
+    audit.record(
+        session,
+        ctx,
+        action="payout_run.executed",
+        object_type="payout_run",
+        object_id=run_id,
+        before={"status": "created"},
+        after={"status": "executed", "statements_paid": len(items), "transfers_returned": returned},
+    )
+    events.record(
+        session,
+        "payout_run.executed",
+        events.PayoutRunFacts(
+            run_id=run_id,
+            reference=run.reference,
+            payment_date=run.payment_date,
+            currency=run.currency,
+            status=run.status,
+            transfers=run.transfers,
+            control_sum=run.control_sum,
+            statements=len(items),
+            not_payable=0,
+            returned=returned,
+        ),
+        occurred_at=ctx.now,
+        partner_id=None,
+        subject=f"payout_run:{run_id}",
+    )
+    return await view(session, run_id)
+
+
+async def return_transfer(
+    session: AsyncSession, ctx: Context, run_id: uuid.UUID, transfer_id: int, *, reason: str
+) -> RunView:
+    """The bank returned one transfer of a run not yet confirmed: the statements it paid go back to
+    `approved`, keeping their invoice, for a later run. Returning it twice changes nothing."""
+    run = await repo.run(session, run_id, for_update=True)
+    if run is None:
+        raise NotFound(f"No payout run {run_id}.", code="payout_run_not_found")
+    transfer = next((t for t in await repo.transfers(session, run_id, for_update=True) if t.id == transfer_id), None)
+    if transfer is None:
+        raise NotFound(f"No transfer {transfer_id} in payout run {run.reference}.", code="payout_transfer_not_found")
+    if transfer.status == "returned":
+        return await view(session, run_id)
+    if run.status != "created":
+        raise InvalidTransition(
+            f"Payout run {run.reference} was confirmed executed: its statements are paid.",
+            code="payout_run_executed",
+        )
+    items = [i for i in await repo.run_statements(session, run_id) if i.transfer_id == transfer_id]
+    await statements_repo.lock(session, [i.statement_id for i in items])
+    moved = await repo.set_status(
+        session, [i.statement_id for i in items], from_status="in_payment", to_status="approved"
+    )
+    assert moved == len(items), "a pending transfer's statements are in payment"
+    transfer.status, transfer.returned_at, transfer.return_reason = "returned", ctx.now, reason
+    await session.flush()
+    have = await repo.invoices_of_statements(session, [i.statement_id for i in items])
+    for statement in await repo.statements(session, [i.statement_id for i in items]):
+        events.record(
+            session,
+            "statement.returned",
+            events.StatementReturned(
+                statement_id=statement.id,
+                partner_id=statement.partner_id,
+                quarter=statement.quarter,
+                currency=statement.currency,
+                status=statement.status,
+                payable_amount=statement.payable_amount,
+                run_id=run_id,
+                run_reference=run.reference,
+                invoice_number=have[statement.id].number if statement.id in have else None,
+                reason=reason,
+            ),
+            occurred_at=ctx.now,
+            partner_id=statement.partner_id,
+            subject=f"statement:{statement.id}",
+            refs={"payout_run_id": run_id, "payout_transfer_id": transfer_id},
+        )
+    audit.record(
+        session,
+        ctx,
+        action="payout_transfer.returned",
+        object_type="payout_run",
+        object_id=run_id,
+        before={"transfer": transfer_id, "status": "pending"},
+        after={"transfer": transfer_id, "status": "returned", "reason": reason, "statements": len(items)},
+    )
+    return await view(session, run_id)
+
+
+def _statement_facts(statement: Statement) -> events.StatementFacts:
+    return events.StatementFacts(
+        statement_id=statement.id,
+        partner_id=statement.partner_id,
+        quarter=statement.quarter,
+        currency=statement.currency,
+        status=statement.status,
+        payable_amount=statement.payable_amount,
+        payout_date=statement.payout_date,
+        payment_reference=statement.payment_reference,
+    )
+
+
+def csv_rows(view: RunView, clear: dict[int, tuple[str, str]]) -> list[list[Any]]:
+    """One row per transfer: who is paid, to which account, how much, for which invoices."""
+    return [
+        [
+            view.run.reference,
+            view.run.payment_date.isoformat(),
+            t.end_to_end_id,
+            t.partner_id,
+            t.name,
+            clear[t.id or 0][0],
+            clear[t.id or 0][1],
+            t.country,
+            f"{t.amount // 100}.{t.amount % 100:02d}",
+            view.run.currency,
+            t.remittance,
+            t.status,
+        ]
+        for t in view.transfers
+    ]
