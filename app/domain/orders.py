@@ -427,9 +427,10 @@ async def _write_order(
                 _with(posting, credit.credit.rule, credit.credit.explanation),
                 level_change=credit.level_change,
             )
-        if line_decision.expected_discount is not None:
+        if line_decision.discount_mismatch:
+            assert line_decision.expected_discount is not None
             assert buyer_id is not None
-            await _check_discount(session, facts, row, buyer_id, line_decision.expected_discount, now)
+            await _write_discount_mismatch(session, facts, row, buyer_id, line_decision.expected_discount, now)
         commission = line_decision.commission
         if commission is not None:
             assert decision.credited_to is not None
@@ -496,7 +497,7 @@ def _with(posting: Posting, rule: Rule, explanation: str) -> Posting:
     return replace(posting, rule=rule, explanation=explanation)
 
 
-async def _check_discount(
+async def _write_discount_mismatch(
     session: AsyncSession,
     facts: Facts,
     row: repo.NewLine,
@@ -504,33 +505,33 @@ async def _check_discount(
     expected: crediting.ExpectedDiscount,
     now: datetime,
 ) -> None:
-    """R12: a discount other than the expected one is kept for review, never corrected."""
-    if row.discount_amount != expected.amount:
-        if row.id is None:
-            await facts.writes.write_records(session)  # the review names the line
-        assert row.id is not None
-        session.add(
-            DiscountMismatch(
-                order_id=row.order_id,
-                order_line_id=row.id,
-                partner_id=partner_id,
-                expected_rate_bp=expected.rate_bp,
-                expected_amount=expected.amount,
-                reported_amount=row.discount_amount,
-                reason=expected.why[:200],
-                recorded_at=now,
-            )
-        )
-        order_flags.flag(
-            session,
-            kind="discount_mismatch",
+    """R12: the decision found the store applied another discount than the expected one: kept for
+    review and flagged, never corrected."""
+    if row.id is None:
+        await facts.writes.write_records(session)  # the review names the line
+    assert row.id is not None
+    session.add(
+        DiscountMismatch(
             order_id=row.order_id,
             order_line_id=row.id,
             partner_id=partner_id,
-            detail=f"line {row.line_id}: expected a discount of {expected.amount} ({expected.rate_bp / 100:g} %, "
-            f"{expected.why}), the store applied {row.discount_amount}",
-            now=now,
+            expected_rate_bp=expected.rate_bp,
+            expected_amount=expected.amount,
+            reported_amount=row.discount_amount,
+            reason=expected.why[:200],
+            recorded_at=now,
         )
+    )
+    order_flags.flag(
+        session,
+        kind="discount_mismatch",
+        order_id=row.order_id,
+        order_line_id=row.id,
+        partner_id=partner_id,
+        detail=f"line {row.line_id}: expected a discount of {expected.amount} ({expected.rate_bp / 100:g} %, "
+        f"{expected.why}), the store applied {row.discount_amount}",
+        now=now,
+    )
 
 
 def _extend_term(licence: Licence, term_end: datetime | None) -> None:

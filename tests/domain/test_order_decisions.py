@@ -134,6 +134,14 @@ def test_r12_a_partners_purchase_earns_through_its_discount_not_commission() -> 
     [only] = decided.lines
     assert only.commission is None and only.expected_discount is not None
     assert only.expected_discount.rate_bp == POLICY_TERMS.resale_rate_bp(Level.AFFILIATE)
+    # The decision says whether the store's discount was another one (kept for review, R12).
+    assert only.discount_mismatch == (only.expected_discount.amount != 0)  # the store applied none
+    at_discount = order(
+        {**line("l1", "desktop", 1, 100_000, licence="lic_1"), "discount_amount": only.expected_discount.amount},
+        buyer=A,
+    )
+    again = decisions.decide_order(at_discount, facts(customer=registered_by(A), eligible=True, points_before=0))
+    assert isinstance(again, decisions.OrderDecision) and not again.lines[0].discount_mismatch
 
 
 def test_refusals_come_in_the_order_the_applier_meets_them() -> None:

@@ -157,6 +157,8 @@ class LineDecision:
     """R11/R13, to the partner the order is credited to."""
     expected_discount: crediting.ExpectedDiscount | None = None
     """R12: for a partner's purchase, the discount it should have had."""
+    discount_mismatch: bool = False
+    """R12: the store applied another discount than `expected_discount`: kept for review, flagged."""
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,8 @@ def _lines(
             expected = crediting.expected_discount(
                 list_amount=line.list_amount, level=level, why_none=None if earns else outcome, terms=terms
             )
-            decided.append(LineDecision(change, tuple(points), expected_discount=expected))
+            mismatch = line.discount_amount != expected.amount
+            decided.append(LineDecision(change, tuple(points), expected_discount=expected, discount_mismatch=mismatch))
             continue
         commission = None
         if credited_to is not None and level is not None and mode is not None and first_order_at is not None:
