@@ -293,8 +293,12 @@ async def test_a_run_round_trip_create_return_confirm_and_the_next_run_pays_the_
     assert len(await _events(api, "invoice.issued")) == 2
     assert len(await _events(api, "payout_run.created")) == 2
     assert [e["payload"]["returned"] for e in await _events(api, "payout_run.executed")] == [1]
-    listed = (await api.client.get("/v1/payout-runs", headers=api.admin)).json()["items"]
-    assert [r["id"] for r in listed] == [following["id"], run["id"]]
+    listed = (await api.client.get("/v1/payout-runs", headers=api.admin)).json()
+    assert ([r["id"] for r in listed["items"]], listed["has_more"]) == ([following["id"], run["id"]], False)
+    first = (await api.client.get("/v1/payout-runs?limit=1", headers=api.admin)).json()
+    assert ([r["id"] for r in first["items"]], first["has_more"]) == ([following["id"]], True)
+    rest = (await api.client.get(f"/v1/payout-runs?limit=1&cursor={first['next_cursor']}", headers=api.admin)).json()
+    assert ([r["id"] for r in rest["items"]], rest["next_cursor"], rest["has_more"]) == ([run["id"]], None, False)
 
 
 async def test_what_a_run_cannot_pay_is_listed_with_the_reason_and_stays_approved(api: Api) -> None:

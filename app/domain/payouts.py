@@ -392,9 +392,9 @@ async def view(session: AsyncSession, run_id: uuid.UUID) -> RunView:
     return RunView(run, list(await repo.transfers(session, run_id)), items, {i.id or 0: i for i in have.values()})
 
 
-async def runs(session: AsyncSession, limit: int) -> list[PayoutRun]:
-    """Runs, newest first."""
-    return list(await repo.runs(session, limit))
+async def runs(session: AsyncSession, limit: int, before: tuple[datetime, uuid.UUID] | None = None) -> list[PayoutRun]:
+    """Runs, newest first; after a page, those before its last (`before`: its created_at and id)."""
+    return list(await repo.runs(session, limit, before))
 
 
 async def open_bank_details(settings: Settings, transfer: PayoutTransfer) -> tuple[str, str]:

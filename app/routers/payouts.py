@@ -11,9 +11,10 @@ from fastapi.responses import PlainTextResponse
 from app.db import tables
 from app.domain import payouts
 from app.errors import problem_responses
+from app.routers import convert
 from app.routers.csv_export import CSV_RESPONSE, csv_response
 from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead, SessionDep, SettingsDep, context
-from app.routers.fields import PartnerPath, page_size
+from app.routers.fields import Cursor, PartnerPath, page_size
 from app.routers.idempotency import IdempotencyDep
 from app.routers.schemas.payouts import (
     InvoiceLineOut,
@@ -136,10 +137,16 @@ async def create_payout_run(
 
 @router.get("/payout-runs", responses=problem_responses(401, 403, 422), summary="Payout runs")
 async def list_payout_runs(
-    session: SessionDep, _admin: AdminRead, limit: Annotated[int, page_size(1000)] = 100
+    session: SessionDep, _admin: AdminRead, limit: Annotated[int, page_size(1000)] = 100, cursor: Cursor = None
 ) -> PayoutRunList:
-    """Admin (read). Newest first."""
-    return PayoutRunList(items=[_summary(r) for r in await payouts.runs(session, limit)])
+    """Admin (read). Newest first, a page at a time (`next_cursor`)."""
+    rows = await payouts.runs(session, limit + 1, convert.decode_time_id_cursor(cursor))
+    page = rows[:limit]
+    return PayoutRunList(
+        items=[_summary(r) for r in page],
+        next_cursor=convert.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
+        has_more=len(rows) > limit,
+    )
 
 
 @router.get("/payout-runs/{run_id}", responses=problem_responses(401, 403, 404, 422), summary="Read a payout run")

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -97,8 +97,17 @@ async def run(session: AsyncSession, run_id: uuid.UUID, *, for_update: bool = Fa
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def runs(session: AsyncSession, limit: int) -> Sequence[PayoutRun]:
-    stmt = select(PayoutRun).order_by(col(PayoutRun.created_at).desc(), col(PayoutRun.reference).desc()).limit(limit)
+async def runs(
+    session: AsyncSession, limit: int, before: tuple[datetime, uuid.UUID] | None = None
+) -> Sequence[PayoutRun]:
+    """Runs, newest first (created_at, then id), those before `before` (a page's last) only."""
+    stmt = select(PayoutRun)
+    if before is not None:
+        at, run_id = before
+        stmt = stmt.where(
+            or_(col(PayoutRun.created_at) < at, and_(col(PayoutRun.created_at) == at, col(PayoutRun.id) < run_id))
+        )
+    stmt = stmt.order_by(col(PayoutRun.created_at).desc(), col(PayoutRun.id).desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from app.routers.fields import NONBLANK_TEXT_PATTERN, strip_nonblank
-from app.routers.schemas.common import RequestModel, request_examples
+from app.routers.schemas.common import OnePage, RequestModel, request_examples
 
 
 class PayoutRunRequest(RequestModel):
@@ -40,9 +40,9 @@ class NotPayable(BaseModel):
 
 
 class PayoutRunStatementOut(BaseModel):
-    statement_id: uuid.UUID
-    partner_id: uuid.UUID
-    currency: str
+    statement_id: uuid.UUID = Field(description="The statement's id, as the statements lists give it.")
+    partner_id: uuid.UUID = Field(description="The partner the statement is for.")
+    currency: str = Field(description="ISO 4217; runs pay EUR.")
     payable_amount: int = Field(description="The statement's payable amount, minor units (before VAT).")
     transfer_id: int | None = Field(description="The transfer that pays it; null when it is not payable in this run.")
     invoice_number: str | None = Field(description="Its invoice, which the transfer pays; null when not payable.")
@@ -51,29 +51,33 @@ class PayoutRunStatementOut(BaseModel):
 
 
 class PayoutTransferOut(BaseModel):
-    id: int
-    partner_id: uuid.UUID
+    id: int = Field(description="The transfer's id within the service (the `transfer_id` a return names).")
+    partner_id: uuid.UUID = Field(description="The partner paid.")
     end_to_end_id: str = Field(description="The transfer's end-to-end id in the SEPA file.")
     amount: int = Field(description="Minor units: the sum of the totals of the invoices it pays.")
     remittance: str = Field(description="The remittance text: the invoice numbers, or a reference to the run.")
     name: str = Field(description="The payee's legal name as it was when the run was created.")
     iban_masked: str = Field(description="The account paid, masked (`DE…3000`).")
-    country: str
-    status: Literal["pending", "executed", "returned"]
-    returned_at: datetime | None
-    return_reason: str | None
+    country: str = Field(description="The payee's country (ISO 3166-1 alpha-2) as it was when the run was created.")
+    status: Literal["pending", "executed", "returned"] = Field(
+        description="`pending` until the run is confirmed executed; `returned` when the bank returned it."
+    )
+    returned_at: datetime | None = Field(description="When it was marked returned; null otherwise.")
+    return_reason: str | None = Field(description="Why the bank returned it; null otherwise.")
 
 
 class PayoutRunOut(BaseModel):
-    id: uuid.UUID
+    id: uuid.UUID = Field(description="The run's id.")
     reference: str = Field(description="The SEPA file's message id, and the payment reference of the statements paid.")
-    payment_date: date
-    currency: str
-    status: Literal["created", "executed"]
-    transfers: int
+    payment_date: date = Field(description="When the bank is to execute the transfers.")
+    currency: str = Field(description="ISO 4217: EUR (SEPA).")
+    status: Literal["created", "executed"] = Field(
+        description="`created` until finance confirms the bank executed the file, then `executed`."
+    )
+    transfers: int = Field(description="How many transfers the file holds.")
     control_sum: int = Field(description="The sum of the transfers, minor units.")
-    created_at: datetime
-    executed_at: datetime | None
+    created_at: datetime = Field(description="When the run was created.")
+    executed_at: datetime | None = Field(description="When it was confirmed executed; null until then.")
     transfer_list: list[PayoutTransferOut] = Field(description="One transfer per partner paid.")
     statements: list[PayoutRunStatementOut] = Field(
         description="Every statement the run considered: paid by a transfer, or not payable with the reasons."
@@ -81,47 +85,54 @@ class PayoutRunOut(BaseModel):
 
 
 class PayoutRunSummary(BaseModel):
-    id: uuid.UUID
-    reference: str
-    payment_date: date
-    currency: str
-    status: Literal["created", "executed"]
-    transfers: int
-    control_sum: int
-    created_at: datetime
-    executed_at: datetime | None
+    id: uuid.UUID = Field(description="The run's id.")
+    reference: str = Field(description="The SEPA file's message id, and the payment reference of the statements paid.")
+    payment_date: date = Field(description="When the bank is to execute the transfers.")
+    currency: str = Field(description="ISO 4217: EUR (SEPA).")
+    status: Literal["created", "executed"] = Field(
+        description="`created` until finance confirms the bank executed the file, then `executed`."
+    )
+    transfers: int = Field(description="How many transfers the file holds.")
+    control_sum: int = Field(description="The sum of the transfers, minor units.")
+    created_at: datetime = Field(description="When the run was created.")
+    executed_at: datetime | None = Field(description="When it was confirmed executed; null until then.")
 
 
 class PayoutRunList(BaseModel):
-    items: list[PayoutRunSummary]
+    items: list[PayoutRunSummary] = Field(description="Runs, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    has_more: bool = Field(description="Whether another page follows.")
 
 
 class InvoiceLineOut(BaseModel):
     rule: str | None = Field(description="The commission rule (`R11`...); null for a balance carried.")
-    description: str
+    description: str = Field(description="What the line is for, in words.")
     amount: int = Field(description="Minor units, before VAT.")
 
 
 class InvoiceOut(BaseModel):
-    id: int
+    id: int = Field(description="The invoice's id within the service.")
     number: str = Field(description="`<series>-<year>-<sequence>`: numbered without gaps per year.")
-    partner_id: uuid.UUID
-    statement_id: uuid.UUID
-    quarter: str
-    currency: str
-    issued_at: datetime
+    partner_id: uuid.UUID = Field(description="The partner in whose name it is issued (the seller).")
+    statement_id: uuid.UUID = Field(description="The statement it invoices.")
+    quarter: str = Field(description="The statement's quarter (`2026-Q1`).")
+    currency: str = Field(description="ISO 4217.")
+    issued_at: datetime = Field(description="When it was issued (when its statement entered a payout run).")
     seller: dict[str, str | bool | None] = Field(description="The partner, as it stood when the invoice was issued.")
     buyer: dict[str, str | None] = Field(description="The vendor.")
     lines: list[InvoiceLineOut] = Field(description="One per kind of commission, then a balance carried, if any.")
-    net: int
-    vat_treatment: Literal["domestic", "reverse_charge", "outside_eu", "not_registered"]
+    net: int = Field(description="The lines' sum, minor units, before VAT.")
+    vat_treatment: Literal["domestic", "reverse_charge", "outside_eu", "not_registered"] = Field(
+        description="`domestic`: VAT of the vendor's country charged; `reverse_charge`: a VAT-registered partner "
+        "elsewhere in the EU; `outside_eu`: outside the scope of EU VAT; `not_registered`: no VAT."
+    )
     vat_rate_bp: int | None = Field(description="Basis points (2000: 20 %) when VAT is charged.")
-    vat_amount: int
+    vat_amount: int = Field(description="Minor units; 0 when no VAT is charged.")
     total: int = Field(description="What is paid for it: net plus VAT.")
     mentions: list[str] = Field(
         description="The VAT mention where one applies, the self-billing mention, the statement."
     )
 
 
-class InvoiceList(BaseModel):
-    items: list[InvoiceOut]
+class InvoiceList(OnePage):
+    items: list[InvoiceOut] = Field(description="The partner's invoices, newest first (one per statement paid).")
