@@ -188,8 +188,10 @@ SubscriptionPath = Annotated[
 DeliveryPath = Annotated[
     int,
     Path(
+        ge=1,
+        le=2**62,
         description="The delivery's id (one event sent to the subscription, with its attempts), as its "
-        "deliveries list gives it."
+        "deliveries list gives it.",
     ),
 ]
 """The `delivery_id` path parameter."""
