@@ -125,8 +125,14 @@ REFUSALS: dict[str, dict[str, str]] = {
     "reject_directory_review": {"directory_review_decided": "the review was decided already"},
     "resolve_order_flag": {"order_flag_resolved": "the flag was resolved already"},
     "replay_webhook_event": {"event_not_parked": "only a parked event is replayed"},
-    "retry_webhook_delivery": {"webhook_delivery_in_flight": "the delivery is being sent"},
-    "retry_partner_webhook_delivery": {"webhook_delivery_in_flight": "the delivery is being sent"},
+    "retry_webhook_delivery": {
+        "webhook_delivery_in_flight": "the delivery is being sent",
+        "webhook_subscription_disabled": "a disabled subscription's deliveries are not sent again",
+    },
+    "retry_partner_webhook_delivery": {
+        "webhook_delivery_in_flight": "the delivery is being sent",
+        "webhook_subscription_disabled": "a disabled subscription's deliveries are not sent again",
+    },
     "ping_webhook_subscription": {"webhook_subscription_disabled": "a disabled subscription is not pinged"},
     "ping_partner_webhook_subscription": {"webhook_subscription_disabled": "a disabled subscription is not pinged"},
     "publish_agreement": {
