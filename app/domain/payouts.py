@@ -25,7 +25,7 @@ from app.db.repositories import payee as payee_repo
 from app.db.repositories import payouts as repo
 from app.db.repositories import statements as statements_repo
 from app.db.tables import Invoice, PayeeDetails, PayoutRun, PayoutRunStatement, PayoutTransfer, Statement
-from app.domain import audit, events, payee, sealed, sepa
+from app.domain import audit, events, payee, sealed, sepa, statements
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules import invoices as invoice_rules
@@ -430,15 +430,7 @@ async def confirm(session: AsyncSession, ctx: Context, run_id: uuid.UUID) -> Run
     run.status, run.executed_at, run.executed_by = "executed", ctx.now, ctx.actor
     await session.flush()
     for statement in await repo.statements(session, [i.statement_id for i in items]):
-        events.record(
-            session,
-            "statement.paid",
-            _statement_facts(statement),
-            occurred_at=ctx.now,
-            partner_id=statement.partner_id,
-            subject=f"statement:{statement.id}",
-            refs={"payout_run_id": run_id},
-        )
+        statements.record_event(session, "statement.paid", statement, ctx.now, refs={"payout_run_id": run_id})
     returned = sum(1 for t in transfers if t.status == "returned")
     audit.record(
         session,
@@ -529,19 +521,6 @@ async def return_transfer(
         after={"transfer": transfer_id, "status": "returned", "reason": reason, "statements": len(items)},
     )
     return await view(session, run_id)
-
-
-def _statement_facts(statement: Statement) -> events.StatementFacts:
-    return events.StatementFacts(
-        statement_id=statement.id,
-        partner_id=statement.partner_id,
-        quarter=statement.quarter,
-        currency=statement.currency,
-        status=statement.status,
-        payable_amount=statement.payable_amount,
-        payout_date=statement.payout_date,
-        payment_reference=statement.payment_reference,
-    )
 
 
 def csv_rows(view: RunView, clear: dict[int, tuple[str, str]]) -> list[list[Any]]:

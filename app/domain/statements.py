@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -267,7 +268,7 @@ async def _make_statements(
                 StatementLine(statement_id=statement.id, money_entry_id=entry.id, amount=entry.amount, label=label)
             )
         made.append(statement)
-        _record(session, "statement.ready", statement, ctx.now)
+        record_event(session, "statement.ready", statement, ctx.now)
         if callable(progress):
             progress(index + 1, len(keys))
     await session.flush()
@@ -332,7 +333,7 @@ async def approve(session: AsyncSession, ctx: Context, statement_id: uuid.UUID) 
         before={"status": "draft"},
         after={"status": "approved"},
     )
-    _record(session, "statement.approved", statement, ctx.now)
+    record_event(session, "statement.approved", statement, ctx.now)
     return statement
 
 
@@ -369,11 +370,19 @@ async def mark_paid(
         before={"status": "approved"},
         after={"status": "paid", "payment_reference": reference},
     )
-    _record(session, "statement.paid", statement, ctx.now)
+    record_event(session, "statement.paid", statement, ctx.now)
     return statement
 
 
-def _record(session: AsyncSession, type: events.EventType, statement: Statement, now: datetime) -> None:
+def record_event(
+    session: AsyncSession,
+    type: events.EventType,
+    statement: Statement,
+    now: datetime,
+    *,
+    refs: dict[str, Any] | None = None,
+) -> None:
+    """A statement event (`statement.paid`, `statement.overdue`, ...) with the statement as it stands."""
     events.record(
         session,
         type,
@@ -390,6 +399,7 @@ def _record(session: AsyncSession, type: events.EventType, statement: Statement,
         occurred_at=now,
         partner_id=statement.partner_id,
         subject=f"statement:{statement.id}",
+        refs=refs,
     )
 
 
@@ -399,7 +409,7 @@ async def notify_overdue(session: AsyncSession, now: datetime, *, limit: int = 5
     late = {f"statement:{s.id}": s for s in await repo.unpaid_before(session, now - OVERDUE_AFTER, UNPAID_STATES)}
     due = (await events.without(session, "statement.overdue", list(late)))[:limit]
     for key in due:
-        _record(session, "statement.overdue", late[key], now)
+        record_event(session, "statement.overdue", late[key], now)
     return len(due)
 
 

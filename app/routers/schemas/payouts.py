@@ -66,24 +66,6 @@ class PayoutTransferOut(BaseModel):
     return_reason: str | None = Field(description="Why the bank returned it; null otherwise.")
 
 
-class PayoutRunOut(BaseModel):
-    id: uuid.UUID = Field(description="The run's id.")
-    reference: str = Field(description="The SEPA file's message id, and the payment reference of the statements paid.")
-    payment_date: date = Field(description="When the bank is to execute the transfers.")
-    currency: str = Field(description="ISO 4217: EUR (SEPA).")
-    status: Literal["created", "executed"] = Field(
-        description="`created` until finance confirms the bank executed the file, then `executed`."
-    )
-    transfers: int = Field(description="How many transfers the file holds.")
-    control_sum: int = Field(description="The sum of the transfers, minor units.")
-    created_at: datetime = Field(description="When the run was created.")
-    executed_at: datetime | None = Field(description="When it was confirmed executed; null until then.")
-    transfer_list: list[PayoutTransferOut] = Field(description="One transfer per partner paid.")
-    statements: list[PayoutRunStatementOut] = Field(
-        description="Every statement the run considered: paid by a transfer, or not payable with the reasons."
-    )
-
-
 class PayoutRunSummary(BaseModel):
     id: uuid.UUID = Field(description="The run's id.")
     reference: str = Field(description="The SEPA file's message id, and the payment reference of the statements paid.")
@@ -96,6 +78,13 @@ class PayoutRunSummary(BaseModel):
     control_sum: int = Field(description="The sum of the transfers, minor units.")
     created_at: datetime = Field(description="When the run was created.")
     executed_at: datetime | None = Field(description="When it was confirmed executed; null until then.")
+
+
+class PayoutRunOut(PayoutRunSummary):
+    transfer_list: list[PayoutTransferOut] = Field(description="One transfer per partner paid.")
+    statements: list[PayoutRunStatementOut] = Field(
+        description="Every statement the run considered: paid by a transfer, or not payable with the reasons."
+    )
 
 
 class PayoutRunList(BaseModel):
