@@ -29,6 +29,7 @@ from app.domain import audit, events, payee, sealed, sepa, statements
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules import invoices as invoice_rules
+from app.domain.rules import payee as payee_rules
 from app.domain.rules.names import Rule
 from app.settings import Settings
 
@@ -68,6 +69,7 @@ async def create_run(session: AsyncSession, ctx: Context, settings: Settings, pa
     listed: list[tuple[Statement, list[Reason]]] = []
     payable: dict[uuid.UUID, list[Statement]] = defaultdict(list)
     payees: dict[uuid.UUID, tuple[PayeeDetails, str, str]] = {}
+    standings: dict[uuid.UUID, payee_rules.Payability] = {}
     for statement in candidates:
         reasons: list[Reason] = []
         if statement.currency != CURRENCY:
@@ -81,8 +83,9 @@ async def create_run(session: AsyncSession, ctx: Context, settings: Settings, pa
             reasons.append(
                 Reason("nothing_to_pay", "The statement's total is zero or negative: it is carried over (R16).")
             )
-        standing = await payee.payability(session, statement.partner_id, ctx.now)
-        reasons += [Reason(str(code), detail) for code, detail in standing.reasons]
+        if statement.partner_id not in standings:  # a partner's statements share its standing
+            standings[statement.partner_id] = await payee.payability(session, statement.partner_id, ctx.now)
+        reasons += [Reason(str(code), detail) for code, detail in standings[statement.partner_id].reasons]
         if not reasons and statement.partner_id not in payees:
             opened = await _payee(session, settings, statement.partner_id)
             if isinstance(opened, Reason):
