@@ -25,6 +25,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     PARTNERS_HOST=0.0.0.0 \
     PARTNERS_PORT=8000 \
     PARTNERS_SERVER_PROCESSES=2
+# Invoice PDFs: WeasyPrint lays pages out with Pango (and its fontconfig), in DejaVu Sans.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/partners --create-home partners
 COPY --from=build /opt/venv /opt/venv
 USER 10001

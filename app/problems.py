@@ -486,7 +486,40 @@ PROBLEMS: dict[str, ProblemKind] = {
         "The payout run was confirmed executed: its transfers can no longer be marked returned.",
         "A payment returned after the run was confirmed is settled outside the service.",
     ),
-    "invoice_not_found": ProblemKind(404, "No invoice of this partner has this id.", "List the partner's invoices."),
+    "invoice_not_found": ProblemKind(
+        404, "No invoice (of this partner, on a partner's route) has this id.", "List the invoices."
+    ),
+    "invoice_document_not_ready": ProblemKind(
+        409,
+        "The invoice's PDF is not rendered yet: a worker renders it shortly after the invoice is issued.",
+        "Try again in a moment; the invoice's `document.status` says `rendered` once it can be downloaded, and "
+        "`failed` with the error when the last attempt failed (it is tried again).",
+    ),
+    "invoice_is_credit_note": ProblemKind(
+        409, "The invoice is a credit note; a credit note is not itself credited.", "Correct the invoice it credits."
+    ),
+    "invoice_already_credited": ProblemKind(
+        409,
+        "A credit note credits this invoice already.",
+        "Correct the statement's invoice in force: the partner's invoice list shows it.",
+    ),
+    "invoice_in_payment": ProblemKind(
+        409,
+        "A payout run's transfer pays this invoice now.",
+        "Mark the transfer returned, or confirm the run executed, before correcting the invoice.",
+    ),
+    "invoice_correction_not_issuable": ProblemKind(
+        409,
+        "The statement is paid, so the invoice that replaces the credited one is issued at once, and it cannot be: "
+        "the partner has no payee details, or PARTNERS_VAT_RATES has no rate for the vendor's country.",
+        "Have the partner give its payee details, or configure the VAT rate, then correct the invoice.",
+    ),
+    "invoice_correction_changes_total": ProblemKind(
+        409,
+        "The statement is paid, and its corrected invoice would total another amount than was paid (the "
+        "partner's VAT standing changed).",
+        "Settle the difference outside the service; the invoice stays as issued.",
+    ),
 }
 
 

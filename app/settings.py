@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     VAT-registered partner established in the vendor's country charges that country's rate."""
     invoice_series: str = Field(default="SB", pattern=r"^[A-Z0-9]{1,8}$")
     """The series of the self-billed invoices: numbered `<series>-<year>-<000001>` without gaps per year."""
+    render_invoice_documents: bool = True
+    """Whether this process's worker renders invoice PDFs (off: another worker does; tests render when
+    they ask)."""
+    invoice_render_processes: int = Field(default=2, ge=1, le=64)
+    """Processes each worker renders invoice PDFs in (a pool beside the event loop, so rendering never
+    holds up the application of store events)."""
 
     idempotency_lease_seconds: int = Field(default=60, ge=1)
     """How long an `Idempotency-Key` stays claimed by a request that never finished (a killed

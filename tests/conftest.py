@@ -95,6 +95,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "failed_auth_limit": 100_000,
         "migrate_on_start": False,
         "worker": "off",
+        "render_invoice_documents": False,  # a test renders them with `documents.settle` when it looks
+        "invoice_render_processes": 1,
     }
     values.update(overrides)
     return Settings(**values)

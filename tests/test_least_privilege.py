@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from app.main import create_app
+from app.worker import documents
 from tests.conftest import Api, MovableClock, _first_admin_key, make_settings
 from tests.program import Customer, Program, line
 from tests.receiver import Receiver, serve
@@ -408,8 +409,14 @@ async def _every_operation(api: Api, receiver: Receiver) -> None:
     await ok("GET", f"/v1/payout-runs/{run['id']}/transfers.csv")
     [invoice] = (await ok("GET", f"/v1/partners/{a_id}/invoices", headers=a))["items"]
     await ok("GET", f"/v1/partners/{a_id}/invoices/{invoice['id']}", headers=a)
+    await documents.settle(api.app.state.worker)
+    await ok("GET", f"/v1/partners/{a_id}/invoices/{invoice['id']}/pdf", headers=a)
+    await ok("GET", "/v1/invoices")
+    await ok("GET", f"/v1/invoices/{invoice['id']}")
+    await ok("GET", f"/v1/invoices/{invoice['id']}/pdf")
     [transfer] = run["transfer_list"]
     await ok("POST", f"/v1/payout-runs/{run['id']}/transfers/{transfer['id']}/return", json={"reason": "AC04"})
+    await ok("POST", f"/v1/invoices/{invoice['id']}/credit-note", json={"reason": "wrong address"})
     await ok("POST", f"/v1/payout-runs/{run['id']}/confirm")
     await ok("POST", f"/v1/statements/{statements[a_id]}/mark-paid", json={"payment_reference": "PAY-A"})
     await ok("POST", "/v1/statements/bulk-approve", json={"statement_ids": [statements[b_id]]})

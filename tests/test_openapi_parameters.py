@@ -131,6 +131,15 @@ NULL_BY_NATURE: dict[tuple[str, str], str] = {
     ("/v1/partners/{partner_id}/directory-reviews", "reason"): "a review not rejected has no reason",
     ("/v1/directory-reviews/{review_id}/approve", "reason"): "an approved review has no reason",
     **{
+        (path, "reason"): "an invoice, unlike a credit note, has no reason"
+        for path in (
+            "/v1/partners/{partner_id}/invoices",
+            "/v1/partners/{partner_id}/invoices/{invoice_id}",
+            "/v1/invoices",
+            "/v1/invoices/{invoice_id}",
+        )
+    },
+    **{
         (path, "payment_reference"): "a statement not paid yet has no payment reference"
         for path in (
             "/v1/statements",

@@ -200,6 +200,16 @@ REFUSALS: dict[str, dict[str, str]] = {
         "payment_date_in_past": "a run's payment date is today or later",
     },
     "confirm_payout_run": _IDEMPOTENT,
+    "get_partner_invoice_pdf": {"invoice_document_not_ready": "a worker renders an invoice's PDF after issue"},
+    "get_invoice_pdf": {"invoice_document_not_ready": "a worker renders an invoice's PDF after issue"},
+    "credit_invoice": {
+        **_IDEMPOTENT,
+        "invoice_is_credit_note": "a credit note is not credited",
+        "invoice_already_credited": "an invoice is credited once",
+        "invoice_in_payment": "an invoice a run pays now is not corrected",
+        "invoice_correction_not_issuable": "a paid statement's new invoice needs payee details",
+        "invoice_correction_changes_total": "a correction never changes what was paid",
+    },
     "return_payout_transfer": {
         **_IDEMPOTENT,
         "payout_run_executed": "a transfer of a run confirmed executed is not returned",

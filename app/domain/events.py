@@ -177,6 +177,10 @@ class StatementReturned(Payload):
 class InvoiceIssued(Payload):
     invoice_id: int = Field(description="The invoice's id.")
     number: str = Field(description="Its number: `<series>-<year>-<sequence>`, without gaps per year.")
+    kind: Literal["invoice", "credit_note"] = Field(
+        default="invoice", description="`invoice`, or `credit_note`: a correction crediting an invoice in full."
+    )
+    credits_number: str | None = Field(default=None, description="The number of the invoice a credit note credits.")
     partner_id: uuid.UUID = Field(description="The partner in whose name it is issued (the seller).")
     statement_id: uuid.UUID = Field(description="The statement it invoices.")
     quarter: str = Field(description="The statement's quarter.")

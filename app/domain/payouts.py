@@ -24,12 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import payee as payee_repo
 from app.db.repositories import payouts as repo
 from app.db.repositories import statements as statements_repo
-from app.db.tables import Invoice, PayeeDetails, PayoutRun, PayoutRunStatement, PayoutTransfer, Statement
+from app.db.tables import (
+    Invoice,
+    InvoiceDocument,
+    PayeeDetails,
+    PayoutRun,
+    PayoutRunStatement,
+    PayoutTransfer,
+    Statement,
+)
 from app.domain import audit, events, payee, sealed, sepa, statements
 from app.domain.context import Context
 from app.domain.errors import Conflict, Invalid, InvalidTransition, NotFound
 from app.domain.rules import invoices as invoice_rules
-from app.domain.rules import payee as payee_rules
 from app.domain.rules.names import Rule
 from app.settings import Settings
 
@@ -49,6 +56,8 @@ class RunView:
     transfers: list[PayoutTransfer]
     statements: list[PayoutRunStatement]
     invoices: dict[int, Invoice]
+    documents: tuple[int, int, int]
+    """The invoice documents the run issued: how many, rendered, failed at the last attempt."""
 
 
 # --- creating a run ----------------------------------------------------------------------------------
@@ -68,8 +77,10 @@ async def create_run(session: AsyncSession, ctx: Context, settings: Settings, pa
     reference = f"PR-{payment_date:%Y%m%d}-{run_id.hex[:8].upper()}"
     listed: list[tuple[Statement, list[Reason]]] = []
     payable: dict[uuid.UUID, list[Statement]] = defaultdict(list)
-    payees: dict[uuid.UUID, tuple[PayeeDetails, str, str]] = {}
-    standings: dict[uuid.UUID, payee_rules.Payability] = {}
+    partner_ids = sorted({s.partner_id for s in candidates}, key=str)
+    standings = await payee.payability_of(session, partner_ids, ctx.now)  # a partner's statements share it
+    details_of = await payee_repo.details_of(session, partner_ids)
+    payees: dict[uuid.UUID, tuple[PayeeDetails, str, str] | Reason] = {}
     for statement in candidates:
         reasons: list[Reason] = []
         if statement.currency != CURRENCY:
@@ -83,17 +94,17 @@ async def create_run(session: AsyncSession, ctx: Context, settings: Settings, pa
             reasons.append(
                 Reason("nothing_to_pay", "The statement's total is zero or negative: it is carried over (R16).")
             )
-        if statement.partner_id not in standings:  # a partner's statements share its standing
-            standings[statement.partner_id] = await payee.payability(session, statement.partner_id, ctx.now)
         reasons += [Reason(str(code), detail) for code, detail in standings[statement.partner_id].reasons]
-        if not reasons and statement.partner_id not in payees:
-            opened = await _payee(session, settings, statement.partner_id)
+        if not reasons:
+            if statement.partner_id not in payees:
+                payees[statement.partner_id] = _payee(settings, details_of.get(statement.partner_id))
+            opened = payees[statement.partner_id]
             if isinstance(opened, Reason):
                 reasons.append(opened)
-            else:
-                payees[statement.partner_id] = opened
-        if not reasons and _vat(settings, payees[statement.partner_id][0]) is None:
-            reasons.append(Reason("vat_rate_missing", f"PARTNERS_VAT_RATES has no rate for {settings.vendor_country}."))
+            elif _vat(settings, opened[0]) is None:
+                reasons.append(
+                    Reason("vat_rate_missing", f"PARTNERS_VAT_RATES has no rate for {settings.vendor_country}.")
+                )
         if reasons:
             listed.append((statement, reasons))
         else:
@@ -123,12 +134,13 @@ async def create_run(session: AsyncSession, ctx: Context, settings: Settings, pa
     session.add(run)
     await session.flush()
     taken = [s for statements in payable.values() for s in statements]
-    issued = await _invoices(session, ctx, settings, taken, payees)
+    paying = {p: v for p, v in payees.items() if not isinstance(v, Reason)}
+    issued = await _invoices(session, ctx, settings, taken, paying, run_id)
     transfers: list[PayoutTransfer] = []
     items: list[PayoutRunStatement] = []
     files: list[sepa.Transfer] = []
     for index, partner_id in enumerate(sorted(payable, key=str), start=1):
-        details, iban, bic = payees[partner_id]
+        details, iban, bic = paying[partner_id]
         paid = sorted(payable[partner_id], key=lambda s: (s.quarter, s.id.hex))
         bills = [issued[s.id] for s in paid]
         transfer = PayoutTransfer(
@@ -250,10 +262,7 @@ def _debtor(settings: Settings) -> sepa.Debtor:
     return sepa.Debtor(name=name, iban=iban.replace(" ", "").upper(), bic=bic.replace(" ", "").upper(), address=address)
 
 
-async def _payee(
-    session: AsyncSession, settings: Settings, partner_id: uuid.UUID
-) -> tuple[PayeeDetails, str, str] | Reason:
-    details = await payee_repo.details_at(session, partner_id)
+def _payee(settings: Settings, details: PayeeDetails | None) -> tuple[PayeeDetails, str, str] | Reason:
     if details is None:
         return Reason("payee_details_missing", "No payee details are recorded.")
     try:
@@ -287,100 +296,301 @@ async def _invoices(
     settings: Settings,
     taken: list[Statement],
     payees: dict[uuid.UUID, tuple[PayeeDetails, str, str]],
+    run_id: uuid.UUID,
 ) -> dict[uuid.UUID, Invoice]:
-    """Each statement's invoice: the one it got in an earlier run, or one issued now, numbered in order."""
+    """Each statement's invoice: the one in force from an earlier run, or one issued now, numbered in
+    order (the numbers taken at once), its document left for a worker to render."""
     have = await repo.invoices_of_statements(session, [s.id for s in taken])
     new = sorted((s for s in taken if s.id not in have), key=lambda s: (str(s.partner_id), s.quarter, s.id.hex))
-    lines = await statements_repo.lines(session, [s.id for s in new])
-    rules_of: dict[uuid.UUID, list[tuple[str, int]]] = defaultdict(list)
-    for line, entry, _company in lines:
-        rules_of[line.statement_id].append((entry.rule, line.amount))
-    describe = {rule.value: rule.summary[:1].upper() + rule.summary[1:] for rule in Rule}
+    if not new:
+        return have
+    rules_of = await repo.commission_by_rule(session, [s.id for s in new])
     year = ctx.now.year
-    for statement in new:
+    first = await repo.take_invoice_sequences(session, settings.invoice_series, year, len(new))
+    made: list[Invoice] = []
+    for sequence, statement in enumerate(new, start=first):
         details = payees[statement.partner_id][0]
         tax = _vat(settings, details)
         assert tax is not None, "checked when the statement was found payable"
-        made = invoice_rules.lines(rules_of[statement.id], statement.opening_balance, describe)
-        net = sum(line.amount for line in made)
-        assert net == statement.payable_amount, "a payable statement's lines add up to what it pays"
-        amount = invoice_rules.vat_amount(net, tax.rate_bp)
-        sequence = await repo.next_invoice_sequence(session, settings.invoice_series, year)
-        invoice = Invoice(
-            number=f"{settings.invoice_series}-{year}-{sequence:06d}",
-            series=settings.invoice_series,
-            year=year,
-            sequence=sequence,
-            statement_id=statement.id,
-            partner_id=statement.partner_id,
-            quarter=statement.quarter,
-            currency=statement.currency,
-            issued_at=ctx.now,
-            seller={
-                "legal_name": details.legal_name,
-                "address_line1": details.address_line1,
-                "address_line2": details.address_line2,
-                "postal_code": details.postal_code,
-                "city": details.city,
-                "country": details.country,
-                "vat_id": details.vat_id,
-                "vat_registered": details.vat_registered,
-            },
-            buyer={
-                "name": settings.vendor_name,
-                "address": settings.vendor_address,
-                "country": settings.vendor_country,
-                "vat_id": settings.vendor_vat_id,
-            },
-            lines=[{"rule": x.rule, "description": x.description, "amount": x.amount} for x in made],
-            net=net,
-            vat_treatment=tax.treatment.value,
-            vat_rate_bp=tax.rate_bp,
-            vat_amount=amount,
-            total=net + amount,
-            mentions=[
-                *([tax.mention] if tax.mention else []),
-                invoice_rules.SELF_BILLING_MENTION,
-                f"Statement {statement.id}, quarter {statement.quarter}.",
-            ],
+        made.append(
+            _invoice(
+                settings,
+                ctx,
+                statement,
+                details,
+                tax,
+                invoice_rules.lines(rules_of.get(statement.id, []), statement.opening_balance, DESCRIBE),
+                year=year,
+                sequence=sequence,
+            )
         )
-        session.add(invoice)
-        await session.flush()
-        have[statement.id] = invoice
-        events.record(
-            session,
-            "invoice.issued",
-            events.InvoiceIssued(
-                invoice_id=invoice.id or 0,
-                number=invoice.number,
-                partner_id=statement.partner_id,
-                statement_id=statement.id,
-                quarter=statement.quarter,
-                currency=statement.currency,
-                net=invoice.net,
-                vat_rate_bp=invoice.vat_rate_bp,
-                vat_amount=invoice.vat_amount,
-                total=invoice.total,
-                issued_at=ctx.now,
-            ),
-            occurred_at=ctx.now,
-            partner_id=statement.partner_id,
-            subject=f"invoice:{invoice.id}",
-            refs={"statement_id": statement.id},
-        )
+    session.add_all(made)
+    await session.flush()
+    repo.add_documents(session, [i.id or 0 for i in made], run_id)
+    for invoice in made:
+        have[invoice.statement_id] = invoice
+        _record_issued(session, ctx, invoice)
     return have
 
 
-async def partner_invoices(session: AsyncSession, partner_id: uuid.UUID) -> list[Invoice]:
-    """The partner's invoices, newest first."""
-    return list(await repo.invoices(session, partner_id))
+DESCRIBE = {rule.value: rule.summary[:1].upper() + rule.summary[1:] for rule in Rule}
+"""An invoice line's description: the summary of the rule whose commission it sums."""
 
 
-async def partner_invoice(session: AsyncSession, partner_id: uuid.UUID, invoice_id: int) -> Invoice:
+def _seller(details: PayeeDetails) -> dict[str, Any]:
+    return {
+        "legal_name": details.legal_name,
+        "address_line1": details.address_line1,
+        "address_line2": details.address_line2,
+        "postal_code": details.postal_code,
+        "city": details.city,
+        "country": details.country,
+        "vat_id": details.vat_id,
+        "vat_registered": details.vat_registered,
+    }
+
+
+def _buyer(settings: Settings) -> dict[str, Any]:
+    return {
+        "name": settings.vendor_name,
+        "address": settings.vendor_address,
+        "country": settings.vendor_country,
+        "vat_id": settings.vendor_vat_id,
+    }
+
+
+def _invoice(
+    settings: Settings,
+    ctx: Context,
+    statement: Statement,
+    details: PayeeDetails,
+    tax: invoice_rules.Vat,
+    made: list[invoice_rules.InvoiceLine],
+    *,
+    year: int,
+    sequence: int,
+) -> Invoice:
+    net = sum(line.amount for line in made)
+    assert net == statement.payable_amount, "a payable statement's lines add up to what it pays"
+    amount = invoice_rules.vat_amount(net, tax.rate_bp)
+    return Invoice(
+        number=f"{settings.invoice_series}-{year}-{sequence:06d}",
+        series=settings.invoice_series,
+        year=year,
+        sequence=sequence,
+        kind="invoice",
+        statement_id=statement.id,
+        partner_id=statement.partner_id,
+        quarter=statement.quarter,
+        currency=statement.currency,
+        issued_at=ctx.now,
+        seller=_seller(details),
+        buyer=_buyer(settings),
+        lines=[{"rule": x.rule, "description": x.description, "amount": x.amount} for x in made],
+        net=net,
+        vat_treatment=tax.treatment.value,
+        vat_rate_bp=tax.rate_bp,
+        vat_amount=amount,
+        total=net + amount,
+        mentions=[
+            *([tax.mention] if tax.mention else []),
+            invoice_rules.SELF_BILLING_MENTION,
+            f"Statement {statement.id}, quarter {statement.quarter}.",
+        ],
+    )
+
+
+def _record_issued(session: AsyncSession, ctx: Context, invoice: Invoice, *, credits_number: str | None = None) -> None:
+    events.record(
+        session,
+        "invoice.issued",
+        events.InvoiceIssued(
+            invoice_id=invoice.id or 0,
+            number=invoice.number,
+            kind="credit_note" if invoice.kind == "credit_note" else "invoice",
+            credits_number=credits_number,
+            partner_id=invoice.partner_id,
+            statement_id=invoice.statement_id,
+            quarter=invoice.quarter,
+            currency=invoice.currency,
+            net=invoice.net,
+            vat_rate_bp=invoice.vat_rate_bp,
+            vat_amount=invoice.vat_amount,
+            total=invoice.total,
+            issued_at=invoice.issued_at,
+        ),
+        occurred_at=ctx.now,
+        partner_id=invoice.partner_id,
+        subject=f"invoice:{invoice.id}",
+        refs={"statement_id": invoice.statement_id},
+    )
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    invoice: Invoice
+    credits_number: str | None
+    """A credit note's: the number of the invoice it credits."""
+    credited_by: str | None
+    """An invoice's: the number of the credit note that credits it."""
+    document: InvoiceDocument | None
+
+
+async def invoices(
+    session: AsyncSession,
+    limit: int,
+    *,
+    partner_id: uuid.UUID | None = None,
+    before: tuple[datetime, int] | None = None,
+) -> list[InvoiceView]:
+    """Invoices and credit notes, newest first, of one partner or of all."""
+    rows = list(await repo.invoices(session, limit, partner_id=partner_id, before=before))
+    return await _views(session, rows)
+
+
+async def _views(session: AsyncSession, rows: list[Invoice]) -> list[InvoiceView]:
+    ids = [r.id or 0 for r in rows]
+    credited = await repo.invoices_by_id(session, [r.credits_id for r in rows if r.credits_id is not None])
+    notes = await repo.credit_notes_of(session, ids)
+    documents = await repo.documents(session, ids)
+    return [
+        InvoiceView(
+            row,
+            credited[row.credits_id].number if row.credits_id is not None else None,
+            notes[row.id or 0].number if (row.id or 0) in notes else None,
+            documents.get(row.id or 0),
+        )
+        for row in rows
+    ]
+
+
+async def invoice(session: AsyncSession, invoice_id: int, *, partner_id: uuid.UUID | None = None) -> InvoiceView:
+    """One invoice or credit note; of this partner when `partner_id` is given."""
     row = await repo.invoice(session, invoice_id)
-    if row is None or row.partner_id != partner_id:
-        raise NotFound(f"No invoice {invoice_id} of this partner.", code="invoice_not_found")
-    return row
+    if row is None or (partner_id is not None and row.partner_id != partner_id):
+        whose = " of this partner" if partner_id is not None else ""
+        raise NotFound(f"No invoice {invoice_id}{whose}.", code="invoice_not_found")
+    return (await _views(session, [row]))[0]
+
+
+async def invoice_pdf(
+    session: AsyncSession, invoice_id: int, *, partner_id: uuid.UUID | None = None
+) -> tuple[Invoice, bytes]:
+    """The invoice's PDF/A-3 as rendered once after issue; refused while a worker has yet to render it."""
+    view = await invoice(session, invoice_id, partner_id=partner_id)
+    document = await repo.document(session, invoice_id)
+    if document is None or document.pdf is None:
+        failed = (
+            f" The last attempt failed ({document.error}); it is tried again." if document and document.error else ""
+        )
+        raise InvalidTransition(
+            f"The document of invoice {view.invoice.number} is not rendered yet: a worker renders it after issue."
+            + failed,
+            code="invoice_document_not_ready",
+        )
+    return view.invoice, document.pdf
+
+
+async def credit(
+    session: AsyncSession, ctx: Context, settings: Settings, invoice_id: int, *, reason: str
+) -> InvoiceView:
+    """Correct an issued invoice: a credit note of all of it, in the same series, and the statement
+    gets a new invoice. A statement not paid yet (returned by the bank) gets it from the next run that
+    pays it; a paid one gets it now, from the payee details in force, and only if its total is the
+    total paid (a correction that changes what is owed is settled outside the service). Refused while
+    a transfer pays the invoice."""
+    view = await invoice(session, invoice_id)
+    row = view.invoice
+    if row.kind == "credit_note":
+        raise InvalidTransition(
+            f"{row.number} is a credit note; a credit note is not credited.", code="invoice_is_credit_note"
+        )
+    await statements_repo.lock(session, [row.statement_id])
+    if view.credited_by is not None or await repo.credit_note_of(session, invoice_id) is not None:
+        raise InvalidTransition(
+            f"Invoice {row.number} is credited already ({view.credited_by}).", code="invoice_already_credited"
+        )
+    statement = (await repo.statements(session, [row.statement_id]))[0]
+    if statement.status == "in_payment":
+        holding = await repo.run_holding(session, statement.id)
+        raise InvalidTransition(
+            f"Payout run {holding} pays invoice {row.number} now: mark its transfer returned, or confirm the run, "
+            "before correcting it.",
+            code="invoice_in_payment",
+        )
+    replacement: Invoice | None = None
+    if statement.status == "paid":
+        details = (await payee_repo.details_of(session, [row.partner_id])).get(row.partner_id)
+        tax = _vat(settings, details) if details is not None else None
+        if details is None or tax is None:
+            raise InvalidTransition(
+                f"Statement {statement.id} is paid: its new invoice is issued now, and needs the partner's payee "
+                "details and a VAT rate for them.",
+                code="invoice_correction_not_issuable",
+            )
+        lines = [invoice_rules.InvoiceLine(x["rule"], x["description"], x["amount"]) for x in row.lines]
+        replacement = _invoice(settings, ctx, statement, details, tax, lines, year=ctx.now.year, sequence=0)
+        if replacement.total != row.total:
+            raise InvalidTransition(
+                f"Statement {statement.id} is paid {_money(row.total)} under invoice {row.number}; corrected, it "
+                f"would total {_money(replacement.total)}. A correction that changes what is owed is settled "
+                "outside the service.",
+                code="invoice_correction_changes_total",
+            )
+    count = 2 if replacement is not None else 1
+    first = await repo.take_invoice_sequences(session, settings.invoice_series, ctx.now.year, count)
+    note = Invoice(
+        number=f"{settings.invoice_series}-{ctx.now.year}-{first:06d}",
+        series=settings.invoice_series,
+        year=ctx.now.year,
+        sequence=first,
+        kind="credit_note",
+        credits_id=row.id,
+        reason=reason,
+        statement_id=row.statement_id,
+        partner_id=row.partner_id,
+        quarter=row.quarter,
+        currency=row.currency,
+        issued_at=ctx.now,
+        seller=row.seller,
+        buyer=row.buyer,
+        lines=row.lines,
+        net=row.net,
+        vat_treatment=row.vat_treatment,
+        vat_rate_bp=row.vat_rate_bp,
+        vat_amount=row.vat_amount,
+        total=row.total,
+        mentions=[m for m in row.mentions if not m.startswith("Statement ")]
+        + [f"Credits invoice {row.number} in full: {reason}", f"Statement {row.statement_id}, quarter {row.quarter}."],
+    )
+    made = [note]
+    if replacement is not None:
+        replacement.sequence = first + 1
+        replacement.number = f"{settings.invoice_series}-{ctx.now.year}-{first + 1:06d}"
+        replacement.mentions = [*replacement.mentions, f"Replaces invoice {row.number}."]
+        made.append(replacement)
+    session.add_all(made)
+    await session.flush()
+    repo.add_documents(session, [i.id or 0 for i in made], None)
+    for issued in made:
+        _record_issued(session, ctx, issued, credits_number=row.number if issued is note else None)
+    audit.record(
+        session,
+        ctx,
+        action="invoice.credited",
+        object_type="invoice",
+        object_id=row.id,
+        after={
+            "credit_note": note.number,
+            "replacement": replacement.number if replacement is not None else None,
+            "reason": reason,
+        },
+    )
+    return (await _views(session, [note]))[0]
+
+
+def _money(minor: int) -> str:
+    return f"{minor // 100}.{minor % 100:02d}"
 
 
 # --- reading, confirming, returns ---------------------------------------------------------------------
@@ -391,8 +601,14 @@ async def view(session: AsyncSession, run_id: uuid.UUID) -> RunView:
     if run is None:
         raise NotFound(f"No payout run {run_id}.", code="payout_run_not_found")
     items = list(await repo.run_statements(session, run_id))
-    have = await repo.invoices_of_statements(session, [i.statement_id for i in items if i.invoice_id is not None])
-    return RunView(run, list(await repo.transfers(session, run_id)), items, {i.id or 0: i for i in have.values()})
+    have = await repo.invoices_by_id(session, [i.invoice_id for i in items if i.invoice_id is not None])
+    return RunView(
+        run,
+        list(await repo.transfers(session, run_id)),
+        items,
+        have,
+        await repo.documents_progress(session, run_id),
+    )
 
 
 async def runs(session: AsyncSession, limit: int, before: tuple[datetime, uuid.UUID] | None = None) -> list[PayoutRun]:

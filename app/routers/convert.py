@@ -81,6 +81,26 @@ def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | No
         ) from exc
 
 
+def decode_time_int_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """(a time, an integer id) of the last row of the previous page."""
+    if cursor is None:
+        return None
+    at, ident = _decode(cursor, 2)
+    try:
+        parsed = datetime.fromisoformat(at)
+        if parsed.tzinfo is None or not 1900 <= parsed.year <= 9000:
+            raise ValueError
+        if not (ident.isascii() and ident.isdigit()) or len(ident) > 18:
+            raise ValueError
+        return parsed.astimezone(UTC), int(ident)
+    except (ValueError, OverflowError) as exc:
+        raise Invalid(
+            "The cursor is not one this service issued.",
+            code="invalid_cursor",
+            field="cursor",
+        ) from exc
+
+
 def decode_uuid_cursor(cursor: str | None) -> uuid.UUID | None:
     if cursor is None:
         return None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from app.db import tables
@@ -17,6 +17,9 @@ from app.routers.deps import AdminRead, AdminWrite, ClockDep, PartnerOrAdminRead
 from app.routers.fields import Cursor, PartnerPath, page_size
 from app.routers.idempotency import IdempotencyDep
 from app.routers.schemas.payouts import (
+    CreditNoteRequest,
+    DocumentProgress,
+    InvoiceDocumentOut,
     InvoiceLineOut,
     InvoiceList,
     InvoiceOut,
@@ -68,8 +71,10 @@ def _summary(run: tables.PayoutRun) -> PayoutRunSummary:
 
 
 def _run(view: payouts.RunView) -> PayoutRunOut:
+    issued, rendered, failed = view.documents
     return PayoutRunOut(
         **_summary(view.run).model_dump(),
+        invoice_documents=DocumentProgress(issued=issued, rendered=rendered, failed=failed),
         transfer_list=[PayoutTransferOut.model_validate(t, from_attributes=True) for t in view.transfers],
         statements=[
             PayoutRunStatementOut(
@@ -87,10 +92,26 @@ def _run(view: payouts.RunView) -> PayoutRunOut:
     )
 
 
-def _invoice(row: tables.Invoice) -> InvoiceOut:
+def _invoice(view: payouts.InvoiceView) -> InvoiceOut:
+    row, document = view.invoice, view.document
+    state: Literal["pending", "rendered", "failed"] = "pending"
+    if document is not None and document.rendered_at is not None:
+        state = "rendered"
+    elif document is not None and document.error:
+        state = "failed"
     return InvoiceOut(
         id=row.id or 0,
         number=row.number,
+        kind="credit_note" if row.kind == "credit_note" else "invoice",
+        credits_number=view.credits_number,
+        credited_by=view.credited_by,
+        reason=row.reason,
+        document=InvoiceDocumentOut(
+            status=state,
+            rendered_at=document.rendered_at if document is not None else None,
+            sha256=document.sha256 if document is not None else None,
+            error=document.error if document is not None and state != "rendered" else None,
+        ),
         partner_id=row.partner_id,
         statement_id=row.statement_id,
         quarter=row.quarter,
@@ -235,16 +256,51 @@ async def return_payout_transfer(
     return await idempotency.respond(session, 200, work)
 
 
+PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The PDF/A-3 with its EN 16931 XML embedded (Factur-X).",
+    }
+}
+
+
+def _pdf(row: tables.Invoice, pdf: bytes) -> Response:
+    return Response(
+        content=pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{row.number}.pdf"',
+            "Cache-Control": "private, max-age=31536000, immutable",
+        },
+    )
+
+
+def _invoices(views: list[payouts.InvoiceView], limit: int) -> InvoiceList:
+    page = views[:limit]
+    more = len(views) > limit
+    return InvoiceList(
+        items=[_invoice(v) for v in page],
+        next_cursor=convert.encode_cursor(page[-1].invoice.issued_at, page[-1].invoice.id) if more else None,
+        has_more=more,
+    )
+
+
 @router.get(
     "/partners/{partner_id}/invoices",
     responses=problem_responses(401, 403, 404, 422),
     summary="A partner's invoices",
 )
 async def list_partner_invoices(
-    partner_id: PartnerPath, session: SessionDep, _caller: PartnerOrAdminRead
+    partner_id: PartnerPath,
+    session: SessionDep,
+    _caller: PartnerOrAdminRead,
+    limit: Annotated[int, page_size(1000)] = 100,
+    cursor: Cursor = None,
 ) -> InvoiceList:
-    """The partner itself or an admin (read). The self-billed invoices issued in its name, newest first."""
-    return InvoiceList(items=[_invoice(r) for r in await payouts.partner_invoices(session, partner_id)])
+    """The partner itself or an admin (read). The self-billed invoices and credit notes issued in its
+    name, newest first, a page at a time."""
+    before = convert.decode_time_int_cursor(cursor)
+    return _invoices(await payouts.invoices(session, limit + 1, partner_id=partner_id, before=before), limit)
 
 
 @router.get(
@@ -256,4 +312,77 @@ async def get_partner_invoice(
     partner_id: PartnerPath, invoice_id: InvoicePath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> InvoiceOut:
     """The partner itself or an admin (read). The invoice as issued: seller, buyer, lines, VAT, mentions."""
-    return _invoice(await payouts.partner_invoice(session, partner_id, invoice_id))
+    return _invoice(await payouts.invoice(session, invoice_id, partner_id=partner_id))
+
+
+@router.get(
+    "/partners/{partner_id}/invoices/{invoice_id}/pdf",
+    responses={**PDF_RESPONSE, **problem_responses(401, 403, 404, 409, 422)},
+    response_class=Response,
+    summary="Download an invoice's PDF",
+)
+async def get_partner_invoice_pdf(
+    partner_id: PartnerPath, invoice_id: InvoicePath, session: SessionDep, _caller: PartnerOrAdminRead
+) -> Response:
+    """The partner itself or an admin (read). The PDF/A-3 (Factur-X: the EN 16931 XML embedded) as
+    rendered once after issue. 409 `invoice_document_not_ready` until a worker has rendered it."""
+    return _pdf(*await payouts.invoice_pdf(session, invoice_id, partner_id=partner_id))
+
+
+@router.get("/invoices", responses=problem_responses(401, 403, 422), summary="All invoices")
+async def list_invoices(
+    session: SessionDep,
+    _admin: AdminRead,
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's.")] = None,
+    limit: Annotated[int, page_size(1000)] = 100,
+    cursor: Cursor = None,
+) -> InvoiceList:
+    """Admin (read). Every partner's invoices and credit notes, newest first, a page at a time."""
+    before = convert.decode_time_int_cursor(cursor)
+    return _invoices(await payouts.invoices(session, limit + 1, partner_id=partner_id, before=before), limit)
+
+
+@router.get("/invoices/{invoice_id}", responses=problem_responses(401, 403, 404, 422), summary="Read any invoice")
+async def get_invoice(invoice_id: InvoicePath, session: SessionDep, _admin: AdminRead) -> InvoiceOut:
+    """Admin (read). An invoice or credit note of any partner."""
+    return _invoice(await payouts.invoice(session, invoice_id))
+
+
+@router.get(
+    "/invoices/{invoice_id}/pdf",
+    responses={**PDF_RESPONSE, **problem_responses(401, 403, 404, 409, 422)},
+    response_class=Response,
+    summary="Download any invoice's PDF",
+)
+async def get_invoice_pdf(invoice_id: InvoicePath, session: SessionDep, _admin: AdminRead) -> Response:
+    """Admin (read). As the partner's download: 409 `invoice_document_not_ready` until rendered."""
+    return _pdf(*await payouts.invoice_pdf(session, invoice_id))
+
+
+@router.post(
+    "/invoices/{invoice_id}/credit-note",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Correct an invoice by a credit note",
+)
+async def credit_invoice(
+    invoice_id: InvoicePath,
+    body: CreditNoteRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    admin: AdminWrite,
+    idempotency: IdempotencyDep,
+) -> InvoiceOut:
+    """Admin (write). Issues a credit note of the whole invoice, in the same series, with the reason.
+    The statement gets a new invoice: from its next payout run when it is not paid yet; at once when it
+    is paid, from the payee details in force, and only if the total stays what was paid (409
+    `invoice_correction_changes_total`). Refused while a payout run pays the invoice (409
+    `invoice_in_payment`), for a credit note, or for an invoice credited already. Accepts `Idempotency-Key`."""
+
+    async def work() -> InvoiceOut:
+        ctx = context(request, admin, clock)
+        return _invoice(await payouts.credit(session, ctx, settings, invoice_id, reason=body.reason))
+
+    return await idempotency.respond(session, 201, work)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+T = TypeVar("T")
 
 
 def insert(on: AsyncSession | AsyncConnection, table: Any) -> Any:
@@ -32,3 +34,14 @@ def table_of(model: Any) -> Any:
     """The model's Core table: statements on it skip the ORM's handling (an ORM bulk INSERT, say,
     leaves out NULL columns and so compiles a statement per combination of them)."""
     return model.__table__
+
+
+CHUNK = 5_000
+"""Values per `IN (...)` list: both databases take 32,766 bound parameters in a statement at most."""
+
+
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[list[T]]:
+    """`values` in lists of at most `size`, for statements that name many rows."""
+    items = list(values)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -5,13 +5,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, defer
 from sqlmodel import col
 
 from app.db.repositories import dialect
-from app.db.tables import Invoice, InvoiceCounter, PayoutRun, PayoutRunStatement, PayoutTransfer, Statement
+from app.db.repositories.dialect import chunks
+from app.db.tables import (
+    Invoice,
+    InvoiceCounter,
+    InvoiceDocument,
+    MoneyEntry,
+    PayoutRun,
+    PayoutRunStatement,
+    PayoutTransfer,
+    Statement,
+    StatementLine,
+)
 
 
 async def lock_approved_due(session: AsyncSession, payout_by: datetime) -> Sequence[Statement]:
@@ -53,9 +66,10 @@ async def set_status(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def next_invoice_sequence(session: AsyncSession, series: str, year: int) -> int:
-    """The next number of the series in the year. The counter row is locked until the transaction
-    ends, so concurrent issuers take numbers one after the other: none skipped, none given twice."""
+async def take_invoice_sequences(session: AsyncSession, series: str, year: int, count: int) -> int:
+    """Take the next `count` numbers of the series in the year; returns the first. The counter row is
+    locked until the transaction ends, so concurrent issuers take numbers one after the other: none
+    skipped, none given twice."""
     await session.execute(
         dialect.insert(session, InvoiceCounter)
         .values(series=series, year=year, last=0)
@@ -64,26 +78,195 @@ async def next_invoice_sequence(session: AsyncSession, series: str, year: int) -
     stmt = (
         update(InvoiceCounter)
         .where(col(InvoiceCounter.series) == series, col(InvoiceCounter.year) == year)
-        .values(last=col(InvoiceCounter.last) + 1)
+        .values(last=col(InvoiceCounter.last) + count)
         .returning(col(InvoiceCounter.last))
     )
-    return int((await session.execute(stmt)).scalar_one())
+    return int((await session.execute(stmt)).scalar_one()) - count + 1
+
+
+_credited = aliased(Invoice)
+
+
+def _standing() -> Any:
+    """An invoice no credit note credits."""
+    return ~exists().where(col(_credited.credits_id) == col(Invoice.id))
 
 
 async def invoices_of_statements(session: AsyncSession, statement_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Invoice]:
-    if not statement_ids:
-        return {}
-    stmt = select(Invoice).where(col(Invoice.statement_id).in_(list(statement_ids)))
-    return {i.statement_id: i for i in (await session.execute(stmt)).scalars().all()}
+    """Each statement's invoice in force: not a credit note, and not credited by one."""
+    found: dict[uuid.UUID, Invoice] = {}
+    for part in chunks(statement_ids):
+        stmt = select(Invoice).where(col(Invoice.statement_id).in_(part), col(Invoice.kind) == "invoice", _standing())
+        found |= {i.statement_id: i for i in (await session.execute(stmt)).scalars().all()}
+    return found
 
 
-async def invoices(session: AsyncSession, partner_id: uuid.UUID) -> Sequence[Invoice]:
-    stmt = (
-        select(Invoice)
-        .where(col(Invoice.partner_id) == partner_id)
-        .order_by(col(Invoice.issued_at).desc(), col(Invoice.id).desc())
-    )
+async def invoices_by_id(session: AsyncSession, invoice_ids: Sequence[int]) -> dict[int, Invoice]:
+    found: dict[int, Invoice] = {}
+    for part in chunks(invoice_ids):
+        stmt = select(Invoice).where(col(Invoice.id).in_(part))
+        found |= {i.id or 0: i for i in (await session.execute(stmt)).scalars().all()}
+    return found
+
+
+async def commission_by_rule(
+    session: AsyncSession, statement_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[str, int]]]:
+    """Each statement's lines summed by the rule of their entries."""
+    found: dict[uuid.UUID, list[tuple[str, int]]] = {}
+    for part in chunks(statement_ids):
+        stmt = (
+            select(col(StatementLine.statement_id), col(MoneyEntry.rule), func.sum(col(StatementLine.amount)))
+            .join(MoneyEntry, col(MoneyEntry.id) == col(StatementLine.money_entry_id))
+            .where(col(StatementLine.statement_id).in_(part))
+            .group_by(col(StatementLine.statement_id), col(MoneyEntry.rule))
+        )
+        for statement_id, rule, amount in (await session.execute(stmt)).all():
+            found.setdefault(statement_id, []).append((rule, int(amount)))
+    return found
+
+
+async def invoices(
+    session: AsyncSession,
+    limit: int,
+    *,
+    partner_id: uuid.UUID | None = None,
+    before: tuple[datetime, int] | None = None,
+) -> Sequence[Invoice]:
+    """Invoices and credit notes, newest first (issued_at, then id), of one partner or all; after a
+    page, those before its last."""
+    stmt = select(Invoice)
+    if partner_id is not None:
+        stmt = stmt.where(col(Invoice.partner_id) == partner_id)
+    if before is not None:
+        at, invoice_id = before
+        stmt = stmt.where(
+            or_(col(Invoice.issued_at) < at, and_(col(Invoice.issued_at) == at, col(Invoice.id) < invoice_id))
+        )
+    stmt = stmt.order_by(col(Invoice.issued_at).desc(), col(Invoice.id).desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def credit_note_of(session: AsyncSession, invoice_id: int) -> Invoice | None:
+    stmt = select(Invoice).where(col(Invoice.credits_id) == invoice_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def add_documents(session: AsyncSession, invoice_ids: Sequence[int], run_id: uuid.UUID | None) -> None:
+    session.add_all([InvoiceDocument(invoice_id=i, run_id=run_id) for i in invoice_ids])
+
+
+async def document(session: AsyncSession, invoice_id: int) -> InvoiceDocument | None:
+    """The document with its PDF (loaded even where `documents` left it out)."""
+    stmt = (
+        select(InvoiceDocument)
+        .where(col(InvoiceDocument.invoice_id) == invoice_id)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def documents(session: AsyncSession, invoice_ids: Sequence[int]) -> dict[int, InvoiceDocument]:
+    """The documents' state, without their PDFs."""
+    found: dict[int, InvoiceDocument] = {}
+    for part in chunks(invoice_ids):
+        stmt = (
+            select(InvoiceDocument)
+            .options(defer(InvoiceDocument.pdf))  # type: ignore[arg-type]
+            .where(col(InvoiceDocument.invoice_id).in_(part))
+        )
+        found |= {d.invoice_id: d for d in (await session.execute(stmt)).scalars().all()}
+    return found
+
+
+async def credit_notes_of(session: AsyncSession, invoice_ids: Sequence[int]) -> dict[int, Invoice]:
+    """The credit note crediting each of these invoices, where one does."""
+    found: dict[int, Invoice] = {}
+    for part in chunks(invoice_ids):
+        stmt = select(Invoice).where(col(Invoice.credits_id).in_(part))
+        found |= {i.credits_id or 0: i for i in (await session.execute(stmt)).scalars().all()}
+    return found
+
+
+async def documents_progress(session: AsyncSession, run_id: uuid.UUID) -> tuple[int, int, int]:
+    """The run's invoice documents: issued, rendered, failed at the last attempt."""
+    stmt = select(
+        func.count(),
+        func.count(col(InvoiceDocument.rendered_at)),
+        func.count(col(InvoiceDocument.error)),
+    ).where(col(InvoiceDocument.run_id) == run_id)
+    issued, rendered, failed = (await session.execute(stmt)).one()
+    return int(issued), int(rendered), int(failed)
+
+
+async def any_document_due(session: AsyncSession, now: datetime) -> bool:
+    stmt = select(col(InvoiceDocument.invoice_id)).where(_document_due(now)).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
+def _document_due(now: datetime) -> Any:
+    return and_(
+        col(InvoiceDocument.pdf).is_(None),
+        or_(col(InvoiceDocument.claimed_until).is_(None), col(InvoiceDocument.claimed_until) <= now),
+    )
+
+
+async def claim_documents(
+    session: AsyncSession, worker: str, now: datetime, until: datetime, limit: int
+) -> list[tuple[Invoice, str | None]]:
+    """Claim up to `limit` documents to render (oldest invoices first), each with the number of the
+    invoice it credits (a credit note's); another worker skips what this one claimed."""
+    stmt = (
+        select(col(InvoiceDocument.invoice_id))
+        .where(_document_due(now))
+        .order_by(col(InvoiceDocument.invoice_id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.execute(stmt)).scalars().all())
+    if not ids:
+        return []
+    await session.execute(
+        update(InvoiceDocument)
+        .where(col(InvoiceDocument.invoice_id).in_(ids))
+        .values(claimed_by=worker, claimed_until=until, attempts=col(InvoiceDocument.attempts) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    rows = await invoices_by_id(session, ids)
+    credited = await invoices_by_id(session, [r.credits_id for r in rows.values() if r.credits_id is not None])
+    return [(rows[i], credited[rows[i].credits_id or 0].number if rows[i].credits_id else None) for i in ids]
+
+
+async def store_document(
+    session: AsyncSession, invoice_id: int, worker: str, *, pdf: bytes, sha256: str, at: datetime
+) -> bool:
+    """Keep the rendered PDF, if this worker still holds the claim and none was kept before."""
+    stmt = (
+        update(InvoiceDocument)
+        .where(
+            col(InvoiceDocument.invoice_id) == invoice_id,
+            col(InvoiceDocument.claimed_by) == worker,
+            col(InvoiceDocument.pdf).is_(None),
+        )
+        .values(pdf=pdf, sha256=sha256, rendered_at=at, claimed_by=None, claimed_until=None, error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+
+async def document_failed(
+    session: AsyncSession, invoice_id: int, worker: str, *, error: str, retry_at: datetime
+) -> None:
+    await session.execute(
+        update(InvoiceDocument)
+        .where(
+            col(InvoiceDocument.invoice_id) == invoice_id,
+            col(InvoiceDocument.claimed_by) == worker,
+            col(InvoiceDocument.pdf).is_(None),
+        )
+        .values(error=error[:1000], claimed_by=None, claimed_until=retry_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def invoice(session: AsyncSession, invoice_id: int) -> Invoice | None:

@@ -22,7 +22,14 @@ from app.db.tables.partners import (
     directory_text,
 )
 from app.db.tables.payee import PayeeDetails, SelfBillingAcceptance, SelfBillingVersion
-from app.db.tables.payouts import Invoice, InvoiceCounter, PayoutRun, PayoutRunStatement, PayoutTransfer
+from app.db.tables.payouts import (
+    Invoice,
+    InvoiceCounter,
+    InvoiceDocument,
+    PayoutRun,
+    PayoutRunStatement,
+    PayoutTransfer,
+)
 from app.db.tables.program import AuditEvent, ProgramSettings, ProgramTermsVersion
 from app.db.tables.statements import (
     CLOSE_IN_PROGRESS,
@@ -50,6 +57,7 @@ __all__ = [
     "IdempotencyRecord",
     "Invoice",
     "InvoiceCounter",
+    "InvoiceDocument",
     "Lead",
     "LeadOffer",
     "LevelChange",

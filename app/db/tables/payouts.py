@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db.tables.base import utc_column
@@ -99,11 +99,13 @@ class InvoiceCounter(SQLModel, table=True):
 
 
 class Invoice(SQLModel, table=True):
-    """The self-billed invoice of a statement, issued in the partner's name when the statement first
-    enters a run; a statement has one, whatever run pays it."""
+    """A self-billed invoice or credit note, issued in the partner's name; immutable (the database
+    refuses to change or delete a row). A statement gets its invoice when it first enters a run and
+    keeps it, whatever run pays it; a correction is a credit note of the whole invoice (`credits_id`),
+    in the same series, after which the statement's next run issues it a new invoice."""
 
     __tablename__ = "invoices"
-    __table_args__ = (UniqueConstraint("series", "year", "sequence"),)
+    __table_args__ = (UniqueConstraint("series", "year", "sequence"), UniqueConstraint("credits_id"))
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     number: str = Field(max_length=32, unique=True)
@@ -111,7 +113,13 @@ class Invoice(SQLModel, table=True):
     series: str = Field(max_length=16)
     year: int
     sequence: int
-    statement_id: uuid.UUID = Field(foreign_key="statements.id", unique=True)
+    kind: str = Field(default="invoice", max_length=16)
+    """`invoice` or `credit_note`."""
+    credits_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="invoices.id")
+    """The invoice a credit note credits (in full); null for an invoice."""
+    reason: str | None = Field(default=None, max_length=500)
+    """Why a credit note was issued."""
+    statement_id: uuid.UUID = Field(foreign_key="statements.id", index=True)
     partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
     quarter: str = Field(max_length=7)
     currency: str = Field(max_length=3)
@@ -131,3 +139,23 @@ class Invoice(SQLModel, table=True):
     total: int = Field(sa_type=BigInteger)
     mentions: list[str] = Field(default_factory=list, sa_type=JSON)
     """The VAT mention, if any, then the self-billing mention."""
+
+
+class InvoiceDocument(SQLModel, table=True):
+    """The PDF/A-3 (Factur-X) of an invoice or credit note, rendered by a worker after issue. The row
+    is made with the invoice; its PDF, once written, is never changed (the database refuses it)."""
+
+    __tablename__ = "invoice_documents"
+
+    invoice_id: int = Field(sa_type=BigIntId, foreign_key="invoices.id", primary_key=True)
+    run_id: uuid.UUID | None = Field(default=None, foreign_key="payout_runs.id", index=True)
+    """The run that issued the invoice (its progress counts the documents rendered); null for a credit note."""
+    pdf: bytes | None = Field(default=None, sa_type=LargeBinary)
+    sha256: str | None = Field(default=None, max_length=64)
+    rendered_at: datetime | None = utc_column(nullable=True)
+    claimed_by: str | None = Field(default=None, max_length=200)
+    """The worker rendering it now, until `claimed_until`."""
+    claimed_until: datetime | None = utc_column(nullable=True)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=1000)
+    """Why the last attempt failed; it is tried again after a pause."""

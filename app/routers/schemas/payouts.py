@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from app.routers.fields import NONBLANK_TEXT_PATTERN, strip_nonblank
-from app.routers.schemas.common import OnePage, RequestModel, request_examples
+from app.routers.schemas.common import RequestModel, request_examples
 
 
 class PayoutRunRequest(RequestModel):
@@ -81,6 +81,9 @@ class PayoutRunSummary(BaseModel):
 
 
 class PayoutRunOut(PayoutRunSummary):
+    invoice_documents: DocumentProgress = Field(
+        description="The progress of the run's invoice PDFs, rendered by the workers after the run is created."
+    )
     transfer_list: list[PayoutTransferOut] = Field(description="One transfer per partner paid.")
     statements: list[PayoutRunStatementOut] = Field(
         description="Every statement the run considered: paid by a transfer, or not payable with the reasons."
@@ -99,9 +102,31 @@ class InvoiceLineOut(BaseModel):
     amount: int = Field(description="Minor units, before VAT.")
 
 
+class InvoiceDocumentOut(BaseModel):
+    status: Literal["pending", "rendered", "failed"] = Field(
+        description="`pending` until a worker renders the PDF after issue; `failed` when the last attempt failed "
+        "(it is tried again); `rendered` once the PDF is kept, never to change."
+    )
+    rendered_at: datetime | None = Field(description="When the PDF was rendered.")
+    sha256: str | None = Field(description="The SHA-256 of the PDF, hex: it never changes once rendered.")
+    error: str | None = Field(description="Why the last attempt to render it failed, while it is not rendered.")
+
+
 class InvoiceOut(BaseModel):
     id: int = Field(description="The invoice's id within the service.")
     number: str = Field(description="`<series>-<year>-<sequence>`: numbered without gaps per year.")
+    kind: Literal["invoice", "credit_note"] = Field(
+        description="`invoice`, or `credit_note`: a correction crediting an invoice in full, in the same series."
+    )
+    credits_number: str | None = Field(description="A credit note's: the number of the invoice it credits.")
+    credited_by: str | None = Field(
+        description="An invoice's: the number of the credit note that credits it (the statement then has a new "
+        "invoice, or gets one from its next payout run)."
+    )
+    reason: str | None = Field(description="A credit note's: why the invoice was corrected.")
+    document: InvoiceDocumentOut = Field(
+        description="Its PDF/A-3 (Factur-X, EN 16931 XML embedded), downloaded from `.../pdf` once rendered."
+    )
     partner_id: uuid.UUID = Field(description="The partner in whose name it is issued (the seller).")
     statement_id: uuid.UUID = Field(description="The statement it invoices.")
     quarter: str = Field(description="The statement's quarter (`2026-Q1`).")
@@ -123,5 +148,25 @@ class InvoiceOut(BaseModel):
     )
 
 
-class InvoiceList(OnePage):
-    items: list[InvoiceOut] = Field(description="The partner's invoices, newest first (one per statement paid).")
+class InvoiceList(BaseModel):
+    items: list[InvoiceOut] = Field(description="Invoices and credit notes, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    has_more: bool = Field(description="Whether another page follows.")
+
+
+class CreditNoteRequest(RequestModel):
+    model_config = request_examples({"reason": "The partner's legal name was misspelt"})
+
+    reason: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=400, pattern=NONBLANK_TEXT_PATTERN),
+        AfterValidator(strip_nonblank),
+    ] = Field(description="Why the invoice is corrected: printed on the credit note.")
+
+
+class DocumentProgress(BaseModel):
+    issued: int = Field(
+        description="Invoices the run issued (one a returned statement kept counts for the run that issued it)."
+    )
+    rendered: int = Field(description="Of those, the invoices whose PDF a worker has rendered.")
+    failed: int = Field(description="Of those not rendered, the ones whose last attempt failed (tried again).")
