@@ -411,6 +411,7 @@ async def _every_operation(api: Api, receiver: Receiver) -> None:
     await ok("GET", f"/v1/partners/{a_id}/invoices/{invoice['id']}", headers=a)
     await documents.settle(api.app.state.worker)
     await ok("GET", f"/v1/partners/{a_id}/invoices/{invoice['id']}/pdf", headers=a)
+    await ok("GET", f"/v1/partners/{a_id}/payouts", headers=a)
     await ok("GET", "/v1/invoices")
     await ok("GET", f"/v1/invoices/{invoice['id']}")
     await ok("GET", f"/v1/invoices/{invoice['id']}/pdf")

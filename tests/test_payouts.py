@@ -448,3 +448,64 @@ async def test_runs_created_at_once_never_share_a_statement_nor_skip_or_repeat_a
         for s in q1 + q2
         if s["partner_id"] in {pid for n, (pid, _) in enumerate(partners) if n % 2 == 0}
     )
+
+
+async def _quarter_money(api: Api, quarter: str) -> dict[str, Any]:
+    overview = await api.client.get("/v1/dashboards/overview", headers=api.admin)
+    assert overview.status_code == 200, overview.text
+    [row] = [r for r in overview.json()["commissions"] if r["quarter"] == quarter and r["currency"] == "EUR"]
+    return {k: row[k] for k in ("due", "in_payment", "paid")}
+
+
+async def test_a_partner_reads_its_payouts_and_the_overview_counts_what_is_due_in_payment_and_paid(api: Api) -> None:
+    await _publish(api)
+    de, de_key = await _partner(api, DE)
+    fr, fr_key = await _partner(api, FR)
+    await _earn(api, de, 10000)
+    await _earn(api, fr, 25000)
+    statements = {s["partner_id"]: s for s in await _close_and_approve(api, "2026-Q1", "2026-04-02T09:00:00Z")}
+    assert await _quarter_money(api, "2026-Q1") == {"due": 35000, "in_payment": 0, "paid": 0}
+
+    at(api, "2026-04-20T09:00:00Z")
+    run = await _run(api)
+    # Statements count their net: what a run pays them through the invoices (VAT included) is the payouts'.
+    assert await _quarter_money(api, "2026-Q1") == {"due": 0, "in_payment": 35000, "paid": 0}
+    by_partner = {t["partner_id"]: t for t in run["transfer_list"]}
+    returned = await api.client.post(
+        f"/v1/payout-runs/{run['id']}/transfers/{by_partner[de]['id']}/return",
+        json={"reason": "AC04 account closed"},
+        headers=api.admin,
+    )
+    assert returned.status_code == 200, returned.text
+    confirmed = await api.client.post(f"/v1/payout-runs/{run['id']}/confirm", headers=api.admin)
+    assert confirmed.status_code == 200, confirmed.text
+    assert await _quarter_money(api, "2026-Q1") == {"due": 10000, "in_payment": 0, "paid": 25000}
+
+    at(api, "2026-05-02T09:00:00Z")
+    following = await _run(api, "2026-05-05")
+    assert await _quarter_money(api, "2026-Q1") == {"due": 0, "in_payment": 10000, "paid": 25000}
+
+    # DE reads both transfers to it: the returned one and the one paying the same invoice again.
+    mine = await api.client.get(f"/v1/partners/{de}/payouts", headers=api.bearer(de_key))
+    assert mine.status_code == 200, mine.text
+    payouts = mine.json()["items"]
+    assert [(p["run_reference"], p["status"], p["amount"]) for p in payouts] == [
+        (following["reference"], "pending", 10000),
+        (run["reference"], "returned", 10000),
+    ]
+    assert payouts[1]["return_reason"] == "AC04 account closed" and payouts[0]["iban_masked"] == "DE…3000"
+    [paid] = payouts[0]["statements"]
+    assert (
+        paid["statement_id"] == statements[de]["id"]
+        and paid["invoice_number"] == payouts[1]["statements"][0]["invoice_number"]
+    )
+    page = (await api.client.get(f"/v1/partners/{de}/payouts?limit=1", headers=api.bearer(de_key))).json()
+    assert page["has_more"] and [p["run_reference"] for p in page["items"]] == [following["reference"]]
+    rest = await api.client.get(
+        f"/v1/partners/{de}/payouts?limit=1&cursor={page['next_cursor']}", headers=api.bearer(de_key)
+    )
+    assert [p["run_reference"] for p in rest.json()["items"]] == [run["reference"]] and not rest.json()["has_more"]
+    theirs = (await api.client.get(f"/v1/partners/{fr}/payouts", headers=api.bearer(fr_key))).json()["items"]
+    assert [(p["status"], p["amount"]) for p in theirs] == [("executed", 30000)]
+    other = await api.client.get(f"/v1/partners/{fr}/payouts", headers=api.bearer(de_key))
+    assert other.status_code in (403, 404)

@@ -59,6 +59,8 @@ async def overview(
             "currency": c,
             "accrued": accrued.get((q, c), 0),
             "payable": totals.get((q, c, "approved"), 0),
+            "due": totals.get((q, c, "approved"), 0),
+            "in_payment": totals.get((q, c, "in_payment"), 0),
             "paid": totals.get((q, c, "paid"), 0),
         }
         for q, c in keys

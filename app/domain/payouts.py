@@ -593,6 +593,23 @@ def _money(minor: int) -> str:
     return f"{minor // 100}.{minor % 100:02d}"
 
 
+@dataclass(frozen=True)
+class Payout:
+    transfer: PayoutTransfer
+    run: PayoutRun
+    paid: list[tuple[uuid.UUID, str | None]]
+    """The statements the transfer pays, each with its invoice's number."""
+
+
+async def partner_payouts(
+    session: AsyncSession, partner_id: uuid.UUID, limit: int, before: int | None = None
+) -> list[Payout]:
+    """The partner's payouts: every transfer of a run to it, newest first."""
+    rows = await repo.partner_transfers(session, partner_id, limit, before)
+    paid = await repo.paid_by_transfers(session, [t.id or 0 for t, _ in rows])
+    return [Payout(t, r, paid.get(t.id or 0, [])) for t, r in rows]
+
+
 # --- reading, confirming, returns ---------------------------------------------------------------------
 
 

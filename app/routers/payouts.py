@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
@@ -24,6 +24,9 @@ from app.routers.schemas.payouts import (
     InvoiceList,
     InvoiceOut,
     NotPayable,
+    PaidStatement,
+    PartnerPayoutList,
+    PartnerPayoutOut,
     PayoutRunList,
     PayoutRunOut,
     PayoutRunRequest,
@@ -327,6 +330,45 @@ async def get_partner_invoice_pdf(
     """The partner itself or an admin (read). The PDF/A-3 (Factur-X: the EN 16931 XML embedded) as
     rendered once after issue. 409 `invoice_document_not_ready` until a worker has rendered it."""
     return _pdf(*await payouts.invoice_pdf(session, invoice_id, partner_id=partner_id))
+
+
+@router.get(
+    "/partners/{partner_id}/payouts",
+    responses=problem_responses(401, 403, 404, 422),
+    summary="A partner's payouts",
+)
+async def list_partner_payouts(
+    partner_id: PartnerPath,
+    session: SessionDep,
+    _caller: PartnerOrAdminRead,
+    limit: Annotated[int, page_size(1000)] = 100,
+    cursor: Cursor = None,
+) -> PartnerPayoutList:
+    """The partner itself or an admin (read). Every transfer a payout run made (or makes) to the
+    partner, newest first: when, how much, to which account (masked), for which statements and
+    invoices, and whether the bank executed or returned it."""
+    rows = await payouts.partner_payouts(session, partner_id, limit + 1, convert.decode_int_cursor(cursor))
+    page = rows[:limit]
+    return PartnerPayoutList(
+        items=[
+            PartnerPayoutOut(
+                transfer_id=p.transfer.id or 0,
+                run_reference=p.run.reference,
+                payment_date=p.run.payment_date,
+                currency=p.run.currency,
+                amount=p.transfer.amount,
+                remittance=p.transfer.remittance,
+                iban_masked=p.transfer.iban_masked,
+                status=cast(Literal["pending", "executed", "returned"], p.transfer.status),
+                returned_at=p.transfer.returned_at,
+                return_reason=p.transfer.return_reason,
+                statements=[PaidStatement(statement_id=s, invoice_number=n) for s, n in p.paid],
+            )
+            for p in page
+        ],
+        next_cursor=convert.encode_cursor(page[-1].transfer.id) if len(rows) > limit else None,
+        has_more=len(rows) > limit,
+    )
 
 
 @router.get("/invoices", responses=problem_responses(401, 403, 422), summary="All invoices")

@@ -315,6 +315,38 @@ async def statements(session: AsyncSession, statement_ids: Sequence[uuid.UUID]) 
     return (await session.execute(stmt)).scalars().all()
 
 
+async def partner_transfers(
+    session: AsyncSession, partner_id: uuid.UUID, limit: int, before: int | None
+) -> list[tuple[PayoutTransfer, PayoutRun]]:
+    """The transfers that pay (or paid, or were returned) to the partner, newest first, with their runs."""
+    stmt = (
+        select(PayoutTransfer, PayoutRun)
+        .join(PayoutRun, col(PayoutRun.id) == col(PayoutTransfer.run_id))
+        .where(col(PayoutTransfer.partner_id) == partner_id)
+    )
+    if before is not None:
+        stmt = stmt.where(col(PayoutTransfer.id) < before)
+    stmt = stmt.order_by(col(PayoutTransfer.id).desc()).limit(limit)
+    return [(t, r) for t, r in (await session.execute(stmt)).all()]
+
+
+async def paid_by_transfers(
+    session: AsyncSession, transfer_ids: Sequence[int]
+) -> dict[int, list[tuple[uuid.UUID, str | None]]]:
+    """The statements each transfer pays, with the number of the invoice it pays them through."""
+    found: dict[int, list[tuple[uuid.UUID, str | None]]] = {}
+    for part in chunks(transfer_ids):
+        stmt = (
+            select(col(PayoutRunStatement.transfer_id), col(PayoutRunStatement.statement_id), col(Invoice.number))
+            .outerjoin(Invoice, col(Invoice.id) == col(PayoutRunStatement.invoice_id))
+            .where(col(PayoutRunStatement.transfer_id).in_(part))
+            .order_by(col(PayoutRunStatement.id))
+        )
+        for transfer_id, statement_id, number in (await session.execute(stmt)).all():
+            found.setdefault(transfer_id or 0, []).append((statement_id, number))
+    return found
+
+
 async def run_holding(session: AsyncSession, statement_id: uuid.UUID) -> str | None:
     """The reference of the run whose transfer pays this statement now (it is `in_payment`)."""
     stmt = (

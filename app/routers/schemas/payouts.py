@@ -170,3 +170,31 @@ class DocumentProgress(BaseModel):
     )
     rendered: int = Field(description="Of those, the invoices whose PDF a worker has rendered.")
     failed: int = Field(description="Of those not rendered, the ones whose last attempt failed (tried again).")
+
+
+class PaidStatement(BaseModel):
+    statement_id: uuid.UUID = Field(description="A statement the transfer pays.")
+    invoice_number: str | None = Field(description="The self-billed invoice it pays the statement through.")
+
+
+class PartnerPayoutOut(BaseModel):
+    transfer_id: int = Field(description="The transfer's id within the service.")
+    run_reference: str = Field(description="The payout run's reference: the statements' payment reference once paid.")
+    payment_date: date = Field(description="When the bank is to execute (or executed) the transfer.")
+    currency: str = Field(description="ISO 4217: EUR (SEPA).")
+    amount: int = Field(description="Minor units: the totals of the invoices it pays, VAT included where charged.")
+    remittance: str = Field(description="The remittance text the partner's bank shows: the invoice numbers.")
+    iban_masked: str = Field(description="The account paid, masked (`DE…3000`).")
+    status: Literal["pending", "executed", "returned"] = Field(
+        description="`pending` until finance confirms the bank executed it; `returned` when the bank returned it "
+        "(its statements are paid by a later run)."
+    )
+    returned_at: datetime | None = Field(description="When it was marked returned; null otherwise.")
+    return_reason: str | None = Field(description="Why the bank returned it; null otherwise.")
+    statements: list[PaidStatement] = Field(description="The statements it pays, with their invoices.")
+
+
+class PartnerPayoutList(BaseModel):
+    items: list[PartnerPayoutOut] = Field(description="The partner's payouts, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    has_more: bool = Field(description="Whether another page follows.")

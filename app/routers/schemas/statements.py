@@ -182,8 +182,10 @@ class QuarterMoney(BaseModel):
     quarter: str = Field(description="The quarter, e.g. `2026-Q1`.")
     currency: str = Field(description="The ISO 4217 currency.")
     accrued: int = Field(description="Commission entries effective in the quarter, minor units.")
-    payable: int = Field(description="On approved statements not yet paid.")
-    paid: int = Field(description="On statements marked paid, minor units.")
+    payable: int = Field(description="On approved statements not in a payout run (the same as `due`).")
+    due: int = Field(description="On approved statements not yet in a payout run, minor units.")
+    in_payment: int = Field(description="On statements a payout run pays now (not yet confirmed), minor units.")
+    paid: int = Field(description="On statements paid (by a run confirmed executed, or marked paid), minor units.")
 
 
 class TopPartner(BaseModel):
