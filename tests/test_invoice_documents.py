@@ -11,6 +11,7 @@ import io
 import re
 import shutil
 import subprocess
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from app.db.repositories import payouts as payouts_repo
 from app.db.session import create_engine, create_session_factory, unit_of_work
 from app.worker import documents
 from tests.conftest import Api
+from tests.program import Customer, line, order_event, t
 from tests.test_payouts import DE, DEBTOR, FR, _close_and_approve, _earn, _partner, _publish, _run, at
 
 SVRL = "http://purl.oclc.org/dsdl/svrl"
@@ -351,3 +353,43 @@ async def test_invoice_numbers_stay_gapless_when_issuers_take_them_at_once(commi
         await engine.dispose()
     assert sorted(kept) == list(range(1, len(kept) + 1))
     assert len(kept) == sum(1 + n % 3 for n in range(8) if n != 5)
+
+
+@pytest.fixture
+def live_settings_overrides() -> dict[str, Any]:
+    return {**DEBTOR, "worker": "on", "worker_poll_seconds": 0.02, "render_invoice_documents": True}
+
+
+async def test_the_worker_renders_a_runs_invoices_in_its_pool_and_goes_on_applying_store_events(
+    live_api: Api,
+) -> None:
+    """The served app's own worker renders the run's documents in its process pool, unasked; a store
+    event delivered meanwhile is applied while documents are still pending: rendering never holds the
+    event loop."""
+    api = live_api
+    await _paid_partners(api, FR, DE, GB)
+    at(api, "2026-04-20T09:00:00Z")
+    run = await _run(api)
+    assert run["invoice_documents"]["issued"] == 3
+    accepted = await api.deliver(
+        order_event(Customer.new(), [line("desktop", 1, 48000)], placed_at=t("2026-04-20T08:59:00Z")), "msg_render"
+    )
+    assert accepted.status_code == 202, accepted.text
+    deadline = time.monotonic() + 120
+    seen_pending_after_applied = False
+    while True:
+        event = (await api.client.get(accepted.json()["url"], headers=api.admin)).json()
+        progress = (await api.client.get(f"/v1/payout-runs/{run['id']}", headers=api.admin)).json()["invoice_documents"]
+        if event["status"] != "accepted" and progress["rendered"] < progress["issued"]:
+            seen_pending_after_applied = True
+        if event["status"] != "accepted" and progress["rendered"] == progress["issued"]:
+            break
+        assert time.monotonic() < deadline, (event["status"], progress)
+        await asyncio.sleep(0.05)  # a real process renders: the test waits for it, bounded
+    assert event["status"] == "applied", event
+    assert progress == {"issued": 3, "rendered": 3, "failed": 0}
+    assert seen_pending_after_applied, "the store event waited for the invoices to be rendered"
+    invoices = (await api.client.get("/v1/invoices", headers=api.admin)).json()["items"]
+    for invoice in invoices:
+        pdf = await api.client.get(f"/v1/invoices/{invoice['id']}/pdf", headers=api.admin)
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
