@@ -137,7 +137,6 @@ async def create_run(session: AsyncSession, ctx: Context, settings: Settings, pa
     paying = {p: v for p, v in payees.items() if not isinstance(v, Reason)}
     issued = await _invoices(session, ctx, settings, taken, paying, run_id)
     transfers: list[PayoutTransfer] = []
-    items: list[PayoutRunStatement] = []
     files: list[sepa.Transfer] = []
     for index, partner_id in enumerate(sorted(payable, key=str), start=1):
         details, iban, bic = paying[partner_id]
@@ -176,30 +175,8 @@ async def create_run(session: AsyncSession, ctx: Context, settings: Settings, pa
         )
     await session.flush()
     by_partner = {t.partner_id: t for t in transfers}
-    for statement in taken:
-        items.append(
-            PayoutRunStatement(
-                run_id=run_id,
-                statement_id=statement.id,
-                partner_id=statement.partner_id,
-                currency=statement.currency,
-                payable_amount=statement.payable_amount,
-                transfer_id=by_partner[statement.partner_id].id,
-                invoice_id=issued[statement.id].id,
-                reasons=[],
-            )
-        )
-    for statement, reasons in listed:
-        items.append(
-            PayoutRunStatement(
-                run_id=run_id,
-                statement_id=statement.id,
-                partner_id=statement.partner_id,
-                currency=statement.currency,
-                payable_amount=statement.payable_amount,
-                reasons=[{"code": r.code, "detail": r.detail} for r in reasons],
-            )
-        )
+    items = [_considered(run_id, s, transfer_id=by_partner[s.partner_id].id, invoice_id=issued[s.id].id) for s in taken]
+    items += [_considered(run_id, s, reasons=reasons) for s, reasons in listed]
     session.add_all(items)
     moved = await repo.set_status(session, [s.id for s in taken], from_status="approved", to_status="in_payment")
     assert moved == len(taken), "the statements were locked approved"
@@ -241,6 +218,27 @@ async def create_run(session: AsyncSession, ctx: Context, settings: Settings, pa
         subject=f"payout_run:{run_id}",
     )
     return await view(session, run_id)
+
+
+def _considered(
+    run_id: uuid.UUID,
+    statement: Statement,
+    *,
+    transfer_id: int | None = None,
+    invoice_id: int | None = None,
+    reasons: list[Reason] | None = None,
+) -> PayoutRunStatement:
+    """A statement the run considered: paid by a transfer through an invoice, or not, with the reasons."""
+    return PayoutRunStatement(
+        run_id=run_id,
+        statement_id=statement.id,
+        partner_id=statement.partner_id,
+        currency=statement.currency,
+        payable_amount=statement.payable_amount,
+        transfer_id=transfer_id,
+        invoice_id=invoice_id,
+        reasons=[{"code": r.code, "detail": r.detail} for r in reasons or []],
+    )
 
 
 def _debtor(settings: Settings) -> sepa.Debtor:

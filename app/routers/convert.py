@@ -64,21 +64,30 @@ def _decode(cursor: str, count: int) -> list[str]:
     return parts
 
 
+def _moment(text: str) -> datetime:
+    """A cursor's time: an aware ISO 8601 moment of a plausible year, else ValueError."""
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None or not 1900 <= parsed.year <= 9000:
+        raise ValueError(text)
+    return parsed.astimezone(UTC)
+
+
+def _row_id(text: str) -> int:
+    """A cursor's integer id: digits only, within a BIGINT, else ValueError."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise ValueError(text)
+    return int(text)
+
+
 def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """(a time, a UUID id) of the last row of the previous page."""
     if cursor is None:
         return None
     at, ident = _decode(cursor, 2)
     try:
-        parsed = datetime.fromisoformat(at)
-        if parsed.tzinfo is None or not 1900 <= parsed.year <= 9000:
-            raise ValueError
-        return parsed.astimezone(UTC), uuid.UUID(ident)
+        return _moment(at), uuid.UUID(ident)
     except (ValueError, OverflowError) as exc:
-        raise Invalid(
-            "The cursor is not one this service issued.",
-            code="invalid_cursor",
-            field="cursor",
-        ) from exc
+        raise Invalid("The cursor is not one this service issued.", code="invalid_cursor", field="cursor") from exc
 
 
 def decode_time_int_cursor(cursor: str | None) -> tuple[datetime, int] | None:
@@ -87,18 +96,9 @@ def decode_time_int_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         return None
     at, ident = _decode(cursor, 2)
     try:
-        parsed = datetime.fromisoformat(at)
-        if parsed.tzinfo is None or not 1900 <= parsed.year <= 9000:
-            raise ValueError
-        if not (ident.isascii() and ident.isdigit()) or len(ident) > 18:
-            raise ValueError
-        return parsed.astimezone(UTC), int(ident)
+        return _moment(at), _row_id(ident)
     except (ValueError, OverflowError) as exc:
-        raise Invalid(
-            "The cursor is not one this service issued.",
-            code="invalid_cursor",
-            field="cursor",
-        ) from exc
+        raise Invalid("The cursor is not one this service issued.", code="invalid_cursor", field="cursor") from exc
 
 
 def decode_uuid_cursor(cursor: str | None) -> uuid.UUID | None:
@@ -115,13 +115,10 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     (value,) = _decode(cursor, 1)
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise Invalid(
-            "The cursor is not one this service issued.",
-            code="invalid_cursor",
-            field="cursor",
-        )
-    return int(value)
+    try:
+        return _row_id(value)
+    except ValueError as exc:
+        raise Invalid("The cursor is not one this service issued.", code="invalid_cursor", field="cursor") from exc
 
 
 def decode_overdue_quarter_cursor(cursor: str | None) -> tuple[str, str, str] | None:
