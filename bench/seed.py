@@ -621,3 +621,321 @@ def expected_per_order(program: Program, lines: Sequence[tuple[str, int, int, in
     points = sum(quantity * program.points_per_sku[sku] for sku, quantity, _net, _tax in lines)
     money = sum(commission(net, program.referral_rate_bp) for _sku, _quantity, net, _tax in lines)
     return points, money
+
+
+# --- payouts: payee details, the self-billing agreement, closed quarters and their statements ---------
+
+PAYEE_HOLD_DAYS = 7
+"""The hold a first change of bank details sets (PARTNERS_PAYOUT_HOLD_DAYS' default); long past here."""
+SELF_BILLING_VERSION = "bench-2026"
+CLOSED_BY = "admin:bench"
+
+
+@dataclass(frozen=True)
+class _PayeeKind:
+    country: str
+    vat_registered: bool
+    address_line1: str
+    postal_code: str
+    city: str
+    bic: str
+    treatment: str
+    """The VAT treatment its invoices get from a French vendor (app.domain.rules.invoices)."""
+
+
+PAYEE_KINDS = (
+    # partner i gets kind i % 4: the four VAT treatments of a French vendor's self-billed invoices
+    _PayeeKind("FR", True, "12 rue de la Paix", "75002", "Paris", "PSSTFRPP", "domestic"),
+    _PayeeKind("DE", True, "Hohe Straße 1", "50667", "Köln", "COBADEFFXXX", "reverse_charge"),
+    _PayeeKind("GB", False, "10 Downing Street", "SW1A 2AA", "London", "NWBKGB2L", "outside_eu"),
+    _PayeeKind("DE", False, "Königsallee 2", "40212", "Düsseldorf", "COBADEFFXXX", "not_registered"),
+)
+
+
+@dataclass
+class PayoutSeedResult:
+    quarters: list[str]
+    """The quarters closed, oldest first: every statement but each partner's newest is paid."""
+    approved: int
+    """Approved EUR statements (one per partner with commission): what a payout run takes."""
+    approved_partners: int
+    approved_amount: int
+    """Their payable amounts summed, minor units (the invoices' net)."""
+    treatments: dict[str, int]
+    """Partners with an approved statement, by the VAT treatment their payee details give."""
+    rows: dict[str, int] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)
+    """Seconds per seeding step."""
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.steps.values())
+
+
+def _iban(kind: _PayeeKind, index: int) -> str:
+    """A valid IBAN of the kind's bank (schwifty computes the check digits and, for France, the RIB key;
+    a German account number that fails its bank's own check-digit method is skipped)."""
+    import warnings
+
+    from schwifty import IBAN
+    from schwifty.exceptions import NationalChecksumNotVerified
+
+    for attempt in range(10):
+        if kind.country == "FR":
+            candidate = IBAN.generate("FR", bank_code="2004101005", account_code=f"{index * 10 + attempt:011d}")
+        elif kind.country == "DE":  # this bank's account numbers carry their check digit third from the end
+            candidate = IBAN.generate("DE", bank_code="37040044", account_code=f"{1_000_000 + index:07d}{attempt}00")
+        else:
+            candidate = IBAN.generate("GB", bank_code="NWBK601613", account_code=f"{index * 10 + attempt:08d}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NationalChecksumNotVerified)
+                return IBAN(str(candidate), validate_bban=True).compact
+        except ValueError:
+            continue
+    raise RuntimeError(f"no valid {kind.country} IBAN found for partner {index}")
+
+
+def _vat_id(kind: _PayeeKind, index: int) -> str | None:
+    """A VAT id that passes its country's check digits (python-stdnum's rules), for registered payees."""
+    if not kind.vat_registered:
+        return None
+    from stdnum import luhn
+    from stdnum.iso7064 import mod_11_10
+
+    if kind.country == "FR":
+        siren = f"{30_000_000 + index:08d}"
+        siren += luhn.calc_check_digit(siren)
+        return f"FR{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
+    digits = f"{10_000_000 + index:08d}"
+    return f"DE{digits}{mod_11_10.calc_check_digit(digits)}"
+
+
+def _quarter_start(year: int, number: int, zone: Any) -> datetime:
+    return datetime(year, 3 * number - 2, 1, tzinfo=zone).astimezone(UTC)
+
+
+def _next_quarter(year: int, number: int) -> tuple[int, int]:
+    return (year + 1, 1) if number == 4 else (year, number + 1)
+
+
+async def seed_payouts(
+    conn: asyncpg.Connection, targets: Sequence[Target], secrets_key: str, *, now: datetime | None = None
+) -> PayoutSeedResult:
+    """What a payout run needs, for every seeded partner: payee details (IBAN and BIC sealed with
+    `secrets_key`, the service's PARTNERS_SECRETS_KEY, as `app.domain.sealed` seals them; the hold
+    their first recording set long past), the self-billing agreement published and accepted, and every
+    quarter over since the first commission closed as the service closes one (R16: each partner's
+    entries not on hold and in no statement yet, one statement per partner and currency, a line per
+    entry), in order. Each partner's newest statement is approved (what a run pays), the older ones
+    paid by a bank reference. Not seeded: the closes' audit records and statement events."""
+    from zoneinfo import ZoneInfo
+
+    from cryptography.fernet import Fernet
+
+    now = now or datetime.now(UTC)
+    box = Fernet(secrets_key.split(",")[0].strip().encode())
+    steps: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    row = await conn.fetchrow(
+        "SELECT terms FROM program_terms_versions WHERE effective_from <= now() "
+        "ORDER BY effective_from DESC, version DESC LIMIT 1"
+    )
+    terms = json.loads(row["terms"]) if isinstance(row["terms"], str) else row["terms"]
+    hold = timedelta(days=int(terms.get("hold_days", 0)))
+    zone_name = str(terms.get("time_zone", "UTC"))
+    zone = ZoneInfo(zone_name)
+
+    started = time.monotonic()
+    partners = {
+        r["id"]: (r["company"], r["created_at"])
+        for r in await conn.fetch("SELECT id, company, created_at FROM partners")
+    }
+    payees: list[tuple[Any, ...]] = []
+    treatment_of: dict[uuid.UUID, str] = {}
+    for target in targets:
+        kind = PAYEE_KINDS[target.index % len(PAYEE_KINDS)]
+        company, created = partners[target.partner_id]
+        recorded = created + timedelta(hours=1)
+        iban = _iban(kind, target.index)
+        payees.append(
+            (
+                target.partner_id,
+                company,
+                kind.address_line1,
+                kind.postal_code,
+                kind.city,
+                kind.country,
+                box.encrypt(iban.encode()).decode(),
+                box.encrypt(kind.bic.encode()).decode(),
+                f"{iban[:2]}…{iban[-4:]}",
+                _vat_id(kind, target.index),
+                kind.vat_registered,
+                recorded,
+                f"partner:{target.partner_id}",
+                recorded,
+                recorded + timedelta(days=PAYEE_HOLD_DAYS),
+            )
+        )
+        treatment_of[target.partner_id] = kind.treatment
+    async with conn.transaction():
+        await conn.copy_records_to_table(
+            "payee_details",
+            records=payees,
+            columns=[
+                "partner_id",
+                "legal_name",
+                "address_line1",
+                "postal_code",
+                "city",
+                "country",
+                "iban",
+                "bic",
+                "iban_masked",
+                "vat_id",
+                "vat_registered",
+                "recorded_at",
+                "recorded_by",
+                "bank_changed_at",
+                "payouts_held_until",
+            ],
+        )
+    counts["payee_details"] = len(payees)
+    steps["payee_details_s"] = time.monotonic() - started
+
+    started = time.monotonic()
+    first_joined = min(created for _, created in partners.values())
+    async with conn.transaction():
+        version_id = await conn.fetchval(
+            "INSERT INTO self_billing_versions (version, title, url, published_at, published_by) "
+            "VALUES ($1, $2, NULL, $3, $4) RETURNING id",
+            SELF_BILLING_VERSION,
+            "Self-billing agreement (benchmark)",
+            first_joined,
+            CLOSED_BY,
+        )
+        await conn.copy_records_to_table(
+            "self_billing_acceptances",
+            records=[
+                (t.partner_id, version_id, partners[t.partner_id][1] + timedelta(hours=2), f"partner:{t.partner_id}")
+                for t in targets
+            ],
+            columns=["partner_id", "version_id", "accepted_at", "accepted_by"],
+        )
+    counts["self_billing_acceptances"] = len(targets)
+    steps["self_billing_s"] = time.monotonic() - started
+
+    first = await conn.fetchval("SELECT min(effective_at) FROM money_entries")
+    quarters: list[str] = []
+    if first is not None:
+        local = first.astimezone(zone)
+        year, number = local.year, (local.month - 1) // 3 + 1
+        while (cutoff := _quarter_start(*_next_quarter(year, number), zone)) <= now:
+            quarter = f"{year}-Q{number}"
+            following = _next_quarter(year, number)
+            payout = datetime(following[0], 3 * following[1] - 2, 25, tzinfo=UTC)
+            closed_at = min(cutoff + timedelta(days=5), now - timedelta(hours=1))
+            started = time.monotonic()
+            made = await _close_quarter(conn, quarter, cutoff, hold, zone_name, closed_at, payout)
+            steps[f"close_{quarter}_s"] = time.monotonic() - started
+            counts["statements"] = counts.get("statements", 0) + made
+            print(f"closed {quarter}: {made:,} statements in {steps[f'close_{quarter}_s']:.1f} s", file=sys.stderr)
+            quarters.append(quarter)
+            year, number = following
+
+    started = time.monotonic()
+    async with conn.transaction():
+        # Each partner's older statements were paid (manually, by the bank reference, as
+        # `POST /v1/statements/{id}/mark-paid` records it): approved -> paid, a move the trigger allows.
+        paid = await conn.execute(
+            "UPDATE statements s SET status = 'paid', paid_at = s.payout_date, "
+            "payment_reference = 'BANK-' || s.quarter || '-' || left(s.id::text, 8) "
+            "WHERE s.status = 'approved' AND EXISTS (SELECT 1 FROM statements n WHERE n.partner_id = s.partner_id "
+            "AND n.currency = s.currency AND n.quarter > s.quarter)"
+        )
+    counts["statements_paid"] = int(paid.split()[-1])
+    await conn.execute("ANALYZE payee_details, self_billing_acceptances, statements, statement_lines, quarter_closes")
+    steps["statements_paid_s"] = time.monotonic() - started
+    approved = await conn.fetch(
+        "SELECT partner_id, payable_amount FROM statements WHERE status = 'approved' AND currency = 'EUR'"
+    )
+    counts["statement_lines"] = int(await conn.fetchval("SELECT count(*) FROM statement_lines"))
+    treatments: dict[str, int] = {}
+    for r in approved:
+        name = treatment_of.get(r["partner_id"], "none")
+        treatments[name] = treatments.get(name, 0) + 1
+    return PayoutSeedResult(
+        quarters=quarters,
+        approved=len(approved),
+        approved_partners=len({r["partner_id"] for r in approved}),
+        approved_amount=sum(int(r["payable_amount"]) for r in approved),
+        treatments=dict(sorted(treatments.items())),
+        rows=counts,
+        steps=steps,
+    )
+
+
+async def _close_quarter(
+    conn: asyncpg.Connection,
+    quarter: str,
+    cutoff: datetime,
+    hold: timedelta,
+    zone: str,
+    closed_at: datetime,
+    payout: datetime,
+) -> int:
+    """One quarter closed as `app.domain.statements.close_quarter` closes it, in set-based SQL and one
+    transaction: the close claimed while it makes its statements (-1), then counted (the database's
+    triggers allow exactly that). Statements are approved a day after the close."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO quarter_closes (quarter, time_zone, cutoff, closed_at, closed_by, statements) "
+            "VALUES ($1, $2, $3, $4, $5, -1)",
+            quarter,
+            zone,
+            cutoff,
+            closed_at,
+            CLOSED_BY,
+        )
+        await conn.execute(
+            "CREATE TEMP TABLE bench_taken ON COMMIT DROP AS "
+            "SELECT e.id, e.partner_id, e.currency, e.amount, e.effective_at, e.recorded_at, "
+            "to_char(e.effective_at AT TIME ZONE $3, 'YYYY-\"Q\"Q') AS own FROM money_entries e "
+            "WHERE e.effective_at < $1 AND e.effective_at + $2::interval <= $1 "
+            "AND NOT EXISTS (SELECT 1 FROM statement_lines l WHERE l.money_entry_id = e.id)",
+            cutoff,
+            hold,
+            zone,
+        )
+        negative = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT 1 FROM bench_taken GROUP BY partner_id, currency HAVING sum(amount) < 0) x"
+        )
+        if negative:  # the seed earns commission only; a carried negative balance is not modelled here
+            raise RuntimeError(f"{quarter}: {negative} statements would close negative")
+        made = int(
+            (
+                await conn.execute(
+                    "INSERT INTO statements (id, partner_id, quarter, currency, status, opening_balance, lines_total, "
+                    "closing_balance, payable_amount, payout_date, created_at, approved_at, approved_by) "
+                    "SELECT gen_random_uuid(), partner_id, $1, currency, 'approved', 0, sum(amount), sum(amount), "
+                    "sum(amount), $2, $3, $4, $5 FROM bench_taken GROUP BY partner_id, currency",
+                    quarter,
+                    payout,
+                    closed_at,
+                    closed_at + timedelta(days=1),
+                    CLOSED_BY,
+                )
+            ).split()[-1]
+        )
+        await conn.execute(
+            "INSERT INTO statement_lines (statement_id, money_entry_id, amount, label) "
+            "SELECT s.id, t.id, t.amount, CASE WHEN t.own >= $1 THEN NULL "
+            "WHEN c.quarter IS NULL THEN 'dated ' || t.own "
+            "WHEN t.recorded_at >= c.closed_at THEN 'dated ' || t.own || ', recorded after ' || t.own || ' was closed' "
+            "ELSE 'dated ' || t.own || ', held then (hold period)' END "
+            "FROM bench_taken t JOIN statements s ON s.partner_id = t.partner_id AND s.currency = t.currency "
+            "AND s.quarter = $1 LEFT JOIN quarter_closes c ON c.quarter = t.own AND t.own < $1 ORDER BY t.id",
+            quarter,
+        )
+        await conn.execute("UPDATE quarter_closes SET statements = $2 WHERE quarter = $1", quarter, made)
+    return made

@@ -1,4 +1,5 @@
-"""The load benchmark's smoke run (`bench/run.py --smoke`): keeps the measuring instrument from rotting.
+"""The load benchmark's smoke runs (`bench/run.py --smoke`, `bench/payouts.py --smoke`): keep the measuring
+instruments from rotting.
 
 It runs the real thing in miniature: its own Postgres database (random name, dropped at the end), the
 service started as in production on a port of its own, wrk, hey and pgbench. Missing load generators
@@ -122,3 +123,63 @@ def test_benchmark_smoke_run_measures_every_scenario_next_to_its_baseline(tmp_pa
         assert check["answered_accepted"] > 0, check
         assert check["points_found"] == check["points_expected"] > 0, check
         assert check["money_found_minor_units"] == check["money_expected_minor_units"] > 0, check
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_payout_benchmark_smoke_run_pays_every_statement_and_renders_every_invoice(tmp_path: Path) -> None:
+    """`bench/payouts.py --smoke`: seeded payees, closed quarters and approved statements, a payout run
+    over them with store events sent before and while its invoices render, and the run's own checks.
+    Its times are reported, never asserted."""
+    database = f"bench_smoke_{os.getpid()}_{secrets.token_hex(3)}"
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "payouts.py"),
+        "--smoke",
+        "--db-name",
+        database,
+        "--port",
+        str(_free_port()),
+        "--results-dir",
+        str(tmp_path),
+    ]
+    env = {**os.environ, "PARTNERS_SECRETS_KEY": Fernet.generate_key().decode()}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540, check=False)
+    output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-6000:]}"
+    assert result.returncode == 0, output
+    assert not asyncio.run(_database_exists(database)), f"the benchmark left its database {database} behind"
+
+    reports = sorted(tmp_path.glob("*-payouts-smoke.json"))
+    assert len(reports) == 1, output
+    report = json.loads(reports[0].read_text())
+    assert report["ok"], (report["failures"], report["checks"])
+    checks = {c["check"]: c for c in report["checks"]}
+    assert {
+        "transfers",
+        "control sum",
+        "statements taken",
+        "SEPA file",
+        "statements in payment",
+        "invoice numbers",
+        "documents",
+        "PDF sample",
+        "VAT treatments",
+        "store events baseline",
+        "store events during_rendering",
+    } <= set(checks), sorted(checks)
+    assert all(c["ok"] for c in checks.values()), checks
+
+    seeded = report["seeded"]
+    assert seeded["quarters_closed"] and seeded["approved_partners"] == report["scale"]["partners"] == 20, seeded
+    assert set(seeded["treatments"]) == {"domestic", "reverse_charge", "outside_eu", "not_registered"}, seeded
+    assert report["run"]["transfers"] == seeded["approved_partners"], report["run"]
+    figures = report["figures"]
+    assert figures["invoices"] == seeded["approved_statements"], figures
+    assert figures["file_written_s"] is not None and figures["invoices_rendered_s"] is not None, figures
+    assert figures["polls"] >= 1, figures
+    assert {t["target"] for t in report["targets"]} == {"file_written_s", "invoices_rendered_s"}, report["targets"]
+    for phase in ("baseline", "during_rendering"):  # store events: sent, all answered 202 and applied
+        events = report["events"][phase]
+        assert events["sent"] > 0 and events["answers"] == {"202": events["sent"]}, events
+        assert events["applied"] == events["sent"] and events["not_applied"] == 0, events
+        assert events["latency_p50_ms"] is not None and events["latency_p99_ms"] is not None, events
