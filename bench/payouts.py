@@ -14,8 +14,8 @@ partner's newest one approved), starts `partners serve` as production does, and 
    going on: accepted -> applied latency and events applied per second;
 2. `POST /v1/payout-runs`: the run and its SEPA file ("file written");
 3. while the workers render the run's invoice PDFs, the same store events at the same rate, and the
-   run's progress (`GET /v1/payout-runs/{id}`, `invoice_documents`) read every `--poll-seconds`, until
-   every invoice is rendered ("invoices rendered").
+   run's progress (its summary in `GET /v1/payout-runs?limit=1`, `invoice_documents`) read every
+   `--poll-seconds`, until every invoice is rendered ("invoices rendered").
 
 Prints the figures with the during ÷ baseline ratios, checks the outcome (statements in payment,
 invoice numbers without gaps, a PDF per invoice, the SEPA file's count and sum) and writes JSON under
@@ -532,7 +532,7 @@ def render(report: dict[str, Any]) -> str:
     line("  invoices/s", _fmt(f["invoices_per_s"], ",.1f"))
     line("  last rendered_at - run created_at (database)", f"{_fmt(f['rendered_db_s'], '.1f')} s")
     line("run answer (POST)", f"{f['post_answer_bytes'] / 1e6:.1f} MB")
-    line("progress reads (GET /v1/payout-runs/{id})", f"{f['polls']:,}")
+    line("progress reads (GET /v1/payout-runs?limit=1)", f"{f['polls']:,}")
     line("  read time p50 / max", f"{_fmt(f['poll_p50_ms'], ',.0f')} / {_fmt(f['poll_max_ms'], ',.0f')} ms")
     line("  answer size", f"{f['poll_answer_bytes'] / 1e6:.1f} MB")
     line("SEPA file (GET sepa.xml)", f"{f['sepa_bytes'] / 1e6:.1f} MB", f"read in {f['sepa_read_s']:.2f} s")
@@ -677,11 +677,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 deadline = time.monotonic() + opts.render_timeout
                 last_rendered, last_at = 0, time.monotonic()
                 while time.monotonic() < deadline:
-                    status, raw, read_s = call("GET", f"{service.base_url}/v1/payout-runs/{run_id}", key=admin)
+                    # The run's summary, as the list of runs gives it (newest first): its progress without
+                    # its 10,000 transfers and statements.
+                    status, raw, read_s = call("GET", f"{service.base_url}/v1/payout-runs?limit=1", key=admin)
                     now = time.monotonic()
                     if status != 200:
-                        raise RuntimeError(f"GET /v1/payout-runs/{run_id} answered {status}: {raw[:500]!r}")
-                    progress = json.loads(raw)["invoice_documents"]
+                        raise RuntimeError(f"GET /v1/payout-runs?limit=1 answered {status}: {raw[:500]!r}")
+                    [summary] = json.loads(raw)["items"]
+                    if summary["id"] != run_id:
+                        raise RuntimeError(f"the newest run is {summary['id']}, not {run_id}")
+                    progress = summary["invoice_documents"]
                     poll = Poll(
                         now - post_started,
                         int(progress["issued"]),

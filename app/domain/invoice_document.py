@@ -3,7 +3,9 @@
 always gives the same document.
 
 `render` runs in a process of the worker's pool (`app.worker.documents`): laying out a page and
-subsetting its fonts is CPU work that must not hold up the event loop that applies store events.
+subsetting its fonts is CPU work that must not hold up the event loop that applies store events. Each
+process loads the fonts and the style once; WeasyPrint subsets fonts with HarfBuzz (Debian's
+libharfbuzz-subset0), at a fraction of fontTools' cost.
 The page is laid out by WeasyPrint (PDF/A-3b: fonts embedded, an sRGB output intent, XMP metadata);
 `facturx` embeds the XML (`AFRelationship` Data) and writes the Factur-X XMP extension, checking the
 XML against the Factur-X XSD as it does.
@@ -268,7 +270,6 @@ def _address(party: Party) -> str:
 def page(doc: Document) -> str:
     """The invoice as the HTML the PDF is laid out from."""
     e = html.escape
-    fonts = _fonts()
     title = "Self-billed credit note" if doc.credit_note else "Self-billed invoice"
     rows = "".join(
         f"<tr><td>{e(line.description)}</td><td class=n>{money(line.amount)} {e(doc.currency)}</td></tr>"
@@ -284,26 +285,13 @@ def page(doc: Document) -> str:
 
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)} {e(doc.number)}</title>
-<meta name="author" content="{e(doc.buyer.name)}">
-<style>
-@font-face {{ font-family: Invoice; src: url("{fonts["normal"].as_uri()}"); }}
-@font-face {{ font-family: Invoice; font-weight: bold; src: url("{fonts["bold"].as_uri()}"); }}
-@page {{ size: A4; margin: 18mm 16mm; @bottom-right {{ content: "{e(doc.number)} · page " counter(page);
-  font: 8pt Invoice; color: #555; }} }}
-body {{ font-family: Invoice; font-size: 10pt; color: #111; }}
-h1 {{ font-size: 17pt; margin: 0 0 2mm; }} h2 {{ font-size: 9pt; color: #555; margin: 0 0 1mm; }}
-.parties {{ display: flex; gap: 10mm; margin: 6mm 0; }} .party {{ flex: 1; }}
-table {{ width: 100%; border-collapse: collapse; margin-top: 4mm; }}
-th, td {{ text-align: left; padding: 1.6mm 1mm; border-bottom: 0.3pt solid #999; }}
-.n {{ text-align: right; white-space: nowrap; }} tfoot td {{ border: none; }} .total td {{ font-weight: bold; }}
-.mention {{ font-size: 8.5pt; margin: 1mm 0; }}
-</style></head><body>
+<meta name="author" content="{e(doc.buyer.name)}"></head><body>
 <h1>{e(title)} {e(doc.number)}</h1>
 <p>Issued {doc.issued_at.astimezone(UTC).date().isoformat()} · commission for {e(doc.quarter)}
 ({doc.period[0].isoformat()} to {doc.period[1].isoformat()}) · statement {e(doc.statement_id)}</p>
 {corrects}
-<div class=parties>{party("Seller", doc.seller)}{party("Buyer", doc.buyer)}</div>
-<table><thead><tr><th>Description</th><th class=n>Amount</th></tr></thead><tbody>{rows}</tbody>
+<table class=parties><tr><td>{party("Seller", doc.seller)}</td><td>{party("Buyer", doc.buyer)}</td></tr></table>
+<table class=lines><thead><tr><th>Description</th><th class=n>Amount</th></tr></thead><tbody>{rows}</tbody>
 <tfoot><tr><td>Net</td><td class=n>{money(doc.net)} {e(doc.currency)}</td></tr>
 <tr><td>{rate}</td><td class=n>{money(doc.vat_amount)} {e(doc.currency)}</td></tr>
 <tr class=total><td>Total</td><td class=n>{money(doc.total)} {e(doc.currency)}</td></tr></tfoot></table>
@@ -311,12 +299,46 @@ th, td {{ text-align: left; padding: 1.6mm 1mm; border-bottom: 0.3pt solid #999;
 </body></html>"""
 
 
+STYLE = """
+@font-face {{ font-family: Invoice; src: url("{normal}"); }}
+@font-face {{ font-family: Invoice; font-weight: bold; src: url("{bold}"); }}
+@page {{ size: A4; margin: 18mm 16mm;
+  @bottom-right {{ content: string(number) " · page " counter(page); font: 8pt Invoice; color: #555; }} }}
+body {{ font-family: Invoice; font-size: 10pt; color: #111; }}
+h1 {{ font-size: 17pt; margin: 0 0 2mm; string-set: number content(); }}
+h2 {{ font-size: 9pt; color: #555; margin: 0 0 1mm; }}
+table {{ width: 100%; border-collapse: collapse; }}
+table.parties {{ margin: 6mm 0; }} table.parties td {{ width: 50%; vertical-align: top; padding: 0 5mm 0 0; }}
+table.lines {{ margin-top: 4mm; }}
+table.lines th, table.lines td {{ text-align: left; padding: 1.6mm 1mm; border-bottom: 0.3pt solid #999; }}
+.n {{ text-align: right !important; white-space: nowrap; }} tfoot td {{ border: none !important; }}
+.total td {{ font-weight: bold; }}
+.mention {{ font-size: 8.5pt; margin: 1mm 0; }}
+"""
+"""The page's style: one per process, with the fonts it loads (laid out again for each document, the
+fonts would be loaded again too)."""
+
+
+@functools.cache
+def _style() -> tuple[Any, Any]:
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    fonts = _fonts()
+    config = FontConfiguration()
+    sheet = CSS(string=STYLE.format(normal=fonts["normal"].as_uri(), bold=fonts["bold"].as_uri()), font_config=config)
+    return config, sheet
+
+
 def render(doc: Document) -> bytes:
     """The PDF/A-3 of the invoice with its XML embedded (Factur-X EN 16931)."""
     import facturx
     from weasyprint import HTML
 
-    pdf: bytes = HTML(string=page(doc)).write_pdf(pdf_variant="pdf/a-3b", uncompressed_pdf=False)
+    config, sheet = _style()
+    pdf: bytes = HTML(string=page(doc)).write_pdf(
+        pdf_variant="pdf/a-3b", stylesheets=[sheet], font_config=config, uncompressed_pdf=False
+    )
     kind = "Credit note" if doc.credit_note else "Invoice"
     metadata = {
         "author": doc.buyer.name,

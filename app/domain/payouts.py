@@ -626,6 +626,11 @@ async def view(session: AsyncSession, run_id: uuid.UUID) -> RunView:
     )
 
 
+async def documents_progress(session: AsyncSession, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int, int]]:
+    """Each run's invoice documents: issued, rendered, failed at the last attempt."""
+    return await repo.documents_progress_of(session, run_ids)
+
+
 async def runs(session: AsyncSession, limit: int, before: tuple[datetime, uuid.UUID] | None = None) -> list[PayoutRun]:
     """Runs, newest first; after a page, those before its last (`before`: its created_at and id)."""
     return list(await repo.runs(session, limit, before))

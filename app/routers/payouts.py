@@ -59,8 +59,10 @@ CSV_COLUMNS = (
 )
 
 
-def _summary(run: tables.PayoutRun) -> PayoutRunSummary:
+def _summary(run: tables.PayoutRun, documents: tuple[int, int, int]) -> PayoutRunSummary:
+    issued, rendered, failed = documents
     return PayoutRunSummary(
+        invoice_documents=DocumentProgress(issued=issued, rendered=rendered, failed=failed),
         id=run.id,
         reference=run.reference,
         payment_date=run.payment_date,
@@ -74,10 +76,8 @@ def _summary(run: tables.PayoutRun) -> PayoutRunSummary:
 
 
 def _run(view: payouts.RunView) -> PayoutRunOut:
-    issued, rendered, failed = view.documents
     return PayoutRunOut(
-        **_summary(view.run).model_dump(),
-        invoice_documents=DocumentProgress(issued=issued, rendered=rendered, failed=failed),
+        **_summary(view.run, view.documents).model_dump(),
         transfer_list=[PayoutTransferOut.model_validate(t, from_attributes=True) for t in view.transfers],
         statements=[
             PayoutRunStatementOut(
@@ -166,8 +166,9 @@ async def list_payout_runs(
     """Admin (read). Newest first, a page at a time (`next_cursor`)."""
     rows = await payouts.runs(session, limit + 1, convert.decode_time_id_cursor(cursor))
     page = rows[:limit]
+    progress = await payouts.documents_progress(session, [r.id for r in page])
     return PayoutRunList(
-        items=[_summary(r) for r in page],
+        items=[_summary(r, progress.get(r.id, (0, 0, 0))) for r in page],
         next_cursor=convert.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
         has_more=len(rows) > limit,
     )

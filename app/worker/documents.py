@@ -2,10 +2,11 @@
 
 Rendering is CPU work (laying out a page, subsetting fonts, embedding the XML): it runs in a pool of
 processes (`PARTNERS_INVOICE_RENDER_PROCESSES`) while the worker's event loop goes on applying store
-events. A pass claims a batch of documents (in a transaction of its own, skipping what other
-workers claimed), hands it to the pool, and returns at once; a later pass finds the batch done and
-stores it. A worker that dies mid-batch leaves its claims to expire; another renders them again. A
-document that fails to render keeps the error and is tried again after a pause that grows.
+events. A pass starts a task of the worker's own that claims batches of documents (each in a
+transaction of its own, skipping what other workers claimed), keeps the next batch queued in the pool
+while one renders, and stores each batch as it is done, until nothing is due. A worker that dies
+mid-batch leaves its claims to expire; another renders them again. A document that fails to render
+keeps the error and is tried again a minute later.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ CLAIM = timedelta(minutes=5)
 @dataclass
 class _State:
     pool: ProcessPoolExecutor | None = None
-    batch: asyncio.Task[int] | None = None
+    running: asyncio.Task[int] | None = None
 
 
 _states: weakref.WeakKeyDictionary[Worker, _State] = weakref.WeakKeyDictionary()
@@ -58,33 +59,53 @@ def _pool(worker: Worker, state: _State) -> ProcessPoolExecutor:
 
 
 async def render_documents(worker: Worker) -> int:
-    """Store the batch the pool finished, if any; then claim and start the next. Returns how many
-    documents it claimed or stored (0: nothing to do, or a batch still rendering)."""
+    """Start rendering what is due, unless this worker renders already: a task of its own claims batch
+    after batch, keeping the next batch queued in the pool while one renders, until nothing is due.
+    Returns 1 when it started one (0: nothing due, or rendering under way)."""
     if not worker.settings.render_invoice_documents:
         return 0
-    return await _step(worker)
-
-
-async def _step(worker: Worker) -> int:
     state = _state(worker)
-    stored = 0
-    if state.batch is not None:
-        if not state.batch.done():
+    if state.running is not None:
+        if not state.running.done():
             return 0
-        batch, state.batch = state.batch, None
-        stored = batch.result()
-    now = worker.clock.now()
+        running, state.running = state.running, None
+        running.result()  # a failure of the task itself is raised in the worker's pass, and logged there
+    if not await _due(worker):
+        return 0
+    state.running = asyncio.create_task(_run(worker, _pool(worker, state)), name="invoice-documents")
+    return 1
+
+
+async def _due(worker: Worker) -> bool:
     async with worker.reading() as session:
-        if not await repo.any_document_due(session, now):
-            return stored
+        return await repo.any_document_due(session, worker.clock.now())
+
+
+async def _claim(worker: Worker) -> list[tuple[int, invoice_document.Document]]:
+    now = worker.clock.now()
     limit = PER_PROCESS * worker.settings.invoice_render_processes
     async with unit_of_work(worker.factory) as session:
         claimed = await repo.claim_documents(session, worker.name, now, now + CLAIM, limit)
-        documents = [(row.id or 0, invoice_document.document(row, corrects)) for row, corrects in claimed]
-    if not documents:
-        return stored
-    state.batch = asyncio.create_task(_render(worker, _pool(worker, state), documents), name="invoice-documents")
-    return stored + len(documents)
+        return [(row.id or 0, invoice_document.document(row, corrects)) for row, corrects in claimed]
+
+
+async def _run(worker: Worker, pool: ProcessPoolExecutor) -> int:
+    """Claim and render batches until none is due (or the worker stops); the next batch waits in the
+    pool's queue while one renders, so the pool never idles between batches. Returns how many
+    documents it handled."""
+    total = 0
+    rendering: asyncio.Task[int] | None = None
+    while not worker.stopping.is_set():
+        documents = await _claim(worker)
+        if not documents:
+            break
+        following = asyncio.create_task(_render(worker, pool, documents))
+        if rendering is not None:
+            total += await rendering
+        rendering = following
+    if rendering is not None:
+        total += await rendering
+    return total
 
 
 async def _render(
@@ -113,29 +134,28 @@ async def _render(
 
 
 async def settle(worker: Worker) -> int:
-    """Render every document due, waiting for each batch, whether or not this worker renders in its
-    loop (tests call this; the worker loop never waits)."""
+    """Render every document due and wait for it, whether or not this worker renders in its loop
+    (tests call this; the worker loop never waits)."""
+    state = _state(worker)
     total = 0
-    while True:
-        done = await _step(worker)
-        state = _state(worker)
-        if state.batch is not None:
-            total += await state.batch
-            state.batch = None
-        elif done == 0:
-            return total
+    if state.running is not None:
+        total += await state.running
+        state.running = None
+    while await _due(worker):
+        total += await _run(worker, _pool(worker, state))
+    return total
 
 
 async def close(worker: Worker) -> None:
-    """Let a batch being rendered finish and be stored, then stop the pool."""
+    """Let the batches being rendered finish and be stored, then stop the pool."""
     state = _states.pop(worker, None)
     if state is None:
         return
-    if state.batch is not None:
+    if state.running is not None:
         try:
-            await state.batch
-        except Exception:
-            log.warning("worker %s: a batch of invoice documents was not stored", worker.name, exc_info=True)
+            await state.running
+        except Exception:  # their claims expire, and another worker renders them
+            log.warning("worker %s: invoice documents being rendered were not stored", worker.name, exc_info=True)
     if state.pool is not None:
         state.pool.shutdown(wait=True, cancel_futures=True)
 

@@ -66,6 +66,14 @@ class PayoutTransferOut(BaseModel):
     return_reason: str | None = Field(description="Why the bank returned it; null otherwise.")
 
 
+class DocumentProgress(BaseModel):
+    issued: int = Field(
+        description="Invoices the run issued (one a returned statement kept counts for the run that issued it)."
+    )
+    rendered: int = Field(description="Of those, the invoices whose PDF a worker has rendered.")
+    failed: int = Field(description="Of those not rendered, the ones whose last attempt failed (tried again).")
+
+
 class PayoutRunSummary(BaseModel):
     id: uuid.UUID = Field(description="The run's id.")
     reference: str = Field(description="The SEPA file's message id, and the payment reference of the statements paid.")
@@ -76,14 +84,15 @@ class PayoutRunSummary(BaseModel):
     )
     transfers: int = Field(description="How many transfers the file holds.")
     control_sum: int = Field(description="The sum of the transfers, minor units.")
+    invoice_documents: DocumentProgress = Field(
+        description="The progress of the PDFs of the invoices the run issued, rendered by the workers after it "
+        "was created: read it here, or in the list of runs, while they render."
+    )
     created_at: datetime = Field(description="When the run was created.")
     executed_at: datetime | None = Field(description="When it was confirmed executed; null until then.")
 
 
 class PayoutRunOut(PayoutRunSummary):
-    invoice_documents: DocumentProgress = Field(
-        description="The progress of the run's invoice PDFs, rendered by the workers after the run is created."
-    )
     transfer_list: list[PayoutTransferOut] = Field(description="One transfer per partner paid.")
     statements: list[PayoutRunStatementOut] = Field(
         description="Every statement the run considered: paid by a transfer, or not payable with the reasons."
@@ -162,14 +171,6 @@ class CreditNoteRequest(RequestModel):
         StringConstraints(min_length=1, max_length=400, pattern=NONBLANK_TEXT_PATTERN),
         AfterValidator(strip_nonblank),
     ] = Field(description="Why the invoice is corrected: printed on the credit note.")
-
-
-class DocumentProgress(BaseModel):
-    issued: int = Field(
-        description="Invoices the run issued (one a returned statement kept counts for the run that issued it)."
-    )
-    rendered: int = Field(description="Of those, the invoices whose PDF a worker has rendered.")
-    failed: int = Field(description="Of those not rendered, the ones whose last attempt failed (tried again).")
 
 
 class PaidStatement(BaseModel):
