@@ -411,8 +411,26 @@ async def test_every_account_route_answers_each_role_as_the_role_table_says(api:
             Call("read A's sales", "GET", f"/v1/users/{a_sales.user['id']}", Permission.TEAM_READ, a),
             Call("read B's sales", "GET", f"/v1/users/{b_sales.user['id']}", Permission.TEAM_READ, b),
             Call("read the mail log", "GET", "/v1/mail", Permission.MAIL_LOG_READ, None),
+            Call("send a message again", "POST", f"/v1/mail/{message}/retry", Permission.SETTINGS_WRITE, None),
+            Call(
+                "rename A's sales", "PATCH", f"/v1/users/{a_sales.user['id']}", Permission.TEAM_WRITE, a,
+                body={"name": f"Sam {n}"},
+            ),
+            Call(
+                "rename B's sales", "PATCH", f"/v1/users/{b_sales.user['id']}", Permission.TEAM_WRITE, b,
+                body={"name": f"Sue {n}"},
+            ),
+            Call("read one's session", "GET", "/v1/sessions/current", Permission.NOTIFICATIONS_OWN, None),
+            Call("read one's account", "GET", "/v1/account", Permission.NOTIFICATIONS_OWN, None),
+            Call(
+                "change one's account", "PATCH", "/v1/account", Permission.NOTIFICATIONS_OWN, None,
+                body={"notifications": {"lead_offered": n % 2 == 0}},
+            ),
         ]  # fmt: skip
 
+    # A message that is not failed: a role that may send one again is refused by the rule (409), not
+    # by the table.
+    message = (await api.client.get("/v1/mail", headers=api.admin)).json()["items"][0]["id"]
     breaches, checked = [], 0
     for role, browser in people.items():
         own = a if roles.KIND_OF[role] is Kind.PARTNER else None
@@ -422,11 +440,11 @@ async def test_every_account_route_answers_each_role_as_the_role_table_says(api:
                 allowed = allowed and roles.may_invite(role, call.invites)
             response = await browser.request(call.method, call.path, json=call.body)
             checked += 1
-            if allowed != (200 <= response.status_code < 300) or response.status_code >= 500:
+            let_through = response.status_code not in (401, 403, 404)
+            done = 200 <= response.status_code < 300 or call.name == "send a message again"
+            if allowed != let_through or response.status_code >= 500 or (allowed and not done):
                 breaches.append((role.value, call.name, response.status_code, response.text[:200]))
-            elif not allowed and response.status_code not in (403, 404):
-                breaches.append((role.value, call.name, response.status_code, "refused with the wrong status"))
-    assert breaches == [] and checked == len(Role) * 9
+    assert breaches == [] and checked == len(Role) * 15
 
     # Deactivating: who manages the team may; a deactivated user's session reaches nothing.
     victim = await make_user(api, Role.PARTNER_FINANCE, a)
