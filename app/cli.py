@@ -48,6 +48,51 @@ async def _create_admin_key(settings: Settings, name: str, scopes: list[str], ki
         await engine.dispose()
 
 
+def _say_mail(say: logging.Logger, settings: Settings) -> None:
+    """How mail leaves, said at start: off is a choice someone must see."""
+    mode = settings.mail_mode
+    if mode == "off":
+        say.warning("mail is OFF (PARTNERS_MAIL=off): no invitation, password reset or notification is sent")
+    elif mode == "folder":
+        say.info("mail is written to %s, not sent (set PARTNERS_SMTP_HOST to send it)", settings.mail_folder)
+    else:
+        say.info("mail is sent through %s:%s (%s)", settings.smtp_host, settings.smtp_port, settings.smtp_tls)
+
+
+def cmd_create_admin_user(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.migrate import upgrade
+
+    if settings.should_migrate_on_start:
+        upgrade(settings.database_url)
+    link = asyncio.run(_create_admin_user(settings, args.email, args.name))
+    print(
+        f"Invited {args.email.lower()} as the vendor's admin (mail: {settings.mail_mode}). "
+        "Open this link to set the password; it works once:",
+        file=sys.stderr,
+    )
+    print(link)
+    return 0
+
+
+async def _create_admin_user(settings: Settings, email: str, name: str | None) -> str:
+    from app.db.session import create_engine, create_session_factory, unit_of_work
+    from app.domain import people
+    from app.domain.clock import SystemClock
+    from app.domain.context import Caller, Context
+    from app.domain.rules.roles import Role
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with unit_of_work(create_session_factory(engine)) as session:
+            ctx = Context(caller=Caller(kind="cli"), now=SystemClock().now())
+            invited = await people.invite(
+                session, ctx, settings, None, email=email, role=Role.ADMIN, partner_id=None, name=name
+            )
+            return invited.link
+    finally:
+        await engine.dispose()
+
+
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from app.db.migrate import upgrade
 
@@ -148,6 +193,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     say.info("serving on http://%s:%s (API docs at /docs)", host, port)
+    _say_mail(say, settings)
     # In JSON, uvicorn's own set-up of its loggers (plain text, in this parent process too) is
     # skipped: the lines go through the service's handler instead.
     log_config: dict[str, Any] = {"log_config": None} if settings.resolved_log_format == "json" else {}
@@ -205,7 +251,8 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
 
         metrics.serve_apart(settings.worker_metrics_port, settings.host)
         say.info("worker metrics on http://%s:%s/metrics", settings.host, settings.worker_metrics_port)
-    say.info("worker running: store events, scheduled jobs, outbound webhooks (SIGTERM stops it)")
+    say.info("worker running: store events, scheduled jobs, outbound webhooks, mail (SIGTERM stops it)")
+    _say_mail(say, settings)
     asyncio.run(_work(settings))
     return 0
 
@@ -328,6 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--scopes", default="read,write", help="comma-separated: read,write (admin) or store")
     key.add_argument("--kind", choices=["admin", "store"], default="admin")
     key.set_defaults(handler=cmd_create_admin_key)
+
+    user = commands.add_parser(
+        "create-admin-user", help="invite a person as the vendor's admin user and print the invitation link"
+    )
+    user.add_argument("--email", required=True, help="the person's e-mail address")
+    user.add_argument("--name", default=None, help="the person's name")
+    user.set_defaults(handler=cmd_create_admin_user)
 
     sweep = commands.add_parser(
         "sweep", help="run every scheduled job now, once (the workers also run them at their moments)"

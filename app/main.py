@@ -51,6 +51,7 @@ from app.routers import (
     partners,
     payee,
     payouts,
+    people,
     program,
     reviews,
     statements,
@@ -295,6 +296,11 @@ def create_app(
                 "name": "payouts",
                 "description": "Payout runs (SEPA credit transfers of approved statements) and self-billed invoices.",
             },
+            {
+                "name": "people",
+                "description": "Users of partners and of the vendor with their roles, invitations, sign-in sessions, "
+                "password resets, the second factor, notification settings, and the mail log.",
+            },
             {"name": "dashboards", "description": "Program-wide figures for internal dashboards."},
             {"name": "directory", "description": "The public partner directory (R18)."},
             {"name": "nfr licences", "description": "Not-for-resale licences (R17)."},
@@ -340,6 +346,7 @@ def create_app(
         customers.imports_router,
         statements.router,
         payouts.router,
+        people.router,
         exports.router,
         directory.router,
         leads.router,

@@ -520,6 +520,102 @@ PROBLEMS: dict[str, ProblemKind] = {
         "partner's VAT standing changed).",
         "Settle the difference outside the service; the invoice stays as issued.",
     ),
+    # --- people: accounts, sessions, mail
+    "sign_in_failed": ProblemKind(
+        401,
+        "The e-mail address or the password is wrong (answered alike whether an account has the address or not).",
+        "Check both; forgotten passwords are reset by mail (`POST /v1/password-resets`). Repeated failures are "
+        "throttled (429).",
+    ),
+    "user_deactivated": ProblemKind(403, "The account is deactivated: it cannot sign in.", "Ask an administrator."),
+    "second_factor_required": ProblemKind(
+        401,
+        "The account signs in with a second factor too.",
+        "Send `code`: the authenticator app's current six digits, or one of the recovery codes.",
+    ),
+    "second_factor_wrong": ProblemKind(
+        401,
+        "The second-factor code is wrong, or was used already (a code counts once).",
+        "Wait for the next code of the authenticator app, or use an unused recovery code.",
+    ),
+    "second_factor_setup_required": ProblemKind(
+        403,
+        "The vendor requires a second factor of its users, and this one has none yet.",
+        "Set it up: `POST /v1/account/second-factor`, then `/confirm` with a first code.",
+    ),
+    "second_factor_vendor_only": ProblemKind(409, "The second factor is for the vendor's users.", "Nothing to do."),
+    "second_factor_on": ProblemKind(
+        409, "The second factor is on already.", "Turn it off first (`/v1/account/second-factor/disable`)."
+    ),
+    "second_factor_not_started": ProblemKind(
+        409, "No second-factor setup is under way.", "Start it: `POST /v1/account/second-factor`."
+    ),
+    "second_factor_required_here": ProblemKind(
+        409, "PARTNERS_REQUIRE_SECOND_FACTOR is on: the second factor stays on.", "Nothing to do."
+    ),
+    "session_invalid": ProblemKind(
+        401, "No session has this cookie (or none was sent).", "Sign in: `POST /v1/sessions`."
+    ),
+    "session_ended": ProblemKind(
+        401,
+        "The session ended: signed out, signed in again elsewhere with this browser, the password changed, the "
+        "user deactivated, or its partner terminated.",
+        "Sign in again.",
+    ),
+    "session_expired": ProblemKind(
+        401, "The session was idle too long, or reached its absolute expiry.", "Sign in again."
+    ),
+    "csrf_failed": ProblemKind(
+        403,
+        "A request that changes anything, made with a session cookie, lacks the session's CSRF token or sends another.",
+        "Send the `csrf_token` of the session (`GET /v1/sessions/current`) as the `X-CSRF-Token` header.",
+    ),
+    "user_session_required": ProblemKind(
+        409, "The route is a signed-in user's own; an admin key has no account.", "Call it with a user's session."
+    ),
+    "link_not_valid": ProblemKind(
+        409,
+        "The invitation or password-reset link was used, expired, or a newer one replaced it.",
+        "Ask for a new one: an administrator invites again, or `POST /v1/password-resets`.",
+    ),
+    "password_too_short": ProblemKind(422, "The password has fewer than 12 characters.", "Choose a longer one."),
+    "password_too_long": ProblemKind(422, "The password has more than 256 characters.", "Choose a shorter one."),
+    "password_too_weak": ProblemKind(
+        422,
+        "The password is too easy to guess (zxcvbn's estimate: common words, patterns, the user's own name or "
+        "address).",
+        "Choose a longer phrase of uncommon words; the detail says what made it weak.",
+    ),
+    "password_wrong": ProblemKind(422, "The current password is wrong.", "Give the password in force."),
+    "user_exists": ProblemKind(
+        409, "An account has this e-mail address already: one address is one user.", "Invite another address."
+    ),
+    "user_not_found": ProblemKind(404, "No user you may see has this id.", "List the team's users."),
+    "role_not_allowed": ProblemKind(
+        403,
+        "The caller's role may not do this (the role table: `docs/roles.md`).",
+        "Ask a user whose role may, or an administrator.",
+    ),
+    "role_kind_mismatch": ProblemKind(
+        422,
+        "The role is not one of the user's kind (a partner's: owner, sales, finance; the vendor's: admin, "
+        "partner_manager, finance, viewer).",
+        "Give a role of the user's kind.",
+    ),
+    "own_role": ProblemKind(409, "A user does not change its own role.", "Ask another user who may."),
+    "own_account": ProblemKind(409, "A user does not deactivate itself.", "Ask another user who may."),
+    "notification_unknown": ProblemKind(
+        422,
+        "Not a notification one can turn off (invitations and password resets are always sent).",
+        "Name notifications from the list in the request's description.",
+    ),
+    "time_zone_unknown": ProblemKind(
+        422, "Not an IANA time zone.", "Give one such as `Europe/Paris` or `America/New_York`."
+    ),
+    "mail_not_found": ProblemKind(404, "No message of the mail log has this id.", "List the log: `GET /v1/mail`."),
+    "mail_not_failed": ProblemKind(
+        409, "Only a failed message is sent again; this one is pending, sent or off.", "Nothing to do."
+    ),
 }
 
 

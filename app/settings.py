@@ -145,6 +145,41 @@ class Settings(BaseSettings):
     """Processes each worker renders invoice PDFs in (a pool beside the event loop, so rendering never
     holds up the application of store events)."""
 
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
+    """Where people reach the service: the links of invitations and password resets start with it."""
+    password_hash_profile: Literal["standard", "cheap"] = "standard"  # noqa: S105 - a cost profile
+    """`standard`: Argon2id with pwdlib's recommended cost. `cheap` is for tests alone."""
+    session_idle_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    """A browser session ends after this long without a request."""
+    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 30)
+    """A browser session ends this long after sign-in, however active."""
+    invitation_valid_days: int = Field(default=7, ge=1, le=60)
+    reset_valid_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    sign_in_limit: int = Field(default=5, ge=1, le=1000)
+    """Failed sign-ins per account, and five times as many per address, in `sign_in_window_seconds`."""
+    sign_in_window_seconds: int = Field(default=900, ge=1, le=86_400)
+    reset_request_limit: int = Field(default=3, ge=1, le=1000)
+    """Password-reset requests per address (e-mail) and per client in `sign_in_window_seconds`."""
+    require_second_factor: bool = False
+    """Vendor users sign in with a TOTP code (their first sign-in sets it up)."""
+
+    notify_hole_grace_seconds: float = Field(default=60.0, ge=0, le=3600)
+    """How long the notifier waits at a gap in the event log (a transaction still under way may fill it)
+    before reading past it."""
+    mail: Literal["smtp", "folder", "off"] | None = None
+    """`smtp`: sent through the SMTP settings below; `folder`: written to `mail_dir` and logged (the
+    default outside production); `off`: not sent at all, said on start and in every mail-log answer.
+    Production refuses to start without SMTP settings unless this is `off`."""
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["starttls", "implicit", "none"] = "starttls"
+    """`implicit` (SMTPS, usually port 465), `starttls` (usually 587), or `none` (a local relay only)."""
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = Field(default="Qalyptus Partner Program <partners@localhost>", max_length=300)
+    mail_dir: Path | None = None
+    """Where `folder` mail goes; default `mail/` beside the SQLite file (the data folder on Postgres)."""
+
     idempotency_lease_seconds: int = Field(default=60, ge=1)
     """How long an `Idempotency-Key` stays claimed by a request that never finished (a killed
     worker); a retry after that takes the key over."""
@@ -166,6 +201,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "write postgresql+asyncpg://user:password@host:5432/db or sqlite+aiosqlite:///path/to/file.db"
             )
+        return value
+
+    @field_validator("mail", "smtp_host", "smtp_username", "smtp_password", "mail_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty value (`PARTNERS_SMTP_HOST=`, as compose passes an unset one) is no value."""
+        if isinstance(value, str) and not value.strip():
+            return None
         return value
 
     @field_validator("webhook_secrets", "secrets_key", "cors_origins", mode="before")
@@ -239,6 +282,25 @@ class Settings(BaseSettings):
                     )
             if not self.secrets_key:
                 raise ValueError("PARTNERS_SECRETS_KEY must be set in production (it encrypts stored secrets)")
+            if self.mail != "off" and not self.smtp_host:
+                raise ValueError(
+                    "PARTNERS_SMTP_HOST must be set in production (with PARTNERS_SMTP_PORT, _TLS, _USERNAME, "
+                    "_PASSWORD and PARTNERS_MAIL_FROM), or mail turned off with PARTNERS_MAIL=off"
+                )
+
+    @property
+    def mail_mode(self) -> Literal["smtp", "folder", "off"]:
+        if self.mail is not None:
+            return self.mail
+        return "smtp" if self.smtp_host else ("off" if self.environment == "production" else "folder")
+
+    @property
+    def mail_folder(self) -> Path:
+        if self.mail_dir is not None:
+            return self.mail_dir
+        if self.database_url.startswith("sqlite+aiosqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite+aiosqlite:///")).parent / "mail"
+        return DEFAULT_DATA_DIR / "mail"
 
     @property
     def is_sqlite(self) -> bool:

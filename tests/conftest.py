@@ -97,6 +97,10 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "worker": "off",
         "render_invoice_documents": False,  # a test renders them with `documents.settle` when it looks
         "invoice_render_processes": 1,
+        "mail": "off",  # a test that reads mail starts its own SMTP server (tests/test_people.py)
+        "password_hash_profile": "cheap",
+        # Event ids of rolled-back tests leave gaps; nothing runs concurrently in a test's own connection.
+        "notify_hole_grace_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)

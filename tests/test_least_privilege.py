@@ -6,18 +6,25 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import pyotp
 import pytest
+from sqlalchemy import update
 
+from app.db.session import unit_of_work
+from app.db.tables import MailMessage
 from app.main import create_app
+from app.routers.deps import CSRF_HEADER, SESSION_COOKIE
 from app.worker import documents
 from tests.conftest import Api, MovableClock, _first_admin_key, make_settings
 from tests.program import Customer, Program, line
 from tests.receiver import Receiver, serve
+from tests.test_people import GOOD, sign_in, stored_link_token
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 PAYOUT_DEBTOR = {
@@ -440,6 +447,47 @@ async def _every_operation(api: Api, receiver: Receiver) -> None:
         "/v1/jobs",
     ):
         await ok("GET", path)
+
+    # People: a vendor admin invited, activated, signed in; its account, second factor and password; a
+    # partner's team; a password reset; the mail log.
+    await ok("POST", "/v1/users", json={"email": "ada@qalyptus.example.com", "role": "admin", "name": "Ada"})
+    token = await stored_link_token(api, "ada@qalyptus.example.com")
+    await ok("POST", "/v1/invitations/accept", json={"token": token, "password": GOOD})
+    ada = await sign_in(api, "ada@qalyptus.example.com")
+    browser = {"Cookie": f"{SESSION_COOKIE}={ada.cookie}", CSRF_HEADER: ada.csrf}
+    await ok("GET", "/v1/sessions/current", headers=browser)
+    await ok("GET", "/v1/account", headers=browser)
+    await ok("PATCH", "/v1/account", json={"time_zone": "Europe/Berlin"}, headers=browser)
+    setup = await ok("POST", "/v1/account/second-factor", headers=browser)
+    totp = pyotp.TOTP(setup["secret"])
+    await ok("POST", "/v1/account/second-factor/confirm", json={"code": totp.at(api.clock.now())}, headers=browser)
+    api.clock.at = api.clock.now() + timedelta(seconds=30)
+    await ok("POST", "/v1/account/second-factor/disable", json={"code": totp.at(api.clock.now())}, headers=browser)
+    team = await ok(
+        "POST", f"/v1/partners/{a_id}/users", json={"email": "sam@a.example.com", "role": "sales"}, headers=browser
+    )
+    await ok("GET", f"/v1/partners/{a_id}/users", headers=browser)
+    await ok("GET", "/v1/users", headers=browser)
+    await ok("GET", f"/v1/users/{team['id']}", headers=browser)
+    await ok("PATCH", f"/v1/users/{team['id']}", json={"role": "finance"}, headers=browser)
+    await ok("POST", f"/v1/users/{team['id']}/deactivate", headers=browser)
+    await ok(
+        "POST",
+        "/v1/account/password",
+        json={"current_password": GOOD, "password": "another fine passphrase"},
+        headers=browser,
+    )
+    await ok("POST", "/v1/password-resets", json={"email": "ada@qalyptus.example.com"}, headers={})
+    reset = await stored_link_token(api, "ada@qalyptus.example.com")
+    await ok("POST", "/v1/password-resets/confirm", json={"token": reset, "password": GOOD}, headers={})
+    ada = await sign_in(api, "ada@qalyptus.example.com")
+    browser = {"Cookie": f"{SESSION_COOKIE}={ada.cookie}", CSRF_HEADER: ada.csrf}
+    log = await ok("GET", "/v1/mail", headers=browser)
+    async with unit_of_work(api.app.state.session_factory) as session:  # a message given up on
+        failed = update(MailMessage).where(MailMessage.id == log["items"][0]["id"])  # type: ignore[arg-type]
+        await session.execute(failed.values(state="failed"))
+    await ok("POST", f"/v1/mail/{log['items'][0]['id']}/retry", headers=browser)
+    await ok("DELETE", "/v1/sessions/current", headers=browser)
 
     # Status changes last: suspended and reinstated, then terminated.
     await ok("POST", f"/v1/partners/{b_id}/suspend", json={"reason": "late invoices"})

@@ -131,6 +131,21 @@ NULL_BY_NATURE: dict[tuple[str, str], str] = {
     ("/v1/partners/{partner_id}/directory-reviews", "reason"): "a review not rejected has no reason",
     ("/v1/directory-reviews/{review_id}/approve", "reason"): "an approved review has no reason",
     **{
+        (path, "partner_id"): "a vendor's user belongs to no partner"
+        for path in (
+            "/v1/account",
+            "/v1/invitations/accept",
+            "/v1/partners/{partner_id}/users",
+            "/v1/sessions",
+            "/v1/sessions/current",
+            "/v1/users",
+            "/v1/users/{user_id}",
+            "/v1/users/{user_id}/deactivate",
+        )
+    },
+    ("/v1/mail", "user_id"): "a message to an address that is no user's (none yet)",
+    ("/v1/mail/{message_id}/retry", "user_id"): "a message to an address that is no user's (none yet)",
+    **{
         (path, "reason"): "an invoice, unlike a credit note, has no reason"
         for path in (
             "/v1/partners/{partner_id}/invoices",

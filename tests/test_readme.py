@@ -46,6 +46,7 @@ HOW = {
 PLACEHOLDERS = {
     "<whsec_ and 24 random bytes or more in base64>": "whsec_cmVhZG1lLWJsb2NrLXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm",
     "<a Fernet key, see Configuration>": Fernet.generate_key().decode(),
+    "<your SMTP server>": "smtp.readme.example.com",
 }
 """What the README leaves to the reader, as the test fills it in (the URLs are the test's servers')."""
 

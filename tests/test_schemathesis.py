@@ -60,6 +60,15 @@ _UNPAYABLE = {
     "statement_in_payment": "a statement in a payout run is paid by that run",
 }
 
+_PASSWORD = {
+    "password_too_short": "a password of at least 12 characters",
+    "password_too_weak": "a password zxcvbn does not find easy to guess",
+    "password_too_long": "a password of at most 256 characters",
+}
+_LINK = {"link_not_valid": "a link of a mail, used once, before it expires"}
+_OWN = {"user_session_required": "a signed-in user's own route: an admin key has no account"}
+_ZONE = {"time_zone_unknown": "an IANA time zone"}
+
 REFUSALS: dict[str, dict[str, str]] = {
     # operationId -> problem code -> the rule the OpenAPI document cannot state: one that depends on
     # what is stored, on the time of the request, or on several values at once.
@@ -200,6 +209,33 @@ REFUSALS: dict[str, dict[str, str]] = {
         "payment_date_in_past": "a run's payment date is today or later",
     },
     "confirm_payout_run": _IDEMPOTENT,
+    "accept_invitation": {**_LINK, **_PASSWORD},
+    "confirm_password_reset": {**_LINK, **_PASSWORD},
+    "current_session": _OWN,
+    "sign_out": _OWN,
+    "get_account": _OWN,
+    "patch_account": {
+        **_OWN,
+        **_ZONE,
+        "notification_unknown": "a notification one can turn off",
+    },
+    "change_password": {**_OWN, **_PASSWORD, "password_wrong": "the password in force"},
+    "start_second_factor": {
+        **_OWN,
+        "second_factor_vendor_only": "the second factor is the vendor's users'",
+        "second_factor_on": "set up once until turned off",
+    },
+    "confirm_second_factor": {**_OWN, "second_factor_not_started": "a setup under way"},
+    "disable_second_factor": {**_OWN, "second_factor_required_here": "a setting requires it"},
+    "invite_vendor_user": {**_ZONE, "user_exists": "one address is one user"},
+    "invite_partner_user": {**_ZONE, "user_exists": "one address is one user"},
+    "patch_user": {
+        **_ZONE,
+        "role_kind_mismatch": "a role of the user's kind",
+        "own_role": "a user does not change its own role",
+    },
+    "deactivate_user": {"own_account": "a user does not deactivate itself"},
+    "retry_mail": {"mail_not_failed": "only a failed message is sent again"},
     "get_partner_invoice_pdf": {"invoice_document_not_ready": "a worker renders an invoice's PDF after issue"},
     "get_invoice_pdf": {"invoice_document_not_ready": "a worker renders an invoice's PDF after issue"},
     "credit_invoice": {

@@ -145,6 +145,7 @@ async def test_an_event_failing_unexpectedly_is_retried_then_parked_and_later_on
     bad, good = Customer.new("Bad"), Customer.new("Good")
     await program.register(p, bad, at="2026-01-10T09:00:00Z")
     await program.register(p, good, at="2026-01-10T09:00:00Z")
+    await program.api.drain(scheduled=False)  # the worker's other readers of what happened so far are done
     program.at("2026-02-01T10:01:00Z")
     real = orders.apply_order
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-CallerKind = Literal["admin", "partner", "store", "public", "cli", "system"]
+CallerKind = Literal["admin", "partner", "store", "public", "cli", "system", "user"]
 
 
 @dataclass(frozen=True)
@@ -16,10 +16,16 @@ class Caller:
     key_id: uuid.UUID | None = None
     partner_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    user_id: uuid.UUID | None = None
+    """A signed-in user's id (kind `user`)."""
+    role: str | None = None
+    """A signed-in user's role."""
 
     @property
     def actor(self) -> str:
         """How the audit log names this caller."""
+        if self.kind == "user":
+            return f"user:{self.user_id}"
         if self.kind == "partner":
             return f"partner:{self.partner_id}"
         if self.key_id is not None:

@@ -15,6 +15,7 @@ from app.db.repositories import agreements as agreements_repo
 from app.db.repositories import customers as customers_repo
 from app.db.repositories import directory as directory_repo
 from app.db.repositories import partners as repo
+from app.db.repositories import people as people_repo
 from app.db.repositories import program as program_repo
 from app.db.tables import AgreementAcceptance, Partner, PartnerIdentifier, PartnerStatusChange
 from app.domain import api_keys, audit, directory, events
@@ -309,6 +310,9 @@ async def change_status(
     )
     if target == PartnerStatus.TERMINATED:  # R04: a terminated partner loses its relationships
         await customers_repo.end_relationships(session, partner.id, ctx.now)
+        await people_repo.revoke_sessions(  # and its users are signed out for good
+            session, await people_repo.user_ids_of_partner(session, partner.id), ctx.now, "partner terminated"
+        )
     # R04: a suspended or terminated partner's open lead offers pass on, as a reaction after commit
     # (app/worker/reactions.py); `leads.accept` refuses them meanwhile.
     await session.flush()

@@ -101,6 +101,16 @@ def decode_time_int_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         raise Invalid("The cursor is not one this service issued.", code="invalid_cursor", field="cursor") from exc
 
 
+def decode_text_cursor(cursor: str | None) -> str | None:
+    """A text key (an e-mail address) of the last row of the previous page."""
+    if cursor is None:
+        return None
+    (value,) = _decode(cursor, 1)
+    if not value or len(value) > 320:
+        raise Invalid("The cursor is not one this service issued.", code="invalid_cursor", field="cursor")
+    return value
+
+
 def decode_uuid_cursor(cursor: str | None) -> uuid.UUID | None:
     if cursor is None:
         return None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import reads_only, unit_of_work
-from app.domain import api_keys, partners, program
+from app.domain import api_keys, partners, people, program
 from app.domain.clock import Clock
 from app.domain.context import Caller, Context
 from app.domain.errors import Forbidden, NotFound, Unauthenticated
@@ -173,6 +174,78 @@ PartnerOrAdminWrite = Annotated[Caller, Depends(_partner_access("write"))]
 PartnerSelf = Annotated[Caller, Depends(_partner_access(None))]
 PartnerOrAdminRevoke = Annotated[Caller, Depends(_partner_access("write", standing=False))]
 """For writes that only give access up: a suspended or terminated partner may still make them."""
+
+
+SESSION_COOKIE = "partners_session"
+CSRF_HEADER = "X-CSRF-Token"
+SECOND_FACTOR_SETUP = ("/v1/account/second-factor", "/v1/sessions/current", "/v1/account")
+OWN_ACCOUNT = ("/v1/account", "/v1/sessions/current")
+"""A user's own account and session: open to it whatever its partner's standing."""
+"""What a vendor user who must set up its second factor may reach before it has."""
+
+
+async def _account_actor(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> people.Actor:
+    """Who calls an account route: an admin key (its `read` scope for reads, `write` for the rest), or
+    a signed-in user by its session cookie. The session is checked here, and here only: its user still
+    active, its partner not terminated, not idle or expired, and, for anything but a read, the CSRF
+    token of the session in the `X-CSRF-Token` header."""
+    if credentials is not None:
+        caller = await _caller(request, session, clock, credentials)
+        if caller.kind != "admin":
+            raise Forbidden(
+                "Account routes take a signed-in user's session, or an admin key.", code="admin_key_required"
+            )
+        scope = "read" if request.method in ("GET", "HEAD") else "write"
+        if scope not in caller.scopes:
+            raise Forbidden(f"This admin key lacks the `{scope}` scope.", code="scope_missing")
+        return people.Actor(caller, None)
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        raise Unauthenticated("Sign in first (a session), or give an admin key.", code="unauthenticated")
+    now = clock.now()
+    current = await people.current(session, settings, secret, now)
+    if request.method not in ("GET", "HEAD"):
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), current.row.csrf_token.encode()):
+            raise Forbidden(
+                f"A request that changes anything sends the session's CSRF token as `{CSRF_HEADER}`.",
+                code="csrf_failed",
+            )
+    if people.needs_second_factor_setup(settings, current.user) and not request.url.path.startswith(
+        SECOND_FACTOR_SETUP
+    ):
+        raise Forbidden(
+            "Set up the second factor first (POST /v1/account/second-factor): the vendor requires it.",
+            code="second_factor_setup_required",
+        )
+    user = current.user
+    if (
+        user.partner_id is not None
+        and request.method not in ("GET", "HEAD")
+        and not request.url.path.startswith(OWN_ACCOUNT)
+    ):
+        await partners.may_write(session, user.partner_id)  # a suspended partner's users read, change nothing
+    if now - current.row.last_seen_at >= SESSION_TOUCH:
+        if request.method in ("GET", "HEAD"):  # the request's own transaction only reads
+            async with unit_of_work(request.app.state.session_factory, purpose="a session's last request") as touch:
+                await people.touch(touch, current.row, now)
+        else:
+            await people.touch(session, current.row, now)
+    caller = Caller(kind="user", user_id=user.id, partner_id=user.partner_id, role=user.role)
+    request.state.caller = caller
+    request.state.user_session = current.row
+    return people.Actor(caller, user)
+
+
+SESSION_TOUCH = timedelta(minutes=1)
+"""A session's last request is written at most once a minute (idle expiry counts in minutes)."""
+AccountActor = Annotated[people.Actor, Depends(_account_actor)]
 
 
 def context(request: Request, caller: Caller, clock: Clock) -> Context:

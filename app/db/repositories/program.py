@@ -57,6 +57,19 @@ async def admit(session: AsyncSession, log: str, *, now: datetime, window: timed
     return None
 
 
+async def full_until(session: AsyncSession, log: str, *, now: datetime, limit: int) -> datetime | None:
+    """Without recording a hit: None while fewer than `limit` hits of `log` are in their window, else
+    when the oldest leaves it."""
+    stmt = (
+        select(col(RateLimitBucket.expires_at))
+        .where(col(RateLimitBucket.key).startswith(f"{log}:@", autoescape=True), col(RateLimitBucket.expires_at) > now)
+        .order_by(col(RateLimitBucket.expires_at))
+        .limit(limit)
+    )
+    admitted = list((await session.execute(stmt)).scalars())
+    return admitted[0] if len(admitted) >= limit else None
+
+
 async def counts_by_prefix(session: AsyncSession, prefixes: tuple[str, ...]) -> dict[str, int]:
     """Bucket key -> hits, for the buckets whose key starts with one of `prefixes`."""
     stmt = select(col(RateLimitBucket.key), col(RateLimitBucket.hits)).where(

@@ -30,6 +30,7 @@ from app.db.tables.payouts import (
     PayoutRunStatement,
     PayoutTransfer,
 )
+from app.db.tables.people import MailMessage, RecoveryCode, User, UserSession, UserToken
 from app.db.tables.program import AuditEvent, ProgramSettings, ProgramTermsVersion
 from app.db.tables.statements import (
     CLOSE_IN_PROGRESS,
@@ -62,6 +63,7 @@ __all__ = [
     "LeadOffer",
     "LevelChange",
     "Licence",
+    "MailMessage",
     "MoneyEntry",
     "NfrLicence",
     "NfrViolation",
@@ -83,6 +85,7 @@ __all__ = [
     "ProgramTermsVersion",
     "QuarterClose",
     "RateLimitBucket",
+    "RecoveryCode",
     "Refund",
     "Registration",
     "RegistrationRefusal",
@@ -95,6 +98,9 @@ __all__ = [
     "Statement",
     "StatementLine",
     "StatementTransition",
+    "User",
+    "UserSession",
+    "UserToken",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEvent",
