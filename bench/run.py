@@ -212,6 +212,8 @@ class Service:
             # The deliveries scenario's receiver listens on 127.0.0.1 over http, which production
             # refuses as a webhook target; nothing else the benchmark measures sends outbound calls.
             "PARTNERS_OUTBOUND_ALLOW_PRIVATE": "true",
+            # No mail server here: production refuses to start without one unless mail is off.
+            "PARTNERS_MAIL": "off",
         }
 
     def restart(self, *, apply_store_events: bool, worker: bool = True) -> None:

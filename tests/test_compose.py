@@ -27,6 +27,7 @@ REQUIRED = {
     "POSTGRES_PASSWORD": "pg-password-for-compose",
     "PARTNERS_WEBHOOK_SECRETS": "whsec_" + "c2VjcmV0LWZvci1jb21wb3NlLXRlc3Qtb25seS0xMjM0",
     "PARTNERS_SECRETS_KEY": Fernet.generate_key().decode(),
+    "PARTNERS_MAIL": "off",
 }
 
 

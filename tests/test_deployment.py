@@ -124,6 +124,7 @@ def environment(backend: str, request: pytest.FixtureRequest, workdir: Path, ima
         PARTNERS_DATABASE_URL=database_url,
         PARTNERS_WEBHOOK_SECRETS=SECRET,
         PARTNERS_SECRETS_KEY=SECRETS_KEY,
+        PARTNERS_MAIL="off",  # production needs an SMTP server, or mail turned off
         PARTNERS_HOST="127.0.0.1",
         PARTNERS_PORT=str(_free_port()),
         HOME=str(workdir),

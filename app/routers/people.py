@@ -26,7 +26,7 @@ from app.routers.deps import (
     context,
     public_context,
 )
-from app.routers.fields import Cursor, PartnerPath, page_size
+from app.routers.fields import LINE_PATTERN, Cursor, PartnerPath, page_size
 from app.routers.schemas.people import (
     Accepted,
     AcceptInvitation,
@@ -483,7 +483,9 @@ async def mail_log(
     settings: SettingsDep,
     actor: AccountActor,
     state: Annotated[Literal["pending", "sent", "failed", "off"] | None, Query(description="Only these.")] = None,
-    to: Annotated[str | None, Query(max_length=320, description="Only those to this address.")] = None,
+    to: Annotated[
+        str | None, Query(max_length=320, pattern=LINE_PATTERN, description="Only those to this address.")
+    ] = None,
     limit: Annotated[int, page_size(1000)] = 100,
     cursor: Cursor = None,
 ) -> MailList:

@@ -8,15 +8,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from app.routers.fields import LINE_PATTERN, NONBLANK_LINE_PATTERN
 from app.routers.schemas.common import Email, RequestModel, request_examples
 
 RoleName = Literal["owner", "sales", "finance", "admin", "partner_manager", "viewer"]
 PartnerRoleName = Literal["owner", "sales", "finance"]
 VendorRoleName = Literal["admin", "partner_manager", "finance", "viewer"]
-Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-Token = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=LINE_PATTERN)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NONBLANK_LINE_PATTERN)
+]
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$")]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 -]+$")]
+Address = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=LINE_PATTERN)]
 
 
 class UserOut(BaseModel):
@@ -72,9 +77,9 @@ class UserPatch(RequestModel):
 class SignIn(RequestModel):
     model_config = request_examples({"email": "ana@reseller.example.com", "password": "a long passphrase of mine"})
 
-    email: Annotated[str, StringConstraints(min_length=1, max_length=320)] = Field(description="The account's address.")
+    email: Address = Field(description="The account's address.")
     password: Password = Field(description="The account's password.")
-    code: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = Field(
+    code: Code | None = Field(
         default=None, description="With the second factor on: the authenticator's 6 digits, or a recovery code."
     )
 
@@ -105,9 +110,7 @@ class AcceptInvitation(RequestModel):
 class ResetRequest(RequestModel):
     model_config = request_examples({"email": "ana@reseller.example.com"})
 
-    email: Annotated[str, StringConstraints(min_length=1, max_length=320)] = Field(
-        description="The account's address; answered alike whether an account has it or not."
-    )
+    email: Address = Field(description="The account's address; answered alike whether an account has it or not.")
 
 
 class ResetConfirm(RequestModel):
@@ -150,9 +153,7 @@ class SecondFactorSetup(BaseModel):
 class SecondFactorCode(RequestModel):
     model_config = request_examples({"code": "123456"})
 
-    code: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
-        description="The authenticator's current 6 digits (or, to turn it off, a recovery code)."
-    )
+    code: Code = Field(description="The authenticator's current 6 digits (or, to turn it off, a recovery code).")
 
 
 class RecoveryCodes(BaseModel):
