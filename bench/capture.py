@@ -77,6 +77,7 @@ async def capture(
         migrate_on_start=False,
         log_level="warning",
         worker="off",  # only the request's own statements: accepted events are applied by workers
+        mail="off",  # no mail server here (production needs one, or mail off)
     )
     application = create_app(settings)
     recorded: list[Statement] = []
