@@ -14,6 +14,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics, tracing
@@ -47,6 +49,7 @@ from app.routers import (
     exports,
     health,
     leads,
+    pages,
     partner_program,
     partners,
     payee,
@@ -61,6 +64,7 @@ from app.routers import (
 from app.routers import metrics as metrics_router
 from app.routers import problems as problems_router
 from app.routers.deps import reject_unknown_query_parameters
+from app.security_headers import SecurityHeadersMiddleware
 from app.settings import Settings
 from app.worker import Worker
 
@@ -224,6 +228,11 @@ def _outbound_webhooks(schema: dict[str, Any]) -> None:
     schema["x-event-types"] = sorted(events_catalogue.CATALOGUE)
 
 
+async def _sign_in_first(request: Request, exc: pages.SignInFirst) -> Response:
+    """A page that needs a signed-in user, asked without one: the sign-in page, back here after."""
+    return pages.sign_in_first(exc.path)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -322,6 +331,7 @@ def create_app(
     install_error_handlers(app)
     # Outermost last: the request id is known to every answer and log line, the log and the metrics
     # see the catch-all's 500s, the catch-all sees the limits' errors.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(HeadMiddleware)
     app.add_middleware(CatchAllMiddleware)
@@ -358,9 +368,12 @@ def create_app(
         webhook_subscriptions.router,
         metrics_router.router,
         problems_router.router,
+        pages.router,
     )
     for router in routers:
         app.include_router(router)
+    app.mount("/static", StaticFiles(packages=[("app", "static")]), name="static")
+    app.add_exception_handler(pages.SignInFirst, _sign_in_first)  # type: ignore[arg-type]
     api_docs.install(app)
     index_routes(app, routers)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]

@@ -565,6 +565,12 @@ async def current(session: AsyncSession, settings: Settings, secret: str, now: d
     return Current(row, user)
 
 
+def csrf_matches(row: UserSession, sent: str) -> bool:
+    """Whether a request of the session sent its CSRF token (a header for the API, a form field for the
+    pages): the one comparison, in constant time."""
+    return hmac.compare_digest(sent.encode(), row.csrf_token.encode())
+
+
 async def touch(session: AsyncSession, row: UserSession, now: datetime) -> None:
     """Note the session's last request (its idle expiry counts from it)."""
     await repo.touch_session(session, row.id or 0, now)

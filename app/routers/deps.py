@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
@@ -210,13 +209,13 @@ async def _account_actor(
         raise Unauthenticated("Sign in first (a session), or give an admin key.", code="unauthenticated")
     now = clock.now()
     current = await people.current(session, settings, secret, now)
-    if request.method not in ("GET", "HEAD"):
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode(), current.row.csrf_token.encode()):
-            raise Forbidden(
-                f"A request that changes anything sends the session's CSRF token as `{CSRF_HEADER}`.",
-                code="csrf_failed",
-            )
+    if request.method not in ("GET", "HEAD") and not people.csrf_matches(
+        current.row, request.headers.get(CSRF_HEADER, "")
+    ):
+        raise Forbidden(
+            f"A request that changes anything sends the session's CSRF token as `{CSRF_HEADER}`.",
+            code="csrf_failed",
+        )
     if people.needs_second_factor_setup(settings, current.user) and not request.url.path.startswith(
         SECOND_FACTOR_SETUP
     ):

@@ -163,6 +163,9 @@ Bic = Annotated[str, StringConstraints(min_length=8, max_length=11, pattern=BIC_
 """A BIC (ISO 9362), 8 or 11 characters in either case."""
 
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+LINK_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{16,200}$"  # noqa: S105 - a pattern, not a secret
+SECOND_FACTOR_CODE_PATTERN = r"^[A-Za-z0-9 -]+$"
+TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$"
 Cursor = Annotated[
     str | None,
     Query(
@@ -280,6 +283,8 @@ PATTERN_MEANINGS: dict[str, str] = {
         "an http or https URL with a host and no control characters"
     ),
     r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$": "an IANA time zone name such as Europe/Paris",
+    LINK_TOKEN_PATTERN: "the token of a link this service mailed (letters, digits, - and _)",
+    SECOND_FACTOR_CODE_PATTERN: "an authenticator app's code (6 digits) or a recovery code",
 }
 """Each pattern a request is checked against, in the words a refusal uses: a refusal says what the
 value should be, never the regular expression (tests/test_health_and_errors.py checks every pattern

@@ -242,3 +242,9 @@ async def ids_after(session: AsyncSession, after: uuid.UUID | None, *, limit: in
     if after is not None:
         stmt = stmt.where(col(Partner.id) > after)
     return list((await session.execute(stmt)).scalars().all())
+
+
+async def with_status(session: AsyncSession, status: str, limit: int = 200) -> Sequence[Partner]:
+    """Partners of one status, oldest first (the console's queue of applications)."""
+    stmt = select(Partner).where(col(Partner.status) == status).order_by(col(Partner.created_at), col(Partner.id))
+    return (await session.execute(stmt.limit(limit))).scalars().all()

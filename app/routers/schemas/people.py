@@ -8,19 +8,27 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.routers.fields import LINE_PATTERN, NONBLANK_LINE_PATTERN
+from app.routers.fields import (
+    LINE_PATTERN,
+    LINK_TOKEN_PATTERN,
+    NONBLANK_LINE_PATTERN,
+    SECOND_FACTOR_CODE_PATTERN,
+    TIME_ZONE_PATTERN,
+)
 from app.routers.schemas.common import Email, RequestModel, request_examples
 
+TOKEN_EXAMPLE = "Zk3T0q9xR2bV7mYcL1pH8sWnA5eJ4uGd6oKiQfXyB0w"  # noqa: S105 - an example, made up
+"""What a link's token looks like (made-up)."""
 RoleName = Literal["owner", "sales", "finance", "admin", "partner_manager", "viewer"]
 PartnerRoleName = Literal["owner", "sales", "finance"]
 VendorRoleName = Literal["admin", "partner_manager", "finance", "viewer"]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=LINE_PATTERN)]
-Token = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
+Token = Annotated[str, StringConstraints(min_length=16, max_length=200, pattern=LINK_TOKEN_PATTERN)]
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NONBLANK_LINE_PATTERN)
 ]
-TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$")]
-Code = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 -]+$")]
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=TIME_ZONE_PATTERN)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=SECOND_FACTOR_CODE_PATTERN)]
 Address = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=LINE_PATTERN)]
 
 
@@ -98,9 +106,7 @@ class SessionOut(BaseModel):
 
 
 class AcceptInvitation(RequestModel):
-    model_config = request_examples(
-        {"token": "the token of the invitation link", "password": "a long passphrase of mine"}
-    )
+    model_config = request_examples({"token": TOKEN_EXAMPLE, "password": "a long passphrase of mine"})
 
     token: Token = Field(description="The `token` of the invitation link.")
     password: Password = Field(description="At least 12 characters, not easy to guess.")
@@ -114,7 +120,9 @@ class ResetRequest(RequestModel):
 
 
 class ResetConfirm(RequestModel):
-    model_config = request_examples({"token": "the token of the reset link", "password": "a new long passphrase"})
+    model_config = request_examples(
+        {"token": "Zk3T0q9xR2bV7mYcL1pH8sWnA5eJ4uGd6oKiQfXyB0w", "password": "a new long passphrase"}
+    )
 
     token: Token = Field(description="The `token` of the password-reset link.")
     password: Password = Field(description="At least 12 characters, not easy to guess.")
