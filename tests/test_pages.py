@@ -203,6 +203,19 @@ async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_
         assert "Reseller Oy" in portal and "Level" in portal and "Affiliate" in portal
         violations += await browser.look("portal")
 
+        # The ledger: every amount with the rule that gave it and why, in the user's time zone.
+        partner_id = applied.json()["partner"]["id"]
+        adjusted = await api.client.post(
+            f"/v1/partners/{partner_id}/adjustments",
+            json={"kind": "money", "amount": 12345, "currency": "EUR", "reason": "Launch bonus"},
+            headers=api.admin,
+        )
+        assert adjusted.status_code == 201, adjusted.text
+        await browser.open("/portal/ledger?kind=money")
+        ledger = await browser.text()
+        assert "Launch bonus" in ledger and "+123.45 EUR" in ledger and "ADJ" in ledger
+        violations += await browser.look("ledger")
+
         # A partner's user does not reach the console; a form without the session's token is refused.
         await browser.open("/console")
         assert await browser.path() == "/portal"

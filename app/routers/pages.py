@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -303,6 +304,46 @@ async def portal(session: SessionDep, clock: ClockDep, viewer: Viewer) -> Respon
         balances=balances,
         at_risk_until=standing.at_risk_until.date().isoformat(),
     )
+
+
+@router.get("/portal/ledger", response_class=HTMLResponse)
+async def portal_ledger(
+    session: SessionDep, viewer: Viewer, kind: Literal["points", "money"] = "points", before: int | None = None
+) -> Response:
+    """The partner's ledgers, newest first, a page at a time, each entry with its rule and why (R21)."""
+    user = viewer.user
+    if user.kind != Kind.PARTNER.value or user.partner_id is None:
+        return _see(_home(viewer))
+    partner = await partners_repo.get(session, user.partner_id)
+    page: dict[str, Any] = {"user": user, "csrf": viewer.row.csrf_token, "area": "ledger", "partner": partner}
+    page["kind"] = kind
+    if not may(Role(user.role), Permission.LEDGER_READ):
+        return render("ledger.html", 403, **page, rows=[], older=None, problem="Your role does not read the ledger.")
+    zone = ZoneInfo(user.time_zone)
+    entries: list[Any] = list(
+        await (status_domain.points_entries if kind == "points" else status_domain.money_entries)(
+            session, user.partner_id, before_id=before, limit=LEDGER_PAGE + 1
+        )
+    )
+    rows = [
+        {
+            "when": e.effective_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            "rule": e.rule,
+            "why": e.explanation,
+            "amount": f"{e.points:+,}" if kind == "points" else _money(e),
+        }
+        for e in entries[:LEDGER_PAGE]
+    ]
+    older = entries[LEDGER_PAGE - 1].id if len(entries) > LEDGER_PAGE else None
+    return render("ledger.html", **page, rows=rows, older=older)
+
+
+LEDGER_PAGE = 50
+
+
+def _money(entry: Any) -> str:
+    sign = "-" if entry.amount < 0 else "+"
+    return f"{sign}{abs(entry.amount) // 100:,}.{abs(entry.amount) % 100:02d} {entry.currency}"
 
 
 # --- the program console ------------------------------------------------------------------------------------
