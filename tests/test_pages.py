@@ -183,10 +183,13 @@ async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_
         applied = await api.client.post("/v1/partners", json=registration)
         assert applied.status_code == 201, applied.text
         await browser.open("/console")
-        assert "Reseller Oy" in await browser.text()
+        console = await browser.text()
+        assert "Reseller Oy" in console and "Partners waiting for approval\n1" in console
         violations += await browser.look("console")
         await browser.press("Approve Reseller Oy")
-        assert "Reseller Oy is approved" in await browser.text()
+        approved = await browser.text()
+        assert "Reseller Oy is approved" in approved and "Affiliate\n1" in approved  # the chart's figures
+        violations += await browser.look("console-approved")
 
         # Its contact, invited as owner by mail, activates the account and reads the portal.
         owner_invitation = await _mail_to(box, "eero@reseller.example.com")

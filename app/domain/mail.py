@@ -168,3 +168,8 @@ async def retry(session: AsyncSession, ctx: Any, message_id: int) -> MailMessage
     await session.flush()
     audit.record(session, ctx, action="mail.retried", object_type="mail", object_id=message_id)
     return row
+
+
+async def failed_count(session: AsyncSession) -> int:
+    """Messages given up on after their last attempt, waiting for an admin to send them again."""
+    return await repo.count_in_state(session, "failed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -18,7 +19,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import partners as partners_repo
-from app.domain import partners, people
+from app.domain import dashboards, partners, people
+from app.domain import mail as mail_domain
 from app.domain import status as status_domain
 from app.domain.context import Caller
 from app.domain.errors import DomainError, Forbidden, Unauthenticated
@@ -351,6 +353,7 @@ def _money(entry: Any) -> str:
 
 async def _console(
     session: AsyncSession,
+    now: datetime,
     viewer: people.Current,
     *,
     status_code: int = 200,
@@ -364,6 +367,19 @@ async def _console(
         {"id": p.id, "company": p.company, "country": p.country, "applied": p.created_at.date().isoformat()}
         for p in await partners_repo.with_status(session, PartnerStatus.PENDING.value)
     ]
+    glance = await dashboards.overview(session, now=now, start=None, end=None, top=0)
+    most = max(glance.partners_by_level.values(), default=0) or 1
+    levels = [
+        {"name": name.title(), "count": count, "width": round(180 * count / most)}
+        for name, count in glance.partners_by_level.items()
+    ]
+    figures = [
+        ("Partners waiting for approval", glance.partners_by_status.get(PartnerStatus.PENDING.value, 0)),
+        ("Statements overdue", glance.overdue_statements),
+        ("Store events parked", sum(glance.parked_webhook_events.values())),
+        ("Order flags open", sum(glance.order_flags.values())),
+        ("Mail given up on", await mail_domain.failed_count(session)),
+    ]
     return render(
         "console.html",
         status_code,
@@ -371,6 +387,8 @@ async def _console(
         csrf=viewer.row.csrf_token,
         area="console",
         pending=pending,
+        levels=levels,
+        figures=figures,
         may_approve=may(Role(user.role), Permission.PARTNERS_STATUS_WRITE),
         notice=notice,
         problem=problem,
@@ -378,8 +396,8 @@ async def _console(
 
 
 @router.get("/console", response_class=HTMLResponse)
-async def console(session: SessionDep, viewer: Viewer) -> Response:
-    return await _console(session, viewer)
+async def console(session: SessionDep, clock: ClockDep, viewer: Viewer) -> Response:
+    return await _console(session, clock.now(), viewer)
 
 
 @router.post("/console/partners/{partner_id}/approve", response_class=HTMLResponse)
@@ -400,9 +418,14 @@ async def approve_partner(
             )
     except DomainError as refusal:
         return await _console(
-            session, posted, status_code=403 if isinstance(refusal, Forbidden) else 409, problem=refusal.detail
+            session,
+            clock.now(),
+            posted,
+            status_code=403 if isinstance(refusal, Forbidden) else 409,
+            problem=refusal.detail,
         )
-    return await _console(session, posted, notice=f"{partner.company} is approved; its contact is invited as owner.")
+    notice = f"{partner.company} is approved; its contact is invited as owner."
+    return await _console(session, clock.now(), posted, notice=notice)
 
 
 def sign_in_first(path: str) -> RedirectResponse:

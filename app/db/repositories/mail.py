@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -100,3 +100,8 @@ async def log(
         stmt = stmt.where(col(MailMessage.to_address) == to)
     stmt = stmt.order_by(col(MailMessage.id).desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def count_in_state(session: AsyncSession, state: str) -> int:
+    stmt = select(func.count()).select_from(MailMessage).where(col(MailMessage.state) == state)
+    return int((await session.execute(stmt)).scalar_one())
