@@ -218,6 +218,9 @@ async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_
         ledger = await browser.text()
         assert "Launch bonus" in ledger and "+123.45 EUR" in ledger and "ADJ" in ledger
         violations += await browser.look("ledger")
+        await browser.open("/portal/statements")
+        assert "No statement yet" in await browser.text()
+        violations += await browser.look("statements")
 
         # A partner's user does not reach the console; a form without the session's token is refused.
         await browser.open("/console")
@@ -236,3 +239,36 @@ async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_
 
 def _link(box: Mailbox, message: Any) -> str:
     return next(word for word in box.text(message).split() if "?token=" in word)
+
+
+async def test_a_partners_finance_user_reads_its_statements_and_downloads_one_as_csv_from_the_portal(
+    api: Api,
+) -> None:
+    """Without a browser: the portal's statements page and its CSV, as a signed-in user's cookie gets them."""
+    from app.domain.rules.roles import Role
+    from tests.test_payouts import _close_and_approve, _earn
+    from tests.test_people import make_user
+
+    partner, _ = await api.register(company="Delta Ltd")
+    await _earn(api, partner["id"], 45678)
+    [statement] = await _close_and_approve(api, "2026-Q1", "2026-04-02T09:00:00Z")
+    finance = await make_user(api, Role.PARTNER_FINANCE, partner["id"])
+    sales = await make_user(api, Role.SALES, partner["id"])
+    cookie = {"Cookie": f"partners_session={finance.cookie}"}
+    page = await api.client.get("/portal/statements", headers=cookie)
+    assert page.status_code == 200 and "2026-Q1" in page.text and "456.78 EUR" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    sheet = await api.client.get(f"/portal/statements/{statement['id']}.csv", headers=cookie)
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("text/csv")
+    assert "45678" in sheet.text and "2026-Q1" in sheet.text
+    # Sales does not read statements; nobody reads another partner's; no session, no page.
+    refused = await api.client.get("/portal/statements", headers={"Cookie": f"partners_session={sales.cookie}"})
+    assert refused.status_code == 403 and "does not read statements" in refused.text
+    other, _ = await api.register(company="Echo Ltd")
+    stranger = await make_user(api, Role.OWNER, other["id"])
+    foreign = await api.client.get(
+        f"/portal/statements/{statement['id']}.csv", headers={"Cookie": f"partners_session={stranger.cookie}"}
+    )
+    assert foreign.status_code == 404
+    anonymous = await api.client.get("/portal/statements", follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/sign-in?next=/portal/statements"

@@ -21,12 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import partners as partners_repo
 from app.domain import dashboards, partners, people
 from app.domain import mail as mail_domain
+from app.domain import statements as statements_domain
 from app.domain import status as status_domain
 from app.domain.context import Caller
 from app.domain.errors import DomainError, Forbidden, Unauthenticated
 from app.domain.rules.partner_status import PartnerStatus, StatusAction
 from app.domain.rules.roles import Kind, Permission, Role, may
 from app.routers.deps import SESSION_COOKIE, ClockDep, SessionDep, SettingsDep, context, public_context
+from app.routers.statements import statement_csv
 
 router = APIRouter(include_in_schema=False)
 SignInForm = Annotated[str, Form(max_length=320)]
@@ -341,6 +343,39 @@ async def portal_ledger(
 
 
 LEDGER_PAGE = 50
+
+
+@router.get("/portal/statements", response_class=HTMLResponse)
+async def portal_statements(session: SessionDep, viewer: Viewer) -> Response:
+    """The partner's statements, newest first, each downloadable as CSV (for the roles that read them)."""
+    user = viewer.user
+    if user.kind != Kind.PARTNER.value or user.partner_id is None:
+        return _see(_home(viewer))
+    partner = await partners_repo.get(session, user.partner_id)
+    page: dict[str, Any] = {"user": user, "csrf": viewer.row.csrf_token, "area": "statements", "partner": partner}
+    if not may(Role(user.role), Permission.STATEMENTS_READ):
+        return render("statements.html", 403, **page, rows=[], problem="Your role does not read statements.")
+    rows = [
+        {
+            "id": s.id,
+            "quarter": s.quarter,
+            "currency": s.currency,
+            "status": s.status.replace("_", " "),
+            "amount": f"{s.payable_amount // 100:,}.{s.payable_amount % 100:02d} {s.currency}",
+            "payout_date": s.payout_date.date().isoformat(),
+        }
+        for s in await statements_domain.search(session, partner_id=user.partner_id)
+    ]
+    return render("statements.html", **page, rows=rows)
+
+
+@router.get("/portal/statements/{statement_id}.csv")
+async def portal_statement_csv(statement_id: uuid.UUID, session: SessionDep, viewer: Viewer) -> Response:
+    """One of the partner's statements as CSV: the API's own download."""
+    user = viewer.user
+    if user.partner_id is None or not may(Role(user.role), Permission.STATEMENTS_READ):
+        return _see("/portal/statements")  # which says why
+    return await statement_csv(session, user.partner_id, statement_id)
 
 
 def _money(entry: Any) -> str:

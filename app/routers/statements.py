@@ -391,6 +391,11 @@ async def get_partner_statement_csv(
     partner_id: PartnerPath, statement_id: StatementPath, session: SessionDep, _caller: PartnerOrAdminRead
 ) -> PlainTextResponse:
     """The statement's lines as CSV; the same figures as the JSON."""
+    return await statement_csv(session, partner_id, statement_id)
+
+
+async def statement_csv(session: AsyncSession, partner_id: uuid.UUID, statement_id: uuid.UUID) -> PlainTextResponse:
+    """A partner's statement as CSV, a line per entry (the API's and the portal's download)."""
     row = await statements.get(session, statement_id, partner_id=partner_id)
     lines = (await statements.lines(session, [row.id])).get(row.id, [])
     rows: list[list[object]] = [
