@@ -222,6 +222,22 @@ async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_
         assert "No statement yet" in await browser.text()
         violations += await browser.look("statements")
 
+        # The account: a wrong time zone said next to its field; notifications turned off by unticking.
+        await browser.open("/account")
+        await browser.fill({"time_zone": "Mars/Olympus"})
+        await browser.press("Save")
+        assert "not an IANA time zone" in await browser.text()
+        violations += await browser.look("account-refused")
+        await browser.fill({"time_zone": "America/New_York"})
+        await browser.run(lambda: browser.driver.find_element("id", "n-level_changed").click())
+        await browser.press("Save")
+        assert "Saved." in await browser.text()
+        violations += await browser.look("account")
+
+        signed_in = await browser.run(lambda: browser.driver.get_cookie("partners_session"))
+        mine = await api.client.get("/v1/account", headers={"Cookie": f"partners_session={signed_in['value']}"})
+        assert mine.json()["time_zone"] == "America/New_York" and mine.json()["notifications_off"] == ["level_changed"]
+
         # A partner's user does not reach the console; a form without the session's token is refused.
         await browser.open("/console")
         assert await browser.path() == "/portal"
