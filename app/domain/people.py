@@ -303,8 +303,9 @@ async def users(
     return list(await repo.users(session, kind=kind.value, partner_id=partner_id, limit=limit, after=after))
 
 
-async def get(session: AsyncSession, actor: Actor, user_id: uuid.UUID) -> User:
-    user = await repo.user(session, user_id)
+async def get(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, for_update: bool = False) -> User:
+    """The user, if the actor may see it (its own, or of a team it reads); 404 otherwise."""
+    user = await repo.user(session, user_id, for_update=for_update)
     if user is None:
         raise NotFound(f"No user {user_id}.", code="user_not_found")
     if actor.user is not None and actor.user.id == user.id:
@@ -327,8 +328,7 @@ async def update(
     time_zone: str | None = None,
 ) -> User:
     """Change a user's role (by who may invite to it), or its name and time zone."""
-    user = await get(session, actor, user_id)
-    user = await repo.user(session, user_id, for_update=True) or user
+    user = await get(session, actor, user_id, for_update=True)
     before = audit.snapshot(user, AUDITED)
     if role is not None and role.value != user.role:
         if roles.KIND_OF[role].value != user.kind:

@@ -8,10 +8,12 @@ import uuid
 from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import MailMessage, User
 from app.domain import mail as mail_domain
 from app.domain import people
+from app.domain.clock import Clock
 from app.domain.errors import Invalid, InvalidTransition
 from app.domain.rules import roles
 from app.domain.rules.roles import Kind, Permission, Role
@@ -331,6 +333,32 @@ def _after(cursor: str | None) -> str | None:
     return convert.decode_text_cursor(cursor)
 
 
+async def _invite(
+    request: Request,
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    actor: people.Actor,
+    body: VendorInvite | PartnerInvite,
+    partner_id: uuid.UUID | None,
+) -> UserOut:
+    """An invitation to the vendor's users (`partner_id` None) or to a partner's team."""
+    role = roles.role_named(Kind.PARTNER if partner_id else Kind.VENDOR, body.role)
+    assert role is not None, "the body's schema names only roles of its kind"
+    invited = await people.invite(
+        session,
+        context(request, actor.caller, clock),
+        settings,
+        actor,
+        email=body.email,
+        role=role,
+        partner_id=partner_id,
+        name=body.name,
+        time_zone=body.time_zone,
+    )
+    return user_out(invited.user)
+
+
 @router.get("/users", responses=problem_responses(401, 403, 422), summary="The vendor's users")
 async def list_vendor_users(
     session: SessionDep,
@@ -359,21 +387,7 @@ async def invite_vendor_user(
 ) -> UserOut:
     """An admin key (write) or a vendor `admin`: invites a vendor user, mailed a link to set its password.
     An address that has an account already is 409 `user_exists`."""
-    role = roles.role_named(Kind.VENDOR, body.role)
-    assert role is not None
-    ctx = context(request, actor.caller, clock)
-    invited = await people.invite(
-        session,
-        ctx,
-        settings,
-        actor,
-        email=body.email,
-        role=role,
-        partner_id=None,
-        name=body.name,
-        time_zone=body.time_zone,
-    )
-    return user_out(invited.user)
+    return await _invite(request, session, clock, settings, actor, body, None)
 
 
 @router.get("/partners/{partner_id}/users", responses=problem_responses(401, 403, 404, 422), summary="A partner's team")
@@ -407,21 +421,7 @@ async def invite_partner_user(
 ) -> UserOut:
     """The partner's `owner`, a vendor `admin` or `partner_manager`, or an admin key (write): invites a
     member of the partner's team, mailed a link to set its password."""
-    role = roles.role_named(Kind.PARTNER, body.role)
-    assert role is not None
-    ctx = context(request, actor.caller, clock)
-    invited = await people.invite(
-        session,
-        ctx,
-        settings,
-        actor,
-        email=body.email,
-        role=role,
-        partner_id=partner_id,
-        name=body.name,
-        time_zone=body.time_zone,
-    )
-    return user_out(invited.user)
+    return await _invite(request, session, clock, settings, actor, body, partner_id)
 
 
 @router.get("/users/{user_id}", responses=problem_responses(401, 403, 404, 422), summary="Read a user")
