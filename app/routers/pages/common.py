@@ -1,0 +1,104 @@
+"""What every page shares: the templates, who is signed in, the form's CSRF check, and small formatting."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from app.domain import people
+from app.domain.context import Caller
+from app.domain.errors import DomainError, Forbidden, Unauthenticated
+from app.domain.rules.roles import Kind
+from app.routers.deps import SESSION_COOKIE, ClockDep, SessionDep, SettingsDep
+
+SignInForm = Annotated[str, Form(max_length=320)]
+
+
+@functools.cache
+def templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("app", "templates/pages"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        undefined=StrictUndefined,
+    )
+
+
+def render(template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    values = {"user": None, "csrf": "", "area": None, "notice": None, "problem": None, "errors": {}, **values}
+    return HTMLResponse(templates().get_template(template).render(values), status_code=status_code)
+
+
+def see(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def errors_of(refusal: DomainError) -> dict[str, str]:
+    field = refusal.extra.get("field")
+    return {str(field): refusal.detail} if field else {}
+
+
+# --- who is signed in -----------------------------------------------------------------------------------
+
+
+class SignInFirst(Exception):
+    """Raised by a page that needs a signed-in user: answered by a redirect to the sign-in page."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+async def viewer_of(request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep) -> people.Current:
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        raise SignInFirst(request.url.path)
+    try:
+        current = await people.current(session, settings, secret, clock.now())
+    except (Unauthenticated, Forbidden) as exc:
+        raise SignInFirst(request.url.path) from exc
+    request.state.caller = Caller(
+        kind="user", user_id=current.user.id, partner_id=current.user.partner_id, role=current.user.role
+    )
+    return current
+
+
+Viewer = Annotated[people.Current, Depends(viewer_of)]
+
+
+async def form_csrf(request: Request, viewer: Viewer) -> people.Current:
+    """A form posted in a session carries the session's CSRF token (`people.csrf_matches`, the one
+    check the API's header goes through too)."""
+    form = await request.form()
+    sent = form.get("csrf_token")
+    if not isinstance(sent, str) or not people.csrf_matches(viewer.row, sent):
+        raise Forbidden("The form's CSRF token is missing or not this session's.", code="csrf_failed")
+    return viewer
+
+
+PostedBy = Annotated[people.Current, Depends(form_csrf)]
+
+
+def home_of(current: people.Current) -> str:
+    return "/portal" if current.user.kind == Kind.PARTNER.value else "/console"
+
+
+def actor_of(current: people.Current) -> people.Actor:
+    user = current.user
+    return people.Actor(Caller(kind="user", user_id=user.id, partner_id=user.partner_id, role=user.role), user)
+
+
+def money(entry: Any) -> str:
+    sign = "-" if entry.amount < 0 else "+"
+    return f"{sign}{abs(entry.amount) // 100:,}.{abs(entry.amount) % 100:02d} {entry.currency}"
+
+
+def sign_in_first(path: str) -> RedirectResponse:
+    return see(f"/sign-in?next={quote(path)}")
