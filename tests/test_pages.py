@@ -6,140 +6,13 @@ served app goes on in the test's event loop."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
-
 import httpx
-import pytest
 
-from tests.conftest import IN_CI, Api
-from tests.smtp import Mailbox, smtp_server, smtp_settings
+from tests.browser import GOOD, Browser, browser, link_in, live_settings_overrides, mail_to
+from tests.conftest import Api
+from tests.smtp import smtp_server, smtp_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-AXE = Path(os.environ.get("PARTNERS_TEST_AXE", ROOT / ".ci" / "axe" / "node_modules" / "axe-core" / "axe.min.js"))
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-GOOD = "violet kettle drums at dawn"
-
-
-def _needs(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} is missing: .ci/run installs it", pytrace=False)
-    pytest.skip(f"{what} is not installed here (.ci/run installs it)")
-
-
-@pytest.fixture
-def live_settings_overrides() -> dict[str, Any]:
-    return {"worker": "on", "worker_poll_seconds": 0.02}
-
-
-class Browser:
-    """Chromium, headless, one page at a time; each call runs in a thread."""
-
-    def __init__(self, base: str, shots: Path) -> None:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM or ""
-        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
-            options.add_argument(argument)
-        self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        self.base, self.shots, self.count = base, shots, 0
-
-    async def run(self, work: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(work, *args)
-
-    async def open(self, path: str) -> None:
-        await self.run(self.driver.get, path if path.startswith("http") else self.base + path)
-
-    async def fill(self, fields: dict[str, str]) -> None:
-        from selenium.webdriver.common.by import By
-
-        def typing() -> None:
-            for name, value in fields.items():
-                box = self.driver.find_element(By.NAME, name)
-                box.clear()
-                box.send_keys(value)
-
-        await self.run(typing)
-
-    async def press(self, text: str) -> None:
-        """Press the button that says `text` (by the keyboard: focus, then Enter)."""
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.common.keys import Keys
-
-        def pressing() -> None:
-            from selenium.webdriver.support import expected_conditions
-            from selenium.webdriver.support.ui import WebDriverWait
-
-            page = self.driver.find_element(By.TAG_NAME, "html")
-            [button] = [b for b in self.driver.find_elements(By.TAG_NAME, "button") if b.text == text]
-            button.send_keys(Keys.ENTER)
-            WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))  # the answer's page
-
-        await self.run(pressing)
-
-    async def text(self) -> str:
-        from selenium.webdriver.common.by import By
-
-        return str(await self.run(lambda: self.driver.find_element(By.TAG_NAME, "main").text))
-
-    async def path(self) -> str:
-        url = str(await self.run(lambda: self.driver.current_url))
-        return url.removeprefix(self.base)
-
-    async def look(self, name: str) -> list[str]:
-        """A screenshot of the page (and of it on a phone's width), and axe-core's violations on it."""
-        self.count += 1
-
-        def looking() -> list[str]:
-            self.driver.save_screenshot(str(self.shots / f"{self.count:02d}-{name}.png"))
-            self.driver.execute_script(AXE.read_text())
-            violations = self.driver.execute_async_script(
-                "const done = arguments[arguments.length - 1];"
-                "axe.run(document).then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' ' +"
-                " v.nodes.map(n => n.target.join(' ')).join(', '))));"
-            )
-            self.driver.set_window_size(375, 800)
-            self.driver.save_screenshot(str(self.shots / f"{self.count:02d}-{name}-phone.png"))
-            wide = self.driver.execute_script(
-                "return document.documentElement.scrollWidth > document.documentElement.clientWidth"
-            )
-            self.driver.set_window_size(1280, 900)
-            return [*violations, *(["the page is wider than a phone's screen"] if wide else [])]
-
-        return list(await self.run(looking))
-
-    def quit(self) -> None:
-        self.driver.quit()
-
-
-@pytest.fixture
-async def browser(live_api: Api, tmp_path: Path) -> AsyncIterator[Browser]:
-    if not (CHROMIUM and CHROMEDRIVER):
-        _needs("Debian's chromium and chromium-driver")
-    if not AXE.is_file():  # noqa: ASYNC240 - a stat at set-up
-        _needs(f"axe-core ({AXE})")
-    opened = await asyncio.to_thread(Browser, str(live_api.client.base_url).rstrip("/"), tmp_path)
-    try:
-        yield opened
-    finally:
-        await asyncio.to_thread(opened.quit)
-
-
-async def _mail_to(box: Mailbox, address: str, count: int = 1) -> Any:
-    """The `count`-th message to `address`, once the served app's worker has sent it (bounded wait for
-    another process's work: the clock is not what it waits on)."""
-    deadline = time.monotonic() + 60
-    while len(box.to(address)) < count:
-        assert time.monotonic() < deadline, f"no message {count} to {address}"
-        await asyncio.sleep(0.05)
-    return box.to(address)[count - 1]
+__all__ = ["browser", "live_settings_overrides"]  # fixtures
 
 
 async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_the_portal(
@@ -155,8 +28,8 @@ async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_
             "/v1/users", json={"email": "ada@qalyptus.example.com", "role": "admin"}, headers=api.admin
         )
         assert invited.status_code == 201, invited.text
-        invitation = await _mail_to(box, "ada@qalyptus.example.com")
-        await browser.open(_link(box, invitation))
+        invitation = await mail_to(box, "ada@qalyptus.example.com")
+        await browser.open(link_in(box, invitation))
         assert "Set your password" in await browser.text()
         violations = await browser.look("invitation")
         await browser.fill({"name": "Ada Lovelace", "password": "password1234"})
@@ -192,11 +65,11 @@ async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_
         violations += await browser.look("console-approved")
 
         # Its contact, invited as owner by mail, activates the account and reads the portal.
-        owner_invitation = await _mail_to(box, "eero@reseller.example.com")
+        owner_invitation = await mail_to(box, "eero@reseller.example.com")
         assert "as owner of Reseller Oy" in box.text(owner_invitation)
         await browser.press("Sign out")
         assert (await browser.path()).startswith("/sign-in")
-        await browser.open(_link(box, owner_invitation))
+        await browser.open(link_in(box, owner_invitation))
         await browser.fill({"password": GOOD})
         await browser.press("Activate my account")
         await browser.fill({"email": "eero@reseller.example.com", "password": GOOD})
@@ -251,10 +124,6 @@ async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_
         assert "script-src 'self'" in headers["content-security-policy"]
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert violations == []
-
-
-def _link(box: Mailbox, message: Any) -> str:
-    return next(word for word in box.text(message).split() if "?token=" in word)
 
 
 async def test_a_partners_finance_user_reads_its_statements_and_downloads_one_as_csv_from_the_portal(
