@@ -6,6 +6,9 @@ served app goes on in the test's event loop."""
 
 from __future__ import annotations
 
+import html
+import re
+
 import httpx
 
 from tests.browser import GOOD, Browser, browser, link_in, live_settings_overrides, mail_to
@@ -116,9 +119,8 @@ async def test_a_vendor_admin_approves_an_application_and_its_owner_signs_in_to_
         assert await browser.path() == "/portal"
         cookie = await browser.run(lambda: browser.driver.get_cookie("partners_session"))
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
-        forged = await httpx.AsyncClient(base_url=browser.base).post(
-            "/sign-out", data={"csrf_token": "forged"}, cookies={"partners_session": cookie["value"]}
-        )
+        async with httpx.AsyncClient(base_url=browser.base, cookies={"partners_session": cookie["value"]}) as direct:
+            forged = await direct.post("/sign-out", data={"csrf_token": "forged"})
         assert forged.status_code == 403
         headers = (await api.client.get("/sign-in")).headers
         assert "script-src 'self'" in headers["content-security-policy"]
@@ -157,3 +159,40 @@ async def test_a_partners_finance_user_reads_its_statements_and_downloads_one_as
     assert foreign.status_code == 404
     anonymous = await api.client.get("/portal/statements", follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/sign-in?next=/portal/statements"
+
+
+async def test_the_application_page_refuses_as_the_api_does_next_to_each_field_and_registers_the_partner(
+    api: Api,
+) -> None:
+    """R20, R22: the page reads the form with the API's request model and registers with its use case."""
+    page = await api.client.get("/apply")
+    assert page.status_code == 200 and "2026-01" in page.text and 'name="accept"' in page.text
+    bad = {"company": "Hill Ltd", "country": "Narnia", "contact_name": "Ann Hill", "contact_email": "ann@hill.example"}
+    refused = await api.client.post("/apply", data=bad)
+    assert refused.status_code == 422
+    by_api = await api.client.post("/v1/partners", json=api.registration(**{**bad, "languages": []}))
+    [said] = [e["message"] for e in by_api.json()["errors"] if e["field"] == "body.country"]
+    assert 'id="country-error">' + html.escape(said) in refused.text  # the API's words, next to the field
+    assert "Tick the box to accept the partner agreement 2026-01." in refused.text
+    assert 'value="Ann Hill"' in refused.text and 'value="Narnia"' in refused.text  # what was typed is kept
+    assert (await api.client.get("/v1/partners?q=Hill", headers=api.admin)).json()["items"] == []
+
+    taken = api.registration()
+    await api.register(**taken)
+    again = await api.client.post(
+        "/apply", data={**bad, "country": "GB", "contact_email": taken["contact_email"], "accept": "2026-01"}
+    )
+    assert again.status_code == 409 and 'id="contact_email-error"' in again.text
+
+    done = await api.client.post(
+        "/apply", data={**bad, "country": "gb", "languages": "en, fr", "website": "", "accept": "2026-01"}
+    )
+    assert done.status_code == 201, done.text
+    assert "Welcome, Hill Ltd" in done.text and "ann@hill.example" in done.text
+    key = re.search(r'<code class="secret">([^<]+)</code>', done.text)
+    assert key is not None
+    mine = await api.client.get("/v1/partners?q=Hill", headers=api.admin)
+    [partner] = mine.json()["items"]
+    assert (partner["country"], partner["languages"], partner["status"]) == ("GB", ["en", "fr"], "active")
+    own = await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(html.unescape(key.group(1))))
+    assert own.status_code == 200  # the key shown once is the partner's own

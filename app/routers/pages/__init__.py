@@ -6,11 +6,11 @@ refusal and say what to fix next to the field."""
 
 from fastapi import APIRouter
 
-from app.routers.pages import account, console, portal, public
+from app.routers.pages import account, apply, console, portal, public
 from app.routers.pages.common import SignInFirst, sign_in_first
 
 router = APIRouter(include_in_schema=False)
-for part in (public, portal, account, console):
+for part in (public, apply, portal, account, console):
     router.include_router(part.router)
 
 __all__ = ["SignInFirst", "router", "sign_in_first"]

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel, ValidationError
 
 from app.domain import people
 from app.domain.context import Caller
 from app.domain.errors import DomainError, Forbidden, Unauthenticated
 from app.domain.rules.roles import Kind
+from app.messages import sentence
 from app.routers.deps import SESSION_COOKIE, ClockDep, SessionDep, SettingsDep
 
 SignInForm = Annotated[str, Form(max_length=320)]
@@ -102,3 +104,19 @@ def money(entry: Any) -> str:
 
 def sign_in_first(path: str) -> RedirectResponse:
     return see(f"/sign-in?next={quote(path)}")
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validated(model: type[ModelT], data: dict[str, Any]) -> tuple[ModelT | None, dict[str, str]]:
+    """A form's values read by the API's own request model: the model, or each refused field with the
+    sentence the API's 422 says of it (`app.messages.sentence`)."""
+    try:
+        return model.model_validate(data), {}
+    except ValidationError as refused:
+        errors: dict[str, str] = {}
+        for err in refused.errors():
+            field = str(err["loc"][0]) if err.get("loc") else "form"
+            errors.setdefault(field, sentence(err))
+        return None, errors
