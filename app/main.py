@@ -374,6 +374,9 @@ def create_app(
         app.include_router(router)
     app.mount("/static", StaticFiles(packages=[("app", "static")]), name="static")
     app.add_exception_handler(pages.SignInFirst, _sign_in_first)  # type: ignore[arg-type]
+    for refused, handler in list(app.exception_handlers.items()):  # a page's refusal is a page
+        if refused is not pages.SignInFirst:
+            app.exception_handlers[refused] = pages.answering_pages(handler)
     api_docs.install(app)
     index_routes(app, routers)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]

@@ -196,3 +196,25 @@ async def test_the_application_page_refuses_as_the_api_does_next_to_each_field_a
     assert (partner["country"], partner["languages"], partner["status"]) == ("GB", ["en", "fr"], "active")
     own = await api.client.get(f"/v1/partners/{partner['id']}", headers=api.bearer(html.unescape(key.group(1))))
     assert own.status_code == 200  # the key shown once is the partner's own
+
+
+async def test_a_refusal_on_a_page_is_a_page_saying_why_and_the_api_still_answers_problem_json(api: Api) -> None:
+    from app.domain.rules.roles import Role
+    from tests.test_people import make_user
+
+    admin = await make_user(api, Role.ADMIN)
+    cookie = {"Cookie": f"partners_session={admin.cookie}"}
+    assert (await api.client.get("/", headers=cookie, follow_redirects=False)).headers["location"] == "/console"
+    assert (await api.client.get("/", follow_redirects=False)).headers["location"] == "/sign-in"
+    forged = await api.client.post("/sign-out", data={"csrf_token": "forged"}, headers=cookie)
+    assert forged.status_code == 403 and forged.headers["content-type"].startswith("text/html")
+    assert "CSRF token is missing or not this session&#39;s" in forged.text
+    missing = await api.client.get("/console/no-such-page", headers=cookie)
+    assert missing.status_code == 404 and "There is no route GET /console/no-such-page." in missing.text
+    unreadable = await api.client.post(
+        "/console/partners/not-an-id/approve", data={"reason": "x", "csrf_token": admin.csrf}, headers=cookie
+    )
+    assert unreadable.status_code == 422 and "partner_id" in unreadable.text and "<h1>" in unreadable.text
+    assert "script-src 'self'" in unreadable.headers["content-security-policy"]
+    api_answer = await api.client.get("/v1/no-such-route", headers=api.admin)
+    assert api_answer.status_code == 404 and api_answer.headers["content-type"] == "application/problem+json"

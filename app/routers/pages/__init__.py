@@ -7,10 +7,10 @@ refusal and say what to fix next to the field."""
 from fastapi import APIRouter
 
 from app.routers.pages import account, apply, console, portal, public
-from app.routers.pages.common import SignInFirst, sign_in_first
+from app.routers.pages.common import SignInFirst, answering_pages, sign_in_first
 
 router = APIRouter(include_in_schema=False)
 for part in (public, apply, portal, account, console):
     router.include_router(part.router)
 
-__all__ = ["SignInFirst", "router", "sign_in_first"]
+__all__ = ["SignInFirst", "answering_pages", "router", "sign_in_first"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ValidationError
 
@@ -120,3 +123,44 @@ def validated(model: type[ModelT], data: dict[str, Any]) -> tuple[ModelT | None,
             field = str(err["loc"][0]) if err.get("loc") else "form"
             errors.setdefault(field, sentence(err))
         return None, errors
+
+
+PAGE_PATHS = ("/sign-in", "/sign-out", "/invitation", "/password-reset", "/apply", "/portal", "/console", "/account")
+"""The paths of pages: a refusal there is a page, not problem+json."""
+
+
+def is_page(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") or path.startswith(p + ".") for p in PAGE_PATHS)
+
+
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
+
+
+def answering_pages(handler: Handler) -> Callable[[Request, Any], Awaitable[Response]]:
+    """An API error handler that, on a page's path, answers the same status and sentence as a page
+    (a browser shows it; a form's refusal that a page does not catch itself lands here)."""
+
+    async def handle(request: Request, exc: Any) -> Response:
+        answered = handler(request, exc)
+        answer = await answered if inspect.isawaitable(answered) else answered
+        if not is_page(request.url.path) or answer.status_code < 400:
+            return answer
+        try:
+            said = json.loads(bytes(answer.body))
+        except ValueError:
+            said = {}
+        page = render(
+            "refused.html",
+            answer.status_code,
+            title=str(said.get("title") or "Refused"),
+            problem=str(said.get("detail") or "The request was refused."),
+            fields=[
+                f"{e.get('field', '').removeprefix('body.')}: {e.get('message', '')}" for e in said.get("errors", [])
+            ],
+        )
+        for name in ("retry-after", "allow"):
+            if name in answer.headers:
+                page.headers[name] = answer.headers[name]
+        return page
+
+    return handle

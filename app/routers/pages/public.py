@@ -13,12 +13,15 @@ from app.domain.rules.roles import Kind
 from app.routers.deps import SESSION_COOKIE, ClockDep, SessionDep, SettingsDep, context, public_context
 from app.routers.pages.common import (
     PostedBy,
+    SignInFirst,
     SignInForm,
     actor_of,
     client_of,
     errors_of,
+    home_of,
     render,
     see,
+    viewer_of,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -27,8 +30,12 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request) -> Response:
-    return see("/sign-in")
+async def home(request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep) -> Response:
+    """The start: the signed-in user's home (the portal or the console), else the sign-in page."""
+    try:
+        return see(home_of(await viewer_of(request, session, clock, settings)))
+    except SignInFirst:
+        return see("/sign-in")
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
