@@ -216,5 +216,7 @@ async def test_a_refusal_on_a_page_is_a_page_saying_why_and_the_api_still_answer
     )
     assert unreadable.status_code == 422 and "partner_id" in unreadable.text and "<h1>" in unreadable.text
     assert "script-src 'self'" in unreadable.headers["content-security-policy"]
+    incomplete = await api.client.post("/sign-in", data={"email": "ada@example.com"})  # no password
+    assert incomplete.status_code == 422 and "body.password: " in incomplete.text and "json" not in incomplete.text
     api_answer = await api.client.get("/v1/no-such-route", headers=api.admin)
     assert api_answer.status_code == 404 and api_answer.headers["content-type"] == "application/problem+json"

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ValidationError
@@ -133,6 +134,7 @@ def is_page(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") or path.startswith(p + ".") for p in PAGE_PATHS)
 
 
+INVALID_FORM = "The form has invalid or missing values; each is listed below."
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
@@ -141,6 +143,10 @@ def answering_pages(handler: Handler) -> Callable[[Request, Any], Awaitable[Resp
     (a browser shows it; a form's refusal that a page does not catch itself lands here)."""
 
     async def handle(request: Request, exc: Any) -> Response:
+        if isinstance(exc, RequestValidationError) and is_page(request.url.path):
+            # A form's values (never JSON, which the API's handler would answer with 415).
+            said = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {sentence(e)}" for e in exc.errors()]
+            return render("refused.html", 422, title="Invalid request", problem=INVALID_FORM, fields=said)
         answered = handler(request, exc)
         answer = await answered if inspect.isawaitable(answered) else answered
         if not is_page(request.url.path) or answer.status_code < 400:
