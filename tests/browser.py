@@ -72,13 +72,24 @@ class Browser:
         from selenium.webdriver.common.keys import Keys
 
         def pressing() -> None:
-            from selenium.webdriver.support import expected_conditions
+            from selenium.common.exceptions import WebDriverException
             from selenium.webdriver.support.ui import WebDriverWait
 
+            def gone(element: Any) -> bool:
+                """The element's document replaced (chromium says so as stale, or as a node of no document)."""
+                try:
+                    element.is_enabled()
+                except WebDriverException:
+                    return True
+                return False
+
+            loaded = WebDriverWait(self.driver, 30)
+            loaded.until(lambda d: d.execute_script("return document.readyState") == "complete")
             page = self.driver.find_element(By.TAG_NAME, "html")
             [button] = [b for b in self.driver.find_elements(By.TAG_NAME, "button") if b.text == text]
             button.send_keys(Keys.ENTER)
-            WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))  # the answer's page
+            loaded.until(lambda _: gone(page))  # the answer's page
+            loaded.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
         await self.run(pressing)
 

@@ -6,14 +6,17 @@ served app goes on in the test's event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+import time
+from typing import Any
 
 import httpx
 
 from tests.browser import GOOD, Browser, browser, link_in, live_settings_overrides, mail_to
 from tests.conftest import Api
-from tests.smtp import smtp_server, smtp_settings
+from tests.smtp import Mailbox, smtp_server, smtp_settings
 
 __all__ = ["browser", "live_settings_overrides"]  # fixtures
 
@@ -220,3 +223,199 @@ async def test_a_refusal_on_a_page_is_a_page_saying_why_and_the_api_still_answer
     assert incomplete.status_code == 422 and "body.password: " in incomplete.text and "json" not in incomplete.text
     api_answer = await api.client.get("/v1/no-such-route", headers=api.admin)
     assert api_answer.status_code == 404 and api_answer.headers["content-type"] == "application/problem+json"
+
+
+async def _applied(api: Api, accepted: httpx.Response) -> dict[str, Any]:
+    """The stored store event once the served app's worker has applied it: polled through the API with
+    a bound (another process's work; the clock is not what it waits on)."""
+    assert accepted.status_code == 202, accepted.text
+    deadline = time.monotonic() + 60
+    while True:
+        stored = (await api.client.get(accepted.json()["url"], headers=api.admin)).json()
+        if stored["status"] != "accepted":
+            return dict(stored)
+        assert time.monotonic() < deadline, f"the store event was not applied: {stored}"
+        await asyncio.sleep(0.05)
+
+
+async def _activate(browser: Browser, box: Mailbox, address: str, *, count: int = 1) -> None:
+    """Open the invitation mailed to `address`, set the password, and sign in."""
+    await browser.open(link_in(box, await mail_to(box, address, count)))
+    await browser.fill({"password": GOOD})
+    await browser.press("Activate my account")
+    await _sign_in(browser, address)
+
+
+async def _sign_in(browser: Browser, address: str) -> None:
+    await browser.open("/sign-in")
+    await browser.fill({"email": address, "password": GOOD})
+    await browser.press("Sign in")
+
+
+async def test_a_partner_applies_is_approved_registers_accepts_a_lead_earns_and_downloads_its_statement(
+    live_api: Api, browser: Browser
+) -> None:
+    """The flow of issue "Pages people use", in the browser, with axe-core on every page."""
+    from tests.program import Customer, line, order_event, t
+
+    api = live_api
+    violations: list[str] = []
+    async with smtp_server() as box:
+        for name, value in {**smtp_settings(box), "public_url": browser.base}.items():
+            setattr(api.app.state.settings, name, value)
+        other, other_key = await api.register(company="Rival Conseil SAS")  # approved at once
+        manual = await api.client.patch("/v1/program/settings", json={"auto_approve": False}, headers=api.admin)
+        assert manual.status_code == 200, manual.text
+
+        # A partner applies on the public page; its first key is shown once.
+        await browser.open("/apply")
+        violations += await browser.look("apply")
+        await browser.fill(
+            {
+                "company": "Brise Conseil SARL",
+                "country": "FR",
+                "contact_name": "Lea Brise",
+                "contact_email": "lea@brise-conseil.example.com",
+                "languages": "fr en",
+            }
+        )
+        await browser.press("Apply")
+        assert "Tick the box to accept the partner agreement 2026-01." in await browser.text()
+        violations += await browser.look("apply-refused")
+        await browser.run(lambda: browser.driver.find_element("id", "accept").click())
+        await browser.press("Apply")
+        applied = await browser.text()
+        assert "Application received, Brise Conseil SARL" in applied
+        violations += await browser.look("applied")
+        key = await browser.run(lambda: browser.driver.find_element("css selector", "code.secret").text)
+        [partner] = (await api.client.get("/v1/partners?q=Brise", headers=api.admin)).json()["items"]
+        pid = partner["id"]
+        assert partner["status"] == "pending"
+
+        # A partner manager, invited by mail, approves it in the console.
+        invited = await api.client.post(
+            "/v1/users", json={"email": "max@qalyptus.example.com", "role": "partner_manager"}, headers=api.admin
+        )
+        assert invited.status_code == 201, invited.text
+        await _activate(browser, box, "max@qalyptus.example.com")
+        assert await browser.path() == "/console"
+        await browser.press("Approve Brise Conseil SARL")
+        assert "Brise Conseil SARL is approved" in await browser.text()
+        violations += await browser.look("approved")
+        # The partner manager does not approve statements: no button, and a direct request is refused.
+        await browser.open("/console/statements")
+        assert "Approve" not in await browser.text()
+        await browser.press("Sign out")
+
+        # The owner's invitation arrives by mail; the owner sets a password and signs in.
+        await _activate(browser, box, "lea@brise-conseil.example.com")
+        assert await browser.path() == "/portal"
+        violations += await browser.look("portal-first")
+
+        # Another partner registered Contoso first: the conflict is explained in the program's words.
+        contoso = Customer.new("Contoso")
+        taken = await api.client.post(
+            f"/v1/partners/{other['id']}/registrations", json=contoso.registration(), headers=api.bearer(other_key)
+        )
+        assert taken.status_code == 201, taken.text
+        by_api = await api.client.post(
+            f"/v1/partners/{pid}/registrations", json=contoso.registration(), headers=api.bearer(key)
+        )
+        assert by_api.status_code == 409, by_api.text
+        await browser.open("/portal/customers")
+        await browser.fill({k: str(v) for k, v in contoso.registration().items()})
+        await browser.press("Register the customer")
+        assert by_api.json()["detail"] in await browser.text()
+        violations += await browser.look("customer-conflict")
+        fabrikam = Customer.new("Fabrikam")
+        await browser.fill({k: str(v) for k, v in fabrikam.registration().items()})
+        await browser.press("Register the customer")
+        assert "is registered to you" in await browser.text()
+        violations += await browser.look("customers")
+
+        # A lead offered to it, accepted before its deadline.
+        lead = await api.client.post(
+            "/v1/leads",
+            json={
+                "company": "Northwind SARL",
+                "country": "FR",
+                "contact_name": "Louis",
+                "contact_email": "louis@northwind.example.com",
+                "products": ["server-business"],
+            },
+            headers=api.admin,
+        )
+        assert lead.status_code == 201, lead.text
+        offered = await api.client.post(
+            f"/v1/leads/{lead.json()['id']}/assign", json={"partner_id": pid}, headers=api.admin
+        )
+        assert offered.status_code in (200, 201), offered.text
+        await browser.open("/portal")
+        assert "A lead waits for your answer: Northwind SARL" in await browser.text()
+        await browser.open("/portal/leads")
+        violations += await browser.look("leads")
+        await browser.press("Accept Northwind SARL")
+        assert "Northwind SARL" in await browser.text()
+        violations += await browser.look("lead-accepted")
+
+        # Fabrikam buys at the store: a signed webhook, applied by the served app's worker.
+        order = order_event(fabrikam, [line("server-business", 1, 100000)], placed_at=t("2026-03-02T09:20:00Z"))
+        api.clock.at = t("2026-03-02T09:30:00Z")  # within the sessions' idle hour
+        stored = await _applied(api, await api.deliver(order, "msg_e2e_1"))
+        assert stored["status"] == "applied", stored
+        await browser.open("/portal")
+        home = await browser.text()
+        assert "Silver" in home and "Active points\n4" in home, home  # R01, R02
+        assert "200.00 EUR" in home, home  # R11: 20 % of 1,000.00
+        violations += await browser.look("portal-earned")
+        await browser.open("/portal/ledger?kind=money")
+        assert "+200.00 EUR" in await browser.text()
+        violations += await browser.look("ledger")
+
+        # The quarter closes; the vendor's finance approves the statement in the console.
+        api.clock.at = t("2026-04-01T09:00:00Z")
+        closed = await api.client.post("/v1/quarters/2026-Q1/close", headers=api.admin)
+        assert closed.status_code == 200, closed.text
+        invited = await api.client.post(
+            "/v1/users", json={"email": "fin@qalyptus.example.com", "role": "finance"}, headers=api.admin
+        )
+        assert invited.status_code == 201, invited.text
+        await _activate(browser, box, "fin@qalyptus.example.com")  # the owner's session has ended meanwhile
+        await browser.open("/console/statements")
+        violations += await browser.look("console-statements")
+        await browser.press("Approve Brise Conseil SARL 2026-Q1")
+        assert "approved" in (await browser.text()).lower()
+        violations += await browser.look("statement-approved")
+        await browser.press("Sign out")
+
+        # The owner downloads it from the portal; another partner's statement is not reachable by its URL.
+        await _sign_in(browser, "lea@brise-conseil.example.com")
+        await browser.open("/portal/statements")
+        violations += await browser.look("statements")
+        href = await browser.run(
+            lambda: browser.driver.find_element("link text", "CSV of 2026-Q1 EUR").get_attribute("href")
+        )
+        cookie = await browser.run(lambda: browser.driver.get_cookie("partners_session"))
+        async with httpx.AsyncClient(cookies={"partners_session": cookie["value"]}) as direct:
+            sheet = await direct.get(href)
+            assert sheet.status_code == 200 and "20000" in sheet.text and "2026-Q1" in sheet.text
+            [rival] = [s for s in closed.json()["statements"] if s["partner_id"] == other["id"]] or [None]
+            if rival is not None:
+                assert (await direct.get(f"{browser.base}/portal/statements/{rival['id']}.csv")).status_code == 404
+            # CSRF through a direct request: a form posted without the session's token is refused.
+            forged = await direct.post(f"{browser.base}/portal/keys", data={"name": "x", "csrf_token": "forged"})
+            assert forged.status_code == 403
+        # CSRF through the browser: the page's token altered before the form is sent.
+        await browser.open("/account")
+        await browser.run(
+            lambda: browser.driver.execute_script(
+                "document.querySelector('form:not(.signout) input[name=csrf_token]').value = 'forged';"
+            )
+        )
+        await browser.press("Save")
+        assert "CSRF token is missing or not this session's" in await browser.text()
+        violations += await browser.look("csrf-refused")
+        # A partner's user who edits the URL to the console is sent back to its portal.
+        await browser.open("/console/partners")
+        assert await browser.path() == "/portal"
+    assert violations == []

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import unit_of_work
 from app.domain import agreements, partners, program
+from app.domain.clock import Clock
 from app.domain.errors import Conflict, DomainError, NotFound, RateLimited
 from app.domain.rules.partner_status import PartnerStatus
 from app.routers.deps import ClockDep, SessionDep, SettingsDep, public_context
@@ -25,7 +27,7 @@ FIELD_OF = {"partner_already_registered": "contact_email"}
 FIELDS = ("company", "country", "contact_name", "contact_email", "website", "vat_id", "languages")
 
 
-async def _agreement(session: SessionDep, clock: ClockDep) -> Any:
+async def _agreement(session: AsyncSession, clock: Clock) -> Any:
     try:
         return await agreements.current(session, clock.now())
     except NotFound:
@@ -70,7 +72,10 @@ async def apply(
         "vat_id": vat_id,
         "languages": languages,
     }
-    agreement = await _agreement(session, clock)
+    # Read apart from the request's session, whose first statement must follow the rate count's commit
+    # (on SQLite a transaction that read before another connection wrote cannot write after it).
+    async with unit_of_work(request.app.state.session_factory, purpose="the agreement in force") as reading:
+        agreement = await _agreement(reading, clock)
     if agreement is None:
         return _page(None, 409, values=typed, problem="Applications open once the partner agreement is published.")
     body, errors = validated(
