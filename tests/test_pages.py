@@ -373,6 +373,12 @@ async def test_a_partner_applies_is_approved_registers_accepts_a_lead_earns_and_
         violations += await browser.look("ledger")
 
         # The quarter closes; the vendor's finance approves the statement in the console.
+        rival_earned = await api.client.post(
+            f"/v1/partners/{other['id']}/adjustments",
+            json={"kind": "money", "amount": 5000, "currency": "EUR", "reason": "Referral bonus"},
+            headers=api.admin,
+        )
+        assert rival_earned.status_code == 201, rival_earned.text
         api.clock.at = t("2026-04-01T09:00:00Z")
         closed = await api.client.post("/v1/quarters/2026-Q1/close", headers=api.admin)
         assert closed.status_code == 200, closed.text
@@ -399,9 +405,8 @@ async def test_a_partner_applies_is_approved_registers_accepts_a_lead_earns_and_
         async with httpx.AsyncClient(cookies={"partners_session": cookie["value"]}) as direct:
             sheet = await direct.get(href)
             assert sheet.status_code == 200 and "20000" in sheet.text and "2026-Q1" in sheet.text
-            [rival] = [s for s in closed.json()["statements"] if s["partner_id"] == other["id"]] or [None]
-            if rival is not None:
-                assert (await direct.get(f"{browser.base}/portal/statements/{rival['id']}.csv")).status_code == 404
+            [rival] = [s for s in closed.json()["statements"] if s["partner_id"] == other["id"]]
+            assert (await direct.get(f"{browser.base}/portal/statements/{rival['id']}.csv")).status_code == 404
             # CSRF through a direct request: a form posted without the session's token is refused.
             forged = await direct.post(f"{browser.base}/portal/keys", data={"name": "x", "csrf_token": "forged"})
             assert forged.status_code == 403
