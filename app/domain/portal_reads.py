@@ -1,9 +1,7 @@
 """What the partner portal reads that the API has no use case for: the licences behind the points at
 risk, the ledgers by month and by rule, and a partner's lead offers with their leads.
 
-Reads only, of one partner's own data. The statements are here rather than in `app/db/repositories/`
-only because this module was added alongside the portal's pages; they belong in a repository module
-(`app/db/repositories/portal.py`) and can move there unchanged.
+Reads only, of one partner's own data; the SQL is `app.db.repositories.portal`'s.
 """
 
 from __future__ import annotations
@@ -12,14 +10,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from app.db.repositories import ledgers as ledgers_repo
-from app.db.tables import Customer, Lead, LeadOffer, Licence, MoneyEntry, PointsEntry
+from app.db.repositories import portal as repo
+from app.db.tables import Lead, LeadOffer, MoneyEntry, PointsEntry
 from app.domain import partners
 
 
@@ -41,39 +37,7 @@ async def licences_at_risk(
 ) -> list[LicenceAtRisk]:
     """The partner's active licences ending in [start, end), soonest first, each with its standing points
     (counted as `status.points_at_risk` counts them: only licences still holding points)."""
-    standing = func.sum(PointsEntry.points)
-    stmt = (
-        select(
-            col(Licence.licence_id),
-            col(Licence.sku),
-            col(Licence.quantity),
-            col(Customer.company),
-            col(Licence.term_end),
-            standing,
-        )
-        .join(PointsEntry, col(PointsEntry.licence_id) == col(Licence.licence_id))
-        .join(Customer, col(Customer.id) == col(Licence.customer_id))
-        .where(
-            col(Licence.partner_id) == partner_id,
-            col(Licence.status) == "active",
-            col(Licence.term_end) >= start,
-            col(Licence.term_end) < end,
-        )
-        .group_by(
-            col(Licence.licence_id),
-            col(Licence.sku),
-            col(Licence.quantity),
-            col(Customer.company),
-            col(Licence.term_end),
-        )
-        .having(standing > 0)
-        .order_by(col(Licence.term_end), col(Licence.licence_id))
-        .limit(limit)
-    )
-    return [
-        LicenceAtRisk(row[0], row[1], int(row[2]), row[3], cast(datetime, row[4]), int(row[5]))
-        for row in (await session.execute(stmt)).all()
-    ]
+    return [LicenceAtRisk(*row) for row in await repo.licences_at_risk(session, partner_id, start, end, limit=limit)]
 
 
 @dataclass(frozen=True)
@@ -92,20 +56,12 @@ async def history_since(
     from `since` on (oldest first): what a chart of points and commission over time is drawn from."""
     await partners.get(session, partner_id)
     before = await ledgers_repo.points_before(session, partner_id, since)
-    points = await session.execute(
-        select(col(PointsEntry.effective_at), col(PointsEntry.points))
-        .where(col(PointsEntry.partner_id) == partner_id, col(PointsEntry.effective_at) >= since)
-        .order_by(col(PointsEntry.effective_at))
-    )
-    money = await session.execute(
-        select(col(MoneyEntry.effective_at), col(MoneyEntry.amount), col(MoneyEntry.currency))
-        .where(col(MoneyEntry.partner_id) == partner_id, col(MoneyEntry.effective_at) >= since)
-        .order_by(col(MoneyEntry.effective_at))
-    )
+    points = await repo.points_since(session, partner_id, since)
+    money = await repo.money_since(session, partner_id, since)
     return (
         before,
-        [Dated(r[0], int(r[1]), None) for r in points.all()],
-        [Dated(r[0], int(r[1]), r[2]) for r in money.all()],
+        [Dated(at, amount, None) for at, amount in points],
+        [Dated(at, amount, currency) for at, amount, currency in money],
     )
 
 
@@ -114,17 +70,7 @@ async def commission_by_rule(
 ) -> list[tuple[str, str, int]]:
     """The partner's commission effective in [start, end) by the rule that made it and currency (R21):
     (rule, currency, amount in minor units)."""
-    stmt = (
-        select(col(MoneyEntry.rule), col(MoneyEntry.currency), func.sum(MoneyEntry.amount))
-        .where(
-            col(MoneyEntry.partner_id) == partner_id,
-            col(MoneyEntry.effective_at) >= start,
-            col(MoneyEntry.effective_at) < end,
-        )
-        .group_by(col(MoneyEntry.rule), col(MoneyEntry.currency))
-        .order_by(col(MoneyEntry.rule), col(MoneyEntry.currency))
-    )
-    return [(r[0], r[1], int(r[2] or 0)) for r in (await session.execute(stmt)).all()]
+    return await repo.commission_by_rule(session, partner_id, start, end)
 
 
 async def points_entries(
@@ -132,12 +78,7 @@ async def points_entries(
 ) -> Sequence[PointsEntry]:
     """The partner's points entries, newest first, of one rule when given."""
     await partners.get(session, partner_id)
-    stmt = select(PointsEntry).where(col(PointsEntry.partner_id) == partner_id)
-    if rule is not None:
-        stmt = stmt.where(col(PointsEntry.rule) == rule)
-    if before_id is not None:
-        stmt = stmt.where(col(PointsEntry.id) < before_id)
-    return (await session.execute(stmt.order_by(col(PointsEntry.id).desc()).limit(limit))).scalars().all()
+    return await repo.entries(session, PointsEntry, partner_id, rule=rule, before_id=before_id, limit=limit)
 
 
 async def money_entries(
@@ -145,24 +86,11 @@ async def money_entries(
 ) -> Sequence[MoneyEntry]:
     """The partner's money entries, newest first, of one rule when given."""
     await partners.get(session, partner_id)
-    stmt = select(MoneyEntry).where(col(MoneyEntry.partner_id) == partner_id)
-    if rule is not None:
-        stmt = stmt.where(col(MoneyEntry.rule) == rule)
-    if before_id is not None:
-        stmt = stmt.where(col(MoneyEntry.id) < before_id)
-    return (await session.execute(stmt.order_by(col(MoneyEntry.id).desc()).limit(limit))).scalars().all()
+    return await repo.entries(session, MoneyEntry, partner_id, rule=rule, before_id=before_id, limit=limit)
 
 
 async def lead_offers(
     session: AsyncSession, partner_id: uuid.UUID, states: Sequence[str] | None = None
 ) -> list[tuple[LeadOffer, Lead]]:
     """The leads offered to the partner, newest offer first, each with its lead (R19)."""
-    stmt = (
-        select(LeadOffer, Lead)
-        .join(Lead, col(Lead.id) == col(LeadOffer.lead_id))
-        .where(col(LeadOffer.partner_id) == partner_id, col(LeadOffer.state) != "refused")
-    )
-    if states:
-        stmt = stmt.where(col(LeadOffer.state).in_(states))
-    stmt = stmt.order_by(col(LeadOffer.offered_at).desc(), col(LeadOffer.id))
-    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+    return await repo.lead_offers(session, partner_id, states)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import tables
 from app.domain import payouts
@@ -330,6 +331,11 @@ async def get_partner_invoice_pdf(
 ) -> Response:
     """The partner itself or an admin (read). The PDF/A-3 (Factur-X: the EN 16931 XML embedded) as
     rendered once after issue. 409 `invoice_document_not_ready` until a worker has rendered it."""
+    return await invoice_pdf(session, partner_id, invoice_id)
+
+
+async def invoice_pdf(session: AsyncSession, partner_id: uuid.UUID, invoice_id: int) -> Response:
+    """A partner's invoice as PDF; another partner's is not found (the API's and the portal's download)."""
     return _pdf(*await payouts.invoice_pdf(session, invoice_id, partner_id=partner_id))
 
 

@@ -14,11 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import people
 from app.domain.context import Caller
 from app.domain.errors import DomainError, Forbidden, Unauthenticated
 from app.domain.rules.roles import Kind
+from app.errors import STATUS_FOR
 from app.messages import sentence
 from app.routers.deps import SESSION_COOKIE, ClockDep, SessionDep, SettingsDep
 
@@ -145,8 +147,8 @@ def answering_pages(handler: Handler) -> Callable[[Request, Any], Awaitable[Resp
     async def handle(request: Request, exc: Any) -> Response:
         if isinstance(exc, RequestValidationError) and is_page(request.url.path):
             # A form's values (never JSON, which the API's handler would answer with 415).
-            said = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {sentence(e)}" for e in exc.errors()]
-            return render("refused.html", 422, title="Invalid request", problem=INVALID_FORM, fields=said)
+            lines = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {sentence(e)}" for e in exc.errors()]
+            return render("refused.html", 422, title="Invalid request", problem=INVALID_FORM, fields=lines)
         answered = handler(request, exc)
         answer = await answered if inspect.isawaitable(answered) else answered
         if not is_page(request.url.path) or answer.status_code < 400:
@@ -170,3 +172,28 @@ def answering_pages(handler: Handler) -> Callable[[Request, Any], Awaitable[Resp
         return page
 
     return handle
+
+
+# --- running a form's use case ---------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def status_of(refusal: DomainError) -> int:
+    """The status a page answers a refusal with: the API's for it (`app.errors.STATUS_FOR`), else 400."""
+    return next((code for kind, code in STATUS_FOR if isinstance(refusal, kind)), 400)
+
+
+async def attempt(session: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
+    """Run a use case in a savepoint: undone when it refuses, except what a refusal keeps on purpose
+    (`keep_writes`, as the unit of work keeps it for the API: a refused registration stays recorded)."""
+    kept: DomainError | None = None
+    async with session.begin_nested():
+        try:
+            return await work()
+        except DomainError as refusal:
+            if not refusal.keep_writes:
+                raise
+            kept = refusal  # leaving the block normally keeps the savepoint's writes
+    assert kept is not None
+    raise kept

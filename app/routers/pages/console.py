@@ -3,8 +3,9 @@ history, the review queues, statements and payout runs, and the program terms' v
 
 Every page calls the use cases the API calls. What a role may do is the role table's (`may` and
 `people.require`); a role without the permission sees no action, and a form it posts anyway is answered
-403 with why. A refused use case runs in a savepoint (`session.begin_nested()`), so nothing it wrote
-stays; the page says the refusal in the API's words, next to the field it names, with what was typed."""
+403 with why. A use case runs in a savepoint (`attempt`), so a refusal leaves nothing it wrote but what
+the rule keeps on purpose; the page says the refusal in the API's words, next to the field it names, with
+what was typed."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.compatibility import schema_state
+from app.db.repositories import console as console_repo
 from app.db.repositories import partners as partners_repo
-from app.domain import console_reads, dashboards, directory, leads, order_flags, partners, payouts, people, terms
+from app.domain import dashboards, directory, leads, order_flags, partners, payouts, people, terms
 from app.domain import mail as mail_domain
 from app.domain import registrations as registrations_domain
 from app.domain import statements as statements_domain
@@ -35,16 +37,17 @@ from app.domain.errors import DomainError, Invalid, NotFound, Unavailable
 from app.domain.rules.partner_status import PartnerStatus, StatusAction, next_status
 from app.domain.rules.roles import Kind, Permission, Role, may
 from app.domain.rules.terms import LEVEL_ORDER
-from app.errors import STATUS_FOR
 from app.routers import convert
 from app.routers.deps import ClockDep, SessionDep, SettingsDep, context
 from app.routers.pages.common import (
     PostedBy,
     Viewer,
     actor_of,
+    attempt,
     home_of,
     render,
     see,
+    status_of,
     validated,
 )
 from app.routers.payouts import get_payout_run_sepa
@@ -64,10 +67,6 @@ PAGE = 25
 STATEMENT_STATES = ("draft", "approved", "in_payment", "paid")
 
 # --- what every console page shares ------------------------------------------------------------------------
-
-
-def _status_of(refusal: DomainError) -> int:
-    return next((code for kind, code in STATUS_FOR if isinstance(refusal, kind)), 400)
 
 
 def _zone(viewer: people.Current) -> ZoneInfo:
@@ -162,7 +161,7 @@ async def _console(
         {"name": name.title(), "count": count, "width": round(180 * count / most)}
         for name, count in glance.partners_by_level.items()
     ]
-    failed_mail = await console_reads.failed_mail(session)
+    failed_mail = await console_repo.failed_mail(session)
     figures = [
         ("Partners waiting for approval", glance.partners_by_status.get(PartnerStatus.PENDING.value, 0)),
         ("Statements overdue", glance.overdue_statements),
@@ -224,7 +223,7 @@ async def _console(
                         str(f.failed),
                         [f.url, "yes" if f.enabled else "no", str(f.failed)],
                     )
-                    for f in await console_reads.failed_deliveries(session)
+                    for f in await console_repo.failed_deliveries(session)
                 ]
             ),
         },
@@ -272,12 +271,14 @@ async def approve_partner(
     actor = actor_of(posted)
     try:
         people.require(actor, Permission.PARTNERS_STATUS_WRITE)
-        async with session.begin_nested():
-            partner = await partners.change_status(
+        partner = await attempt(
+            session,
+            lambda: partners.change_status(
                 session, context(request, actor.caller, clock), partner_id, StatusAction.APPROVE, reason
-            )
+            ),
+        )
     except DomainError as refusal:
-        return await _console(session, clock.now(), posted, status_code=_status_of(refusal), problem=refusal.detail)
+        return await _console(session, clock.now(), posted, status_code=status_of(refusal), problem=refusal.detail)
     notice = f"{partner.company} is approved; its contact is invited as owner."
     return await _console(session, clock.now(), posted, notice=notice)
 
@@ -312,9 +313,9 @@ async def console_partners(
         after = convert.decode_time_id_cursor(cursor or None)
     except Invalid as refusal:
         errors["cursor"] = refusal.detail
-    rows: list[console_reads.PartnerRow] = []
+    rows: list[console_repo.PartnerRow] = []
     if not errors:
-        rows = await console_reads.partners(
+        rows = await console_repo.partners(
             session,
             q=q or None,
             status=status or None,
@@ -589,10 +590,10 @@ async def change_partner_status(
                 errors={field: errors["reason"]},
                 values=kept,
             )
-        async with session.begin_nested():
-            partner = await partners.change_status(
-                session, context(request, actor.caller, clock), pid, chosen, body.reason
-            )
+        partner = await attempt(
+            session,
+            lambda: partners.change_status(session, context(request, actor.caller, clock), pid, chosen, body.reason),
+        )
     except DomainError as refusal:
         if isinstance(refusal, NotFound):
             return _missing(posted, "partners", refusal.detail)
@@ -601,7 +602,7 @@ async def change_partner_status(
             clock.now(),
             posted,
             pid,
-            status_code=_status_of(refusal),
+            status_code=status_of(refusal),
             problem=refusal.detail,
             errors={field: refusal.detail} if refusal.extra.get("field") == "reason" else {},
             values=kept,
@@ -738,8 +739,7 @@ async def _review_action(
         return _missing(posted, "reviews", f"No {what} {item_id}.")
     try:
         people.require(actor_of(posted), Permission.REVIEWS_WRITE)
-        async with session.begin_nested():
-            notice = await work(number)
+        notice = await attempt(session, lambda: work(number))
     except DomainError as refusal:
         if isinstance(refusal, NotFound):
             return _missing(posted, "reviews", refusal.detail)
@@ -747,7 +747,7 @@ async def _review_action(
         return await _reviews_page(
             session,
             posted,
-            status_code=_status_of(refusal),
+            status_code=status_of(refusal),
             problem=refusal.detail,
             errors={field: refusal.detail} if named and field else {},
             values=kept or {},
@@ -848,7 +848,7 @@ async def _statements_page(
     **values: Any,
 ) -> Response:
     zone = _zone(viewer)
-    quarters = await console_reads.statement_quarters(session)
+    quarters = await console_repo.statement_quarters(session)
     errors: dict[str, str] = dict(values.pop("errors", {}))
     if quarter and quarter not in quarters:
         errors["quarter"] = f"No statement is of quarter {quarter!r}."
@@ -858,7 +858,7 @@ async def _statements_page(
     rows = (
         []
         if errors.keys() & {"quarter", "status"}
-        else await console_reads.statements(
+        else await console_repo.statements(
             session, quarter=quarter or None, status=status or None, offset=(page - 1) * PAGE, limit=PAGE + 1
         )
     )
@@ -936,8 +936,7 @@ async def _statement_action(
         return _missing(posted, "console-statements", f"No statement {statement_id}.")
     try:
         people.require(actor_of(posted), Permission.STATEMENTS_WRITE)
-        async with session.begin_nested():
-            notice = await work(sid)
+        notice = await attempt(session, lambda: work(sid))
     except DomainError as refusal:
         if isinstance(refusal, NotFound):
             return _missing(posted, "console-statements", refusal.detail)
@@ -946,7 +945,7 @@ async def _statement_action(
             session,
             posted,
             **filters,
-            status_code=_status_of(refusal),
+            status_code=status_of(refusal),
             problem=refusal.detail,
             errors={f"{field_prefix}{named}": refusal.detail} if named and field_prefix else {},
             values=kept or {},
@@ -1084,8 +1083,7 @@ async def _run_action(
         return away
     try:
         people.require(actor_of(posted), Permission.PAYOUT_RUNS_WRITE)
-        async with session.begin_nested():
-            notice = await work()
+        notice = await attempt(session, work)
     except DomainError as refusal:
         if isinstance(refusal, NotFound):
             return _missing(posted, "runs", refusal.detail)
@@ -1093,7 +1091,7 @@ async def _run_action(
         return await _runs_page(
             session,
             posted,
-            status_code=_status_of(refusal),
+            status_code=status_of(refusal),
             problem=refusal.detail,
             errors={str(field): refusal.detail} if field else {},
             values=kept,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -28,7 +28,7 @@ from app.domain import payouts as payouts_domain
 from app.domain import statements as statements_domain
 from app.domain import status as status_domain
 from app.domain import terms as terms_domain
-from app.domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from app.domain.errors import DomainError
 from app.domain.registrations import EXPIRING_NOTICE, Prospect, days_left, effective_state
 from app.domain.rules import roles
 from app.domain.rules.names import LedgerKind, Rule
@@ -41,14 +41,16 @@ from app.routers.pages.common import (
     PostedBy,
     Viewer,
     actor_of,
+    attempt,
     errors_of,
     home_of,
     money,
     render,
     see,
+    status_of,
     validated,
 )
-from app.routers.payouts import get_partner_invoice_pdf
+from app.routers.payouts import invoice_pdf
 from app.routers.schemas.customers import RegistrationRequest
 from app.routers.schemas.directory import DirectoryProfileUpdate
 from app.routers.schemas.keys import PartnerKeyRequest
@@ -122,16 +124,6 @@ def _amount(minor: int, currency: str) -> str:
     return f"{sign}{abs(minor) // 100:,}.{abs(minor) % 100:02d} {currency}"
 
 
-def _status_of(refusal: DomainError) -> int:
-    if isinstance(refusal, NotFound):
-        return 404
-    if isinstance(refusal, Forbidden):
-        return 403
-    if isinstance(refusal, Conflict):
-        return 409
-    return 422 if isinstance(refusal, Invalid) else 400
-
-
 def _field_errors(refusal: DomainError, fields: tuple[str, ...]) -> dict[str, str]:
     """The refusal said next to the field it names (`field`), or next to the first of the fields it says
     are missing (`missing`: a registration without a strong identifier)."""
@@ -151,21 +143,6 @@ def _checked(schema: type[ModelT], data: dict[str, Any]) -> tuple[ModelT | None,
         errors,
         None if body is not None else f"The request has invalid or missing values: {', '.join(sorted(errors))}.",
     )
-
-
-async def _attempt(session: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
-    """Run a use case in a savepoint: undone when it refuses, except what a refusal keeps on purpose
-    (`keep_writes`, as the unit of work keeps it for the API: a refused registration stays recorded)."""
-    kept: DomainError | None = None
-    async with session.begin_nested():
-        try:
-            return await work()
-        except DomainError as refusal:
-            if not refusal.keep_writes:
-                raise
-            kept = refusal  # leaving the block normally keeps the savepoint's writes
-    assert kept is not None
-    raise kept
 
 
 def _pages(page: int, total: int, size: int = PAGE) -> dict[str, Any]:
@@ -454,13 +431,13 @@ async def register_customer(
         return await registrations.register(session, ctx, frame.partner_id, prospect)
 
     try:
-        made = await _attempt(session, work)
+        made = await attempt(session, work)
     except DomainError as refusal:
         return await _customers_page(
             session,
             now,
             frame,
-            status_code=_status_of(refusal),
+            status_code=status_of(refusal),
             values=typed,
             errors=_field_errors(refusal, REGISTRATION_FIELDS),
             problem=refusal.detail,
@@ -489,9 +466,9 @@ async def withdraw_registration(
         return await registrations.withdraw(session, ctx, frame.partner_id, registration_id)
 
     try:
-        row = await _attempt(session, work)
+        row = await attempt(session, work)
     except DomainError as refusal:
-        return await _customers_page(session, now, frame, status_code=_status_of(refusal), problem=refusal.detail)
+        return await _customers_page(session, now, frame, status_code=status_of(refusal), problem=refusal.detail)
     return await _customers_page(session, now, frame, notice=f"Your registration of {row.company} is withdrawn.")
 
 
@@ -566,9 +543,9 @@ async def accept_lead(
         return await leads.accept(session, ctx, frame.partner_id, offer_id)
 
     try:
-        offer = await _attempt(session, work)
+        offer = await attempt(session, work)
     except DomainError as refusal:
-        return await _leads_page(session, frame, status_code=_status_of(refusal), problem=refusal.detail)
+        return await _leads_page(session, frame, status_code=status_of(refusal), problem=refusal.detail)
     if offer.state != "accepted":  # the deadline had passed: the lead went on to the next partner
         return await _leads_page(
             session, frame, status_code=409, problem="The deadline passed: the lead went to the next partner."
@@ -601,9 +578,9 @@ async def decline_lead(
         return await leads.decline(session, ctx, frame.partner_id, offer_id, body.reason)
 
     try:
-        await _attempt(session, work)
+        await attempt(session, work)
     except DomainError as refusal:
-        return await _leads_page(session, frame, status_code=_status_of(refusal), problem=refusal.detail)
+        return await _leads_page(session, frame, status_code=status_of(refusal), problem=refusal.detail)
     return await _leads_page(session, frame, notice="Declined: the lead passes to the next partner.")
 
 
@@ -783,9 +760,9 @@ async def portal_invoice_pdf(
     if not frame.may(Permission.INVOICES_READ):
         return await _payouts_page(session, frame, status_code=403, problem="Your role does not read invoices.")
     try:
-        return await get_partner_invoice_pdf(frame.partner_id, invoice_id, session, actor_of(viewer).caller)
+        return await invoice_pdf(session, frame.partner_id, invoice_id)
     except DomainError as refusal:
-        return await _payouts_page(session, frame, status_code=_status_of(refusal), problem=refusal.detail)
+        return await _payouts_page(session, frame, status_code=status_of(refusal), problem=refusal.detail)
 
 
 # --- the directory profile --------------------------------------------------------------------------------------
@@ -919,13 +896,13 @@ async def save_profile(
         return await directory.update_profile(session, ctx, frame.partner_id, checked)
 
     try:
-        await _attempt(session, work)
+        await attempt(session, work)
     except DomainError as refusal:
         await session.refresh(partner)  # as it stands, not as the refused change left it in memory
         return await _profile_page(
             session,
             frame,
-            status_code=_status_of(refusal),
+            status_code=status_of(refusal),
             values=typed,
             errors=errors_of(refusal),
             problem=refusal.detail,
@@ -1028,12 +1005,12 @@ async def invite_member(
         )  # fmt: skip
 
     try:
-        invited = await _attempt(session, work)
+        invited = await attempt(session, work)
     except DomainError as refusal:
         return await _team_page(
             session,
             frame,
-            status_code=_status_of(refusal),
+            status_code=status_of(refusal),
             values=typed,
             errors=errors_of(refusal) or ({"email": refusal.detail} if refusal.code == "user_exists" else {}),
             problem=refusal.detail,
@@ -1059,9 +1036,9 @@ async def deactivate_member(
         return await people.deactivate(session, ctx, actor, user_id)
 
     try:
-        user = await _attempt(session, work)
+        user = await attempt(session, work)
     except DomainError as refusal:
-        return await _team_page(session, frame, status_code=_status_of(refusal), problem=refusal.detail)
+        return await _team_page(session, frame, status_code=status_of(refusal), problem=refusal.detail)
     return await _team_page(session, frame, notice=f"{user.email} is deactivated: it can no longer sign in.")
 
 
@@ -1120,10 +1097,10 @@ async def create_key(
     ctx = context(request, actor_of(posted).caller, clock)
     label = str(body.name)
     try:
-        issued = await _attempt(session, lambda: partners.issue_key(session, ctx, frame.partner_id, name=label))
+        issued = await attempt(session, lambda: partners.issue_key(session, ctx, frame.partner_id, name=label))
     except DomainError as refusal:
         return await _keys_page(
-            session, frame, status_code=_status_of(refusal), values={"name": name}, problem=refusal.detail
+            session, frame, status_code=status_of(refusal), values={"name": name}, problem=refusal.detail
         )
     return await _keys_page(
         session,
@@ -1145,9 +1122,9 @@ async def revoke_key(
         return await _keys_page(session, frame, status_code=403)
     ctx = context(request, actor_of(posted).caller, clock)
     try:
-        key = await _attempt(
+        key = await attempt(
             session, lambda: api_keys.revoke(session, ctx, key_id, kinds=["partner"], partner_id=frame.partner_id)
         )
     except DomainError as refusal:
-        return await _keys_page(session, frame, status_code=_status_of(refusal), problem=refusal.detail)
+        return await _keys_page(session, frame, status_code=status_of(refusal), problem=refusal.detail)
     return await _keys_page(session, frame, notice=f"The key {key.name} ({key.prefix}…) is revoked.")

@@ -1,6 +1,7 @@
-"""What the program console reads that no other use case did: partners with their level (searchable by
-it), statements a page at a time with their partner's name, and the counts behind the overview's
-charts of failed deliveries and failed mail. Reads only; each answers one page or one grouped count."""
+"""SQL for what the program console reads that no other use case does: partners with their level
+(searchable by it), statements a page at a time with their partner's name, and the counts behind the
+overview's charts of failed deliveries and failed mail. Reads only; each answers one page or one
+grouped count."""
 
 from __future__ import annotations
 
@@ -23,10 +24,6 @@ class PartnerRow:
     points: int
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def partners(
     session: AsyncSession,
     *,
@@ -45,12 +42,12 @@ async def partners(
     stmt = select(Partner, level_of, points_of).outerjoin(
         PartnerBalance, col(PartnerBalance.partner_id) == col(Partner.id)
     )
-    if q:
-        pattern = f"%{_escape_like(q.lower())}%"
+    if q:  # the text as typed: `%` and `_` in it match themselves
+        text = q.lower()
         stmt = stmt.where(
             or_(
-                func.lower(col(Partner.company)).like(pattern, escape="\\"),
-                func.lower(col(Partner.contact_email)).like(pattern, escape="\\"),
+                func.lower(col(Partner.company)).contains(text, autoescape=True),
+                func.lower(col(Partner.contact_email)).contains(text, autoescape=True),
             )
         )
     if status:
