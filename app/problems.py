@@ -305,6 +305,19 @@ PROBLEMS: dict[str, ProblemKind] = {
     "effective_from_not_in_future": ProblemKind(
         422, "New terms must take effect in the future; past orders keep their terms.", "Give a later `effective_from`."
     ),
+    "window_invalid": ProblemKind(
+        422,
+        "A terms preview's window of history is not one: its last quarter comes before its first, lies after the "
+        "current quarter, or the window holds more than 12 quarters.",
+        "Give `first_quarter` and `last_quarter` in order, at most the current quarter, or leave them out for the last "
+        "four closed quarters.",
+    ),
+    "preview_not_found": ProblemKind(
+        404,
+        "No such terms preview: it never existed or its day is over (a preview is kept a day after it finished, and "
+        "with the terms version published from its draft).",
+        "Ask for a new preview with `POST /v1/program/terms/preview`.",
+    ),
     "terms_version_overlap": ProblemKind(
         409, "A terms version already takes effect at or after that moment.", "Give a later `effective_from`."
     ),

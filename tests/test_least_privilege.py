@@ -20,7 +20,7 @@ from app.db.session import unit_of_work
 from app.db.tables import MailMessage
 from app.main import create_app
 from app.routers.deps import CSRF_HEADER, SESSION_COOKIE
-from app.worker import documents
+from app.worker import documents, previews
 from tests.conftest import Api, MovableClock, _first_admin_key, make_settings
 from tests.program import Customer, Program, line
 from tests.receiver import Receiver, serve
@@ -325,7 +325,16 @@ async def _every_operation(api: Api, receiver: Receiver) -> None:
     await ok("GET", "/v1/program/terms", headers=admin)
     terms = await ok("GET", "/v1/program/terms/versions")
     current = terms["items"][-1]["terms"]
-    await ok("POST", "/v1/program/terms", json={"effective_from": "2026-11-01T00:00:00Z", "terms": current})
+    preview = await ok(
+        "POST", "/v1/program/terms/preview", json={"effective_from": "2026-11-01T00:00:00Z", "terms": current}
+    )
+    await previews.settle(api.app.state.worker)
+    await ok("GET", preview["url"])
+    await ok("GET", preview["partners_url"])
+    await ok("GET", preview["partners_url"] + ".csv")
+    await ok("GET", "/v1/program/terms/previews")
+    published = await ok("POST", "/v1/program/terms", json={"effective_from": "2026-11-01T00:00:00Z", "terms": current})
+    await ok("GET", f"/v1/program/terms/versions/{published['version']}/preview")
     quote = {
         "partner_id": a_id,
         "customer": c1.store(),

@@ -127,9 +127,6 @@ NULL_BY_NATURE: dict[tuple[str, str], str] = {
     ("/v1/partners/{partner_id}/lead-offers", "registration_id"): "an offer not accepted yet",
     ("/v1/partners/{partner_id}/lead-offers/{offer_id}/accept", "registration_id"): "an offer refused on accept",
     ("/v1/partners/{partner_id}/lead-offers/{offer_id}/decline", "registration_id"): "a declined offer",
-    ("/v1/directory-reviews", "reason"): "a review not rejected has no reason",
-    ("/v1/partners/{partner_id}/directory-reviews", "reason"): "a review not rejected has no reason",
-    ("/v1/directory-reviews/{review_id}/approve", "reason"): "an approved review has no reason",
     **{
         (path, "partner_id"): "a vendor's user belongs to no partner"
         for path in (

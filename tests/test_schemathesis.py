@@ -176,6 +176,10 @@ REFUSALS: dict[str, dict[str, str]] = {
         "effective_from_not_in_future": "new terms take effect in the future",
         "terms_version_overlap": "a later version takes effect first",
     },
+    "preview_program_terms": {
+        "effective_from_not_in_future": "draft terms take effect in the future",
+        "window_invalid": "the window's quarters in order, at most the current one, at most 12",
+    },
     "assign_lead": {
         "lead_exhausted": "no partner is left to offer the lead to",
         "lead_offer_refused": "the partner cannot take this lead",
@@ -278,6 +282,10 @@ FIELD_REFUSALS: dict[str, dict[tuple[str, str], str]] = {
     # operationId -> (field, pydantic error type) -> the rule: a `validation_failed` refusal is
     # listed when every error it lists is.
     "publish_program_terms": {
+        ("body.terms", "value_error"): "levels from 0 points with strictly increasing thresholds (R02)",
+        ("body.terms.time_zone", "value_error"): "an IANA time zone that exists",
+    },
+    "preview_program_terms": {
         ("body.terms", "value_error"): "levels from 0 points with strictly increasing thresholds (R02)",
         ("body.terms.time_zone", "value_error"): "an IANA time zone that exists",
     },

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from app.domain import pricing, terms, webhooks
+from app.domain import pricing, terms, terms_preview, webhooks
 from app.errors import problem_responses
 from app.routers.deps import (
     AdminReadOrPartner,
@@ -79,12 +79,13 @@ async def list_program_terms(session: SessionDep, _reader: AdminReadOrPartner) -
 async def publish_program_terms(
     body: TermsPublication, request: Request, session: SessionDep, clock: ClockDep, admin: AdminWrite
 ) -> TermsVersion:
-    """Admin (write). Orders placed from `effective_from` on use them; past entries never change."""
-    return _version(
-        await terms.publish(
-            session, context(request, admin, clock), effective_from=body.effective_from, terms=body.terms
-        )
+    """Admin (write). Orders placed from `effective_from` on use them; past entries never change. A
+    preview of the same draft (`POST /v1/program/terms/preview`) is kept with the version."""
+    published = await terms.publish(
+        session, context(request, admin, clock), effective_from=body.effective_from, terms=body.terms
     )
+    await terms_preview.published(session, published)
+    return _version(published)
 
 
 @router.post(

@@ -31,6 +31,7 @@ from app.db.tables.payouts import (
     PayoutTransfer,
 )
 from app.db.tables.people import MailMessage, RecoveryCode, User, UserSession, UserToken
+from app.db.tables.previews import TermsPreview, TermsPreviewPartner
 from app.db.tables.program import AuditEvent, ProgramSettings, ProgramTermsVersion
 from app.db.tables.statements import (
     CLOSE_IN_PROGRESS,
@@ -98,6 +99,8 @@ __all__ = [
     "Statement",
     "StatementLine",
     "StatementTransition",
+    "TermsPreview",
+    "TermsPreviewPartner",
     "User",
     "UserSession",
     "UserToken",
