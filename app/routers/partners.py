@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import unit_of_work
 from app.domain import agreements, api_keys, partners, program
+from app.domain.context import Context
 from app.domain.rules.partner_status import StatusAction
 from app.errors import problem_responses
 from app.routers import convert
@@ -51,6 +53,7 @@ from app.routers.schemas.partners import (
     StatusChangeList,
     StatusChangeRequest,
 )
+from app.settings import Settings
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
 
@@ -94,10 +97,21 @@ async def register_partner(
 ) -> RegisteredPartner:
     """Public. Creates the partner, records its acceptance of the agreement and returns its first
     API key, which is shown this once. Limited per client address (429 with Retry-After)."""
-    ctx = public_context(request, clock)
+    done = await register_counted(request, session, public_context(request, clock), settings, body)
+    response.headers["Location"] = f"/v1/partners/{done.partner.id}"
+    return RegisteredPartner(
+        partner=convert.partner(done.partner),
+        api_key=convert.issued_key(done.key.key, done.key.plaintext),
+    )
+
+
+async def register_counted(
+    request: Request, session: AsyncSession, ctx: Context, settings: Settings, body: PartnerRegistration
+) -> partners.Registered:
+    """The registration of `POST /v1/partners` and of the application page: the attempt counted per
+    client address first, committed on its own so that attempts the domain refuses count too (bodies
+    that fail validation never reach here and cost nothing), then the partner registered."""
     client = request.client.host if request.client else "unknown"
-    # The count is committed on its own, so attempts the domain refuses count too (bodies that
-    # fail validation never reach here and cost nothing).
     async with unit_of_work(
         request.app.state.session_factory, purpose="registration rate count: kept even when the registration fails"
     ) as counter:
@@ -109,7 +123,7 @@ async def register_partner(
             limit=settings.registration_rate_limit,
             window_seconds=settings.registration_rate_window_seconds,
         )
-    done = await partners.register(
+    return await partners.register(
         session,
         ctx,
         company=body.company,
@@ -120,11 +134,6 @@ async def register_partner(
         vat_id=body.vat_id,
         languages=body.languages,
         agreement_version=body.accepted_agreement_version,
-    )
-    response.headers["Location"] = f"/v1/partners/{done.partner.id}"
-    return RegisteredPartner(
-        partner=convert.partner(done.partner),
-        api_key=convert.issued_key(done.key.key, done.key.plaintext),
     )
 
 

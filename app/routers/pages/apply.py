@@ -11,12 +11,13 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import unit_of_work
-from app.domain import agreements, partners, program
+from app.domain import agreements
 from app.domain.clock import Clock
 from app.domain.errors import Conflict, DomainError, NotFound, RateLimited
 from app.domain.rules.partner_status import PartnerStatus
 from app.routers.deps import ClockDep, SessionDep, SettingsDep, public_context
-from app.routers.pages.common import client_of, errors_of, render, validated
+from app.routers.pages.common import errors_of, render, validated
+from app.routers.partners import register_counted
 from app.routers.schemas.partners import PartnerRegistration
 
 router = APIRouter(include_in_schema=False)
@@ -96,31 +97,9 @@ async def apply(
     if body is None or errors:
         problem = "Some answers need fixing: each is said next to its field."
         return _page(agreement, 422, values=typed, accepted=False, errors=errors, problem=problem)
-    ctx = public_context(request, clock)
     try:
-        # The count of attempts is kept even when the registration is refused, as the API keeps it.
-        async with unit_of_work(request.app.state.session_factory, purpose="registration rate count") as counter:
-            await program.take_token(
-                counter,
-                scope="registration",
-                client=client_of(request),
-                now=ctx.now,
-                limit=settings.registration_rate_limit,
-                window_seconds=settings.registration_rate_window_seconds,
-            )
-        async with session.begin_nested():
-            done = await partners.register(
-                session,
-                ctx,
-                company=body.company,
-                country=body.country,
-                contact_name=body.contact_name,
-                contact_email=str(body.contact_email),
-                website=str(body.website) if body.website else None,
-                vat_id=body.vat_id,
-                languages=body.languages,
-                agreement_version=body.accepted_agreement_version,
-            )
+        async with session.begin_nested():  # nothing of a refused registration stays but its count
+            done = await register_counted(request, session, public_context(request, clock), settings, body)
     except DomainError as refusal:
         status_code = 429 if isinstance(refusal, RateLimited) else 409 if isinstance(refusal, Conflict) else 422
         errors = errors_of(refusal) or {FIELD_OF.get(refusal.code, "form"): refusal.detail}
