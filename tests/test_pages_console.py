@@ -4,6 +4,10 @@ table; refusals said on the page; and every page once in a browser (axe-core and
 
 from __future__ import annotations
 
+import csv
+import html
+import io
+import json
 import re
 from typing import Any
 
@@ -12,12 +16,15 @@ import pytest
 from sqlalchemy import update
 
 from app.db.tables import MailMessage
+from app.domain.rules.money import commission
 from app.domain.rules.roles import Role
+from app.worker import previews
 from tests.browser import Browser, browser
 from tests.conftest import Api
 from tests.program import Customer, Program, line
 from tests.test_payouts import DE, DEBTOR, _close_and_approve, _earn, _partner, _publish, at
 from tests.test_people import make_user
+from tests.test_terms_preview import POLICY, _close_q1, _referrals
 
 __all__ = ["browser"]  # fixture
 
@@ -297,6 +304,107 @@ async def test_the_terms_page_says_what_each_version_changed_and_the_overview_dr
     assert "No webhook delivery has failed." in text and "<td>invitation</td>" in text
 
 
+async def test_an_admin_previews_draft_terms_from_the_terms_page_and_reads_who_moves_and_what_it_costs(
+    api: Api,
+) -> None:
+    """Issue 26: the preview of draft terms in the console, by the API's own request model and use case."""
+    program = Program(api)
+    amounts = [100001, 33333, 4999]
+    partner = await _referrals(api, program, amounts)
+    await _close_q1(api, program)  # now 2026-04-02
+    company = (await api.client.get(f"/v1/partners/{partner[0]}", headers=api.admin)).json()["company"]
+
+    admin = await person(api, Role.ADMIN)
+    page = await admin.get("/console/terms")
+    assert page.status_code == 200 and "Preview draft terms" in page.text and "No preview is kept" in page.text
+
+    def draft_in(text: str) -> str:
+        found = re.search(r'<textarea id="terms" name="terms"[^>]*>(.*?)</textarea>', text, re.S)
+        assert found, text
+        return html.unescape(found.group(1))
+
+    assert json.loads(draft_in(page.text)) == POLICY  # the terms in force
+
+    # Refused: the draft is not JSON (said next to it, what was typed kept), a quarter is no quarter.
+    broken = '{"referral_rate_bp": 2500,'
+    refused = await admin.post(
+        "/console/terms/previews", terms=broken, effective_from="2026-07-01T00:00", first_quarter="Q1"
+    )
+    assert refused.status_code == 422 and 'id="terms-error"' in refused.text, refused.text
+    assert "The draft is not JSON" in refused.text and draft_in(refused.text) == broken
+    assert 'id="first_quarter-error"' in refused.text and 'value="Q1"' in refused.text
+    assert 'value="2026-07-01T00:00"' in refused.text
+    past = await admin.post("/console/terms/previews", terms=json.dumps(POLICY), effective_from="2026-03-01T00:00")
+    assert past.status_code == 422 and 'id="effective_from-error"' in past.text
+    assert "take effect in the future" in past.text
+    wrong = await admin.post(
+        "/console/terms/previews",
+        terms=json.dumps({**POLICY, "referral_rate_bp": -5}),
+        effective_from="2026-07-01T00:00",
+    )
+    assert wrong.status_code == 422 and "referral_rate_bp: " in wrong.text and 'id="terms-error"' in wrong.text
+
+    draft = json.dumps({**POLICY, "referral_rate_bp": 2500, "hold_days": 30}, indent=2)
+    asked = await admin.post("/console/terms/previews", terms=draft, effective_from="2026-07-01T00:00")
+    assert asked.status_code == 303, asked.text
+    where = asked.headers["location"]
+    assert re.fullmatch(r"/console/terms/previews/[0-9a-f-]{36}", where)
+    queued = await admin.get(where)
+    assert queued.status_code == 200 and "Queued" in queued.text and f'<a href="{where}">Refresh</a>' in queued.text
+    assert "referral_rate_bp" in queued.text and "Not modelled" in queued.text and "hold_days" in queued.text
+    assert "2026-07-01 00:00" in queued.text  # in the user's time zone, as typed
+    listed = await admin.get("/console/terms")
+    assert f'href="{where}"' in listed.text and "queued" in listed.text
+
+    assert await previews.settle(api.app.state.worker) == 1
+    done = await admin.get(where)
+    assert done.status_code == 200 and "Refresh" not in done.text
+    nets = [paid - paid // 6 for paid in amounts]
+    actual = sum(commission(net, 2000) for net in nets)
+    expected = sum(commission(net, 2500) for net in nets)
+
+    def eur(amount: int) -> str:
+        return f"{amount // 100:,}.{amount % 100:02d} EUR"
+
+    assert eur(actual) in done.text and eur(expected) in done.text and f"+{eur(expected - actual)}" in done.text
+    assert '<svg role="img" aria-labelledby="per-quarter-title"' in done.text and "<td>2026-Q1</td>" in done.text
+    assert "referral (R11)" in done.text and "Silver" in done.text
+    most = re.search(r'<td class="n">1</td>\s*<td><a href="/console/partners/([^"]+)">([^<]+)</a>', done.text)
+    assert most and (most.group(1), html.unescape(most.group(2))) == (partner[0], company)
+
+    sheet = await admin.get(where + "/partners.csv")
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("text/csv")
+    [first, *_] = list(csv.DictReader(io.StringIO(sheet.text)))
+    assert (first["partner_id"], first["commission_draft"], first["impact_rank"]) == (partner[0], str(expected), "1")
+    api_sheet = await api.client.get(
+        f"/v1/program/terms/previews/{where.rsplit('/', 1)[-1]}/partners.csv", headers=api.admin
+    )
+    assert api_sheet.text == sheet.text
+
+    # A viewer reads the preview but has no form, and its post is refused; CSRF; a partner's user; 404.
+    viewer = await person(api, Role.VIEWER)
+    terms_page = await viewer.get("/console/terms")
+    assert "Preview draft terms" not in terms_page.text and 'action="/console/terms/previews"' not in terms_page.text
+    assert f'href="{where}"' in terms_page.text
+    assert eur(expected) in (await viewer.get(where)).text
+    forbidden = await viewer.post("/console/terms/previews", terms=draft, effective_from="2026-07-01T00:00")
+    assert forbidden.status_code == 403 and "The viewer role may not do this (terms.write)." in forbidden.text
+    forged = await admin.post("/console/terms/previews", csrf="", terms=draft, effective_from="2026-07-01T00:00")
+    assert forged.status_code == 403 and "CSRF token" in forged.text
+    owner = await person(api, Role.OWNER, partner[0])
+    for path in ("/console/terms", where, where + "/partners.csv"):
+        sent = await owner.get(path)
+        assert sent.status_code == 303 and sent.headers["location"] == "/portal", path
+    await owner.get("/portal")  # its session's CSRF token
+    sent = await owner.post("/console/terms/previews", terms=draft, effective_from="2026-07-01T00:00")
+    assert sent.status_code == 303 and sent.headers["location"] == "/portal"
+    for missing in ("/console/terms/previews/4d2d0bde-1111-4c3d-9e7f-1a2b3c4d5e6f", "/console/terms/previews/x"):
+        assert (await admin.get(missing)).status_code == 404, missing
+        assert (await admin.get(missing + "/partners.csv")).status_code == 404, missing
+    listing = (await api.client.get("/v1/program/terms/previews", headers=api.admin)).json()["items"]
+    assert len(listing) == 1  # the refused forms asked for nothing
+
+
 async def test_every_console_page_in_a_browser_passes_axe_and_fits_a_phone(live_api: Api, browser: Browser) -> None:
     api = live_api
     partner, key = await api.register(company="Foxtrot Reports Ltd")
@@ -307,13 +415,26 @@ async def test_every_console_page_in_a_browser_passes_axe_and_fits_a_phone(live_
         json={"description": "Qalyptus reports."},
         headers=api.bearer(key),
     )
+    asked = await api.client.post(
+        "/v1/program/terms/preview",
+        json={"effective_from": "2026-07-01T00:00:00Z", "terms": {**POLICY, "referral_rate_bp": 2500}},
+        headers=api.admin,
+    )
+    assert asked.status_code == 202, asked.text
+    await previews.settle(api.app.state.worker)
+    preview_page = f"/console/terms/previews/{asked.json()['id']}"
     admin = await make_user(api, Role.ADMIN)
     await browser.open("/sign-in")
     await browser.run(
         lambda: browser.driver.add_cookie({"name": "partners_session", "value": admin.cookie, "path": "/"})
     )
     violations: list[str] = []
-    for path in (*PAGES, f"/console/partners/{partner['id']}", f"/console/partners/{partner['id']}/history/money"):
+    for path in (
+        *PAGES,
+        f"/console/partners/{partner['id']}",
+        f"/console/partners/{partner['id']}/history/money",
+        preview_page,
+    ):
         await browser.open(path)
         assert await browser.path() == path, path
         violations += [f"{path}: {v}" for v in await browser.look(path.strip("/").replace("/", "-"))]

@@ -20,13 +20,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.compatibility import schema_state
 from app.db.repositories import console as console_repo
 from app.db.repositories import partners as partners_repo
-from app.domain import dashboards, directory, leads, order_flags, partners, payouts, people, terms
+from app.db.tables import TermsPreview as TermsPreviewRow
+from app.domain import dashboards, directory, leads, order_flags, partners, payouts, people, terms, terms_preview
 from app.domain import mail as mail_domain
 from app.domain import registrations as registrations_domain
 from app.domain import statements as statements_domain
@@ -34,12 +35,15 @@ from app.domain import status as status_domain
 from app.domain import webhooks as webhooks_domain
 from app.domain.agreements import acceptances
 from app.domain.errors import DomainError, Invalid, NotFound, Unavailable
+from app.domain.rules import terms_preview as preview_rules
 from app.domain.rules.partner_status import PartnerStatus, StatusAction, next_status
+from app.domain.rules.quarters import Quarter
 from app.domain.rules.roles import Kind, Permission, Role, may
-from app.domain.rules.terms import LEVEL_ORDER
+from app.domain.rules.terms import LEVEL_ORDER, Terms
 from app.routers import convert
 from app.routers.deps import ClockDep, SessionDep, SettingsDep, context
 from app.routers.pages.common import (
+    INVALID_FORM,
     PostedBy,
     Viewer,
     actor_of,
@@ -51,10 +55,12 @@ from app.routers.pages.common import (
     validated,
 )
 from app.routers.payouts import get_payout_run_sepa
+from app.routers.previews import preview_partners_csv
 from app.routers.schemas.common import ReasonRequest
 from app.routers.schemas.orders import ResolveRequest
 from app.routers.schemas.partners import StatusChangeRequest
 from app.routers.schemas.payouts import PayoutRunRequest
+from app.routers.schemas.previews import TermsPreviewRequest
 from app.routers.schemas.statements import Payment
 from app.routers.statements import statement_csv
 
@@ -1157,14 +1163,12 @@ def _flat(value: Any, prefix: str = "") -> dict[str, str]:
     return {prefix: value if isinstance(value, str) else json.dumps(value)}
 
 
-@router.get("/console/terms", response_class=HTMLResponse)
-async def console_terms(session: SessionDep, clock: ClockDep, viewer: Viewer) -> Response:
-    """Every terms version, newest first, with the fields each changed from the one before it."""
-    if (away := _partner_user(viewer)) is not None:
-        return away
-    zone, now = _zone(viewer), clock.now()
+async def _terms_page(
+    session: AsyncSession, now: datetime, viewer: people.Current, *, status_code: int = 200, **values: Any
+) -> Response:
+    zone = _zone(viewer)
     versions = await terms.versions(session)
-    in_force = max((v.version for v in versions if v.effective_from <= now), default=None)
+    in_force = max((v for v in versions if v.effective_from <= now), key=lambda v: v.version, default=None)
     shown: list[dict[str, Any]] = []
     before: dict[str, str] | None = None
     for v in versions:
@@ -1181,10 +1185,295 @@ async def console_terms(session: SessionDep, clock: ClockDep, viewer: Viewer) ->
             {
                 "version": v.version,
                 "effective_from": _when(v.effective_from, zone),
-                "state": "in force" if v.version == in_force else ("to come" if v.effective_from > now else "past"),
+                "state": "in force"
+                if in_force is not None and v.version == in_force.version
+                else ("to come" if v.effective_from > now else "past"),
                 "first": before is None,
                 "changes": changes,
             }
         )
         before = fields
-    return _page("console_terms.html", viewer, "terms", versions=list(reversed(shown)))
+    document = json.dumps(in_force.terms.model_dump(mode="json"), indent=2) if in_force is not None else ""
+    recent = await terms_preview.listing(session, now, limit=PAGE, before=None)
+    return _page(
+        "console_terms.html",
+        viewer,
+        "terms",
+        status_code,
+        versions=list(reversed(shown)),
+        may_preview=_may(viewer, Permission.TERMS_WRITE),
+        zone=viewer.user.time_zone,
+        previews=[
+            {
+                "id": r.id,
+                "status": r.status,
+                "effective_from": _when(r.effective_from, zone),
+                "created": _when(r.created_at, zone),
+                "window": f"{r.window_start} to {r.window_end}",
+                "published": r.published_version,
+            }
+            for r in recent
+        ],
+        **{"errors": {}, **values, "values": {"terms": document, **values.get("values", {})}},
+    )
+
+
+@router.get("/console/terms", response_class=HTMLResponse)
+async def console_terms(session: SessionDep, clock: ClockDep, viewer: Viewer) -> Response:
+    """Every terms version, newest first, with the fields each changed from the one before it; the
+    recent previews of draft terms, and (for who may publish terms) the form that asks for one."""
+    if (away := _partner_user(viewer)) is not None:
+        return away
+    return await _terms_page(session, clock.now(), viewer)
+
+
+def _typed_moment(text: str, zone: ZoneInfo) -> str:
+    """A date-time typed in a form, as RFC 3339: with the offset typed, else in the user's time zone (a
+    browser's date-time input has none). What is no date-time is passed on as typed, for the model to
+    say why."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)).isoformat()
+
+
+def _draft_errors(parsed: Any, said: str) -> str:
+    """The model's sentence of the draft, with where in the document it is (`levels.1.min_points`)."""
+    try:
+        Terms.model_validate(parsed)
+    except ValidationError as refused:
+        where = ".".join(str(p) for p in refused.errors()[0].get("loc", ()))
+        return f"{where}: {said}" if where else said
+    return said
+
+
+@router.post("/console/terms/previews", response_class=HTMLResponse)
+async def preview_terms(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    posted: PostedBy,
+    terms_json: Annotated[str, Form(alias="terms", max_length=200_000)] = "",
+    effective_from: Annotated[str, Form(max_length=64)] = "",
+    first_quarter: Annotated[str, Form(max_length=16)] = "",
+    last_quarter: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """Draft terms previewed over the program's history (as the API's preview): the worker computes
+    it; the page of the preview shows its progress, then who moves and what it costs."""
+    if (away := _partner_user(posted)) is not None:
+        return away
+    kept = {
+        "terms": terms_json,
+        "effective_from": effective_from,
+        "first_quarter": first_quarter,
+        "last_quarter": last_quarter,
+    }
+    actor = actor_of(posted)
+    try:
+        people.require(actor, Permission.TERMS_WRITE)
+        data: dict[str, Any] = {
+            "effective_from": _typed_moment(effective_from, _zone(posted)),
+            "first_quarter": first_quarter.strip() or None,
+            "last_quarter": last_quarter.strip() or None,
+        }
+        not_json: str | None = None
+        try:
+            data["terms"] = json.loads(terms_json)
+        except ValueError as exc:
+            detail = getattr(exc, "msg", str(exc))
+            where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+            not_json = f"The draft is not JSON: {detail}{where}."
+        body, errors = validated(TermsPreviewRequest, data)
+        if not_json is not None:
+            errors = {"terms": not_json, **{k: v for k, v in errors.items() if k != "terms"}}
+        elif "terms" in errors:
+            errors["terms"] = _draft_errors(data["terms"], errors["terms"])
+        if body is None or errors:
+            return await _terms_page(
+                session, clock.now(), posted, status_code=422, problem=INVALID_FORM, errors=errors, values=kept
+            )
+        draft = body
+
+        async def work() -> TermsPreviewRow:
+            return await terms_preview.request(
+                session,
+                context(request, actor.caller, clock),
+                draft=draft.terms,
+                effective_from=draft.effective_from,
+                first_quarter=Quarter.parse(draft.first_quarter) if draft.first_quarter else None,
+                last_quarter=Quarter.parse(draft.last_quarter) if draft.last_quarter else None,
+            )
+
+        row = await attempt(session, work)
+    except DomainError as refusal:
+        named = refusal.extra.get("field")
+        return await _terms_page(
+            session,
+            clock.now(),
+            posted,
+            status_code=status_of(refusal),
+            problem=refusal.detail,
+            errors={str(named): refusal.detail} if named else {},
+            values=kept,
+        )
+    return see(f"/console/terms/previews/{row.id}")
+
+
+async def _preview_row(session: AsyncSession, now: datetime, viewer: people.Current, preview_id: str) -> Any:
+    """The preview the path names, or the page that says why not (403 without READ_ALL, 404)."""
+    try:
+        people.require(actor_of(viewer), Permission.READ_ALL)
+    except DomainError as refusal:
+        return _page(
+            "refused.html", viewer, "terms", status_of(refusal), title="Refused", problem=refusal.detail, fields=[]
+        )
+    pid = _uuid(preview_id)
+    if pid is None:
+        return _missing(viewer, "terms", f"No terms preview {preview_id}.")
+    try:
+        return await terms_preview.get(session, pid, now)
+    except NotFound as missing:
+        return _missing(viewer, "terms", missing.detail)
+
+
+def _signed(amount: int, currency: str = "") -> str:
+    return ("+" if amount > 0 else "") + _minor(amount, currency)
+
+
+def _bp(basis_points: int) -> str:
+    return f"{basis_points / 100:g} %"
+
+
+def _money_cells(figures: dict[str, Any]) -> list[str]:
+    currency = str(figures["currency"])
+    return [
+        _minor(int(figures["actual"]), currency),
+        _minor(int(figures["draft"]), currency),
+        _signed(int(figures["difference"]), currency),
+    ]
+
+
+KINDS = {"R11": "referral (R11)", "R13": "lifetime (R13)"}
+CHART_WIDTH = 170
+"""The widest bar of a preview's chart, in the SVG's units."""
+
+
+def _quarter_chart(by_quarter: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Actual and draft commission per quarter and currency (the kinds summed), as pairs of bars."""
+    sums: dict[tuple[str, str], list[int]] = {}
+    for item in by_quarter:
+        pair = sums.setdefault((str(item["quarter"]), str(item["currency"])), [0, 0])
+        pair[0] += int(item["actual"])
+        pair[1] += int(item["draft"])
+    most = max((max(abs(a), abs(d)) for a, d in sums.values()), default=0) or 1
+    return [
+        {
+            "label": f"{quarter} {currency}",
+            "actual": round(CHART_WIDTH * abs(actual) / most),
+            "draft": round(CHART_WIDTH * abs(draft) / most),
+            "actual_shown": _minor(actual),
+            "draft_shown": _minor(draft),
+            "cells": [quarter, _minor(actual, currency), _minor(draft, currency), _signed(draft - actual, currency)],
+        }
+        for (quarter, currency), (actual, draft) in sorted(sums.items())
+    ]
+
+
+@router.get("/console/terms/previews/{preview_id}", response_class=HTMLResponse)
+async def console_terms_preview(preview_id: str, session: SessionDep, clock: ClockDep, viewer: Viewer) -> Response:
+    """A preview of draft terms: its progress while the worker computes it; once done, which fields it
+    models, who moves, what the commission would have been, per quarter and level, and the partners it
+    affects most (all of them as CSV)."""
+    if (away := _partner_user(viewer)) is not None:
+        return away
+    row = await _preview_row(session, clock.now(), viewer, preview_id)
+    if isinstance(row, Response):
+        return row
+    zone = _zone(viewer)
+    base = await terms_preview.base_terms(session, row)
+    modelled, not_modelled = preview_rules.changed_fields(base, Terms.model_validate(row.draft))
+    result: dict[str, Any] | None = row.result if row.status == "done" else None
+    done: dict[str, Any] = {}
+    if result is not None:
+        affected = await terms_preview.partners(session, row, after_rank=0, limit=PAGE)
+        done = {
+            "figures": [
+                ("Partners compared", f"{result['partners']:,}"),
+                ("Promotions", f"{result['promotions']:,}"),
+                ("Demotions", f"{result['demotions']:,}"),
+                ("Discounts lowered", f"{result['discounts_lowered']:,}"),
+                ("Discounts raised", f"{result['discounts_raised']:,}"),
+                ("Orders replayed", f"{result['orders_replayed']:,}"),
+            ],
+            "refused": [(reason.replace("_", " "), n) for reason, n in result["orders_refused"].items()],
+            "totals": [[f["currency"], *_money_cells(f)] for f in result["commission"]],
+            "chart": _quarter_chart(result["by_quarter"]),
+            "by_quarter": [
+                [q["quarter"], KINDS.get(q["kind"], q["kind"]), q["currency"], *_money_cells(q)]
+                for q in result["by_quarter"]
+            ],
+            "by_level": [
+                [
+                    str(item["level"]).title(),
+                    f"{item['partners_now']:,}",
+                    f"{item['partners_draft']:,}",
+                    *("; ".join(cells[i] for cells in map(_money_cells, item["commission"])) or "—" for i in range(3)),
+                ]
+                for item in result["by_level"]
+            ],
+            "partners": [
+                {
+                    "rank": p.impact_rank,
+                    "partner_id": p.partner_id,
+                    "company": p.company,
+                    "level": p.level_now.title()
+                    if p.level_now == p.level_draft
+                    else f"{p.level_now.title()} → {p.level_draft.title()}",
+                    "discount": _bp(p.discount_bp_now)
+                    if p.discount_bp_now == p.discount_bp_draft
+                    else f"{_bp(p.discount_bp_now)} → {_bp(p.discount_bp_draft)}",
+                    "points": f"{p.points_now:,} / {p.points_now - p.points_lapsing:,}",
+                    "commission": [
+                        _money_cells({"currency": c, **f, "difference": f["draft"] - f["actual"]})
+                        for c, f in sorted(p.commission.items())
+                    ],
+                }
+                for p in affected
+            ],
+        }
+    return _page(
+        "console_preview.html",
+        viewer,
+        "terms",
+        preview={
+            "id": row.id,
+            "status": row.status,
+            "created": _when(row.created_at, zone),
+            "started": _when(row.started_at, zone),
+            "finished": _when(row.finished_at, zone),
+            "expires": _when(row.expires_at, zone) if row.published_version is None else "",
+            "effective_from": _when(row.effective_from, zone),
+            "base_version": row.base_version,
+            "window": f"{row.window_start} to {row.window_end}",
+            "published": row.published_version,
+            "orders_total": row.orders_total,
+            "orders_done": row.orders_done,
+            "error": row.error,
+        },
+        modelled=[(name, preview_rules.MODELLED[name]) for name in modelled],
+        not_modelled=not_modelled,
+        done=done,
+        shown=PAGE,
+    )
+
+
+@router.get("/console/terms/previews/{preview_id}/partners.csv")
+async def console_terms_preview_csv(preview_id: str, session: SessionDep, clock: ClockDep, viewer: Viewer) -> Response:
+    """Every partner of a preview, most affected first: the API's own download."""
+    if (away := _partner_user(viewer)) is not None:
+        return away
+    row = await _preview_row(session, clock.now(), viewer, preview_id)
+    if isinstance(row, Response):
+        return row
+    return await preview_partners_csv(session, row)
