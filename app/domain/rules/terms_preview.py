@@ -192,9 +192,10 @@ def replay(
     """Each order decided again by `decide_order` under the terms it was placed under with the draft's
     modelled fields, at the level the draft's thresholds give the partner's points before it (R03a);
     each line's commission net of its refunds as R14 reverses it, beside what the ledger holds."""
+    replayed_under = {version: replay_terms(terms, draft) for version, terms in terms_of.items()}
     for order in orders:
         quarter = str(Quarter.of(order.placed_at, zone))
-        terms = replay_terms(terms_of[order.terms_version], draft)
+        terms = replayed_under[order.terms_version]
         timeline = timelines.get(order.partner_id)
         points_before = timeline.before(order.placed_at, order.recorded_at) if timeline else 0
         decided = decisions.decide_order(_data(order), _facts(order, terms, points_before))
