@@ -183,3 +183,56 @@ def test_payout_benchmark_smoke_run_pays_every_statement_and_renders_every_invoi
         assert events["sent"] > 0 and events["answers"] == {"202": events["sent"]}, events
         assert events["applied"] == events["sent"] and events["not_applied"] == 0, events
         assert events["latency_p50_ms"] is not None and events["latency_p99_ms"] is not None, events
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_preview_benchmark_smoke_run_replays_every_seeded_order_under_the_draft(tmp_path: Path) -> None:
+    """`bench/preview.py --smoke`: closed quarters seeded, a terms-change preview of a draft (referral rate
+    and Gold threshold changed) over a window holding every seeded order, polled until done, and the
+    run's own checks against the database. Its time is reported, never asserted."""
+    database = f"bench_smoke_{os.getpid()}_{secrets.token_hex(3)}"
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "preview.py"),
+        "--smoke",
+        "--db-name",
+        database,
+        "--port",
+        str(_free_port()),
+        "--results-dir",
+        str(tmp_path),
+        "--poll-seconds",
+        "0.5",
+    ]
+    env = {**os.environ, "PARTNERS_SECRETS_KEY": Fernet.generate_key().decode()}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
+    output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-6000:]}"
+    assert result.returncode == 0, output
+    assert not asyncio.run(_database_exists(database)), f"the benchmark left its database {database} behind"
+
+    reports = sorted(tmp_path.glob("*-preview-smoke.json"))
+    assert len(reports) == 1, output
+    report = json.loads(reports[0].read_text())
+    assert report["ok"], (report["failures"], report["checks"])
+    checks = {c["check"]: c for c in report["checks"]}
+    assert {
+        "orders replayed",
+        "orders refused",
+        "totals",
+        "actual commission",
+        "draft commission",
+        "partners compared",
+        "level moves",
+    } <= set(checks), sorted(checks)
+    assert all(c["ok"] for c in checks.values()), checks
+
+    assert report["seeded"]["quarters_closed"], report["seeded"]
+    figures = report["figures"]
+    assert figures["orders_replayed"] == figures["orders_seeded"] == report["scale"]["orders"] == 100, figures
+    assert figures["partners"] == report["scale"]["partners"] == 20, figures
+    assert figures["time_to_done_s"] is not None and figures["polls"] >= 1, figures
+    draft = {c["currency"]: c for c in figures["commission"]}["EUR"]
+    assert draft["draft"] > draft["actual"] > 0, draft  # the referral rate went up 5 points
+    assert report["progress"][-1]["status"] == "done", report["progress"]
+    assert report["target"]["target"] == "time_to_done_s" and report["target"]["goal"] == 180, report["target"]

@@ -205,6 +205,8 @@ async def _compute(factory: SessionFactory, preview_id: uuid.UUID, worker: str, 
         start = Quarter.parse(row.window_start).start(zone)
         end = Quarter.parse(row.window_end).end(zone)
         total = await repo.count_window_orders(session, start, end)
+        async with unit_of_work(factory) as progress:  # the count shows at once
+            await repo.progress(progress, preview_id, worker, total=total, done=0, until=now_of() + lease)
         timelines: dict[uuid.UUID, list[tuple[datetime, datetime, int]]] = defaultdict(list)
         for partner_id, effective_at, recorded_at, points in await repo.points_entries_of_window_partners(
             session, start, end
@@ -246,22 +248,11 @@ async def _compute(factory: SessionFactory, preview_id: uuid.UUID, worker: str, 
 
 async def _orders(session: AsyncSession, page: Sequence[Any]) -> list[rules.OrderFact]:
     lines: dict[str, list[rules.LineFact]] = defaultdict(list)
-    for line in await repo.lines_of(session, [o.order_id for o in page]):
-        assert line.id is not None
-        lines[line.order_id].append(
+    for order_id, line_pk, *fields in await repo.lines_of(session, [o.order_id for o in page]):
+        line_id, sku, quantity, kind, licence_id, term_end, listed, discount, tax, paid, refunded = fields
+        lines[order_id].append(
             rules.LineFact(
-                line_id=line.line_id,
-                order_line_id=line.id,
-                sku=line.sku,
-                quantity=line.quantity,
-                kind=line.kind,
-                licence_id=line.licence_id,
-                term_end=line.term_end,
-                list_amount=line.list_amount,
-                discount_amount=line.discount_amount,
-                tax_amount=line.tax_amount,
-                paid_amount=line.paid_amount,
-                refunded_amount=line.refunded_amount,
+                line_id, line_pk, sku, quantity, kind, licence_id, term_end, listed, discount, tax, paid, refunded
             )
         )
     return [

@@ -248,11 +248,28 @@ async def window_orders(
     return list((await session.execute(query)).all())
 
 
-async def lines_of(session: AsyncSession, order_ids: Sequence[str]) -> Sequence[OrderLine]:
-    found: list[OrderLine] = []
+async def lines_of(session: AsyncSession, order_ids: Sequence[str]) -> list[Any]:
+    """The lines of these orders, as rows of the columns a replay reads (no whole objects: a large
+    program's window holds hundreds of thousands)."""
+    found: list[Any] = []
+    columns = (
+        col(OrderLine.order_id),
+        col(OrderLine.id),
+        col(OrderLine.line_id),
+        col(OrderLine.sku),
+        col(OrderLine.quantity),
+        col(OrderLine.kind),
+        col(OrderLine.licence_id),
+        col(OrderLine.term_end),
+        col(OrderLine.list_amount),
+        col(OrderLine.discount_amount),
+        col(OrderLine.tax_amount),
+        col(OrderLine.paid_amount),
+        col(OrderLine.refunded_amount),
+    )
     for part in chunks(list(order_ids), 1000):
-        query = select(OrderLine).where(col(OrderLine.order_id).in_(part)).order_by(col(OrderLine.id))
-        found.extend((await session.execute(query)).scalars().all())
+        query = select(*columns).where(col(OrderLine.order_id).in_(part)).order_by(col(OrderLine.id))
+        found.extend((await session.execute(query)).all())
     return found
 
 
