@@ -26,9 +26,10 @@ from app.db.tables import (
     TermsPreview,
     TermsPreviewPartner,
 )
+from app.domain.rules.names import Rule
 
-COMMISSION_RULES = ("R11", "R13")
-REFUND_RULE = "R14"
+COMMISSION_RULES = (Rule.REFERRAL_COMMISSION.value, Rule.LIFETIME_COMMISSION.value)
+REFUND_RULE = Rule.REFUND.value
 
 
 # --- the previews' own rows -------------------------------------------------------------------------------

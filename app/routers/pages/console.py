@@ -36,6 +36,7 @@ from app.domain import webhooks as webhooks_domain
 from app.domain.agreements import acceptances
 from app.domain.errors import DomainError, Invalid, NotFound, Unavailable
 from app.domain.rules import terms_preview as preview_rules
+from app.domain.rules.names import Rule
 from app.domain.rules.partner_status import PartnerStatus, StatusAction, next_status
 from app.domain.rules.quarters import Quarter
 from app.domain.rules.roles import Kind, Permission, Role, may
@@ -1354,7 +1355,7 @@ def _money_cells(figures: dict[str, Any]) -> list[str]:
     ]
 
 
-KINDS = {"R11": "referral (R11)", "R13": "lifetime (R13)"}
+KINDS = {Rule.REFERRAL_COMMISSION.value: "referral (R11)", Rule.LIFETIME_COMMISSION.value: "lifetime (R13)"}
 CHART_WIDTH = 170
 """The widest bar of a preview's chart, in the SVG's units."""
 
