@@ -22,6 +22,7 @@ from app import metrics, tracing
 from app.cors import PublicCorsMiddleware
 from app.db import migrate
 from app.db.faults import database_fault
+from app.db.read_cache import ReadCache
 from app.db.session import SessionFactory, connection_unit_of_work, create_engine, create_session_factory
 from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
@@ -328,6 +329,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.auth_throttle = AuthThrottle()
+    app.state.read_cache = ReadCache()
     install_error_handlers(app)
     # Outermost last: the request id is known to every answer and log line, the log and the metrics
     # see the catch-all's 500s, the catch-all sees the limits' errors.

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app import tracing
+from app.db import read_cache
 from app.domain.errors import DomainError
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -137,18 +138,21 @@ async def unit_of_work(factory: SessionFactory, *, purpose: str | None = None) -
         if purpose is not None:
             session.info["purpose"] = purpose
         try:
-            yield session
-        except DomainError as refusal:
-            if refusal.keep_writes:
-                await session.commit()
-            else:
+            try:
+                yield session
+            except DomainError as refusal:
+                if refusal.keep_writes:
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
+            except BaseException:
                 await session.rollback()
-            raise
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+                raise
+            else:
+                await session.commit()
+        finally:
+            read_cache.transaction_ended(session)
 
 
 async def commit_now(session: AsyncSession, *, purpose: str) -> None:

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import read_cache
 from app.db.session import reads_only, unit_of_work
 from app.domain import api_keys, partners, people, program
 from app.domain.clock import Clock
@@ -25,6 +26,8 @@ from app.settings import Settings
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with unit_of_work(request.app.state.session_factory) as session:
+        # What the process holds of keys and terms (app/db/read_cache.py), for this request's reads.
+        session.info[read_cache.SESSION_INFO] = request.app.state.read_cache
         if request.method in ("GET", "HEAD"):  # safe methods only read
             await reads_only(session)
         yield session
