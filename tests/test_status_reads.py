@@ -3,13 +3,26 @@ writers keep, and the in-process caches' bound."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
-from tests.conftest import Api
+from app.db import read_cache
+from app.db.tables import ApiKey
+from tests.conftest import WEBHOOK_SECRET, Api
 from tests.program import Customer, Program, line, t
+from tests.servers import stop, wait_until_ready
 
 
 @pytest.fixture
@@ -64,3 +77,199 @@ async def test_r03_a_licences_standing_points_follow_its_entries_through_lapse_r
     )
     assert await _standing_drift(api) == []
     assert (await program.status(p))["points_at_risk"] == 8
+
+
+# --- the process's memory of keys and terms (app/db/read_cache.py) ------------------------------
+
+
+async def _revoke_elsewhere(api: Api, partner_id: str) -> None:
+    """Revoke the partner's keys as another process would: straight in the database."""
+    assert api.connection is not None
+    keys = ApiKey.__table__
+    await api.connection.execute(
+        update(keys).where(keys.c.partner_id == uuid.UUID(partner_id)).values(revoked_at=api.clock.now())
+    )
+
+
+class FakeMonotonic:
+    """The cache's own clock (real seconds, which the test's MovableClock does not move)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_key_revoked_elsewhere_is_refused_once_the_process_checks_within_its_bound(api: Api) -> None:
+    monotonic = FakeMonotonic()
+    api.app.state.read_cache = read_cache.ReadCache(monotonic=monotonic)
+    partner, key = await api.register()
+    url = f"/v1/partners/{partner['id']}/status"
+    assert (await api.client.get(url, headers=api.bearer(key))).status_code == 200
+    # Another process (or the CLI) revokes it: this process learns of it from the version row only.
+    assert api.connection is not None
+    await _revoke_elsewhere(api, partner["id"])
+    monotonic.now += read_cache.CHECK_SECONDS / 2
+    assert (await api.client.get(url, headers=api.bearer(key))).status_code == 200  # held, within the bound
+    monotonic.now += read_cache.CHECK_SECONDS / 2
+    refused = await api.client.get(url, headers=api.bearer(key))
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
+
+
+async def test_no_request_uses_what_the_process_holds_past_the_bound(api: Api) -> None:
+    monotonic = FakeMonotonic()
+    cache = api.app.state.read_cache = read_cache.ReadCache(monotonic=monotonic)
+    partner, key = await api.register()
+    url = f"/v1/partners/{partner['id']}/status"
+    assert (await api.client.get(url, headers=api.bearer(key))).status_code == 200
+    assert api.connection is not None
+    await _revoke_elsewhere(api, partner["id"])
+    # A check of another request is under way (it never ends here): within the bound the process's
+    # memory still answers; past it, a request checks for itself.
+    cache._checking = True
+    monotonic.now += read_cache.BOUND_SECONDS - 0.1
+    assert (await api.client.get(url, headers=api.bearer(key))).status_code == 200
+    monotonic.now += 0.1
+    assert (await api.client.get(url, headers=api.bearer(key))).status_code == 401
+
+
+async def test_the_process_that_revokes_a_key_refuses_it_at_once(api: Api) -> None:
+    partner, key = await api.register()
+    keys = (await api.client.get(f"/v1/partners/{partner['id']}/api-keys", headers=api.admin)).json()["items"]
+    url = f"/v1/partners/{partner['id']}/status"
+    assert (await api.client.get(url, headers=api.bearer(key))).status_code == 200
+    revoked = await api.client.delete(f"/v1/partners/{partner['id']}/api-keys/{keys[0]['id']}", headers=api.admin)
+    assert revoked.status_code in (200, 204), revoked.text
+    assert (await api.client.get(url, headers=api.bearer(key))).status_code == 401
+
+
+async def test_terms_published_elsewhere_are_read_once_the_process_checks(api: Api) -> None:
+    monotonic = FakeMonotonic()
+    api.app.state.read_cache = read_cache.ReadCache(monotonic=monotonic)
+    current = (await api.client.get("/v1/program/terms", headers=api.admin)).json()
+    assert api.connection is not None
+    later = api.clock.now() + timedelta(days=1)
+    await api.connection.execute(
+        text(
+            "INSERT INTO program_terms_versions (version, effective_from, published_at, published_by, terms, digest) "
+            "SELECT version + 1, :at, published_at, published_by, terms, digest FROM program_terms_versions "
+            "WHERE version = :v"
+        ),
+        {"at": later, "v": current["version"]},
+    )
+    api.clock.advance(days=2)
+    monotonic.now += read_cache.CHECK_SECONDS
+    assert (await api.client.get("/v1/program/terms", headers=api.admin)).json()["version"] == current["version"] + 1
+
+
+# --- several server processes ---------------------------------------------------------------------
+
+VENV_BIN = Path(sys.executable).parent
+REFUSED_WITHIN_SECONDS = 5.0
+"""The documented bound (README, "Operations"): read_cache.BOUND_SECONDS plus the check's query."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def two_workers(committing_database_url: str) -> Iterator[tuple[str, str]]:
+    """`partners serve --workers 2` on a database of the test's own, each process with its own cache."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PARTNERS_ENVIRONMENT": "test",
+        "PARTNERS_DATABASE_URL": committing_database_url,
+        "PARTNERS_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+        "PARTNERS_MIGRATE_ON_START": "false",
+        "PARTNERS_DB_POOL_SIZE": "4",
+        "PARTNERS_LOG_LEVEL": "error",
+        "PARTNERS_WORKER": "off",
+    }
+    process = subprocess.Popen(
+        [str(VENV_BIN / "partners"), "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(base, process)
+        yield base, committing_database_url
+    finally:
+        stop(process)
+
+
+def _fresh(base: str, method: str, path: str, key: str, **kwargs: Any) -> httpx.Response:
+    """One request on a connection of its own, so successive ones reach either server process."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        return client.request(method, path, headers={"Authorization": f"Bearer {key}"}, **kwargs)
+
+
+def _refused_from(base: str, method: str, path: str, key: str, refused: int, **kwargs: Any) -> float:
+    """Send the request on fresh connections until 40 in a row are answered `refused` (both
+    processes, well past one check each); return the seconds from the call to the first of those 40."""
+    started = time.monotonic()
+    streak_from: float | None = None
+    streak = 0
+    while streak < 40:
+        sent = time.monotonic()
+        assert sent - started < 3 * REFUSED_WITHIN_SECONDS, "still answered after three times the bound"
+        status = _fresh(base, method, path, key, **kwargs).status_code
+        if status == refused:
+            streak_from = sent if streak == 0 else streak_from
+            streak += 1
+        else:
+            streak = 0
+    assert streak_from is not None
+    return streak_from - started
+
+
+@pytest.mark.slow
+def test_a_revoked_key_and_a_suspended_partner_are_refused_within_the_bound_by_every_process(
+    two_workers: tuple[str, str],
+) -> None:
+    base, database_url = two_workers
+    admin = subprocess.run(
+        [str(VENV_BIN / "partners"), "create-admin-key", "--name", "bound"],
+        env={**os.environ, "PARTNERS_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert admin.returncode == 0, admin.stderr
+    admin_key = admin.stdout.strip().splitlines()[-1]
+    registration = {
+        "company": "Bound Test GmbH",
+        "country": "DE",
+        "contact_name": "Ops",
+        "contact_email": "ops@bound-test.example",
+        "accepted_agreement_version": "2026-01",
+    }
+    created = httpx.post(f"{base}/v1/partners", json=registration, timeout=10)
+    assert created.status_code == 201, created.text
+    partner_id, key = created.json()["partner"]["id"], created.json()["api_key"]["key"]
+    key_id = created.json()["api_key"]["id"]
+    status_path = f"/v1/partners/{partner_id}/status"
+    second = _fresh(base, "POST", f"/v1/partners/{partner_id}/api-keys", key, json={"name": "second"})
+    assert second.status_code == 201, second.text
+    for _ in range(20):  # both processes hold both keys
+        assert _fresh(base, "GET", status_path, key).status_code == 200
+        assert _fresh(base, "GET", status_path, second.json()["key"]).status_code == 200
+
+    suspended = _fresh(base, "POST", f"/v1/partners/{partner_id}/suspend", admin_key, json={"reason": "bound"})
+    assert suspended.status_code == 200, suspended.text
+    write = ("POST", f"/v1/partners/{partner_id}/api-keys")
+    assert _refused_from(base, *write, key, 403, json={"name": "third"}) <= REFUSED_WITHIN_SECONDS
+    assert _fresh(base, "GET", status_path, key).status_code == 200  # a suspended partner's key still reads
+
+    revoked = _fresh(base, "DELETE", f"/v1/partners/{partner_id}/api-keys/{key_id}", admin_key)
+    assert revoked.status_code in (200, 204), revoked.text
+    assert _refused_from(base, "GET", status_path, key, 401) <= REFUSED_WITHIN_SECONDS
+    assert _fresh(base, "GET", status_path, second.json()["key"]).status_code == 200
