@@ -67,6 +67,7 @@ from app.routers import problems as problems_router
 from app.routers.deps import reject_unknown_query_parameters
 from app.security_headers import SecurityHeadersMiddleware
 from app.settings import Settings
+from app.status_fast_path import StatusFastPath
 from app.worker import Worker
 
 log = logging.getLogger("app")
@@ -280,6 +281,10 @@ def create_app(
             "`code`."
         ),
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry layer off: the service traces with app/tracing.py (when
+        # OTEL_EXPORTER_OTLP_ENDPOINT is set), and the layer would otherwise look up the process's
+        # providers (environment variables included) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # Served by app/routers/api_docs.py with packaged assets, not from a CDN.
         docs_url=None,
         redoc_url=None,
@@ -340,6 +345,8 @@ def create_app(
     # The store's storable webhooks are answered here, past the request id, the log and the metrics;
     # anything else goes on to the catch-all and what it wraps (app/intake.py).
     app.add_middleware(IntakeFastPath)
+    # Likewise the happy path of status reads, the most frequent request (app/status_fast_path.py).
+    app.add_middleware(StatusFastPath)
     # Inside the log and the metrics, so preflights are seen; outside the 405 a preflight would get.
     if settings.cors_origins:  # none by default: then no layer at all on every request
         app.add_middleware(PublicCorsMiddleware, origins=settings.cors_origins)

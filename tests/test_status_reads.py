@@ -4,6 +4,7 @@ writers keep, and the in-process caches' bound."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import text, update
 
+from app import status_fast_path
 from app.db import read_cache
 from app.db.tables import ApiKey
 from tests.conftest import WEBHOOK_SECRET, Api
@@ -273,3 +275,37 @@ def test_a_revoked_key_and_a_suspended_partner_are_refused_within_the_bound_by_e
     assert revoked.status_code in (200, 204), revoked.text
     assert _refused_from(base, "GET", status_path, key, 401) <= REFUSED_WITHIN_SECONDS
     assert _fresh(base, "GET", status_path, second.json()["key"]).status_code == 200
+
+
+# --- the status read's fast path (app/status_fast_path.py) -----------------------------------------
+
+
+async def test_the_fast_path_answers_as_the_route_does(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    partner, key = await api.register()
+    url = f"/v1/partners/{partner['id']}/status"
+    fast = [await api.client.get(url, headers=api.bearer(key)), await api.client.get(url, headers=api.admin)]
+    monkeypatch.setattr(status_fast_path, "_PATH", re.compile(r"^$"))  # every request takes the route
+    routed = [await api.client.get(url, headers=api.bearer(key)), await api.client.get(url, headers=api.admin)]
+    for one, other in zip(fast, routed, strict=True):
+        assert one.status_code == other.status_code == 200
+        assert one.content == other.content
+        assert [(k, v) for k, v in one.headers.items() if k != "x-request-id"] == [
+            (k, v) for k, v in other.headers.items() if k != "x-request-id"
+        ]
+
+
+async def test_what_the_fast_path_leaves_to_the_route_is_answered_as_before(api: Api) -> None:
+    partner, key = await api.register()
+    _other, other_key = await api.register()
+    url = f"/v1/partners/{partner['id']}/status"
+    store = await api.issue_key("store")
+    reader = await api.issue_key("admin", ["write"])
+    assert (await api.client.get(url, headers=api.bearer(other_key))).json()["code"] == "partner_not_found"
+    assert (await api.client.get(url, headers=api.bearer(store))).status_code == 403
+    assert (await api.client.get(url, headers=api.bearer(reader))).json()["code"] == "scope_missing"
+    assert (await api.client.get(url, headers=api.bearer("qpp_unknown"))).json()["code"] == "invalid_api_key"
+    assert (await api.client.get(url)).json()["code"] == "missing_api_key"
+    assert (await api.client.get(url + "?nope=1", headers=api.bearer(key))).status_code == 422
+    unknown = f"/v1/partners/{uuid.uuid4()}/status"
+    assert (await api.client.get(unknown, headers=api.admin)).json()["code"] == "partner_not_found"
+    assert (await api.client.head(url, headers=api.bearer(key))).status_code == 200
