@@ -28,9 +28,15 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with unit_of_work(request.app.state.session_factory) as session:
         # What the process holds of keys and terms (app/db/read_cache.py), for this request's reads.
         session.info[read_cache.SESSION_INFO] = request.app.state.read_cache
-        if request.method in ("GET", "HEAD"):  # safe methods only read
+        if request.method in ("GET", "HEAD") or request.url.path in READS_MOSTLY:  # safe methods only read
             await reads_only(session)
         yield session
+
+
+READS_MOSTLY = frozenset({"/v1/pricing/quote"})
+"""POST routes that read without a transaction as GETs do (`reads_only`): the store's quote, whose
+statements each read their own snapshot as they did in a READ COMMITTED transaction, and whose only
+write (the R17 flag of a not-for-resale licence, flushed when it has answered) commits by itself."""
 
 
 # scope="function": the commit runs before the response is sent, so a failed commit is never
