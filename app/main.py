@@ -140,7 +140,19 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def _problem_openapi(app: FastAPI) -> dict[str, Any]:
+def _declared_order(routes: list[Any], declared: tuple[Any, ...]) -> list[Any]:
+    """The app's routes with those of the included routers in the order `declared` lists them (the
+    order of the OpenAPI document), every other route where it is."""
+    rank = {id(router): n for n, router in enumerate(declared)}
+
+    def included(route: Any) -> bool:
+        return id(getattr(route, "original_router", None)) in rank
+
+    ordered = iter(sorted((r for r in routes if included(r)), key=lambda r: rank[id(r.original_router)]))
+    return [next(ordered) if included(route) else route for route in routes]
+
+
+def _problem_openapi(app: FastAPI, routes: list[Any]) -> dict[str, Any]:
     """FastAPI's schema, with every error answer declared as problem+json."""
     if app.openapi_schema:
         return app.openapi_schema
@@ -150,7 +162,7 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title,
         version=app.version,
         description=app.description,
-        routes=app.routes,
+        routes=routes,
         tags=app.openapi_tags,
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}
@@ -379,11 +391,16 @@ def create_app(
         problems_router.router,
         pages.router,
     )
-    for router in routers:
+    # Routing tries routes in the order they were included, so the routes answered most often after
+    # the status read (which has a fast path of its own) go first: the public directory and the
+    # store's quote. No route of theirs matches a path another route matches (tests/test_status_reads.py),
+    # so the order changes no answer; the OpenAPI document keeps the order above.
+    served_first = (health.router, directory.router, program.router)
+    for router in (*served_first, *(r for r in routers if r not in served_first)):
         app.include_router(router)
     app.mount("/static", StaticFiles(packages=[("app", "static")]), name="static")
     app.add_exception_handler(pages.SignInFirst, _sign_in_first)  # type: ignore[arg-type]
     api_docs.install(app)
     index_routes(app, routers)
-    app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _problem_openapi(app, _declared_order(app.routes, routers))  # type: ignore[method-assign]
     return app

@@ -17,11 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import text, update
 
 from app import status_fast_path
 from app.db import read_cache
 from app.db.tables import ApiKey
+from app.main import create_app
+from app.routers import directory as directory_routes
+from app.routers import program as program_routes
 from tests.conftest import WEBHOOK_SECRET, Api
 from tests.program import Customer, Program, line, t
 from tests.servers import stop, wait_until_ready
@@ -309,3 +313,33 @@ async def test_what_the_fast_path_leaves_to_the_route_is_answered_as_before(api:
     unknown = f"/v1/partners/{uuid.uuid4()}/status"
     assert (await api.client.get(unknown, headers=api.admin)).json()["code"] == "partner_not_found"
     assert (await api.client.head(url, headers=api.bearer(key))).status_code == 200
+
+
+def test_the_routers_served_first_share_no_path_with_any_other_route() -> None:
+    """app/main.py includes the directory's and the program's routers before the others, for speed:
+    that changes no answer only while no route of theirs matches a path another route matches."""
+    app = create_app()
+    first = {id(r) for r in (directory_routes.router, program_routes.router)}
+
+    def flat(routes: list[Any], owner: int | None = None) -> list[tuple[APIRoute, int | None]]:
+        found: list[tuple[APIRoute, int | None]] = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append((route, owner))
+            elif (included := getattr(route, "original_router", None)) is not None:
+                found += flat(included.routes, id(included))
+        return found
+
+    routes = flat(app.routes)
+    served_first = [r for r, owner in routes if owner in first]
+    others = [r for r, owner in routes if owner not in first]
+    assert served_first and others
+
+    def sample(route: APIRoute) -> str:
+        return re.sub(r"\{[^}]+\}", "x1", route.path)
+
+    for one in served_first:
+        for other in others:
+            if set(one.methods or ()) & set(other.methods or ()):
+                assert not other.path_regex.match(sample(one)), (one.path, other.path)
+                assert not one.path_regex.match(sample(other)), (one.path, other.path)
