@@ -75,9 +75,9 @@ class StatusFastPath:
             content = await self._answer(scope, uuid.UUID(match.group(1)))
         except (_Declined, DomainError):
             content = None
-        except Exception as exc:  # whatever it is, the normal path answers it
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the normal path answers it (and logs its traceback)
             if not isinstance(exc, SQLAlchemyError | OSError):  # the database's: the normal path reports it
-                log.warning("the status read's fast path failed; the request goes on to the route", exc_info=exc)
+                log.warning("the status read's fast path failed (%r); the request goes on to the route", exc)
             content = None
         if content is None:
             await self.app(scope, receive, send)

@@ -173,7 +173,8 @@ async def test_terms_published_elsewhere_are_read_once_the_process_checks(api: A
 
 VENV_BIN = Path(sys.executable).parent
 REFUSED_WITHIN_SECONDS = 5.0
-"""The documented bound (README, "Operations"): read_cache.BOUND_SECONDS plus the check's query."""
+"""The documented bound (README, "What each process holds in memory"): read_cache.BOUND_SECONDS plus
+the check's query."""
 
 
 def _free_port() -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,6 +88,10 @@ class ReadCache:
         self._checking = False
         self.pending_uses: dict[uuid.UUID, datetime] = {}
         self.checks = 0
+        self.keys_loaded = False
+        """Whether every key that is not revoked was read in at once since the keys were last dropped
+        (`load_keys`); a key made since is read, and kept, on its first use."""
+        self._loading_keys = False
 
     # -- freshness ----------------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class ReadCache:
         self.generation += 1
         if API_KEYS in topics:
             self.keys = {}
+            self.keys_loaded = False
         if TERMS in topics:
             self.terms_refs = None
 
@@ -134,6 +139,25 @@ class ReadCache:
         if len(self.keys) >= MAX_KEYS:
             self.keys = {}
         self.keys[key_hash] = entry
+
+    async def load_keys(self, read: Callable[[int], Awaitable[dict[str, KeyEntry] | None]]) -> None:
+        """Hold every key that is not revoked, read in one statement by `read(limit)` (None: more than
+        the limit, which leaves keys to be read on their first use), once per drop of the keys: a
+        process then answers every key from memory from its first request on, whichever it is. One
+        request loads; the others meanwhile read their own key."""
+        if self.keys_loaded or self._loading_keys:
+            return
+        self._loading_keys = True
+        try:
+            generation = self.generation
+            loaded = await read(MAX_KEYS)
+        finally:
+            self._loading_keys = False
+        if generation != self.generation:
+            return
+        if loaded is not None:
+            self.keys = {**loaded, **self.keys}
+        self.keys_loaded = True
 
     def note_use(self, entry: KeyEntry, key_id: uuid.UUID, now: datetime) -> None:
         """Queue the key's use to be written, unless one was written or queued within the resolution."""

@@ -119,6 +119,14 @@ async def authenticate(session: AsyncSession, plaintext: str, now: datetime) -> 
             raise Unauthenticated("The API key is not valid or has been revoked.", code="invalid_api_key")
         return _caller(key)
     await cache.refresh(session)
+
+    async def read_all(limit: int) -> dict[str, read_cache.KeyEntry] | None:
+        rows = await repo.active(session, limit=limit + 1)
+        if len(rows) > limit:
+            return None
+        return {row.key_hash: read_cache.KeyEntry(_caller(row), row.last_used_at) for row in rows}
+
+    await cache.load_keys(read_all)
     entry = cache.keys.get(digest)
     if entry is None:
         generation = cache.generation
