@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -178,13 +178,31 @@ class ReadCache:
             self.terms_refs = refs
 
 
+# Postgres: every use of the batch in one statement (one round trip, one commit), whatever its size.
+_TOUCH_PG = text(
+    "UPDATE api_keys SET last_used_at = v.used_at "
+    "FROM unnest(CAST(:key_ids AS uuid[]), CAST(:used_ats AS timestamptz[])) AS v(id, used_at) "
+    "WHERE api_keys.id = v.id AND api_keys.revoked_at IS NULL "
+    "AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.used_at - CAST(:resolution AS interval))"
+)
+
+
 async def write_uses(session: AsyncSession, uses: dict[uuid.UUID, datetime]) -> None:
-    if uses:
-        params = [
-            {"key_id": key_id, "used_at": used_at, "not_since": used_at - LAST_USED_RESOLUTION}
-            for key_id, used_at in sorted(uses.items())
-        ]
-        await session.execute(_TOUCH, params)
+    """Write each key's use unless one at most `LAST_USED_RESOLUTION` older is written already."""
+    if not uses:
+        return
+    ordered = sorted(uses.items())
+    if session.get_bind().dialect.name == "postgresql":
+        params = {
+            "key_ids": [key_id for key_id, _ in ordered],
+            "used_ats": [used_at for _, used_at in ordered],
+            "resolution": LAST_USED_RESOLUTION,
+        }
+        await session.execute(_TOUCH_PG, params)
+        return
+    # SQLite: in the request's own transaction, a statement per key costs no round trip.
+    rows = [{"key_id": k, "used_at": at, "not_since": at - LAST_USED_RESOLUTION} for k, at in ordered]
+    await session.execute(_TOUCH, rows)
 
 
 def of(session: AsyncSession) -> ReadCache | None:
