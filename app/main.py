@@ -268,6 +268,7 @@ def create_app(
         app.state.session_factory = session_factory or create_session_factory(engine)
         app.state.core_unit_of_work = connection_unit_of_work(engine, session_factory)
         app.state.read = connection_unit_of_work(engine, session_factory, read_only=True)
+        app.state.read_cache.reader = app.state.read  # its checks never touch a request's transaction
         app.state.worker = Worker(app.state.session_factory, app.state.clock, settings)
         running = None
         if settings.worker == "on":

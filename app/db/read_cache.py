@@ -26,12 +26,14 @@ import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from app.db.repositories.dialect import table_of
@@ -88,6 +90,10 @@ class ReadCache:
         self._checking = False
         self.pending_uses: dict[uuid.UUID, datetime] = {}
         self.checks = 0
+        self.available = True
+        """False while the database has no version row to check (see `refresh`): hold nothing then."""
+        self.reader: Callable[[], AbstractAsyncContextManager[AsyncConnection]] | None = None
+        """A read-only connection of the process's own for the check (app/main.py sets it)."""
         self.keys_loaded = False
         """Whether every key that is not revoked was read in at once since the keys were last dropped
         (`load_keys`); a key made since is read, and kept, on its first use."""
@@ -106,13 +112,24 @@ class ReadCache:
             uses, self.pending_uses = self.pending_uses, {}
             try:
                 await write_uses(session, uses)
-                versions = {str(t): int(v) for t, v in await session.execute(_VERSIONS)}
             except BaseException:
                 for key_id, used_at in uses.items():  # written with a later check
                     self.pending_uses.setdefault(key_id, used_at)
                 raise
+            try:
+                versions = await self._versions(session)
+            except SQLAlchemyError:
+                # No version row to check (a database behind this build, before the migration that
+                # made it): hold nothing, and read keys and terms from the database, until a check
+                # finds it.
+                self.available = False
+                self.versions = None
+                self.drop(API_KEYS, TERMS)
+                self.checked_at = max(self.checked_at, now)
+                return
         finally:
             self._checking = False
+        self.available = True
         self.checks += 1
         if self.versions is None:
             self.drop(API_KEYS, TERMS)
@@ -122,6 +139,14 @@ class ReadCache:
                 self.drop(*moved)
         self.versions = versions
         self.checked_at = max(self.checked_at, now)
+
+    async def _versions(self, session: AsyncSession) -> dict[str, int]:
+        """The version of each topic, read on a connection of its own when the process has one
+        (`reader`: a failure there leaves the request's transaction as it was), else through `session`."""
+        if self.reader is None:
+            return {str(t): int(v) for t, v in await session.execute(_VERSIONS)}
+        async with self.reader() as connection:
+            return {str(t): int(v) for t, v in await connection.execute(_VERSIONS)}
 
     def drop(self, *topics: str) -> None:
         self.generation += 1

@@ -113,12 +113,15 @@ async def authenticate(session: AsyncSession, plaintext: str, now: datetime) -> 
         raise Unauthenticated("The API key is not valid.", code="invalid_api_key")
     digest = hash_key(plaintext)
     cache = read_cache.of(session)
+    if cache is not None:
+        await cache.refresh(session)
+        if not cache.available:
+            cache = None
     if cache is None:
         key = await repo.use(session, digest, now, now - LAST_USED_RESOLUTION)
         if key is None or key.revoked_at is not None:
             raise Unauthenticated("The API key is not valid or has been revoked.", code="invalid_api_key")
         return _caller(key)
-    await cache.refresh(session)
 
     async def read_all(limit: int) -> dict[str, read_cache.KeyEntry] | None:
         rows = await repo.active(session, limit=limit + 1)

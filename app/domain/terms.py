@@ -59,10 +59,13 @@ async def in_force(session: AsyncSession, at: datetime) -> TermsVersion:
     (app/db/read_cache.py: no round trip in the steady state); any other session reads the one
     version (one small indexed read)."""
     cache = read_cache.of(session)
+    if cache is not None:
+        await cache.refresh(session)
+        if not cache.available:
+            cache = None
     if cache is None:
         ref = await repo.in_force_ref(session, at)
     else:
-        await cache.refresh(session)
         refs = cache.terms_refs
         if refs is None:
             generation = cache.generation
