@@ -22,6 +22,7 @@ from app import metrics, tracing
 from app.cors import PublicCorsMiddleware
 from app.db import migrate
 from app.db.faults import database_fault
+from app.db.read_cache import ReadCache
 from app.db.session import SessionFactory, connection_unit_of_work, create_engine, create_session_factory
 from app.domain import events as events_catalogue
 from app.domain.clock import Clock, SystemClock
@@ -67,6 +68,7 @@ from app.routers import problems as problems_router
 from app.routers.deps import reject_unknown_query_parameters
 from app.security_headers import SecurityHeadersMiddleware
 from app.settings import Settings
+from app.status_fast_path import StatusFastPath
 from app.worker import Worker
 
 log = logging.getLogger("app")
@@ -139,7 +141,19 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def _problem_openapi(app: FastAPI) -> dict[str, Any]:
+def _declared_order(routes: list[Any], declared: tuple[Any, ...]) -> list[Any]:
+    """The app's routes with those of the included routers in the order `declared` lists them (the
+    order of the OpenAPI document), every other route where it is."""
+    rank = {id(router): n for n, router in enumerate(declared)}
+
+    def included(route: Any) -> bool:
+        return id(getattr(route, "original_router", None)) in rank
+
+    ordered = iter(sorted((r for r in routes if included(r)), key=lambda r: rank[id(r.original_router)]))
+    return [next(ordered) if included(route) else route for route in routes]
+
+
+def _problem_openapi(app: FastAPI, routes: list[Any]) -> dict[str, Any]:
     """FastAPI's schema, with every error answer declared as problem+json."""
     if app.openapi_schema:
         return app.openapi_schema
@@ -149,7 +163,7 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title,
         version=app.version,
         description=app.description,
-        routes=app.routes,
+        routes=routes,
         tags=app.openapi_tags,
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}
@@ -255,6 +269,7 @@ def create_app(
         app.state.session_factory = session_factory or create_session_factory(engine)
         app.state.core_unit_of_work = connection_unit_of_work(engine, session_factory)
         app.state.read = connection_unit_of_work(engine, session_factory, read_only=True)
+        app.state.read_cache.reader = app.state.read  # its checks never touch a request's transaction
         app.state.worker = Worker(app.state.session_factory, app.state.clock, settings)
         running = None
         if settings.worker == "on":
@@ -280,6 +295,10 @@ def create_app(
             "`code`."
         ),
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry layer off: the service traces with app/tracing.py (when
+        # OTEL_EXPORTER_OTLP_ENDPOINT is set), and the layer would otherwise look up the process's
+        # providers (environment variables included) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # Served by app/routers/api_docs.py with packaged assets, not from a CDN.
         docs_url=None,
         redoc_url=None,
@@ -329,6 +348,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.auth_throttle = AuthThrottle()
+    app.state.read_cache = ReadCache()
     install_error_handlers(app)
     # Outermost last: the request id is known to every answer and log line, the log and the metrics
     # see the catch-all's 500s, the catch-all sees the limits' errors.
@@ -339,6 +359,8 @@ def create_app(
     # The store's storable webhooks are answered here, past the request id, the log and the metrics;
     # anything else goes on to the catch-all and what it wraps (app/intake.py).
     app.add_middleware(IntakeFastPath)
+    # Likewise the happy path of status reads, the most frequent request (app/status_fast_path.py).
+    app.add_middleware(StatusFastPath)
     # Inside the log and the metrics, so preflights are seen; outside the 405 a preflight would get.
     if settings.cors_origins:  # none by default: then no layer at all on every request
         app.add_middleware(PublicCorsMiddleware, origins=settings.cors_origins)
@@ -372,7 +394,12 @@ def create_app(
         problems_router.router,
         pages.router,
     )
-    for router in routers:
+    # Routing tries routes in the order they were included, so the routes answered most often after
+    # the status read (which has a fast path of its own) go first: the public directory and the
+    # store's quote. No route of theirs matches a path another route matches (tests/test_status_reads.py),
+    # so the order changes no answer; the OpenAPI document keeps the order above.
+    served_first = (health.router, directory.router, program.router)
+    for router in (*served_first, *(r for r in routers if r not in served_first)):
         app.include_router(router)
     app.mount("/static", StaticFiles(packages=[("app", "static")]), name="static")
     app.add_exception_handler(pages.SignInFirst, _sign_in_first)  # type: ignore[arg-type]
@@ -381,5 +408,5 @@ def create_app(
             app.exception_handlers[refused] = pages.answering_pages(handler)
     api_docs.install(app)
     index_routes(app, routers)
-    app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _problem_openapi(app, _declared_order(app.routes, routers))  # type: ignore[method-assign]
     return app

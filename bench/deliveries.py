@@ -55,6 +55,14 @@ def create_admin_key(env: dict[str, str], name: str) -> str:
     return lines[-1].strip()
 
 
+def create_store_key(base_url: str, admin_key: str, name: str) -> str:
+    """A new store key (`POST /v1/api-keys`, kind `store`), as an admin makes the web store's."""
+    status, answer = _call("POST", f"{base_url}/v1/api-keys", key=admin_key, body={"kind": "store", "name": name})
+    if status != 201:
+        raise RuntimeError(f"POST /v1/api-keys answered {status}: {answer}")
+    return str(answer["key"])
+
+
 @dataclass(frozen=True)
 class Subscription:
     id: str

@@ -44,6 +44,7 @@ from cryptography.fernet import Fernet
 
 from bench import capture as capture_mod
 from bench import check, deliveries, seed, traffic
+from bench import reference as reference_app
 from bench.database import ROOT, BenchDatabase, server_info
 from bench.tools import (
     Measure,
@@ -71,7 +72,8 @@ MAX_DURATION = 240.0
 TARGETS = {
     "webhook_intake_vs_baseline": 0.30,
     "webhook_application_vs_baseline": 0.05,
-    "status_vs_baseline": 0.08,
+    "status_vs_baseline": 0.03,
+    "status_vs_reference": 0.75,
     "status_p99_ms_at_60pct": 50.0,
     "peak_rss_mb_per_worker": 200.0,
     "large_vs_small_status_throughput": 0.90,
@@ -132,7 +134,9 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         help="webhooks pre-signed per second of run (default 3000; raise it if the run says the list ran out)",
     )
     parser.add_argument(
-        "--only", default="", help="comma-separated scenarios to run (health,webhooks,status,directory,mix,deliveries)"
+        "--only",
+        default="",
+        help="comma-separated scenarios to run (health,webhooks,status,quote,directory,mix,deliveries)",
     )
     parser.add_argument("--keep-database", action="store_true", help="do not drop the database at the end")
     parser.add_argument(
@@ -266,6 +270,49 @@ class Service:
         stop_process(self.process, group=True, grace=20)
 
 
+class Reference:
+    """The stack's own reference (`bench/reference.py`): a minimal FastAPI + SQLAlchemy async app with
+    one primary-key read, served as the service is (uvicorn, the same workers, protocol and pool size)
+    on the same database, started for its measurement and stopped after it (issue 25)."""
+
+    def __init__(self, plan: Plan, db: BenchDatabase, log_path: Path) -> None:
+        self.plan, self.db, self.log_path = plan, db, log_path
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Reference:
+        command = [sys.executable, "-m", "uvicorn", "bench.reference:create_app", "--factory"]
+        command += ["--workers", str(self.plan.workers), "--no-access-log", "--http", "httptools"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        env = {**os.environ, reference_app.URL_VARIABLE: self.db.sqlalchemy_url}
+
+        def ready() -> bool:
+            url = f"{self.base_url}{reference_app.PATH.format(partner_id=1)}"
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - 127.0.0.1
+                return bool(answer.status == 200)
+
+        self.process = start_until_ready(
+            command, env=env, log_path=self.log_path, ready=ready, what="the reference app", timeout=60, poll=0.25
+        )
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        stop_process(self.process, group=True, grace=10)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
 @contextmanager
 def profiler(pid: int, plan: Plan, scenario: str, enabled: bool) -> Iterator[None]:
     """py-spy sampling the service (all workers) while the block runs, as collapsed stacks."""
@@ -331,17 +378,24 @@ class Run:
     # -- helpers ------------------------------------------------------------------------------
 
     def wrk(
-        self, scenario: str, requests: Sequence[bytes], duration: float, record: bool = False
+        self,
+        scenario: str,
+        requests: Sequence[bytes],
+        duration: float,
+        record: bool = False,
+        server: Reference | None = None,
     ) -> tuple[Measure, Path | None]:
+        """wrk against the service (or `server`, the reference app)."""
         prefix = self.work / f"{scenario}-{len(self.rows)}-{time.monotonic_ns()}.req"
         traffic.write_request_files(prefix, requests, self.plan.threads)
         record_prefix = prefix.with_suffix(".answers") if record else None
-        profiling = not scenario.endswith("-warmup") and self.plan.profile_dir is not None
-        with RssMonitor(self.service.pid) as monitor, profiler(self.service.pid, self.plan, scenario, profiling):
+        profiling = not scenario.endswith("-warmup") and self.plan.profile_dir is not None and server is None
+        pid, base_url = (server.pid, server.base_url) if server else (self.service.pid, self.service.base_url)
+        with RssMonitor(pid) as monitor, profiler(pid, self.plan, scenario, profiling):
             measure = run_wrk(
                 self.tools["wrk"],
                 scenario=scenario,
-                url=self.service.base_url,
+                url=base_url,
                 requests_prefix=prefix,
                 threads=self.plan.threads,
                 connections=self.plan.connections,
@@ -351,10 +405,22 @@ class Run:
         measure.peak_rss_mb = monitor.peak_mb()
         return measure, record_prefix
 
-    def warm(self, scenario: str, requests: Sequence[bytes]) -> None:
+    def warm(self, scenario: str, requests: Sequence[bytes], server: Reference | None = None) -> None:
         if self.plan.warmup >= 1:
             self.log(f"{scenario}: warm-up {self.plan.warmup:g} s")
-            self.wrk(scenario + "-warmup", requests, self.plan.warmup)
+            self.wrk(scenario + "-warmup", requests, self.plan.warmup, server=server)
+
+    def reference(self, scenario: str) -> Measure:
+        """The stack's reference app (`bench/reference.py`) under the same wrk load as the service's
+        reads, right after them: one primary-key read per request, partners in turn."""
+        with Reference(self.plan, self.db, self.work / "reference.log") as server:
+            requests = traffic.build_reference(host=server.host, partners=len(self.targets))
+            self.warm(f"{scenario}-reference", requests, server=server)
+            self.log(f"{scenario}: wrk the reference app (bench/reference.py) for {self.plan.duration:g} s")
+            measure, _ = self.wrk(f"{scenario}-reference", requests, self.plan.duration, server=server)
+        measure.scenario, measure.kind = scenario, "reference"
+        measure.notes.append("bench/reference.py: FastAPI + SQLAlchemy async, one primary-key read, same server")
+        return measure
 
     def pgbench(
         self, scenario: str, kind: str, scripts: Sequence[tuple[Path, int]], note: str | None = None
@@ -874,6 +940,7 @@ def scenario_status(run: Run) -> None:
     run.log(f"status: wrk GET /v1/partners/{{id}}/status over {len(requests):,} partners for {run.plan.duration:g} s")
     measure, _ = run.wrk("status", requests, run.plan.duration)
     run.add(measure, baseline="status", service_sql="status")
+    run.add(run.reference("status"), baseline="status")
     target = run.targets[len(run.targets) // 2]
     rate = max(1.0, 0.6 * measure.rps)
     run.log(f"status: hey at {rate:,.0f}/s (60 % of the measured maximum) for {run.plan.duration:g} s")
@@ -898,6 +965,24 @@ def scenario_status(run: Run) -> None:
             run.pgbench("status", "service-sql", [(Path(script), 1)], note="the service's captured statements"),
             baseline="status",
         )
+
+
+def scenario_quote(run: Run) -> None:
+    """The store's reseller price quote before checkout (R12), each partner for its customer 0 with the
+    store's key; compared with the status baseline (a primary-key read) and the reference app."""
+    admin_key = deliveries.create_admin_key(run.service.env(), f"bench {run.run_id} quote")
+    store_key = deliveries.create_store_key(run.service.base_url, admin_key, f"bench {run.run_id} store")
+    requests = traffic.build_quote(host=run.service.host, targets=run.targets, store_key=store_key)
+    run.warm("quote", requests)
+    run.log(f"quote: wrk POST /v1/pricing/quote over {len(requests):,} partners for {run.plan.duration:g} s")
+    measure, _ = run.wrk("quote", requests, run.plan.duration)
+    measure.notes.append("the store's key; partners in turn, each for its customer 0")
+    has_status = any(r.measure.scenario == "status" and r.measure.kind == "baseline" for r in run.rows)
+    if not has_status:  # the same primary-key read the status reads are compared with
+        run.add(run.pgbench("status", "baseline", [(PGBENCH_DIR / "status.sql", 1)]))
+    run.add(measure, baseline="status")
+    if not any(r.measure.kind == "reference" for r in run.rows):
+        run.add(run.reference("status"), baseline="status")
 
 
 def directory_requests(run: Run) -> list[bytes]:
@@ -1007,6 +1092,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("health", "GET /health/live (minimal endpoint)", scenario_health),
     Scenario("webhooks", "order.paid webhooks, signed, 2 lines, registered customers", scenario_webhooks),
     Scenario("status", "partner status reads with partner keys", scenario_status),
+    Scenario("quote", "the store's reseller price quotes", scenario_quote),
     Scenario("directory", "public directory pages and filters", scenario_directory, directory_unavailable),
     Scenario("mix", "20 % webhooks, 60 % status, 20 % directory", scenario_mix),
     Scenario("deliveries", "outbound webhooks: backlog drain and event -> delivered at 50/s", scenario_deliveries),
@@ -1172,6 +1258,7 @@ def ratios(rows: list[Row]) -> list[dict[str, Any]]:
     """Each row as a dict, with its figures divided by those of its baseline (and its service SQL)."""
     baselines = {r.measure.scenario: r.measure for r in rows if r.measure.kind == "baseline"}
     service_sql = {r.measure.scenario: r.measure for r in rows if r.measure.kind == "service-sql"}
+    reference = next((r.measure for r in rows if r.measure.kind == "reference"), None)
     out = []
     for row in rows:
         data = row.measure.as_dict()
@@ -1189,6 +1276,8 @@ def ratios(rows: list[Row]) -> list[dict[str, Any]]:
                 "requests_per_s": _round(_ratio(row.measure.rps, sql.rps), 4),
                 "p50": _round(_ratio(row.measure.p50_ms, sql.p50_ms), 2),
             }
+        if reference is not None and row.measure.kind == "service" and row.measure.scenario in ("status", "quote"):
+            data["ratios_to_reference"] = {"requests_per_s": _round(_ratio(row.measure.rps, reference.rps), 4)}
         out.append(data)
     return out
 
@@ -1212,6 +1301,8 @@ LABELS = {
     ("status", "service-60pct"): "  status at 60 % max",
     ("status", "baseline"): "  baseline status.sql",
     ("status", "service-sql"): "  service SQL (captured)",
+    ("status", "reference"): "  reference app (same stack)",
+    ("quote", "service"): "quotes  POST /pricing/quote",
     ("directory", "service"): "directory pages",
     ("directory", "service-60pct"): "  directory at 60 % max",
     ("directory", "baseline"): "  baseline directory.sql",
@@ -1228,7 +1319,7 @@ LABELS = {
 def render_table(report_rows: list[dict[str, Any]], skipped: list[dict[str, str]]) -> str:
     header = (
         f"{'scenario':<29}{'tool':<8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>8}"
-        f"{'÷base req/s':>13}{'÷base p50':>10}{'÷base p99':>10}{'÷SQL req/s':>12}"
+        f"{'÷base req/s':>13}{'÷base p50':>10}{'÷base p99':>10}{'÷SQL req/s':>12}{'÷ref req/s':>12}"
     )
     lines = [header, "-" * len(header)]
     order = [s.name for s in SCENARIOS]
@@ -1237,11 +1328,13 @@ def render_table(report_rows: list[dict[str, Any]], skipped: list[dict[str, str]
             label = LABELS.get((row["scenario"], row["kind"]), f"{row['scenario']} ({row['kind']})")
             r = row.get("ratios", {})
             s = row.get("ratios_to_service_sql", {})
+            ref = row.get("ratios_to_reference", {})
             lines.append(
                 f"{label:<29}{row['tool']:<8}{row['requests_per_s']:>10,.1f}{_fmt(row['p50_ms'], '.2f'):>9}"
                 f"{_fmt(row['p99_ms'], '.2f'):>9}{row['errors']:>8}{_fmt(row['peak_rss_mb_per_worker'], '.0f'):>8}"
                 f"{_fmt(r.get('requests_per_s'), '.3f'):>13}{_fmt(r.get('p50'), '.1f'):>10}"
                 f"{_fmt(r.get('p99'), '.1f'):>10}{_fmt(s.get('requests_per_s'), '.3f'):>12}"
+                f"{_fmt(ref.get('requests_per_s'), '.3f'):>12}"
             )
         for skip in (s for s in skipped if s["scenario"] == name):
             lines.append(f"{name:<29}{'-':<8}{skip['reason']}")
@@ -1285,6 +1378,16 @@ def evaluate_targets(report_rows: list[dict[str, Any]], results_dir: Path, scale
     if status and "ratios" in status:
         value = status["ratios"]["requests_per_s"]
         out.append(_target("status reads ÷ baseline req/s", value, ">=", TARGETS["status_vs_baseline"]))
+    if status and "ratios_to_reference" in status:
+        value = status["ratios_to_reference"]["requests_per_s"]
+        out.append(_target("status reads ÷ reference req/s", value, ">=", TARGETS["status_vs_reference"]))
+    quote = find("quote", "service")
+    if quote and "ratios" in quote:
+        out.append({"target": "quote ÷ baseline req/s", "value": quote["ratios"]["requests_per_s"], "goal": "-"})
+        out[-1]["met"] = None
+    if quote and "ratios_to_reference" in quote:
+        value = quote["ratios_to_reference"]["requests_per_s"]
+        out.append({"target": "quote ÷ reference req/s", "value": value, "goal": "-", "met": None})
     for name in ("status", "directory"):
         fixed = find(name, "service-60pct")
         if fixed:

@@ -588,6 +588,15 @@ async def seed(conn: asyncpg.Connection, scale: Scale, *, fast: bool = True) -> 
         if fast:
             await conn.execute("SET session_replication_role = DEFAULT")
         progress.close()
+    licence_columns = {
+        r["column_name"]
+        for r in await conn.fetch("SELECT column_name FROM information_schema.columns WHERE table_name = 'licences'")
+    }
+    if "standing_points" in licence_columns:  # kept by triggers, which a fast COPY runs without
+        await conn.execute(
+            "UPDATE licences l SET standing_points = s.points FROM (SELECT licence_id, SUM(points) AS points "
+            "FROM points_entries WHERE licence_id IS NOT NULL GROUP BY licence_id) s WHERE s.licence_id = l.licence_id"
+        )
     if "level_rank" in partner_columns:  # the directory's stored order, as the service keeps it
         await conn.execute(
             "UPDATE partners p SET level_rank = CASE b.level WHEN 'platinum' THEN 0 WHEN 'gold' THEN 1 "

@@ -135,6 +135,39 @@ def build_status(*, host: str, targets: Sequence[Target], start: int = 0) -> lis
     return [raw_request("GET", status_path(t), host, [("Authorization", f"Bearer {t.key}")], b"") for t in ordered]
 
 
+QUOTE_PATH = "/v1/pricing/quote"
+
+
+def quote_body(target: Target) -> bytes:
+    """The quote the store asks for before a partner buys the benchmark order's lines for its customer 0
+    (a customer in a referral relationship with it, named by its store id)."""
+    body = {
+        "partner_id": str(target.partner_id),
+        "customer": {
+            "company": target.customer_company,
+            "country": target.customer_country,
+            "store_customer_id": target.store_customer_id,
+        },
+        "currency": "EUR",
+        "lines": [
+            {"sku": sku, "quantity": quantity, "kind": "new", "list_amount": net}
+            for sku, quantity, net, _tax in ORDER_LINES
+        ],
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def build_quote(*, host: str, targets: Sequence[Target], store_key: str) -> list[bytes]:
+    """One quote per partner, partners in turn, with the store's key."""
+    headers = [("Authorization", f"Bearer {store_key}"), ("Content-Type", "application/json")]
+    return [raw_request("POST", QUOTE_PATH, host, headers, quote_body(t)) for t in targets]
+
+
+def build_reference(*, host: str, partners: int) -> list[bytes]:
+    """The reference app's read (bench/reference.py) of each baseline balance row in turn."""
+    return [raw_request("GET", f"/balances/{n}", host) for n in range(1, partners + 1)]
+
+
 def build_health(*, host: str) -> list[bytes]:
     return [raw_request("GET", "/health/live", host)]
 

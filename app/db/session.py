@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app import tracing
+from app.db import read_cache
 from app.domain.errors import DomainError
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -137,18 +138,21 @@ async def unit_of_work(factory: SessionFactory, *, purpose: str | None = None) -
         if purpose is not None:
             session.info["purpose"] = purpose
         try:
-            yield session
-        except DomainError as refusal:
-            if refusal.keep_writes:
-                await session.commit()
-            else:
+            try:
+                yield session
+            except DomainError as refusal:
+                if refusal.keep_writes:
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
+            except BaseException:
                 await session.rollback()
-            raise
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+                raise
+            else:
+                await session.commit()
+        finally:
+            read_cache.transaction_ended(session)
 
 
 async def commit_now(session: AsyncSession, *, purpose: str) -> None:
@@ -175,8 +179,9 @@ def connection_unit_of_work(
 ) -> ConnectionUnitOfWork:
     """The unit of work for routes that need no ORM session: a Core connection in a transaction that
     commits when the block ends and rolls back if it raises. Bound to the session factory's
-    connection when it has one (the tests' outer transaction), as a savepoint there. `read_only` on
-    SQLite takes no writer lock."""
+    connection when it has one (the tests' outer transaction), as a savepoint there. `read_only`
+    takes no writer lock on SQLite, and on Postgres runs each statement without a transaction (no
+    BEGIN and COMMIT round trips; each statement reads one snapshot)."""
     bind = session_factory.kw.get("bind") if session_factory is not None else None
     if isinstance(bind, AsyncConnection):
         connection = bind
@@ -193,7 +198,10 @@ def connection_unit_of_work(
     @asynccontextmanager
     async def reading() -> AsyncIterator[AsyncConnection]:
         async with engine.connect() as connection:
-            connection = await connection.execution_options(sqlite_begin="DEFERRED")
+            if engine.dialect.name == "postgresql":  # no BEGIN and COMMIT round trips, as `reads_only`
+                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                connection = await connection.execution_options(sqlite_begin="DEFERRED")
             async with connection.begin():
                 yield connection
 

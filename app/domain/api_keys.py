@@ -12,11 +12,12 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import read_cache
 from app.db.repositories import api_keys as repo
 from app.db.tables import ApiKey
 from app.domain import audit
@@ -30,7 +31,7 @@ SCOPES_BY_KIND: dict[str, frozenset[str]] = {
     "partner": frozenset({"partner"}),
     "store": frozenset({"store"}),
 }
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+LAST_USED_RESOLUTION = read_cache.LAST_USED_RESOLUTION
 AUDIT_FIELDS = ("kind", "partner_id", "name", "prefix", "scopes", "revoked_at")
 
 
@@ -103,18 +104,47 @@ async def issue(
 
 
 async def authenticate(session: AsyncSession, plaintext: str, now: datetime) -> Caller:
-    """The caller a presented key stands for; refuses unknown and revoked keys alike."""
+    """The caller a presented key stands for; refuses unknown and revoked keys alike.
+
+    A request's session holds the process's cache (app/db/read_cache.py): a key known to it costs no
+    round trip, and its use is written with the cache's next check; a revoked key is refused by every
+    process within the cache's bound (`read_cache.BOUND_SECONDS`), by this one at once."""
     if not plaintext or len(plaintext) > 200:
         raise Unauthenticated("The API key is not valid.", code="invalid_api_key")
-    key = await repo.use(session, hash_key(plaintext), now, now - LAST_USED_RESOLUTION)
-    if key is None or key.revoked_at is not None:
-        raise Unauthenticated("The API key is not valid or has been revoked.", code="invalid_api_key")
-    return Caller(
-        kind=key.kind,
-        key_id=key.id,
-        partner_id=key.partner_id,
-        scopes=frozenset(key.scopes),
-    )
+    digest = hash_key(plaintext)
+    cache = read_cache.of(session)
+    if cache is not None:
+        await cache.refresh(session)
+        if not cache.available:
+            cache = None
+    if cache is None:
+        key = await repo.use(session, digest, now, now - LAST_USED_RESOLUTION)
+        if key is None or key.revoked_at is not None:
+            raise Unauthenticated("The API key is not valid or has been revoked.", code="invalid_api_key")
+        return _caller(key)
+
+    async def read_all(limit: int) -> dict[str, read_cache.KeyEntry] | None:
+        rows = await repo.active(session, limit=limit + 1)
+        if len(rows) > limit:
+            return None
+        return {row.key_hash: read_cache.KeyEntry(_caller(row), row.last_used_at) for row in rows}
+
+    await cache.load_keys(read_all)
+    entry = cache.keys.get(digest)
+    if entry is None:
+        generation = cache.generation
+        key = await repo.by_hash(session, digest)
+        if key is None or key.revoked_at is not None:  # never held: unknown and revoked keys are read each time
+            raise Unauthenticated("The API key is not valid or has been revoked.", code="invalid_api_key")
+        entry = read_cache.KeyEntry(_caller(key), key.last_used_at)
+        cache.remember_key(digest, entry, generation)
+    cache.note_use(entry, entry.caller.key_id, now)
+    caller: Caller = entry.caller
+    return caller
+
+
+def _caller(key: Any) -> Caller:
+    return Caller(kind=key.kind, key_id=key.id, partner_id=key.partner_id, scopes=frozenset(key.scopes))
 
 
 async def listing(
@@ -124,7 +154,11 @@ async def listing(
     partner_id: uuid.UUID | None = None,
     include_revoked: bool = False,
 ) -> Sequence[ApiKey]:
-    """Keys of the given kinds (one partner's, when named), oldest first."""
+    """Keys of the given kinds (one partner's, when named), oldest first; the uses this process has
+    noted and not yet written are written first, so `last_used_at` shows them."""
+    cache = read_cache.of(session)
+    if cache is not None:
+        await cache.write_uses(session)
     return await repo.listing(session, kinds=kinds, partner_id=partner_id, include_revoked=include_revoked)
 
 
@@ -155,6 +189,7 @@ async def revoke(
         before = audit.snapshot(key, AUDIT_FIELDS)
         key.revoked_at = ctx.now
         await session.flush()
+        read_cache.changed(session, read_cache.API_KEYS)
         audit.record(
             session,
             ctx,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import read_cache
 from app.db.repositories import terms as repo
 from app.db.tables import ProgramTermsVersion
 from app.domain import audit
@@ -54,8 +55,23 @@ def _view(row: ProgramTermsVersion) -> TermsVersion:
 
 async def in_force(session: AsyncSession, at: datetime) -> TermsVersion:
     """The terms in force at `at`; the JSON is read and validated only when this process has not yet
-    parsed that content (one small indexed read otherwise)."""
-    ref = await repo.in_force_ref(session, at)
+    parsed that content. A request's session picks the version from the versions the process holds
+    (app/db/read_cache.py: no round trip in the steady state); any other session reads the one
+    version (one small indexed read)."""
+    cache = read_cache.of(session)
+    if cache is not None:
+        await cache.refresh(session)
+        if not cache.available:
+            cache = None
+    if cache is None:
+        ref = await repo.in_force_ref(session, at)
+    else:
+        refs = cache.terms_refs
+        if refs is None:
+            generation = cache.generation
+            refs = await repo.all_refs(session)
+            cache.remember_terms(refs, generation)
+        ref = next((r for r in refs if r[1] <= at), None)  # latest first, as `in_force_ref` picks
     if ref is None:
         raise NotFound(f"No program terms were in force at {at.isoformat()}.", code="no_terms")
     return await of_ref(session, ref)
@@ -109,6 +125,7 @@ async def publish(session: AsyncSession, ctx: Context, *, effective_from: dateti
     )
     session.add(row)
     await session.flush()
+    read_cache.changed(session, read_cache.TERMS)
     audit.record(
         session,
         ctx,
@@ -139,6 +156,7 @@ async def add_sku(session: AsyncSession, ctx: Context, *, sku: str, points: int)
     if not amended:
         raise Conflict(f"SKU {sku!r} is already in every terms version.", code="sku_exists")
     await session.flush()
+    read_cache.changed(session, read_cache.TERMS)
     audit.record(
         session,
         ctx,

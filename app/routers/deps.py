@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import read_cache
 from app.db.session import reads_only, unit_of_work
 from app.domain import api_keys, partners, people, program
 from app.domain.clock import Clock
@@ -25,9 +26,17 @@ from app.settings import Settings
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with unit_of_work(request.app.state.session_factory) as session:
-        if request.method in ("GET", "HEAD"):  # safe methods only read
+        # What the process holds of keys and terms (app/db/read_cache.py), for this request's reads.
+        session.info[read_cache.SESSION_INFO] = request.app.state.read_cache
+        if request.method in ("GET", "HEAD") or request.url.path in READS_MOSTLY:  # safe methods only read
             await reads_only(session)
         yield session
+
+
+READS_MOSTLY = frozenset({"/v1/pricing/quote"})
+"""POST routes that read without a transaction as GETs do (`reads_only`): the store's quote, whose
+statements each read their own snapshot as they did in a READ COMMITTED transaction, and whose only
+write (the R17 flag of a not-for-resale licence, flushed when it has answered) commits by itself."""
 
 
 # scope="function": the commit runs before the response is sent, so a failed commit is never

@@ -69,6 +69,21 @@ async def by_hash(session: AsyncSession, key_hash: str) -> Any:
     return (await session.execute(_BY_HASH, {"key_hash": key_hash})).first()
 
 
+_ACTIVE = select(
+    col(ApiKey.key_hash),
+    col(ApiKey.id),
+    col(ApiKey.kind),
+    col(ApiKey.partner_id),
+    col(ApiKey.scopes),
+    col(ApiKey.last_used_at),
+).where(col(ApiKey.revoked_at).is_(None))
+
+
+async def active(session: AsyncSession, *, limit: int) -> Sequence[Any]:
+    """Up to `limit` keys that are not revoked: key_hash, id, kind, partner_id, scopes, last_used_at."""
+    return (await session.execute(_ACTIVE.limit(limit))).all()
+
+
 async def get(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:
     return await session.get(ApiKey, key_id)
 

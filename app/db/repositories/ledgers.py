@@ -305,21 +305,18 @@ async def money_before(session: AsyncSession, partner_id: uuid.UUID, at: datetim
 
 
 def _at_risk_query(partner: Any, start: Any, end: Any) -> Select[Any]:
+    """The standing points of the partner's active licences whose term ends in [start, end), those
+    above zero: read from each licence's `standing_points` (kept by the database's triggers as entries
+    are written) over the (partner_id, status, term_end) index, never summed over ledger entries."""
     from app.db.tables import Licence
 
-    per_licence = (
-        select(func.sum(PointsEntry.points).label("points"))
-        .join(Licence, col(Licence.licence_id) == col(PointsEntry.licence_id))
-        .where(
-            col(Licence.partner_id) == partner,
-            col(Licence.status) == "active",
-            col(Licence.term_end) >= start,
-            col(Licence.term_end) < end,
-        )
-        .group_by(col(PointsEntry.licence_id))
-        .subquery()
+    return select(func.coalesce(func.sum(col(Licence.standing_points)), 0)).where(
+        col(Licence.partner_id) == partner,
+        col(Licence.status) == "active",
+        col(Licence.term_end) >= start,
+        col(Licence.term_end) < end,
+        col(Licence.standing_points) > 0,
     )
-    return select(func.coalesce(func.sum(case((per_licence.c.points > 0, per_licence.c.points), else_=0)), 0))
 
 
 @dataclass(frozen=True)

@@ -315,25 +315,16 @@ async def partners_with_balances(session: AsyncSession) -> Sequence[Any]:
 
 
 async def active_licences_with_standing(session: AsyncSession) -> Sequence[Any]:
-    """Every active licence of a partner, with the points standing for it (what its lapse takes)."""
-    standing = (
-        select(col(PointsEntry.licence_id), func.sum(PointsEntry.points).label("standing"))
-        .where(col(PointsEntry.licence_id).is_not(None))
-        .group_by(col(PointsEntry.licence_id))
-        .subquery()
-    )
-    query = (
-        select(
-            col(Licence.partner_id),
-            col(Licence.licence_id),
-            col(Licence.sku),
-            col(Licence.quantity),
-            col(Licence.term_end),
-            func.coalesce(standing.c.standing, 0),
-        )
-        .outerjoin(standing, standing.c.licence_id == col(Licence.licence_id))
-        .where(col(Licence.status) == "active", col(Licence.partner_id).is_not(None))
-    )
+    """Every active licence of a partner, with the points standing for it (what its lapse takes),
+    which the database keeps as entries are written (`licences.standing_points`)."""
+    query = select(
+        col(Licence.partner_id),
+        col(Licence.licence_id),
+        col(Licence.sku),
+        col(Licence.quantity),
+        col(Licence.term_end),
+        col(Licence.standing_points),
+    ).where(col(Licence.status) == "active", col(Licence.partner_id).is_not(None))
     return list((await session.execute(query)).all())
 
 

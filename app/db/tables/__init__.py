@@ -9,7 +9,7 @@ from app.db.tables.customers import Customer, CustomerIdentifier, Registration, 
 from app.db.tables.directory import DirectoryReview, NfrLicence, NfrViolation
 from app.db.tables.edge import IdempotencyRecord, RateLimitBucket
 from app.db.tables.jobs import DomainEvent, ScheduledJob, SchemaCompatibility, WorkerLease
-from app.db.tables.keys import ApiKey
+from app.db.tables.keys import ApiKey, ReadCacheVersion
 from app.db.tables.leads import Lead, LeadOffer
 from app.db.tables.ledgers import LevelChange, MoneyEntry, PartnerBalance, PartnerMoneyBalance, PointsEntry
 from app.db.tables.orders import DiscountMismatch, Licence, Order, OrderFlag, OrderLine, Refund
@@ -86,6 +86,7 @@ __all__ = [
     "ProgramTermsVersion",
     "QuarterClose",
     "RateLimitBucket",
+    "ReadCacheVersion",
     "RecoveryCode",
     "Refund",
     "Registration",

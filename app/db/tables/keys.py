@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, BigInteger
 from sqlmodel import Field, SQLModel
 
 from app.db.tables.base import utc_column
@@ -29,3 +29,14 @@ class ApiKey(SQLModel, table=True):
     last_used_at: datetime | None = utc_column(nullable=True)
     """Written at most once a minute per key."""
     revoked_at: datetime | None = utc_column(nullable=True)
+
+
+class ReadCacheVersion(SQLModel, table=True):
+    """A version per topic of what service processes hold in memory (`api_keys`, `terms`), raised by
+    the database's triggers in the transaction of any change such a cache must not outlive
+    (app/domain/read_cache.py). Never written by the application."""
+
+    __tablename__ = "read_cache_versions"
+
+    topic: str = Field(primary_key=True, max_length=32)
+    version: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})

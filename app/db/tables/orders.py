@@ -78,6 +78,9 @@ class Licence(SQLModel, table=True):
     lapse_entry_id: int | None = Field(default=None, sa_type=BigIntId)
     """The points entry that revoked its points, restored if it is renewed."""
     order_line_id: int = Field(sa_type=BigIntId, foreign_key="order_lines.id")
+    standing_points: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+    """The sum of its points entries, kept by the database's triggers as entries are written (never
+    by the application): what it puts at risk while active and ending within the window (R03)."""
 
 
 class Refund(SQLModel, table=True):
