@@ -73,7 +73,7 @@ async def _close_q1(api: Api, program: Program) -> None:
     assert closed.status_code == 200, closed.text
 
 
-async def test_the_draft_equal_to_the_terms_in_force_previews_no_change_at_all(api: Api) -> None:
+async def test_r01_r14_the_draft_equal_to_the_terms_in_force_previews_no_change_at_all(api: Api) -> None:
     program = Program(api)
     await _referrals(api, program, [100000, 33333, 4999])
     rich = await program.partner(at="2026-01-07T09:00:00Z")
@@ -120,7 +120,9 @@ async def test_the_draft_equal_to_the_terms_in_force_previews_no_change_at_all(a
     assert rich_row["commission"] == [{"currency": "EUR", "actual": money, "draft": money, "difference": 0}]
 
 
-async def test_a_threshold_raise_demotes_exactly_the_partners_between_the_old_and_new_thresholds(api: Api) -> None:
+async def test_r02_r03_a_threshold_raise_demotes_exactly_the_partners_between_the_old_and_new_thresholds(
+    api: Api,
+) -> None:
     """R02, R03: points now, under the draft's thresholds; publishing never recounts past points."""
     points = {"Below": 159, "Between": 170, "Edge": 199, "Above": 200, "Top": 300}
     for company, amount in points.items():
@@ -142,7 +144,7 @@ async def test_a_threshold_raise_demotes_exactly_the_partners_between_the_old_an
     assert [p["company"] for p in preview["result"]["most_affected"][:2]] == ["Between GmbH", "Edge GmbH"]
 
 
-async def test_a_referral_rate_from_20_to_25_percent_sums_each_lines_commission_rounded_as_the_ledger_rounds(
+async def test_r11_r15_a_referral_rate_from_20_to_25_percent_sums_each_lines_commission_rounded_as_the_ledger_rounds(
     api: Api,
 ) -> None:
     """R11, R15: every line's commission at 25 %, rounded half-up to the cent, summed."""
