@@ -369,7 +369,8 @@ async def test_a_partner_applies_is_approved_registers_accepts_a_lead_earns_and_
         assert "200.00 EUR" in home, home  # R11: 20 % of 1,000.00
         violations += await browser.look("portal-earned")
         await browser.open("/portal/ledger?kind=money")
-        assert "+200.00 EUR" in await browser.text()
+        ledger = await browser.text()
+        assert "+200.00 EUR" in ledger and order["data"]["order_id"] in ledger  # R21: the rule, why, the order
         violations += await browser.look("ledger")
 
         # The quarter closes; the vendor's finance approves the statement in the console.

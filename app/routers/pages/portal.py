@@ -621,6 +621,7 @@ async def portal_ledger(
             "when": frame.when(e.effective_at),
             "rule": e.rule,
             "why": e.explanation,
+            "order": e.order_id or "",
             "amount": f"{e.points:+,}" if kind == "points" else money(e),
         }
         for e in entries[:LEDGER_PAGE]
