@@ -115,23 +115,23 @@ class IntakeFastPath:
 
     def _webhook_route(self, app: FastAPI) -> APIRoute | None:
         if not self._looked_up:
-            self._route = _find_route(app.routes)
+            self._route = find_route(app.routes, PATH, "POST")
             self._looked_up = True
             if self._route is None:
                 log.warning("no route POST %s among the app's routes: the intake's fast path is off", PATH)
         return self._route
 
 
-def _find_route(routes: Iterable[Any]) -> APIRoute | None:
-    """The APIRoute that routing puts in the scope for `POST /v1/webhooks/store`. FastAPI wraps each
-    included router (its `original_router` holds the routes as declared)."""
+def find_route(routes: Iterable[Any], path: str, method: str) -> APIRoute | None:
+    """The APIRoute that routing puts in the scope for `method path`. FastAPI wraps each included
+    router (its `original_router` holds the routes as declared)."""
     for candidate in routes:
         if isinstance(candidate, APIRoute):
-            if candidate.path == PATH and "POST" in (candidate.methods or ()):
+            if candidate.path == path and method in (candidate.methods or ()):
                 return candidate
             continue
         included = getattr(candidate, "original_router", None)
-        if included is not None and (found := _find_route(included.routes)) is not None:
+        if included is not None and (found := find_route(included.routes, path, method)) is not None:
             return found
     return None
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterable
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -36,6 +34,7 @@ from app.db.session import reads_only, unit_of_work
 from app.domain import api_keys
 from app.domain import status as status_domain
 from app.domain.errors import DomainError
+from app.intake import find_route
 from app.routers.schemas.ledgers import PartnerStatus
 from app.settings import Settings
 
@@ -121,24 +120,11 @@ class StatusFastPath:
 
     def _status_route(self, app: FastAPI) -> APIRoute | None:
         if not self._looked_up:
-            self._route = _find_route(app.routes)
+            self._route = find_route(app.routes, ROUTE_PATH, "GET")
             self._looked_up = True
             if self._route is None:
                 log.warning("no route GET %s among the app's routes: the status fast path is off", ROUTE_PATH)
         return self._route
-
-
-def _find_route(routes: Iterable[Any]) -> APIRoute | None:
-    """The APIRoute that routing puts in the scope for a status read (see app/intake.py)."""
-    for candidate in routes:
-        if isinstance(candidate, APIRoute):
-            if candidate.path == ROUTE_PATH and "GET" in (candidate.methods or ()):
-                return candidate
-            continue
-        included = getattr(candidate, "original_router", None)
-        if included is not None and (found := _find_route(included.routes)) is not None:
-            return found
-    return None
 
 
 def _bearer_key(headers: list[tuple[bytes, bytes]], settings: Settings) -> str | None:
