@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import uuid
@@ -271,6 +272,12 @@ def create_app(
         app.state.read = connection_unit_of_work(engine, session_factory, read_only=True)
         app.state.read_cache.reader = app.state.read  # its checks never touch a request's transaction
         app.state.worker = Worker(app.state.session_factory, app.state.clock, settings)
+        # What the process has built so far (modules, routes, models, the parsed OpenAPI schemas)
+        # lives as long as it does: kept out of the collector's full passes, which otherwise walk
+        # all of it every few thousand requests and stall every request in flight meanwhile (the
+        # status read's tail latency, bench/README.md).
+        gc.collect()
+        gc.freeze()
         running = None
         if settings.worker == "on":
             running = asyncio.create_task(app.state.worker.run(), name="worker")

@@ -8,12 +8,17 @@ limits, HEAD handling, routing, dependency solving and response-model validation
 through. Like the webhook intake's (app/intake.py), it sits inside the request-id and observing
 middlewares, so the answer carries its request id and is logged and counted as the route's.
 
+It costs one round trip and no ORM session: the key's caller and the terms in force come from the
+process's memory (app/db/read_cache.py), exactly as `authenticate` and `terms.in_force` would take
+them when that memory is current, and the partner's standing is one statement on a Core connection.
+
 Anything it does not answer for certain goes on to the normal stack, which answers as it always has
 (each refusal from the one place that makes it): another method or path, any query string (`as_of`,
 unknown parameters), tracing on, headers the limits refuse, a body, an `Authorization` that is not a
-plain bearer key, a client address under the failed-authentication throttle, a key that is unknown or
-revoked, another partner's key, an admin key without `read`, a store key, no such partner, and any
-exception (the request's transaction is rolled back first).
+plain bearer key, a client address under the failed-authentication throttle, a key the process does
+not hold (unknown, revoked, new) or terms it has not read, a check of the cache due (about once a
+second per process: the normal path makes it), another partner's key, an admin key without `read`, a
+store key, no such partner, and any exception.
 """
 
 from __future__ import annotations
@@ -30,10 +35,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import tracing
 from app.db import read_cache
-from app.db.session import reads_only, unit_of_work
-from app.domain import api_keys
+from app.db.repositories import ledgers
+from app.domain import api_keys, terms
 from app.domain import status as status_domain
-from app.domain.errors import DomainError
 from app.intake import find_route
 from app.routers.schemas.ledgers import PartnerStatus
 from app.settings import Settings
@@ -46,10 +50,6 @@ _PATH = re.compile(
 )
 _STATUS = TypeAdapter(PartnerStatus)
 """Serialises the answer as FastAPI serialises the route's response model (Pydantic's `dump_json`)."""
-
-
-class _Declined(Exception):
-    """The fast path leaves this request to the normal stack (its transaction rolled back)."""
 
 
 class StatusFastPath:
@@ -72,8 +72,6 @@ class StatusFastPath:
             return
         try:
             content = await self._answer(scope, uuid.UUID(match.group(1)))
-        except (_Declined, DomainError):
-            content = None
         except Exception as exc:  # noqa: BLE001 - whatever it is, the normal path answers it (and logs its traceback)
             if not isinstance(exc, SQLAlchemyError | OSError):  # the database's: the normal path reports it
                 log.warning("the status read's fast path failed (%r); the request goes on to the route", exc)
@@ -91,7 +89,7 @@ class StatusFastPath:
         await send({"type": "http.response.body", "body": content})
 
     async def _answer(self, scope: Scope, partner_id: uuid.UUID) -> bytes | None:
-        """The route's answer; None (or `_Declined`) to leave the request to the normal path."""
+        """The route's answer; None to leave the request to the normal path."""
         app: FastAPI = scope["app"]
         route_object = self._status_route(app)
         settings: Settings = app.state.settings
@@ -102,16 +100,30 @@ class StatusFastPath:
         client = scope["client"][0] if scope.get("client") else "unknown"
         if app.state.auth_throttle.retry_after(client, now) is not None:
             return None  # the throttle's own path decides
-        async with unit_of_work(app.state.session_factory) as session:
-            session.info[read_cache.SESSION_INFO] = app.state.read_cache
-            await reads_only(session)
-            caller = await api_keys.authenticate(session, key, now)  # refused: the normal path counts it
-            if caller.kind == "partner":
-                if caller.partner_id != partner_id:
-                    raise _Declined
-            elif caller.kind != "admin" or "read" not in caller.scopes:
-                raise _Declined
-            result = await status_domain.status(session, partner_id, now)  # none: the route's 404
+        # What changes rarely comes from the process's memory, as `authenticate` and `in_force` would
+        # take it; when either would first read or check (a key not held, a check due), the normal
+        # path does, and the requests after it find the memory current again.
+        cache: read_cache.ReadCache = app.state.read_cache
+        caller = api_keys.remembered(cache, key, now)
+        if caller is None:
+            return None
+        if caller.kind == "partner":
+            if caller.partner_id != partner_id:
+                return None
+        elif caller.kind != "admin" or "read" not in caller.scopes:
+            return None
+        in_force = terms.remembered(cache, now)
+        if in_force is None:
+            return None
+        until = status_domain.at_risk_until(in_force, now)
+        # The one round trip, on a Core connection without a transaction of its own on Postgres
+        # (app/db/session.py, `connection_unit_of_work`): an ORM session would cost more Python here
+        # than the statement itself.
+        async with app.state.read() as connection:
+            standing = await ledgers.standing(connection, partner_id, now, until)
+        if standing is None:
+            return None  # no such partner: the route's 404
+        result = status_domain.of_standing(partner_id, in_force, standing, until)
         content = _STATUS.dump_json(PartnerStatus(**result.__dict__), by_alias=True)
         # As routing and the dependencies would leave them, for the request log and the metrics.
         scope["route"] = route_object

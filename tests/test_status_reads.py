@@ -23,6 +23,7 @@ from sqlalchemy import text, update
 from app import status_fast_path
 from app.db import read_cache
 from app.db.tables import ApiKey
+from app.domain import status as status_domain
 from app.main import create_app
 from app.routers import directory as directory_routes
 from app.routers import program as program_routes
@@ -286,11 +287,25 @@ def test_a_revoked_key_and_a_suspended_partner_are_refused_within_the_bound_by_e
 
 
 async def test_the_fast_path_answers_as_the_route_does(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    api.app.state.read_cache = read_cache.ReadCache(monotonic=FakeMonotonic())  # no check falls due
     partner, key = await api.register()
     url = f"/v1/partners/{partner['id']}/status"
+    # The first read checks the cache and loads the keys and terms (the route does): then both keys
+    # and the terms are in the process's memory, which the fast path answers from.
+    assert (await api.client.get(url, headers=api.bearer(key))).status_code == 200
+    routed_by: list[str] = []
+    route_status = status_domain.status
+
+    async def spied(*args: Any, **kwargs: Any) -> status_domain.Status:
+        routed_by.append("route")
+        return await route_status(*args, **kwargs)
+
+    monkeypatch.setattr(status_domain, "status", spied)
     fast = [await api.client.get(url, headers=api.bearer(key)), await api.client.get(url, headers=api.admin)]
+    assert routed_by == []  # the fast path answered both
     monkeypatch.setattr(status_fast_path, "_PATH", re.compile(r"^$"))  # every request takes the route
     routed = [await api.client.get(url, headers=api.bearer(key)), await api.client.get(url, headers=api.admin)]
+    assert routed_by == ["route", "route"]
     for one, other in zip(fast, routed, strict=True):
         assert one.status_code == other.status_code == 200
         assert one.content == other.content

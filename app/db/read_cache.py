@@ -101,11 +101,22 @@ class ReadCache:
 
     # -- freshness ----------------------------------------------------------------------------
 
+    def current(self) -> bool:
+        """Whether what this process holds may be used now without a check first, exactly when
+        `refresh` would be a no-op (the last check is recent, or another request's check is under way
+        and the last one is within the bound) and the database has the version row. A reader that does
+        not check itself (the status read's fast path) answers from memory only then, and otherwise
+        leaves the request to a path that checks."""
+        return self.available and self.versions is not None and not self._check_due(self._monotonic())
+
+    def _check_due(self, now: float) -> bool:
+        age = now - self.checked_at
+        return not (age < CHECK_SECONDS or (self._checking and age < BOUND_SECONDS))
+
     async def refresh(self, session: AsyncSession) -> None:
         """Check the versions through `session` when due (see the module's text); a no-op otherwise."""
         now = self._monotonic()
-        age = now - self.checked_at
-        if age < CHECK_SECONDS or (self._checking and age < BOUND_SECONDS):
+        if not self._check_due(now):
             return
         self._checking = True
         try:

@@ -39,19 +39,34 @@ async def status(session: AsyncSession, partner_id: uuid.UUID, now: datetime, as
     if as_of is not None:
         now = as_of
     in_force = await terms.in_force(session, now)
-    program = in_force.terms
-    until = now + timedelta(days=program.points_at_risk_days)
+    until = at_risk_until(in_force, now)
     if as_of is None:
         standing = await repo.standing(session, partner_id, now, until)
         if standing is None:
             raise NotFound(f"No partner {partner_id}.", code="partner_not_found")
-        points, money, at_risk = standing.points, standing.money, standing.points_at_risk
     else:
         await partners.get(session, partner_id)
         just_after = as_of + timedelta(microseconds=1)
-        points = await repo.points_before(session, partner_id, just_after)
-        money = await repo.money_before(session, partner_id, just_after)
-        at_risk = await repo.points_at_risk(session, partner_id, now, until)
+        standing = repo.Standing(
+            points=await repo.points_before(session, partner_id, just_after),
+            money=await repo.money_before(session, partner_id, just_after),
+            points_at_risk=await repo.points_at_risk(session, partner_id, now, until),
+        )
+    return of_standing(partner_id, in_force, standing, until)
+
+
+def at_risk_until(in_force: terms.TermsVersion, now: datetime) -> datetime:
+    """The end of the window whose licence ends put points at risk, from `now` (R03)."""
+    return now + timedelta(days=in_force.terms.points_at_risk_days)
+
+
+def of_standing(
+    partner_id: uuid.UUID, in_force: terms.TermsVersion, standing: repo.Standing, until: datetime
+) -> Status:
+    """The status that a partner's standing (its points, balances and points at risk until `until`)
+    gives under the terms in force: the level and rates its points reach, what the next level needs."""
+    program = in_force.terms
+    points = standing.points
     level = program.level_for(points)
     upcoming = program.next_level(points)
     return Status(
@@ -63,9 +78,9 @@ async def status(session: AsyncSession, partner_id: uuid.UUID, now: datetime, as
         discount_rate_bp=program.resale_rate_bp(level),
         lifetime_commission_rate_bp=program.rate_bp(level),
         referral_rate_bp=program.referral_rate_bp,
-        points_at_risk=at_risk,
+        points_at_risk=standing.points_at_risk,
         at_risk_until=until,
-        commission_balances=money,
+        commission_balances=standing.money,
         terms_version=in_force.version,
     )
 

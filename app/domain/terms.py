@@ -71,10 +71,29 @@ async def in_force(session: AsyncSession, at: datetime) -> TermsVersion:
             generation = cache.generation
             refs = await repo.all_refs(session)
             cache.remember_terms(refs, generation)
-        ref = next((r for r in refs if r[1] <= at), None)  # latest first, as `in_force_ref` picks
+        ref = _in_force_among(refs, at)
     if ref is None:
         raise NotFound(f"No program terms were in force at {at.isoformat()}.", code="no_terms")
     return await of_ref(session, ref)
+
+
+def remembered(cache: read_cache.ReadCache, at: datetime) -> TermsVersion | None:
+    """The terms in force at `at` from this process's memory alone: what `in_force` answers without a
+    round trip (the cache is current, holds the versions, and this process has parsed that one). None
+    when only `in_force` can tell."""
+    refs = cache.terms_refs
+    if refs is None or not cache.current():
+        return None
+    ref = _in_force_among(refs, at)
+    terms = _PARSED.get(ref[2]) if ref is not None else None
+    if ref is None or terms is None:
+        return None
+    return TermsVersion(ref[0], ref[1], terms)
+
+
+def _in_force_among(refs: list[tuple[int, datetime, str]], at: datetime) -> tuple[int, datetime, str] | None:
+    """The reference in force at `at` among every version's, latest first (as `in_force_ref` picks)."""
+    return next((r for r in refs if r[1] <= at), None)
 
 
 async def of_ref(session: AsyncSession, ref: tuple[int, datetime, str]) -> TermsVersion:

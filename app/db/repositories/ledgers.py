@@ -21,7 +21,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from app.db.repositories import dialect
@@ -348,9 +348,11 @@ def _standing_query() -> CompoundSelect[Any]:
 _STANDING = _standing_query()
 
 
-async def standing(session: AsyncSession, partner_id: uuid.UUID, start: datetime, end: datetime) -> Standing | None:
+async def standing(
+    session: AsyncSession | AsyncConnection, partner_id: uuid.UUID, start: datetime, end: datetime
+) -> Standing | None:
     """A partner's points, money balances and points at risk (licences ending in [start, end)), in
-    one round trip; None when there is no such partner."""
+    one round trip, through a session or a Core connection; None when there is no such partner."""
     result = await session.execute(_STANDING, {"partner": partner_id, "start": start, "end": end})
     rows: list[tuple[str, str | None, int | None]] = [(r[0], r[1], r[2]) for r in result]
     if not any(kind == "partner" for kind, _, _ in rows):
