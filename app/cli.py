@@ -198,7 +198,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # skipped: the lines go through the service's handler instead.
     log_config: dict[str, Any] = {"log_config": None} if settings.resolved_log_format == "json" else {}
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:create_served_app",
         factory=True,
         host=host,
         port=port,

@@ -254,8 +254,10 @@ def create_app(
     *,
     clock: Clock | None = None,
     session_factory: SessionFactory | None = None,
+    served: bool = False,
 ) -> FastAPI:
-    """Build the service. Tests pass their own clock and a session factory bound to their transaction."""
+    """Build the service. Tests pass their own clock and a session factory bound to their transaction;
+    `served` is for a server process that runs this one app for its lifetime (`create_served_app`)."""
     settings = settings or Settings()
     settings.refuse_placeholder_secrets()
     configure_logging(settings.log_level_number, settings.resolved_log_format)
@@ -272,12 +274,13 @@ def create_app(
         app.state.read = connection_unit_of_work(engine, session_factory, read_only=True)
         app.state.read_cache.reader = app.state.read  # its checks never touch a request's transaction
         app.state.worker = Worker(app.state.session_factory, app.state.clock, settings)
-        # What the process has built so far (modules, routes, models, the parsed OpenAPI schemas)
-        # lives as long as it does: kept out of the collector's full passes, which otherwise walk
-        # all of it every few thousand requests and stall every request in flight meanwhile (the
-        # status read's tail latency, bench/README.md).
-        gc.collect()
-        gc.freeze()
+        if served:
+            # What the server process has built so far (modules, routes, models, schemas) lives as
+            # long as it does: kept out of the collector's full passes, which otherwise walk all of it
+            # every few thousand requests and stall every request in flight meanwhile (the status
+            # read's tail latency, bench/README.md). Not in a process that builds many apps (tests).
+            gc.collect()
+            gc.freeze()
         running = None
         if settings.worker == "on":
             running = asyncio.create_task(app.state.worker.run(), name="worker")
@@ -417,3 +420,8 @@ def create_app(
     index_routes(app, routers)
     app.openapi = lambda: _problem_openapi(app, _declared_order(app.routes, routers))  # type: ignore[method-assign]
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app a server process (`partners serve`, each of its workers) runs for its lifetime."""
+    return create_app(served=True)

@@ -3,6 +3,7 @@ writers keep, and the in-process caches' bound."""
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import socket
@@ -27,7 +28,7 @@ from app.domain import status as status_domain
 from app.main import create_app
 from app.routers import directory as directory_routes
 from app.routers import program as program_routes
-from tests.conftest import WEBHOOK_SECRET, Api
+from tests.conftest import WEBHOOK_SECRET, Api, make_settings
 from tests.program import Customer, Program, line, t
 from tests.servers import stop, wait_until_ready
 
@@ -359,3 +360,18 @@ def test_the_routers_served_first_share_no_path_with_any_other_route() -> None:
             if set(one.methods or ()) & set(other.methods or ()):
                 assert not other.path_regex.match(sample(one)), (one.path, other.path)
                 assert not one.path_regex.match(sample(other)), (one.path, other.path)
+
+
+async def test_only_a_served_app_keeps_what_it_built_at_start_out_of_the_collectors_full_passes(
+    database_url: str,
+) -> None:
+    """A server process freezes what it built (tail latency, bench/README.md); a process that builds
+    many apps, as the tests do, must not: frozen objects are never collected."""
+    gc.unfreeze()
+    try:
+        for served, frozen in ((False, False), (True, True)):
+            application = create_app(make_settings(database_url, migrate_on_start=False), served=served)
+            async with application.router.lifespan_context(application):
+                assert (gc.get_freeze_count() > 0) is frozen
+    finally:
+        gc.unfreeze()
