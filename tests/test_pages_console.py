@@ -175,6 +175,8 @@ async def test_the_review_queues_replay_a_parked_event_resolve_an_order_flag_and
         f"Event {event_id}" in seen.text and "cloud-premium" in seen.text and "Reports for finance teams." in seen.text
     )
     assert "Replay event" not in seen.text and "Resolve flag" not in seen.text and "Approve review" not in seen.text
+    company = (await api.client.get(f"/v1/partners/{p[0]}", headers=api.admin)).json()["company"]
+    assert seen.text.count(html.escape(company)) == 2  # the partner named beside its order flag and its text
     refused = await viewer.post(f"/console/reviews/events/{event_id}/replay")
     assert refused.status_code == 403 and "may not do this (reviews.write)" in refused.text
 

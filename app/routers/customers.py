@@ -36,7 +36,10 @@ CSV_COLUMNS = ("company", "country", "vat_id", "domain", "store_customer_id")
 
 
 async def _customer(session: SessionDep, row: tables.Customer) -> Customer:
-    idents = await customers.identifiers(session, row.id)
+    return _customer_of(row, await customers.identifiers(session, row.id))
+
+
+def _customer_of(row: tables.Customer, idents: list[Identifier]) -> Customer:
     return Customer(
         id=row.id,
         company=row.company,
@@ -190,8 +193,9 @@ async def list_customers(
         session, q=q or None, identifier=identifier, limit=limit + 1, after=convert.decode_uuid_cursor(cursor)
     )
     page = rows[:limit]
+    held = await customers.identifiers_of(session, [r.id for r in page])
     return CustomerPage(
-        items=[await _customer(session, r) for r in page],
+        items=[_customer_of(r, held[r.id]) for r in page],
         next_cursor=convert.encode_cursor(page[-1].id) if len(rows) > limit else None,
         has_more=len(rows) > limit,
     )

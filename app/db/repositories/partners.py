@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +39,15 @@ async def get(session: AsyncSession, partner_id: uuid.UUID, *, for_update: bool 
 
 
 _KEPT = "partners.kept"
+
+
+async def companies(session: AsyncSession, partner_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The company name of each partner among `partner_ids` that exists, in one statement."""
+    wanted = sorted(set(partner_ids))
+    if not wanted:
+        return {}
+    stmt = select(col(Partner.id), col(Partner.company)).where(col(Partner.id).in_(wanted))
+    return {row[0]: row[1] for row in await session.execute(stmt)}
 
 
 def keep(session: AsyncSession, partner: Partner) -> None:

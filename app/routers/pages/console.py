@@ -645,14 +645,9 @@ async def _reviews_page(
             session, status="pending", kind=None, partner_id=None, before_id=_row_id(texts_before), limit=PAGE + 1
         )
     )
-    companies = {
-        p.id: p.company
-        for p in [
-            await partners_repo.get(session, i)
-            for i in {r.partner_id for r in texts} | {f.partner_id for f in flags if f.partner_id}
-        ]
-        if p is not None
-    }
+    companies = await partners_repo.companies(
+        session, [r.partner_id for r in texts] + [f.partner_id for f in flags if f.partner_id]
+    )
 
     def older(rows: list[Any], name: str) -> str | None:
         return "/console/reviews" + _query(**{name: rows[PAGE - 1].id}) if len(rows) > PAGE else None
