@@ -27,36 +27,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import math
 import multiprocessing
-import os
-import secrets
 import signal
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 if __package__ in (None, ""):  # run as a file: make `bench` and `app` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import check, deliveries, seed, traffic
-from bench.database import BenchDatabase, server_info
-from bench.run import Plan, Service, _free_port, git_commit, machine_info, profiler
-from bench.tools import Schedule, percentile
+from bench import check, runs, seed, traffic
+from bench.database import BenchDatabase
+from bench.run import Plan, Service, profiler
+from bench.runs import Checks, call, fmt, log
+from bench.tools import Schedule, percentile, rounded, send_slots
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
 TARGETS = {"file_written_s": 30.0, "invoices_rendered_s": 600.0}
 """Issue 22, at the large scale (10,000 partners) on this machine."""
 DEBTOR = {
@@ -78,19 +70,12 @@ SEPA = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
 
 @dataclass(frozen=True)
 class Options:
-    scale: seed.Scale
-    smoke: bool
+    common: runs.Common
     rate: float
     baseline_seconds: float
     poll_seconds: float
     render_timeout: float
-    workers: int
     render_processes: int | None
-    port: int
-    db_name: str
-    results_dir: Path
-    keep_database: bool
-    profile_dir: Path | None
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -98,8 +83,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         prog="bench/payouts.py",
         description="A payout run's file and invoices, and the store events applied meanwhile (issue 22).",
     )
-    parser.add_argument("--scale", choices=sorted(seed.SCALES), default="small", help="seeded data (default small)")
-    parser.add_argument("--smoke", action="store_true", help="tiny run for CI: smoke seed, 3 s baseline")
+    runs.add_scale_arguments(parser, "tiny run for CI: smoke seed, 3 s baseline")
     parser.add_argument("--rate", type=float, default=25.0, help="store events per second, both phases (default 25)")
     parser.add_argument(
         "--baseline-seconds", type=float, default=None, help="store events sent for the baseline (default 30; smoke 3)"
@@ -108,20 +92,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--render-timeout", type=float, default=1800.0, help="seconds to wait for every invoice (default 1800)"
     )
-    parser.add_argument("--workers", type=int, default=None, help="service processes (default: one per core)")
+    runs.add_workers_argument(parser)
     parser.add_argument(
         "--render-processes",
         type=int,
         default=None,
         help="PARTNERS_INVOICE_RENDER_PROCESSES for each worker (default: the service's, 2)",
     )
-    parser.add_argument("--port", type=int, default=None, help="service port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--db-name", default=None, help="benchmark database name (default bench_<random>)")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
-    parser.add_argument("--keep-database", action="store_true", help="do not drop the database at the end")
-    parser.add_argument(
-        "--profile", type=Path, default=None, metavar="DIR", help="py-spy records the service while it renders"
-    )
+    runs.add_place_arguments(parser, "py-spy records the service while it renders")
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error("--rate must be positive")
@@ -129,24 +107,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     if not 1 <= baseline <= 240:
         parser.error("--baseline-seconds must be between 1 and 240")
     return Options(
-        scale=seed.SCALES["smoke" if args.smoke else args.scale],
-        smoke=args.smoke,
+        common=runs.common_options(args),
         rate=args.rate,
         baseline_seconds=baseline,
         poll_seconds=max(0.1, args.poll_seconds),
         render_timeout=args.render_timeout,
-        workers=args.workers or os.cpu_count() or 1,
         render_processes=args.render_processes,
-        port=args.port or _free_port(),
-        db_name=args.db_name or f"bench_{secrets.token_hex(4)}",
-        results_dir=args.results_dir,
-        keep_database=args.keep_database,
-        profile_dir=args.profile,
     )
-
-
-def log(text: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
 
 
 # --- the service ----------------------------------------------------------------------------------
@@ -166,43 +133,8 @@ class PayoutService(Service):
             env["PARTNERS_INVOICE_RENDER_PROCESSES"] = str(self.render_processes)
         return env
 
-    @property
-    def secrets_key_in_use(self) -> str:
-        """The key the service seals with: the first of PARTNERS_SECRETS_KEY."""
-        return self.env()["PARTNERS_SECRETS_KEY"].split(",")[0].strip()
-
-
-def call(
-    method: str, url: str, *, key: str, body: dict[str, Any] | None = None, timeout: float = 600
-) -> tuple[int, bytes, float]:
-    """One request: (status, body, seconds)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - 127.0.0.1, built here
-    request.add_header("Authorization", f"Bearer {key}")
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            return answer.status, answer.read(), time.monotonic() - started
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), time.monotonic() - started
-
 
 # --- store events at a fixed rate, from a process of their own --------------------------------------
-
-
-async def _read_status(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    if length:
-        await reader.readexactly(length)
-    return int(lines[0].split()[1])
 
 
 async def _send(
@@ -213,8 +145,6 @@ async def _send(
     for the partner's customer 0, partners in turn, as bench/run.py's webhooks scenario sends them."""
     host = f"127.0.0.1:{port}"
     schedule = Schedule(max(1, int(rate * seconds)), rate)
-    statuses: dict[int, int] = {}
-    errors = sent = 0
 
     def request(n: int) -> bytes:
         now = datetime.now(UTC)
@@ -224,26 +154,10 @@ async def _send(
             host=host, secret=secret, webhook_id=f"msg-{order}", body=body, timestamp=int(now.timestamp())
         )
 
-    async def connection() -> None:
-        nonlocal errors, sent
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while not stop.is_set() and (n := await schedule.take()) is not None and not stop.is_set():
-                sent += 1
-                try:
-                    writer.write(request(n))
-                    await writer.drain()
-                    status = await _read_status(reader)
-                except (OSError, asyncio.IncompleteReadError, ValueError):
-                    errors += 1
-                    writer.close()
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                    continue
-                statuses[status] = statuses.get(status, 0) + 1
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(connection() for _ in range(max(2, math.ceil(rate / 25)))))
+    connections = max(2, math.ceil(rate / 25))
+    sent, statuses, errors = await send_slots(
+        "127.0.0.1", port, schedule, request, connections=connections, stopped=stop.is_set
+    )
     duration = time.monotonic() - schedule.start
     return {"sent": sent, "statuses": statuses, "errors": errors, "duration_s": duration, "late": schedule.late}
 
@@ -332,15 +246,11 @@ class EventsPhase:
             "duration_s": round(self.duration_s, 2),
             "applied": self.applied,
             "not_applied": self.not_applied,
-            "applied_per_s": _round(self.applied_per_s, 2),
-            "latency_p50_ms": _round(self.p50_ms, 1),
-            "latency_p99_ms": _round(self.p99_ms, 1),
-            "latency_max_ms": _round(self.max_ms, 1),
+            "applied_per_s": rounded(self.applied_per_s, 2),
+            "latency_p50_ms": rounded(self.p50_ms, 1),
+            "latency_p99_ms": rounded(self.p99_ms, 1),
+            "latency_max_ms": rounded(self.max_ms, 1),
         }
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 async def read_phase(db: BenchDatabase, phase: EventsPhase, prefix: str) -> None:
@@ -391,19 +301,6 @@ class Poll:
 
 
 # --- checks ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Checks:
-    results: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, name: str, ok: bool, detail: str) -> None:
-        self.results.append({"check": name, "ok": bool(ok), "detail": detail})
-        log(f"check {name}: {'OK' if ok else 'FAILED'} - {detail}")
-
-    @property
-    def ok(self) -> bool:
-        return all(r["ok"] for r in self.results)
 
 
 def check_answer(checks: Checks, answer: dict[str, Any], paid: seed.PayoutSeedResult) -> None:
@@ -507,10 +404,6 @@ async def check_database(checks: Checks, db: BenchDatabase, run_id: Any, paid: s
 # --- the table ------------------------------------------------------------------------------------
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def _ratio(during: float | None, baseline: float | None) -> float | None:
     return during / baseline if during is not None and baseline else None
 
@@ -529,11 +422,11 @@ def render(report: dict[str, Any]) -> str:
         else:
             line(f"invoices rendered ({f['invoices']:,}, from the POST)", f"{t['value']:.1f} s", goal)
     line("  of which after the POST's answer", f"{f['rendered_after_answer_s']:.1f} s")
-    line("  invoices/s", _fmt(f["invoices_per_s"], ",.1f"))
-    line("  last rendered_at - run created_at (database)", f"{_fmt(f['rendered_db_s'], '.1f')} s")
+    line("  invoices/s", fmt(f["invoices_per_s"], ",.1f"))
+    line("  last rendered_at - run created_at (database)", f"{fmt(f['rendered_db_s'], '.1f')} s")
     line("run answer (POST)", f"{f['post_answer_bytes'] / 1e6:.1f} MB")
     line("progress reads (GET /v1/payout-runs?limit=1)", f"{f['polls']:,}")
-    line("  read time p50 / max", f"{_fmt(f['poll_p50_ms'], ',.0f')} / {_fmt(f['poll_max_ms'], ',.0f')} ms")
+    line("  read time p50 / max", f"{fmt(f['poll_p50_ms'], ',.0f')} / {fmt(f['poll_max_ms'], ',.0f')} ms")
     line("  answer size", f"{f['poll_answer_bytes'] / 1e6:.1f} MB")
     line("SEPA file (GET sepa.xml)", f"{f['sepa_bytes'] / 1e6:.1f} MB", f"read in {f['sepa_read_s']:.2f} s")
     out.append("")
@@ -547,7 +440,7 @@ def render(report: dict[str, Any]) -> str:
         ("accepted->applied max ms", "latency_max_ms", ",.0f"),
     ):
         ratio = _ratio(during[key], base[key])
-        out.append(f"{label:<28} {_fmt(base[key], spec):>12} {_fmt(during[key], spec):>18} {_fmt(ratio, '.2f'):>19}")
+        out.append(f"{label:<28} {fmt(base[key], spec):>12} {fmt(during[key], spec):>18} {fmt(ratio, '.2f'):>19}")
     out.append(
         f"{'events (answered 202)':<28} {base['sent']:>7,} ({base['answers'].get('202', 0):,})"
         f" {during['sent']:>10,} ({during['answers'].get('202', 0):,})"
@@ -558,302 +451,217 @@ def render(report: dict[str, Any]) -> str:
 # --- a run ----------------------------------------------------------------------------------------
 
 
-def _on_signal(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    started_at = datetime.now(UTC)
-    load_at_start = [round(x, 2) for x in os.getloadavg()]
-    stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
-    signal.signal(signal.SIGTERM, _on_signal)
-    log(
-        f"payout benchmark: scale {opts.scale.name} ({opts.scale.describe()}), store events at {opts.rate:g}/s, "
-        f"{opts.workers} service processes, database {opts.db_name}, port {opts.port}"
+    common = opts.common
+    run = runs.Run(
+        "payouts",
+        common,
+        f"payout benchmark: scale {common.scale.name} ({common.scale.describe()}), store events at {opts.rate:g}/s, "
+        f"{common.workers} service processes, database {common.db_name}, port {common.port}",
     )
-    opts.results_dir.mkdir(parents=True, exist_ok=True)
-    plan = Plan(
-        scale=opts.scale,
-        duration=opts.baseline_seconds,
-        baseline_duration=opts.baseline_seconds,
-        warmup=0.0,
-        connections=1,
-        threads=1,
-        workers=opts.workers,
-        port=opts.port,
-        db_name=opts.db_name,
-        results_dir=opts.results_dir,
-        webhook_rate_cap=opts.rate,
-        smoke=opts.smoke,
-        keep_database=opts.keep_database,
-        only=(),
-        profile_dir=opts.profile_dir,
-    )
-    db = BenchDatabase(opts.db_name)
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    run_tag = secrets.token_hex(4)
-    timings: dict[str, float] = {}
-    checks = Checks()
-    failures: list[str] = []
-    report: dict[str, Any] = {}
-    service_log = ""
-    with tempfile.TemporaryDirectory(prefix="partners-bench-payouts-") as tmp:
-        service = PayoutService(plan, db, secret, Path(tmp) / "service.log", opts.render_processes)
-        asyncio.run(db.create())
-        try:
-            timings["migrate_s"] = db.migrate()
-            log(f"migrated in {timings['migrate_s']:.1f} s")
+    plan = run.plan(duration=opts.baseline_seconds, webhook_rate_cap=opts.rate)
+    db, secret = run.db, run.secret
 
-            async def do_seed() -> tuple[seed.SeedResult, seed.PayoutSeedResult]:
-                conn = await db.connect()
-                try:
-                    seeded = await seed.seed(conn, opts.scale)
-                    log(f"seeded {opts.scale.describe()} in {seeded.seconds:.1f} s")
-                    return seeded, await seed.seed_payouts(conn, seeded.targets, service.secrets_key_in_use)
-                finally:
-                    await conn.close()
+    def make(log_path: Path) -> PayoutService:
+        return PayoutService(plan, db, secret, log_path, opts.render_processes)
 
-            seeded, paid = asyncio.run(do_seed())
-            timings["seed_s"] = seeded.seconds
-            timings |= {f"seed_{k}": v for k, v in paid.steps.items()}
-            for name, seconds in paid.steps.items():
-                log(f"seed step {name.removesuffix('_s')}: {seconds:.2f} s")
-            log(
-                f"closed {', '.join(paid.quarters)}: {paid.rows.get('statements', 0):,} statements, "
-                f"{paid.rows.get('statement_lines', 0):,} lines; {paid.approved:,} approved (one per partner, "
-                f"{paid.approved_partners:,} partners, {paid.approved_amount / 100:,.2f} EUR), the rest paid; "
-                f"payees by VAT treatment {paid.treatments}"
-            )
-            if paid.approved_partners != opts.scale.partners:
-                log(f"note: {opts.scale.partners - paid.approved_partners} partners earned nothing in a closed quarter")
+    with run.serving(make, describe=str) as service:
+        seeded, paid = run.migrate_and_seed(service)
+        for name, seconds in paid.steps.items():
+            log(f"seed step {name.removesuffix('_s')}: {seconds:.2f} s")
+        log(
+            f"closed {', '.join(paid.quarters)}: {paid.rows.get('statements', 0):,} statements, "
+            f"{paid.rows.get('statement_lines', 0):,} lines; {paid.approved:,} approved (one per partner, "
+            f"{paid.approved_partners:,} partners, {paid.approved_amount / 100:,.2f} EUR), the rest paid; "
+            f"payees by VAT treatment {paid.treatments}"
+        )
+        if paid.approved_partners != common.scale.partners:
+            log(f"note: {common.scale.partners - paid.approved_partners} partners earned nothing in a closed quarter")
 
-            t0 = time.monotonic()
-            service.start()
-            timings["service_start_s"] = time.monotonic() - t0
-            log(f"service up on {service.base_url} (pid {service.pid}, {opts.workers} processes)")
-            admin = deliveries.create_admin_key(service.env(), f"bench {run_tag} payouts")
-            time.sleep(1.0 if opts.smoke else 5.0)  # the workers' first pass: scheduled jobs due at start
+        admin = run.start(service)
+        time.sleep(1.0 if common.smoke else 5.0)  # the workers' first pass: scheduled jobs due at start
 
-            # 1. baseline: store events alone
-            baseline = EventsPhase("baseline", opts.rate)
-            prefix = f"bench-{run_tag}-paybase"
-            log(f"baseline: store events at {opts.rate:g}/s for {opts.baseline_seconds:g} s, nothing else")
-            with Sender(opts.port, secret, seeded.targets, prefix, opts.rate, opts.baseline_seconds) as sender:
-                record_sent(baseline, sender.finish(opts.baseline_seconds + 120))
-            asyncio.run(read_phase(db, baseline, prefix))
-            log(
-                f"baseline: {baseline.sent:,} sent ({baseline.held_rate:.1f}/s), {baseline.applied:,} applied "
-                f"({_fmt(baseline.applied_per_s, '.1f')}/s), p50 {_fmt(baseline.p50_ms, '.0f')} ms, "
-                f"p99 {_fmt(baseline.p99_ms, '.0f')} ms"
-            )
+        # 1. baseline: store events alone
+        baseline = EventsPhase("baseline", opts.rate)
+        prefix = f"bench-{run.tag}-paybase"
+        log(f"baseline: store events at {opts.rate:g}/s for {opts.baseline_seconds:g} s, nothing else")
+        with Sender(common.port, secret, seeded.targets, prefix, opts.rate, opts.baseline_seconds) as sender:
+            record_sent(baseline, sender.finish(opts.baseline_seconds + 120))
+        asyncio.run(read_phase(db, baseline, prefix))
+        log(
+            f"baseline: {baseline.sent:,} sent ({baseline.held_rate:.1f}/s), {baseline.applied:,} applied "
+            f"({fmt(baseline.applied_per_s, '.1f')}/s), p50 {fmt(baseline.p50_ms, '.0f')} ms, "
+            f"p99 {fmt(baseline.p99_ms, '.0f')} ms"
+        )
 
-            # 2. the run: its file
-            payment_date = (datetime.now(UTC) + timedelta(days=1)).date()
-            during = EventsPhase("during_rendering", opts.rate)
-            prefix = f"bench-{run_tag}-payrender"
-            polls: list[Poll] = []
-            log(f"POST /v1/payout-runs (payment date {payment_date}) for {paid.approved:,} approved statements")
-            post_started = time.monotonic()
-            status, body, post_s = call(
-                "POST", f"{service.base_url}/v1/payout-runs", key=admin, body={"payment_date": str(payment_date)}
-            )
-            if status != 201:
-                raise RuntimeError(f"POST /v1/payout-runs answered {status}: {body[:2000]!r}")
-            answer = json.loads(body)
-            run_id = answer["id"]
-            log(
-                f"run {answer['reference']}: {answer['transfers']:,} transfers, "
-                f"{answer['control_sum'] / 100:,.2f} EUR, file written in {post_s:.2f} s "
-                f"(answer {len(body) / 1e6:.1f} MB)"
-            )
+        # 2. the run: its file
+        payment_date = (datetime.now(UTC) + timedelta(days=1)).date()
+        during = EventsPhase("during_rendering", opts.rate)
+        prefix = f"bench-{run.tag}-payrender"
+        polls: list[Poll] = []
+        log(f"POST /v1/payout-runs (payment date {payment_date}) for {paid.approved:,} approved statements")
+        post_started = time.monotonic()
+        status, body, post_s = call(
+            "POST", f"{service.base_url}/v1/payout-runs", key=admin, body={"payment_date": str(payment_date)}
+        )
+        if status != 201:
+            raise RuntimeError(f"POST /v1/payout-runs answered {status}: {body[:2000]!r}")
+        answer = json.loads(body)
+        run_id = answer["id"]
+        log(
+            f"run {answer['reference']}: {answer['transfers']:,} transfers, "
+            f"{answer['control_sum'] / 100:,.2f} EUR, file written in {post_s:.2f} s "
+            f"(answer {len(body) / 1e6:.1f} MB)"
+        )
 
-            # 3. its invoices, rendered while store events keep coming
-            done_at: float | None = None
-            with (
-                Sender(opts.port, secret, seeded.targets, prefix, opts.rate, opts.render_timeout + 60) as sender,
-                profiler(service.pid, plan, "payouts-render", opts.profile_dir is not None),
-            ):
-                deadline = time.monotonic() + opts.render_timeout
-                last_rendered, last_at = 0, time.monotonic()
-                while time.monotonic() < deadline:
-                    # The run's summary, as the list of runs gives it (newest first): its progress without
-                    # its 10,000 transfers and statements.
-                    status, raw, read_s = call("GET", f"{service.base_url}/v1/payout-runs?limit=1", key=admin)
-                    now = time.monotonic()
-                    if status != 200:
-                        raise RuntimeError(f"GET /v1/payout-runs?limit=1 answered {status}: {raw[:500]!r}")
-                    [summary] = json.loads(raw)["items"]
-                    if summary["id"] != run_id:
-                        raise RuntimeError(f"the newest run is {summary['id']}, not {run_id}")
-                    progress = summary["invoice_documents"]
-                    poll = Poll(
-                        now - post_started,
-                        int(progress["issued"]),
-                        int(progress["rendered"]),
-                        int(progress["failed"]),
-                        read_s * 1000,
-                        len(raw),
-                    )
-                    polls.append(poll)
-                    pace = (poll.rendered - last_rendered) / (now - last_at) if now > last_at else 0.0
-                    last_rendered, last_at = poll.rendered, now
-                    waiting = asyncio.run(backlog(db))
-                    log(
-                        f"{poll.at_s:7.1f} s  invoices rendered {poll.rendered:>6,}/{poll.issued:,} "
-                        f"({pace:5.1f}/s), failed {poll.failed}; store events waiting {waiting}; "
-                        f"progress read {poll.read_ms:,.0f} ms"
-                    )
-                    if poll.rendered >= poll.issued:
-                        done_at = now
-                        break
-                    time.sleep(opts.poll_seconds)
-                sender.halt()
-                record_sent(during, sender.finish(120))
-            if done_at is None:
-                failures.append(f"invoices not all rendered within {opts.render_timeout:g} s")
-            asyncio.run(read_phase(db, during, prefix))
-            log(
-                f"during rendering: {during.sent:,} sent ({during.held_rate:.1f}/s), {during.applied:,} applied "
-                f"({_fmt(during.applied_per_s, '.1f')}/s), p50 {_fmt(during.p50_ms, '.0f')} ms, "
-                f"p99 {_fmt(during.p99_ms, '.0f')} ms"
-            )
-
-            # checks
-            check_answer(checks, answer, paid)
-            status, xml, sepa_s = call("GET", f"{service.base_url}/v1/payout-runs/{run_id}/sepa.xml", key=admin)
-            if status == 200:
-                check_sepa(checks, xml, answer)
-            else:
-                checks.add("SEPA file", False, f"GET sepa.xml answered {status}")
-            asyncio.run(check_database(checks, db, run_id, paid))
-            for phase in (baseline, during):
-                refused = phase.sent - int(phase.statuses.get("202", 0))
-                checks.add(
-                    f"store events {phase.name}",
-                    phase.sent > 0 and refused == 0 and phase.errors == 0 and phase.not_applied == 0,
-                    f"{phase.sent:,} sent, answers {phase.statuses}, {phase.errors} errors, "
-                    f"{phase.applied:,} applied, {phase.not_applied} not applied",
+        # 3. its invoices, rendered while store events keep coming
+        done_at: float | None = None
+        with (
+            Sender(common.port, secret, seeded.targets, prefix, opts.rate, opts.render_timeout + 60) as sender,
+            profiler(service.pid, plan, "payouts-render", common.profile_dir is not None),
+        ):
+            deadline = time.monotonic() + opts.render_timeout
+            last_rendered, last_at = 0, time.monotonic()
+            while time.monotonic() < deadline:
+                # The run's summary, as the list of runs gives it (newest first): its progress without
+                # its 10,000 transfers and statements.
+                status, raw, read_s = call("GET", f"{service.base_url}/v1/payout-runs?limit=1", key=admin)
+                now = time.monotonic()
+                if status != 200:
+                    raise RuntimeError(f"GET /v1/payout-runs?limit=1 answered {status}: {raw[:500]!r}")
+                [summary] = json.loads(raw)["items"]
+                if summary["id"] != run_id:
+                    raise RuntimeError(f"the newest run is {summary['id']}, not {run_id}")
+                progress = summary["invoice_documents"]
+                poll = Poll(
+                    now - post_started,
+                    int(progress["issued"]),
+                    int(progress["rendered"]),
+                    int(progress["failed"]),
+                    read_s * 1000,
+                    len(raw),
                 )
-
-            async def rendered_span() -> float | None:
-                conn = await db.connect()
-                try:
-                    value = await conn.fetchval(
-                        "SELECT extract(epoch FROM max(d.rendered_at) - r.created_at)::float8 FROM invoice_documents d "
-                        "JOIN payout_runs r ON r.id = d.run_id WHERE d.run_id = $1 GROUP BY r.created_at",
-                        run_id,
-                    )
-                    return float(value) if value is not None else None
-                finally:
-                    await conn.close()
-
-            rendered_db_s = asyncio.run(rendered_span())
-            reads = sorted(p.read_ms for p in polls)
-            invoices = polls[-1].issued if polls else 0
-            rendered_s = (done_at - post_started) if done_at is not None else None
-            figures = {
-                "invoices": invoices,
-                "file_written_s": round(post_s, 3),
-                "invoices_rendered_s": _round(rendered_s, 2),
-                "rendered_after_answer_s": round((done_at or time.monotonic()) - post_started - post_s, 2),
-                "invoices_per_s": _round(invoices / rendered_s if rendered_s else None, 2),
-                "rendered_db_s": _round(rendered_db_s, 2),
-                "post_answer_bytes": len(body),
-                "polls": len(polls),
-                "poll_p50_ms": _round(percentile(reads, 50), 1),
-                "poll_max_ms": _round(reads[-1] if reads else None, 1),
-                "poll_answer_bytes": polls[-1].answer_bytes if polls else 0,
-                "sepa_bytes": len(xml) if status == 200 else 0,
-                "sepa_read_s": round(sepa_s, 3),
-            }
-            targets = [
-                {"target": name, "value": value, "goal": goal, "met": value < goal, "judged_at": "large"}
-                for name, value, goal in (
-                    ("file_written_s", post_s, TARGETS["file_written_s"]),
-                    (
-                        "invoices_rendered_s",
-                        rendered_s if rendered_s is not None else float("inf"),
-                        TARGETS["invoices_rendered_s"],
-                    ),
+                polls.append(poll)
+                pace = (poll.rendered - last_rendered) / (now - last_at) if now > last_at else 0.0
+                last_rendered, last_at = poll.rendered, now
+                waiting = asyncio.run(backlog(db))
+                log(
+                    f"{poll.at_s:7.1f} s  invoices rendered {poll.rendered:>6,}/{poll.issued:,} "
+                    f"({pace:5.1f}/s), failed {poll.failed}; store events waiting {waiting}; "
+                    f"progress read {poll.read_ms:,.0f} ms"
                 )
-            ]
-            report = {
-                "figures": figures,
-                "targets": targets,
-                "events": {"baseline": baseline.as_dict(), "during_rendering": during.as_dict()},
-                "progress": [p.__dict__ for p in polls],
-                "run": {
-                    "id": run_id,
-                    "reference": answer["reference"],
-                    "payment_date": str(payment_date),
-                    "transfers": answer["transfers"],
-                    "control_sum": answer["control_sum"],
-                },
-                "seeded": {
-                    "rows": {**seeded.rows, **paid.rows},
-                    "quarters_closed": paid.quarters,
-                    "approved_statements": paid.approved,
-                    "approved_partners": paid.approved_partners,
-                    "approved_amount": paid.approved_amount,
-                    "treatments": paid.treatments,
-                },
-            }
-        except (RuntimeError, OSError, ValueError, KeyError) as exc:
-            log(f"failed: {exc}")
-            failures.append(repr(exc))
-        finally:
-            service.stop()
-            service_log = service.log_tail()
-            if opts.keep_database:
-                log(f"database kept: {db.dsn}")
-            else:
-                asyncio.run(db.drop())
-    ok = not failures and checks.ok and bool(report)
-    machine = {**machine_info(), "load_average_at_start_1_5_15": load_at_start}
-    pg = asyncio.run(server_info(db.admin_dsn))
-    full = {
-        "format": 1,
-        "ok": ok,
-        "failures": failures,
-        "checks": checks.results,
-        "started_at": started_at.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "command": " ".join(["bench/payouts.py", *(argv if argv is not None else sys.argv[1:])]),
-        "commit": git_commit(),
-        "scale": {"name": opts.scale.name, "partners": opts.scale.partners},
-        "settings": {
+                if poll.rendered >= poll.issued:
+                    done_at = now
+                    break
+                time.sleep(opts.poll_seconds)
+            sender.halt()
+            record_sent(during, sender.finish(120))
+        if done_at is None:
+            run.failures.append(f"invoices not all rendered within {opts.render_timeout:g} s")
+        asyncio.run(read_phase(db, during, prefix))
+        log(
+            f"during rendering: {during.sent:,} sent ({during.held_rate:.1f}/s), {during.applied:,} applied "
+            f"({fmt(during.applied_per_s, '.1f')}/s), p50 {fmt(during.p50_ms, '.0f')} ms, "
+            f"p99 {fmt(during.p99_ms, '.0f')} ms"
+        )
+
+        # checks
+        checks = run.checks
+        check_answer(checks, answer, paid)
+        status, xml, sepa_s = call("GET", f"{service.base_url}/v1/payout-runs/{run_id}/sepa.xml", key=admin)
+        if status == 200:
+            check_sepa(checks, xml, answer)
+        else:
+            checks.add("SEPA file", False, f"GET sepa.xml answered {status}")
+        asyncio.run(check_database(checks, db, run_id, paid))
+        for phase in (baseline, during):
+            refused = phase.sent - int(phase.statuses.get("202", 0))
+            checks.add(
+                f"store events {phase.name}",
+                phase.sent > 0 and refused == 0 and phase.errors == 0 and phase.not_applied == 0,
+                f"{phase.sent:,} sent, answers {phase.statuses}, {phase.errors} errors, "
+                f"{phase.applied:,} applied, {phase.not_applied} not applied",
+            )
+
+        async def rendered_span() -> float | None:
+            conn = await db.connect()
+            try:
+                value = await conn.fetchval(
+                    "SELECT extract(epoch FROM max(d.rendered_at) - r.created_at)::float8 FROM invoice_documents d "
+                    "JOIN payout_runs r ON r.id = d.run_id WHERE d.run_id = $1 GROUP BY r.created_at",
+                    run_id,
+                )
+                return float(value) if value is not None else None
+            finally:
+                await conn.close()
+
+        rendered_db_s = asyncio.run(rendered_span())
+        reads = sorted(p.read_ms for p in polls)
+        invoices = polls[-1].issued if polls else 0
+        rendered_s = (done_at - post_started) if done_at is not None else None
+        figures = {
+            "invoices": invoices,
+            "file_written_s": round(post_s, 3),
+            "invoices_rendered_s": rounded(rendered_s, 2),
+            "rendered_after_answer_s": round((done_at or time.monotonic()) - post_started - post_s, 2),
+            "invoices_per_s": rounded(invoices / rendered_s if rendered_s else None, 2),
+            "rendered_db_s": rounded(rendered_db_s, 2),
+            "post_answer_bytes": len(body),
+            "polls": len(polls),
+            "poll_p50_ms": rounded(percentile(reads, 50), 1),
+            "poll_max_ms": rounded(reads[-1] if reads else None, 1),
+            "poll_answer_bytes": polls[-1].answer_bytes if polls else 0,
+            "sepa_bytes": len(xml) if status == 200 else 0,
+            "sepa_read_s": round(sepa_s, 3),
+        }
+        targets = [
+            {"target": name, "value": value, "goal": goal, "met": value < goal, "judged_at": "large"}
+            for name, value, goal in (
+                ("file_written_s", post_s, TARGETS["file_written_s"]),
+                (
+                    "invoices_rendered_s",
+                    rendered_s if rendered_s is not None else float("inf"),
+                    TARGETS["invoices_rendered_s"],
+                ),
+            )
+        ]
+        run.report = {
+            "figures": figures,
+            "targets": targets,
+            "events": {"baseline": baseline.as_dict(), "during_rendering": during.as_dict()},
+            "progress": [p.__dict__ for p in polls],
+            "run": {
+                "id": run_id,
+                "reference": answer["reference"],
+                "payment_date": str(payment_date),
+                "transfers": answer["transfers"],
+                "control_sum": answer["control_sum"],
+            },
+            "seeded": {
+                "rows": {**seeded.rows, **paid.rows},
+                "quarters_closed": paid.quarters,
+                "approved_statements": paid.approved,
+                "approved_partners": paid.approved_partners,
+                "approved_amount": paid.approved_amount,
+                "treatments": paid.treatments,
+            },
+        }
+    scale = common.scale
+    return run.finish(
+        argv,
+        scale={"name": scale.name, "partners": scale.partners},
+        settings={
             "rate": opts.rate,
             "baseline_seconds": opts.baseline_seconds,
             "poll_seconds": opts.poll_seconds,
-            "service_processes": opts.workers,
+            "service_processes": common.workers,
             "render_processes_per_worker": opts.render_processes or "default (2)",
-            "smoke": opts.smoke,
+            "smoke": common.smoke,
         },
-        "machine": machine,
-        "postgres": {k: v for k, v in pg.items() if k != "connections_in_use"},
-        "timings": {k: round(v, 2) for k, v in timings.items()},
-        **report,
-    }
-    if not ok:
-        full["service_log_tail"] = service_log
-    path = opts.results_dir / f"{stamp}-payouts-{opts.scale.name}.json"
-    path.write_text(json.dumps(full, indent=2, default=str) + "\n")
-    print()
-    print(
-        f"payout run, scale {opts.scale.name}: {opts.scale.partners:,} partners; {opts.workers} service processes; "
-        f"{machine['cores']} cores {machine['cpu']}, PostgreSQL {pg['version']}; load average {load_at_start[0]:g} at "
-        f"start, {machine['load_average_1_5_15'][0]:g} at the end"
+        what=f"payout run, scale {scale.name}: {scale.partners:,} partners",
+        table=render,
     )
-    print("seeding: " + ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in timings.items()))
-    if report:
-        print(render(full))
-    for c in checks.results:
-        print(f"check {c['check']}: {'OK' if c['ok'] else 'FAILED'} - {c['detail']}")
-    if failures:
-        print("FAILED: " + "; ".join(failures))
-    print(f"results: {path}")
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -19,34 +19,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
-import secrets
-import signal
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 if __package__ in (None, ""):  # run as a file: make `bench` and `app` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import deliveries, seed
-from bench.database import BenchDatabase, server_info
-from bench.run import Plan, Service, _free_port, git_commit, machine_info, profiler
-from bench.tools import percentile
+from bench import runs
+from bench.database import BenchDatabase
+from bench.run import Service, profiler
+from bench.runs import Checks, call, fmt, log
+from bench.tools import percentile, processes, rounded
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
 TARGET_S = 180.0
 """Issue 26: the preview over the large scale (10,000 partners, 250,000 orders) done in under 3 minutes."""
 REFERRAL_RAISE_BP = 500
@@ -58,25 +50,17 @@ LEVEL_ORDER = ("affiliate", "silver", "gold", "platinum")
 
 @dataclass(frozen=True)
 class Options:
-    scale: seed.Scale
-    smoke: bool
+    common: runs.Common
     poll_seconds: float
     timeout: float
     default_window: bool
-    workers: int
-    port: int
-    db_name: str
-    results_dir: Path
-    keep_database: bool
-    profile_dir: Path | None
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="bench/preview.py", description="A terms-change preview over the seeded history (issue 26)."
     )
-    parser.add_argument("--scale", choices=sorted(seed.SCALES), default="small", help="seeded data (default small)")
-    parser.add_argument("--smoke", action="store_true", help="tiny run for CI: smoke seed")
+    runs.add_scale_arguments(parser, "tiny run for CI: smoke seed")
     parser.add_argument(
         "--poll-seconds", type=float, default=1.0, help="pause between reads of the preview (default 1)"
     )
@@ -91,52 +75,18 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         action="store_true",
         help="no first_quarter/last_quarter: the last four closed quarters, even if seeded orders fall outside",
     )
-    parser.add_argument("--workers", type=int, default=None, help="service processes (default: one per core)")
-    parser.add_argument("--port", type=int, default=None, help="service port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--db-name", default=None, help="benchmark database name (default bench_<random>)")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
-    parser.add_argument("--keep-database", action="store_true", help="do not drop the database at the end")
-    parser.add_argument(
-        "--profile", type=Path, default=None, metavar="DIR", help="py-spy records the service while it computes"
-    )
+    runs.add_workers_argument(parser)
+    runs.add_place_arguments(parser, "py-spy records the service while it computes")
     args = parser.parse_args(argv)
     timeout = args.timeout if args.timeout is not None else (120.0 if args.smoke else 900.0)
     if timeout <= 0:
         parser.error("--timeout must be positive")
     return Options(
-        scale=seed.SCALES["smoke" if args.smoke else args.scale],
-        smoke=args.smoke,
+        common=runs.common_options(args),
         poll_seconds=max(0.1, args.poll_seconds),
         timeout=timeout,
         default_window=args.default_window,
-        workers=args.workers or os.cpu_count() or 1,
-        port=args.port or _free_port(),
-        db_name=args.db_name or f"bench_{secrets.token_hex(4)}",
-        results_dir=args.results_dir,
-        keep_database=args.keep_database,
-        profile_dir=args.profile,
     )
-
-
-def log(text: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
-
-
-def call(
-    method: str, url: str, *, key: str, body: dict[str, Any] | None = None, timeout: float = 600
-) -> tuple[int, bytes, float]:
-    """One request: (status, body, seconds)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - 127.0.0.1, built here
-    request.add_header("Authorization", f"Bearer {key}")
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            return answer.status, answer.read(), time.monotonic() - started
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), time.monotonic() - started
 
 
 def _json(status: int, raw: bytes, what: str, expected: int = 200) -> Any:
@@ -307,16 +257,7 @@ def cpu_seconds(root_pid: int, database: str) -> dict[str, float]:
     parents: dict[int, int] = {}
     used: dict[int, float] = {}
     backends = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        pid = int(entry.name)
+    for pid, fields, cmdline in processes():
         parents[pid] = int(fields[1])
         used[pid] = (int(fields[11]) + int(fields[12])) / tick
         if cmdline.startswith("postgres: ") and f" {database} " in cmdline:
@@ -332,19 +273,6 @@ def cpu_seconds(root_pid: int, database: str) -> dict[str, float]:
 
 
 # --- checks ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Checks:
-    results: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, name: str, ok: bool, detail: str) -> None:
-        self.results.append({"check": name, "ok": bool(ok), "detail": detail})
-        log(f"check {name}: {'OK' if ok else 'FAILED'} - {detail}")
-
-    @property
-    def ok(self) -> bool:
-        return all(r["ok"] for r in self.results)
 
 
 @dataclass
@@ -515,14 +443,6 @@ class Poll:
     read_ms: float
 
 
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def render(report: dict[str, Any]) -> str:
     f = report["figures"]
     t = report["target"]
@@ -532,9 +452,9 @@ def render(report: dict[str, Any]) -> str:
         out.append(f"{name:<50} {value:>12}   {target}")
 
     goal = f"< {t['goal']:g} s  {'met' if t['met'] else 'MISSED'} (judged at large)"
-    line("time to done (POST to the read that saw done)", f"{_fmt(f['time_to_done_s'], '.1f')} s", goal)
-    line("  queued: created_at -> started_at (database)", f"{_fmt(f['queued_s'], '.1f')} s")
-    line("  computed: started_at -> finished_at (database)", f"{_fmt(f['computed_s'], '.1f')} s")
+    line("time to done (POST to the read that saw done)", f"{fmt(f['time_to_done_s'], '.1f')} s", goal)
+    line("  queued: created_at -> started_at (database)", f"{fmt(f['queued_s'], '.1f')} s")
+    line("  computed: started_at -> finished_at (database)", f"{fmt(f['computed_s'], '.1f')} s")
     cpu = f["cpu_during_s"]
     line(
         "  CPU used meanwhile: service / Postgres backends",
@@ -542,8 +462,8 @@ def render(report: dict[str, Any]) -> str:
         f"{cpu['postgres_backends_s']:.1f} s",
     )
     line("orders replayed", f"{f['orders_replayed']:,}")
-    line("  orders/s (from the POST)", _fmt(f["orders_per_s"], ",.0f"))
-    line("  orders/s (computing, database)", _fmt(f["orders_per_s_computing"], ",.0f"))
+    line("  orders/s (from the POST)", fmt(f["orders_per_s"], ",.0f"))
+    line("  orders/s (computing, database)", fmt(f["orders_per_s_computing"], ",.0f"))
     line("partners compared", f"{f['partners']:,}")
     line("  promotions / demotions", f"{f['promotions']:,} / {f['demotions']:,}")
     line("window", f"{f['window']}")
@@ -551,7 +471,7 @@ def render(report: dict[str, Any]) -> str:
     line(
         "preview reads: count, p50 / max",
         f"{f['polls']:,}",
-        f"{_fmt(f['poll_p50_ms'], ',.0f')} / {_fmt(f['poll_max_ms'], ',.0f')} ms",
+        f"{fmt(f['poll_p50_ms'], ',.0f')} / {fmt(f['poll_max_ms'], ',.0f')} ms",
     )
     line("partner pages (1,000 a page): count, time", f"{f['partner_pages']:,}", f"{f['partner_pages_s']:.2f} s")
     for c in f["commission"]:
@@ -575,273 +495,180 @@ def render(report: dict[str, Any]) -> str:
 # --- a run ----------------------------------------------------------------------------------------
 
 
-def _on_signal(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    started_at = datetime.now(UTC)
-    load_at_start = [round(x, 2) for x in os.getloadavg()]
-    stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
-    signal.signal(signal.SIGTERM, _on_signal)
-    log(
-        f"terms preview benchmark: scale {opts.scale.name} ({opts.scale.describe()}), {opts.workers} service "
-        f"processes, database {opts.db_name}, port {opts.port}"
+    common = opts.common
+    run = runs.Run(
+        "preview",
+        common,
+        f"terms preview benchmark: scale {common.scale.name} ({common.scale.describe()}), {common.workers} service "
+        f"processes, database {common.db_name}, port {common.port}",
     )
-    opts.results_dir.mkdir(parents=True, exist_ok=True)
-    plan = Plan(
-        scale=opts.scale,
-        duration=0.0,
-        baseline_duration=0.0,
-        warmup=0.0,
-        connections=1,
-        threads=1,
-        workers=opts.workers,
-        port=opts.port,
-        db_name=opts.db_name,
-        results_dir=opts.results_dir,
-        webhook_rate_cap=0.0,
-        smoke=opts.smoke,
-        keep_database=opts.keep_database,
-        only=(),
-        profile_dir=opts.profile_dir,
-    )
-    db = BenchDatabase(opts.db_name)
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    run_tag = secrets.token_hex(4)
-    timings: dict[str, float] = {}
-    checks = Checks()
-    failures: list[str] = []
-    report: dict[str, Any] = {}
-    service_log = ""
-    with tempfile.TemporaryDirectory(prefix="partners-bench-preview-") as tmp:
-        service = Service(plan, db, secret, Path(tmp) / "service.log")
-        asyncio.run(db.create())
-        try:
-            timings["migrate_s"] = db.migrate()
-            log(f"migrated in {timings['migrate_s']:.1f} s")
-            secrets_key = service.env()["PARTNERS_SECRETS_KEY"].split(",")[0].strip()
+    plan = run.plan()
+    db = run.db
+    with run.serving(lambda log_path: Service(plan, db, run.secret, log_path)) as service:
+        seeded, paid = run.migrate_and_seed(service)
+        log(f"closed {', '.join(paid.quarters)}: {paid.rows.get('statements', 0):,} statements")
 
-            async def do_seed() -> tuple[seed.SeedResult, seed.PayoutSeedResult]:
-                conn = await db.connect()
-                try:
-                    seeded = await seed.seed(conn, opts.scale)
-                    log(f"seeded {opts.scale.describe()} in {seeded.seconds:.1f} s")
-                    return seeded, await seed.seed_payouts(conn, seeded.targets, secrets_key)
-                finally:
-                    await conn.close()
-
-            seeded, paid = asyncio.run(do_seed())
-            timings["seed_s"] = seeded.seconds
-            timings |= {f"seed_{k}": v for k, v in paid.steps.items()}
-            log(f"closed {', '.join(paid.quarters)}: {paid.rows.get('statements', 0):,} statements")
-
-            # The window: the default (the last four closed quarters) when it holds every seeded order,
-            # else first_quarter/last_quarter from the first seeded order's quarter to the last's.
-            history = asyncio.run(read_history(db))
-            quarters = sorted(history.by_quarter)
-            outside = history.orders - history.in_default_window
+        # The window: the default (the last four closed quarters) when it holds every seeded order,
+        # else first_quarter/last_quarter from the first seeded order's quarter to the last's.
+        history = asyncio.run(read_history(db))
+        quarters = sorted(history.by_quarter)
+        outside = history.orders - history.in_default_window
+        log(
+            f"seeded orders by quarter ({history.zone}): {history.by_quarter}; closed {history.closed}; the "
+            f"default window {history.default_first}..{history.default_last} holds {history.in_default_window:,} "
+            f"of {history.orders:,}"
+        )
+        window: dict[str, str] = {}
+        if outside and not opts.default_window:
+            window = {"first_quarter": quarters[0], "last_quarter": quarters[-1]}
             log(
-                f"seeded orders by quarter ({history.zone}): {history.by_quarter}; closed {history.closed}; the "
-                f"default window {history.default_first}..{history.default_last} holds {history.in_default_window:,} "
-                f"of {history.orders:,}"
+                f"{outside:,} seeded orders lie outside the closed quarters' default window (the seed's history "
+                f"runs to two days ago, into the open quarter): asking for {quarters[0]}..{quarters[-1]}"
             )
-            window: dict[str, str] = {}
-            if outside and not opts.default_window:
-                window = {"first_quarter": quarters[0], "last_quarter": quarters[-1]}
-                log(
-                    f"{outside:,} seeded orders lie outside the closed quarters' default window (the seed's history "
-                    f"runs to two days ago, into the open quarter): asking for {quarters[0]}..{quarters[-1]}"
-                )
-            first, last = (
-                (window["first_quarter"], window["last_quarter"])
-                if window
-                else (history.default_first, history.default_last)
-            )
-            zone = ZoneInfo(history.zone)
-            start, end = _start(*_quarter(first), zone), _end(*_quarter(last), zone)
-            covers_all = not outside or bool(window)
+        first, last = (
+            (window["first_quarter"], window["last_quarter"])
+            if window
+            else (history.default_first, history.default_last)
+        )
+        zone = ZoneInfo(history.zone)
+        start, end = _start(*_quarter(first), zone), _end(*_quarter(last), zone)
+        covers_all = not outside or bool(window)
 
-            t0 = time.monotonic()
-            service.start()
-            timings["service_start_s"] = time.monotonic() - t0
-            log(f"service up on {service.base_url} (pid {service.pid}, {opts.workers} processes)")
-            admin = deliveries.create_admin_key(service.env(), f"bench {run_tag} preview")
-            waited, jobs = asyncio.run(first_pass(db, 300.0))
-            timings["first_pass_s"] = waited
-            slow = {n: run for n, run in jobs.items() if (run["finished_after_pass_start_s"] or 0) >= 1}
+        admin = run.start(service)
+        waited, jobs = asyncio.run(first_pass(db, 300.0))
+        run.timings["first_pass_s"] = waited
+        slow = {n: job for n, job in jobs.items() if (job["finished_after_pass_start_s"] or 0) >= 1}
+        log(
+            f"the workers' first pass (scheduled jobs due at start) over after {waited:.1f} s; "
+            f"jobs finished 1 s or more after their pass began: {slow}"
+        )
+
+        in_force = _json(*call("GET", f"{service.base_url}/v1/program/terms", key=admin)[:2], "GET /v1/program/terms")
+        draft, changes = make_draft(in_force["terms"], asyncio.run(median_points(db)))
+        effective_from = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
+        want = asyncio.run(expected(db, start, end, draft, effective_from))
+        log(f"draft: terms version {in_force['version']} with {changes}, effective {effective_from:%Y-%m-%d}")
+
+        polls: list[Poll] = []
+        done_at: float | None = None
+        body = {"effective_from": effective_from.isoformat().replace("+00:00", "Z"), "terms": draft, **window}
+        with profiler(service.pid, plan, "preview", common.profile_dir is not None):
+            cpu_before = cpu_seconds(service.pid, common.db_name)
+            post_started = time.monotonic()
+            status, raw, post_s = call("POST", f"{service.base_url}/v1/program/terms/preview", key=admin, body=body)
+            asked = _json(status, raw, "POST /v1/program/terms/preview", 202)
             log(
-                f"the workers' first pass (scheduled jobs due at start) over after {waited:.1f} s; "
-                f"jobs finished 1 s or more after their pass began: {slow}"
+                f"preview {asked['id']} {asked['status']}, "
+                f"window {asked['first_quarter']}..{asked['last_quarter']}, "
+                f"modelled {[m['field'] for m in asked['modelled']]}, answered in {post_s * 1000:.0f} ms"
             )
-
-            in_force = _json(
-                *call("GET", f"{service.base_url}/v1/program/terms", key=admin)[:2], "GET /v1/program/terms"
-            )
-            draft, changes = make_draft(in_force["terms"], asyncio.run(median_points(db)))
-            effective_from = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
-            want = asyncio.run(expected(db, start, end, draft, effective_from))
-            log(f"draft: terms version {in_force['version']} with {changes}, effective {effective_from:%Y-%m-%d}")
-
-            polls: list[Poll] = []
-            done_at: float | None = None
-            body = {"effective_from": effective_from.isoformat().replace("+00:00", "Z"), "terms": draft, **window}
-            with profiler(service.pid, plan, "preview", opts.profile_dir is not None):
-                cpu_before = cpu_seconds(service.pid, opts.db_name)
-                post_started = time.monotonic()
-                status, raw, post_s = call("POST", f"{service.base_url}/v1/program/terms/preview", key=admin, body=body)
-                asked = _json(status, raw, "POST /v1/program/terms/preview", 202)
+            url = f"{service.base_url}{asked['url']}"
+            deadline = post_started + opts.timeout
+            answer = asked
+            while True:
+                status, raw, read_s = call("GET", url, key=admin)
+                now = time.monotonic()
+                answer = _json(status, raw, "GET the preview")
+                progress = answer["progress"]
+                poll = Poll(
+                    now - post_started,
+                    str(answer["status"]),
+                    int(progress["orders_done"]),
+                    int(progress["orders_total"]),
+                    read_s * 1000,
+                )
+                polls.append(poll)
                 log(
-                    f"preview {asked['id']} {asked['status']}, "
-                    f"window {asked['first_quarter']}..{asked['last_quarter']}, "
-                    f"modelled {[m['field'] for m in asked['modelled']]}, answered in {post_s * 1000:.0f} ms"
+                    f"{poll.at_s:7.1f} s  {poll.status:<8} {poll.orders_done:>9,}/{poll.orders_total:,} orders; "
+                    f"read {poll.read_ms:,.0f} ms"
                 )
-                url = f"{service.base_url}{asked['url']}"
-                deadline = post_started + opts.timeout
-                answer = asked
-                while True:
-                    status, raw, read_s = call("GET", url, key=admin)
-                    now = time.monotonic()
-                    answer = _json(status, raw, "GET the preview")
-                    progress = answer["progress"]
-                    poll = Poll(
-                        now - post_started,
-                        str(answer["status"]),
-                        int(progress["orders_done"]),
-                        int(progress["orders_total"]),
-                        read_s * 1000,
-                    )
-                    polls.append(poll)
-                    log(
-                        f"{poll.at_s:7.1f} s  {poll.status:<8} {poll.orders_done:>9,}/{poll.orders_total:,} orders; "
-                        f"read {poll.read_ms:,.0f} ms"
-                    )
-                    if poll.status in ("done", "failed"):
-                        done_at = now if poll.status == "done" else None
-                        break
-                    if now >= deadline:
-                        break
-                    time.sleep(opts.poll_seconds)
-            cpu_after = cpu_seconds(service.pid, opts.db_name)
-            cpu = {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_before}
-            if answer["status"] == "failed":
-                failures.append(f"the preview failed: {answer.get('error')}")
-            elif done_at is None:
-                failures.append(f"the preview was not done within {opts.timeout:g} s ({answer['status']})")
-            time_to_done = done_at - post_started if done_at is not None else None
-            result = answer.get("result") or {}
-            figures: dict[str, Any] = {
-                "time_to_done_s": _round(time_to_done, 2),
-                "post_ms": round(post_s * 1000, 1),
-                "window": f"{answer['first_quarter']}..{answer['last_quarter']}",
-                "window_requested": window or "default",
-                "orders_seeded": history.orders,
-                "orders_in_default_window": history.in_default_window,
-                "cpu_during_s": cpu,
-                "polls": len(polls),
-                "poll_p50_ms": _round(percentile(sorted(p.read_ms for p in polls), 50), 1),
-                "poll_max_ms": _round(max((p.read_ms for p in polls), default=None), 1),
+                if poll.status in ("done", "failed"):
+                    done_at = now if poll.status == "done" else None
+                    break
+                if now >= deadline:
+                    break
+                time.sleep(opts.poll_seconds)
+        cpu_after = cpu_seconds(service.pid, common.db_name)
+        cpu = {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_before}
+        if answer["status"] == "failed":
+            run.failures.append(f"the preview failed: {answer.get('error')}")
+        elif done_at is None:
+            run.failures.append(f"the preview was not done within {opts.timeout:g} s ({answer['status']})")
+        time_to_done = done_at - post_started if done_at is not None else None
+        result = answer.get("result") or {}
+        figures: dict[str, Any] = {
+            "time_to_done_s": rounded(time_to_done, 2),
+            "post_ms": round(post_s * 1000, 1),
+            "window": f"{answer['first_quarter']}..{answer['last_quarter']}",
+            "window_requested": window or "default",
+            "orders_seeded": history.orders,
+            "orders_in_default_window": history.in_default_window,
+            "cpu_during_s": cpu,
+            "polls": len(polls),
+            "poll_p50_ms": rounded(percentile(sorted(p.read_ms for p in polls), 50), 1),
+            "poll_max_ms": rounded(max((p.read_ms for p in polls), default=None), 1),
+        }
+        rows: list[dict[str, Any]] = []
+        if done_at is not None:
+            created, began, finished = (
+                datetime.fromisoformat(answer[k]) for k in ("created_at", "started_at", "finished_at")
+            )
+            computed = (finished - began).total_seconds()
+            replayed = int(result["orders_replayed"])
+            rows, pages, pages_s = partner_pages(service.base_url, answer["partners_url"], admin)
+            figures |= {
+                "queued_s": round((began - created).total_seconds(), 2),
+                "computed_s": round(computed, 2),
+                "orders_replayed": replayed,
+                "orders_per_s": rounded(replayed / time_to_done if time_to_done else None, 1),
+                "orders_per_s_computing": rounded(replayed / computed if computed > 0 else None, 1),
+                "partners": int(result["partners"]),
+                "promotions": int(result["promotions"]),
+                "demotions": int(result["demotions"]),
+                "commission": result["commission"],
+                "partner_pages": pages,
+                "partner_pages_s": round(pages_s, 2),
             }
-            rows: list[dict[str, Any]] = []
-            if done_at is not None:
-                created, began, finished = (
-                    datetime.fromisoformat(answer[k]) for k in ("created_at", "started_at", "finished_at")
-                )
-                computed = (finished - began).total_seconds()
-                replayed = int(result["orders_replayed"])
-                rows, pages, pages_s = partner_pages(service.base_url, answer["partners_url"], admin)
-                figures |= {
-                    "queued_s": round((began - created).total_seconds(), 2),
-                    "computed_s": round(computed, 2),
-                    "orders_replayed": replayed,
-                    "orders_per_s": _round(replayed / time_to_done if time_to_done else None, 1),
-                    "orders_per_s_computing": _round(replayed / computed if computed > 0 else None, 1),
-                    "partners": int(result["partners"]),
-                    "promotions": int(result["promotions"]),
-                    "demotions": int(result["demotions"]),
-                    "commission": result["commission"],
-                    "partner_pages": pages,
-                    "partner_pages_s": round(pages_s, 2),
-                }
-                check_result(checks, result, rows, want, history.orders, covers_all)
-            report = {
-                "figures": figures,
-                "target": {
-                    "target": "time_to_done_s",
-                    "value": time_to_done,
-                    "goal": TARGET_S,
-                    "met": time_to_done is not None and time_to_done < TARGET_S,
-                    "judged_at": "large",
-                },
-                "progress": [p.__dict__ for p in polls],
-                "first_pass_jobs": jobs,
-                "draft_changes": changes,
-                "effective_from": body["effective_from"],
-                "preview": {k: v for k, v in answer.items() if k != "result"},
-                "result": result,
-                "expected": want.__dict__,
-                "seeded": {
-                    "rows": {**seeded.rows, **paid.rows},
-                    "quarters_closed": paid.quarters,
-                    "orders_by_quarter": history.by_quarter,
-                    "time_zone": history.zone,
-                },
-            }
-        except (RuntimeError, OSError, ValueError, KeyError) as exc:
-            log(f"failed: {exc!r}")
-            failures.append(repr(exc))
-        finally:
-            service.stop()
-            service_log = service.log_tail()
-            if opts.keep_database:
-                log(f"database kept: {db.dsn}")
-            else:
-                asyncio.run(db.drop())
-    ok = not failures and checks.ok and bool(report)
-    machine = {**machine_info(), "load_average_at_start_1_5_15": load_at_start}
-    pg = asyncio.run(server_info(db.admin_dsn))
-    full = {
-        "format": 1,
-        "ok": ok,
-        "failures": failures,
-        "checks": checks.results,
-        "started_at": started_at.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "command": " ".join(["bench/preview.py", *(argv if argv is not None else sys.argv[1:])]),
-        "commit": git_commit(),
-        "scale": {"name": opts.scale.name, "partners": opts.scale.partners, "orders": opts.scale.orders},
-        "settings": {
+            check_result(run.checks, result, rows, want, history.orders, covers_all)
+        run.report = {
+            "figures": figures,
+            "target": {
+                "target": "time_to_done_s",
+                "value": time_to_done,
+                "goal": TARGET_S,
+                "met": time_to_done is not None and time_to_done < TARGET_S,
+                "judged_at": "large",
+            },
+            "progress": [p.__dict__ for p in polls],
+            "first_pass_jobs": jobs,
+            "draft_changes": changes,
+            "effective_from": body["effective_from"],
+            "preview": {k: v for k, v in answer.items() if k != "result"},
+            "result": result,
+            "expected": want.__dict__,
+            "seeded": {
+                "rows": {**seeded.rows, **paid.rows},
+                "quarters_closed": paid.quarters,
+                "orders_by_quarter": history.by_quarter,
+                "time_zone": history.zone,
+            },
+        }
+    scale = common.scale
+    return run.finish(
+        argv,
+        scale={"name": scale.name, "partners": scale.partners, "orders": scale.orders},
+        settings={
             "poll_seconds": opts.poll_seconds,
             "timeout_s": opts.timeout,
             "default_window": opts.default_window,
-            "service_processes": opts.workers,
-            "smoke": opts.smoke,
+            "service_processes": common.workers,
+            "smoke": common.smoke,
         },
-        "machine": machine,
-        "postgres": {k: v for k, v in pg.items() if k != "connections_in_use"},
-        "timings": {k: round(v, 2) for k, v in timings.items()},
-        **report,
-    }
-    if not ok:
-        full["service_log_tail"] = service_log
-    path = opts.results_dir / f"{stamp}-preview-{opts.scale.name}.json"
-    path.write_text(json.dumps(full, indent=2, default=str) + "\n")
-    print()
-    print(
-        f"terms preview, scale {opts.scale.name}: {opts.scale.partners:,} partners, {opts.scale.orders:,} orders; "
-        f"{opts.workers} service processes; {machine['cores']} cores {machine['cpu']}, PostgreSQL {pg['version']}; "
-        f"load average {load_at_start[0]:g} at start, {machine['load_average_1_5_15'][0]:g} at the end"
+        what=f"terms preview, scale {scale.name}: {scale.partners:,} partners, {scale.orders:,} orders",
+        table=lambda full: render(full) if full["figures"].get("orders_replayed") is not None else None,
     )
-    print("seeding: " + ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in timings.items()))
-    if report and report["figures"].get("orders_replayed") is not None:
-        print(render(full))
-    for c in checks.results:
-        print(f"check {c['check']}: {'OK' if c['ok'] else 'FAILED'} - {c['detail']}")
-    if failures:
-        print("FAILED: " + "; ".join(failures))
-    print(f"results: {path}")
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,19 +181,20 @@ class Measure:
             "kind": self.kind,
             "tool": self.tool,
             "requests_per_s": round(self.rps, 1),
-            "p50_ms": _round(self.p50_ms),
-            "p99_ms": _round(self.p99_ms),
+            "p50_ms": rounded(self.p50_ms),
+            "p99_ms": rounded(self.p99_ms),
             "errors": self.errors,
             "requests": self.requests,
             "duration_s": round(self.duration_s, 2),
             "concurrency": self.concurrency,
-            "peak_rss_mb_per_worker": _round(self.peak_rss_mb, 1),
+            "peak_rss_mb_per_worker": rounded(self.peak_rss_mb, 1),
             "notes": self.notes,
             **({"extra": self.extra} if self.extra else {}),
         }
 
 
-def _round(value: float | None, digits: int = 3) -> float | None:
+def rounded(value: float | None, digits: int = 3) -> float | None:
+    """`value` rounded to `digits`, or None when there is none."""
     return None if value is None else round(value, digits)
 
 
@@ -440,9 +441,9 @@ def _status_kb(pid: int, field_name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def worker_pids(server_pid: int) -> list[int]:
-    """The uvicorn worker processes of a `partners serve` process (itself when it runs one worker)."""
-    children: list[int] = []
+def processes() -> Iterator[tuple[int, list[str], str]]:
+    """Every process /proc lets us read: (pid, the fields of its stat after the command's name, so that
+    the parent's pid is [1] and the user and system CPU ticks [11] and [12], its command line)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -451,9 +452,12 @@ def worker_pids(server_pid: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == server_pid and "spawn_main" in cmdline:
-            children.append(int(entry.name))
+        yield int(entry.name), stat.rpartition(")")[2].split(), cmdline
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The uvicorn worker processes of a `partners serve` process (itself when it runs one worker)."""
+    children = [pid for pid, fields, cmdline in processes() if int(fields[1]) == server_pid and "spawn_main" in cmdline]
     return sorted(children) or [server_pid]
 
 
@@ -523,7 +527,8 @@ class Paced:
         return self.sent / self.duration_s if self.duration_s > 0 else 0.0
 
 
-async def _read_answer(reader: Any) -> int:
+async def read_status(reader: asyncio.StreamReader) -> int:
+    """The status of the next HTTP/1.1 answer on `reader`, its body read past."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
@@ -537,25 +542,36 @@ async def _read_answer(reader: Any) -> int:
     return status
 
 
-def send_paced(
-    host: str, port: int, requests: Sequence[bytes], *, rate: float, duration: float, connections: int
-) -> Paced:
-    """Open loop: request n leaves at start + n / rate (or as soon as a connection is free after that),
-    over `connections` keep-alive connections, for `duration` seconds or until the list runs out.
-    wrk has no fixed rate and hey takes one request, so signed webhooks at a fixed rate go this way."""
+def _never() -> bool:
+    return False
+
+
+async def send_slots(
+    host: str,
+    port: int,
+    schedule: Schedule,
+    request: Callable[[int], bytes],
+    *,
+    connections: int,
+    stopped: Callable[[], bool] = _never,
+) -> tuple[int, dict[int, int], int]:
+    """Send `request(n)` for each slot n of `schedule` over `connections` keep-alive connections, each
+    waiting for its answer before it takes the next slot (a connection that fails is opened again and
+    its request counts as an error), until the slots run out or `stopped()` says so: (requests sent,
+    answers by status, errors)."""
     statuses: dict[int, int] = {}
-    errors = 0
-    schedule = Schedule(min(len(requests), max(1, int(rate * duration))), rate)
+    errors = sent = 0
 
     async def connection() -> None:
-        nonlocal errors
+        nonlocal errors, sent
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            while (n := await schedule.take()) is not None:
+            while not stopped() and (n := await schedule.take()) is not None and not stopped():
+                sent += 1
                 try:
-                    writer.write(requests[n])
+                    writer.write(request(n))
                     await writer.drain()
-                    status = await _read_answer(reader)
+                    status = await read_status(reader)
                 except (OSError, asyncio.IncompleteReadError, ValueError):
                     errors += 1
                     writer.close()
@@ -565,8 +581,16 @@ def send_paced(
         finally:
             writer.close()
 
-    async def main() -> None:
-        await asyncio.gather(*(connection() for _ in range(max(1, connections))))
+    await asyncio.gather(*(connection() for _ in range(max(1, connections))))
+    return sent, statuses, errors
 
-    asyncio.run(main())
+
+def send_paced(
+    host: str, port: int, requests: Sequence[bytes], *, rate: float, duration: float, connections: int
+) -> Paced:
+    """Open loop: request n leaves at start + n / rate (or as soon as a connection is free after that),
+    over `connections` keep-alive connections, for `duration` seconds or until the list runs out.
+    wrk has no fixed rate and hey takes one request, so signed webhooks at a fixed rate go this way."""
+    schedule = Schedule(min(len(requests), max(1, int(rate * duration))), rate)
+    _, statuses, errors = asyncio.run(send_slots(host, port, schedule, lambda n: requests[n], connections=connections))
     return Paced(schedule.total, statuses, errors, max(time.monotonic() - schedule.start, 1e-9))
