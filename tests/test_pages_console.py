@@ -22,7 +22,7 @@ from app.worker import previews
 from tests.browser import Browser, browser
 from tests.conftest import Api
 from tests.program import Customer, Program, line
-from tests.test_payouts import DE, DEBTOR, _close_and_approve, _earn, _partner, _publish, at
+from tests.test_payouts import DE, DEBTOR, _close_and_approve, _earn, _partner, _publish, _run, at
 from tests.test_people import make_user
 from tests.test_terms_preview import POLICY, _close_q1, _referrals
 
@@ -41,6 +41,11 @@ PAGES = (
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return dict(DEBTOR)  # a payout run needs the vendor's account
+
+
+@pytest.fixture
+def live_settings_overrides() -> dict[str, Any]:
+    return dict(DEBTOR)  # the browser's walk includes a payout run
 
 
 class Person:
@@ -261,6 +266,71 @@ async def test_finance_approves_and_pays_statements_and_makes_a_payout_run_whose
     assert "456.78 EUR" in paid.text and run["reference"] in paid.text
 
 
+async def test_a_payout_runs_page_shows_its_transfers_what_it_pays_and_what_it_could_not_and_takes_a_return(
+    api: Api,
+) -> None:
+    await _publish(api)
+    paid_pid, paid_key = await _partner(api, DE)
+    unpaid_pid, _ = await _partner(api, None)  # no payee details: its statement waits
+    await _earn(api, paid_pid, 45678)
+    await _earn(api, unpaid_pid, 12300)
+    await _close_and_approve(api, "2026-Q1", "2026-04-02T09:00:00Z")
+    at(api, "2026-04-20T09:00:00Z")
+    run = await _run(api)
+    [transfer] = run["transfer_list"]
+    paid = next(s for s in run["statements"] if s["transfer_id"] is not None)
+    [unpaid] = [s for s in run["statements"] if s["transfer_id"] is None]
+    path = f"/console/payout-runs/{run['id']}"
+    names = {
+        pid: (await api.client.get(f"/v1/partners/{pid}", headers=api.admin)).json()["company"]
+        for pid in (paid_pid, unpaid_pid)
+    }
+
+    viewer = await person(api, Role.VIEWER)
+    listed = await viewer.get("/console/payout-runs")
+    assert f'href="{path}"' in listed.text
+    seen = await viewer.get(path)
+    assert seen.status_code == 200, seen.text
+    page = html.unescape(seen.text)
+    assert f"Payout run {run['reference']}" in page and "456.78 EUR" in page
+    assert transfer["iban_masked"] in page and transfer["end_to_end_id"] in page and names[paid_pid] in page
+    assert paid["invoice_number"] in page and f"/console/partners/{paid_pid}" in page
+    assert names[unpaid_pid] in page and "123.00 EUR" in page
+    assert unpaid["not_payable_because"][0]["detail"] in page
+    assert "Confirm" not in page and "returned</button>" not in page  # a viewer changes nothing
+    refused = await viewer.post(f"{path}/transfers/{transfer['id']}/return", reason="AC04 account closed")
+    assert refused.status_code == 403 and "may not do this (payout_runs.write)" in refused.text
+    for missing in ("/console/payout-runs/4d2d0bde-1111-4c3d-9e7f-1a2b3c4d5e6f", "/console/payout-runs/x"):
+        assert (await viewer.get(missing)).status_code == 404, missing
+    owner = await person(api, Role.OWNER, paid_pid)
+    sent = await owner.get(path)
+    assert sent.status_code == 303 and sent.headers["location"] == "/portal"
+
+    finance = await person(api, Role.VENDOR_FINANCE)
+    shown = await finance.get(path)
+    assert (
+        f"Confirm {run['reference']} executed" in shown.text
+        and f"Mark {transfer['end_to_end_id']} returned" in shown.text
+    )
+    blank = await finance.post(f"{path}/transfers/{transfer['id']}/return", reason=" ")
+    assert blank.status_code == 422 and f'id="reason-{transfer["id"]}-error"' in blank.text
+    assert (await finance.post(f"{path}/transfers/999999/return", reason="AC04")).status_code == 404
+    returned = await finance.post(f"{path}/transfers/{transfer['id']}/return", reason="AC04 account closed")
+    assert returned.status_code == 200, returned.text
+    assert f"Transfer {transfer['end_to_end_id']} is returned" in returned.text
+    assert "returned, 2026-04-20" in returned.text and "AC04 account closed" in returned.text
+    assert "returned</button>" not in returned.text  # nothing left to return
+    statement = await api.client.get(
+        f"/v1/partners/{paid_pid}/statements/{paid['statement_id']}", headers=api.bearer(paid_key)
+    )
+    assert statement.json()["status"] == "approved"  # the next run pays it
+
+    confirmed = await finance.post(f"{path}/confirm")
+    assert confirmed.status_code == 200 and "is confirmed executed" in confirmed.text
+    after = await finance.get(path)
+    assert "executed" in after.text and "Confirm" not in after.text
+
+
 async def test_a_statement_is_marked_paid_with_its_reference_and_a_blank_one_is_said_next_to_the_field(
     api: Api,
 ) -> None:
@@ -409,9 +479,14 @@ async def test_an_admin_previews_draft_terms_from_the_terms_page_and_reads_who_m
 
 async def test_every_console_page_in_a_browser_passes_axe_and_fits_a_phone(live_api: Api, browser: Browser) -> None:
     api = live_api
-    partner, key = await api.register(company="Foxtrot Reports Ltd")
+    await _publish(api)
+    paid_pid, _ = await _partner(api, DE)  # payable: a payout run pays it
+    partner, key = await api.register(company="Foxtrot Reports Ltd")  # no payee details: left out of the run
+    await _earn(api, paid_pid, 20000)
     await _earn(api, partner["id"], 34500)
     await _close_and_approve(api, "2026-Q1", "2026-04-02T09:00:00Z")
+    at(api, "2026-04-20T09:00:00Z")
+    run = await _run(api)
     await api.client.patch(
         f"/v1/partners/{partner['id']}/directory-profile",
         json={"description": "Qalyptus reports."},
@@ -436,6 +511,7 @@ async def test_every_console_page_in_a_browser_passes_axe_and_fits_a_phone(live_
         f"/console/partners/{partner['id']}",
         f"/console/partners/{partner['id']}/history/money",
         preview_page,
+        f"/console/payout-runs/{run['id']}",
     ):
         await browser.open(path)
         assert await browser.path() == path, path

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.compatibility import schema_state
 from app.db.repositories import console as console_repo
 from app.db.repositories import partners as partners_repo
+from app.db.tables import PayoutRunStatement
 from app.db.tables import TermsPreview as TermsPreviewRow
 from app.domain import dashboards, directory, leads, order_flags, partners, payouts, people, terms, terms_preview
 from app.domain import mail as mail_domain
@@ -60,7 +61,7 @@ from app.routers.previews import preview_partners_csv
 from app.routers.schemas.common import ReasonRequest
 from app.routers.schemas.orders import ResolveRequest
 from app.routers.schemas.partners import StatusChangeRequest
-from app.routers.schemas.payouts import PayoutRunRequest
+from app.routers.schemas.payouts import PayoutRunRequest, TransferReturn
 from app.routers.schemas.previews import TermsPreviewRequest
 from app.routers.schemas.statements import Payment
 from app.routers.statements import statement_csv
@@ -1062,6 +1063,143 @@ async def console_runs(session: SessionDep, viewer: Viewer, cursor: str = "") ->
     if (away := _partner_user(viewer)) is not None:
         return away
     return await _runs_page(session, viewer, cursor=cursor)
+
+
+@router.get("/console/payout-runs/{run_id}", response_class=HTMLResponse)
+async def console_run(run_id: str, session: SessionDep, viewer: Viewer) -> Response:
+    """One run before the bank gets its file and after: each transfer (partner, amount, account, status,
+    a return's reason), each statement it paid with its invoice, and each it could not pay, with why."""
+    if (away := _partner_user(viewer)) is not None:
+        return away
+    rid = _uuid(run_id)
+    if rid is None:
+        return _missing(viewer, "runs", f"No payout run {run_id}.")
+    try:
+        return await _run_page(session, viewer, rid)
+    except NotFound as missing:
+        return _missing(viewer, "runs", missing.detail)
+
+
+@router.post("/console/payout-runs/{run_id}/transfers/{transfer_id}/return", response_class=HTMLResponse)
+async def return_transfer(
+    run_id: str,
+    transfer_id: str,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    posted: PostedBy,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """The bank returned a transfer (before the run is confirmed): its statements go back to approved
+    with the reason, and the next run pays them (as the API's)."""
+    if (away := _partner_user(posted)) is not None:
+        return away
+    rid, tid = _uuid(run_id), _row_id(transfer_id)
+    if rid is None or tid is None:
+        return _missing(posted, "runs", f"No transfer {transfer_id} in payout run {run_id}.")
+    field = f"reason-{tid}"
+
+    async def work() -> str:
+        assert rid is not None and tid is not None
+        body, errors = validated(TransferReturn, {"reason": reason})
+        if body is None:
+            raise Invalid(errors["reason"], code="validation_failed", field=field)
+        ctx = context(request, actor_of(posted).caller, clock)
+        view = await payouts.return_transfer(session, ctx, rid, tid, reason=body.reason)
+        transfer = next(t for t in view.transfers if t.id == tid)
+        return f"Transfer {transfer.end_to_end_id} is returned: its statements go to the next run."
+
+    try:
+        people.require(actor_of(posted), Permission.PAYOUT_RUNS_WRITE)
+        notice = await attempt(session, work)
+    except DomainError as refusal:
+        if isinstance(refusal, NotFound):
+            return _missing(posted, "runs", refusal.detail)
+        return await _run_page(
+            session,
+            posted,
+            rid,
+            status_code=status_of(refusal),
+            problem=refusal.detail,
+            errors={field: refusal.detail} if refusal.extra.get("field") else {},
+            values={field: reason},
+        )
+    return await _run_page(session, posted, rid, notice=notice)
+
+
+async def _run_page(
+    session: AsyncSession, viewer: people.Current, run_id: uuid.UUID, *, status_code: int = 200, **values: Any
+) -> Response:
+    view = await payouts.view(session, run_id)
+    zone = _zone(viewer)
+    run = view.run
+    companies = await partners_repo.companies(
+        session, [t.partner_id for t in view.transfers] + [i.partner_id for i in view.statements]
+    )
+    by_transfer = {t.id: t for t in view.transfers}
+
+    def partner(partner_id: uuid.UUID) -> dict[str, str]:
+        return _link(companies.get(partner_id, str(partner_id)), f"/console/partners/{partner_id}")
+
+    def paid(item: PayoutRunStatement) -> dict[str, Any]:
+        invoice = view.invoices.get(item.invoice_id) if item.invoice_id is not None else None
+        transfer = by_transfer.get(item.transfer_id)
+        return {
+            "statement_id": item.statement_id,
+            "partner": partner(item.partner_id),
+            "amount": _minor(item.payable_amount, item.currency),
+            "invoice": invoice.number if invoice is not None else "",
+            "invoice_total": _minor(invoice.total, item.currency) if invoice is not None else "",
+            "end_to_end_id": transfer.end_to_end_id if transfer is not None else "",
+        }
+
+    issued, rendered, failed = view.documents
+    return _page(
+        "console_run.html",
+        viewer,
+        "runs",
+        status_code,
+        run={
+            "id": run.id,
+            "reference": run.reference,
+            "payment_date": run.payment_date.isoformat(),
+            "status": run.status,
+            "transfers": run.transfers,
+            "total": _minor(run.control_sum, run.currency),
+            "created": _when(run.created_at, zone),
+            "executed": _when(run.executed_at, zone),
+            "documents": {"issued": issued, "rendered": rendered, "failed": failed},
+            "has_file": bool(run.sepa_xml),
+        },
+        may_write=_may(viewer, Permission.PAYOUT_RUNS_WRITE),
+        transfers=[
+            {
+                "id": t.id,
+                "partner": partner(t.partner_id),
+                "name": t.name,
+                "amount": _minor(t.amount, run.currency),
+                "account": t.iban_masked,
+                "end_to_end_id": t.end_to_end_id,
+                "remittance": t.remittance,
+                "status": t.status,
+                "returned": _when(t.returned_at, zone),
+                "return_reason": t.return_reason or "",
+            }
+            for t in view.transfers
+        ],
+        paid=[paid(i) for i in view.statements if i.transfer_id is not None],
+        unpaid=[
+            {
+                "statement_id": i.statement_id,
+                "partner": partner(i.partner_id),
+                "amount": _minor(i.payable_amount, i.currency),
+                "reasons": [str(r.get("detail", "")) for r in i.reasons],
+            }
+            for i in view.statements
+            if i.transfer_id is None
+        ],
+        **{"values": {}, "errors": {}, **values},
+    )
 
 
 @router.get("/console/payout-runs/{run_id}/sepa.xml")
