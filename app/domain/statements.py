@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.repositories import partners as partners_repo
 from app.db.repositories import statements as repo
 from app.db.tables import MoneyEntry, QuarterClose, Statement, StatementLine
 from app.domain import audit, events, partners, terms
@@ -193,7 +194,7 @@ async def overdue_quarters(session: AsyncSession, now: datetime) -> list[Overdue
                 groups.append((str(quarter), partner_id, currency, count, opening, total, quarter.payout_date()))
         previous = (cutoff, hold)
         quarter = quarter.next()
-    companies = await repo.companies(session, [g[1] for g in groups])
+    companies = await partners_repo.companies(session, [g[1] for g in groups])
     return sorted(
         (
             OverdueQuarter(
@@ -517,5 +518,5 @@ async def closes(session: AsyncSession) -> Sequence[QuarterClose]:
 async def quarter_export(session: AsyncSession, quarter: str) -> list[tuple[Statement, str]]:
     """A quarter's statements with each partner's company, for finance."""
     rows = await repo.search(session, partner_id=None, quarter=quarter, status=None, limit=1_000_000)
-    names = await repo.companies(session, [s.partner_id for s in rows])
+    names = await partners_repo.companies(session, [s.partner_id for s in rows])
     return [(s, names.get(s.partner_id, "")) for s in rows]

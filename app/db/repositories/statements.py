@@ -18,7 +18,6 @@ from app.db.tables import (
     Customer,
     MoneyEntry,
     Order,
-    Partner,
     PartnerQuarterMoney,
     QuarterClose,
     Statement,
@@ -240,13 +239,6 @@ async def add_accrued(session: AsyncSession, partner_id: uuid.UUID, quarter: str
 async def add_accrued_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """`add_accrued` for several (partner, quarter, currency): one statement, run for each row."""
     await session.execute(dialect.pick(session, _ADD_ACCRUED), list(rows))
-
-
-async def companies(session: AsyncSession, partner_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not partner_ids:
-        return {}
-    stmt = select(col(Partner.id), col(Partner.company)).where(col(Partner.id).in_(set(partner_ids)))
-    return {r[0]: r[1] for r in (await session.execute(stmt)).all()}
 
 
 async def unpaid_before(session: AsyncSession, moment: datetime, states: Sequence[str]) -> Sequence[Statement]:
