@@ -1092,12 +1092,10 @@ async def return_transfer(
 ) -> Response:
     """The bank returned a transfer (before the run is confirmed): its statements go back to approved
     with the reason, and the next run pays them (as the API's)."""
-    if (away := _partner_user(posted)) is not None:
-        return away
     rid, tid = _uuid(run_id), _row_id(transfer_id)
     if rid is None or tid is None:
         return _missing(posted, "runs", f"No transfer {transfer_id} in payout run {run_id}.")
-    field = f"reason-{tid}"
+    field = f"reason-{tid}"  # the field of the refusal `work` raises, as `_run_action` shows it
 
     async def work() -> str:
         assert rid is not None and tid is not None
@@ -1109,22 +1107,9 @@ async def return_transfer(
         transfer = next(t for t in view.transfers if t.id == tid)
         return f"Transfer {transfer.end_to_end_id} is returned: its statements go to the next run."
 
-    try:
-        people.require(actor_of(posted), Permission.PAYOUT_RUNS_WRITE)
-        notice = await attempt(session, work)
-    except DomainError as refusal:
-        if isinstance(refusal, NotFound):
-            return _missing(posted, "runs", refusal.detail)
-        return await _run_page(
-            session,
-            posted,
-            rid,
-            status_code=status_of(refusal),
-            problem=refusal.detail,
-            errors={field: refusal.detail} if refusal.extra.get("field") else {},
-            values={field: reason},
-        )
-    return await _run_page(session, posted, rid, notice=notice)
+    return await _run_action(
+        session, posted, work, {field: reason}, page=lambda **shown: _run_page(session, posted, rid, **shown)
+    )
 
 
 async def _run_page(
@@ -1217,10 +1202,17 @@ async def console_run_sepa(run_id: str, session: SessionDep, viewer: Viewer) -> 
 
 
 async def _run_action(
-    session: AsyncSession, posted: people.Current, work: Callable[[], Awaitable[str]], kept: dict[str, str]
+    session: AsyncSession,
+    posted: people.Current,
+    work: Callable[[], Awaitable[str]],
+    kept: dict[str, str],
+    page: Callable[..., Awaitable[Response]] | None = None,
 ) -> Response:
+    """Run one payout-run use case (PAYOUT_RUNS_WRITE) in a savepoint and answer with `page` (the
+    list of runs unless given): the notice it returns, or its refusal next to its field."""
     if (away := _partner_user(posted)) is not None:
         return away
+    shown = page or (lambda **values: _runs_page(session, posted, **values))
     try:
         people.require(actor_of(posted), Permission.PAYOUT_RUNS_WRITE)
         notice = await attempt(session, work)
@@ -1228,15 +1220,13 @@ async def _run_action(
         if isinstance(refusal, NotFound):
             return _missing(posted, "runs", refusal.detail)
         field = refusal.extra.get("field")
-        return await _runs_page(
-            session,
-            posted,
+        return await shown(
             status_code=status_of(refusal),
             problem=refusal.detail,
             errors={str(field): refusal.detail} if field else {},
             values=kept,
         )
-    return await _runs_page(session, posted, notice=notice)
+    return await shown(notice=notice)
 
 
 @router.post("/console/payout-runs", response_class=HTMLResponse)
