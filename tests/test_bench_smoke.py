@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -39,24 +40,17 @@ async def _database_exists(name: str) -> bool:
         await conn.close()
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_benchmark_smoke_run_measures_every_scenario_next_to_its_baseline(tmp_path: Path) -> None:
+def _smoke(tmp_path: Path, script: str, results: str, timeout: float, *extra: str) -> tuple[dict[str, Any], str]:
+    """Run `bench/<script> --smoke` on a database and a port of its own, as production starts the
+    service; its one report (`*-<results>.json`) and what it printed. It must exit 0, leave no
+    database behind and judge itself ok. A missing load generator that could not be installed (exit 3)
+    fails the test, never skips it."""
     database = f"bench_smoke_{os.getpid()}_{secrets.token_hex(3)}"
-    command = [
-        sys.executable,
-        str(ROOT / "bench" / "run.py"),
-        "--smoke",
-        "--db-name",
-        database,
-        "--port",
-        str(_free_port()),
-        "--results-dir",
-        str(tmp_path),
-    ]
+    command = [sys.executable, str(ROOT / "bench" / script), "--smoke", "--db-name", database]
+    command += ["--port", str(_free_port()), "--results-dir", str(tmp_path), *extra]
     # The service it starts runs in production, which needs the key that seals stored secrets.
     env = {**os.environ, "PARTNERS_SECRETS_KEY": Fernet.generate_key().decode()}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=840, check=False)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-6000:]}"
     if result.returncode == 3:
         pytest.fail(
@@ -66,11 +60,17 @@ def test_benchmark_smoke_run_measures_every_scenario_next_to_its_baseline(tmp_pa
         )
     assert result.returncode == 0, output
     assert not asyncio.run(_database_exists(database)), f"the benchmark left its database {database} behind"
-
-    reports = sorted(tmp_path.glob("*-smoke.json"))
+    reports = sorted(tmp_path.glob(f"*-{results}.json"))
     assert len(reports) == 1, output
-    report = json.loads(reports[0].read_text())
-    assert report["ok"], report["failures"]
+    report: dict[str, Any] = json.loads(reports[0].read_text())
+    assert report["ok"], (report["failures"], report.get("checks"))
+    return report, output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_benchmark_smoke_run_measures_every_scenario_next_to_its_baseline(tmp_path: Path) -> None:
+    report, _ = _smoke(tmp_path, "run.py", "smoke", 840)
 
     rows = {(r["scenario"], r["kind"]): r for r in report["scenarios"]}
     skipped = {s["scenario"]: s["reason"] for s in report["skipped"]}
@@ -131,28 +131,7 @@ def test_payout_benchmark_smoke_run_pays_every_statement_and_renders_every_invoi
     """`bench/payouts.py --smoke`: seeded payees, closed quarters and approved statements, a payout run
     over them with store events sent before and while its invoices render, and the run's own checks.
     Its times are reported, never asserted."""
-    database = f"bench_smoke_{os.getpid()}_{secrets.token_hex(3)}"
-    command = [
-        sys.executable,
-        str(ROOT / "bench" / "payouts.py"),
-        "--smoke",
-        "--db-name",
-        database,
-        "--port",
-        str(_free_port()),
-        "--results-dir",
-        str(tmp_path),
-    ]
-    env = {**os.environ, "PARTNERS_SECRETS_KEY": Fernet.generate_key().decode()}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540, check=False)
-    output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-6000:]}"
-    assert result.returncode == 0, output
-    assert not asyncio.run(_database_exists(database)), f"the benchmark left its database {database} behind"
-
-    reports = sorted(tmp_path.glob("*-payouts-smoke.json"))
-    assert len(reports) == 1, output
-    report = json.loads(reports[0].read_text())
-    assert report["ok"], (report["failures"], report["checks"])
+    report, _ = _smoke(tmp_path, "payouts.py", "payouts-smoke", 540)
     checks = {c["check"]: c for c in report["checks"]}
     assert {
         "transfers",
@@ -191,30 +170,7 @@ def test_preview_benchmark_smoke_run_replays_every_seeded_order_under_the_draft(
     """`bench/preview.py --smoke`: closed quarters seeded, a terms-change preview of a draft (referral rate
     and Gold threshold changed) over a window holding every seeded order, polled until done, and the
     run's own checks against the database. Its time is reported, never asserted."""
-    database = f"bench_smoke_{os.getpid()}_{secrets.token_hex(3)}"
-    command = [
-        sys.executable,
-        str(ROOT / "bench" / "preview.py"),
-        "--smoke",
-        "--db-name",
-        database,
-        "--port",
-        str(_free_port()),
-        "--results-dir",
-        str(tmp_path),
-        "--poll-seconds",
-        "0.5",
-    ]
-    env = {**os.environ, "PARTNERS_SECRETS_KEY": Fernet.generate_key().decode()}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
-    output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-6000:]}"
-    assert result.returncode == 0, output
-    assert not asyncio.run(_database_exists(database)), f"the benchmark left its database {database} behind"
-
-    reports = sorted(tmp_path.glob("*-preview-smoke.json"))
-    assert len(reports) == 1, output
-    report = json.loads(reports[0].read_text())
-    assert report["ok"], (report["failures"], report["checks"])
+    report, _ = _smoke(tmp_path, "preview.py", "preview-smoke", 240, "--poll-seconds", "0.5")
     checks = {c["check"]: c for c in report["checks"]}
     assert {
         "orders replayed",
