@@ -70,21 +70,22 @@ async def create_registration(
     refused with 409 and a `code` when the customer already bought, is registered by another
     partner, is in an active sales process, or is in cool-off after your expired registration."""
     ctx = context(request, caller, clock)
-    row = await registrations.register(
-        session,
-        ctx,
-        partner_id,
-        Prospect(
-            company=body.company,
-            country=body.country,
-            contact_name=body.contact_name,
-            contact_email=str(body.contact_email),
-            vat_id=body.vat_id,
-            domain=body.domain,
-            store_customer_id=body.store_customer_id,
-        ),
-    )
+    row = await registrations.register(session, ctx, partner_id, prospect_of(body))
     return _registration(row, ctx.now)
+
+
+def prospect_of(body: RegistrationRequest) -> Prospect:
+    """The customer a registration request names, as the registration rules read it (the API's and
+    the portal's form alike)."""
+    return Prospect(
+        company=body.company,
+        country=body.country,
+        contact_name=body.contact_name,
+        contact_email=str(body.contact_email),
+        vat_id=body.vat_id,
+        domain=body.domain,
+        store_customer_id=body.store_customer_id,
+    )
 
 
 @router.get("/registrations", responses=problem_responses(*READ_ERRORS), summary="List registrations")

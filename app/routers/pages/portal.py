@@ -29,7 +29,7 @@ from app.domain import statements as statements_domain
 from app.domain import status as status_domain
 from app.domain import terms as terms_domain
 from app.domain.errors import DomainError
-from app.domain.registrations import EXPIRING_NOTICE, Prospect, days_left, effective_state
+from app.domain.registrations import EXPIRING_NOTICE, days_left, effective_state
 from app.domain.rules import roles
 from app.domain.rules.names import LedgerKind, Rule
 from app.domain.rules.quarters import Quarter
@@ -50,6 +50,7 @@ from app.routers.pages.common import (
     status_of,
     validated,
 )
+from app.routers.partner_program import prospect_of
 from app.routers.payouts import invoice_pdf
 from app.routers.schemas.customers import RegistrationRequest
 from app.routers.schemas.directory import DirectoryProfileUpdate
@@ -416,15 +417,7 @@ async def register_customer(
     if body is None:
         return await _customers_page(session, now, frame, status_code=422, values=typed, errors=errors, problem=summary)
     ctx = context(request, actor_of(posted).caller, clock)
-    prospect = Prospect(
-        company=body.company,
-        country=body.country,
-        contact_name=body.contact_name,
-        contact_email=str(body.contact_email),
-        vat_id=body.vat_id,
-        domain=body.domain,
-        store_customer_id=body.store_customer_id,
-    )
+    prospect = prospect_of(body)
 
     async def work() -> Any:
         await partners.may_write(session, frame.partner_id)
