@@ -77,6 +77,15 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "description": RESPONSE_DESCRIPTIONS[s]} for s in statuses}
 
 
+class ProblemResponse(JSONResponse):
+    """An RFC 9457 problem document, JSON on the wire; `problem` keeps the document itself, so a page
+    answering the same refusal (app/routers/pages/common.py) reads it without parsing the body."""
+
+    def __init__(self, problem: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> None:
+        self.problem = problem
+        super().__init__(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
 def problem_response(
     request: Request,
     status: int,
@@ -101,7 +110,7 @@ def problem_response(
     body.update({k: v for k, v in (extra or {}).items() if v is not None and k not in body})
     if errors is not None:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return ProblemResponse(body, status, headers)
 
 
 def _status_for(exc: de.DomainError) -> int:

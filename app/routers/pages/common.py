@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
@@ -20,7 +19,7 @@ from app.domain import people
 from app.domain.context import Caller
 from app.domain.errors import DomainError, Forbidden, Unauthenticated
 from app.domain.rules.roles import Kind
-from app.errors import STATUS_FOR
+from app.errors import STATUS_FOR, ProblemResponse
 from app.messages import sentence
 from app.routers.deps import SESSION_COOKIE, ClockDep, SessionDep, SettingsDep
 
@@ -153,10 +152,7 @@ def answering_pages(handler: Handler) -> Callable[[Request, Any], Awaitable[Resp
         answer = await answered if inspect.isawaitable(answered) else answered
         if not is_page(request.url.path) or answer.status_code < 400:
             return answer
-        try:
-            said = json.loads(bytes(answer.body))
-        except ValueError:
-            said = {}
+        said: dict[str, Any] = answer.problem if isinstance(answer, ProblemResponse) else {}
         page = render(
             "refused.html",
             answer.status_code,
